@@ -1,0 +1,57 @@
+# hangar — the newcomer's entry points. Each target installs what is missing first.
+#   make run    build and start hangard on 127.0.0.1:7770 with data in ./hangar-data
+#   make test   unit tests (plain and under ASan+UBSan), then the end-to-end suite
+#   make bench  benchmarks beside the peers; writes bench/RESULTS.md
+#   make fuzz   builds the libFuzzer drivers and runs each briefly
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+LISTEN     ?= 127.0.0.1:7770
+DATA       ?= ./hangar-data
+PYTHON     ?= /usr/bin/python3
+FUZZ_SECONDS ?= 20
+
+.PHONY: all deps build build-asan run test unit unit-asan e2e bench fuzz format clean
+
+all: build
+
+deps:
+	@scripts/deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHG_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/hangard --listen $(LISTEN) --data $(DATA)
+
+unit: build
+	$(BUILD)/unit_tests
+
+unit-asan: build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(ASAN_BUILD)/unit_tests
+
+e2e: build
+	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/e2e/run.py
+
+test: unit unit-asan e2e
+
+bench: build
+	bench/run.sh
+
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHG_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

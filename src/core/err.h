@@ -76,7 +76,7 @@ const char *hg_err_native_code(int rc);
 
 /* A client-visible error, filled by a handler and rendered at one exit for the transport
  * (rule 7). `field` names the offending input member when there is one. */
-#define HG_ERROR_MSG_MAX 512
+#define HG_ERROR_MSG_MAX 2048
 typedef struct hg_error {
     int code;
     char field[64];

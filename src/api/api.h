@@ -1,0 +1,51 @@
+/* hangar — the API front: one HTTP handler that routes every request on the one port.
+ *
+ *     POST /            GameLift JSON 1.1 (api/gamelift), X-Amz-Target: GameLift.<Op>
+ *     /v1/...           the native REST API (api/native)
+ *     GET /healthz      200 while serving
+ *     GET /metrics      Prometheus text
+ *
+ * hg_api_t holds borrowed pointers to the domain modules the handlers translate into; the
+ * daemon fills it at start-up. Loop thread only.
+ */
+#ifndef HG_API_API_H
+#define HG_API_API_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "auth/keys.h"
+#include "core/err.h"
+#include "fleetiq/fleetiq.h"
+#include "http/http.h"
+#include "rt/clock.h"
+#include "store/store.h"
+
+typedef struct hg_api {
+    uv_loop_t *loop;
+    hg_clock_t *clock;
+    hg_store_t *store;
+    hg_keys_t *keys;
+    hg_fleetiq_t *fleetiq;
+    int64_t sigv4_skew_s;
+    char region[32];
+    int shutting_down;
+} hg_api_t;
+
+/* The HTTP handler (hg_http_handler_cb); ud is the hg_api_t. */
+void hg_api_handle(hg_http_req_t *req, void *ud);
+
+/* Authenticate req with SigV4 for one of `services` (NULL-terminated list of signing names) and
+ * return the key (borrowed) in *key. Fills err on failure. */
+int hg_api_authenticate(hg_api_t *api, const hg_http_req_t *req, const char *const *services,
+                        const hg_key_t **key, hg_error_t *err);
+
+/* A random request id (UUID v4 text, 36 chars + NUL). */
+void hg_api_request_id(char out[37]);
+
+/* Module entry points used by the router. */
+void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req);
+void hg_native_handle(hg_api_t *api, hg_http_req_t *req);
+void hg_gamelift_metrics_start(void);
+
+#endif

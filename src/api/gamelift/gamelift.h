@@ -1,0 +1,56 @@
+/* hangar — the GameLift JSON 1.1 protocol layer.
+ *
+ * One POST / request becomes one hg_gl_call_t: X-Amz-Target routed to the generated operation
+ * table (api/gamelift/model.h), SigV4 checked, the key's policy asked for "gamelift:<Op>", the
+ * body parsed and validated against the model, then the operation's handler runs. A handler
+ * fills call->out (a JSON object, the output shape) or call->err and records its durable
+ * changes in call->txn; the layer commits the transaction and answers only after the commit
+ * (durable before acknowledged). Handlers never write to the socket.
+ *
+ * Answers: 200 application/x-amz-json-1.1 with x-amzn-RequestId and Date; errors as
+ * {"__type": …, "message": …} with the status from the error map (core/err.h).
+ * Timestamps are epoch seconds (JSON numbers, millisecond fraction); absent members are omitted.
+ */
+#ifndef HG_API_GAMELIFT_GAMELIFT_H
+#define HG_API_GAMELIFT_GAMELIFT_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "api/gamelift/model.h"
+#include "api/gamelift/validate.h"
+
+typedef struct hg_gl_call {
+    hg_api_t *api;
+    hg_http_req_t *req;
+    const hg_gl_op_t *op;
+    size_t op_index;
+    const hg_key_t *key;
+    json_t *in;  /* owned by the layer; validated input */
+    json_t *out; /* set by the handler: owned by the layer after return */
+    hg_store_txn_t *txn;
+    hg_error_t err;
+    char request_id[37];
+} hg_gl_call_t;
+
+typedef int (*hg_gl_handler_fn)(hg_gl_call_t *call);
+
+typedef struct hg_gl_handler {
+    const char *op;
+    hg_gl_handler_fn fn;
+} hg_gl_handler_t;
+
+/* Handler tables, each ending with {NULL, NULL}. */
+extern const hg_gl_handler_t hg_gl_fleetiq_handlers[];
+
+/* Helpers for handlers. */
+const char *hg_gl_str(json_t *in, const char *member);        /* NULL when absent */
+int hg_gl_int(json_t *in, const char *member, long long def); /* def when absent */
+json_t *hg_gl_time(int64_t ms);                               /* new JSON number */
+/* Limit member clamped to 1..max, default def. */
+size_t hg_gl_limit(json_t *in, size_t def, size_t max);
+/* Pagination tokens: "<kind>:<payload>"; decode checks the kind. */
+json_t *hg_gl_token(const char *kind, const char *payload);
+int hg_gl_token_decode(json_t *in, const char *kind, const char **payload, hg_error_t *err);
+
+#endif

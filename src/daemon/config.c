@@ -1,0 +1,203 @@
+/* hangar — the option table and its three sources (see config.h). */
+#include "daemon/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S(field) HG_CFG_STR, offsetof(hg_config_t, field), sizeof(((hg_config_t *)0)->field)
+#define I(field) HG_CFG_INT, offsetof(hg_config_t, field), 0
+
+const hg_config_def_t hg_config_defs[] = {
+    {"listen", S(listen), "127.0.0.1:7770", 0, 0, "host:port",
+     "Address of the one listening port (GameLift API, /v1, /metrics, /healthz)."},
+    {"data", S(data), "./hangar-data", 0, 0, "path",
+     "Data directory: the embedded store (hangar.db) and the credentials file."},
+    {"log-level", S(log_level), "info", 0, 0, "error|warn|info|debug", "Log verbosity."},
+    {"region", S(region), "us-east-1", 0, 0, "name", "Region shown in ARNs."},
+    {"account-id", S(account_id), "000000000000", 0, 0, "12 digits", "Account shown in ARNs."},
+    {"admin-key-id", S(admin_key_id), "", 0, 0, "4..20 chars",
+     "Administrator access key id (with admin-secret); default: created on first start."},
+    {"admin-secret", S(admin_secret), "", 0, 0, "8..40 chars",
+     "Administrator secret access key (never printed by --print-config)."},
+    {"sigv4-skew-s", I(sigv4_skew_s), "300", 1, 3600, "s",
+     "Largest difference between a request's X-Amz-Date and the server's clock."},
+    {"http-max-body", I(http_max_body), "1048576", 1024, 67108864, "bytes",
+     "Largest request body; larger is answered 413."},
+    {"http-max-header-bytes", I(http_max_header_bytes), "16384", 1024, 1048576, "bytes",
+     "Largest request line plus headers; larger is answered 431."},
+    {"http-max-headers", I(http_max_headers), "64", 8, 128, "count",
+     "Most header fields in one request; more is answered 431."},
+    {"http-max-pipeline", I(http_max_pipeline), "64", 1, 1024, "requests",
+     "Requests queued on one connection before it stops reading (backpressure)."},
+    {"http-max-conns", I(http_max_conns), "10000", 1, 1000000, "connections",
+     "Open connections; more are closed as they are accepted."},
+    {"http-idle-timeout-ms", I(http_idle_timeout_ms), "60000", 100, 3600000, "ms",
+     "A keep-alive connection with no request in progress is closed after this."},
+    {"http-request-timeout-ms", I(http_request_timeout_ms), "30000", 100, 600000, "ms",
+     "A request must arrive whole within this from its first byte (else 408, closed)."},
+    {"store-batch-max", I(store_batch_max), "512", 1, 65536, "transactions",
+     "Most transactions committed together with one fsync (group commit)."},
+    {"fleetiq-health-window-s", I(fleetiq_health_window_s), "180", 1, 86400, "s",
+     "A game server that has not reported HealthCheck for this long is unhealthy (not "
+     "claimable). Default: three missed 60 s reports."},
+    {"fleetiq-deregister-after-s", I(fleetiq_deregister_after_s), "180", 0, 86400, "s",
+     "An unhealthy game server is deregistered after this much longer."},
+    {"shutdown-timeout-ms", I(shutdown_timeout_ms), "10000", 100, 600000, "ms",
+     "On SIGINT/SIGTERM, how long to wait for requests in progress before closing anyway."},
+    {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
+};
+
+static const hg_config_def_t *find(const char *name)
+{
+    for (const hg_config_def_t *d = hg_config_defs; d->name; d++)
+        if (strcmp(d->name, name) == 0)
+            return d;
+    return NULL;
+}
+
+int hg_config_set(hg_config_t *cfg, const char *name, const char *value, hg_error_t *err)
+{
+    const hg_config_def_t *d = find(name);
+    if (d == NULL)
+        return hg_error_set(err, HG_EINVAL, "unknown option '%s' (see hangard --help)", name);
+    char *p = (char *)cfg + d->offset;
+    if (d->type == HG_CFG_STR) {
+        if (strlen(value) >= d->size)
+            return hg_error_set(err, HG_EINVAL, "%s: value longer than %zu bytes", name,
+                                d->size - 1);
+        strcpy(p, value);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end)
+        return hg_error_set(err, HG_EINVAL, "%s: '%s' is not a whole number", name, value);
+    if (v < d->min || v > d->max)
+        return hg_error_set(err, HG_EINVAL, "%s: %lld is outside %lld..%lld %s", name, v,
+                            (long long)d->min, (long long)d->max, d->unit);
+    *(int64_t *)p = v;
+    return 0;
+}
+
+void hg_config_init(hg_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (const hg_config_def_t *d = hg_config_defs; d->name; d++)
+        hg_config_set(cfg, d->name, d->def, NULL);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int hg_config_load_file(hg_config_t *cfg, const char *path, hg_error_t *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return hg_error_set(err, -errno, "cannot read config file %s: %s", path,
+                            strerror(errno));
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            rc = hg_error_set(err, HG_EINVAL, "%s:%d: expected 'name = value'", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        hg_error_t e;
+        if (hg_config_set(cfg, name, value, &e) < 0) {
+            rc = hg_error_set(err, HG_EINVAL, "%s:%d: %s", path, lineno, e.msg);
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int hg_config_load_env(hg_config_t *cfg, hg_error_t *err)
+{
+    for (const hg_config_def_t *d = hg_config_defs; d->name; d++) {
+        char env[128] = "HANGAR_";
+        size_t n = 7;
+        for (const char *c = d->name; *c && n < sizeof(env) - 1; c++)
+            env[n++] = *c == '-' ? '_' : (char)toupper((unsigned char)*c);
+        env[n] = '\0';
+        const char *v = getenv(env);
+        if (v == NULL)
+            continue;
+        hg_error_t e;
+        if (hg_config_set(cfg, d->name, v, &e) < 0)
+            return hg_error_set(err, HG_EINVAL, "%s: %s", env, e.msg);
+    }
+    return 0;
+}
+
+void hg_config_print_help(FILE *f)
+{
+    fprintf(f, "usage: hangard [--config FILE] [--OPTION VALUE ...]\n"
+               "       hangard keys create --name NAME (--allow ACTION ... | --policy FILE)\n"
+               "       hangard keys list | keys revoke KEY_ID\n"
+               "       hangard --print-config | --config-doc | --version | --help\n\n"
+               "Every option is also HANGAR_<OPTION> in the environment (upper case, '-' as "
+               "'_')\nand 'option = value' in the config file.\n\noptions:\n");
+    for (const hg_config_def_t *d = hg_config_defs; d->name; d++) {
+        fprintf(f, "  --%-28s %s\n", d->name, d->doc);
+        if (d->type == HG_CFG_INT)
+            fprintf(f, "  %-30s default %s, %lld..%lld %s\n", "", d->def, (long long)d->min,
+                    (long long)d->max, d->unit);
+        else if (d->def[0])
+            fprintf(f, "  %-30s default %s\n", "", d->def);
+    }
+}
+
+void hg_config_print(const hg_config_t *cfg, FILE *f)
+{
+    for (const hg_config_def_t *d = hg_config_defs; d->name; d++) {
+        const char *p = (const char *)cfg + d->offset;
+        if (d->type == HG_CFG_INT)
+            fprintf(f, "%s = %lld\n", d->name, (long long)*(const int64_t *)p);
+        else if (strcmp(d->name, "admin-secret") == 0)
+            fprintf(f, "%s = %s\n", d->name, *p ? "(set)" : "");
+        else
+            fprintf(f, "%s = %s\n", d->name, p);
+    }
+}
+
+void hg_config_print_doc(FILE *f)
+{
+    fprintf(f, "# hangard options\n\n"
+               "Generated from the option table (`src/daemon/config.c`) by `hangard "
+               "--config-doc`; a unit test keeps this file in step.\n\n"
+               "Each option is `--name VALUE` on the command line, `HANGAR_NAME` in the "
+               "environment (upper case, `-` as `_`) and `name = value` in the file given by "
+               "`--config`. Precedence: default < file < environment < command line.\n\n"
+               "| option | default | range / unit | meaning |\n|---|---|---|---|\n");
+    for (const hg_config_def_t *d = hg_config_defs; d->name; d++) {
+        if (d->type == HG_CFG_INT)
+            fprintf(f, "| `%s` | %s | %lld..%lld %s | %s |\n", d->name, d->def,
+                    (long long)d->min, (long long)d->max, d->unit, d->doc);
+        else
+            fprintf(f, "| `%s` | %s | %s | %s |\n", d->name, d->def[0] ? d->def : "(none)",
+                    d->unit, d->doc);
+    }
+}

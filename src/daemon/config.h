@@ -1,0 +1,68 @@
+/* hangar — the daemon's options: one table behind the command line, the environment, the config
+ * file, --help, --print-config and docs/config.md (rule 19).
+ *
+ * Precedence: built-in default < config file (`name = value`, # comments) < environment
+ * (HANGAR_<NAME> with '-' as '_', upper case) < command line (`--name value` or `--name=value`).
+ * Every number is checked against its documented range.
+ */
+#ifndef HG_DAEMON_CONFIG_H
+#define HG_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+typedef struct hg_config {
+    char listen[256];
+    char data[1024];
+    char log_level[16];
+    char region[32];
+    char account_id[16];
+    char admin_key_id[64];
+    char admin_secret[128];
+    int64_t sigv4_skew_s;
+    int64_t http_max_body;
+    int64_t http_max_header_bytes;
+    int64_t http_max_headers;
+    int64_t http_max_pipeline;
+    int64_t http_max_conns;
+    int64_t http_idle_timeout_ms;
+    int64_t http_request_timeout_ms;
+    int64_t store_batch_max;
+    int64_t fleetiq_health_window_s;
+    int64_t fleetiq_deregister_after_s;
+    int64_t shutdown_timeout_ms;
+} hg_config_t;
+
+typedef enum { HG_CFG_STR, HG_CFG_INT } hg_config_type_t;
+
+typedef struct hg_config_def {
+    const char *name;
+    hg_config_type_t type;
+    size_t offset;
+    size_t size; /* for strings: buffer size */
+    const char *def;
+    int64_t min, max;
+    const char *unit;
+    const char *doc;
+} hg_config_def_t;
+
+extern const hg_config_def_t hg_config_defs[];
+
+/* Defaults. */
+void hg_config_init(hg_config_t *cfg);
+/* Apply one option by name; err says what is wrong. */
+int hg_config_set(hg_config_t *cfg, const char *name, const char *value, hg_error_t *err);
+/* Read `name = value` lines; errors carry the line number. */
+int hg_config_load_file(hg_config_t *cfg, const char *path, hg_error_t *err);
+/* Apply every HANGAR_* variable that names an option. */
+int hg_config_load_env(hg_config_t *cfg, hg_error_t *err);
+void hg_config_print_help(FILE *f);
+/* Current values, secrets masked. */
+void hg_config_print(const hg_config_t *cfg, FILE *f);
+/* The option table as markdown (docs/config.md). */
+void hg_config_print_doc(FILE *f);
+
+#endif

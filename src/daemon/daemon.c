@@ -1,0 +1,377 @@
+/* hangar — the daemon (see daemon.h).
+ *
+ * Start-up order (stop is the reverse):
+ *   1. options: defaults < --config file < HANGAR_* environment < command line
+ *   2. store: open <data>/hangar.db, start the store writer lane
+ *   3. domain: keys, fleetiq — each loads its records from the store (memory is the read path)
+ *   4. admin key: from the environment, or stored, or created now (+ credentials file)
+ *   5. cron: one 100 ms timer; sections run at their own period with a per-tick budget
+ *   6. HTTP: listen; from here requests are served
+ *
+ * Shutdown on SIGINT/SIGTERM: stop accepting, let requests in progress finish (their writes are
+ * committed and answered), close the store (the writer lane drains every queued transaction),
+ * free the domain. A second signal, or shutdown-timeout-ms, closes what is left.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "api/gamelift/validate.h"
+#include "auth/keys.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "daemon/config.h"
+#include "fleetiq/fleetiq.h"
+#include "http/http.h"
+#include "rt/clock.h"
+#include "store/store.h"
+
+#define HANGAR_VERSION "0.1.0"
+#define CRON_TICK_MS 100
+#define FLEETIQ_SWEEP_MS 1000
+#define FLEETIQ_SWEEP_BUDGET 1000
+
+typedef struct daemon {
+    hg_config_t cfg;
+    uv_loop_t loop;
+    hg_clock_t clock;
+    hg_store_t *store;
+    hg_keys_t *keys;
+    hg_fleetiq_t *fleetiq;
+    hg_http_server_t *http;
+    hg_api_t api;
+    uv_timer_t cron;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t shutdown_timer;
+    uint64_t last_fleetiq_sweep;
+    int stopping;
+    int http_stopped;
+} daemon_t;
+
+/* Run `body` when at least `ms` passed since `last` (Redis run_with_period). */
+#define HG_EVERY_MS(now, last, ms) if ((now) - (last) >= (ms) && (((last) = (now)), 1))
+
+static void on_cron(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    uint64_t now = uv_now(&d->loop);
+    HG_EVERY_MS(now, d->last_fleetiq_sweep, FLEETIQ_SWEEP_MS)
+    {
+        hg_fleetiq_sweep(d->fleetiq, FLEETIQ_SWEEP_BUDGET);
+    }
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void on_http_stopped(void *ud)
+{
+    daemon_t *d = ud;
+    d->http_stopped = 1;
+    uv_timer_stop(&d->shutdown_timer);
+    uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+    uv_close((uv_handle_t *)&d->cron, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+}
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    HG_LOG(HG_LOG_WARN, "daemon", "shutdown timeout: closing connections still open");
+    uv_stop(&d->loop);
+}
+
+static void begin_shutdown(daemon_t *d, const char *why)
+{
+    if (d->stopping) {
+        HG_LOG(HG_LOG_WARN, "daemon", "second signal: stopping now");
+        uv_stop(&d->loop);
+        return;
+    }
+    d->stopping = 1;
+    d->api.shutting_down = 1;
+    HG_LOG(HG_LOG_INFO, "daemon", "shutting down (%s): finishing requests in progress", why);
+    uv_timer_start(&d->shutdown_timer, on_shutdown_timeout, (uint64_t)d->cfg.shutdown_timeout_ms,
+                   0);
+    hg_http_server_stop(d->http, on_http_stopped, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    begin_shutdown(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int parse_listen(const char *listen, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen || (size_t)(colon - listen) >= cap)
+        return HG_EINVAL;
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        return HG_EINVAL;
+    *port = (int)p;
+    return 0;
+}
+
+static int write_credentials(const daemon_t *d, const hg_key_t *admin, const char *endpoint)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/credentials", d->cfg.data);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -errno;
+    FILE *f = fdopen(fd, "w");
+    fprintf(f,
+            "# hangar administrator key, written by hangard on first start.\n"
+            "# Use: AWS_SHARED_CREDENTIALS_FILE=%s aws --profile hangar ...\n"
+            "[hangar]\naws_access_key_id = %s\naws_secret_access_key = %s\nregion = %s\n"
+            "endpoint_url = %s\n",
+            path, admin->id, admin->secret, d->cfg.region, endpoint);
+    int rc = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -errno;
+    fclose(f);
+    return rc;
+}
+
+static int serve(daemon_t *d)
+{
+    int rc = HG_OK;
+    hg_error_t err;
+    hg_error_clear(&err);
+    char host[256];
+    int port;
+    char endpoint[300];
+
+    if (parse_listen(d->cfg.listen, host, sizeof(host), &port) < 0) {
+        fprintf(stderr, "hangard: listen: '%s' is not host:port\n", d->cfg.listen);
+        return 2;
+    }
+    int lvl = hg_log_parse_level(d->cfg.log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "hangard: log-level: '%s' is not error|warn|info|debug\n",
+                d->cfg.log_level);
+        return 2;
+    }
+    hg_log_level = lvl;
+    size_t bad;
+    if (hg_gl_validate_warm(&bad) < 0) {
+        fprintf(stderr, "hangard: a pattern of the GameLift model does not compile (#%zu)\n", bad);
+        return 1;
+    }
+    uv_loop_init(&d->loop);
+    hg_clock_init_real(&d->clock);
+
+    if ((rc = hg_store_open(&d->loop, &hg_store_sqlite, d->cfg.data,
+                            (size_t)d->cfg.store_batch_max, &d->store, &err)) < 0)
+        goto fail;
+    d->keys = hg_keys_new(d->store, &d->clock);
+    if ((rc = hg_keys_load(d->keys)) < 0) {
+        hg_error_set(&err, rc, "cannot load access keys");
+        goto fail;
+    }
+    hg_fq_config_t fqc = {
+        .health_window_ms = d->cfg.fleetiq_health_window_s * 1000,
+        .deregister_after_ms = d->cfg.fleetiq_deregister_after_s * 1000,
+    };
+    snprintf(fqc.region, sizeof(fqc.region), "%s", d->cfg.region);
+    snprintf(fqc.account, sizeof(fqc.account), "%s", d->cfg.account_id);
+    d->fleetiq = hg_fleetiq_new(&d->clock, d->store, &fqc);
+    if ((rc = hg_fleetiq_load(d->fleetiq)) < 0) {
+        hg_error_set(&err, rc, "cannot load FleetIQ state");
+        goto fail;
+    }
+    const hg_key_t *admin;
+    int created;
+    if ((rc = hg_keys_bootstrap_admin(d->keys, d->cfg.admin_key_id, d->cfg.admin_secret, &admin,
+                                      &created, &err)) < 0)
+        goto fail;
+
+    d->api = (hg_api_t){
+        .loop = &d->loop,
+        .clock = &d->clock,
+        .store = d->store,
+        .keys = d->keys,
+        .fleetiq = d->fleetiq,
+        .sigv4_skew_s = d->cfg.sigv4_skew_s,
+    };
+    snprintf(d->api.region, sizeof(d->api.region), "%s", d->cfg.region);
+    hg_gamelift_metrics_start();
+    hg_http_limits_t lim = {
+        .max_header_bytes = (size_t)d->cfg.http_max_header_bytes,
+        .max_headers = (size_t)d->cfg.http_max_headers,
+        .max_body = (size_t)d->cfg.http_max_body,
+        .max_pipeline = (size_t)d->cfg.http_max_pipeline,
+        .max_conns = (size_t)d->cfg.http_max_conns,
+        .idle_timeout_ms = (uint32_t)d->cfg.http_idle_timeout_ms,
+        .request_timeout_ms = (uint32_t)d->cfg.http_request_timeout_ms,
+    };
+    hg_http_server_new(&d->loop, &lim, hg_api_handle, &d->api, &d->http);
+    if ((rc = hg_http_server_listen(d->http, host, port)) < 0) {
+        hg_error_set(&err, rc, "cannot listen on %s: %s", d->cfg.listen, uv_strerror(rc));
+        goto fail;
+    }
+    snprintf(endpoint, sizeof(endpoint), "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", hg_http_server_port(d->http));
+
+    uv_timer_init(&d->loop, &d->cron);
+    d->cron.data = d;
+    uv_timer_start(&d->cron, on_cron, CRON_TICK_MS, CRON_TICK_MS);
+    uv_timer_init(&d->loop, &d->shutdown_timer);
+    d->shutdown_timer.data = d;
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (created) {
+        int wrc = write_credentials(d, admin, endpoint);
+        printf("hangard %s listening on %s (data in %s)\n\n"
+               "Administrator access key (created now, shown once; also in %s/credentials,\n"
+               "profile [hangar]%s):\n"
+               "  aws_access_key_id     = %s\n"
+               "  aws_secret_access_key = %s\n\n"
+               "Try:\n"
+               "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_PROFILE=hangar \\\n"
+               "    aws gamelift list-game-server-groups --region %s --endpoint-url %s\n\n",
+               HANGAR_VERSION, endpoint, d->cfg.data, d->cfg.data,
+               wrc < 0 ? " — could not be written!" : "", admin->id, admin->secret, d->cfg.data,
+               d->cfg.region, endpoint);
+    } else {
+        printf("hangard %s listening on %s (data in %s); administrator key %s%s\n",
+               HANGAR_VERSION, endpoint, d->cfg.data, admin->id,
+               admin->stored ? " (secret in the data directory's credentials file)"
+                             : " (from the environment)");
+    }
+    fflush(stdout);
+    HG_LOG(HG_LOG_INFO, "daemon", "serving endpoint=%s", endpoint);
+
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "hangard: %s\n", hg_error_message(&err));
+    rc = 1;
+out:
+    /* stop in reverse order: HTTP is stopped; drain and close the store, then the domain */
+    if (d->http && !d->http_stopped) {
+        uv_walk(&d->loop, close_walk, NULL);
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+    }
+    hg_store_close(d->store); /* runs the done callbacks of the last transactions */
+    uv_walk(&d->loop, close_walk, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    hg_http_server_free(d->http);
+    hg_fleetiq_free(d->fleetiq);
+    hg_keys_free(d->keys);
+    hg_gl_validate_fini();
+    uv_loop_close(&d->loop);
+    if (rc == 0)
+        HG_LOG(HG_LOG_INFO, "daemon", "stopped");
+    return rc;
+}
+
+int hg_daemon_main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "keys") == 0)
+        return hg_keys_cli(argc - 1, argv + 1);
+    daemon_t *d = hg_calloc(1, sizeof(*d));
+    hg_config_init(&d->cfg);
+    hg_error_t err;
+    hg_error_clear(&err);
+    int rc = 0;
+    const char *config_file = getenv("HANGAR_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config_file = argv[i] + 9;
+    }
+    if (config_file && hg_config_load_file(&d->cfg, config_file, &err) < 0)
+        goto bad;
+    if (hg_config_load_env(&d->cfg, &err) < 0)
+        goto bad;
+    int print_config = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            hg_config_print_help(stdout);
+            goto done;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("hangard %s\n", HANGAR_VERSION);
+            goto done;
+        }
+        if (strcmp(a, "--config-doc") == 0) {
+            hg_config_print_doc(stdout);
+            goto done;
+        }
+        if (strcmp(a, "--print-config") == 0) {
+            print_config = 1;
+            continue;
+        }
+        if (strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0)
+            continue;
+        if (strncmp(a, "--", 2) != 0) {
+            hg_error_set(&err, HG_EINVAL, "unexpected argument '%s' (see hangard --help)", a);
+            goto bad;
+        }
+        char name[128];
+        const char *value;
+        const char *eq = strchr(a, '=');
+        if (eq) {
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - a - 2), a + 2);
+            value = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", a + 2);
+            if (i + 1 >= argc) {
+                hg_error_set(&err, HG_EINVAL, "--%s needs a value", name);
+                goto bad;
+            }
+            value = argv[++i];
+        }
+        if (hg_config_set(&d->cfg, name, value, &err) < 0)
+            goto bad;
+    }
+    if (print_config) {
+        hg_config_print(&d->cfg, stdout);
+        goto done;
+    }
+    rc = serve(d);
+    goto done;
+bad:
+    fprintf(stderr, "hangard: %s\n", hg_error_message(&err));
+    rc = 2;
+done:
+    OPENSSL_cleanse(d->cfg.admin_secret, sizeof(d->cfg.admin_secret));
+    hg_free(d);
+    return rc;
+}

@@ -1,0 +1,12 @@
+/* hangar — the daemon: start-up order, the cron, signals, graceful shutdown. */
+#ifndef HG_DAEMON_DAEMON_H
+#define HG_DAEMON_DAEMON_H
+
+/* The whole of `hangard`: options, subcommands, serve until SIGINT/SIGTERM. Returns the exit
+ * status. */
+int hg_daemon_main(int argc, char **argv);
+
+/* `hangard keys …` (daemon/keys_cli.c). */
+int hg_keys_cli(int argc, char **argv);
+
+#endif

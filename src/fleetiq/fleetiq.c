@@ -1,0 +1,680 @@
+/* hangar — FleetIQ game server groups and game servers (design and state tables in fleetiq.h).
+ *
+ * Durable records:
+ *   fleetiq.groups  name → {arn, attrs, status, delete_option, suspended, created_ms, updated_ms}
+ *   fleetiq.servers id   → {group, instance, conn, data, utilized, claim_ms, registered_ms,
+ *                          health_ms, seq}
+ */
+#include "fleetiq/fleetiq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#define COLL_GROUPS "fleetiq.groups"
+#define COLL_SERVERS "fleetiq.servers"
+
+struct hg_fleetiq {
+    hg_clock_t *clock;
+    hg_store_t *store;
+    hg_fq_config_t cfg;
+    hg_map_t groups;   /* name → group */
+    hg_map_t servers;  /* id → server (ids are unique across groups) */
+    hg_list_t by_health; /* every server, oldest health_base first */
+    uint64_t next_seq;
+    uint64_t claims, claims_failed, expired;
+};
+
+static const char *status_names[] = {"ACTIVE", "DELETE_SCHEDULED", "ERROR"};
+static const char *delete_names[] = {"SAFE_DELETE", "FORCE_DELETE", "RETAIN"};
+
+const char *hg_fq_group_status_name(hg_fq_group_status_t s)
+{
+    return status_names[s];
+}
+
+static int64_t now_ms(const hg_fleetiq_t *fq)
+{
+    return hg_clock_now_ms(fq->clock);
+}
+
+/* ---- records ---- */
+
+static json_t *group_record(const hg_fq_group_t *g)
+{
+    return json_pack("{s:s,s:O,s:s,s:s,s:b,s:I,s:I}", "arn", g->arn, "attrs", g->attrs, "status",
+                     status_names[g->status], "delete_option", delete_names[g->delete_option],
+                     "suspended", g->suspended, "created_ms", (json_int_t)g->created_ms,
+                     "updated_ms", (json_int_t)g->updated_ms);
+}
+
+static json_t *server_record(const hg_fq_server_t *s)
+{
+    json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "group", s->group->name, "instance",
+                          s->instance_id, "utilized", s->utilized, "claim_ms",
+                          (json_int_t)s->claim_ms, "registered_ms", (json_int_t)s->registered_ms,
+                          "health_ms", (json_int_t)s->health_ms, "seq", (json_int_t)s->seq);
+    if (s->conn_info)
+        json_object_set_new(o, "conn", json_string(s->conn_info));
+    if (s->data)
+        json_object_set_new(o, "data", json_string(s->data));
+    return o;
+}
+
+static void save_group(hg_fq_group_t *g, hg_store_txn_t *txn)
+{
+    json_t *r = group_record(g);
+    hg_store_put(txn, COLL_GROUPS, g->name, r);
+    json_decref(r);
+}
+
+static void save_server(hg_fq_server_t *s, hg_store_txn_t *txn)
+{
+    json_t *r = server_record(s);
+    hg_store_put(txn, COLL_SERVERS, s->id, r);
+    json_decref(r);
+}
+
+/* ---- objects ---- */
+
+static hg_fq_group_t *group_new(hg_fleetiq_t *fq, const char *name, json_t *attrs)
+{
+    hg_fq_group_t *g = hg_calloc(1, sizeof(*g));
+    g->name = hg_strdup(name);
+    char arn[512];
+    snprintf(arn, sizeof(arn), "arn:aws:gamelift:%s:%s:gameservergroup/%s", fq->cfg.region,
+             fq->cfg.account, name);
+    g->arn = hg_strdup(arn);
+    g->attrs = attrs;
+    hg_list_init(&g->servers);
+    hg_list_init(&g->free);
+    hg_list_init(&g->claimed);
+    hg_map_init(&g->instances);
+    return g;
+}
+
+static void group_free(hg_fq_group_t *g)
+{
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&g->instances, &it, NULL, &v)) {
+        hg_fq_instance_t *in = v;
+        hg_free(in->id);
+        hg_free(in);
+    }
+    hg_map_free(&g->instances);
+    json_decref(g->attrs);
+    hg_free(g->name);
+    hg_free(g->arn);
+    hg_free(g);
+}
+
+static void server_free(hg_fq_server_t *s)
+{
+    hg_free(s->id);
+    hg_free(s->instance_id);
+    hg_free(s->conn_info);
+    hg_free(s->data);
+    hg_free(s);
+}
+
+static void instance_ref(hg_fq_group_t *g, const char *id, int delta)
+{
+    hg_fq_instance_t *in = hg_map_get(&g->instances, id);
+    if (in == NULL) {
+        if (delta < 0)
+            return;
+        in = hg_calloc(1, sizeof(*in));
+        in->id = hg_strdup(id);
+        hg_map_set(&g->instances, id, in);
+    }
+    if (delta > 0) {
+        in->nservers++;
+    } else if (--in->nservers == 0) {
+        hg_map_del(&g->instances, id);
+        hg_free(in->id);
+        hg_free(in);
+    }
+}
+
+/* Link a server into its group and the indexes (registration or load). */
+static void server_attach(hg_fleetiq_t *fq, hg_fq_server_t *s)
+{
+    hg_fq_group_t *g = s->group;
+    hg_list_insert_tail(&g->servers, &s->gnode);
+    hg_list_init(&s->cnode);
+    if (!s->utilized) {
+        if (s->claim_ms && now_ms(fq) < s->claim_ms + HG_FQ_CLAIM_HOLD_MS)
+            hg_list_insert_tail(&g->claimed, &s->cnode);
+        else
+            hg_list_insert_tail(&g->free, &s->cnode);
+    } else {
+        g->nutilized++;
+    }
+    hg_list_insert_tail(&fq->by_health, &s->hnode);
+    g->nservers++;
+    instance_ref(g, s->instance_id, 1);
+    hg_map_set(&fq->servers, s->id, s);
+}
+
+static void server_detach(hg_fleetiq_t *fq, hg_fq_server_t *s)
+{
+    hg_fq_group_t *g = s->group;
+    hg_list_remove(&s->gnode);
+    if (hg_list_linked(&s->cnode))
+        hg_list_remove(&s->cnode);
+    hg_list_remove(&s->hnode);
+    g->nservers--;
+    if (s->utilized)
+        g->nutilized--;
+    instance_ref(g, s->instance_id, -1);
+    hg_map_del(&fq->servers, s->id);
+}
+
+/* ---- lifecycle ---- */
+
+hg_fleetiq_t *hg_fleetiq_new(hg_clock_t *clock, hg_store_t *store, const hg_fq_config_t *cfg)
+{
+    hg_fleetiq_t *fq = hg_calloc(1, sizeof(*fq));
+    fq->clock = clock;
+    fq->store = store;
+    fq->cfg = *cfg;
+    hg_map_init(&fq->groups);
+    hg_map_init(&fq->servers);
+    hg_list_init(&fq->by_health);
+    fq->next_seq = 1;
+    return fq;
+}
+
+void hg_fleetiq_free(hg_fleetiq_t *fq)
+{
+    if (fq == NULL)
+        return;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&fq->servers, &it, NULL, &v))
+        server_free(v);
+    it = 0;
+    while (hg_map_next(&fq->groups, &it, NULL, &v))
+        group_free(v);
+    hg_map_free(&fq->servers);
+    hg_map_free(&fq->groups);
+    hg_free(fq);
+}
+
+const hg_fq_config_t *hg_fleetiq_config(const hg_fleetiq_t *fq)
+{
+    return &fq->cfg;
+}
+
+static int parse_enum(const char *s, const char **names, int n)
+{
+    for (int i = 0; s && i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return 0;
+}
+
+static int load_group(void *ud, const char *name, json_t *v)
+{
+    hg_fleetiq_t *fq = ud;
+    json_t *attrs = json_object_get(v, "attrs");
+    hg_fq_group_t *g = group_new(fq, name, json_is_object(attrs) ? json_incref(attrs)
+                                                                 : json_object());
+    g->status = parse_enum(json_string_value(json_object_get(v, "status")), status_names, 3);
+    g->delete_option =
+        parse_enum(json_string_value(json_object_get(v, "delete_option")), delete_names, 3);
+    g->suspended = json_is_true(json_object_get(v, "suspended"));
+    g->created_ms = json_integer_value(json_object_get(v, "created_ms"));
+    g->updated_ms = json_integer_value(json_object_get(v, "updated_ms"));
+    hg_map_set(&fq->groups, g->name, g);
+    return 0;
+}
+
+typedef struct load_ctx {
+    hg_fleetiq_t *fq;
+    hg_fq_server_t **all;
+    size_t n, cap;
+} load_ctx_t;
+
+static int load_server(void *ud, const char *id, json_t *v)
+{
+    load_ctx_t *lc = ud;
+    hg_fq_group_t *g = hg_map_get(&lc->fq->groups,
+                                  json_string_value(json_object_get(v, "group")) ?: "");
+    const char *inst = json_string_value(json_object_get(v, "instance"));
+    if (g == NULL || inst == NULL) {
+        HG_LOG(HG_LOG_WARN, "fleetiq", "skipping orphan game server record id=%s", id);
+        return 0;
+    }
+    hg_fq_server_t *s = hg_calloc(1, sizeof(*s));
+    s->id = hg_strdup(id);
+    s->group = g;
+    s->instance_id = hg_strdup(inst);
+    const char *c = json_string_value(json_object_get(v, "conn"));
+    const char *d = json_string_value(json_object_get(v, "data"));
+    s->conn_info = c ? hg_strdup(c) : NULL;
+    s->data = d ? hg_strdup(d) : NULL;
+    s->utilized = json_is_true(json_object_get(v, "utilized"));
+    s->claim_ms = json_integer_value(json_object_get(v, "claim_ms"));
+    s->registered_ms = json_integer_value(json_object_get(v, "registered_ms"));
+    s->health_ms = json_integer_value(json_object_get(v, "health_ms"));
+    s->seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
+    if (lc->n == lc->cap) {
+        lc->cap = lc->cap ? lc->cap * 2 : 64;
+        lc->all = hg_realloc(lc->all, lc->cap * sizeof(*lc->all));
+    }
+    lc->all[lc->n++] = s;
+    return 0;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const hg_fq_server_t *x = *(hg_fq_server_t *const *)a, *y = *(hg_fq_server_t *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_health(const void *a, const void *b)
+{
+    const hg_fq_server_t *x = *(hg_fq_server_t *const *)a, *y = *(hg_fq_server_t *const *)b;
+    return x->health_base_ms < y->health_base_ms ? -1 : x->health_base_ms > y->health_base_ms;
+}
+
+int hg_fleetiq_load(hg_fleetiq_t *fq)
+{
+    int rc = hg_store_load(fq->store, COLL_GROUPS, load_group, fq);
+    if (rc < 0)
+        return rc;
+    load_ctx_t lc = {fq, NULL, 0, 0};
+    rc = hg_store_load(fq->store, COLL_SERVERS, load_server, &lc);
+    if (rc == 0) {
+        /* A restart must not count against servers: their health window restarts now. */
+        int64_t now = now_ms(fq);
+        for (size_t i = 0; i < lc.n; i++) {
+            hg_fq_server_t *s = lc.all[i];
+            s->health_base_ms = s->health_ms > now ? s->health_ms : now;
+            if (s->seq >= fq->next_seq)
+                fq->next_seq = s->seq + 1;
+        }
+        qsort(lc.all, lc.n, sizeof(*lc.all), cmp_seq);
+        for (size_t i = 0; i < lc.n; i++)
+            server_attach(fq, lc.all[i]);
+        /* by_health must be in health order: rebuild it sorted */
+        qsort(lc.all, lc.n, sizeof(*lc.all), cmp_health);
+        for (size_t i = 0; i < lc.n; i++) {
+            hg_list_remove(&lc.all[i]->hnode);
+            hg_list_insert_tail(&fq->by_health, &lc.all[i]->hnode);
+        }
+    } else {
+        for (size_t i = 0; i < lc.n; i++)
+            server_free(lc.all[i]);
+    }
+    hg_free(lc.all);
+    HG_LOG(HG_LOG_INFO, "fleetiq", "loaded groups=%zu servers=%zu", hg_map_count(&fq->groups),
+           hg_map_count(&fq->servers));
+    return rc;
+}
+
+/* ---- groups ---- */
+
+int hg_fq_group_create(hg_fleetiq_t *fq, const char *name, json_t *attrs, hg_store_txn_t *txn,
+                       hg_fq_group_t **out, hg_error_t *err)
+{
+    if (hg_map_get(&fq->groups, name)) {
+        json_decref(attrs);
+        return hg_error_set(err, HG_ECONFLICT, "A game server group with name %s already exists",
+                            name);
+    }
+    if (hg_map_count(&fq->groups) >= HG_FQ_MAX_GROUPS) {
+        json_decref(attrs);
+        return hg_error_set(err, HG_ELIMIT, "at most %d game server groups", HG_FQ_MAX_GROUPS);
+    }
+    hg_fq_group_t *g = group_new(fq, name, attrs);
+    g->status = HG_FQ_ACTIVE;
+    g->created_ms = g->updated_ms = now_ms(fq);
+    hg_map_set(&fq->groups, g->name, g);
+    save_group(g, txn);
+    *out = g;
+    return 0;
+}
+
+hg_fq_group_t *hg_fq_group_find(hg_fleetiq_t *fq, const char *name_or_arn)
+{
+    const char *name = name_or_arn;
+    if (strncmp(name_or_arn, "arn:", 4) == 0) {
+        const char *slash = strstr(name_or_arn, ":gameservergroup/");
+        if (slash == NULL)
+            return NULL;
+        name = slash + strlen(":gameservergroup/");
+        hg_fq_group_t *g = hg_map_get(&fq->groups, name);
+        return g && strcmp(g->arn, name_or_arn) == 0 ? g : NULL;
+    }
+    return hg_map_get(&fq->groups, name);
+}
+
+int hg_fq_group_get(hg_fleetiq_t *fq, const char *name_or_arn, hg_fq_group_t **out,
+                    hg_error_t *err)
+{
+    *out = hg_fq_group_find(fq, name_or_arn);
+    if (*out == NULL)
+        return hg_error_set(err, HG_ENOTFOUND, "Game server group %s not found", name_or_arn);
+    return 0;
+}
+
+void hg_fq_group_save(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_store_txn_t *txn)
+{
+    g->updated_ms = now_ms(fq);
+    save_group(g, txn);
+}
+
+void hg_fq_group_suspend(hg_fleetiq_t *fq, hg_fq_group_t *g, int suspend, hg_store_txn_t *txn)
+{
+    g->suspended = suspend;
+    hg_fq_group_save(fq, g, txn);
+}
+
+int hg_fq_group_delete(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_fq_delete_t opt,
+                       hg_store_txn_t *txn, hg_error_t *err)
+{
+    if (g->status != HG_FQ_ACTIVE && g->status != HG_FQ_ERROR)
+        return hg_error_set(err, HG_EINVAL,
+                            "Game server group %s is %s; only ACTIVE or ERROR groups can be "
+                            "deleted",
+                            g->name, status_names[g->status]);
+    g->status = HG_FQ_DELETE_SCHEDULED;
+    g->delete_option = opt;
+    hg_fq_group_save(fq, g, txn);
+    HG_LOG(HG_LOG_INFO, "fleetiq", "group delete scheduled name=%s option=%s", g->name,
+           delete_names[opt]);
+    return 0;
+}
+
+static int cmp_group_name(const void *a, const void *b)
+{
+    return strcmp((*(hg_fq_group_t *const *)a)->name, (*(hg_fq_group_t *const *)b)->name);
+}
+
+size_t hg_fq_group_list(hg_fleetiq_t *fq, const char *after, size_t limit, hg_fq_group_t **out,
+                        int *more)
+{
+    size_t n = hg_map_count(&fq->groups), k = 0, it = 0;
+    hg_fq_group_t **all = hg_malloc((n ? n : 1) * sizeof(*all));
+    void *v;
+    while (hg_map_next(&fq->groups, &it, NULL, &v))
+        if (after == NULL || strcmp(((hg_fq_group_t *)v)->name, after) > 0)
+            all[k++] = v;
+    qsort(all, k, sizeof(*all), cmp_group_name);
+    size_t m = k < limit ? k : limit;
+    memcpy(out, all, m * sizeof(*all));
+    *more = k > limit;
+    hg_free(all);
+    return m;
+}
+
+/* ---- servers ---- */
+
+int hg_fq_server_healthy(const hg_fleetiq_t *fq, const hg_fq_server_t *s)
+{
+    return now_ms(fq) - s->health_base_ms <= fq->cfg.health_window_ms;
+}
+
+int hg_fq_server_claimed(const hg_fleetiq_t *fq, const hg_fq_server_t *s)
+{
+    if (s->claim_ms == 0)
+        return 0;
+    return s->utilized || now_ms(fq) < s->claim_ms + HG_FQ_CLAIM_HOLD_MS;
+}
+
+int hg_fq_server_register(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id,
+                          const char *instance_id, const char *conn_info, const char *data,
+                          hg_store_txn_t *txn, hg_fq_server_t **out, hg_error_t *err)
+{
+    if (g->status != HG_FQ_ACTIVE)
+        return hg_error_set(err, HG_EINVAL,
+                            "Game server group %s is %s and accepts no new game servers",
+                            g->name, status_names[g->status]);
+    if (hg_map_get(&fq->servers, id))
+        return hg_error_set(err, HG_ECONFLICT, "Game server %s is already registered", id);
+    if (hg_map_count(&fq->servers) >= HG_FQ_MAX_SERVERS)
+        return hg_error_set(err, HG_ELIMIT, "at most %d game servers", HG_FQ_MAX_SERVERS);
+    hg_fq_server_t *s = hg_calloc(1, sizeof(*s));
+    s->id = hg_strdup(id);
+    s->group = g;
+    s->instance_id = hg_strdup(instance_id);
+    s->conn_info = conn_info ? hg_strdup(conn_info) : NULL;
+    s->data = data ? hg_strdup(data) : NULL;
+    s->registered_ms = s->health_ms = s->health_base_ms = now_ms(fq);
+    s->seq = fq->next_seq++;
+    server_attach(fq, s);
+    save_server(s, txn);
+    *out = s;
+    return 0;
+}
+
+int hg_fq_server_get(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id, hg_fq_server_t **out,
+                     hg_error_t *err)
+{
+    hg_fq_server_t *s = hg_map_get(&fq->servers, id);
+    if (s == NULL || s->group != g)
+        return hg_error_set(err, HG_ENOTFOUND, "Game server %s not found in group %s", id,
+                            g->name);
+    *out = s;
+    return 0;
+}
+
+static void set_str(char **dst, const char *v)
+{
+    hg_free(*dst);
+    *dst = v ? hg_strdup(v) : NULL;
+}
+
+int hg_fq_server_update(hg_fleetiq_t *fq, hg_fq_server_t *s, const char *data, int utilization,
+                        int health, hg_store_txn_t *txn, hg_error_t *err)
+{
+    if (utilization == 0 && s->utilized)
+        return hg_error_set(err, HG_EINVAL,
+                            "Game server %s is UTILIZED and cannot return to AVAILABLE; "
+                            "deregister it and register a new game server",
+                            s->id);
+    if (data)
+        set_str(&s->data, data);
+    if (utilization == 1 && !s->utilized) {
+        s->utilized = 1;
+        s->group->nutilized++;
+        if (hg_list_linked(&s->cnode))
+            hg_list_remove(&s->cnode);
+    }
+    if (health) {
+        s->health_ms = s->health_base_ms = now_ms(fq);
+        hg_list_remove(&s->hnode);
+        hg_list_insert_tail(&fq->by_health, &s->hnode);
+    }
+    save_server(s, txn);
+    return 0;
+}
+
+static void claim(hg_fleetiq_t *fq, hg_fq_server_t *s, const char *data, hg_store_txn_t *txn)
+{
+    if (hg_list_linked(&s->cnode))
+        hg_list_remove(&s->cnode);
+    hg_list_insert_tail(&s->group->claimed, &s->cnode);
+    s->claim_ms = now_ms(fq);
+    if (data)
+        set_str(&s->data, data);
+    fq->claims++;
+    save_server(s, txn);
+}
+
+/* Move claims that lapsed (AVAILABLE, hold over) back to the free list. */
+static void release_lapsed(hg_fleetiq_t *fq, hg_fq_group_t *g)
+{
+    int64_t now = now_ms(fq);
+    while (!hg_list_empty(&g->claimed)) {
+        hg_fq_server_t *s = hg_container_of(g->claimed.next, hg_fq_server_t, cnode);
+        if (now < s->claim_ms + HG_FQ_CLAIM_HOLD_MS)
+            break;
+        hg_list_remove(&s->cnode);
+        hg_list_insert_tail(&g->free, &s->cnode);
+    }
+}
+
+int hg_fq_server_claim(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id, const char *data,
+                       hg_store_txn_t *txn, hg_fq_server_t **out, hg_error_t *err)
+{
+    if (g->status != HG_FQ_ACTIVE) {
+        fq->claims_failed++;
+        return hg_error_set(err, HG_EINVAL, "Game server group %s is %s", g->name,
+                            status_names[g->status]);
+    }
+    release_lapsed(fq, g);
+    if (id) {
+        hg_fq_server_t *s = NULL;
+        int rc = hg_fq_server_get(fq, g, id, &s, err);
+        if (rc < 0)
+            return rc;
+        if (s->utilized || hg_fq_server_claimed(fq, s)) {
+            fq->claims_failed++;
+            return hg_error_set(err, HG_ECONFLICT, "Game server %s is %s", id,
+                                s->utilized ? "UTILIZED" : "already CLAIMED");
+        }
+        if (!hg_fq_server_healthy(fq, s)) {
+            fq->claims_failed++;
+            return hg_error_set(err, HG_ECONFLICT,
+                                "Game server %s has not reported health and cannot be claimed",
+                                id);
+        }
+        claim(fq, s, data, txn);
+        *out = s;
+        return 0;
+    }
+    hg_list_t *q;
+    hg_list_foreach(q, &g->free)
+    {
+        hg_fq_server_t *s = hg_container_of(q, hg_fq_server_t, cnode);
+        if (!hg_fq_server_healthy(fq, s))
+            continue;
+        claim(fq, s, data, txn);
+        *out = s;
+        return 0;
+    }
+    fq->claims_failed++;
+    return hg_error_set(err, HG_EOUTOFCAPACITY,
+                        "No available game servers in game server group %s", g->name);
+}
+
+void hg_fq_server_deregister(hg_fleetiq_t *fq, hg_fq_server_t *s, hg_store_txn_t *txn)
+{
+    server_detach(fq, s);
+    hg_store_del(txn, COLL_SERVERS, s->id);
+    server_free(s);
+}
+
+size_t hg_fq_server_list(hg_fleetiq_t *fq, hg_fq_group_t *g, int desc, uint64_t after,
+                         size_t limit, hg_fq_server_t **out, int *more)
+{
+    (void)fq;
+    size_t n = 0;
+    *more = 0;
+    hg_list_t *q = desc ? g->servers.prev : g->servers.next;
+    for (; q != &g->servers; q = desc ? q->prev : q->next) {
+        hg_fq_server_t *s = hg_container_of(q, hg_fq_server_t, gnode);
+        if (after && (desc ? s->seq >= after : s->seq <= after))
+            continue;
+        if (n == limit) {
+            *more = 1;
+            break;
+        }
+        out[n++] = s;
+    }
+    return n;
+}
+
+static int cmp_instance(const void *a, const void *b)
+{
+    return strcmp((*(hg_fq_instance_t *const *)a)->id, (*(hg_fq_instance_t *const *)b)->id);
+}
+
+size_t hg_fq_instance_list(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *after, size_t limit,
+                           hg_fq_instance_t **out, int *more)
+{
+    (void)fq;
+    size_t n = hg_map_count(&g->instances), k = 0, it = 0;
+    hg_fq_instance_t **all = hg_malloc((n ? n : 1) * sizeof(*all));
+    void *v;
+    while (hg_map_next(&g->instances, &it, NULL, &v))
+        if (after == NULL || strcmp(((hg_fq_instance_t *)v)->id, after) > 0)
+            all[k++] = v;
+    qsort(all, k, sizeof(*all), cmp_instance);
+    size_t m = k < limit ? k : limit;
+    memcpy(out, all, m * sizeof(*all));
+    *more = k > limit;
+    hg_free(all);
+    return m;
+}
+
+/* ---- cron ---- */
+
+static void group_remove(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_store_txn_t *txn)
+{
+    while (!hg_list_empty(&g->servers)) {
+        hg_fq_server_t *s = hg_container_of(g->servers.next, hg_fq_server_t, gnode);
+        hg_fq_server_deregister(fq, s, txn);
+    }
+    hg_store_del(txn, COLL_GROUPS, g->name);
+    hg_map_del(&fq->groups, g->name);
+    HG_LOG(HG_LOG_INFO, "fleetiq", "group deleted name=%s", g->name);
+    group_free(g);
+}
+
+size_t hg_fleetiq_sweep(hg_fleetiq_t *fq, size_t budget)
+{
+    hg_store_txn_t *txn = hg_store_txn_new(fq->store);
+    size_t changes = 0;
+    int64_t now = now_ms(fq);
+    int64_t limit = fq->cfg.health_window_ms + fq->cfg.deregister_after_ms;
+    while (!hg_list_empty(&fq->by_health) && changes < budget) {
+        hg_fq_server_t *s = hg_container_of(fq->by_health.next, hg_fq_server_t, hnode);
+        if (now - s->health_base_ms <= limit)
+            break;
+        HG_LOG(HG_LOG_INFO, "fleetiq",
+               "deregistering game server id=%s group=%s: no health report for %lld ms", s->id,
+               s->group->name, (long long)(now - s->health_ms));
+        fq->expired++;
+        hg_fq_server_deregister(fq, s, txn);
+        changes++;
+    }
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&fq->groups, &it, NULL, &v)) {
+        hg_fq_group_t *g = v;
+        if (g->status != HG_FQ_DELETE_SCHEDULED)
+            continue;
+        if (g->delete_option == HG_FQ_FORCE_DELETE || g->nutilized == 0) {
+            group_remove(fq, g, txn);
+            changes++;
+        }
+    }
+    if (hg_store_txn_empty(txn))
+        hg_store_txn_free(txn);
+    else
+        hg_store_commit(txn, NULL, NULL);
+    return changes;
+}
+
+void hg_fleetiq_stats(const hg_fleetiq_t *fq, hg_fq_stats_t *out)
+{
+    out->groups = hg_map_count(&fq->groups);
+    out->servers = hg_map_count(&fq->servers);
+    out->utilized = 0;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&fq->groups, &it, NULL, &v))
+        out->utilized += ((hg_fq_group_t *)v)->nutilized;
+    out->claims = fq->claims;
+    out->claims_failed = fq->claims_failed;
+    out->expired = fq->expired;
+}

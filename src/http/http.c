@@ -1,0 +1,740 @@
+/* hangar — HTTP/1.1 server (see http.h).
+ *
+ * DESIGN
+ * - One hg_http_conn per accepted socket, one http_parser per connection. Bytes read are fed
+ *   to the parser; each complete message becomes an hg_http_req_int queued on the connection
+ *   and handed to the handler.
+ * - Responses are serialised into the request's `out` buffer by hg_http_respond(); flush()
+ *   writes every ready response at the head of the queue in one uv_write, so pipelined answers
+ *   leave in request order. Requests whose bytes are being written are owned by the write
+ *   request and freed in its callback.
+ * - Backpressure: when max_pipeline requests are queued, the parser is paused and reading
+ *   stops; the unparsed bytes wait in `pending_in` until the queue drains.
+ * - Timers: one 1 s sweep per server checks every connection's idle and request deadlines
+ *   (cheaper than a timer per connection; timeouts are coarse by design).
+ *
+ * Connection states:
+ *
+ *     OPEN --(framing error / timeout / Connection: close answered)--> CLOSING --> freed
+ *
+ *     | event                              | function        | effect                        |
+ *     |------------------------------------|-----------------|-------------------------------|
+ *     | bytes read                         | on_read         | parse, queue, dispatch        |
+ *     | response ready                     | hg_http_respond | flush in order                |
+ *     | write done                         | on_write        | free written reqs, resume     |
+ *     | framing error                      | fail_conn       | answer error, close after     |
+ *     | idle / request deadline passed     | on_sweep        | close / 408 and close         |
+ *     | peer closed, read error            | on_read         | close_conn (reqs orphaned)    |
+ */
+#include "http/http.h"
+
+#include <http_parser.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "rt/clock.h"
+
+typedef struct hg_http_req_int {
+    hg_http_req_t pub; /* first */
+    hg_list_t node;    /* in conn->queue while queued */
+    hg_http_conn_t *conn;
+    hg_buf_t raw; /* url and header bytes; pub pointers point in here after headers complete */
+    size_t url_len;
+    size_t hoff[HG_HTTP_MAX_HEADERS][4]; /* name off, name len, value off, value len */
+    int in_value;
+    hg_buf_t body;
+    hg_buf_t out;
+    int ready;
+    int keep_alive;
+} hg_http_req_int_t;
+
+struct hg_http_conn {
+    uv_tcp_t tcp; /* first */
+    hg_list_t node; /* in server->conns */
+    hg_http_server_t *server;
+    http_parser parser;
+    hg_http_req_int_t *cur; /* message being parsed */
+    hg_list_t queue;        /* requests in arrival order, answered or not */
+    size_t nqueued;
+    hg_buf_t pending_in; /* unparsed bytes while paused */
+    int paused;
+    int reading;
+    int closing;
+    int close_after_flush;
+    int writing; /* write requests in flight */
+    uint64_t last_activity_ms;
+    uint64_t msg_start_ms; /* 0 when no message is in progress */
+};
+
+typedef struct write_req {
+    uv_write_t w;
+    hg_http_conn_t *conn;
+    hg_list_t reqs;
+} write_req_t;
+
+struct hg_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    hg_http_limits_t limits;
+    hg_http_handler_cb cb;
+    void *ud;
+    hg_list_t conns;
+    size_t nconns;
+    int listening;
+    int stopping;
+    int handles_open;
+    void (*stop_cb)(void *ud);
+    void *stop_ud;
+    int port;
+    char date[64];
+    time_t date_at;
+    http_parser_settings settings;
+    /* metrics */
+    uint64_t accepted, rejected, timeouts, parse_errors;
+};
+
+static void flush(hg_http_conn_t *c);
+static void close_conn(hg_http_conn_t *c);
+static void maybe_stopped(hg_http_server_t *s);
+
+/* ---- request objects ---- */
+
+static hg_http_req_int_t *req_new(hg_http_conn_t *c)
+{
+    hg_http_req_int_t *r = hg_calloc(1, sizeof(*r));
+    r->conn = c;
+    hg_list_init(&r->node);
+    hg_buf_init(&r->raw);
+    hg_buf_init(&r->body);
+    hg_buf_init(&r->out);
+    return r;
+}
+
+static void req_free(hg_http_req_int_t *r)
+{
+    if (r == NULL)
+        return;
+    hg_buf_free(&r->raw);
+    hg_buf_free(&r->body);
+    hg_buf_free(&r->out);
+    hg_free(r);
+}
+
+const hg_http_header_t *hg_http_req_header(const hg_http_req_t *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (req->headers[i].name_len == n && strncasecmp(req->headers[i].name, name, n) == 0)
+            return &req->headers[i];
+    return NULL;
+}
+
+hg_http_conn_t *hg_http_req_conn(const hg_http_req_t *req)
+{
+    return ((const hg_http_req_int_t *)req)->conn;
+}
+
+const char *hg_http_date(hg_http_server_t *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_at = now;
+    }
+    return s->date;
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+static void serialise(hg_http_server_t *s, hg_http_req_int_t *r, int status,
+                      const char *content_type, const char *extra, const void *body,
+                      size_t len)
+{
+    hg_buf_t *o = &r->out;
+    hg_buf_reserve(o, 256 + len);
+    hg_buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n", status,
+                  reason(status), hg_http_date(s), len);
+    if (content_type)
+        hg_buf_printf(o, "Content-Type: %s\r\n", content_type);
+    if (extra)
+        hg_buf_puts(o, extra);
+    if (!r->keep_alive)
+        hg_buf_puts(o, "Connection: close\r\n");
+    hg_buf_puts(o, "\r\n");
+    hg_buf_append(o, body, len);
+    r->ready = 1;
+}
+
+void hg_http_respond(hg_http_req_t *req, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t body_len)
+{
+    hg_http_req_int_t *r = (hg_http_req_int_t *)req;
+    hg_http_conn_t *c = r->conn;
+    if (c == NULL) { /* orphaned: the client went away */
+        req_free(r);
+        return;
+    }
+    serialise(c->server, r, status, content_type, extra_headers, body, body_len);
+    flush(c);
+}
+
+/* A framing-level error: queue an answer that is written in order, then close. */
+static void fail_conn(hg_http_conn_t *c, int status, const char *type, const char *msg)
+{
+    hg_http_req_int_t *r = c->cur;
+    c->cur = NULL;
+    if (r == NULL)
+        r = req_new(c);
+    else
+        r->conn = c;
+    if (!hg_list_linked(&r->node)) {
+        hg_list_insert_tail(&c->queue, &r->node);
+        c->nqueued++;
+    }
+    r->keep_alive = 0;
+    char body[512];
+    int n = snprintf(body, sizeof(body), "{\"__type\":\"%s\",\"message\":\"%s\"}", type, msg);
+    serialise(c->server, r, status, "application/json", NULL, body, (size_t)n);
+    c->close_after_flush = 1;
+    c->server->parse_errors++;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    flush(c);
+}
+
+/* ---- parser callbacks ---- */
+
+static int on_message_begin(http_parser *p)
+{
+    hg_http_conn_t *c = p->data;
+    c->cur = req_new(c);
+    c->msg_start_ms = uv_now(c->server->loop);
+    return 0;
+}
+
+static int raw_room(hg_http_conn_t *c, size_t n)
+{
+    return c->cur->raw.len + n <= c->server->limits.max_header_bytes;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    hg_http_conn_t *c = p->data;
+    if (!raw_room(c, n))
+        return -1;
+    hg_buf_append(&c->cur->raw, at, n);
+    c->cur->url_len += n;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    hg_http_conn_t *c = p->data;
+    hg_http_req_int_t *r = c->cur;
+    if (!raw_room(c, n + 1))
+        return -1;
+    if (r->pub.nheaders == 0 || r->in_value) {
+        if (r->pub.nheaders == c->server->limits.max_headers)
+            return -1;
+        if (r->pub.nheaders > 0)
+            hg_buf_append(&r->raw, "", 1); /* NUL after the previous value */
+        else
+            hg_buf_append(&r->raw, "", 1); /* NUL after the url */
+        r->hoff[r->pub.nheaders][0] = r->raw.len;
+        r->hoff[r->pub.nheaders][1] = 0;
+        r->pub.nheaders++;
+        r->in_value = 0;
+    }
+    hg_buf_append(&r->raw, at, n);
+    r->hoff[r->pub.nheaders - 1][1] += n;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    hg_http_conn_t *c = p->data;
+    hg_http_req_int_t *r = c->cur;
+    if (!raw_room(c, n + 1))
+        return -1;
+    size_t i = r->pub.nheaders - 1;
+    if (!r->in_value) {
+        hg_buf_append(&r->raw, "", 1);
+        r->hoff[i][2] = r->raw.len;
+        r->hoff[i][3] = 0;
+        r->in_value = 1;
+    }
+    hg_buf_append(&r->raw, at, n);
+    r->hoff[i][3] += n;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    hg_http_conn_t *c = p->data;
+    hg_http_req_int_t *r = c->cur;
+    hg_buf_append(&r->raw, "", 1);
+    for (size_t i = 0; i < r->pub.nheaders; i++) {
+        r->pub.headers[i].name = r->raw.data + r->hoff[i][0];
+        r->pub.headers[i].name_len = r->hoff[i][1];
+        r->pub.headers[i].value = r->raw.data + r->hoff[i][2];
+        r->pub.headers[i].value_len = r->hoff[i][3];
+        if (!r->in_value && i == r->pub.nheaders - 1) {
+            r->pub.headers[i].value = "";
+            r->pub.headers[i].value_len = 0;
+        }
+    }
+    /* NUL-terminate names and values in place: their bytes are followed by a separator NUL. */
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(r->raw.data, r->url_len, 0, &u) != 0)
+        return -1;
+    if (u.field_set & (1 << UF_PATH)) {
+        r->pub.path = r->raw.data + u.field_data[UF_PATH].off;
+        r->pub.path_len = u.field_data[UF_PATH].len;
+    } else {
+        r->pub.path = "/";
+        r->pub.path_len = 1;
+    }
+    if (u.field_set & (1 << UF_QUERY)) {
+        r->pub.query = r->raw.data + u.field_data[UF_QUERY].off;
+        r->pub.query_len = u.field_data[UF_QUERY].len;
+    } else {
+        r->pub.query = "";
+        r->pub.query_len = 0;
+    }
+    r->pub.method = p->method;
+    if (p->content_length != ULLONG_MAX && p->content_length > c->server->limits.max_body) {
+        c->parser.http_errno = HPE_CB_headers_complete;
+        return -2; /* too large: answered by on_read */
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    hg_http_conn_t *c = p->data;
+    if (c->cur->body.len + n > c->server->limits.max_body)
+        return -2;
+    hg_buf_append(&c->cur->body, at, n);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    hg_http_conn_t *c = p->data;
+    hg_http_req_int_t *r = c->cur;
+    c->cur = NULL;
+    c->msg_start_ms = 0;
+    if (r->body.data == NULL)
+        hg_buf_append(&r->body, "", 0);
+    r->pub.body = r->body.data;
+    r->pub.body_len = r->body.len;
+    /* Upgrades (WebSocket) are not taken over yet: answer, then close. */
+    r->keep_alive = http_should_keep_alive(p) && !c->server->stopping && !p->upgrade;
+    r->pub.start_ns = hg_mono_ns();
+    hg_list_insert_tail(&c->queue, &r->node);
+    c->nqueued++;
+    if (c->nqueued >= c->server->limits.max_pipeline || !r->keep_alive)
+        http_parser_pause(p, 1);
+    c->server->cb(&r->pub, c->server->ud);
+    return 0;
+}
+
+/* ---- connection I/O ---- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    static char slab[65536]; /* loop thread only; consumed before the next read */
+    buf->base = slab;
+    buf->len = sizeof(slab);
+}
+
+/* Feed bytes to the parser. Returns 0, or -1 when the connection failed. */
+static int feed(hg_http_conn_t *c, const char *data, size_t len)
+{
+    size_t n = http_parser_execute(&c->parser, &c->server->settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (e == HPE_PAUSED) {
+        hg_buf_append(&c->pending_in, data + n, len - n);
+        c->paused = 1;
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
+        return 0;
+    }
+    if (e != HPE_OK) {
+        if (c->cur && c->cur->body.len + 1 > c->server->limits.max_body &&
+            (e == HPE_CB_body || e == HPE_CB_headers_complete))
+            fail_conn(c, 413, "RequestEntityTooLargeException", "request body too large");
+        else if (e == HPE_CB_headers_complete && c->parser.content_length != ULLONG_MAX &&
+                 c->parser.content_length > c->server->limits.max_body)
+            fail_conn(c, 413, "RequestEntityTooLargeException", "request body too large");
+        else if (e == HPE_CB_header_field || e == HPE_CB_header_value || e == HPE_CB_url ||
+                 e == HPE_HEADER_OVERFLOW)
+            fail_conn(c, 431, "RequestHeaderFieldsTooLargeException",
+                      "request line or headers too large");
+        else
+            fail_conn(c, 400, "BadRequestException", http_errno_description(e));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    hg_http_conn_t *c = (hg_http_conn_t *)st;
+    if (nread < 0) {
+        close_conn(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->last_activity_ms = uv_now(c->server->loop);
+    feed(c, buf->base, (size_t)nread);
+}
+
+/* Resume parsing after the queue drained below the pipeline cap. */
+static void resume(hg_http_conn_t *c)
+{
+    if (c->closing || c->close_after_flush || !c->paused)
+        return;
+    if (c->nqueued >= c->server->limits.max_pipeline)
+        return;
+    c->paused = 0;
+    http_parser_pause(&c->parser, 0);
+    if (c->pending_in.len) {
+        hg_buf_t in = c->pending_in;
+        hg_buf_init(&c->pending_in);
+        int rc = feed(c, in.data, in.len);
+        hg_buf_free(&in);
+        if (rc < 0 || c->paused)
+            return;
+    }
+    if (!c->reading && !c->closing && !c->close_after_flush) {
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+        c->reading = 1;
+    }
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    write_req_t *wr = (write_req_t *)w;
+    hg_http_conn_t *c = wr->conn;
+    while (!hg_list_empty(&wr->reqs)) {
+        hg_list_t *q = wr->reqs.next;
+        hg_list_remove(q);
+        req_free(hg_container_of(q, hg_http_req_int_t, node));
+    }
+    hg_free(wr);
+    c->writing--;
+    if (status < 0) {
+        close_conn(c);
+        return;
+    }
+    if (c->closing) {
+        return;
+    }
+    if (c->close_after_flush && hg_list_empty(&c->queue) && c->writing == 0) {
+        close_conn(c);
+        return;
+    }
+    flush(c);
+    resume(c);
+}
+
+static void flush(hg_http_conn_t *c)
+{
+    if (c->closing)
+        return;
+    uv_buf_t bufs[64];
+    unsigned n = 0;
+    write_req_t *wr = NULL;
+    while (!hg_list_empty(&c->queue) && n < 64) {
+        hg_http_req_int_t *r = hg_container_of(c->queue.next, hg_http_req_int_t, node);
+        if (!r->ready)
+            break;
+        if (wr == NULL) {
+            wr = hg_malloc(sizeof(*wr));
+            wr->conn = c;
+            hg_list_init(&wr->reqs);
+        }
+        hg_list_remove(&r->node);
+        c->nqueued--;
+        hg_list_insert_tail(&wr->reqs, &r->node);
+        bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
+        if (!r->keep_alive) {
+            c->close_after_flush = 1;
+            break;
+        }
+    }
+    if (wr == NULL)
+        return;
+    c->writing++;
+    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+    if (rc < 0) {
+        c->writing--;
+        while (!hg_list_empty(&wr->reqs)) {
+            hg_list_t *q = wr->reqs.next;
+            hg_list_remove(q);
+            req_free(hg_container_of(q, hg_http_req_int_t, node));
+        }
+        hg_free(wr);
+        close_conn(c);
+    }
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    hg_http_conn_t *c = (hg_http_conn_t *)h;
+    hg_http_server_t *s = c->server;
+    hg_free(c);
+    s->handles_open--;
+    maybe_stopped(s);
+}
+
+static void close_conn(hg_http_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    hg_http_server_t *s = c->server;
+    hg_list_remove(&c->node);
+    s->nconns--;
+    /* Answered requests are dropped; unanswered ones are orphaned for their handler. */
+    while (!hg_list_empty(&c->queue)) {
+        hg_list_t *q = c->queue.next;
+        hg_list_remove(q);
+        hg_http_req_int_t *r = hg_container_of(q, hg_http_req_int_t, node);
+        if (r->ready)
+            req_free(r);
+        else
+            r->conn = NULL;
+    }
+    c->nqueued = 0;
+    req_free(c->cur);
+    c->cur = NULL;
+    hg_buf_free(&c->pending_in);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    hg_http_server_t *s = ls->data;
+    if (status < 0)
+        return;
+    hg_http_conn_t *c = hg_calloc(1, sizeof(*c));
+    c->server = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    s->handles_open++;
+    hg_list_init(&c->queue);
+    hg_list_init(&c->node);
+    hg_buf_init(&c->pending_in);
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        return;
+    }
+    if (s->nconns >= s->limits.max_conns || s->stopping) {
+        s->rejected++;
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        return;
+    }
+    s->accepted++;
+    hg_list_insert_tail(&s->conns, &c->node);
+    s->nconns++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->last_activity_ms = uv_now(s->loop);
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+    c->reading = 1;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    hg_http_server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    hg_list_t *q, *tmp;
+    hg_list_foreach_safe(q, tmp, &s->conns)
+    {
+        hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
+        if (c->closing || c->close_after_flush)
+            continue;
+        if (c->msg_start_ms && now - c->msg_start_ms > s->limits.request_timeout_ms) {
+            s->timeouts++;
+            fail_conn(c, 408, "RequestTimeoutException", "request not completed in time");
+        } else if (!c->msg_start_ms && c->nqueued == 0 && c->writing == 0 &&
+                   now - c->last_activity_ms > s->limits.idle_timeout_ms) {
+            s->timeouts++;
+            close_conn(c);
+        }
+    }
+}
+
+static void render(hg_buf_t *out, void *ud)
+{
+    hg_http_server_t *s = ud;
+    hg_buf_printf(out,
+                  "# HELP hangar_http_connections Open HTTP connections.\n"
+                  "# TYPE hangar_http_connections gauge\nhangar_http_connections %zu\n"
+                  "# HELP hangar_http_connections_accepted_total Connections accepted.\n"
+                  "# TYPE hangar_http_connections_accepted_total counter\n"
+                  "hangar_http_connections_accepted_total %llu\n"
+                  "# HELP hangar_http_connections_rejected_total Connections refused at the cap.\n"
+                  "# TYPE hangar_http_connections_rejected_total counter\n"
+                  "hangar_http_connections_rejected_total %llu\n"
+                  "# HELP hangar_http_timeouts_total Connections closed by idle/request timeout.\n"
+                  "# TYPE hangar_http_timeouts_total counter\nhangar_http_timeouts_total %llu\n"
+                  "# HELP hangar_http_framing_errors_total Requests refused at the HTTP layer.\n"
+                  "# TYPE hangar_http_framing_errors_total counter\n"
+                  "hangar_http_framing_errors_total %llu\n",
+                  s->nconns, (unsigned long long)s->accepted, (unsigned long long)s->rejected,
+                  (unsigned long long)s->timeouts, (unsigned long long)s->parse_errors);
+}
+
+int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_handler_cb cb,
+                       void *ud, hg_http_server_t **out)
+{
+    hg_http_server_t *s = hg_calloc(1, sizeof(*s));
+    s->loop = loop;
+    s->limits = *limits;
+    if (s->limits.max_headers > HG_HTTP_MAX_HEADERS)
+        s->limits.max_headers = HG_HTTP_MAX_HEADERS;
+    if (s->limits.max_pipeline == 0)
+        s->limits.max_pipeline = 1;
+    s->cb = cb;
+    s->ud = ud;
+    hg_list_init(&s->conns);
+    http_parser_settings_init(&s->settings);
+    s->settings.on_message_begin = on_message_begin;
+    s->settings.on_url = on_url;
+    s->settings.on_header_field = on_header_field;
+    s->settings.on_header_value = on_header_value;
+    s->settings.on_headers_complete = on_headers_complete;
+    s->settings.on_body = on_body;
+    s->settings.on_message_complete = on_message_complete;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->handles_open++;
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    s->handles_open++;
+    uv_timer_start(&s->sweep, on_sweep, 1000, 1000);
+    hg_metrics_register("http", render, s);
+    *out = s;
+    return 0;
+}
+
+int hg_http_server_listen(hg_http_server_t *s, const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    int rc;
+    if (strchr(host, ':'))
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc < 0)
+        return rc;
+    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0)) < 0)
+        return rc;
+    if ((rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0)
+        return rc;
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    s->listening = 1;
+    return 0;
+}
+
+int hg_http_server_port(const hg_http_server_t *s)
+{
+    return s->port;
+}
+
+size_t hg_http_server_conns(const hg_http_server_t *s)
+{
+    return s->nconns;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    hg_http_server_t *s = h->data;
+    s->handles_open--;
+    maybe_stopped(s);
+}
+
+static void maybe_stopped(hg_http_server_t *s)
+{
+    if (s->stopping && s->handles_open == 0 && s->stop_cb) {
+        void (*cb)(void *) = s->stop_cb;
+        s->stop_cb = NULL;
+        cb(s->stop_ud);
+    }
+}
+
+/* Close connections with nothing in progress; the others close after their last answer. */
+static void drain(hg_http_server_t *s)
+{
+    hg_list_t *q, *tmp;
+    hg_list_foreach_safe(q, tmp, &s->conns)
+    {
+        hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
+        if (c->nqueued == 0 && c->writing == 0)
+            close_conn(c);
+        else
+            c->close_after_flush = 1;
+    }
+}
+
+void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud)
+{
+    s->stopping = 1;
+    s->stop_cb = cb;
+    s->stop_ud = ud;
+    hg_metrics_unregister("http");
+    uv_close((uv_handle_t *)&s->listener, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
+    drain(s);
+}
+
+void hg_http_server_free(hg_http_server_t *s)
+{
+    hg_free(s);
+}

@@ -1,0 +1,92 @@
+/* hangar — HTTP/1.1 server on libuv with http-parser.
+ *
+ * Keep-alive and pipelining: requests on one connection are queued in arrival order and their
+ * responses are written in that order, whenever each becomes ready (a handler may answer
+ * later, e.g. after a store commit). Limits (docs/limits.md): header bytes, header count, body
+ * bytes, requests in flight per connection (reading pauses at the cap), connections, idle and
+ * request timeouts (a request that is not complete within request_timeout_ms is answered 408
+ * and the connection closed: slowloris). Framing errors are answered with a JSON error and the
+ * connection is closed.
+ *
+ * Lifetime: a request belongs to its connection. If the connection closes while a handler
+ * still holds a request, the request is orphaned (hg_http_req_conn() returns NULL) and freed
+ * when the handler answers it. Handlers must answer every request exactly once.
+ * Threading: loop thread only.
+ */
+#ifndef HG_HTTP_HTTP_H
+#define HG_HTTP_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+
+typedef struct hg_http_server hg_http_server_t;
+typedef struct hg_http_conn hg_http_conn_t;
+typedef struct hg_http_req hg_http_req_t;
+
+typedef struct hg_http_limits {
+    size_t max_header_bytes;     /* request line + headers */
+    size_t max_headers;          /* header fields per request, <= HG_HTTP_MAX_HEADERS */
+    size_t max_body;             /* body bytes */
+    size_t max_pipeline;         /* requests queued per connection before reading pauses */
+    size_t max_conns;            /* open connections; more are closed at accept */
+    uint32_t idle_timeout_ms;    /* keep-alive connection with no request in progress */
+    uint32_t request_timeout_ms; /* from a request's first byte to its last */
+} hg_http_limits_t;
+
+#define HG_HTTP_MAX_HEADERS 128
+
+typedef struct hg_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} hg_http_header_t;
+
+/* Public read-only view of a request; the body is NUL-terminated. */
+struct hg_http_req {
+    int method; /* enum http_method */
+    const char *path;
+    size_t path_len;
+    const char *query; /* without '?', "" when absent */
+    size_t query_len;
+    hg_http_header_t headers[HG_HTTP_MAX_HEADERS];
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    uint64_t start_ns; /* monotonic, when the request was complete */
+    void *data;        /* for the handler */
+};
+
+/* Called once per complete request. The handler answers with hg_http_respond(), now or later. */
+typedef void (*hg_http_handler_cb)(hg_http_req_t *req, void *ud);
+
+int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_handler_cb cb,
+                       void *ud, hg_http_server_t **out);
+/* Bind and listen on host:port. */
+int hg_http_server_listen(hg_http_server_t *s, const char *host, int port);
+/* Stop accepting and close idle connections; connections with requests in progress close
+ * once those are answered. cb runs when every connection and handle is closed. */
+void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud);
+/* Free after stop's callback. */
+void hg_http_server_free(hg_http_server_t *s);
+/* Port actually bound (for port 0). */
+int hg_http_server_port(const hg_http_server_t *s);
+size_t hg_http_server_conns(const hg_http_server_t *s);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const hg_http_header_t *hg_http_req_header(const hg_http_req_t *req, const char *name);
+/* NULL once the client has gone away (the answer will be dropped). */
+hg_http_conn_t *hg_http_req_conn(const hg_http_req_t *req);
+
+/* Answer req. extra_headers: preformatted "Name: value\r\n" lines or NULL. The body is copied.
+ * req is invalid after this call. */
+void hg_http_respond(hg_http_req_t *req, int status, const char *content_type,
+                     const char *extra_headers, const void *body, size_t body_len);
+
+/* Current Date header value (RFC 7231 IMF-fixdate), refreshed once a second. */
+const char *hg_http_date(hg_http_server_t *s);
+
+#endif

@@ -1,0 +1,94 @@
+/* hangar — the storage interface.
+ *
+ * Durable state is a set of collections of records: (collection, key) → a JSON document.
+ * Domain modules keep their hot state in memory (memory is the read path) and describe each
+ * change as a transaction of puts and deletes; hg_store_commit() hands the transaction to the
+ * backend, and its callback runs on the loop thread once the change is durable (or failed).
+ * Only then may the caller acknowledge the request (durable before acknowledged).
+ *
+ * Ordering: transactions commit, and their callbacks run, in the order hg_store_commit() was
+ * called. An empty transaction is a barrier: its callback runs once everything committed
+ * before it is durable, so a read that follows an unacknowledged write is answered only when
+ * that write is durable (and at once when nothing is in flight).
+ *
+ * Backends implement hg_store_backend_t: the embedded SQLite backend (store/sqlite.c) runs on
+ * the store writer lane and commits a batch of transactions with one fsync (group commit); a
+ * PostgreSQL backend implements the same vtable for cluster mode. Loading at start-up is
+ * synchronous and happens before the daemon serves.
+ *
+ * Threading: every function here is for the loop thread.
+ */
+#ifndef HG_STORE_STORE_H
+#define HG_STORE_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "core/list.h"
+
+typedef struct hg_store hg_store_t;
+typedef struct hg_store_txn hg_store_txn_t;
+
+/* Runs on the loop thread: rc is 0 when the transaction is durable. */
+typedef void (*hg_store_commit_cb)(void *ud, int rc);
+/* Start-up load: one call per record, value borrowed for the call. Non-zero stops the load. */
+typedef int (*hg_store_load_cb)(void *ud, const char *key, json_t *value);
+
+typedef enum { HG_STORE_PUT = 1, HG_STORE_DEL = 2 } hg_store_op_kind_t;
+
+typedef struct hg_store_op {
+    hg_store_op_kind_t kind;
+    char *coll;
+    char *key;
+    char *value; /* compact JSON text for PUT */
+} hg_store_op_t;
+
+/* The backend vtable (rule 18). open/load/close run on the loop thread before/after serving;
+ * apply runs on the store writer lane and must make every op of every transaction in the batch
+ * durable atomically before returning 0. */
+#define HG_STORE_BACKEND_VERSION 1
+typedef struct hg_store_backend {
+    int version;
+    const char *name;
+    int (*open)(const char *location, void **state, hg_error_t *err);
+    int (*load)(void *state, const char *coll, hg_store_load_cb cb, void *ud);
+    int (*apply)(void *state, hg_store_op_t *const *ops, size_t nops);
+    void (*close)(void *state);
+} hg_store_backend_t;
+
+extern const hg_store_backend_t hg_store_sqlite;
+
+typedef struct hg_store_stats {
+    uint64_t batches;   /* backend commits */
+    uint64_t txns;      /* non-empty transactions committed */
+    uint64_t failures;  /* failed batches */
+    size_t inflight;
+} hg_store_stats_t;
+
+/* Open a store. location: a directory for the embedded SQLite store (hangar.db inside it). */
+int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char *location,
+                  size_t batch_max, hg_store_t **out, hg_error_t *err);
+/* Drains every queued transaction (their callbacks run), then closes. *s invalid after. */
+void hg_store_close(hg_store_t *s);
+int hg_store_load(hg_store_t *s, const char *coll, hg_store_load_cb cb, void *ud);
+
+hg_store_txn_t *hg_store_txn_new(hg_store_t *s);
+/* Record a put; value is borrowed (serialised now). */
+void hg_store_put(hg_store_txn_t *t, const char *coll, const char *key, json_t *value);
+void hg_store_del(hg_store_txn_t *t, const char *coll, const char *key);
+int hg_store_txn_empty(const hg_store_txn_t *t);
+/* Submit; takes ownership of t (invalid after this call). cb may run before this returns when
+ * the transaction is empty and nothing is in flight. */
+void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud);
+/* Drop an uncommitted transaction; t invalid after this call. */
+void hg_store_txn_free(hg_store_txn_t *t);
+
+/* Synchronous one-record put used only before serving (bootstrap of the admin key). */
+int hg_store_put_now(hg_store_t *s, const char *coll, const char *key, json_t *value);
+
+void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out);
+
+#endif

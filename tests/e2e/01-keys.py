@@ -1,0 +1,206 @@
+"""01 access keys: /v1/keys and `hangard keys`, narrow policies, Deny over Allow, revocation,
+admin-only key management, keys surviving a restart."""
+
+import json
+import os
+
+import harness
+from harness import expect_error, fresh
+
+LOBBY = ["gamelift:ClaimGameServer", "gamelift:Describe*"]
+
+
+def _setup_group(d, name, servers=1):
+    c = d.client()
+    harness.create_group(c, name)
+    for i in range(servers):
+        harness.register(c, name, "%s-gs-%d" % (name, i), inst=i + 1, ConnectionInfo="10.0.0.%d:7777" % (i + 1))
+    return c
+
+
+def _check_lobby_key(d, lobby, group):
+    """A ClaimGameServer + Describe* key: claims and describes, nothing else."""
+    c = lobby if not isinstance(lobby, dict) else d.key_client(lobby)
+    gs = c.claim_game_server(GameServerGroupName=group)["GameServer"]
+    assert gs["ClaimStatus"] == "CLAIMED", gs
+    assert gs["GameServerId"].startswith(group + "-gs-"), gs
+    got = c.describe_game_server(GameServerGroupName=group, GameServerId=gs["GameServerId"])
+    assert got["GameServer"]["ClaimStatus"] == "CLAIMED", got
+    assert c.describe_game_server_group(GameServerGroupName=group)["GameServerGroup"][
+        "GameServerGroupName"] == group
+    insts = c.describe_game_server_instances(GameServerGroupName=group)["GameServerInstances"]
+    assert insts, "Describe* did not cover DescribeGameServerInstances"
+    msg, status = expect_error("UnauthorizedException", c.register_game_server,
+                               GameServerGroupName=group, GameServerId=group + "-intruder",
+                               InstanceId=harness.instance_id(99))
+    assert status == 400, "UnauthorizedException with HTTP %d" % status
+    expect_error("UnauthorizedException", harness.create_group, c, group + "-x", wait=False)
+    expect_error("UnauthorizedException", c.update_game_server, GameServerGroupName=group,
+                 GameServerId=gs["GameServerId"], UtilizationStatus="UTILIZED")
+    # ListGameServers is not Describe*: the wildcard must not be a bare prefix match on "gamelift:".
+    expect_error("UnauthorizedException", c.list_game_servers, GameServerGroupName=group)
+    # Nothing changed behind the refusals.
+    admin = d.client()
+    ids = [g["GameServerId"] for g in admin.list_game_servers(GameServerGroupName=group)["GameServers"]]
+    assert group + "-intruder" not in ids, ids
+    assert admin.describe_game_server(GameServerGroupName=group, GameServerId=gs["GameServerId"])[
+        "GameServer"]["UtilizationStatus"] == "AVAILABLE"
+
+
+def test_narrow_key_via_api(d):
+    _setup_group(d, "keys-api", servers=2)
+    key = d.create_key("lobby", allow=LOBBY)
+    assert key["name"] == "lobby", key
+    assert key["key_id"] != d.key_id and len(key["secret"]) >= 20, key
+    assert key.get("policy", {}).get("Statement"), "policy not echoed: %r" % key
+    _check_lobby_key(d, key, "keys-api")
+
+
+def test_list_keys_has_no_secrets(d):
+    key = d.create_key("listed", allow=["gamelift:DescribeGameServer"])
+    r = d.admin("GET", "/v1/keys")
+    assert r.status == 200, r
+    body = r.body.decode()
+    assert key["key_id"] in body, "GET /v1/keys does not list the new key: %s" % body[:1000]
+    assert key["secret"] not in body, "GET /v1/keys leaks a secret"
+    assert harness.ADMIN_SECRET not in body, "GET /v1/keys leaks the admin secret"
+    listed = r.json()
+    items = listed if isinstance(listed, list) else listed.get("keys")
+    assert isinstance(items, list), "GET /v1/keys: want a list or {\"keys\": [...]}: %r" % listed
+    mine = [k for k in items if k.get("key_id") == key["key_id"]]
+    assert len(mine) == 1 and mine[0].get("name") == "listed", mine
+    assert "secret" not in mine[0], mine[0]
+
+
+def test_deny_beats_allow(d):
+    _setup_group(d, "keys-deny")
+    key = d.create_key("deny", allow=["gamelift:*"], deny=["gamelift:ClaimGameServer"])
+    c = d.key_client(key)
+    expect_error("UnauthorizedException", c.claim_game_server, GameServerGroupName="keys-deny")
+    # Everything else under gamelift:* still works for this key.
+    gs = harness.register(c, "keys-deny", "keys-deny-own", inst=7)
+    assert gs["UtilizationStatus"] == "AVAILABLE", gs
+    assert d.client().describe_game_server(GameServerGroupName="keys-deny", GameServerId="keys-deny-gs-0")[
+        "GameServer"].get("ClaimStatus") is None, "a denied claim changed the server"
+
+
+def test_star_allows_everything(d):
+    key = d.create_key("star", allow=["*"])
+    c = d.key_client(key)
+    g = harness.create_group(c, "keys-star", wait=False)
+    assert g["GameServerGroupName"] == "keys-star", g
+    assert c.describe_game_server_group(GameServerGroupName="keys-star")["GameServerGroup"]
+
+
+def test_revoked_key_refused(d):
+    _setup_group(d, "keys-rev")
+    key = d.create_key("revoke-me", allow=["gamelift:Describe*"])
+    c = d.key_client(key)
+    assert c.describe_game_server_group(GameServerGroupName="keys-rev")["GameServerGroup"]
+    r = d.admin("DELETE", "/v1/keys/" + key["key_id"])
+    assert 200 <= r.status < 300, "DELETE /v1/keys/ID -> %r" % r
+    msg, status = expect_error("UnrecognizedClientException", c.describe_game_server_group,
+                               GameServerGroupName="keys-rev")
+    assert status == 403, status
+    # Revoking again, or revoking a key that never existed, is a 4xx JSON error.
+    r = d.admin("DELETE", "/v1/keys/AKIANOSUCHKEY0000000")
+    assert 400 <= r.status < 500 and r.json().get("__type"), "revoking an unknown key -> %r" % r
+
+
+def test_non_admin_cannot_manage_keys(d):
+    key = d.create_key("not-admin", allow=["*"])
+    for method, path, body in (("POST", "/v1/keys", {"name": "x", "policy": {"Version": "2012-10-17", "Statement": []}}),
+                               ("GET", "/v1/keys", None),
+                               ("DELETE", "/v1/keys/" + key["key_id"], None)):
+        r = d.admin(method, path, body, key_id=key["key_id"], secret=key["secret"])
+        assert r.status == 403, "%s %s with a non-admin key -> %r" % (method, path, r)
+        assert r.json().get("__type"), "403 without __type: %r" % r
+    r = d.admin("POST", "/v1/keys", {"name": "x", "policy": {}}, signed=False)
+    assert r.status == 403 and r.json().get("__type") == "MissingAuthenticationTokenException", r
+    r = d.admin("GET", "/v1/keys", key_id=d.key_id, secret=d.secret + "x")
+    assert r.status == 403 and r.json().get("__type") == "InvalidSignatureException", r
+    # The key that was refused its DELETE still works.
+    assert d.key_client(key).list_game_server_groups()["GameServerGroups"] is not None
+
+
+def test_bad_policy_rejected(d):
+    for policy in ({"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]},
+                   "not an object"):
+        r = d.admin("POST", "/v1/keys", {"name": "bad", "policy": policy})
+        assert 400 <= r.status < 500 and r.json().get("__type"), "bad policy %r -> %r" % (policy, r)
+
+
+def _cli_json(p, what):
+    assert p.returncode == 0, "%s exited %d\nstdout: %s\nstderr: %s" % (what, p.returncode, p.stdout, p.stderr)
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        raise AssertionError("%s printed non-JSON: %r" % (what, p.stdout[:500]))
+
+
+def test_keys_cli_with_env_admin(d):
+    _setup_group(d, "keys-cli", servers=2)
+    admin_env = {"HANGAR_ADMIN_KEY_ID": d.key_id, "HANGAR_ADMIN_SECRET": d.secret}
+    argv = ["keys", "create", "--name", "cli-lobby"]
+    for a in LOBBY:
+        argv += ["--allow", a]
+    key = _cli_json(harness.hangard_cli(*argv, "--endpoint", d.url, env=admin_env), "hangard keys create")
+    assert key.get("key_id") and key.get("secret") and key.get("name") == "cli-lobby", key
+    _check_lobby_key(d, key, "keys-cli")
+
+    listed = harness.hangard_cli("keys", "list", "--endpoint", d.url, env=admin_env)
+    _cli_json(listed, "hangard keys list")
+    assert key["key_id"] in listed.stdout and key["secret"] not in listed.stdout, listed.stdout
+
+    # --policy FILE: a Deny in the file wins over the --allow on the command line.
+    pol = os.path.join(harness.tmpdir(), "policy.json")
+    with open(pol, "w") as f:
+        json.dump({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["gamelift:Describe*"], "Resource": "*"},
+            {"Effect": "Deny", "Action": ["gamelift:DescribeGameServerGroup"], "Resource": "*"}]}, f)
+    pkey = _cli_json(harness.hangard_cli("keys", "create", "--name", "cli-pol", "--policy", pol,
+                                         "--endpoint", d.url, env=admin_env), "keys create --policy")
+    pc = d.key_client(pkey)
+    assert pc.describe_game_server(GameServerGroupName="keys-cli", GameServerId="keys-cli-gs-1")["GameServer"]
+    expect_error("UnauthorizedException", pc.describe_game_server_group, GameServerGroupName="keys-cli")
+
+    p = harness.hangard_cli("keys", "revoke", key["key_id"], "--endpoint", d.url, env=admin_env)
+    assert p.returncode == 0, "keys revoke exited %d: %s %s" % (p.returncode, p.stdout, p.stderr)
+    expect_error("UnrecognizedClientException", d.key_client(key).describe_game_server_group,
+                 GameServerGroupName="keys-cli")
+
+    # Without admin credentials the CLI refuses (non-zero exit), and creates nothing.
+    p = harness.hangard_cli("keys", "create", "--name", "nocreds", "--allow", "*", "--endpoint", d.url)
+    assert p.returncode != 0, "keys create without admin credentials succeeded: %s" % p.stdout
+    assert "nocreds" not in d.admin("GET", "/v1/keys").body.decode()
+
+
+@fresh(admin=False)
+def test_keys_cli_with_data_dir(d):
+    d.load_credentials()
+    c = _setup_group(d, "keys-dd")
+    key = _cli_json(harness.hangard_cli("keys", "create", "--name", "dd", "--allow",
+                                        "gamelift:DescribeGameServerGroup", "--data", d.data,
+                                        "--endpoint", d.url), "hangard keys create --data")
+    kc = d.key_client(key)
+    assert kc.describe_game_server_group(GameServerGroupName="keys-dd")["GameServerGroup"]
+    expect_error("UnauthorizedException", kc.describe_game_server, GameServerGroupName="keys-dd",
+                 GameServerId="keys-dd-gs-0")
+    assert c.list_game_server_groups()["GameServerGroups"]
+
+
+@fresh()
+def test_keys_survive_restart(d):
+    _setup_group(d, "keys-rs")
+    keep = d.create_key("keep", allow=["gamelift:Describe*"])
+    gone = d.create_key("gone", allow=["gamelift:Describe*"])
+    assert 200 <= d.admin("DELETE", "/v1/keys/" + gone["key_id"]).status < 300
+    d.restart()
+    assert d.key_client(keep).describe_game_server_group(GameServerGroupName="keys-rs")["GameServerGroup"]
+    expect_error("UnauthorizedException", d.key_client(keep).claim_game_server, GameServerGroupName="keys-rs")
+    expect_error("UnrecognizedClientException", d.key_client(gone).describe_game_server_group,
+                 GameServerGroupName="keys-rs")
+
+
+if __name__ == "__main__":
+    harness.run()

@@ -1,0 +1,612 @@
+"""hangar e2e harness: start the real hangard, drive it with real clients, report per test.
+
+A test file is a list of `def test_x(d)` functions followed by `harness.run()`. The tests of a
+file run in source order against one shared daemon `d`, unless a test is decorated with
+`@fresh(...)` (its own daemon, started with those Daemon options) or `@no_daemon` (d is None).
+Each test prints `ok name` or `FAIL name` with its traceback and the daemon's log tail; the last
+line of the output is `E2E-RESULT passed=N failed=N`, which run.py parses. Every daemon started
+here is stopped when the file ends, whatever happened, and dies with this process (PDEATHSIG).
+
+Run one file by hand:  HANGARD=build/hangard /usr/bin/python3 tests/e2e/03-fleetiq-errors.py [name...]
+"""
+
+import configparser
+import ctypes
+import datetime
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import types
+from unittest import mock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+HANGARD = os.path.abspath(os.environ.get("HANGARD") or os.path.join(REPO, "build", "hangard"))
+AWS_CLI = "/usr/bin/aws"
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+ADMIN_KEY_ID = "AKIAE2EADMIN00000001"
+ADMIN_SECRET = "e2eAdminSecret0000000000000000000000000A"
+START_DEADLINE_S = 10.0
+
+# The developer's AWS_* / HANGAR_* settings must not leak into clients or daemons.
+for _k in list(os.environ):
+    if _k.startswith(("AWS_", "HANGAR_")):
+        del os.environ[_k]
+_HOME = tempfile.mkdtemp(prefix="hangar-e2e-home-")
+os.environ["HOME"] = _HOME
+os.environ["AWS_CONFIG_FILE"] = os.path.join(_HOME, "no-aws-config")
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(_HOME, "no-aws-credentials")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+import boto3  # noqa: E402  (after the environment is scrubbed)
+import botocore.auth  # noqa: E402
+import botocore.config  # noqa: E402
+import botocore.credentials  # noqa: E402
+import botocore.exceptions  # noqa: E402
+import botocore.session  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+
+ClientError = botocore.exceptions.ClientError
+
+_BOTOCORE = botocore.session.get_session()  # one loader cache for every client
+_TMPDIRS = []
+_DAEMONS = []
+
+
+def _cleanup():
+    for dmn in list(_DAEMONS):
+        try:
+            dmn.stop()
+        except Exception:
+            pass
+    for path in _TMPDIRS + [_HOME]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG = 1: the daemon gets SIGKILL if this test process dies.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+def tmpdir(prefix="hangar-e2e-"):
+    path = tempfile.mkdtemp(prefix=prefix)
+    _TMPDIRS.append(path)
+    return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, interval=0.1, what="condition"):
+    """Polls pred() until it returns a truthy value; returns it, or raises AssertionError."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except AssertionError as e:
+            last_exc = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s%s" % (
+                timeout, what, (": %s" % last_exc) if last_exc else ""))
+        time.sleep(interval)
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except Exception as e:
+            raise AssertionError("response body is not JSON (%s): %r" % (e, self.body[:300]))
+
+    def __repr__(self):
+        return "<HTTP %d %r %r>" % (self.status, self.headers, self.body[:300])
+
+
+class _SkewedDatetime(datetime.datetime):
+    skew = datetime.timedelta(0)
+
+    @classmethod
+    def utcnow(cls):
+        return datetime.datetime.utcnow() + cls.skew
+
+
+def sign(method, url, body, headers, key_id, secret, service="gamelift", skew_s=0):
+    """Returns the headers of a SigV4-signed request (botocore's signer; skew_s moves its clock)."""
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    auth = botocore.auth.SigV4Auth(botocore.credentials.Credentials(key_id, secret), service, REGION)
+    if skew_s:
+        _SkewedDatetime.skew = datetime.timedelta(seconds=skew_s)
+        shim = types.SimpleNamespace(datetime=_SkewedDatetime)
+        with mock.patch.object(botocore.auth, "datetime", shim):
+            auth.add_auth(req)
+    else:
+        auth.add_auth(req)
+    return dict(req.prepare().headers)
+
+
+def aws_error(exc):
+    """(code, message, http status) of a botocore ClientError."""
+    err = exc.response.get("Error", {})
+    return err.get("Code"), err.get("Message", ""), exc.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def expect_error(code, fn, *args, **kwargs):
+    """Calls fn, asserts it raises a ClientError with that code; returns (message, status)."""
+    try:
+        out = fn(*args, **kwargs)
+    except ClientError as e:
+        got, msg, status = aws_error(e)
+        assert got == code, "expected %s, got %s (HTTP %s): %s" % (code, got, status, msg)
+        return msg, status
+    raise AssertionError("expected %s, call succeeded: %r" % (code, out))
+
+
+class Daemon:
+    """One hangard process with its own data dir and port.
+
+    admin=True fixes the administrator key through HANGAR_ADMIN_KEY_ID/SECRET; admin=False lets
+    the daemon create one (read it back with load_credentials()). listen='arg'|'env'|'config'
+    and data='arg'|'env'|'config' choose how those two options reach the daemon; config is extra
+    text for the config file (written only when needed); args/env are passed through.
+    """
+
+    def __init__(self, args=(), env=None, admin=True, listen="arg", data="arg", config=None):
+        self.tmp = tmpdir()
+        self.data = os.path.join(self.tmp, "data")
+        os.mkdir(self.data)
+        self.args = list(args)
+        self.env = dict(env or {})
+        self.fixed_admin = admin
+        self.listen_via = listen
+        self.data_via = data
+        self.config_extra = config
+        self.config_path = None
+        self.stdout_path = os.path.join(self.tmp, "hangard.stdout")
+        self.stderr_path = os.path.join(self.tmp, "hangard.stderr")
+        self.port = None
+        self.proc = None
+        self.key_id, self.secret = (ADMIN_KEY_ID, ADMIN_SECRET) if admin else (None, None)
+        _DAEMONS.append(self)
+
+    # ---- process control -------------------------------------------------------------------
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _argv_env(self):
+        argv = [HANGARD]
+        env = dict(os.environ)
+        env.update(self.env)
+        listen = "127.0.0.1:%d" % self.port
+        conf = []
+        if self.listen_via == "arg":
+            argv += ["--listen", listen]
+        elif self.listen_via == "env":
+            env["HANGAR_LISTEN"] = listen
+        else:
+            conf.append("listen = %s" % listen)
+        if self.data_via == "arg":
+            argv += ["--data", self.data]
+        elif self.data_via == "env":
+            env["HANGAR_DATA"] = self.data
+        else:
+            conf.append("data = %s" % self.data)
+        if conf or self.config_extra:
+            self.config_path = os.path.join(self.tmp, "hangard.conf")
+            with open(self.config_path, "w") as f:
+                f.write("# hangard config written by the e2e harness\n")
+                f.write("\n".join(conf) + "\n")
+                if self.config_extra:
+                    f.write(self.config_extra.rstrip("\n") + "\n")
+            argv += ["--config", self.config_path]
+        argv += self.args
+        if self.fixed_admin:
+            env["HANGAR_ADMIN_KEY_ID"] = ADMIN_KEY_ID
+            env["HANGAR_ADMIN_SECRET"] = ADMIN_SECRET
+        return argv, env
+
+    def start(self, port=None):
+        """Starts the daemon (a fixed port when restarting) and waits for /healthz."""
+        assert self.proc is None or self.proc.poll() is not None, "daemon already running"
+        attempts = 1 if port else 3
+        for attempt in range(attempts):
+            self.port = port or free_port()
+            argv, env = self._argv_env()
+            with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+                err.write(("---- start %s (port %d)\n" % (" ".join(argv), self.port)).encode())
+                err.flush()
+                self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                             stderr=err, preexec_fn=_die_with_parent)
+            if self._wait_ready():
+                return self
+            if attempt + 1 < attempts and self.proc.returncode is not None:
+                continue  # maybe somebody took the port between bind(0) and the daemon's bind
+            break
+        self.kill9()
+        raise AssertionError("hangard did not become healthy within %.0fs on port %d (exit %s)\n%s"
+                             % (START_DEADLINE_S, self.port, self.proc.returncode, self.log_tail(40)))
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_DEADLINE_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                r = self.http("GET", "/healthz", timeout=1)
+                if r.status == 200 and self.proc.poll() is None:
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait, then SIGKILL; returns the exit code (negative = killed by signal)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("hangard ignored SIGTERM for %.0fs; killed" % timeout)
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, hard=False):
+        """Stops the daemon (kill -9 when hard) and starts it again on the same port and data."""
+        if hard:
+            self.kill9()
+        else:
+            rc = self.stop()
+            assert rc == 0, "hangard exited %s on SIGTERM\n%s" % (rc, self.log_tail())
+        return self.start(port=self.port)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=30):
+        out = []
+        for path in (self.stdout_path, self.stderr_path):
+            try:
+                with open(path, "rb") as f:
+                    lines = f.read().decode("utf-8", "replace").splitlines()[-n:]
+            except OSError:
+                continue
+            if lines:
+                out.append("  --- %s (last %d lines)" % (os.path.basename(path), len(lines)))
+                out += ["  | " + ln for ln in lines]
+        return "\n".join(out)
+
+    def output(self):
+        text = ""
+        for path in (self.stdout_path, self.stderr_path):
+            try:
+                with open(path, "rb") as f:
+                    text += f.read().decode("utf-8", "replace")
+            except OSError:
+                pass
+        return text
+
+    def load_credentials(self):
+        """Reads DIR/credentials (profile [hangar]) and makes it this daemon's admin key."""
+        path = os.path.join(self.data, "credentials")
+        assert os.path.isfile(path), "no credentials file at %s; data dir has %s" % (
+            path, os.listdir(self.data))
+        cp = configparser.ConfigParser()
+        cp.read(path)
+        assert cp.has_section("hangar"), "credentials file has no [hangar] profile: %s" % cp.sections()
+        self.key_id = cp.get("hangar", "aws_access_key_id", fallback="").strip()
+        self.secret = cp.get("hangar", "aws_secret_access_key", fallback="").strip()
+        assert self.key_id and self.secret, "credentials file lacks the key id or secret"
+        return self.key_id, self.secret
+
+    # ---- clients ---------------------------------------------------------------------------
+
+    def client(self, key_id=None, secret=None, validate=True):
+        """A boto3 GameLift client: no retries, so every error surfaces at once."""
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1}, parameter_validation=validate,
+                                     connect_timeout=5, read_timeout=20)
+        return boto3.Session(botocore_session=_BOTOCORE).client(
+            "gamelift", endpoint_url=self.url, region_name=REGION,
+            aws_access_key_id=key_id or self.key_id, aws_secret_access_key=secret or self.secret,
+            config=cfg)
+
+    def http(self, method, path, body=None, headers=None, timeout=10):
+        """A plain HTTP request on a fresh connection."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Resp(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def raw(self, target, body=b"{}", signed=True, key_id=None, secret=None, skew_s=0,
+            headers=None):
+        """A GameLift JSON 1.1 request built by hand; target is the op name or None."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        hdrs = {"Content-Type": "application/x-amz-json-1.1"}
+        if target is not None:
+            hdrs["X-Amz-Target"] = "GameLift." + target
+        hdrs.update(headers or {})
+        if signed:
+            hdrs = sign("POST", self.url + "/", body, hdrs, key_id or self.key_id,
+                        secret or self.secret, "gamelift", skew_s)
+        return self.http("POST", "/", body, hdrs)
+
+    def admin(self, method, path, body=None, key_id=None, secret=None, signed=True):
+        """A request to the key-management API, signed for service `hangar`."""
+        data = b"" if body is None else json.dumps(body).encode()
+        hdrs = {"Content-Type": "application/json"} if body is not None else {}
+        if signed:
+            hdrs = sign(method, self.url + path, data, hdrs, key_id or self.key_id,
+                        secret or self.secret, "hangar")
+        return self.http(method, path, data if body is not None else None, hdrs)
+
+    def create_key(self, name, allow=None, deny=None, policy=None):
+        """Creates an access key through POST /v1/keys; returns the response JSON."""
+        if policy is None:
+            stmts = []
+            if allow:
+                stmts.append({"Effect": "Allow", "Action": list(allow), "Resource": "*"})
+            if deny:
+                stmts.append({"Effect": "Deny", "Action": list(deny), "Resource": "*"})
+            policy = {"Version": "2012-10-17", "Statement": stmts}
+        r = self.admin("POST", "/v1/keys", {"name": name, "policy": policy})
+        assert r.status in (200, 201), "POST /v1/keys -> %r" % r
+        out = r.json()
+        assert out.get("key_id") and out.get("secret"), "POST /v1/keys lacks key_id/secret: %r" % out
+        return out
+
+    def key_client(self, key, validate=True):
+        return self.client(key["key_id"], key["secret"], validate=validate)
+
+    def serving(self):
+        """Asserts the daemon is alive and answers /healthz and a signed call."""
+        assert self.alive(), "hangard died (exit %s)\n%s" % (self.proc.returncode, self.log_tail())
+        r = self.http("GET", "/healthz")
+        assert r.status == 200, "/healthz -> %r" % r
+        out = self.client().list_game_server_groups()
+        assert isinstance(out.get("GameServerGroups"), list), out
+
+
+# ---- CLIs -------------------------------------------------------------------------------------
+
+def clean_env(extra=None):
+    env = {"PATH": "/usr/bin:/bin", "HOME": tmpdir("hangar-e2e-clihome-"), "LANG": "C.UTF-8"}
+    env.update(extra or {})
+    return env
+
+
+def aws_cli(d, *args, key_id=None, secret=None, timeout=60):
+    """Runs /usr/bin/aws gamelift ... against d; returns (exit code, parsed JSON or None, stderr)."""
+    home = tmpdir("hangar-e2e-clihome-")
+    env = clean_env({
+        "HOME": home,
+        "AWS_ACCESS_KEY_ID": key_id or d.key_id,
+        "AWS_SECRET_ACCESS_KEY": secret or d.secret,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": os.path.join(home, "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
+        "AWS_PAGER": "",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+    })
+    argv = [AWS_CLI, "gamelift"] + list(args) + ["--endpoint-url", d.url, "--output", "json",
+                                                 "--no-cli-pager"]
+    p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    out = p.stdout.decode("utf-8", "replace")
+    parsed = None
+    if out.strip():
+        try:
+            parsed = json.loads(out)
+        except ValueError:
+            raise AssertionError("aws %s printed non-JSON: %r" % (args[0], out[:500]))
+    return p.returncode, parsed, p.stderr.decode("utf-8", "replace")
+
+
+def hangard_cli(*args, env=None, timeout=30):
+    """Runs `hangard ARGS` with a scrubbed environment; returns the CompletedProcess (text)."""
+    return subprocess.run([HANGARD] + list(args), env=clean_env(env), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# ---- FleetIQ fixtures --------------------------------------------------------------------------
+
+ROLE_ARN = "arn:aws:iam::%s:role/hangar-e2e" % ACCOUNT
+
+
+def instance_id(n):
+    """A valid GameServerInstanceId (i- and 17 alphanumerics)."""
+    return "i-%017x" % n
+
+
+def group_arn(name):
+    return "arn:aws:gamelift:%s:%s:gameservergroup/%s" % (REGION, ACCOUNT, name)
+
+
+def create_group(c, name, wait=True, **overrides):
+    """Creates a game server group with valid defaults and waits until it is ACTIVE."""
+    req = {
+        "GameServerGroupName": name,
+        "RoleArn": ROLE_ARN,
+        "MinSize": 1,
+        "MaxSize": 4,
+        "LaunchTemplate": {"LaunchTemplateName": "hangar-e2e-lt", "Version": "1"},
+        "InstanceDefinitions": [{"InstanceType": "c5.large"},
+                                {"InstanceType": "c5.xlarge", "WeightedCapacity": "2"}],
+    }
+    req.update(overrides)
+    out = c.create_game_server_group(**req)["GameServerGroup"]
+    if wait:
+        wait_active(c, name)
+    return out
+
+
+def wait_active(c, name, timeout=10.0):
+    def active():
+        g = c.describe_game_server_group(GameServerGroupName=name)["GameServerGroup"]
+        assert g["Status"] in ("NEW", "ACTIVATING", "ACTIVE"), "group went to %s" % g["Status"]
+        return g if g["Status"] == "ACTIVE" else None
+    return wait_until(active, timeout, what="group %s to become ACTIVE" % name)
+
+
+def register(c, group, gs_id, inst=1, **kw):
+    return c.register_game_server(GameServerGroupName=group, GameServerId=gs_id,
+                                  InstanceId=instance_id(inst), **kw)["GameServer"]
+
+
+def age_s(ts):
+    """Seconds between a boto3 timestamp and now (positive = in the past)."""
+    assert isinstance(ts, datetime.datetime), "not a timestamp: %r" % (ts,)
+    return time.time() - ts.timestamp()
+
+
+class EchoServer:
+    """A one-line TCP echo game server on 127.0.0.1: answers `echo: <line>` to each connection."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(10)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                f = conn.makefile("rwb")
+                line = f.readline()
+                f.write(b"echo: " + line)
+                f.flush()
+
+    def close(self):
+        self.sock.close()
+
+
+def talk(connection_info, line):
+    """Connects to host:port, sends a line, returns the reply line."""
+    host, port = connection_info.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        f = s.makefile("rwb")
+        f.write(line.encode() + b"\n")
+        f.flush()
+        return f.readline().decode()
+
+
+# ---- registry ----------------------------------------------------------------------------------
+
+def fresh(**daemon_opts):
+    """Runs the test against its own daemon, started with Daemon(**daemon_opts)."""
+    def deco(fn):
+        fn.e2e_daemon = daemon_opts
+        return fn
+    return deco
+
+
+def no_daemon(fn):
+    fn.e2e_daemon = None
+    return fn
+
+
+def run(ns=None):
+    ns = ns if ns is not None else sys.modules["__main__"].__dict__
+    tests = sorted((v for k, v in ns.items() if k.startswith("test_") and callable(v)),
+                   key=lambda f: f.__code__.co_firstlineno)
+    only = sys.argv[1:]
+    if only:
+        tests = [t for t in tests if any(o in t.__name__ for o in only)]
+    passed = failed = 0
+    shared = None
+    shared_error = None
+    try:
+        for t in tests:
+            spec = getattr(t, "e2e_daemon", "shared")
+            d = None
+            t0 = time.monotonic()
+            try:
+                if spec == "shared":
+                    if shared_error:
+                        raise AssertionError("shared daemon failed to start: %s" % shared_error)
+                    if shared is None or not shared.alive():
+                        shared = Daemon()
+                        try:
+                            shared.start()
+                        except AssertionError as e:
+                            shared_error = str(e).splitlines()[0]
+                            raise
+                    d = shared
+                elif spec is not None:
+                    d = Daemon(**spec)
+                    d.start()
+                t(d)
+                if d is not None and d.proc is not None and d.proc.poll() not in (None, 0):
+                    raise AssertionError("hangard exited %s during the test" % d.proc.returncode)
+                passed += 1
+                print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)
+            except BaseException as e:
+                if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                    raise
+                failed += 1
+                print("FAIL %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)
+                print("  " + traceback.format_exc().rstrip().replace("\n", "\n  "), flush=True)
+                if d is not None:
+                    print(d.log_tail(), flush=True)
+            finally:
+                if d is not None and d is not shared:
+                    try:
+                        d.stop()
+                    except Exception as e:
+                        print("  (stopping its daemon: %s)" % e, flush=True)
+                    _DAEMONS.remove(d)
+    finally:
+        _cleanup()
+    print("E2E-RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,146 @@
+"""hangar e2e runner: runs every tests/e2e/NN-*.py in its own process and totals the results.
+
+    HANGARD=build/hangard /usr/bin/python3 tests/e2e/run.py [-j 2] [--timeout 120] [filter...]
+
+A file may declare what it needs on a comment line, e.g. `# needs: redis postgres`; files whose
+need is missing here are skipped. Each file prints `E2E-RESULT passed=N failed=N` as its last
+line (harness.run); the totals count test functions, not files. The last line printed is
+`N passed, N failed` (`, N skipped` when something was skipped); exit status 1 if any failed.
+"""
+
+import argparse
+import concurrent.futures
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PYTHON = "/usr/bin/python3"
+RESULT_RE = re.compile(r"^E2E-RESULT passed=(\d+) failed=(\d+)\s*$", re.M)
+NEEDS_RE = re.compile(r"^#\s*needs:\s*(.+)$", re.M)
+TEST_DEF_RE = re.compile(r"^def (test_\w+)\(", re.M)
+
+
+def _python_module(name):
+    return subprocess.run([PYTHON, "-c", "import " + name], capture_output=True).returncode == 0
+
+
+NEEDS = {
+    "redis": lambda: bool(shutil.which("redis-server")),
+    "postgres": lambda: bool(shutil.which("postgres") or shutil.which("pg_ctl")
+                             or glob.glob("/usr/lib/postgresql/*/bin/postgres")),
+    "websocket": lambda: _python_module("websocket"),
+    "aws-cli": lambda: os.access("/usr/bin/aws", os.X_OK),
+}
+
+
+def missing_needs(text):
+    missing = []
+    for m in NEEDS_RE.finditer(text):
+        for need in re.split(r"[\s,]+", m.group(1).strip()):
+            need = need.split(":", 1)[-1]  # accept both `redis` and `needs:redis`
+            if need and not (need in NEEDS and NEEDS[need]()):
+                missing.append(need)
+    return missing
+
+
+def run_file(path, env, timeout):
+    t0 = time.monotonic()
+    p = subprocess.Popen([PYTHON, path], env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    timed_out = False
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                out, _ = p.communicate(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            out = b""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # anything the file left behind (daemons, CLIs)
+    except ProcessLookupError:
+        pass
+    text = out.decode("utf-8", "replace")
+    if timed_out:
+        text += "\n(timed out after %ds; killed)\n" % timeout
+    return p.returncode, text, timed_out, time.monotonic() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("--timeout", type=int, default=120, help="seconds per file")
+    ap.add_argument("filters", nargs="*", help="run only files whose name contains one of these")
+    opts = ap.parse_args()
+
+    hangard = os.path.abspath(os.environ.get("HANGARD") or os.path.join(REPO, "build", "hangard"))
+    if not os.access(hangard, os.X_OK):
+        print("warning: %s is not an executable; every test will fail (run `make build`)" % hangard)
+    env = dict(os.environ)
+    env.update(HANGARD=hangard, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+
+    files = sorted(f for f in glob.glob(os.path.join(HERE, "[0-9][0-9]-*.py")))
+    if opts.filters:
+        files = [f for f in files if any(s in os.path.basename(f) for s in opts.filters)]
+
+    passed = failed = skipped = 0
+    todo = []
+    for f in files:
+        with open(f) as fh:
+            text = fh.read()
+        ndefs = len(TEST_DEF_RE.findall(text))
+        miss = missing_needs(text)
+        if miss:
+            skipped += ndefs
+            print("skip %s (needs %s)" % (os.path.basename(f), ", ".join(miss)), flush=True)
+        else:
+            todo.append((f, ndefs))
+
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max(1, opts.jobs)) as pool:
+        futs = {pool.submit(run_file, f, env, opts.timeout): (f, n) for f, n in todo}
+        for fut in concurrent.futures.as_completed(futs):
+            f, ndefs = futs[fut]
+            name = os.path.basename(f)
+            rc, text, timed_out, secs = fut.result()
+            results = RESULT_RE.findall(text)
+            if results and not timed_out:
+                p, fl = map(int, results[-1])
+            else:  # crashed or hung: what did not report ok failed
+                p = len(re.findall(r"^ok ", text, re.M))
+                fl = max(1, ndefs - p)
+            if rc != 0 and fl == 0:
+                fl = 1  # exit status and report disagree: count it
+            passed += p
+            failed += fl
+            if fl:
+                print("FAIL %s (%d passed, %d failed, %.1fs)" % (name, p, fl, secs), flush=True)
+                print("  " + text.rstrip().replace("\n", "\n  "), flush=True)
+            else:
+                print("ok   %s (%d tests, %.1fs)" % (name, p, secs), flush=True)
+
+    print("e2e: %.1fs" % (time.monotonic() - t0))
+    line = "%d passed, %d failed" % (passed, failed)
+    if skipped:
+        line += ", %d skipped" % skipped
+    print(line)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,8 +5,9 @@
  * A verify runs on the loop thread for every request, so the whole path is written to cost
  * two SHA-256 passes and one HMAC:
  *
- *   body ──SHA-256──▶ payload hash ─┐
- *   method, URI, query, headers ────┴─▶ streamed SHA-256 ─▶ string to sign ─HMAC(kSigning)─▶ hex
+ *   body --SHA-256--> payload hash --+
+ *   method, URI, query, headers -----+--> streamed SHA-256 --> string to sign
+ *                                          --HMAC(kSigning)--> hex, compared in constant time
  *
  * - The canonical request is never materialised: its pieces are produced in order into a 1 KiB
  *   staging buffer that is flushed into the digest context, so there is no size cap on it and
@@ -17,9 +18,12 @@
  *   HG_SIGV4_KEY_CACHE entries indexed by a hash of (access key, date, region, service,
  *   secret). The secret is part of the identity: a rotated or wrong secret never hits a stale
  *   entry. Entries are wiped with OPENSSL_cleanse when overwritten or released.
- * - The SHA-256 EVP_MD and the HMAC EVP_MAC are fetched once per thread and their contexts
- *   reused (EVP_DigestInit_ex2 / EVP_MAC_init with a new key), so no provider fetch happens
- *   per call.
+ * - The SHA-256 EVP_MD is fetched once per thread and one EVP_MD_CTX is reused for every
+ *   hash, so no provider fetch happens per call. HMAC is the RFC 2104 construction over that
+ *   context (see hmac_sha256 for why not EVP_MAC). We allocate nothing per call; OpenSSL 3.0
+ *   itself re-allocates the provider's digest state on each EVP_DigestInit_ex2, i.e. four
+ *   small allocations per verify (body, canonical request, HMAC inner and outer) — the floor
+ *   for libcrypto 3.0 through public, non-deprecated APIs.
  *
  * The per-thread state (contexts + cache) hangs off a _Thread_local pointer and is created on
  * first use. The daemon only uses this module from the loop thread; the CLI and benchmark
@@ -33,10 +37,8 @@
  */
 #include "auth/sigv4.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +50,7 @@
 #define UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 #define AMZ_DATE_LEN 16
 #define HASH_LEN 32
+#define SHA256_BLOCK 64
 #define HEX_LEN 64
 /* akid \0 date \0 region \0 service \0 secret: the identity of one cached signing key. */
 #define KEY_ID_MAX (128 + 1 + 8 + 1 + 63 + 1 + 63 + 1 + HG_SIGV4_MAX_SECRET)
@@ -66,9 +69,7 @@ typedef struct key_entry {
 
 typedef struct state {
     EVP_MD *sha256;
-    EVP_MAC *hmac;
-    EVP_MD_CTX *md;   /* body hash and canonical request hash, one after the other */
-    EVP_MAC_CTX *mac; /* digest fixed to SHA-256 at creation, re-keyed per use */
+    EVP_MD_CTX *md; /* every hash and HMAC of this thread, one after the other */
     key_entry_t cache[HG_SIGV4_KEY_CACHE];
 } state_t;
 
@@ -86,9 +87,7 @@ static void state_free(state_t *st)
     if (st == NULL)
         return;
     OPENSSL_cleanse(st->cache, sizeof(st->cache));
-    EVP_MAC_CTX_free(st->mac);
     EVP_MD_CTX_free(st->md);
-    EVP_MAC_free(st->hmac);
     EVP_MD_free(st->sha256);
     hg_free(st);
 }
@@ -98,17 +97,9 @@ static state_t *state_get(void)
     if (tls_state != NULL)
         return tls_state;
     state_t *st = hg_calloc(1, sizeof(*st));
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
     st->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    st->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     st->md = EVP_MD_CTX_new();
-    st->mac = st->hmac != NULL ? EVP_MAC_CTX_new(st->hmac) : NULL;
-    if (st->sha256 == NULL || st->mac == NULL || st->md == NULL ||
-        !EVP_MAC_CTX_set_params(st->mac, params)) {
+    if (st->sha256 == NULL || st->md == NULL) {
         state_free(st);
         return NULL;
     }
@@ -122,23 +113,49 @@ void hg_sigv4_thread_cleanup(void)
     tls_state = NULL;
 }
 
-static int hmac_sha256(state_t *st, const void *key, size_t key_len, const void *msg,
-                       size_t msg_len, unsigned char out[HASH_LEN])
+/* SHA-256 of a || b (b may be empty) on the thread's reused context. */
+static int sha256_2(state_t *st, const void *a, size_t an, const void *b, size_t bn,
+                    unsigned char out[HASH_LEN])
 {
-    size_t n = 0;
-    if (!EVP_MAC_init(st->mac, key, key_len, NULL) || !EVP_MAC_update(st->mac, msg, msg_len) ||
-        !EVP_MAC_final(st->mac, out, &n, HASH_LEN) || n != HASH_LEN)
+    unsigned int len = 0;
+    if (!EVP_DigestInit_ex2(st->md, st->sha256, NULL) || !EVP_DigestUpdate(st->md, a, an) ||
+        !EVP_DigestUpdate(st->md, b, bn) || !EVP_DigestFinal_ex(st->md, out, &len) ||
+        len != HASH_LEN)
         return HG_EINTERNAL;
     return 0;
 }
 
 static int sha256(state_t *st, const void *p, size_t n, unsigned char out[HASH_LEN])
 {
-    unsigned int len = 0;
-    if (!EVP_DigestInit_ex2(st->md, st->sha256, NULL) || !EVP_DigestUpdate(st->md, p, n) ||
-        !EVP_DigestFinal_ex(st->md, out, &len) || len != HASH_LEN)
-        return HG_EINTERNAL;
-    return 0;
+    return sha256_2(st, p, n, NULL, 0, out);
+}
+
+/* RFC 2104 HMAC-SHA256 over the reused digest context. Written out rather than through
+ * EVP_MAC: in OpenSSL 3.0 re-keying an EVP_MAC_CTX costs five allocations (three digest
+ * contexts), while this costs the two digest initialisations the construction needs. */
+static int hmac_sha256(state_t *st, const void *key, size_t key_len, const void *msg,
+                       size_t msg_len, unsigned char out[HASH_LEN])
+{
+    unsigned char k[SHA256_BLOCK] = {0}, pad[SHA256_BLOCK], inner[HASH_LEN];
+    int rc = HG_OK;
+    if (key_len > SHA256_BLOCK) {
+        if ((rc = sha256(st, key, key_len, k)) != 0)
+            goto out;
+    } else if (key_len > 0) {
+        memcpy(k, key, key_len);
+    }
+    for (size_t i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = k[i] ^ 0x36;
+    if ((rc = sha256_2(st, pad, SHA256_BLOCK, msg, msg_len, inner)) != 0)
+        goto out;
+    for (size_t i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = k[i] ^ 0x5c;
+    rc = sha256_2(st, pad, SHA256_BLOCK, inner, HASH_LEN, out);
+out:
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    return rc;
 }
 
 static void to_hex(const unsigned char *p, size_t n, char *out)
@@ -963,9 +980,11 @@ static const char *const query_auth_names[QA_N] = {
     "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
 };
 
-/* Finds the X-Amz-* auth parameters in the raw query. Returns 0, or HG_EBADSIG on a repeat. */
-static int scan_query_auth(const hg_sigv4_request_t *req, span_t found[QA_N], hg_error_t *err)
+/* Finds the X-Amz-* auth parameters in the raw query (first occurrence of each). *dup is the
+ * QA_* index of one that appears more than once, or -1. */
+static void scan_query_auth(const hg_sigv4_request_t *req, span_t found[QA_N], int *dup)
 {
+    *dup = -1;
     for (int k = 0; k < QA_N; k++)
         found[k] = (span_t){NULL, 0};
     const char *q = req->query;
@@ -984,13 +1003,12 @@ static int scan_query_auth(const hg_sigv4_request_t *req, span_t found[QA_N], hg
                 memcmp(name, query_auth_names[k], (size_t)nl) != 0)
                 continue;
             if (found[k].p != NULL)
-                return hg_error_set(err, HG_EBADSIG, "Query parameter %s appears more than once",
-                                    query_auth_names[k]);
-            found[k] = e < j ? (span_t){q + e + 1, j - e - 1} : (span_t){q + j, 0};
+                *dup = k;
+            else
+                found[k] = e < j ? (span_t){q + e + 1, j - e - 1} : (span_t){q + j, 0};
         }
         i = j + 1;
     }
-    return 0;
 }
 
 static int parse_query_auth(const span_t qa[QA_N], hg_sigv4_auth_t *out, hg_error_t *err)
@@ -1043,20 +1061,22 @@ int hg_sigv4_parse(const hg_sigv4_request_t *req, hg_sigv4_auth_t *out, hg_error
 {
     span_t qa[QA_N];
     size_t count = 0;
-    int rc;
+    int rc, dup;
 
     memset(out, 0, sizeof(*out));
     const hg_sigv4_header_t *authz = find_header(req, "authorization", 13, &count);
     if (count > 1)
         return hg_error_set(err, HG_EBADSIG, "Multiple Authorization headers");
-    if ((rc = scan_query_auth(req, qa, err)) != 0)
-        return rc;
+    scan_query_auth(req, qa, &dup);
     if (authz != NULL && qa[QA_ALGORITHM].p != NULL)
         return hg_error_set(err, HG_EBADSIG,
                             "Only one auth mechanism allowed; only the X-Amz-Algorithm query "
                             "parameter or the Authorization header should be specified");
     if (authz == NULL && qa[QA_ALGORITHM].p == NULL)
         return hg_error_set(err, HG_ENOAUTH, "Missing Authentication Token");
+    if (authz == NULL && dup >= 0)
+        return hg_error_set(err, HG_EBADSIG, "Query parameter %s appears more than once",
+                            query_auth_names[dup]);
     rc = authz != NULL ? parse_header_auth(req, authz, out, err) : parse_query_auth(qa, out, err);
     if (rc != 0)
         return rc;
@@ -1262,6 +1282,8 @@ int hg_sigv4_sign(const hg_sigv4_request_t *req, const char *access_key, const c
     char list[1024], body_hex[HEX_LEN + 1], sig[HEX_LEN + 1];
     unsigned char hash[HASH_LEN], ksigning[HASH_LEN];
 
+    if (out != NULL && cap > 0)
+        out[0] = '\0';
     if (out == NULL || cap == 0 || req->method == NULL || secret == NULL || amz_date == NULL ||
         parse_amz_date(amz_date, &t) < 0 || !scope_part_ok(access_key, 128) ||
         !scope_part_ok(region, 63) || !scope_part_ok(service, 63) ||

@@ -291,7 +291,7 @@ int hg_fleetiq_load(hg_fleetiq_t *fq)
         return rc;
     load_ctx_t lc = {fq, NULL, 0, 0};
     rc = hg_store_load(fq->store, COLL_SERVERS, load_server, &lc);
-    if (rc == 0) {
+    if (rc == 0 && lc.n) {
         /* A restart must not count against servers: their health window restarts now. */
         int64_t now = now_ms(fq);
         for (size_t i = 0; i < lc.n; i++) {

@@ -68,6 +68,7 @@ struct hg_http_conn {
     int closing;
     int close_after_flush;
     int writing; /* write requests in flight */
+    int too_large; /* the message being parsed went over max_body */
     uint64_t last_activity_ms;
     uint64_t msg_start_ms; /* 0 when no message is in progress */
 };
@@ -335,8 +336,8 @@ static int on_headers_complete(http_parser *p)
     }
     r->pub.method = p->method;
     if (p->content_length != ULLONG_MAX && p->content_length > c->server->limits.max_body) {
-        c->parser.http_errno = HPE_CB_headers_complete;
-        return -2; /* too large: answered by on_read */
+        c->too_large = 1;
+        return -1; /* answered 413 by feed() */
     }
     return 0;
 }
@@ -344,8 +345,10 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     hg_http_conn_t *c = p->data;
-    if (c->cur->body.len + n > c->server->limits.max_body)
-        return -2;
+    if (c->cur->body.len + n > c->server->limits.max_body) {
+        c->too_large = 1;
+        return -1;
+    }
     hg_buf_append(&c->cur->body, at, n);
     return 0;
 }
@@ -397,11 +400,7 @@ static int feed(hg_http_conn_t *c, const char *data, size_t len)
         return 0;
     }
     if (e != HPE_OK) {
-        if (c->cur && c->cur->body.len + 1 > c->server->limits.max_body &&
-            (e == HPE_CB_body || e == HPE_CB_headers_complete))
-            fail_conn(c, 413, "RequestEntityTooLargeException", "request body too large");
-        else if (e == HPE_CB_headers_complete && c->parser.content_length != ULLONG_MAX &&
-                 c->parser.content_length > c->server->limits.max_body)
+        if (c->too_large)
             fail_conn(c, 413, "RequestEntityTooLargeException", "request body too large");
         else if (e == HPE_CB_header_field || e == HPE_CB_header_value || e == HPE_CB_url ||
                  e == HPE_HEADER_OVERFLOW)

@@ -593,6 +593,10 @@ def run(ns=None):
                 print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)
             except BaseException as e:
                 if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                    print("FAIL %s (interrupted after %.1fs: %r, probably the runner's timeout)"
+                          % (t.__name__, time.monotonic() - t0, e), flush=True)
+                    if d is not None:
+                        print(d.log_tail(), flush=True)
                     raise
                 failed += 1
                 print("FAIL %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "test.h"
 
 /* -DHG_TEST_LIST=\"file.h\" runs another list (a module built alone). */
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
     const char *t = getenv("HG_TEST_TIMEOUT");
     int timeout_s = t ? atoi(t) : 30;
     int passed = 0, failed = 0;
+    const char *lvl = getenv("HG_TEST_LOG_LEVEL");
+    hg_log_level = lvl ? hg_log_parse_level(lvl) : HG_LOG_WARN;
     for (size_t s = 0; s < sizeof(suites) / sizeof(suites[0]); s++) {
         for (const hg_test_case_t *c = suites[s].cases; c->name; c++) {
             char full[256];

@@ -94,12 +94,12 @@ static int check(const treq_t *t, const char *secret, const char *const *svc, in
             HG_FAIL_("verify failed %d: %s", rc_, e_.msg);                                        \
     } while (0)
 
-#define ASSERT_REJECTS(t, secret, svc, now, code, msg)                                            \
+#define ASSERT_REJECTS(t, secret, svc, now, code, want)                                           \
     do {                                                                                          \
         hg_error_t e_;                                                                            \
         ASSERT_EQ_INT(check((t), (secret), (svc), (now), &e_), (code));                           \
-        if ((msg) != NULL)                                                                        \
-            ASSERT_STR_EQ(e_.msg, (const char *)(msg));                                           \
+        if ((want) != NULL)                                                                       \
+            ASSERT_STR_EQ(e_.msg, (const char *)(want));                                          \
     } while (0)
 
 /* --- the two vectors of gamelift-wire.md §1.7 ------------------------------------------------ */
@@ -513,6 +513,19 @@ HG_TEST(encoded_path_and_query_botocore)
              "SignedHeaders=host;x-amz-date, "
              "Signature=1ea3444619d841a243a746ac6bc1b99ca54484282796ec8cd8010920182509be");
     ASSERT_VERIFIES(&t, BOTOCORE_SECRET, hangar, T_BOTO);
+
+    /* Same request, a 100-byte secret ("AWS4" + secret is longer than an HMAC block). */
+    char longsecret[101];
+    memset(longsecret, 'L', 100);
+    longsecret[100] = '\0';
+    treq_init(&t, "GET", "/v1/registry/servers/abc", NULL);
+    treq_add(&t, "Host", "127.0.0.1:18081");
+    treq_add(&t, "X-Amz-Date", "20261122T181011Z");
+    treq_add(&t, "Authorization",
+             "AWS4-HMAC-SHA256 Credential=AKIDLONG/20261122/eu-central-1/hangar/aws4_request, "
+             "SignedHeaders=host;x-amz-date, "
+             "Signature=0c631914a6fb33bcb56072f832c0b418862044f28005fc57bc46650d209702a7");
+    ASSERT_VERIFIES(&t, longsecret, hangar, T_BOTO);
     hg_sigv4_thread_cleanup();
 }
 
@@ -581,6 +594,19 @@ HG_TEST(presigned_botocore)
     ASSERT_VERIFIES(&t, BOTOCORE_SECRET, gamelift, T_BOTO + 60);
     ASSERT_REJECTS(&t, BOTOCORE_SECRET, gamelift, T_BOTO + 61, HG_ESKEW, NULL);
 
+    /* An S3-style presigner signs UNSIGNED-PAYLOAD without saying so (botocore
+     * S3SigV4QueryAuth, GET http://127.0.0.1:18081/v1/ws?pID=p~1&sdkLanguage=Go, expires 120). */
+    treq_init(&t, "GET",
+              "/v1/ws?pID=p~1&sdkLanguage=Go&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+              "AKIDEXAMPLE%2F20261122%2Fus-west-2%2Fgamelift%2Faws4_request&X-Amz-Date="
+              "20261122T181011Z&X-Amz-Expires=120&X-Amz-SignedHeaders=host&X-Amz-Signature="
+              "4a909d1d3a8138a2816e5ae92c1deea39d04670e03173ad4c6a32b54d4ce4eb4",
+              NULL);
+    treq_add(&t, "Host", "127.0.0.1:18081");
+    ASSERT_VERIFIES(&t, BOTOCORE_SECRET, gamelift, T_BOTO);
+    t.r.query_len -= 64; /* the signature without its value */
+    ASSERT_EQ_INT(hg_sigv4_parse(&t.r, &a, &e), HG_EBADSIG);
+
     /* header and query auth together, and query auth missing pieces */
     treq_copy(&x, &t);
     treq_add(&x, "Authorization", "AWS4-HMAC-SHA256 Credential=a/20261122/r/s/aws4_request, "
@@ -628,7 +654,8 @@ HG_TEST(limits)
     treq_add(&t, "Authorization", "AWS4-HMAC-SHA256 Credential=AK/20261122/r/hangar/aws4_request, "
                                   "SignedHeaders=host;x-amz-date, Signature="
                                   "0000000000000000000000000000000000000000000000000000000000000000");
-    ASSERT_REJECTS(&t, "s", hangar, T_BOTO, HG_EBADSIG, "request has more than 64 query parameters");
+    ASSERT_REJECTS(&t, "s", hangar, T_BOTO, HG_EBADSIG,
+                   "request has more than 64 query parameters");
 
     /* signer input checks */
     treq_init(&t, "GET", "/", NULL);

@@ -1,0 +1,338 @@
+/* Unit tests: FleetIQ state machines (claims, health, deletion) on the injected clock, with the
+ * real SQLite store underneath so durability and reload are checked too. */
+#include <stdlib.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "fleetiq/fleetiq.h"
+#include "rt/clock.h"
+#include "store/store.h"
+#include "test.h"
+
+typedef struct env {
+    uv_loop_t loop;
+    hg_clock_t clock;
+    hg_store_t *store;
+    hg_fleetiq_t *fq;
+    char dir[64];
+} env_t;
+
+static const int64_t T0 = 1700000000000LL;
+
+static void env_open(env_t *e, int fresh)
+{
+    if (fresh) {
+        snprintf(e->dir, sizeof(e->dir), "/tmp/hg-fq-XXXXXX");
+        ASSERT_NOT_NULL(mkdtemp(e->dir));
+        hg_clock_init_manual(&e->clock, T0);
+    }
+    uv_loop_init(&e->loop);
+    hg_error_t err;
+    ASSERT_OK(hg_store_open(&e->loop, &hg_store_sqlite, e->dir, 64, &e->store, &err));
+    hg_fq_config_t cfg = {.health_window_ms = 180000, .deregister_after_ms = 60000,
+                          .region = "us-east-1", .account = "000000000000"};
+    e->fq = hg_fleetiq_new(&e->clock, e->store, &cfg);
+    ASSERT_OK(hg_fleetiq_load(e->fq));
+}
+
+static void env_close(env_t *e)
+{
+    hg_store_close(e->store);
+    hg_fleetiq_free(e->fq);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&e->loop)); /* nothing left open */
+}
+
+/* Close and remove the data directory. */
+static void env_done(env_t *e)
+{
+    env_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+static void on_commit(void *ud, int rc)
+{
+    *(int *)ud = rc == 0 ? 1 : -1;
+}
+
+static void commit(env_t *e, hg_store_txn_t *t)
+{
+    int done = 0;
+    hg_store_commit(t, on_commit, &done);
+    while (done == 0)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(done, 1);
+}
+
+static hg_fq_group_t *mkgroup(env_t *e, const char *name)
+{
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    hg_fq_group_t *g = NULL;
+    hg_error_t err;
+    ASSERT_OK(hg_fq_group_create(e->fq, name, json_object(), t, &g, &err));
+    commit(e, t);
+    return g;
+}
+
+static hg_fq_server_t *reg(env_t *e, hg_fq_group_t *g, const char *id)
+{
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    hg_fq_server_t *s = NULL;
+    hg_error_t err;
+    ASSERT_OK(hg_fq_server_register(e->fq, g, id, "i-0123456789abcdef0", "10.0.0.1:7000", NULL,
+                                    t, &s, &err));
+    commit(e, t);
+    return s;
+}
+
+static int claim(env_t *e, hg_fq_group_t *g, const char *id, hg_fq_server_t **out)
+{
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    hg_error_t err;
+    hg_fq_server_t *s = NULL;
+    int rc = hg_fq_server_claim(e->fq, g, id, NULL, t, &s, &err);
+    commit(e, t);
+    if (out)
+        *out = s;
+    return rc;
+}
+
+static int update(env_t *e, hg_fq_server_t *s, int util, int health)
+{
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    hg_error_t err;
+    int rc = hg_fq_server_update(e->fq, s, NULL, util, health, t, &err);
+    commit(e, t);
+    return rc;
+}
+
+HG_TEST(claim_takes_oldest_available_then_out_of_capacity)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    reg(&e, g, "gs-a");
+    hg_clock_advance(&e.clock, 10);
+    reg(&e, g, "gs-b");
+    hg_fq_server_t *s;
+    ASSERT_OK(claim(&e, g, NULL, &s));
+    ASSERT_STR_EQ(s->id, "gs-a");
+    ASSERT_TRUE(hg_fq_server_claimed(e.fq, s));
+    ASSERT_OK(claim(&e, g, NULL, &s));
+    ASSERT_STR_EQ(s->id, "gs-b");
+    ASSERT_EQ_INT(claim(&e, g, NULL, NULL), HG_EOUTOFCAPACITY);
+    env_done(&e);
+}
+
+HG_TEST(claim_lapses_after_60s_unless_utilized)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    hg_fq_server_t *a = reg(&e, g, "gs-a");
+    hg_fq_server_t *b = reg(&e, g, "gs-b");
+    ASSERT_OK(claim(&e, g, "gs-a", NULL));
+    ASSERT_OK(claim(&e, g, "gs-b", NULL));
+    ASSERT_OK(update(&e, b, 1, 0)); /* b: UTILIZED, keeps its claim */
+    hg_clock_advance(&e.clock, HG_FQ_CLAIM_HOLD_MS - 1);
+    ASSERT_TRUE(hg_fq_server_claimed(e.fq, a));
+    ASSERT_EQ_INT(claim(&e, g, NULL, NULL), HG_EOUTOFCAPACITY);
+    hg_clock_advance(&e.clock, 1);
+    ASSERT_FALSE(hg_fq_server_claimed(e.fq, a));
+    ASSERT_TRUE(hg_fq_server_claimed(e.fq, b));
+    hg_fq_server_t *s;
+    ASSERT_OK(claim(&e, g, NULL, &s)); /* a is claimable again */
+    ASSERT_STR_EQ(s->id, "gs-a");
+    env_done(&e);
+}
+
+HG_TEST(specific_claim_conflicts)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    hg_fq_server_t *a = reg(&e, g, "gs-a");
+    ASSERT_OK(claim(&e, g, "gs-a", NULL));
+    ASSERT_EQ_INT(claim(&e, g, "gs-a", NULL), HG_ECONFLICT); /* claimed */
+    ASSERT_OK(update(&e, a, 1, 0));
+    hg_clock_advance(&e.clock, 2 * HG_FQ_CLAIM_HOLD_MS);
+    ASSERT_EQ_INT(claim(&e, g, "gs-a", NULL), HG_ECONFLICT); /* utilized */
+    ASSERT_EQ_INT(claim(&e, g, "nope", NULL), HG_ENOTFOUND);
+    env_done(&e);
+}
+
+HG_TEST(utilized_never_returns_to_available)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    hg_fq_server_t *a = reg(&e, g, "gs-a");
+    ASSERT_OK(update(&e, a, 0, 0)); /* AVAILABLE → AVAILABLE is fine */
+    ASSERT_OK(update(&e, a, 1, 0));
+    ASSERT_EQ_INT(update(&e, a, 0, 0), HG_EINVAL);
+    ASSERT_TRUE(a->utilized);
+    ASSERT_EQ_INT(g->nutilized, 1);
+    env_done(&e);
+}
+
+HG_TEST(health_expires_then_deregistered)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    hg_fq_server_t *a = reg(&e, g, "gs-a");
+    reg(&e, g, "gs-b");
+    hg_clock_advance(&e.clock, 120000);
+    ASSERT_OK(update(&e, a, -1, 1)); /* a reports at t=120 s, b never does */
+    hg_clock_advance(&e.clock, 60001); /* t=180.001 s: b is past the 180 s window */
+    ASSERT_TRUE(hg_fq_server_healthy(e.fq, a));
+    hg_fq_server_t *s;
+    ASSERT_OK(claim(&e, g, NULL, &s)); /* b is older but unhealthy: a is chosen */
+    ASSERT_STR_EQ(s->id, "gs-a");
+    ASSERT_EQ_INT(claim(&e, g, "gs-b", NULL), HG_ECONFLICT);
+    ASSERT_EQ_INT(hg_fleetiq_sweep(e.fq, 100), 0); /* unhealthy, not yet deregistered */
+    hg_clock_advance(&e.clock, 60000);             /* t=240.001 s: window + 60 s passed for b */
+    ASSERT_EQ_INT(hg_fleetiq_sweep(e.fq, 100), 1);
+    ASSERT_EQ_INT(g->nservers, 1);
+    hg_error_t err;
+    ASSERT_EQ_INT(hg_fq_server_get(e.fq, g, "gs-b", &s, &err), HG_ENOTFOUND);
+    env_done(&e);
+}
+
+HG_TEST(state_survives_reload_and_health_window_restarts)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    hg_fq_server_t *a = reg(&e, g, "gs-a");
+    reg(&e, g, "gs-b");
+    ASSERT_OK(claim(&e, g, "gs-a", NULL));
+    ASSERT_OK(update(&e, a, 1, 0));
+    env_close(&e);
+
+    hg_clock_advance(&e.clock, 500000); /* down for longer than the health window */
+    env_open(&e, 0);
+    hg_fq_group_t *g2 = hg_fq_group_find(e.fq, "g");
+    ASSERT_NOT_NULL(g2);
+    hg_fq_group_t *byarn =
+        hg_fq_group_find(e.fq, "arn:aws:gamelift:us-east-1:000000000000:gameservergroup/g");
+    ASSERT_TRUE(byarn == g2);
+    ASSERT_EQ_INT(g2->nservers, 2);
+    ASSERT_EQ_INT(g2->nutilized, 1);
+    hg_error_t err;
+    hg_fq_server_t *s;
+    ASSERT_OK(hg_fq_server_get(e.fq, g2, "gs-a", &s, &err));
+    ASSERT_TRUE(s->utilized);
+    ASSERT_TRUE(hg_fq_server_claimed(e.fq, s));
+    ASSERT_STR_EQ(s->conn_info, "10.0.0.1:7000");
+    ASSERT_TRUE(hg_fq_server_healthy(e.fq, s)); /* the restart does not count against it */
+    ASSERT_EQ_INT(hg_fleetiq_sweep(e.fq, 100), 0);
+    ASSERT_OK(claim(&e, g2, NULL, &s));
+    ASSERT_STR_EQ(s->id, "gs-b");
+    env_done(&e);
+}
+
+HG_TEST(duplicate_ids_conflict_across_groups)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    hg_fq_group_t *h = mkgroup(&e, "h");
+    reg(&e, g, "gs-a");
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    hg_fq_server_t *s;
+    hg_error_t err;
+    ASSERT_EQ_INT(hg_fq_server_register(e.fq, h, "gs-a", "i-0123456789abcdef0", NULL, NULL, t, &s,
+                                        &err),
+                  HG_ECONFLICT);
+    hg_fq_group_t *dup;
+    ASSERT_EQ_INT(hg_fq_group_create(e.fq, "g", json_object(), t, &dup, &err), HG_ECONFLICT);
+    commit(&e, t);
+    env_done(&e);
+}
+
+HG_TEST(safe_delete_waits_for_utilized_force_does_not)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "safe");
+    hg_fq_server_t *a = reg(&e, g, "gs-a");
+    ASSERT_OK(update(&e, a, 1, 0));
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    hg_error_t err;
+    ASSERT_OK(hg_fq_group_delete(e.fq, g, HG_FQ_SAFE_DELETE, t, &err));
+    commit(&e, t);
+    ASSERT_EQ_INT(g->status, HG_FQ_DELETE_SCHEDULED);
+    hg_fq_server_t *s;
+    t = hg_store_txn_new(e.store);
+    ASSERT_EQ_INT(hg_fq_server_register(e.fq, g, "gs-new", "i-0123456789abcdef0", NULL, NULL, t,
+                                        &s, &err),
+                  HG_EINVAL);
+    ASSERT_EQ_INT(hg_fq_group_delete(e.fq, g, HG_FQ_FORCE_DELETE, t, &err), HG_EINVAL);
+    commit(&e, t);
+    hg_fleetiq_sweep(e.fq, 100);
+    ASSERT_NOT_NULL(hg_fq_group_find(e.fq, "safe")); /* a UTILIZED server holds it */
+    t = hg_store_txn_new(e.store);
+    hg_fq_server_deregister(e.fq, a, t);
+    commit(&e, t);
+    hg_fleetiq_sweep(e.fq, 100);
+    ASSERT_NULL(hg_fq_group_find(e.fq, "safe"));
+
+    hg_fq_group_t *f = mkgroup(&e, "force");
+    hg_fq_server_t *b = reg(&e, f, "gs-b");
+    ASSERT_OK(update(&e, b, 1, 0));
+    t = hg_store_txn_new(e.store);
+    ASSERT_OK(hg_fq_group_delete(e.fq, f, HG_FQ_FORCE_DELETE, t, &err));
+    commit(&e, t);
+    hg_fleetiq_sweep(e.fq, 100);
+    ASSERT_NULL(hg_fq_group_find(e.fq, "force"));
+    env_close(&e);
+    /* and the deletions are durable */
+    env_open(&e, 0);
+    ASSERT_NULL(hg_fq_group_find(e.fq, "safe"));
+    ASSERT_NULL(hg_fq_group_find(e.fq, "force"));
+    env_done(&e);
+}
+
+HG_TEST(list_pages_in_registration_order)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    char id[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "gs-%d", i);
+        reg(&e, g, id);
+    }
+    hg_fq_server_t *page[2];
+    int more;
+    size_t n = hg_fq_server_list(e.fq, g, 0, 0, 2, page, &more);
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_TRUE(more);
+    ASSERT_STR_EQ(page[1]->id, "gs-1");
+    n = hg_fq_server_list(e.fq, g, 0, page[1]->seq, 2, page, &more);
+    ASSERT_STR_EQ(page[0]->id, "gs-2");
+    n = hg_fq_server_list(e.fq, g, 0, page[1]->seq, 2, page, &more);
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_FALSE(more);
+    ASSERT_STR_EQ(page[0]->id, "gs-4");
+    n = hg_fq_server_list(e.fq, g, 1, 0, 2, page, &more);
+    ASSERT_STR_EQ(page[0]->id, "gs-4");
+    ASSERT_STR_EQ(page[1]->id, "gs-3");
+    env_done(&e);
+}
+
+HG_SUITE(fleetiq) = {
+    HG_CASE(claim_takes_oldest_available_then_out_of_capacity),
+    HG_CASE(claim_lapses_after_60s_unless_utilized),
+    HG_CASE(specific_claim_conflicts),
+    HG_CASE(utilized_never_returns_to_available),
+    HG_CASE(health_expires_then_deregistered),
+    HG_CASE(state_survives_reload_and_health_window_restarts),
+    HG_CASE(duplicate_ids_conflict_across_groups),
+    HG_CASE(safe_delete_waits_for_utilized_force_does_not),
+    HG_CASE(list_pages_in_registration_order),
+    HG_CASE_END,
+};

@@ -77,6 +77,49 @@ const char *hg_err_native_code(int rc)
     }
 }
 
+void hg_utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = 0;
+        unsigned int cp = 0;
+        if (*p < 0x80) {
+            if (*p < 0x20 && *p != '\t')
+                *p = '?';
+            p++;
+            continue;
+        } else if ((*p & 0xE0) == 0xC0) {
+            n = 1;
+            cp = *p & 0x1F;
+        } else if ((*p & 0xF0) == 0xE0) {
+            n = 2;
+            cp = *p & 0x0F;
+        } else if ((*p & 0xF8) == 0xF0) {
+            n = 3;
+            cp = *p & 0x07;
+        } else {
+            *p++ = '?';
+            continue;
+        }
+        int ok = 1;
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80) {
+                ok = 0;
+                break;
+            }
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        static const unsigned int min[] = {0, 0x80, 0x800, 0x10000};
+        if (ok && (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
+            ok = 0;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+}
+
 int hg_error_setv(hg_error_t *e, int code, const char *fmt, va_list ap)
 {
     if (e == NULL)
@@ -86,6 +129,7 @@ int hg_error_setv(hg_error_t *e, int code, const char *fmt, va_list ap)
         vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     else
         e->msg[0] = '\0';
+    hg_utf8_sanitize(e->msg);
     return code;
 }
 

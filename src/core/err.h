@@ -88,7 +88,11 @@ int hg_error_set(hg_error_t *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int hg_error_setv(hg_error_t *e, int code, const char *fmt, va_list ap);
 void hg_error_clear(hg_error_t *e);
-/* The message to show: e->msg when set, else the code's default text. */
+/* The message to show: e->msg when set, else the code's default text. Always valid UTF-8:
+ * messages may quote client input, so invalid sequences were replaced by '?' when set. */
 const char *hg_error_message(const hg_error_t *e);
+/* Replace every byte that is not part of a valid UTF-8 sequence (or is a NUL-free control
+ * character other than tab) with '?', in place. */
+void hg_utf8_sanitize(char *s);
 
 #endif

@@ -272,7 +272,7 @@ class Daemon:
             time.sleep(0.05)
         return False
 
-    def stop(self, timeout=10.0):
+    def stop(self, timeout=5.0):
         """SIGTERM, wait, then SIGKILL; returns the exit code (negative = killed by signal)."""
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode

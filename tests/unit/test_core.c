@@ -29,4 +29,16 @@ HG_TEST(buf_grow)
     hg_buf_free(&b);
 }
 
-HG_SUITE(core) = {HG_CASE(err_map), HG_CASE(buf_grow), HG_CASE_END};
+HG_TEST(error_messages_are_valid_utf8)
+{
+    hg_error_t e;
+    hg_error_clear(&e);
+    hg_error_set(&e, HG_EINVAL, "bad %s", "\xff\xfe ok \xc3\xa9 \xed\xa0\x80 \x01 \xe2\x82");
+    ASSERT_STR_EQ(hg_error_message(&e), "bad ?? ok \xc3\xa9 ??? ? ??");
+    char s[] = "\xf0\x9f\x98\x80\xc0\xaf";
+    hg_utf8_sanitize(s);
+    ASSERT_STR_EQ(s, "\xf0\x9f\x98\x80??"); /* emoji kept, overlong '/' replaced */
+}
+
+HG_SUITE(core) = {HG_CASE(err_map), HG_CASE(buf_grow), HG_CASE(error_messages_are_valid_utf8),
+                  HG_CASE_END};

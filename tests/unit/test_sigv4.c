@@ -340,7 +340,8 @@ HG_TEST(scope_checks)
     treq_find(&x, "Authorization")->value_len = strlen(treq_find(&x, "Authorization")->value);
     ASSERT_EQ_INT(check(&x, "rt-secret", gamelift, T_BOTO, &e), HG_EBADSIG);
     ASSERT_STR_EQ(e.msg, "Authorization header requires 'Signature' parameter. Authorization "
-                         "header requires 'SignedHeaders' parameter. Authorization=AWS4-HMAC-SHA256");
+                         "header requires 'SignedHeaders' parameter. "
+                         "Authorization=AWS4-HMAC-SHA256");
     treq_find(&x, "Authorization")->value = "Bearer abc";
     treq_find(&x, "Authorization")->value_len = 10;
     ASSERT_EQ_INT(check(&x, "rt-secret", gamelift, T_BOTO, &e), HG_EBADSIG);
@@ -651,9 +652,10 @@ HG_TEST(limits)
     ASSERT_EQ_INT(hg_sigv4_sign(&t.r, "AK", "s", "r", "hangar", "20261122T181011Z", auth,
                                 sizeof(auth)),
                   HG_EINVAL);
-    treq_add(&t, "Authorization", "AWS4-HMAC-SHA256 Credential=AK/20261122/r/hangar/aws4_request, "
-                                  "SignedHeaders=host;x-amz-date, Signature="
-                                  "0000000000000000000000000000000000000000000000000000000000000000");
+    treq_add(&t, "Authorization",
+             "AWS4-HMAC-SHA256 Credential=AK/20261122/r/hangar/aws4_request, "
+             "SignedHeaders=host;x-amz-date, Signature="
+             "0000000000000000000000000000000000000000000000000000000000000000");
     ASSERT_REJECTS(&t, "s", hangar, T_BOTO, HG_EBADSIG,
                    "request has more than 64 query parameters");
 

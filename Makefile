@@ -12,7 +12,7 @@ DATA       ?= ./hangar-data
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan run test unit unit-asan e2e bench fuzz format clean
+.PHONY: all deps build build-asan run test unit unit-asan e2e bench fuzz format format-check clean
 
 all: build
 
@@ -40,7 +40,7 @@ unit-asan: build-asan
 e2e: build
 	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/e2e/run.py
 
-test: unit unit-asan e2e
+test: format-check unit unit-asan e2e
 
 bench: build
 	bench/run.sh
@@ -50,8 +50,13 @@ fuzz: deps
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $(C_SOURCES)
+
+format-check: deps
+	@clang-format --dry-run -Werror $(C_SOURCES) && echo 'format-check: ok'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

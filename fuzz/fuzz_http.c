@@ -50,13 +50,23 @@ static void init(void)
     int created;
     if (hg_keys_bootstrap_admin(keys, "AKIDFUZZ", "fuzzsecret", &admin, &created, &err) < 0)
         abort();
-    hg_fq_config_t cfg = {.health_window_ms = 180000, .deregister_after_ms = 180000,
-                          .region = "us-east-1", .account = "000000000000"};
+    hg_fq_config_t cfg = {.health_window_ms = 180000,
+                          .deregister_after_ms = 180000,
+                          .region = "us-east-1",
+                          .account = "000000000000"};
     fq = hg_fleetiq_new(&clock_, store, &cfg);
-    api = (hg_api_t){.loop = &loop, .clock = &clock_, .store = store, .keys = keys,
-                     .fleetiq = fq, .sigv4_skew_s = 300};
-    hg_http_limits_t lim = {.max_header_bytes = 16384, .max_headers = 64, .max_body = 65536,
-                            .max_pipeline = 16, .max_conns = 64, .idle_timeout_ms = 60000,
+    api = (hg_api_t){.loop = &loop,
+                     .clock = &clock_,
+                     .store = store,
+                     .keys = keys,
+                     .fleetiq = fq,
+                     .sigv4_skew_s = 300};
+    hg_http_limits_t lim = {.max_header_bytes = 16384,
+                            .max_headers = 64,
+                            .max_body = 65536,
+                            .max_pipeline = 16,
+                            .max_conns = 64,
+                            .idle_timeout_ms = 60000,
                             .request_timeout_ms = 60000};
     hg_http_server_new(&loop, &lim, hg_api_handle, &api, &srv);
     if (hg_http_server_listen(srv, "127.0.0.1", 0) < 0)
@@ -88,8 +98,14 @@ static void signed_request(hg_buf_t *out, const uint8_t *data, size_t size)
         {"x-amz-date", 10, amz_date, 16},
         {"x-amz-target", 12, target, strlen(target)},
     };
-    hg_sigv4_request_t r = {.method = "POST", .path = "/", .path_len = 1, .query = "",
-                            .query_len = 0, .headers = h, .nheaders = 4, .body = body,
+    hg_sigv4_request_t r = {.method = "POST",
+                            .path = "/",
+                            .path_len = 1,
+                            .query = "",
+                            .query_len = 0,
+                            .headers = h,
+                            .nheaders = 4,
+                            .body = body,
                             .body_len = blen};
     char auth[512];
     if (hg_sigv4_sign(&r, "AKIDFUZZ", "fuzzsecret", "us-east-1", "gamelift", amz_date, auth,
@@ -117,7 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hg_buf_append(&req, data + 1, size - 1);
 
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     fcntl(fd, F_SETFL, O_NONBLOCK);
     connect(fd, (struct sockaddr *)&a, sizeof(a)); /* EINPROGRESS on loopback */

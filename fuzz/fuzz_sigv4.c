@@ -61,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *sp = memchr(line, ' ', (size_t)(le - line));
     char *target = line;
     if (sp != NULL) {
-        size_t ml = (size_t)(sp - line) < sizeof(method) - 1 ? (size_t)(sp - line)
-                                                             : sizeof(method) - 1;
+        size_t ml =
+            (size_t)(sp - line) < sizeof(method) - 1 ? (size_t)(sp - line) : sizeof(method) - 1;
         memcpy(method, line, ml);
         method[ml] = '\0';
         target = sp + 1;
@@ -104,8 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             h[n++] = (hg_sigv4_header_t){"Host", 4, "fuzz.local:7770", 15};
         h[n++] = (hg_sigv4_header_t){"X-Amz-Date", 10, AMZ_DATE, 16};
         req.nheaders = n;
-        if (hg_sigv4_sign(&req, "AKIDFUZZ", "fuzz-secret", "us-west-2", "gamelift", AMZ_DATE,
-                          value, sizeof(value)) == 0) {
+        if (hg_sigv4_sign(&req, "AKIDFUZZ", "fuzz-secret", "us-west-2", "gamelift", AMZ_DATE, value,
+                          sizeof(value)) == 0) {
             h[n++] = (hg_sigv4_header_t){"Authorization", 13, value, strlen(value)};
             req.nheaders = n;
             rc = hg_sigv4_parse(&req, &auth, &err);

@@ -101,6 +101,15 @@ void hg_api_handle(hg_http_req_t *req, void *ud)
         hg_gamelift_handle(api, req);
         return;
     }
+    if (req->path_len >= 18 && memcmp(req->path, "/service/GameLift/", 18) == 0) {
+        /* Smithy RPC v2 CBOR, which newer AWS SDKs may pick from the newest model. */
+        static const char cbor[] =
+            "{\"__type\":\"UnknownOperationException\",\"message\":\"hangard speaks the "
+            "GameLift AWS JSON 1.1 protocol (POST / with X-Amz-Target); smithy-rpc-v2-cbor is "
+            "not supported: configure the SDK for the awsJson1_1 protocol\"}";
+        hg_http_respond(req, 400, "application/json", NULL, cbor, sizeof(cbor) - 1);
+        return;
+    }
     static const char body[] =
         "{\"__type\":\"UnknownOperationException\",\"message\":\"no such endpoint\","
         "\"error\":{\"code\":\"not_found\",\"message\":\"no such endpoint\"}}";

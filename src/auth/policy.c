@@ -102,10 +102,8 @@ static int parse_statement(json_t *js, statement_t *st, hg_error_t *err)
         return hg_error_set(err, HG_EINVAL, "policy: each Statement must be an object");
     const char *k;
     json_t *v;
-    json_object_foreach(js, k, v)
-    {
-        if (strcmp(k, "Effect") && strcmp(k, "Action") && strcmp(k, "Resource") &&
-            strcmp(k, "Sid"))
+    json_object_foreach (js, k, v) {
+        if (strcmp(k, "Effect") && strcmp(k, "Action") && strcmp(k, "Resource") && strcmp(k, "Sid"))
             return hg_error_set(err, HG_EINVAL,
                                 "policy: %s is not supported (use Effect, Action, Resource \"*\")",
                                 k);
@@ -135,8 +133,7 @@ static int parse_statement(json_t *js, statement_t *st, hg_error_t *err)
             return hg_error_set(err, HG_EINVAL, "policy: Action list is empty");
         size_t i;
         json_t *a;
-        json_array_foreach(act, i, a)
-        {
+        json_array_foreach (act, i, a) {
             int rc = add_action(st, a, err);
             if (rc < 0)
                 return rc;

@@ -55,8 +55,8 @@
 /* akid \0 date \0 region \0 service \0 secret: the identity of one cached signing key. */
 #define KEY_ID_MAX (128 + 1 + 8 + 1 + 63 + 1 + 63 + 1 + HG_SIGV4_MAX_SECRET)
 
-#define MSG_MISMATCH                                                                              \
-    "The request signature we calculated does not match the signature you provided. Check your " \
+#define MSG_MISMATCH                                                                               \
+    "The request signature we calculated does not match the signature you provided. Check your "   \
     "AWS Secret Access Key and signing method. Consult the service documentation for details."
 #define MSG_DATE_FORMAT "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
 
@@ -173,8 +173,8 @@ static void to_hex(const unsigned char *p, size_t n, char *out)
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static bool is_space(unsigned char c)
@@ -290,8 +290,7 @@ static int parse_amz_date(const char *s, int64_t *t)
         return -1;
     int y = digits(s, 4), mo = digits(s + 4, 2), d = digits(s + 6, 2);
     int h = digits(s + 9, 2), mi = digits(s + 11, 2), se = digits(s + 13, 2);
-    if (y < 0 || !valid_ymd(y, mo, d) || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 ||
-        se > 59)
+    if (y < 0 || !valid_ymd(y, mo, d) || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59)
         return -1;
     *t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     return 0;
@@ -821,13 +820,15 @@ static int parse_credential(const char *p, size_t n, hg_sigv4_auth_t *out, hg_er
         if (i < n && p[i] != '/')
             continue;
         if (np == 5)
-            return hg_error_set(err, HG_EBADSIG, "Credential must have the form "
+            return hg_error_set(err, HG_EBADSIG,
+                                "Credential must have the form "
                                 "<access key>/<YYYYMMDD>/<region>/<service>/aws4_request");
         part[np++] = (span_t){p + start, i - start};
         start = i + 1;
     }
     if (np != 5)
-        return hg_error_set(err, HG_EBADSIG, "Credential must have the form "
+        return hg_error_set(err, HG_EBADSIG,
+                            "Credential must have the form "
                             "<access key>/<YYYYMMDD>/<region>/<service>/aws4_request");
     if (part[4].n != strlen(TERMINATOR) || memcmp(part[4].p, TERMINATOR, part[4].n) != 0)
         return hg_error_set(err, HG_EBADSIG,
@@ -843,8 +844,7 @@ static int parse_credential(const char *p, size_t n, hg_sigv4_auth_t *out, hg_er
                             "Invalid credential date \"%.*s\". Date is not the required format: "
                             "yyyyMMdd.",
                             (int)(part[1].n > 32 ? 32 : part[1].n), part[1].p);
-    if (part[2].n == 0 || part[2].n >= sizeof(out->region) ||
-        !scope_chars_ok(part[2].p, part[2].n))
+    if (part[2].n == 0 || part[2].n >= sizeof(out->region) || !scope_chars_ok(part[2].p, part[2].n))
         return hg_error_set(err, HG_EBADSIG, "Credential should be scoped to a valid region.");
     if (part[3].n == 0 || part[3].n >= sizeof(out->service) ||
         !scope_chars_ok(part[3].p, part[3].n))
@@ -950,8 +950,7 @@ static int parse_header_auth(const hg_sigv4_request_t *req, const hg_sigv4_heade
         return hg_error_set(err, HG_EBADSIG, "%s%s%sAuthorization=%s",
                             cred.p ? "" : "Authorization header requires 'Credential' parameter. ",
                             sig.p ? "" : "Authorization header requires 'Signature' parameter. ",
-                            sh.p ? ""
-                                 : "Authorization header requires 'SignedHeaders' parameter. ",
+                            sh.p ? "" : "Authorization header requires 'SignedHeaders' parameter. ",
                             ALGORITHM);
     if ((rc = parse_credential(cred.p, cred.n, out, err)) != 0 ||
         (rc = set_signed_headers(sh.p, sh.n, out, err)) != 0 ||
@@ -966,18 +965,20 @@ static int parse_header_auth(const hg_sigv4_request_t *req, const hg_sigv4_heade
         return set_amz_date(xd->value, xd->value_len, out, err);
     const hg_sigv4_header_t *dh = find_header(req, "date", 4, &count);
     if (dh == NULL)
-        return hg_error_set(err, HG_EBADSIG, "Authorization header requires existence of either "
+        return hg_error_set(err, HG_EBADSIG,
+                            "Authorization header requires existence of either "
                             "a 'X-Amz-Date' or a 'Date' header.");
     if (count > 1 || imf_to_amz(dh->value, dh->value_len, out->amz_date) < 0)
-        return hg_error_set(err, HG_EBADSIG, "Date header must be one IMF-fixdate "
+        return hg_error_set(err, HG_EBADSIG,
+                            "Date header must be one IMF-fixdate "
                             "(\"Sun, 06 Nov 1994 08:49:37 GMT\")");
     return 0;
 }
 
 enum { QA_ALGORITHM, QA_CREDENTIAL, QA_DATE, QA_EXPIRES, QA_SIGNED, QA_SIGNATURE, QA_TOKEN, QA_N };
 static const char *const query_auth_names[QA_N] = {
-    "X-Amz-Algorithm", "X-Amz-Credential",    "X-Amz-Date",           "X-Amz-Expires",
-    "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
+    "X-Amz-Algorithm",     "X-Amz-Credential", "X-Amz-Date",           "X-Amz-Expires",
+    "X-Amz-SignedHeaders", "X-Amz-Signature",  "X-Amz-Security-Token",
 };
 
 /* Finds the X-Amz-* auth parameters in the raw query (first occurrence of each). *dup is the
@@ -1024,8 +1025,7 @@ static int parse_query_auth(const span_t qa[QA_N], hg_sigv4_auth_t *out, hg_erro
                                 "'X-Amz-SignedHeaders', and 'X-Amz-Expires'. Re-examine the "
                                 "query-string parameters.");
     if (!dec_eq(qa[QA_ALGORITHM], ALGORITHM))
-        return hg_error_set(err, HG_EBADSIG,
-                            "X-Amz-Algorithm only supports \"" ALGORITHM "\"");
+        return hg_error_set(err, HG_EBADSIG, "X-Amz-Algorithm only supports \"" ALGORITHM "\"");
     if ((n = pct_decode(qa[QA_CREDENTIAL].p, qa[QA_CREDENTIAL].n, buf, sizeof(buf))) < 0)
         return hg_error_set(err, HG_EBADSIG, "X-Amz-Credential is too long");
     if ((rc = parse_credential(buf, (size_t)n, out, err)) != 0)
@@ -1125,8 +1125,8 @@ static int check_time(const hg_sigv4_auth_t *auth, int64_t t, int64_t now_s, int
                             ts, (long long)auth->expires_s, edge, now);
     }
     fmt_amz_date(sat_add(now_s, -skew_s), edge);
-    return hg_error_set(err, HG_ESKEW, "Signature expired: %s is now earlier than %s (%s - %s)",
-                        ts, edge, now, unit);
+    return hg_error_set(err, HG_ESKEW, "Signature expired: %s is now earlier than %s (%s - %s)", ts,
+                        edge, now, unit);
 }
 
 /* `host` listed, no empty name, every listed header present. */
@@ -1141,21 +1141,24 @@ static int check_signed_headers(const hg_sigv4_request_t *req, const char *list,
         if (ieq(p, n, "host", 4))
             host = true;
         if (find_header(req, p, n, NULL) == NULL)
-            return hg_error_set(err, HG_EBADSIG, "Signed header '%.*s' is not present in the "
-                                "request", (int)(n > 64 ? 64 : n), p);
+            return hg_error_set(err, HG_EBADSIG,
+                                "Signed header '%.*s' is not present in the "
+                                "request",
+                                (int)(n > 64 ? 64 : n), p);
         if (e == NULL)
             break;
         p = e + 1;
     }
     if (!host)
-        return hg_error_set(err, HG_EBADSIG, "'Host' or ':authority' must be a 'SignedHeader' in "
+        return hg_error_set(err, HG_EBADSIG,
+                            "'Host' or ':authority' must be a 'SignedHeader' in "
                             "the AWS Authorization.");
     return 0;
 }
 
-int hg_sigv4_verify(const hg_sigv4_request_t *req, const hg_sigv4_auth_t *auth,
-                    const char *secret, size_t secret_len, const char *const *services,
-                    int64_t now_s, int64_t skew_s, hg_error_t *err)
+int hg_sigv4_verify(const hg_sigv4_request_t *req, const hg_sigv4_auth_t *auth, const char *secret,
+                    size_t secret_len, const char *const *services, int64_t now_s, int64_t skew_s,
+                    hg_error_t *err)
 {
     int rc = HG_OK;
     int64_t t;
@@ -1167,8 +1170,7 @@ int hg_sigv4_verify(const hg_sigv4_request_t *req, const hg_sigv4_auth_t *auth,
     if (st == NULL)
         return hg_error_set(err, HG_EINTERNAL, "OpenSSL SHA-256/HMAC unavailable");
     if (secret_len > HG_SIGV4_MAX_SECRET)
-        return hg_error_set(err, HG_EINVAL, "secret key longer than %d bytes",
-                            HG_SIGV4_MAX_SECRET);
+        return hg_error_set(err, HG_EINVAL, "secret key longer than %d bytes", HG_SIGV4_MAX_SECRET);
     if (req->method == NULL || parse_amz_date(auth->amz_date, &t) < 0)
         return hg_error_set(err, HG_EBADSIG, MSG_DATE_FORMAT);
     if ((rc = check_time(auth, t, now_s, skew_s, err)) != 0)
@@ -1203,7 +1205,8 @@ int hg_sigv4_verify(const hg_sigv4_request_t *req, const hg_sigv4_auth_t *auth,
                          memcmp(decl.p, UNSIGNED_PAYLOAD, decl.n) == 0;
     if (unsigned_decl) {
         if (!auth->presigned && req->body_len > 0)
-            return hg_error_set(err, HG_EBADSIG, "UNSIGNED-PAYLOAD is only accepted on presigned "
+            return hg_error_set(err, HG_EBADSIG,
+                                "UNSIGNED-PAYLOAD is only accepted on presigned "
                                 "requests and requests without a body");
         payload[0] = UNSIGNED_PAYLOAD;
     } else {
@@ -1212,7 +1215,8 @@ int hg_sigv4_verify(const hg_sigv4_request_t *req, const hg_sigv4_auth_t *auth,
         to_hex(hash, HASH_LEN, body_hex);
         if (decl.p != NULL) {
             if (decl.n != HEX_LEN || !ieq(decl.p, decl.n, body_hex, HEX_LEN))
-                return hg_error_set(err, HG_EBADSIG, "The provided 'x-amz-content-sha256' header "
+                return hg_error_set(err, HG_EBADSIG,
+                                    "The provided 'x-amz-content-sha256' header "
                                     "does not match what was computed.");
             if (decl.p != declared)
                 memcpy(declared, decl.p, HEX_LEN); /* signed as sent, case included */
@@ -1343,9 +1347,10 @@ int hg_sigv4_sign(const hg_sigv4_request_t *req, const char *access_key, const c
                           ksigning)) != 0 ||
         (rc = compute_signature(st, ksigning, amz_date, date, region, service, hash, sig)) != 0)
         goto out;
-    int w = snprintf(out, cap, ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR
-                     ", SignedHeaders=%s, Signature=%s",
-                     access_key, date, region, service, list, sig);
+    int w =
+        snprintf(out, cap,
+                 ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR ", SignedHeaders=%s, Signature=%s",
+                 access_key, date, region, service, list, sig);
     if (w < 0 || (size_t)w >= cap) {
         out[0] = '\0';
         rc = HG_EINVAL;

@@ -41,12 +41,12 @@
 #include "core/err.h"
 
 /* Limits (each documented so a request can never reach an unbounded structure). */
-#define HG_SIGV4_MAX_QUERY_PARAMS 64    /* more → HG_EBADSIG (verify) / HG_EINVAL (sign) */
-#define HG_SIGV4_MAX_PATH_SEGMENTS 128  /* non-empty path segments; more → same */
-#define HG_SIGV4_MAX_SIGN_HEADERS 64    /* headers hg_sigv4_sign() will sign */
-#define HG_SIGV4_MAX_SECRET 256         /* bytes of secret key; longer → HG_EINVAL */
-#define HG_SIGV4_MAX_EXPIRES 604800     /* X-Amz-Expires upper bound (one week), as AWS */
-#define HG_SIGV4_KEY_CACHE 64           /* derived-key cache entries per thread */
+#define HG_SIGV4_MAX_QUERY_PARAMS 64   /* more → HG_EBADSIG (verify) / HG_EINVAL (sign) */
+#define HG_SIGV4_MAX_PATH_SEGMENTS 128 /* non-empty path segments; more → same */
+#define HG_SIGV4_MAX_SIGN_HEADERS 64   /* headers hg_sigv4_sign() will sign */
+#define HG_SIGV4_MAX_SECRET 256        /* bytes of secret key; longer → HG_EINVAL */
+#define HG_SIGV4_MAX_EXPIRES 604800    /* X-Amz-Expires upper bound (one week), as AWS */
+#define HG_SIGV4_KEY_CACHE 64          /* derived-key cache entries per thread */
 
 /* One received header. Names in any case; a name may repeat. Not NUL-terminated. */
 typedef struct hg_sigv4_header {
@@ -58,12 +58,12 @@ typedef struct hg_sigv4_header {
 
 /* A request as received (server) or about to be sent (client). All pointers are borrowed. */
 typedef struct hg_sigv4_request {
-    const char *method;                 /* "POST", "GET" (NUL-terminated) */
-    const char *path;                   /* raw request-target path as received, no '?query' */
+    const char *method; /* "POST", "GET" (NUL-terminated) */
+    const char *path;   /* raw request-target path as received, no '?query' */
     size_t path_len;
-    const char *query;                  /* raw query string without '?', may be empty/NULL */
+    const char *query; /* raw query string without '?', may be empty/NULL */
     size_t query_len;
-    const hg_sigv4_header_t *headers;   /* as received; names in any case; a name may repeat */
+    const hg_sigv4_header_t *headers; /* as received; names in any case; a name may repeat */
     size_t nheaders;
     const void *body;
     size_t body_len;
@@ -72,15 +72,15 @@ typedef struct hg_sigv4_request {
 /* Credentials parsed from the Authorization header, or from the query (presigned). */
 typedef struct hg_sigv4_auth {
     char access_key[129];
-    char date[9];                /* credential-scope date, YYYYMMDD */
+    char date[9]; /* credential-scope date, YYYYMMDD */
     char region[64];
     char service[64];
-    char amz_date[17];           /* YYYYMMDDTHHMMSSZ (converted from Date: when that was used) */
-    char signature[65];          /* lower-case hex */
-    char signed_headers[1024];   /* as the client sent it */
-    int presigned;               /* 1 when it came from X-Amz-* query parameters */
-    int64_t expires_s;           /* X-Amz-Expires for presigned, else 0 */
-    int has_security_token;      /* X-Amz-Security-Token header or query parameter present */
+    char amz_date[17];         /* YYYYMMDDTHHMMSSZ (converted from Date: when that was used) */
+    char signature[65];        /* lower-case hex */
+    char signed_headers[1024]; /* as the client sent it */
+    int presigned;             /* 1 when it came from X-Amz-* query parameters */
+    int64_t expires_s;         /* X-Amz-Expires for presigned, else 0 */
+    int has_security_token;    /* X-Amz-Security-Token header or query parameter present */
 } hg_sigv4_auth_t;
 
 /* Parse the credentials out of req: the Authorization header, else the X-Amz-Algorithm /
@@ -102,9 +102,9 @@ int hg_sigv4_parse(const hg_sigv4_request_t *req, hg_sigv4_auth_t *out, hg_error
  * constant time. Returns 0 when good; HG_ESKEW or HG_EBADSIG (message filled, err may be NULL);
  * HG_EINVAL when secret_len > HG_SIGV4_MAX_SECRET; HG_EINTERNAL if OpenSSL fails.
  * Borrows req, auth and secret for the call only. */
-int hg_sigv4_verify(const hg_sigv4_request_t *req, const hg_sigv4_auth_t *auth,
-                    const char *secret, size_t secret_len, const char *const *services,
-                    int64_t now_s, int64_t skew_s, hg_error_t *err);
+int hg_sigv4_verify(const hg_sigv4_request_t *req, const hg_sigv4_auth_t *auth, const char *secret,
+                    size_t secret_len, const char *const *services, int64_t now_s, int64_t skew_s,
+                    hg_error_t *err);
 
 /* Client side: compute the Authorization header value for req, signed at amz_date
  * (YYYYMMDDTHHMMSSZ) with scope <amz_date[0..8]>/region/service/aws4_request. Signs every

@@ -7,26 +7,21 @@
 const char *hg_strerror(int rc)
 {
     switch (rc) {
-    case HG_OK:
-        return "success";
-#define XX(name, val, st, ty, nat, msg)                                                           \
-    case HG_##name:                                                                               \
-        return msg;
+    case HG_OK: return "success";
+#define XX(name, val, st, nst, ty, nat, msg)                                                       \
+    case HG_##name: return msg;
         HG_ERR_MAP(XX)
 #undef XX
-    default:
-        return rc < 0 ? strerror(-rc) : "unknown error";
+    default: return rc < 0 ? strerror(-rc) : "unknown error";
     }
 }
 
 const char *hg_err_name(int rc)
 {
     switch (rc) {
-    case HG_OK:
-        return "OK";
-#define XX(name, val, st, ty, nat, msg)                                                           \
-    case HG_##name:                                                                               \
-        return #name;
+    case HG_OK: return "OK";
+#define XX(name, val, st, nst, ty, nat, msg)                                                       \
+    case HG_##name: return #name;
         HG_ERR_MAP(XX)
 #undef XX
     default: {
@@ -39,41 +34,46 @@ const char *hg_err_name(int rc)
 int hg_err_http_status(int rc)
 {
     switch (rc) {
-    case HG_OK:
-        return 200;
-#define XX(name, val, st, ty, nat, msg)                                                           \
-    case HG_##name:                                                                               \
-        return st;
+    case HG_OK: return 200;
+#define XX(name, val, st, nst, ty, nat, msg)                                                       \
+    case HG_##name: return st;
         HG_ERR_MAP(XX)
 #undef XX
-    default:
-        return 500;
+    default: return 500;
+    }
+}
+
+int hg_err_native_status(int rc)
+{
+    switch (rc) {
+    case HG_OK: return 200;
+#define XX(name, val, st, nst, ty, nat, msg)                                                       \
+    case HG_##name: return nst;
+        HG_ERR_MAP(XX)
+#undef XX
+    default: return 500;
     }
 }
 
 const char *hg_err_gamelift_type(int rc)
 {
     switch (rc) {
-#define XX(name, val, st, ty, nat, msg)                                                           \
-    case HG_##name:                                                                               \
-        return ty;
+#define XX(name, val, st, nst, ty, nat, msg)                                                       \
+    case HG_##name: return ty;
         HG_ERR_MAP(XX)
 #undef XX
-    default:
-        return "InternalServiceException";
+    default: return "InternalServiceException";
     }
 }
 
 const char *hg_err_native_code(int rc)
 {
     switch (rc) {
-#define XX(name, val, st, ty, nat, msg)                                                           \
-    case HG_##name:                                                                               \
-        return nat;
+#define XX(name, val, st, nst, ty, nat, msg)                                                       \
+    case HG_##name: return nat;
         HG_ERR_MAP(XX)
 #undef XX
-    default:
-        return "internal";
+    default: return "internal";
     }
 }
 

@@ -12,53 +12,58 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* XX(name, value, http status, GameLift __type, native code, default message) */
-#define HG_ERR_MAP(XX)                                                                            \
-    XX(EINVAL, -1000, 400, "InvalidRequestException", "invalid_request", "invalid request")       \
-    XX(ENOTFOUND, -1001, 400, "NotFoundException", "not_found", "not found")                      \
-    XX(ECONFLICT, -1002, 400, "ConflictException", "conflict", "conflict with current state")     \
-    XX(ELIMIT, -1003, 400, "LimitExceededException", "limit_exceeded", "limit exceeded")          \
-    XX(EUNAUTHORIZED, -1004, 400, "UnauthorizedException", "forbidden", "not authorized")         \
-    XX(EINTERNAL, -1005, 500, "InternalServiceException", "internal", "internal error")           \
-    XX(EOUTOFCAPACITY, -1006, 400, "OutOfCapacityException", "out_of_capacity", "out of capacity")\
-    XX(EFLEETCAPACITY, -1007, 400, "FleetCapacityExceededException", "out_of_capacity",           \
-       "fleet capacity exceeded")                                                                 \
-    XX(EGAMESESSIONFULL, -1008, 400, "GameSessionFullException", "full", "game session full")     \
-    XX(EGSSTATUS, -1009, 400, "InvalidGameSessionStatusException", "conflict",                    \
-       "invalid game session status")                                                             \
-    XX(EFLEETSTATUS, -1010, 400, "InvalidFleetStatusException", "conflict", "invalid fleet status")\
-    XX(EIDEMPOTENT, -1011, 400, "IdempotentParameterMismatchException", "idempotency_mismatch",   \
-       "idempotency token reused with different parameters")                                      \
-    XX(ETERMINALROUTING, -1012, 400, "TerminalRoutingStrategyException", "terminal_routing",      \
-       "terminal routing strategy")                                                               \
-    XX(ETAGGING, -1013, 400, "TaggingFailedException", "tagging_failed", "tagging failed")        \
-    XX(EUNSUPPORTEDREGION, -1014, 400, "UnsupportedRegionException", "unsupported",               \
-       "unsupported region")                                                                      \
-    XX(ENOTREADY, -1015, 400, "NotReadyException", "not_ready", "not ready")                      \
-    XX(ENOAUTH, -1016, 403, "MissingAuthenticationTokenException", "unauthenticated",             \
-       "missing authentication token")                                                            \
-    XX(EUNKNOWNKEY, -1017, 403, "UnrecognizedClientException", "unauthenticated",                 \
-       "the security token included in the request is invalid")                                   \
-    XX(EBADSIG, -1018, 403, "InvalidSignatureException", "unauthenticated",                       \
-       "the request signature does not match")                                                    \
-    XX(ESKEW, -1019, 403, "InvalidSignatureException", "unauthenticated", "signature expired")    \
-    XX(ETHROTTLED, -1020, 400, "ThrottlingException", "throttled", "rate exceeded")               \
-    XX(ESERIALIZATION, -1021, 400, "SerializationException", "bad_json", "malformed request body")\
-    XX(EUNKNOWNOP, -1022, 400, "UnknownOperationException", "unknown_operation",                  \
-       "unknown operation")                                                                       \
-    XX(ENOTIMPL, -1023, 400, "UnsupportedOperationException", "not_implemented",                  \
-       "operation not implemented by hangard")                                                    \
-    XX(ETOOLARGE, -1024, 413, "RequestEntityTooLargeException", "too_large",                      \
-       "request body too large")                                                                  \
-    XX(ESTORE, -1025, 500, "InternalServiceException", "internal", "store failure")               \
-    XX(ESHUTDOWN, -1026, 503, "ServiceUnavailableException", "unavailable", "shutting down")      \
-    XX(ENOROUTE, -1027, 404, "UnknownOperationException", "not_found", "no such endpoint")        \
-    XX(EMETHOD, -1028, 405, "UnknownOperationException", "method_not_allowed",                    \
+/* XX(name, value, GameLift HTTP status, native /v1 HTTP status, GameLift __type, native code,
+ *    default message) */
+#define HG_ERR_MAP(XX)                                                                             \
+    XX(EINVAL, -1000, 400, 400, "InvalidRequestException", "invalid_request", "invalid request")   \
+    XX(ENOTFOUND, -1001, 400, 404, "NotFoundException", "not_found", "not found")                  \
+    XX(ECONFLICT, -1002, 400, 409, "ConflictException", "conflict", "conflict with current state") \
+    XX(ELIMIT, -1003, 400, 409, "LimitExceededException", "limit_exceeded", "limit exceeded")      \
+    XX(EUNAUTHORIZED, -1004, 400, 403, "UnauthorizedException", "forbidden", "not authorized")     \
+    XX(EINTERNAL, -1005, 500, 500, "InternalServiceException", "internal", "internal error")       \
+    XX(EOUTOFCAPACITY, -1006, 400, 503, "OutOfCapacityException", "out_of_capacity",               \
+       "out of capacity")                                                                          \
+    XX(EFLEETCAPACITY, -1007, 400, 503, "FleetCapacityExceededException", "out_of_capacity",       \
+       "fleet capacity exceeded")                                                                  \
+    XX(EGAMESESSIONFULL, -1008, 400, 409, "GameSessionFullException", "full", "game session full") \
+    XX(EGSSTATUS, -1009, 400, 409, "InvalidGameSessionStatusException", "conflict",                \
+       "invalid game session status")                                                              \
+    XX(EFLEETSTATUS, -1010, 400, 409, "InvalidFleetStatusException", "conflict",                   \
+       "invalid fleet status")                                                                     \
+    XX(EIDEMPOTENT, -1011, 400, 409, "IdempotentParameterMismatchException",                       \
+       "idempotency_mismatch", "idempotency token reused with different parameters")               \
+    XX(ETERMINALROUTING, -1012, 400, 409, "TerminalRoutingStrategyException", "terminal_routing",  \
+       "terminal routing strategy")                                                                \
+    XX(ETAGGING, -1013, 400, 400, "TaggingFailedException", "tagging_failed", "tagging failed")    \
+    XX(EUNSUPPORTEDREGION, -1014, 400, 400, "UnsupportedRegionException", "unsupported",           \
+       "unsupported region")                                                                       \
+    XX(ENOTREADY, -1015, 400, 409, "NotReadyException", "not_ready", "not ready")                  \
+    XX(ENOAUTH, -1016, 403, 403, "MissingAuthenticationTokenException", "unauthenticated",         \
+       "missing authentication token")                                                             \
+    XX(EUNKNOWNKEY, -1017, 403, 403, "UnrecognizedClientException", "unauthenticated",             \
+       "the security token included in the request is invalid")                                    \
+    XX(EBADSIG, -1018, 403, 403, "InvalidSignatureException", "unauthenticated",                   \
+       "the request signature does not match")                                                     \
+    XX(ESKEW, -1019, 403, 403, "InvalidSignatureException", "unauthenticated",                     \
+       "signature expired")                                                                        \
+    XX(ETHROTTLED, -1020, 400, 429, "ThrottlingException", "throttled", "rate exceeded")           \
+    XX(ESERIALIZATION, -1021, 400, 400, "SerializationException", "bad_json",                      \
+       "malformed request body")                                                                   \
+    XX(EUNKNOWNOP, -1022, 400, 404, "UnknownOperationException", "unknown_operation",              \
+       "unknown operation")                                                                        \
+    XX(ENOTIMPL, -1023, 400, 501, "UnsupportedOperationException", "not_implemented",              \
+       "operation not implemented by hangard")                                                     \
+    XX(ETOOLARGE, -1024, 413, 413, "RequestEntityTooLargeException", "too_large",                  \
+       "request body too large")                                                                   \
+    XX(ESTORE, -1025, 500, 500, "InternalServiceException", "internal", "store failure")           \
+    XX(ESHUTDOWN, -1026, 503, 503, "ServiceUnavailableException", "unavailable", "shutting down")  \
+    XX(ENOROUTE, -1027, 404, 404, "UnknownOperationException", "not_found", "no such endpoint")    \
+    XX(EMETHOD, -1028, 405, 405, "UnknownOperationException", "method_not_allowed",                \
        "method not allowed")
 
 enum hg_err {
     HG_OK = 0,
-#define XX(name, val, st, ty, nat, msg) HG_##name = (val),
+#define XX(name, val, st, nst, ty, nat, msg) HG_##name = (val),
     HG_ERR_MAP(XX)
 #undef XX
 };
@@ -69,6 +74,8 @@ const char *hg_strerror(int rc);
 const char *hg_err_name(int rc);
 /* HTTP status for rc; codes outside the map (-errno) give 500. */
 int hg_err_http_status(int rc);
+/* Native /v1 HTTP status for rc; codes outside the map give 500. */
+int hg_err_native_status(int rc);
 /* GameLift `__type` for rc; codes outside the map give InternalServiceException. */
 const char *hg_err_gamelift_type(int rc);
 /* Native /v1 error code for rc ("internal" outside the map). */

@@ -8,7 +8,7 @@ typedef struct hg_list {
     struct hg_list *prev, *next;
 } hg_list_t;
 
-#define hg_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define hg_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void hg_list_init(hg_list_t *h)
 {
@@ -37,7 +37,7 @@ static inline void hg_list_remove(hg_list_t *n)
     n->prev = n->next = n;
 }
 #define hg_list_foreach(pos, head) for (pos = (head)->next; pos != (head); pos = pos->next)
-#define hg_list_foreach_safe(pos, tmp, head)                                                     \
+#define hg_list_foreach_safe(pos, tmp, head)                                                       \
     for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
 
 #endif

@@ -26,9 +26,10 @@ void hg_log_write(int level, const char *subsys, const char *file, int line, con
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(buf, sizeof(buf), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s subsys=%s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, level_names[level & 3], subsys);
+    int n =
+        snprintf(buf, sizeof(buf), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s subsys=%s ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 ts.tv_nsec / 1000000, level_names[level & 3], subsys);
     if (level == HG_LOG_ERROR || level == HG_LOG_DEBUG) {
         const char *base = strrchr(file, '/');
         n += snprintf(buf + n, sizeof(buf) - (size_t)n, "at=%s:%d ", base ? base + 1 : file, line);

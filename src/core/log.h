@@ -18,23 +18,23 @@ enum hg_log_level {
 
 extern int hg_log_level;
 
-void hg_log_write(int level, const char *subsys, const char *file, int line, const char *fmt,
-                  ...) __attribute__((format(printf, 5, 6)));
+void hg_log_write(int level, const char *subsys, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Parse "error|warn|info|debug"; returns the level or -1. */
 int hg_log_parse_level(const char *s);
 
-#define HG_LOG(level, subsys, ...)                                                                \
-    do {                                                                                          \
-        if ((level) <= hg_log_level)                                                              \
-            hg_log_write((level), (subsys), __FILE__, __LINE__, __VA_ARGS__);                     \
+#define HG_LOG(level, subsys, ...)                                                                 \
+    do {                                                                                           \
+        if ((level) <= hg_log_level)                                                               \
+            hg_log_write((level), (subsys), __FILE__, __LINE__, __VA_ARGS__);                      \
     } while (0)
 
-#define HG_BUG_ON(cond)                                                                           \
-    do {                                                                                          \
-        if (cond) {                                                                               \
-            hg_log_write(HG_LOG_ERROR, "bug", __FILE__, __LINE__, "BUG_ON(%s)", #cond);           \
-            abort();                                                                              \
-        }                                                                                         \
+#define HG_BUG_ON(cond)                                                                            \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            hg_log_write(HG_LOG_ERROR, "bug", __FILE__, __LINE__, "BUG_ON(%s)", #cond);            \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #ifdef NDEBUG

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 typedef struct hg_map_slot {
-    char *key;     /* NULL: empty; HG_MAP_TOMB: deleted */
+    char *key; /* NULL: empty; HG_MAP_TOMB: deleted */
     uint64_t hash;
     void *value;
 } hg_map_slot_t;

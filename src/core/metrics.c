@@ -14,9 +14,8 @@ static struct {
 } renderers[MAX_RENDERERS];
 static int nrenderers;
 
-const double hg_hist_bounds[HG_HIST_BUCKETS] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                0.005,   0.01,   0.025,   0.05,   0.1,   0.5,
-                                                1.0,     10.0};
+const double hg_hist_bounds[HG_HIST_BUCKETS] = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 10.0};
 
 void hg_metrics_register(const char *name, hg_metrics_render_cb cb, void *ud)
 {
@@ -43,8 +42,9 @@ void hg_metrics_unregister(const char *name)
 
 void hg_metrics_render(hg_buf_t *out)
 {
-    hg_buf_printf(out, "# HELP hangar_memory_bytes Bytes allocated by hangard.\n"
-                       "# TYPE hangar_memory_bytes gauge\nhangar_memory_bytes %zu\n",
+    hg_buf_printf(out,
+                  "# HELP hangar_memory_bytes Bytes allocated by hangard.\n"
+                  "# TYPE hangar_memory_bytes gauge\nhangar_memory_bytes %zu\n",
                   hg_alloc_used());
     for (int i = 0; i < nrenderers; i++)
         renderers[i].cb(out, renderers[i].ud);

@@ -103,8 +103,7 @@ int hg_config_load_file(hg_config_t *cfg, const char *path, hg_error_t *err)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return hg_error_set(err, -errno, "cannot read config file %s: %s", path,
-                            strerror(errno));
+        return hg_error_set(err, -errno, "cannot read config file %s: %s", path, strerror(errno));
     char line[2048];
     int lineno = 0, rc = 0;
     while (fgets(line, sizeof(line), f)) {
@@ -194,10 +193,10 @@ void hg_config_print_doc(FILE *f)
                "| option | default | range / unit | meaning |\n|---|---|---|---|\n");
     for (const hg_config_def_t *d = hg_config_defs; d->name; d++) {
         if (d->type == HG_CFG_INT)
-            fprintf(f, "| `%s` | %s | %lld..%lld %s | %s |\n", d->name, d->def,
-                    (long long)d->min, (long long)d->max, d->unit, d->doc);
+            fprintf(f, "| `%s` | %s | %lld..%lld %s | %s |\n", d->name, d->def, (long long)d->min,
+                    (long long)d->max, d->unit, d->doc);
         else
-            fprintf(f, "| `%s` | %s | %s | %s |\n", d->name, d->def[0] ? d->def : "(none)",
-                    d->unit, d->doc);
+            fprintf(f, "| `%s` | %s | %s | %s |\n", d->name, d->def[0] ? d->def : "(none)", d->unit,
+                    d->doc);
     }
 }

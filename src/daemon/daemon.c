@@ -87,6 +87,9 @@ static void on_http_stopped(void *ud)
     uv_close((uv_handle_t *)&d->cron, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    /* The store writer lane's async handle keeps the loop alive: leave the loop here and let
+     * serve() drain and close the store. */
+    uv_stop(&d->loop);
 }
 
 static void on_shutdown_timeout(uv_timer_t *t)
@@ -184,8 +187,8 @@ static int serve(daemon_t *d)
     uv_loop_init(&d->loop);
     hg_clock_init_real(&d->clock);
 
-    if ((rc = hg_store_open(&d->loop, &hg_store_sqlite, d->cfg.data,
-                            (size_t)d->cfg.store_batch_max, &d->store, &err)) < 0)
+    if ((rc = hg_store_open(&d->loop, &hg_store_sqlite, d->cfg.data, (size_t)d->cfg.store_batch_max,
+                            &d->store, &err)) < 0)
         goto fail;
     d->keys = hg_keys_new(d->store, &d->clock);
     if ((rc = hg_keys_load(d->keys)) < 0) {
@@ -262,8 +265,8 @@ static int serve(daemon_t *d)
                wrc < 0 ? " — could not be written!" : "", admin->id, admin->secret, d->cfg.data,
                d->cfg.region, endpoint);
     } else {
-        printf("hangard %s listening on %s (data in %s); administrator key %s%s\n",
-               HANGAR_VERSION, endpoint, d->cfg.data, admin->id,
+        printf("hangard %s listening on %s (data in %s); administrator key %s%s\n", HANGAR_VERSION,
+               endpoint, d->cfg.data, admin->id,
                admin->stored ? " (secret in the data directory's credentials file)"
                              : " (from the environment)");
     }

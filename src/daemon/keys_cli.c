@@ -113,8 +113,8 @@ static int call(const char *endpoint, const char *method, const char *path, cons
         .body_len = blen,
     };
     char auth[1024];
-    if (hg_sigv4_sign(&sreq, key_id, secret, "us-east-1", "hangar", amz_date, auth,
-                      sizeof(auth)) < 0) {
+    if (hg_sigv4_sign(&sreq, key_id, secret, "us-east-1", "hangar", amz_date, auth, sizeof(auth)) <
+        0) {
         fprintf(stderr, "hangard keys: cannot sign the request\n");
         close(fd);
         return -1;

@@ -22,8 +22,8 @@ struct hg_fleetiq {
     hg_clock_t *clock;
     hg_store_t *store;
     hg_fq_config_t cfg;
-    hg_map_t groups;   /* name → group */
-    hg_map_t servers;  /* id → server (ids are unique across groups) */
+    hg_map_t groups;     /* name → group */
+    hg_map_t servers;    /* id → server (ids are unique across groups) */
     hg_list_t by_health; /* every server, oldest health_base first */
     uint64_t next_seq;
     uint64_t claims, claims_failed, expired;
@@ -223,8 +223,8 @@ static int load_group(void *ud, const char *name, json_t *v)
 {
     hg_fleetiq_t *fq = ud;
     json_t *attrs = json_object_get(v, "attrs");
-    hg_fq_group_t *g = group_new(fq, name, json_is_object(attrs) ? json_incref(attrs)
-                                                                 : json_object());
+    hg_fq_group_t *g =
+        group_new(fq, name, json_is_object(attrs) ? json_incref(attrs) : json_object());
     g->status = parse_enum(json_string_value(json_object_get(v, "status")), status_names, 3);
     g->delete_option =
         parse_enum(json_string_value(json_object_get(v, "delete_option")), delete_names, 3);
@@ -244,8 +244,8 @@ typedef struct load_ctx {
 static int load_server(void *ud, const char *id, json_t *v)
 {
     load_ctx_t *lc = ud;
-    hg_fq_group_t *g = hg_map_get(&lc->fq->groups,
-                                  json_string_value(json_object_get(v, "group")) ?: "");
+    hg_fq_group_t *g =
+        hg_map_get(&lc->fq->groups, json_string_value(json_object_get(v, "group")) ?: "");
     const char *inst = json_string_value(json_object_get(v, "instance"));
     if (g == NULL || inst == NULL) {
         HG_LOG(HG_LOG_WARN, "fleetiq", "skipping orphan game server record id=%s", id);
@@ -356,8 +356,7 @@ hg_fq_group_t *hg_fq_group_find(hg_fleetiq_t *fq, const char *name_or_arn)
     return hg_map_get(&fq->groups, name);
 }
 
-int hg_fq_group_get(hg_fleetiq_t *fq, const char *name_or_arn, hg_fq_group_t **out,
-                    hg_error_t *err)
+int hg_fq_group_get(hg_fleetiq_t *fq, const char *name_or_arn, hg_fq_group_t **out, hg_error_t *err)
 {
     *out = hg_fq_group_find(fq, name_or_arn);
     if (*out == NULL)
@@ -377,8 +376,8 @@ void hg_fq_group_suspend(hg_fleetiq_t *fq, hg_fq_group_t *g, int suspend, hg_sto
     hg_fq_group_save(fq, g, txn);
 }
 
-int hg_fq_group_delete(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_fq_delete_t opt,
-                       hg_store_txn_t *txn, hg_error_t *err)
+int hg_fq_group_delete(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_fq_delete_t opt, hg_store_txn_t *txn,
+                       hg_error_t *err)
 {
     if (g->status != HG_FQ_ACTIVE && g->status != HG_FQ_ERROR)
         return hg_error_set(err, HG_EINVAL,
@@ -435,8 +434,8 @@ int hg_fq_server_register(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id,
 {
     if (g->status != HG_FQ_ACTIVE)
         return hg_error_set(err, HG_EINVAL,
-                            "Game server group %s is %s and accepts no new game servers",
-                            g->name, status_names[g->status]);
+                            "Game server group %s is %s and accepts no new game servers", g->name,
+                            status_names[g->status]);
     if (hg_map_get(&fq->servers, id))
         return hg_error_set(err, HG_ECONFLICT, "Game server %s is already registered", id);
     if (hg_map_count(&fq->servers) >= HG_FQ_MAX_SERVERS)
@@ -460,8 +459,7 @@ int hg_fq_server_get(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id, hg_fq_s
 {
     hg_fq_server_t *s = hg_map_get(&fq->servers, id);
     if (s == NULL || s->group != g)
-        return hg_error_set(err, HG_ENOTFOUND, "Game server %s not found in group %s", id,
-                            g->name);
+        return hg_error_set(err, HG_ENOTFOUND, "Game server %s not found in group %s", id, g->name);
     *out = s;
     return 0;
 }
@@ -544,16 +542,14 @@ int hg_fq_server_claim(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id, const
         if (!hg_fq_server_healthy(fq, s)) {
             fq->claims_failed++;
             return hg_error_set(err, HG_ECONFLICT,
-                                "Game server %s has not reported health and cannot be claimed",
-                                id);
+                                "Game server %s has not reported health and cannot be claimed", id);
         }
         claim(fq, s, data, txn);
         *out = s;
         return 0;
     }
     hg_list_t *q;
-    hg_list_foreach(q, &g->free)
-    {
+    hg_list_foreach (q, &g->free) {
         hg_fq_server_t *s = hg_container_of(q, hg_fq_server_t, cnode);
         if (!hg_fq_server_healthy(fq, s))
             continue;
@@ -562,8 +558,8 @@ int hg_fq_server_claim(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id, const
         return 0;
     }
     fq->claims_failed++;
-    return hg_error_set(err, HG_EOUTOFCAPACITY,
-                        "No available game servers in game server group %s", g->name);
+    return hg_error_set(err, HG_EOUTOFCAPACITY, "No available game servers in game server group %s",
+                        g->name);
 }
 
 void hg_fq_server_deregister(hg_fleetiq_t *fq, hg_fq_server_t *s, hg_store_txn_t *txn)
@@ -573,8 +569,8 @@ void hg_fq_server_deregister(hg_fleetiq_t *fq, hg_fq_server_t *s, hg_store_txn_t
     server_free(s);
 }
 
-size_t hg_fq_server_list(hg_fleetiq_t *fq, hg_fq_group_t *g, int desc, uint64_t after,
-                         size_t limit, hg_fq_server_t **out, int *more)
+size_t hg_fq_server_list(hg_fleetiq_t *fq, hg_fq_group_t *g, int desc, uint64_t after, size_t limit,
+                         hg_fq_server_t **out, int *more)
 {
     (void)fq;
     size_t n = 0;

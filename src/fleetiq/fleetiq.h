@@ -52,8 +52,8 @@
 
 #define HG_FQ_CLAIM_HOLD_MS 60000 /* fixed by GameLift */
 #define HG_FQ_MAX_GROUPS 1000
-#define HG_FQ_MAX_SERVERS 100000   /* across all groups */
-#define HG_FQ_MAX_PAGE 1000        /* Limit above this is clamped */
+#define HG_FQ_MAX_SERVERS 100000 /* across all groups */
+#define HG_FQ_MAX_PAGE 1000      /* Limit above this is clamped */
 
 typedef enum {
     HG_FQ_ACTIVE = 0,
@@ -64,8 +64,8 @@ typedef enum {
 typedef enum { HG_FQ_SAFE_DELETE = 0, HG_FQ_FORCE_DELETE, HG_FQ_RETAIN } hg_fq_delete_t;
 
 typedef struct hg_fq_config {
-    int64_t health_window_ms;     /* default 180 s: three missed 60 s reports */
-    int64_t deregister_after_ms;  /* unhealthy this long more → deregistered; default 180 s */
+    int64_t health_window_ms;    /* default 180 s: three missed 60 s reports */
+    int64_t deregister_after_ms; /* unhealthy this long more → deregistered; default 180 s */
     char region[32];
     char account[16];
 } hg_fq_config_t;
@@ -128,8 +128,8 @@ int hg_fq_group_get(hg_fleetiq_t *fq, const char *name_or_arn, hg_fq_group_t **o
 /* Persist the group after the caller changed g->attrs. */
 void hg_fq_group_save(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_store_txn_t *txn);
 void hg_fq_group_suspend(hg_fleetiq_t *fq, hg_fq_group_t *g, int suspend, hg_store_txn_t *txn);
-int hg_fq_group_delete(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_fq_delete_t opt,
-                       hg_store_txn_t *txn, hg_error_t *err);
+int hg_fq_group_delete(hg_fleetiq_t *fq, hg_fq_group_t *g, hg_fq_delete_t opt, hg_store_txn_t *txn,
+                       hg_error_t *err);
 /* Groups sorted by name, after `after` (exclusive, NULL from the start), at most limit.
  * Returns the count written to out; *more is set when more remain. */
 size_t hg_fq_group_list(hg_fleetiq_t *fq, const char *after, size_t limit, hg_fq_group_t **out,
@@ -157,8 +157,8 @@ int hg_fq_server_claimed(const hg_fleetiq_t *fq, const hg_fq_server_t *s);
 int hg_fq_server_healthy(const hg_fleetiq_t *fq, const hg_fq_server_t *s);
 /* Servers of g in registration order (descending when desc), after seq `after` (0 = from the
  * start), at most limit. Returns the count; *more set when more remain. */
-size_t hg_fq_server_list(hg_fleetiq_t *fq, hg_fq_group_t *g, int desc, uint64_t after,
-                         size_t limit, hg_fq_server_t **out, int *more);
+size_t hg_fq_server_list(hg_fleetiq_t *fq, hg_fq_group_t *g, int desc, uint64_t after, size_t limit,
+                         hg_fq_server_t **out, int *more);
 /* Instances of g sorted by id, after `after`, at most limit. */
 size_t hg_fq_instance_list(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *after, size_t limit,
                            hg_fq_instance_t **out, int *more);

@@ -55,7 +55,7 @@ typedef struct hg_http_req_int {
 } hg_http_req_int_t;
 
 struct hg_http_conn {
-    uv_tcp_t tcp; /* first */
+    uv_tcp_t tcp;   /* first */
     hg_list_t node; /* in server->conns */
     hg_http_server_t *server;
     http_parser parser;
@@ -67,7 +67,7 @@ struct hg_http_conn {
     int reading;
     int closing;
     int close_after_flush;
-    int writing; /* write requests in flight */
+    int writing;   /* write requests in flight */
     int too_large; /* the message being parsed went over max_body */
     uint64_t last_activity_ms;
     uint64_t msg_start_ms; /* 0 when no message is in progress */
@@ -177,8 +177,7 @@ static const char *reason(int status)
 }
 
 static void serialise(hg_http_server_t *s, hg_http_req_int_t *r, int status,
-                      const char *content_type, const char *extra, const void *body,
-                      size_t len)
+                      const char *content_type, const char *extra, const void *body, size_t len)
 {
     hg_buf_t *o = &r->out;
     hg_buf_reserve(o, 256 + len);
@@ -589,8 +588,7 @@ static void on_sweep(uv_timer_t *t)
     hg_http_server_t *s = t->data;
     uint64_t now = uv_now(s->loop);
     hg_list_t *q, *tmp;
-    hg_list_foreach_safe(q, tmp, &s->conns)
-    {
+    hg_list_foreach_safe (q, tmp, &s->conns) {
         hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
         if (c->closing || c->close_after_flush)
             continue;
@@ -712,8 +710,7 @@ static void maybe_stopped(hg_http_server_t *s)
 static void drain(hg_http_server_t *s)
 {
     hg_list_t *q, *tmp;
-    hg_list_foreach_safe(q, tmp, &s->conns)
-    {
+    hg_list_foreach_safe (q, tmp, &s->conns) {
         hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
         if (c->nqueued == 0 && c->writing == 0)
             close_conn(c);

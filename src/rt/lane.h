@@ -45,7 +45,7 @@ struct hg_lane {
     hg_list_t _pending; /* submitted, not yet taken by the thread */
     hg_list_t _done;    /* processed, done callbacks not yet run */
     uv_async_t _async;
-    size_t _inflight;   /* submitted and not yet completed */
+    size_t _inflight; /* submitted and not yet completed */
     int _stopping;
     int _started;
 };

@@ -63,8 +63,7 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
     sqlite_state_t *st = hg_calloc(1, sizeof(*st));
 
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        rc = hg_error_set(err, -errno, "cannot create data directory %s: %s", dir,
-                          strerror(errno));
+        rc = hg_error_set(err, -errno, "cannot create data directory %s: %s", dir, strerror(errno));
         goto out;
     }
     hg_buf_printf(&path, "%s/hangar.db", dir);

@@ -68,8 +68,7 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
     size_t nops = 0;
     hg_store_txn_t *head = NULL;
     hg_list_t *q;
-    hg_list_foreach(q, batch)
-    {
+    hg_list_foreach (q, batch) {
         hg_store_txn_t *t = (hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node);
         if (t->nops && head == NULL)
             head = t;
@@ -79,8 +78,7 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
         return;
     hg_store_op_t **ops = hg_malloc(nops * sizeof(*ops));
     size_t i = 0;
-    hg_list_foreach(q, batch)
-    {
+    hg_list_foreach (q, batch) {
         hg_store_txn_t *t = (hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node);
         for (size_t j = 0; j < t->nops; j++)
             ops[i++] = t->ops[j];
@@ -90,8 +88,7 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
     head->batch_head = 1;
     head->apply_s = (double)(hg_mono_ns() - t0) / 1e9;
     hg_free(ops);
-    hg_list_foreach(q, batch)
-    {
+    hg_list_foreach (q, batch) {
         hg_store_txn_t *t = (hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node);
         t->rc = rc;
     }

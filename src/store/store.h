@@ -62,9 +62,9 @@ typedef struct hg_store_backend {
 extern const hg_store_backend_t hg_store_sqlite;
 
 typedef struct hg_store_stats {
-    uint64_t batches;   /* backend commits */
-    uint64_t txns;      /* non-empty transactions committed */
-    uint64_t failures;  /* failed batches */
+    uint64_t batches;  /* backend commits */
+    uint64_t txns;     /* non-empty transactions committed */
+    uint64_t failures; /* failed batches */
     size_t inflight;
 } hg_store_stats_t;
 

@@ -1,5 +1,5 @@
-"""01 daemon: health and metrics endpoints, --help, generated credentials, env and config file
-options, clean SIGTERM shutdown."""
+"""01 daemon: health and metrics endpoints, --help, generated credentials, options from the
+environment and from a config file, clean SIGTERM shutdown."""
 
 import os
 import re
@@ -9,7 +9,8 @@ import time
 import harness
 from harness import expect_error, fresh, no_daemon
 
-METRIC_LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+]?([0-9.eE+-]+|NaN|Inf)( -?\d+)?$')
+METRIC_LINE = re.compile(
+    r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+]?([0-9.eE+-]+|NaN|Inf)( -?\d+)?$")
 
 
 def test_healthz(d):
@@ -33,21 +34,22 @@ def test_metrics(d):
     c = d.client()
     c.list_game_server_groups()
     c.list_game_server_groups()
-    expect_error("NotFoundException", c.describe_game_server_group, GameServerGroupName="metrics-nope")
+    expect_error("NotFoundException", harness.group_get, c, "metrics-nope")
     r = d.http("GET", "/metrics")
     assert r.status == 200, r
     ctype = r.headers.get("content-type", "")
     assert ctype.startswith("text/plain"), "metrics content-type %r" % ctype
     text = r.body.decode()
-    bad = [ln for ln in text.splitlines() if ln and not ln.startswith("#") and not METRIC_LINE.match(ln)]
+    bad = [ln for ln in text.splitlines()
+           if ln and not ln.startswith("#") and not METRIC_LINE.match(ln)]
     assert not bad, "lines that are not Prometheus text format: %r" % bad[:5]
     lines = _op_lines(text, "ListGameServerGroups")
     assert lines, "no metric line mentions ListGameServerGroups:\n%s" % text[:2000]
     assert _op_lines(text, "DescribeGameServerGroup"), "no line mentions DescribeGameServerGroup"
     before = sum(_line_value(ln) for ln in lines)
     c.list_game_server_groups()
-    after = sum(_line_value(ln) for ln in _op_lines(d.http("GET", "/metrics").body.decode(),
-                                                    "ListGameServerGroups"))
+    text = d.http("GET", "/metrics").body.decode()
+    after = sum(_line_value(ln) for ln in _op_lines(text, "ListGameServerGroups"))
     assert after > before, "ListGameServerGroups metrics did not grow after a call (%s -> %s)" % (
         before, after)
 
@@ -77,10 +79,10 @@ def test_generated_credentials(d):
     mode = stat.S_IMODE(os.stat(path).st_mode)
     assert mode & 0o077 == 0, "credentials file is readable by others: %o" % mode
     assert key_id in d.output(), "the generated key id was not printed on first start"
-    c = d.client()
-    out = c.list_game_server_groups()
+    out = d.client().list_game_server_groups()
     assert out["GameServerGroups"] == [], out
-    expect_error("InvalidSignatureException", d.client(key_id, secret + "x").list_game_server_groups)
+    expect_error("InvalidSignatureException",
+                 d.client(key_id, secret + "x").list_game_server_groups)
     # A restart on the same data dir keeps the key rather than minting a new one.
     d.restart()
     assert d.load_credentials() == (key_id, secret), "credentials changed across a restart"
@@ -94,8 +96,8 @@ def test_listen_and_data_from_env(d):
     d.load_credentials()  # written to the dir given only as HANGAR_DATA
     c = d.client()
     harness.create_group(c, "env-grp")
-    assert [g["GameServerGroupName"] for g in c.list_game_server_groups()["GameServerGroups"]] == [
-        "env-grp"]
+    groups = c.list_game_server_groups()["GameServerGroups"]
+    assert [g["GameServerGroupName"] for g in groups] == ["env-grp"], groups
 
 
 @fresh(listen="config", data="config",
@@ -108,14 +110,14 @@ def test_config_file(d):
     harness.register(c, "conf-grp", "conf-gs-1")
     # fleetiq-health-window-s = 2 and fleetiq-deregister-after-s = 2 from the file: the silent
     # server is deregistered within seconds (the default window is minutes).
-    harness.wait_until(lambda: c.list_game_servers(GameServerGroupName="conf-grp")["GameServers"] == [],
-                       timeout=10, what="the silent server to be deregistered")
+    harness.wait_until(lambda: harness.gs_ids(c, "conf-grp") == [], timeout=10,
+                       what="the silent server to be deregistered")
 
 
 @fresh()
 def test_sigterm_exits_zero_promptly(d):
     c = d.client()
-    harness.create_group(c, "term-grp")
+    harness.create_group(c, "term-grp")  # leaves an idle keep-alive connection open
     t0 = time.monotonic()
     rc = d.stop(timeout=10)
     took = time.monotonic() - t0

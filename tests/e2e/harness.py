@@ -7,7 +7,8 @@ Each test prints `ok name` or `FAIL name` with its traceback and the daemon's lo
 line of the output is `E2E-RESULT passed=N failed=N`, which run.py parses. Every daemon started
 here is stopped when the file ends, whatever happened, and dies with this process (PDEATHSIG).
 
-Run one file by hand:  HANGARD=build/hangard /usr/bin/python3 tests/e2e/03-fleetiq-errors.py [name...]
+Run one file by hand (optionally only the tests whose names contain the given words):
+    HANGARD=build/hangard /usr/bin/python3 tests/e2e/03-fleetiq-errors.py [word...]
 """
 
 import configparser
@@ -144,7 +145,8 @@ class _SkewedDatetime(datetime.datetime):
 def sign(method, url, body, headers, key_id, secret, service="gamelift", skew_s=0):
     """Returns the headers of a SigV4-signed request (botocore's signer; skew_s moves its clock)."""
     req = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
-    auth = botocore.auth.SigV4Auth(botocore.credentials.Credentials(key_id, secret), service, REGION)
+    creds = botocore.credentials.Credentials(key_id, secret)
+    auth = botocore.auth.SigV4Auth(creds, service, REGION)
     if skew_s:
         _SkewedDatetime.skew = datetime.timedelta(seconds=skew_s)
         shim = types.SimpleNamespace(datetime=_SkewedDatetime)
@@ -158,7 +160,8 @@ def sign(method, url, body, headers, key_id, secret, service="gamelift", skew_s=
 def aws_error(exc):
     """(code, message, http status) of a botocore ClientError."""
     err = exc.response.get("Error", {})
-    return err.get("Code"), err.get("Message", ""), exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    return err.get("Code"), err.get("Message", ""), status
 
 
 def expect_error(code, fn, *args, **kwargs):
@@ -256,7 +259,8 @@ class Daemon:
             break
         self.kill9()
         raise AssertionError("hangard did not become healthy within %.0fs on port %d (exit %s)\n%s"
-                             % (START_DEADLINE_S, self.port, self.proc.returncode, self.log_tail(40)))
+                             % (START_DEADLINE_S, self.port, self.proc.returncode,
+                                self.log_tail(40)))
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_DEADLINE_S
@@ -331,7 +335,7 @@ class Daemon:
             path, os.listdir(self.data))
         cp = configparser.ConfigParser()
         cp.read(path)
-        assert cp.has_section("hangar"), "credentials file has no [hangar] profile: %s" % cp.sections()
+        assert cp.has_section("hangar"), "no [hangar] profile in credentials: %s" % cp.sections()
         self.key_id = cp.get("hangar", "aws_access_key_id", fallback="").strip()
         self.secret = cp.get("hangar", "aws_secret_access_key", fallback="").strip()
         assert self.key_id and self.secret, "credentials file lacks the key id or secret"
@@ -341,8 +345,9 @@ class Daemon:
 
     def client(self, key_id=None, secret=None, validate=True):
         """A boto3 GameLift client: no retries, so every error surfaces at once."""
-        cfg = botocore.config.Config(retries={"total_max_attempts": 1}, parameter_validation=validate,
-                                     connect_timeout=5, read_timeout=20)
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1},
+                                     parameter_validation=validate, connect_timeout=5,
+                                     read_timeout=20)
         return boto3.Session(botocore_session=_BOTOCORE).client(
             "gamelift", endpoint_url=self.url, region_name=REGION,
             aws_access_key_id=key_id or self.key_id, aws_secret_access_key=secret or self.secret,
@@ -395,7 +400,7 @@ class Daemon:
         r = self.admin("POST", "/v1/keys", {"name": name, "policy": policy})
         assert r.status in (200, 201), "POST /v1/keys -> %r" % r
         out = r.json()
-        assert out.get("key_id") and out.get("secret"), "POST /v1/keys lacks key_id/secret: %r" % out
+        assert out.get("key_id") and out.get("secret"), "POST /v1/keys: no key_id/secret: %r" % out
         return out
 
     def key_client(self, key, validate=True):
@@ -419,7 +424,7 @@ def clean_env(extra=None):
 
 
 def aws_cli(d, *args, key_id=None, secret=None, timeout=60):
-    """Runs /usr/bin/aws gamelift ... against d; returns (exit code, parsed JSON or None, stderr)."""
+    """Runs /usr/bin/aws gamelift ... against d; returns (exit code, JSON or None, stderr)."""
     home = tmpdir("hangar-e2e-clihome-")
     env = clean_env({
         "HOME": home,
@@ -434,7 +439,8 @@ def aws_cli(d, *args, key_id=None, secret=None, timeout=60):
     })
     argv = [AWS_CLI, "gamelift"] + list(args) + ["--endpoint-url", d.url, "--output", "json",
                                                  "--no-cli-pager"]
-    p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=timeout)
     out = p.stdout.decode("utf-8", "replace")
     parsed = None
     if out.strip():
@@ -494,6 +500,32 @@ def wait_active(c, name, timeout=10.0):
 def register(c, group, gs_id, inst=1, **kw):
     return c.register_game_server(GameServerGroupName=group, GameServerId=gs_id,
                                   InstanceId=instance_id(inst), **kw)["GameServer"]
+
+
+def gs_get(c, group, gid):
+    """DescribeGameServer -> the GameServer."""
+    return c.describe_game_server(GameServerGroupName=group, GameServerId=gid)["GameServer"]
+
+
+def gs_update(c, group, gid, **kw):
+    """UpdateGameServer -> the GameServer."""
+    return c.update_game_server(GameServerGroupName=group, GameServerId=gid, **kw)["GameServer"]
+
+
+def gs_claim(c, group, **kw):
+    """ClaimGameServer -> the GameServer."""
+    return c.claim_game_server(GameServerGroupName=group, **kw)["GameServer"]
+
+
+def gs_ids(c, group, **kw):
+    """The GameServerIds of one ListGameServers page, in the order returned."""
+    out = c.list_game_servers(GameServerGroupName=group, **kw)["GameServers"]
+    return [s["GameServerId"] for s in out]
+
+
+def group_get(c, name):
+    """DescribeGameServerGroup -> the GameServerGroup."""
+    return c.describe_game_server_group(GameServerGroupName=name)["GameServerGroup"]
 
 
 def age_s(ts):

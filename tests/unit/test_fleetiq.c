@@ -29,8 +29,10 @@ static void env_open(env_t *e, int fresh)
     uv_loop_init(&e->loop);
     hg_error_t err;
     ASSERT_OK(hg_store_open(&e->loop, &hg_store_sqlite, e->dir, 64, &e->store, &err));
-    hg_fq_config_t cfg = {.health_window_ms = 180000, .deregister_after_ms = 60000,
-                          .region = "us-east-1", .account = "000000000000"};
+    hg_fq_config_t cfg = {.health_window_ms = 180000,
+                          .deregister_after_ms = 60000,
+                          .region = "us-east-1",
+                          .account = "000000000000"};
     e->fq = hg_fleetiq_new(&e->clock, e->store, &cfg);
     ASSERT_OK(hg_fleetiq_load(e->fq));
 }
@@ -81,8 +83,8 @@ static hg_fq_server_t *reg(env_t *e, hg_fq_group_t *g, const char *id)
     hg_store_txn_t *t = hg_store_txn_new(e->store);
     hg_fq_server_t *s = NULL;
     hg_error_t err;
-    ASSERT_OK(hg_fq_server_register(e->fq, g, id, "i-0123456789abcdef0", "10.0.0.1:7000", NULL,
-                                    t, &s, &err));
+    ASSERT_OK(hg_fq_server_register(e->fq, g, id, "i-0123456789abcdef0", "10.0.0.1:7000", NULL, t,
+                                    &s, &err));
     commit(e, t);
     return s;
 }
@@ -185,7 +187,7 @@ HG_TEST(health_expires_then_deregistered)
     hg_fq_server_t *a = reg(&e, g, "gs-a");
     reg(&e, g, "gs-b");
     hg_clock_advance(&e.clock, 120000);
-    ASSERT_OK(update(&e, a, -1, 1)); /* a reports at t=120 s, b never does */
+    ASSERT_OK(update(&e, a, -1, 1));   /* a reports at t=120 s, b never does */
     hg_clock_advance(&e.clock, 60001); /* t=180.001 s: b is past the 180 s window */
     ASSERT_TRUE(hg_fq_server_healthy(e.fq, a));
     hg_fq_server_t *s;
@@ -244,9 +246,9 @@ HG_TEST(duplicate_ids_conflict_across_groups)
     hg_store_txn_t *t = hg_store_txn_new(e.store);
     hg_fq_server_t *s;
     hg_error_t err;
-    ASSERT_EQ_INT(hg_fq_server_register(e.fq, h, "gs-a", "i-0123456789abcdef0", NULL, NULL, t, &s,
-                                        &err),
-                  HG_ECONFLICT);
+    ASSERT_EQ_INT(
+        hg_fq_server_register(e.fq, h, "gs-a", "i-0123456789abcdef0", NULL, NULL, t, &s, &err),
+        HG_ECONFLICT);
     hg_fq_group_t *dup;
     ASSERT_EQ_INT(hg_fq_group_create(e.fq, "g", json_object(), t, &dup, &err), HG_ECONFLICT);
     commit(&e, t);
@@ -267,9 +269,9 @@ HG_TEST(safe_delete_waits_for_utilized_force_does_not)
     ASSERT_EQ_INT(g->status, HG_FQ_DELETE_SCHEDULED);
     hg_fq_server_t *s;
     t = hg_store_txn_new(e.store);
-    ASSERT_EQ_INT(hg_fq_server_register(e.fq, g, "gs-new", "i-0123456789abcdef0", NULL, NULL, t,
-                                        &s, &err),
-                  HG_EINVAL);
+    ASSERT_EQ_INT(
+        hg_fq_server_register(e.fq, g, "gs-new", "i-0123456789abcdef0", NULL, NULL, t, &s, &err),
+        HG_EINVAL);
     ASSERT_EQ_INT(hg_fq_group_delete(e.fq, g, HG_FQ_FORCE_DELETE, t, &err), HG_EINVAL);
     commit(&e, t);
     hg_fleetiq_sweep(e.fq, 100);

@@ -77,8 +77,12 @@ static void start(ctx_t *c, const char *send, size_t len, size_t max_body)
     memset(c, 0, sizeof(*c));
     uv_loop_init(&c->loop);
     hg_buf_init(&c->in);
-    hg_http_limits_t lim = {.max_header_bytes = 1024, .max_headers = 16, .max_body = max_body,
-                            .max_pipeline = 4, .max_conns = 8, .idle_timeout_ms = 60000,
+    hg_http_limits_t lim = {.max_header_bytes = 1024,
+                            .max_headers = 16,
+                            .max_body = max_body,
+                            .max_pipeline = 4,
+                            .max_conns = 8,
+                            .idle_timeout_ms = 60000,
                             .request_timeout_ms = 60000};
     ASSERT_OK(hg_http_server_new(&c->loop, &lim, handler, c, &c->srv));
     ASSERT_OK(hg_http_server_listen(c->srv, "127.0.0.1", 0));

@@ -29,11 +29,12 @@ HG_TEST(glob)
 HG_TEST(allow_list_and_deny_wins)
 {
     int rc;
-    hg_policy_t *p = parse("{\"Version\":\"2012-10-17\",\"Statement\":["
-                           "{\"Effect\":\"Allow\",\"Action\":[\"gamelift:ClaimGameServer\","
-                           "\"gamelift:Describe*\"],\"Resource\":\"*\"},"
-                           "{\"Effect\":\"Deny\",\"Action\":\"gamelift:DescribeGameServerGroup\"}]}",
-                           &rc);
+    hg_policy_t *p =
+        parse("{\"Version\":\"2012-10-17\",\"Statement\":["
+              "{\"Effect\":\"Allow\",\"Action\":[\"gamelift:ClaimGameServer\","
+              "\"gamelift:Describe*\"],\"Resource\":\"*\"},"
+              "{\"Effect\":\"Deny\",\"Action\":\"gamelift:DescribeGameServerGroup\"}]}",
+              &rc);
     ASSERT_OK(rc);
     ASSERT_TRUE(hg_policy_allows(p, "gamelift:ClaimGameServer"));
     ASSERT_TRUE(hg_policy_allows(p, "gamelift:DescribeGameServer"));

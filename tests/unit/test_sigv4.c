@@ -25,8 +25,8 @@
 #define T_JS 1795371256   /* 20261122T181416Z */
 #define SKEW 300
 #define BOTOCORE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-#define MISMATCH                                                                                  \
-    "The request signature we calculated does not match the signature you provided. Check your " \
+#define MISMATCH                                                                                   \
+    "The request signature we calculated does not match the signature you provided. Check your "   \
     "AWS Secret Access Key and signing method. Consult the service documentation for details."
 
 static const char *const gamelift[] = {"gamelift", NULL};
@@ -86,20 +86,20 @@ static int check(const treq_t *t, const char *secret, const char *const *svc, in
     return hg_sigv4_verify(&t->r, &a, secret, strlen(secret), svc, now, SKEW, e);
 }
 
-#define ASSERT_VERIFIES(t, secret, svc, now)                                                     \
-    do {                                                                                          \
-        hg_error_t e_;                                                                            \
-        int rc_ = check((t), (secret), (svc), (now), &e_);                                        \
-        if (rc_ != 0)                                                                             \
-            HG_FAIL_("verify failed %d: %s", rc_, e_.msg);                                        \
+#define ASSERT_VERIFIES(t, secret, svc, now)                                                       \
+    do {                                                                                           \
+        hg_error_t e_;                                                                             \
+        int rc_ = check((t), (secret), (svc), (now), &e_);                                         \
+        if (rc_ != 0)                                                                              \
+            HG_FAIL_("verify failed %d: %s", rc_, e_.msg);                                         \
     } while (0)
 
-#define ASSERT_REJECTS(t, secret, svc, now, code, want)                                           \
-    do {                                                                                          \
-        hg_error_t e_;                                                                            \
-        ASSERT_EQ_INT(check((t), (secret), (svc), (now), &e_), (code));                           \
-        if ((want) != NULL)                                                                       \
-            ASSERT_STR_EQ(e_.msg, (const char *)(want));                                          \
+#define ASSERT_REJECTS(t, secret, svc, now, code, want)                                            \
+    do {                                                                                           \
+        hg_error_t e_;                                                                             \
+        ASSERT_EQ_INT(check((t), (secret), (svc), (now), &e_), (code));                            \
+        if ((want) != NULL)                                                                        \
+            ASSERT_STR_EQ(e_.msg, (const char *)(want));                                           \
     } while (0)
 
 /* --- the two vectors of gamelift-wire.md §1.7 ------------------------------------------------ */
@@ -610,8 +610,9 @@ HG_TEST(presigned_botocore)
 
     /* header and query auth together, and query auth missing pieces */
     treq_copy(&x, &t);
-    treq_add(&x, "Authorization", "AWS4-HMAC-SHA256 Credential=a/20261122/r/s/aws4_request, "
-                                  "SignedHeaders=host, Signature=00");
+    treq_add(&x, "Authorization",
+             "AWS4-HMAC-SHA256 Credential=a/20261122/r/s/aws4_request, "
+             "SignedHeaders=host, Signature=00");
     ASSERT_EQ_INT(hg_sigv4_parse(&x.r, &a, &e), HG_EBADSIG);
     treq_init(&x, "GET", "/v1/ws?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261122T181011Z",
               NULL);
@@ -641,17 +642,17 @@ HG_TEST(limits)
     treq_init(&t, "GET", q, NULL);
     treq_add(&t, "Host", "h");
     treq_add(&t, "X-Amz-Date", "20261122T181011Z");
-    ASSERT_OK(hg_sigv4_sign(&t.r, "AK", "s", "r", "hangar", "20261122T181011Z", auth,
-                            sizeof(auth)));
+    ASSERT_OK(
+        hg_sigv4_sign(&t.r, "AK", "s", "r", "hangar", "20261122T181011Z", auth, sizeof(auth)));
     treq_add(&t, "Authorization", auth);
     ASSERT_VERIFIES(&t, "s", hangar, T_BOTO);
     snprintf(q + n, sizeof(q) - n, "&one=more");
     treq_init(&t, "GET", q, NULL);
     treq_add(&t, "Host", "h");
     treq_add(&t, "X-Amz-Date", "20261122T181011Z");
-    ASSERT_EQ_INT(hg_sigv4_sign(&t.r, "AK", "s", "r", "hangar", "20261122T181011Z", auth,
-                                sizeof(auth)),
-                  HG_EINVAL);
+    ASSERT_EQ_INT(
+        hg_sigv4_sign(&t.r, "AK", "s", "r", "hangar", "20261122T181011Z", auth, sizeof(auth)),
+        HG_EINVAL);
     treq_add(&t, "Authorization",
              "AWS4-HMAC-SHA256 Credential=AK/20261122/r/hangar/aws4_request, "
              "SignedHeaders=host;x-amz-date, Signature="
@@ -662,19 +663,19 @@ HG_TEST(limits)
     /* signer input checks */
     treq_init(&t, "GET", "/", NULL);
     treq_add(&t, "Host", "h");
-    ASSERT_EQ_INT(hg_sigv4_sign(&t.r, "AK", "s", "r", "svc", "2026-11-22T18:10:11Z", auth,
-                                sizeof(auth)),
-                  HG_EINVAL);
-    ASSERT_EQ_INT(hg_sigv4_sign(&t.r, "A/K", "s", "r", "svc", "20261122T181011Z", auth,
-                                sizeof(auth)),
-                  HG_EINVAL);
+    ASSERT_EQ_INT(
+        hg_sigv4_sign(&t.r, "AK", "s", "r", "svc", "2026-11-22T18:10:11Z", auth, sizeof(auth)),
+        HG_EINVAL);
+    ASSERT_EQ_INT(
+        hg_sigv4_sign(&t.r, "A/K", "s", "r", "svc", "20261122T181011Z", auth, sizeof(auth)),
+        HG_EINVAL);
     ASSERT_EQ_INT(hg_sigv4_sign(&t.r, "AK", "s", "r", "svc", "20261122T181011Z", auth, 40),
                   HG_EINVAL);
     ASSERT_STR_EQ(auth, "");
     treq_add(&t, "Bad Name", "x");
-    ASSERT_EQ_INT(hg_sigv4_sign(&t.r, "AK", "s", "r", "svc", "20261122T181011Z", auth,
-                                sizeof(auth)),
-                  HG_EINVAL);
+    ASSERT_EQ_INT(
+        hg_sigv4_sign(&t.r, "AK", "s", "r", "svc", "20261122T181011Z", auth, sizeof(auth)),
+        HG_EINVAL);
 
     /* a secret longer than the documented cap */
     char big[HG_SIGV4_MAX_SECRET + 2];

@@ -12,10 +12,17 @@
 #include "fleetiq/fleetiq.h"
 
 /* Members of CreateGameServerGroup kept as the group's opaque metadata. */
-static const char *const group_attrs[] = {
-    "RoleArn",           "MinSize",                    "MaxSize",    "LaunchTemplate",
-    "InstanceDefinitions", "AutoScalingPolicy",        "BalancingStrategy",
-    "GameServerProtectionPolicy", "VpcSubnets",        "Tags",       NULL};
+static const char *const group_attrs[] = {"RoleArn",
+                                          "MinSize",
+                                          "MaxSize",
+                                          "LaunchTemplate",
+                                          "InstanceDefinitions",
+                                          "AutoScalingPolicy",
+                                          "BalancingStrategy",
+                                          "GameServerProtectionPolicy",
+                                          "VpcSubnets",
+                                          "Tags",
+                                          NULL};
 
 static json_t *render_group(hg_fleetiq_t *fq, const hg_fq_group_t *g)
 {
@@ -162,9 +169,8 @@ static int update_group(hg_gl_call_t *c)
     int rc = get_group(c, &g);
     if (rc < 0)
         return rc;
-    static const char *const updatable[] = {"RoleArn", "InstanceDefinitions",
-                                            "GameServerProtectionPolicy", "BalancingStrategy",
-                                            NULL};
+    static const char *const updatable[] = {
+        "RoleArn", "InstanceDefinitions", "GameServerProtectionPolicy", "BalancingStrategy", NULL};
     json_t *defs = json_object_get(c->in, "InstanceDefinitions");
     for (size_t i = 0; i < json_array_size(defs); i++)
         for (size_t j = 0; j < i; j++)

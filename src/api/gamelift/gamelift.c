@@ -39,7 +39,8 @@ static void render(hg_buf_t *out, void *ud)
     for (size_t i = 0; i < hg_gl_op_count(); i++)
         for (int o = 0; o < OUT_N; o++)
             if (gl.count[i][o])
-                hg_buf_printf(out, "hangar_gamelift_requests_total{op=\"%s\",outcome=\"%s\"} %llu\n",
+                hg_buf_printf(out,
+                              "hangar_gamelift_requests_total{op=\"%s\",outcome=\"%s\"} %llu\n",
                               hg_gl_op_name(hg_gl_op_at(i)), outcome_names[o],
                               (unsigned long long)gl.count[i][o]);
     hg_buf_puts(out, "# HELP hangar_gamelift_request_seconds GameLift API latency, request "
@@ -217,11 +218,7 @@ void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req)
         c->op = NULL;
         goto fail;
     }
-    for (size_t i = 0; i < hg_gl_op_count(); i++)
-        if (hg_gl_op_at(i) == c->op) {
-            c->op_index = i;
-            break;
-        }
+    c->op_index = (size_t)(c->op - hg_gl_op_at(0)); /* the table is one array */
     char action[160];
     snprintf(action, sizeof(action), "gamelift:%s", hg_gl_op_name(c->op));
     if (!hg_policy_allows(c->key->policy, action)) {

@@ -262,24 +262,12 @@ static void out_value(out_t *o, json_t *v, int depth)
         return;
     }
     switch (json_typeof(v)) {
-    case JSON_STRING:
-        out_put(o, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        out_i64(o, (int64_t)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        out_double(o, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        out_str(o, "true");
-        break;
-    case JSON_FALSE:
-        out_str(o, "false");
-        break;
-    case JSON_NULL:
-        out_str(o, "null");
-        break;
+    case JSON_STRING: out_put(o, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: out_i64(o, (int64_t)json_integer_value(v)); break;
+    case JSON_REAL: out_double(o, json_real_value(v)); break;
+    case JSON_TRUE: out_str(o, "true"); break;
+    case JSON_FALSE: out_str(o, "false"); break;
+    case JSON_NULL: out_str(o, "null"); break;
     case JSON_ARRAY:
         out_str(o, "[");
         for (size_t i = 0; i < json_array_size(v) && !o->full; i++) {
@@ -316,16 +304,12 @@ static void out_coral_path(out_t *o, const seg_t *path, size_t depth)
         if (i > 0)
             out_str(o, ".");
         switch (path[i].kind) {
-        case SEG_MEMBER:
-            out_str(o, path[i].member->path_name);
-            break;
+        case SEG_MEMBER: out_str(o, path[i].member->path_name); break;
         case SEG_INDEX:
             out_size(o, path[i].n + 1);
             out_str(o, ".member");
             break;
-        default:
-            out_put(o, path[i].key, path[i].n);
-            break;
+        default: out_put(o, path[i].key, path[i].n); break;
         }
     }
 }
@@ -360,9 +344,7 @@ static void out_wire_path(out_t *o, const seg_t *path, size_t depth)
 static void out_phrase(out_t *o, const hg_gl_shape_t *s, unsigned kind)
 {
     switch (kind) {
-    case K_NULL:
-        out_str(o, "Member must not be null");
-        break;
+    case K_NULL: out_str(o, "Member must not be null"); break;
     case K_LEN_MIN:
         out_str(o, "Member must have length greater than or equal to ");
         out_i64(o, s->min);
@@ -454,22 +436,15 @@ static const char *type_word(int type)
 {
     switch (type) {
     case HG_GL_STRUCTURE:
-    case HG_GL_MAP:
-        return "an object";
-    case HG_GL_LIST:
-        return "an array";
+    case HG_GL_MAP: return "an object";
+    case HG_GL_LIST: return "an array";
     case HG_GL_STRING:
-    case HG_GL_BLOB:
-        return "a string";
+    case HG_GL_BLOB: return "a string";
     case HG_GL_INTEGER:
-    case HG_GL_LONG:
-        return "an integer";
-    case HG_GL_BOOLEAN:
-        return "a boolean";
-    case HG_GL_TIMESTAMP:
-        return "a number (epoch seconds)";
-    default:
-        return "a number";
+    case HG_GL_LONG: return "an integer";
+    case HG_GL_BOOLEAN: return "a boolean";
+    case HG_GL_TIMESTAMP: return "a number (epoch seconds)";
+    default: return "a number";
     }
 }
 
@@ -763,12 +738,9 @@ static int check_value(vctx_t *c, const hg_gl_shape_t *sh, json_t *v)
         return HG_OK; /* hg_gl_validate reports the exhausted budget */
     c->budget--;
     switch (sh->type) {
-    case HG_GL_STRUCTURE:
-        return check_structure(c, sh, v);
-    case HG_GL_LIST:
-        return check_list(c, sh, v);
-    case HG_GL_MAP:
-        return check_map(c, sh, v);
+    case HG_GL_STRUCTURE: return check_structure(c, sh, v);
+    case HG_GL_LIST: return check_list(c, sh, v);
+    case HG_GL_MAP: return check_map(c, sh, v);
     default: {
         unsigned kinds = 0;
         int rc = check_scalar(c, sh, v, &kinds);

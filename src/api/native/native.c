@@ -7,6 +7,8 @@
  * with the code from the error map (core/err.h). Writes answer after they are durable.
  *
  * Endpoints so far (action):
+ * keys:Manage is reserved to the administrator key (a key that creates keys could grant itself
+ * anything).
  *     POST   /v1/keys          keys:Manage   create a key; the answer carries its secret once
  *     GET    /v1/keys          keys:Manage   list keys (no secrets)
  *     DELETE /v1/keys/{id}     keys:Manage   revoke a key
@@ -40,12 +42,11 @@ static void finish(native_call_t *c)
     json_t *body;
     int status;
     if (c->err.code) {
-        status = hg_err_http_status(c->err.code);
+        status = hg_err_native_status(c->err.code);
         body = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", hg_err_native_code(c->err.code),
                          "message", hg_error_message(&c->err), "request_id", c->request_id);
         if (c->err.field[0])
-            json_object_set_new(json_object_get(body, "error"), "field",
-                                json_string(c->err.field));
+            json_object_set_new(json_object_get(body, "error"), "field", json_string(c->err.field));
     } else {
         status = c->status ? c->status : 200;
         body = c->out ? json_incref(c->out) : json_object();
@@ -86,10 +87,16 @@ static int parse_body(native_call_t *c)
 
 static int require(native_call_t *c, const char *action)
 {
+    /* Managing keys is reserved to the administrator key: a key that could create keys could
+     * grant itself anything, whatever its own policy says. */
+    if (strcmp(action, "keys:Manage") == 0 && !c->key->admin)
+        return hg_error_set(&c->err, HG_EUNAUTHORIZED,
+                            "access key %s is not the administrator key; only it manages keys",
+                            c->key->id);
     if (hg_policy_allows(c->key->policy, action))
         return 0;
-    return hg_error_set(&c->err, HG_EUNAUTHORIZED, "access key %s is not allowed to %s",
-                        c->key->id, action);
+    return hg_error_set(&c->err, HG_EUNAUTHORIZED, "access key %s is not allowed to %s", c->key->id,
+                        action);
 }
 
 /* ---- /v1/keys ---- */
@@ -167,6 +174,7 @@ void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
         handle_keys(c, p + 5, n - 5);
         return;
     }
-    hg_error_set(&c->err, HG_ENOROUTE, "no such endpoint %.*s", (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
+    hg_error_set(&c->err, HG_ENOROUTE, "no such endpoint %.*s",
+                 (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
     finish(c);
 }

@@ -415,6 +415,13 @@ static int feed(hg_http_conn_t *c, const char *data, size_t len)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     hg_http_conn_t *c = (hg_http_conn_t *)st;
+    if (nread == UV_EOF && (c->nqueued > 0 || c->writing > 0)) {
+        /* Half-closed by the client: it still expects the answers to what it sent. */
+        uv_read_stop(st);
+        c->reading = 0;
+        c->close_after_flush = 1;
+        return;
+    }
     if (nread < 0) {
         close_conn(c);
         return;

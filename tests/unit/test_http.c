@@ -253,7 +253,8 @@ HG_TEST(connection_close_then_orphaned_answer)
     c.defer = 1;
     while (c.nheld < 1)
         uv_run(&c.loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&c.client, NULL); /* client leaves before the answer */
+    /* the client resets the connection before the answer */
+    ASSERT_OK(uv_tcp_close_reset(&c.client, NULL));
     for (int i = 0; i < 50 && hg_http_server_conns(c.srv) > 0; i++)
         uv_run(&c.loop, UV_RUN_ONCE);
     ASSERT_EQ_INT(hg_http_server_conns(c.srv), 0);
@@ -289,7 +290,28 @@ HG_TEST(headers_visible_to_handler)
     finish(&c);
 }
 
+static uv_shutdown_t shut;
+
+HG_TEST(half_closed_client_still_gets_its_answer)
+{
+    static const char reqs[] = "GET /half HTTP/1.1\r\nHost: x\r\n\r\n";
+    ctx_t c;
+    start(&c, reqs, sizeof(reqs) - 1, 1024);
+    c.defer = 1;
+    while (c.nheld < 1)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    ASSERT_OK(uv_shutdown(&shut, (uv_stream_t *)&c.client, NULL));
+    for (int i = 0; i < 20; i++)
+        uv_run(&c.loop, UV_RUN_NOWAIT); /* the server sees EOF while the answer is pending */
+    hg_http_respond(c.held[0], 200, "text/plain", NULL, "late", 4);
+    run_until(&c, 0);
+    ASSERT_TRUE(c.eof);
+    ASSERT_TRUE(c.in.data && strstr(c.in.data, "\r\n\r\nlate") != NULL);
+    finish(&c);
+}
+
 HG_SUITE(http) = {
+    HG_CASE(half_closed_client_still_gets_its_answer),
     HG_CASE(pipelined_in_order_when_answered_out_of_order),
     HG_CASE(body_over_limit_is_413_and_closed),
     HG_CASE(chunked_body_over_limit_is_413),

@@ -34,12 +34,14 @@
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
 #include "rt/clock.h"
+#include "rt/watchdog.h"
 #include "store/store.h"
 
 #define HANGAR_VERSION "0.1.0"
 #define CRON_TICK_MS 100
 #define FLEETIQ_SWEEP_MS 1000
 #define FLEETIQ_SWEEP_BUDGET 1000
+#define WATCHDOG_MS 100 /* a loop iteration busier than this is logged */
 
 typedef struct daemon {
     hg_config_t cfg;
@@ -53,6 +55,7 @@ typedef struct daemon {
     uv_timer_t cron;
     uv_signal_t sigint, sigterm;
     uv_timer_t shutdown_timer;
+    hg_watchdog_t watchdog;
     uint64_t last_fleetiq_sweep;
     int stopping;
     int http_stopped;
@@ -87,6 +90,7 @@ static void on_http_stopped(void *ud)
     uv_close((uv_handle_t *)&d->cron, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    hg_watchdog_stop(&d->watchdog);
     /* The store writer lane's async handle keeps the loop alive: leave the loop here and let
      * serve() drain and close the store. */
     uv_stop(&d->loop);
@@ -186,6 +190,7 @@ static int serve(daemon_t *d)
     }
     uv_loop_init(&d->loop);
     hg_clock_init_real(&d->clock);
+    hg_watchdog_start(&d->watchdog, &d->loop, WATCHDOG_MS);
 
     if ((rc = hg_store_open(&d->loop, &hg_store_sqlite, d->cfg.data, (size_t)d->cfg.store_batch_max,
                             &d->store, &err)) < 0)
@@ -281,11 +286,9 @@ fail:
     rc = 1;
 out:
     /* stop in reverse order: HTTP is stopped; drain and close the store, then the domain */
-    if (d->http && !d->http_stopped) {
-        uv_walk(&d->loop, close_walk, NULL);
-        uv_run(&d->loop, UV_RUN_DEFAULT);
-    }
-    hg_store_close(d->store); /* runs the done callbacks of the last transactions */
+    if (d->http && !d->http_stopped)
+        hg_http_server_abort(d->http); /* start-up failed, or the shutdown timed out */
+    hg_store_close(d->store);          /* runs the done callbacks of the last transactions */
     uv_walk(&d->loop, close_walk, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     hg_http_server_free(d->http);

@@ -728,6 +728,8 @@ static void drain(hg_http_server_t *s)
 
 void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud)
 {
+    if (s->stopping)
+        return;
     s->stopping = 1;
     s->stop_cb = cb;
     s->stop_ud = ud;
@@ -735,6 +737,13 @@ void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud)
     uv_close((uv_handle_t *)&s->listener, on_handle_closed);
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
     drain(s);
+}
+
+void hg_http_server_abort(hg_http_server_t *s)
+{
+    hg_http_server_stop(s, s->stop_cb, s->stop_ud);
+    while (!hg_list_empty(&s->conns))
+        close_conn(hg_container_of(s->conns.next, hg_http_conn_t, node));
 }
 
 void hg_http_server_free(hg_http_server_t *s)

@@ -70,7 +70,10 @@ int hg_http_server_listen(hg_http_server_t *s, const char *host, int port);
 /* Stop accepting and close idle connections; connections with requests in progress close
  * once those are answered. cb runs when every connection and handle is closed. */
 void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud);
-/* Free after stop's callback. */
+/* Stop (if not yet) and close every connection now, answered or not: unanswered requests are
+ * orphaned. For a failed start-up or a shutdown that timed out. */
+void hg_http_server_abort(hg_http_server_t *s);
+/* Free after stop's callback, or after abort once the loop has run the close callbacks. */
 void hg_http_server_free(hg_http_server_t *s);
 /* Port actually bound (for port 0). */
 int hg_http_server_port(const hg_http_server_t *s);

@@ -69,6 +69,15 @@ struct hg_http_conn {
     int close_after_flush;
     int writing;   /* write requests in flight */
     int too_large; /* the message being parsed went over max_body */
+    /* upgraded connections (hg_http_upgrade) */
+    int upgraded;
+    int in_feed;
+    const hg_http_stream_cb_t *scb;
+    void *sud;
+    size_t out_bytes;
+    uv_shutdown_t shut;
+    int shutting;
+    char peer[64];
     uint64_t last_activity_ms;
     uint64_t msg_start_ms; /* 0 when no message is in progress */
 };
@@ -385,10 +394,19 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 /* Feed bytes to the parser. Returns 0, or -1 when the connection failed. */
+static void start_stream(hg_http_conn_t *c);
+
 static int feed(hg_http_conn_t *c, const char *data, size_t len)
 {
+    c->in_feed = 1;
     size_t n = http_parser_execute(&c->parser, &c->server->settings, data, len);
+    c->in_feed = 0;
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->upgraded) { /* the handler took the connection during this feed */
+        hg_buf_append(&c->pending_in, data + n, len - n);
+        start_stream(c);
+        return 0;
+    }
     if (e == HPE_PAUSED) {
         hg_buf_append(&c->pending_in, data + n, len - n);
         c->paused = 1;
@@ -410,6 +428,38 @@ static int feed(hg_http_conn_t *c, const char *data, size_t len)
         return -1;
     }
     return 0;
+}
+
+static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    hg_http_conn_t *c = (hg_http_conn_t *)st;
+    if (nread < 0) {
+        close_conn(c);
+        return;
+    }
+    if (nread > 0)
+        c->scb->on_data(c->sud, buf->base, (size_t)nread);
+}
+
+/* Deliver what arrived with the upgrade request, then read as a stream. */
+static void start_stream(hg_http_conn_t *c)
+{
+    if (c->closing)
+        return;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    if (c->pending_in.len) {
+        hg_buf_t in = c->pending_in;
+        hg_buf_init(&c->pending_in);
+        c->scb->on_data(c->sud, in.data, in.len);
+        hg_buf_free(&in);
+    }
+    if (!c->closing && !c->shutting) {
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_stream_read);
+        c->reading = 1;
+    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -526,6 +576,8 @@ static void on_conn_closed(uv_handle_t *h)
 {
     hg_http_conn_t *c = (hg_http_conn_t *)h;
     hg_http_server_t *s = c->server;
+    if (c->upgraded && c->scb->on_closed)
+        c->scb->on_closed(c->sud);
     hg_free(c);
     s->handles_open--;
     maybe_stopped(s);
@@ -580,6 +632,21 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     s->accepted++;
+    struct sockaddr_storage peer;
+    int plen = sizeof(peer);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) == 0) {
+        char ip[48] = "";
+        int port = 0;
+        if (peer.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&peer, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+            snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&peer, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+            snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+        }
+    }
     hg_list_insert_tail(&s->conns, &c->node);
     s->nconns++;
     uv_tcp_nodelay(&c->tcp, 1);
@@ -597,7 +664,7 @@ static void on_sweep(uv_timer_t *t)
     hg_list_t *q, *tmp;
     hg_list_foreach_safe (q, tmp, &s->conns) {
         hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
-        if (c->closing || c->close_after_flush)
+        if (c->closing || c->close_after_flush || c->upgraded)
             continue;
         if (c->msg_start_ms && now - c->msg_start_ms > s->limits.request_timeout_ms) {
             s->timeouts++;
@@ -719,10 +786,16 @@ static void drain(hg_http_server_t *s)
     hg_list_t *q, *tmp;
     hg_list_foreach_safe (q, tmp, &s->conns) {
         hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
-        if (c->nqueued == 0 && c->writing == 0)
+        if (c->upgraded) {
+            if (c->scb->on_shutdown)
+                c->scb->on_shutdown(c->sud);
+            else
+                close_conn(c);
+        } else if (c->nqueued == 0 && c->writing == 0) {
             close_conn(c);
-        else
+        } else {
             c->close_after_flush = 1;
+        }
     }
 }
 
@@ -737,6 +810,123 @@ void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud)
     uv_close((uv_handle_t *)&s->listener, on_handle_closed);
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
     drain(s);
+}
+
+/* ---- upgraded connections ---- */
+
+int hg_http_upgrade(hg_http_req_t *req, const char *response, const hg_http_stream_cb_t *cb,
+                    void *ud, hg_http_conn_t **out)
+{
+    hg_http_req_int_t *r = (hg_http_req_int_t *)req;
+    hg_http_conn_t *c = r->conn;
+    if (c == NULL || c->closing || c->nqueued != 1 || c->server->stopping)
+        return HG_ECONFLICT;
+    r->keep_alive = 1; /* the connection stays open, as a stream */
+    hg_buf_puts(&r->out, response);
+    r->ready = 1;
+    c->upgraded = 1;
+    c->scb = cb;
+    c->sud = ud;
+    c->paused = 0;
+    c->close_after_flush = 0;
+    c->msg_start_ms = 0;
+    flush(c);
+    if (!c->in_feed)
+        start_stream(c);
+    if (out)
+        *out = c;
+    return 0;
+}
+
+typedef struct stream_write {
+    uv_write_t w;
+    hg_http_conn_t *conn;
+    size_t len;
+    char data[];
+} stream_write_t;
+
+static void on_stream_write(uv_write_t *w, int status)
+{
+    stream_write_t *sw = (stream_write_t *)w;
+    hg_http_conn_t *c = sw->conn;
+    c->out_bytes -= sw->len;
+    c->writing--;
+    hg_free(sw);
+    if (status < 0) {
+        close_conn(c);
+        return;
+    }
+    if (c->out_bytes == 0 && !c->closing && c->scb->on_drain)
+        c->scb->on_drain(c->sud);
+}
+
+int hg_http_conn_write(hg_http_conn_t *c, const void *data, size_t len)
+{
+    if (c->closing || c->shutting)
+        return HG_ECONFLICT;
+    stream_write_t *sw = hg_malloc(sizeof(*sw) + len);
+    sw->conn = c;
+    sw->len = len;
+    memcpy(sw->data, data, len);
+    uv_buf_t b = uv_buf_init(sw->data, (unsigned)len);
+    c->writing++;
+    c->out_bytes += len;
+    int rc = uv_write(&sw->w, (uv_stream_t *)&c->tcp, &b, 1, on_stream_write);
+    if (rc < 0) {
+        c->writing--;
+        c->out_bytes -= len;
+        hg_free(sw);
+        close_conn(c);
+        return rc;
+    }
+    return 0;
+}
+
+size_t hg_http_conn_write_queue(const hg_http_conn_t *c)
+{
+    return c->out_bytes;
+}
+
+void hg_http_conn_pause(hg_http_conn_t *c, int pause)
+{
+    if (c->closing || c->shutting)
+        return;
+    if (pause && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    } else if (!pause && !c->reading) {
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_stream_read);
+        c->reading = 1;
+    }
+}
+
+static void on_shutdown_done(uv_shutdown_t *sh, int status)
+{
+    (void)status;
+    close_conn(sh->data);
+}
+
+void hg_http_conn_close(hg_http_conn_t *c, int graceful)
+{
+    if (c->closing || c->shutting)
+        return;
+    if (!graceful) {
+        close_conn(c);
+        return;
+    }
+    c->shutting = 1;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0)
+        close_conn(c);
+}
+
+const char *hg_http_conn_peer(hg_http_conn_t *c)
+{
+    return c->peer;
 }
 
 void hg_http_server_abort(hg_http_server_t *s)

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 typedef struct hg_http_server hg_http_server_t;
 typedef struct hg_http_conn hg_http_conn_t;
@@ -88,6 +89,43 @@ hg_http_conn_t *hg_http_req_conn(const hg_http_req_t *req);
  * req is invalid after this call. */
 void hg_http_respond(hg_http_req_t *req, int status, const char *content_type,
                      const char *extra_headers, const void *body, size_t body_len);
+
+/* ---- protocol upgrade (WebSocket) ----
+ *
+ * A handler that accepts an Upgrade request calls hg_http_upgrade() with the full 101 answer.
+ * From then on the connection is a raw byte stream owned by the caller through the callbacks:
+ * bytes from the peer go to on_data (including any the client sent right after the request),
+ * writes go through hg_http_conn_write(). The HTTP server still tracks the connection: its
+ * idle/request timeouts no longer apply (the upgraded protocol keeps its own), and a server
+ * stop calls on_shutdown so the protocol can say goodbye and close.
+ */
+typedef struct hg_http_stream_cb {
+    void (*on_data)(void *ud, const char *data, size_t len);
+    /* All queued writes are done (backpressure relief). May be NULL. */
+    void (*on_drain)(void *ud);
+    /* The server is stopping; close soon (hg_http_conn_close). NULL: closed at once. */
+    void (*on_shutdown)(void *ud);
+    /* The connection is gone (peer closed, error, or hg_http_conn_close): no more calls
+     * follow; release ud here. */
+    void (*on_closed)(void *ud);
+} hg_http_stream_cb_t;
+
+/* Answer req with `response` (a complete "HTTP/1.1 101 …\r\n\r\n") and hand the connection to
+ * cb/ud. HG_ECONFLICT when the client has gone or other requests are still queued on the
+ * connection (the caller then answers req normally). req is invalid after a 0 return. */
+int hg_http_upgrade(hg_http_req_t *req, const char *response, const hg_http_stream_cb_t *cb,
+                    void *ud, hg_http_conn_t **out);
+/* Queue bytes (copied) on an upgraded connection. HG_ECONFLICT once it is closing. */
+int hg_http_conn_write(hg_http_conn_t *c, const void *data, size_t len);
+/* Bytes queued and not yet written. */
+size_t hg_http_conn_write_queue(const hg_http_conn_t *c);
+/* Stop or resume reading (backpressure on the peer). */
+void hg_http_conn_pause(hg_http_conn_t *c, int pause);
+/* Close: after the queued writes are flushed when graceful, at once otherwise. on_closed
+ * runs later. */
+void hg_http_conn_close(hg_http_conn_t *c, int graceful);
+/* The peer's address as text ("127.0.0.1:5555"); "" when unknown. */
+const char *hg_http_conn_peer(hg_http_conn_t *c);
 
 /* Current Date header value (RFC 7231 IMF-fixdate), refreshed once a second. */
 const char *hg_http_date(hg_http_server_t *s);

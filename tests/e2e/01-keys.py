@@ -117,9 +117,9 @@ def test_revoked_key_refused(d):
     assert 200 <= r.status < 300, "DELETE /v1/keys/ID -> %r" % r
     msg, status = expect_error("UnrecognizedClientException", group_get, c, "keys-rev")
     assert status == 403, status
-    # Revoking again, or revoking a key that never existed, is a 4xx JSON error.
-    _native_error(d.admin("DELETE", "/v1/keys/AKIANOSUCHKEY0000000"))
-    _native_error(d.admin("DELETE", "/v1/keys/" + key["key_id"]))
+    # Revoking again, or revoking a key that never existed, is a 404 JSON error.
+    _native_error(d.admin("DELETE", "/v1/keys/AKIANOSUCHKEY0000000"), 404)
+    _native_error(d.admin("DELETE", "/v1/keys/" + key["key_id"]), 404)
 
 
 def _refused_key_management(d, key):
@@ -130,6 +130,10 @@ def _refused_key_management(d, key):
         assert r.status == 403, "%s %s with a non-admin key -> %r" % (method, path, r)
         _native_error(r, 403)
     assert "escalated" not in _listed(d), "a non-admin key created a key"
+    # Authorization comes before body validation: a bad body is still just "forbidden".
+    r = d.admin("POST", "/v1/keys", {"name": "x", "policy": {}}, key_id=key["key_id"],
+                secret=key["secret"])
+    _native_error(r, 403)
     # The key that was refused its DELETE still works.
     assert isinstance(d.key_client(key).list_game_server_groups()["GameServerGroups"], list)
 

@@ -6,7 +6,9 @@ import json
 import socket
 
 import harness
-from harness import expect_error
+from harness import expect_error, gs_get, gs_update, register
+
+MIB = 1024 * 1024
 
 
 def _err(r, status, code):
@@ -21,7 +23,7 @@ def _err(r, status, code):
 def _group(d, name):
     c = d.client()
     try:
-        c.describe_game_server_group(GameServerGroupName=name)
+        harness.group_get(c, name)
     except harness.ClientError:
         harness.create_group(c, name)
     return c
@@ -46,8 +48,9 @@ def test_bad_signature(d):
     assert status == 403, status
     # A body changed after signing is also a bad signature.
     body = b'{"GameServerGroupName": "a"}'
-    hdrs = harness.sign("POST", d.url + "/", body, {"Content-Type": "application/x-amz-json-1.1",
-                                                    "X-Amz-Target": "GameLift.DescribeGameServerGroup"},
+    hdrs = harness.sign("POST", d.url + "/", body,
+                        {"Content-Type": "application/x-amz-json-1.1",
+                         "X-Amz-Target": "GameLift.DescribeGameServerGroup"},
                         d.key_id, d.secret)
     r = d.http("POST", "/", b'{"GameServerGroupName": "b"}', hdrs)
     _err(r, 403, "InvalidSignatureException")
@@ -69,9 +72,8 @@ def test_unauthorized_action(d):
     _group(d, "err-auth")
     key = d.create_key("err-narrow", allow=["gamelift:Describe*"])
     c = d.key_client(key)
-    assert c.describe_game_server_group(GameServerGroupName="err-auth")["GameServerGroup"]
-    msg, status = expect_error("UnauthorizedException", c.register_game_server, GameServerGroupName="err-auth",
-                               GameServerId="err-auth-gs", InstanceId=harness.instance_id(1))
+    assert harness.group_get(c, "err-auth")["GameServerGroupName"] == "err-auth"
+    msg, status = expect_error("UnauthorizedException", register, c, "err-auth", "err-auth-gs")
     assert status == 400, status
     d.serving()
 
@@ -80,9 +82,10 @@ def test_missing_required_member(d):
     c = d.client(validate=False)
     msg, status = expect_error("InvalidRequestException", c.describe_game_server_group)
     assert status == 400, status
-    assert msg == ("1 validation error detected: Value null at 'gameServerGroupName' failed to satisfy "
-                   "constraint: Member must not be null"), msg
-    msg, _ = expect_error("InvalidRequestException", c.register_game_server, GameServerGroupName="err-x")
+    assert msg == ("1 validation error detected: Value null at 'gameServerGroupName' failed to "
+                   "satisfy constraint: Member must not be null"), msg
+    msg, _ = expect_error("InvalidRequestException", c.register_game_server,
+                          GameServerGroupName="err-x")
     assert msg.startswith("2 validation errors detected: "), msg
     assert "'gameServerId'" in msg and "'instanceId'" in msg, msg
     d.serving()
@@ -90,28 +93,26 @@ def test_missing_required_member(d):
 
 def test_bad_enum(d):
     c = _group(d, "err-enum")
-    harness.register(c, "err-enum", "err-enum-gs")
-    msg, status = expect_error("InvalidRequestException", c.update_game_server, GameServerGroupName="err-enum",
-                               GameServerId="err-enum-gs", UtilizationStatus="BOGUS")
+    register(c, "err-enum", "err-enum-gs")
+    msg, status = expect_error("InvalidRequestException", gs_update, c, "err-enum", "err-enum-gs",
+                               UtilizationStatus="BOGUS")
     assert status == 400, status
     assert "enum value set" in msg and "'utilizationStatus'" in msg and "BOGUS" in msg, msg
-    got = c.describe_game_server(GameServerGroupName="err-enum", GameServerId="err-enum-gs")["GameServer"]
-    assert got["UtilizationStatus"] == "AVAILABLE", got
+    assert gs_get(c, "err-enum", "err-enum-gs")["UtilizationStatus"] == "AVAILABLE"
     d.serving()
 
 
 def test_string_too_long(d):
     c = _group(d, "err-long")
-    msg, status = expect_error("InvalidRequestException", c.register_game_server, GameServerGroupName="err-long",
-                               GameServerId="g" * 129, InstanceId=harness.instance_id(1))
+    msg, status = expect_error("InvalidRequestException", register, c, "err-long", "g" * 129)
     assert status == 400, status
     assert "length less than or equal to 128" in msg and "'gameServerId'" in msg, msg
     # 128 is fine.
-    gs = harness.register(c, "err-long", "g" * 128)
-    assert gs["GameServerId"] == "g" * 128
+    assert register(c, "err-long", "g" * 128)["GameServerId"] == "g" * 128
     # A bad pattern is refused as well (InstanceId must be i- and 17 alphanumerics).
-    msg, _ = expect_error("InvalidRequestException", c.register_game_server, GameServerGroupName="err-long",
-                          GameServerId="err-long-pat", InstanceId="x-0123456789abcdef0")
+    msg, _ = expect_error("InvalidRequestException", c.register_game_server,
+                          GameServerGroupName="err-long", GameServerId="err-long-pat",
+                          InstanceId="x-0123456789abcdef0")
     assert "'instanceId'" in msg, msg
     d.serving()
 
@@ -133,7 +134,8 @@ def test_unknown_operation(d):
 
 def test_unimplemented_operation(d):
     for op, body in (("CreateBuild", {"Name": "b"}),
-                     ("StartMatchmaking", {"ConfigurationName": "m", "Players": [{"PlayerId": "p1"}]})):
+                     ("StartMatchmaking", {"ConfigurationName": "m",
+                                           "Players": [{"PlayerId": "p1"}]})):
         r = d.raw(op, body)
         assert 400 <= r.status < 500, "%s -> %r (must be a 4xx, never a 500)" % (op, r)
         j = r.json()
@@ -142,12 +144,22 @@ def test_unimplemented_operation(d):
     d.serving()
 
 
+def _content_length(data):
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    for line in head.split("\r\n"):
+        if line.startswith("content-length:"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
 def _send_oversized(port, size):
     """Sends a POST whose body is `size` bytes on one connection; returns the raw response."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
-        head = ("POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/x-amz-json-1.1\r\n"
-                "X-Amz-Target: GameLift.ListGameServerGroups\r\nContent-Length: %d\r\n\r\n" % (port, size))
+        head = ("POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                "Content-Type: application/x-amz-json-1.1\r\n"
+                "X-Amz-Target: GameLift.ListGameServerGroups\r\n"
+                "Content-Length: %d\r\n\r\n" % (port, size))
         s.sendall(head.encode())
         chunk = b" " * 65536
         sent = 0
@@ -160,7 +172,8 @@ def _send_oversized(port, size):
             pass  # the daemon may answer and close before reading everything
         data = b""
         try:
-            while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + _clen(data):
+            while (b"\r\n\r\n" not in data
+                   or len(data) < data.index(b"\r\n\r\n") + 4 + _content_length(data)):
                 more = s.recv(65536)
                 if not more:
                     break
@@ -172,16 +185,8 @@ def _send_oversized(port, size):
         s.close()
 
 
-def _clen(data):
-    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
-    for line in head.split("\r\n"):
-        if line.startswith("content-length:"):
-            return int(line.split(":", 1)[1])
-    return 0
-
-
 def test_body_too_large(d):
-    data = _send_oversized(d.port, 1024 * 1024 + 4096)
+    data = _send_oversized(d.port, MIB + 4096)
     assert data, "no response to an oversized body"
     status_line, rest = data.split(b"\r\n", 1)
     assert status_line.split()[1] == b"413", "oversized body -> %r" % data[:300]
@@ -189,16 +194,16 @@ def test_body_too_large(d):
     assert json.loads(body).get("__type") == "RequestEntityTooLargeException", body
     d.serving()  # fresh connections still work
     # Exactly the limit is not "too large" (it is malformed JSON here, which is a 400).
-    r = d.raw("ListGameServerGroups", b" " * (1024 * 1024))
+    r = d.raw("ListGameServerGroups", b" " * MIB)
     assert r.status != 413, "a body of exactly 1 MiB was refused as too large"
 
 
 def test_still_serving_after_everything(d):
     c = d.client()
     harness.create_group(c, "err-final")
-    gs = harness.register(c, "err-final", "err-final-gs", ConnectionInfo="10.1.1.1:7777")
+    gs = register(c, "err-final", "err-final-gs", ConnectionInfo="10.1.1.1:7777")
     assert gs["UtilizationStatus"] == "AVAILABLE", gs
-    cl = c.claim_game_server(GameServerGroupName="err-final")["GameServer"]
+    cl = harness.gs_claim(c, "err-final")
     assert cl["GameServerId"] == "err-final-gs" and cl["ClaimStatus"] == "CLAIMED", cl
     assert d.alive()
 

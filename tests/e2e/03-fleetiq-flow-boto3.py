@@ -5,7 +5,8 @@ semantics (gamelift-wire.md section 2)."""
 import time
 
 import harness
-from harness import ClientError, age_s, aws_error, expect_error, fresh, register
+from harness import (ClientError, age_s, aws_error, expect_error, fresh, group_get, gs_claim,
+                     gs_get, gs_ids, gs_update, register)
 
 
 def test_issue_flow(d):
@@ -21,7 +22,8 @@ def test_issue_flow(d):
         assert g["RoleArn"] == harness.ROLE_ARN, g
         assert g["BalancingStrategy"] == "ON_DEMAND_ONLY", g
         assert g["GameServerProtectionPolicy"] == "FULL_PROTECTION", g
-        assert [i["InstanceType"] for i in g["InstanceDefinitions"]] == ["c5.large", "c5.xlarge"], g
+        types = [i["InstanceType"] for i in g["InstanceDefinitions"]]
+        assert types == ["c5.large", "c5.xlarge"], g
         assert g["InstanceDefinitions"][1]["WeightedCapacity"] == "2", g
         assert g["Status"] in ("NEW", "ACTIVATING", "ACTIVE"), g["Status"]
         assert abs(age_s(g["CreationTime"])) < 60, g["CreationTime"]
@@ -37,42 +39,41 @@ def test_issue_flow(d):
         assert gs["GameServerId"] == "flow-gs-1" and gs["GameServerGroupName"] == "flow", gs
         assert gs["GameServerGroupArn"] == harness.group_arn("flow"), gs
         assert gs["InstanceId"] == harness.instance_id(1), gs
-        assert gs["ConnectionInfo"] == echo.address and gs["GameServerData"] == '{"map":"dust"}', gs
+        assert gs["ConnectionInfo"] == echo.address, gs
+        assert gs["GameServerData"] == '{"map":"dust"}', gs
         assert gs["UtilizationStatus"] == "AVAILABLE", gs
         assert "ClaimStatus" not in gs and "LastClaimTime" not in gs, gs
         assert 0 <= age_s(gs["RegistrationTime"]) < 60, gs["RegistrationTime"]
-        listed = c.list_game_servers(GameServerGroupName="flow")["GameServers"]
-        assert [s["GameServerId"] for s in listed] == ["flow-gs-1"], listed
+        assert gs_ids(c, "flow") == ["flow-gs-1"]
 
         # 4. heartbeat: HEALTHY + AVAILABLE.
         before = gs.get("LastHealthCheckTime")
         time.sleep(0.05)
-        up = c.update_game_server(GameServerGroupName="flow", GameServerId="flow-gs-1",
-                                  HealthCheck="HEALTHY", UtilizationStatus="AVAILABLE")["GameServer"]
+        up = gs_update(c, "flow", "flow-gs-1", HealthCheck="HEALTHY", UtilizationStatus="AVAILABLE")
         assert up["UtilizationStatus"] == "AVAILABLE", up
         assert 0 <= age_s(up["LastHealthCheckTime"]) < 60, up
         if before is not None:
             assert up["LastHealthCheckTime"] > before, (before, up["LastHealthCheckTime"])
 
         # 5. a client claims it and talks to the game server at ConnectionInfo.
-        cl = c.claim_game_server(GameServerGroupName="flow")["GameServer"]
+        cl = gs_claim(c, "flow")
         assert cl["GameServerId"] == "flow-gs-1" and cl["ClaimStatus"] == "CLAIMED", cl
         assert 0 <= age_s(cl["LastClaimTime"]) < 60, cl
         assert cl["ConnectionInfo"] == echo.address, cl
-        assert harness.talk(cl["ConnectionInfo"], "hello from the lobby") == "echo: hello from the lobby\n"
+        reply = harness.talk(cl["ConnectionInfo"], "hello from the lobby")
+        assert reply == "echo: hello from the lobby\n", reply
 
         # 6. the game starts: UTILIZED.
-        up = c.update_game_server(GameServerGroupName="flow", GameServerId="flow-gs-1",
-                                  UtilizationStatus="UTILIZED")["GameServer"]
+        up = gs_update(c, "flow", "flow-gs-1", UtilizationStatus="UTILIZED")
         assert up["UtilizationStatus"] == "UTILIZED", up
-        got = c.describe_game_server(GameServerGroupName="flow", GameServerId="flow-gs-1")["GameServer"]
-        assert got["UtilizationStatus"] == "UTILIZED" and got["ConnectionInfo"] == echo.address, got
+        got = gs_get(c, "flow", "flow-gs-1")
+        assert got["UtilizationStatus"] == "UTILIZED", got
+        assert got["ConnectionInfo"] == echo.address, got
 
         # 7. the game ends: deregister.
         out = c.deregister_game_server(GameServerGroupName="flow", GameServerId="flow-gs-1")
         assert set(out) == {"ResponseMetadata"}, "DeregisterGameServer output not {}: %r" % out
-        expect_error("NotFoundException", c.describe_game_server, GameServerGroupName="flow",
-                     GameServerId="flow-gs-1")
+        expect_error("NotFoundException", gs_get, c, "flow", "flow-gs-1")
         assert c.list_game_servers(GameServerGroupName="flow")["GameServers"] == []
     finally:
         echo.close()
@@ -83,8 +84,8 @@ def test_create_defaults_and_describe_by_arn(d):
     g = harness.create_group(c, "defaults")
     assert g["BalancingStrategy"] == "SPOT_PREFERRED", g
     assert g["GameServerProtectionPolicy"] == "NO_PROTECTION", g
-    by_arn = c.describe_game_server_group(GameServerGroupName=harness.group_arn("defaults"))
-    assert by_arn["GameServerGroup"]["GameServerGroupName"] == "defaults", by_arn
+    by_arn = group_get(c, harness.group_arn("defaults"))
+    assert by_arn["GameServerGroupName"] == "defaults", by_arn
     # A group ARN also works as GameServerGroupName for game-server calls.
     gs = register(c, harness.group_arn("defaults"), "defaults-gs", inst=3)
     assert gs["GameServerGroupName"] == "defaults", gs
@@ -96,35 +97,32 @@ def test_duplicates_conflict(d):
     expect_error("ConflictException", harness.create_group, c, "dup", wait=False)
     register(c, "dup", "dup-gs", inst=1, GameServerData="first")
     expect_error("ConflictException", register, c, "dup", "dup-gs", inst=2)
-    got = c.describe_game_server(GameServerGroupName="dup", GameServerId="dup-gs")["GameServer"]
-    assert got["InstanceId"] == harness.instance_id(1) and got["GameServerData"] == "first", got
+    got = gs_get(c, "dup", "dup-gs")
+    assert got["InstanceId"] == harness.instance_id(1), got
+    assert got["GameServerData"] == "first", got
 
 
 def test_not_found(d):
     c = d.client()
-    expect_error("NotFoundException", c.describe_game_server_group, GameServerGroupName="nope")
-    expect_error("NotFoundException", c.claim_game_server, GameServerGroupName="nope")
+    expect_error("NotFoundException", group_get, c, "nope")
+    expect_error("NotFoundException", gs_claim, c, "nope")
     harness.create_group(c, "nf")
-    expect_error("NotFoundException", c.describe_game_server, GameServerGroupName="nf", GameServerId="nope")
-    expect_error("NotFoundException", c.update_game_server, GameServerGroupName="nf", GameServerId="nope",
-                 HealthCheck="HEALTHY")
-    expect_error("NotFoundException", c.claim_game_server, GameServerGroupName="nf", GameServerId="nope")
+    expect_error("NotFoundException", gs_get, c, "nf", "nope")
+    expect_error("NotFoundException", gs_update, c, "nf", "nope", HealthCheck="HEALTHY")
+    expect_error("NotFoundException", gs_claim, c, "nf", GameServerId="nope")
 
 
 def test_health_check_time(d):
     c = d.client()
     harness.create_group(c, "hc")
     register(c, "hc", "hc-gs", inst=1)
-    first = c.update_game_server(GameServerGroupName="hc", GameServerId="hc-gs",
-                                 HealthCheck="HEALTHY")["GameServer"]["LastHealthCheckTime"]
+    first = gs_update(c, "hc", "hc-gs", HealthCheck="HEALTHY")["LastHealthCheckTime"]
     time.sleep(0.05)
-    second = c.update_game_server(GameServerGroupName="hc", GameServerId="hc-gs",
-                                  HealthCheck="HEALTHY")["GameServer"]["LastHealthCheckTime"]
+    second = gs_update(c, "hc", "hc-gs", HealthCheck="HEALTHY")["LastHealthCheckTime"]
     assert second > first, "LastHealthCheckTime did not move: %s -> %s" % (first, second)
     # An update without HealthCheck leaves it alone but changes the data.
     time.sleep(0.05)
-    third = c.update_game_server(GameServerGroupName="hc", GameServerId="hc-gs",
-                                 GameServerData="round=2")["GameServer"]
+    third = gs_update(c, "hc", "hc-gs", GameServerData="round=2")
     assert third["LastHealthCheckTime"] == second, (second, third["LastHealthCheckTime"])
     assert third["GameServerData"] == "round=2", third
 
@@ -133,42 +131,39 @@ def test_claim_semantics(d):
     c = d.client()
     harness.create_group(c, "claim")
     register(c, "claim", "claim-a", inst=1, ConnectionInfo="10.0.0.1:7777")
-    a = c.claim_game_server(GameServerGroupName="claim", GameServerData="party=42")["GameServer"]
+    a = gs_claim(c, "claim", GameServerData="party=42")
     assert a["GameServerId"] == "claim-a" and a["ClaimStatus"] == "CLAIMED", a
     assert a["GameServerData"] == "party=42", "claim did not overwrite GameServerData: %r" % a
-    assert c.describe_game_server(GameServerGroupName="claim", GameServerId="claim-a")["GameServer"][
-        "ClaimStatus"] == "CLAIMED"
+    assert gs_get(c, "claim", "claim-a")["ClaimStatus"] == "CLAIMED"
     # Nothing else is available.
-    expect_error("OutOfCapacityException", c.claim_game_server, GameServerGroupName="claim")
+    expect_error("OutOfCapacityException", gs_claim, c, "claim")
     # A specific claimed server cannot be claimed again.
-    expect_error("ConflictException", c.claim_game_server, GameServerGroupName="claim", GameServerId="claim-a")
+    expect_error("ConflictException", gs_claim, c, "claim", GameServerId="claim-a")
     # A UTILIZED server is neither handed out nor claimable by id.
     register(c, "claim", "claim-u", inst=1)
-    c.update_game_server(GameServerGroupName="claim", GameServerId="claim-u", UtilizationStatus="UTILIZED")
-    expect_error("ConflictException", c.claim_game_server, GameServerGroupName="claim", GameServerId="claim-u")
-    expect_error("OutOfCapacityException", c.claim_game_server, GameServerGroupName="claim")
+    gs_update(c, "claim", "claim-u", UtilizationStatus="UTILIZED")
+    expect_error("ConflictException", gs_claim, c, "claim", GameServerId="claim-u")
+    expect_error("OutOfCapacityException", gs_claim, c, "claim")
     # A fresh AVAILABLE server is the one a claim picks.
     register(c, "claim", "claim-b", inst=2)
-    b = c.claim_game_server(GameServerGroupName="claim")["GameServer"]
+    b = gs_claim(c, "claim")
     assert b["GameServerId"] == "claim-b", b
-    # A specific available server can be claimed by id.
+    # A specific available server can be claimed by id; its neighbour stays unclaimed.
     register(c, "claim", "claim-c", inst=2)
     register(c, "claim", "claim-d", inst=2)
-    cc = c.claim_game_server(GameServerGroupName="claim", GameServerId="claim-d")["GameServer"]
-    assert cc["GameServerId"] == "claim-d" and cc["ClaimStatus"] == "CLAIMED", cc
-    assert c.describe_game_server(GameServerGroupName="claim", GameServerId="claim-c")["GameServer"].get(
-        "ClaimStatus") is None
+    cd = gs_claim(c, "claim", GameServerId="claim-d")
+    assert cd["GameServerId"] == "claim-d" and cd["ClaimStatus"] == "CLAIMED", cd
+    assert gs_get(c, "claim", "claim-c").get("ClaimStatus") is None
 
 
 def test_utilized_to_available_rejected(d):
     c = d.client()
     harness.create_group(c, "util")
     register(c, "util", "util-gs", inst=1)
-    c.update_game_server(GameServerGroupName="util", GameServerId="util-gs", UtilizationStatus="UTILIZED")
-    expect_error("InvalidRequestException", c.update_game_server, GameServerGroupName="util",
-                 GameServerId="util-gs", UtilizationStatus="AVAILABLE")
-    got = c.describe_game_server(GameServerGroupName="util", GameServerId="util-gs")["GameServer"]
-    assert got["UtilizationStatus"] == "UTILIZED", got
+    gs_update(c, "util", "util-gs", UtilizationStatus="UTILIZED")
+    expect_error("InvalidRequestException", gs_update, c, "util", "util-gs",
+                 UtilizationStatus="AVAILABLE")
+    assert gs_get(c, "util", "util-gs")["UtilizationStatus"] == "UTILIZED"
 
 
 def test_list_game_servers_pagination_and_order(d):
@@ -195,12 +190,11 @@ def test_list_game_servers_pagination_and_order(d):
     assert [s["GameServerId"] for s in desc] == ids[::-1], desc
     times = [s["RegistrationTime"] for s in desc]
     assert times == sorted(times, reverse=True), times
-    pag = c.get_paginator("list_game_servers")
-    got = [s["GameServerId"] for page in pag.paginate(GameServerGroupName="page", SortOrder="DESCENDING",
-                                                      PaginationConfig={"PageSize": 2})
-           for s in page["GameServers"]]
+    pages = c.get_paginator("list_game_servers").paginate(
+        GameServerGroupName="page", SortOrder="DESCENDING", PaginationConfig={"PageSize": 2})
+    got = [s["GameServerId"] for page in pages for s in page["GameServers"]]
     assert got == ids[::-1], "paginator: %r" % got
-    assert sorted(s["GameServerId"] for s in c.list_game_servers(GameServerGroupName="page")["GameServers"]) == ids
+    assert sorted(gs_ids(c, "page")) == ids
 
 
 def test_deregister(d):
@@ -209,8 +203,7 @@ def test_deregister(d):
     register(c, "dereg", "dereg-a", inst=1)
     register(c, "dereg", "dereg-b", inst=1)
     c.deregister_game_server(GameServerGroupName="dereg", GameServerId="dereg-a")
-    left = [s["GameServerId"] for s in c.list_game_servers(GameServerGroupName="dereg")["GameServers"]]
-    assert left == ["dereg-b"], left
+    assert gs_ids(c, "dereg") == ["dereg-b"]
     expect_error("NotFoundException", c.deregister_game_server, GameServerGroupName="dereg",
                  GameServerId="dereg-a")
     # The id is free again.
@@ -224,19 +217,21 @@ def test_describe_game_server_instances(d):
     register(c, "inst", "inst-a", inst=11)
     register(c, "inst", "inst-b", inst=11)
     register(c, "inst", "inst-c", inst=12)
+    both = [harness.instance_id(11), harness.instance_id(12)]
     out = c.describe_game_server_instances(GameServerGroupName="inst")["GameServerInstances"]
-    assert sorted(i["InstanceId"] for i in out) == [harness.instance_id(11), harness.instance_id(12)], out
+    assert sorted(i["InstanceId"] for i in out) == both, out
     for i in out:
         assert i["InstanceStatus"] == "ACTIVE" and i["GameServerGroupName"] == "inst", i
         assert i["GameServerGroupArn"] == harness.group_arn("inst"), i
     one = c.describe_game_server_instances(GameServerGroupName="inst",
-                                           InstanceIds=[harness.instance_id(12)])["GameServerInstances"]
-    assert [i["InstanceId"] for i in one] == [harness.instance_id(12)], one
-    pag = c.get_paginator("describe_game_server_instances")
-    paged = [i["InstanceId"] for p in pag.paginate(GameServerGroupName="inst", PaginationConfig={"PageSize": 1})
-             for i in p["GameServerInstances"]]
-    assert sorted(paged) == [harness.instance_id(11), harness.instance_id(12)], paged
-    expect_error("NotFoundException", c.describe_game_server_instances, GameServerGroupName="inst-nope")
+                                           InstanceIds=[both[1]])["GameServerInstances"]
+    assert [i["InstanceId"] for i in one] == [both[1]], one
+    pages = c.get_paginator("describe_game_server_instances").paginate(
+        GameServerGroupName="inst", PaginationConfig={"PageSize": 1})
+    paged = [i["InstanceId"] for p in pages for i in p["GameServerInstances"]]
+    assert sorted(paged) == both, paged
+    expect_error("NotFoundException", c.describe_game_server_instances,
+                 GameServerGroupName="inst-nope")
 
 
 def test_suspend_resume(d):
@@ -245,13 +240,11 @@ def test_suspend_resume(d):
     g = c.suspend_game_server_group(GameServerGroupName="susp",
                                     SuspendActions=["REPLACE_INSTANCE_TYPES"])["GameServerGroup"]
     assert g.get("SuspendedActions") == ["REPLACE_INSTANCE_TYPES"], g
-    assert c.describe_game_server_group(GameServerGroupName="susp")["GameServerGroup"].get(
-        "SuspendedActions") == ["REPLACE_INSTANCE_TYPES"]
+    assert group_get(c, "susp").get("SuspendedActions") == ["REPLACE_INSTANCE_TYPES"]
     g = c.resume_game_server_group(GameServerGroupName="susp",
                                    ResumeActions=["REPLACE_INSTANCE_TYPES"])["GameServerGroup"]
     assert not g.get("SuspendedActions"), g
-    assert not c.describe_game_server_group(GameServerGroupName="susp")["GameServerGroup"].get(
-        "SuspendedActions")
+    assert not group_get(c, "susp").get("SuspendedActions")
 
 
 def test_update_group(d):
@@ -261,10 +254,11 @@ def test_update_group(d):
     defs = [{"InstanceType": "m5.large", "WeightedCapacity": "1"},
             {"InstanceType": "m5.xlarge", "WeightedCapacity": "2"},
             {"InstanceType": "m5.2xlarge", "WeightedCapacity": "4"}]
-    g = c.update_game_server_group(GameServerGroupName="upd", RoleArn=new_role, InstanceDefinitions=defs,
+    g = c.update_game_server_group(GameServerGroupName="upd", RoleArn=new_role,
+                                   InstanceDefinitions=defs,
                                    GameServerProtectionPolicy="FULL_PROTECTION",
                                    BalancingStrategy="SPOT_ONLY")["GameServerGroup"]
-    for got in (g, c.describe_game_server_group(GameServerGroupName="upd")["GameServerGroup"]):
+    for got in (g, group_get(c, "upd")):
         assert got["RoleArn"] == new_role, got
         assert got["InstanceDefinitions"] == defs, got["InstanceDefinitions"]
         assert got["GameServerProtectionPolicy"] == "FULL_PROTECTION", got
@@ -272,7 +266,8 @@ def test_update_group(d):
         assert got["CreationTime"] == g0["CreationTime"], got
         assert got["LastUpdatedTime"] >= g0["CreationTime"], got
     # Fields not in the update are untouched.
-    g = c.update_game_server_group(GameServerGroupName="upd", BalancingStrategy="ON_DEMAND_ONLY")["GameServerGroup"]
+    g = c.update_game_server_group(GameServerGroupName="upd",
+                                   BalancingStrategy="ON_DEMAND_ONLY")["GameServerGroup"]
     assert g["BalancingStrategy"] == "ON_DEMAND_ONLY" and g["RoleArn"] == new_role, g
     assert g["GameServerProtectionPolicy"] == "FULL_PROTECTION", g
 
@@ -280,7 +275,7 @@ def test_update_group(d):
 def _gone(c, name):
     def check():
         try:
-            g = c.describe_game_server_group(GameServerGroupName=name)["GameServerGroup"]
+            g = group_get(c, name)
         except ClientError as e:
             assert aws_error(e)[0] == "NotFoundException", aws_error(e)
             return True
@@ -303,9 +298,10 @@ def test_safe_delete_keeps_utilized_server(d):
     c = d.client()
     harness.create_group(c, "del-safe")
     register(c, "del-safe", "del-safe-gs", inst=1)
-    c.update_game_server(GameServerGroupName="del-safe", GameServerId="del-safe-gs", UtilizationStatus="UTILIZED")
+    gs_update(c, "del-safe", "del-safe-gs", UtilizationStatus="UTILIZED")
     try:
-        g = c.delete_game_server_group(GameServerGroupName="del-safe", DeleteOption="SAFE_DELETE")["GameServerGroup"]
+        g = c.delete_game_server_group(GameServerGroupName="del-safe",
+                                       DeleteOption="SAFE_DELETE")["GameServerGroup"]
         scheduled = True
         assert g["Status"] == "DELETE_SCHEDULED", g
     except ClientError as e:
@@ -314,10 +310,9 @@ def test_safe_delete_keeps_utilized_server(d):
     # The UTILIZED server survives SAFE_DELETE, also a moment later.
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        gs = c.describe_game_server(GameServerGroupName="del-safe", GameServerId="del-safe-gs")["GameServer"]
-        assert gs["UtilizationStatus"] == "UTILIZED", gs
+        assert gs_get(c, "del-safe", "del-safe-gs")["UtilizationStatus"] == "UTILIZED"
         time.sleep(0.2)
-    g = c.describe_game_server_group(GameServerGroupName="del-safe")["GameServerGroup"]
+    g = group_get(c, "del-safe")
     if scheduled:
         assert g["Status"] == "DELETE_SCHEDULED", g
         try:
@@ -330,8 +325,8 @@ def test_safe_delete_keeps_utilized_server(d):
     # Once the game ends the group can go.
     c.deregister_game_server(GameServerGroupName="del-safe", GameServerId="del-safe-gs")
     if not scheduled:
-        assert c.delete_game_server_group(GameServerGroupName="del-safe")["GameServerGroup"][
-            "Status"] == "DELETE_SCHEDULED"
+        g = c.delete_game_server_group(GameServerGroupName="del-safe")["GameServerGroup"]
+        assert g["Status"] == "DELETE_SCHEDULED", g
     _gone(c, "del-safe")
 
 
@@ -340,15 +335,15 @@ def test_force_delete(d):
     harness.create_group(c, "del-force")
     register(c, "del-force", "del-force-gs", inst=1)
     register(c, "del-force", "del-force-gs2", inst=1)
-    c.update_game_server(GameServerGroupName="del-force", GameServerId="del-force-gs", UtilizationStatus="UTILIZED")
-    g = c.delete_game_server_group(GameServerGroupName="del-force", DeleteOption="FORCE_DELETE")["GameServerGroup"]
+    gs_update(c, "del-force", "del-force-gs", UtilizationStatus="UTILIZED")
+    g = c.delete_game_server_group(GameServerGroupName="del-force",
+                                   DeleteOption="FORCE_DELETE")["GameServerGroup"]
     assert g["Status"] == "DELETE_SCHEDULED", g
     _gone(c, "del-force")
-    expect_error("NotFoundException", c.describe_game_server, GameServerGroupName="del-force",
-                 GameServerId="del-force-gs")
+    expect_error("NotFoundException", gs_get, c, "del-force", "del-force-gs")
     # The name is free again, and the old servers did not come back with it.
     harness.create_group(c, "del-force")
-    assert c.list_game_servers(GameServerGroupName="del-force")["GameServers"] == []
+    assert gs_ids(c, "del-force") == []
     register(c, "del-force", "del-force-gs", inst=2)
 
 
@@ -369,9 +364,8 @@ def test_list_game_server_groups_pagination(d):
         assert pages < 100, "pagination does not end"
     assert len(seen) == len(set(seen)), "a group appeared twice: %r" % seen
     assert set(mine) <= set(seen), seen
-    pag = c.get_paginator("list_game_server_groups")
-    names = [g["GameServerGroupName"] for p in pag.paginate(PaginationConfig={"PageSize": 2})
-             for g in p["GameServerGroups"]]
+    pages = c.get_paginator("list_game_server_groups").paginate(PaginationConfig={"PageSize": 2})
+    names = [g["GameServerGroupName"] for p in pages for g in p["GameServerGroups"]]
     assert sorted(names) == sorted(seen), (names, seen)
 
 
@@ -386,6 +380,10 @@ def _no_nulls(v, path="$"):
             _no_nulls(x, "%s[%d]" % (path, i))
 
 
+def _is_epoch_now(t):
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and abs(time.time() - t) < 60
+
+
 def test_raw_wire_format(d):
     c = d.client()
     harness.create_group(c, "raw")
@@ -398,17 +396,15 @@ def test_raw_wire_format(d):
     gs = r.json()["GameServer"]
     _no_nulls(gs)
     assert "ClaimStatus" not in gs and "LastClaimTime" not in gs, gs
-    t = gs["RegistrationTime"]
-    assert isinstance(t, (int, float)) and not isinstance(t, bool), "RegistrationTime on the wire: %r" % (t,)
-    assert abs(time.time() - t) < 60, "RegistrationTime %r is not epoch seconds" % t
+    assert _is_epoch_now(gs["RegistrationTime"]), "RegistrationTime on the wire: %r" % gs
     r = d.raw("DescribeGameServerGroup", {"GameServerGroupName": "raw"})
     g = r.json()["GameServerGroup"]
     _no_nulls(g)
-    assert isinstance(g["CreationTime"], (int, float)) and abs(time.time() - g["CreationTime"]) < 60, g
+    assert _is_epoch_now(g["CreationTime"]), "CreationTime on the wire: %r" % g
     # Two requests, two request ids.
     r2 = d.raw("DescribeGameServerGroup", {"GameServerGroupName": "raw"})
     assert r2.headers.get("x-amzn-requestid") != r.headers.get("x-amzn-requestid")
-    # An error also carries a request id and a JSON content type.
+    # An error also carries a request id and a JSON message.
     r = d.raw("DescribeGameServerGroup", {"GameServerGroupName": "raw-nope"})
     assert r.status == 400 and r.json()["__type"] == "NotFoundException", r
     assert r.headers.get("x-amzn-requestid"), r.headers
@@ -427,30 +423,28 @@ def test_silent_server_unclaimable_then_deregistered(d):
     def beat():
         nonlocal last_beat
         if time.monotonic() - last_beat >= 0.5:
-            c.update_game_server(GameServerGroupName="health", GameServerId="health-beating",
-                                 HealthCheck="HEALTHY")
+            gs_update(c, "health", "health-beating", HealthCheck="HEALTHY")
             last_beat = time.monotonic()
 
     # Wait past the 2 s window, reporting health for one of the two servers only.
     while time.monotonic() - t0 < 3.0:
         beat()
         if time.monotonic() - t0 < 1.0:
-            ids = [s["GameServerId"] for s in c.list_game_servers(GameServerGroupName="health")["GameServers"]]
-            assert "health-silent" in ids, "deregistered before its health window passed: %r" % ids
+            ids = gs_ids(c, "health")
+            assert "health-silent" in ids, "deregistered before its window passed: %r" % ids
         time.sleep(0.1)
-    got = c.claim_game_server(GameServerGroupName="health")["GameServer"]
+    got = gs_claim(c, "health")
     assert got["GameServerId"] == "health-beating", "claim handed out a stale server: %r" % got
-    expect_error("OutOfCapacityException", c.claim_game_server, GameServerGroupName="health")
+    expect_error("OutOfCapacityException", gs_claim, c, "health")
 
     def silent_gone():
         beat()
-        ids = [s["GameServerId"] for s in c.list_game_servers(GameServerGroupName="health")["GameServers"]]
+        ids = gs_ids(c, "health")
         assert "health-beating" in ids, "the healthy server was deregistered: %r" % ids
         return "health-silent" not in ids
     harness.wait_until(silent_gone, timeout=10, what="the silent server to be deregistered")
     assert time.monotonic() - t0 >= 2.0, "deregistered sooner than the health window"
-    expect_error("NotFoundException", c.describe_game_server, GameServerGroupName="health",
-                 GameServerId="health-silent")
+    expect_error("NotFoundException", gs_get, c, "health", "health-silent")
 
 
 if __name__ == "__main__":

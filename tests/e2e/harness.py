@@ -588,6 +588,12 @@ def no_daemon(fn):
     return fn
 
 
+def _check_clean_exit(d):
+    """SIGTERM must end the daemon with status 0 (a sanitizer report at exit fails it)."""
+    rc = d.stop()
+    assert rc == 0, "hangard exited %s on SIGTERM\n%s" % (rc, d.log_tail(60))
+
+
 def run(ns=None):
     ns = ns if ns is not None else sys.modules["__main__"].__dict__
     tests = sorted((v for k, v in ns.items() if k.startswith("test_") and callable(v)),
@@ -621,6 +627,8 @@ def run(ns=None):
                 t(d)
                 if d is not None and d.proc is not None and d.proc.poll() not in (None, 0):
                     raise AssertionError("hangard exited %s during the test" % d.proc.returncode)
+                if d is not None and d is not shared:
+                    _check_clean_exit(d)
                 passed += 1
                 print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)
             except BaseException as e:
@@ -642,6 +650,12 @@ def run(ns=None):
                     except Exception as e:
                         print("  (stopping its daemon: %s)" % e, flush=True)
                     _DAEMONS.remove(d)
+        if shared is not None and shared.alive():
+            try:
+                _check_clean_exit(shared)
+            except AssertionError as e:
+                failed += 1
+                print("FAIL shared daemon shutdown: %s" % e, flush=True)
     finally:
         _cleanup()
     print("E2E-RESULT passed=%d failed=%d" % (passed, failed), flush=True)

@@ -1,6 +1,7 @@
 # hangar — the newcomer's entry points. Each target installs what is missing first.
 #   make run    build and start hangard on 127.0.0.1:7770 with data in ./hangar-data
-#   make test   unit tests (plain and under ASan+UBSan), then the end-to-end suite
+#   make test   format check, unit tests (plain and under ASan+UBSan), then the end-to-end
+#               suite against the ASan+UBSan daemon
 #   make bench  benchmarks beside the peers; writes bench/RESULTS.md
 #   make fuzz   builds the libFuzzer drivers and runs each briefly
 BUILD      ?= build
@@ -12,7 +13,7 @@ DATA       ?= ./hangar-data
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan run test unit unit-asan e2e bench fuzz format format-check clean
+.PHONY: all deps build build-asan run test unit unit-asan e2e e2e-asan bench fuzz format format-check clean
 
 all: build
 
@@ -40,7 +41,13 @@ unit-asan: build-asan
 e2e: build
 	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/e2e/run.py
 
-test: format-check unit unit-asan e2e
+# The end-to-end suite against the daemon built with ASan+UBSan: a memory error or a leak at
+# exit fails the test that drove it.
+e2e-asan: build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  HANGARD=$(abspath $(ASAN_BUILD))/hangard $(PYTHON) tests/e2e/run.py
+
+test: format-check unit unit-asan e2e-asan
 
 bench: build
 	bench/run.sh

@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
+#include "registry/registry.h"
 #include "rt/clock.h"
 #include "store/store.h"
 
@@ -27,6 +28,8 @@ typedef struct hg_api {
     hg_store_t *store;
     hg_keys_t *keys;
     hg_fleetiq_t *fleetiq;
+    hg_registry_t *registry;
+    struct hg_events *events;
     int64_t sigv4_skew_s;
     char region[32];
     int shutting_down;

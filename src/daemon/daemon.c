@@ -3,7 +3,8 @@
  * Start-up order (stop is the reverse):
  *   1. options: defaults < --config file < HANGAR_* environment < command line
  *   2. store: open <data>/hangar.db, start the store writer lane
- *   3. domain: keys, fleetiq — each loads its records from the store (memory is the read path)
+ *   3. domain: keys, registry (+ its event stream), fleetiq — each loads its records from the
+ *      store (memory is the read path); FleetIQ game servers are mirrored into the registry
  *   4. admin key: from the environment, or stored, or created now (+ credentials file)
  *   5. cron: one 100 ms timer; sections run at their own period with a per-tick budget
  *   6. HTTP: listen; from here requests are served
@@ -27,12 +28,15 @@
 
 #include "api/api.h"
 #include "api/gamelift/validate.h"
+#include "api/native/events.h"
 #include "auth/keys.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "daemon/config.h"
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
+#include "net/probe.h"
+#include "registry/registry.h"
 #include "rt/clock.h"
 #include "rt/watchdog.h"
 #include "store/store.h"
@@ -41,6 +45,9 @@
 #define CRON_TICK_MS 100
 #define FLEETIQ_SWEEP_MS 1000
 #define FLEETIQ_SWEEP_BUDGET 1000
+#define REGISTRY_TICK_MS 200 /* lease expiry and health-check scheduling */
+#define REGISTRY_TICK_BUDGET 1000
+#define PROBE_TIMEOUT_MS 3000
 #define WATCHDOG_MS 100 /* a loop iteration busier than this is logged */
 
 typedef struct daemon {
@@ -50,6 +57,8 @@ typedef struct daemon {
     hg_store_t *store;
     hg_keys_t *keys;
     hg_fleetiq_t *fleetiq;
+    hg_registry_t *registry;
+    hg_events_t *events;
     hg_http_server_t *http;
     hg_api_t api;
     uv_timer_t cron;
@@ -57,6 +66,7 @@ typedef struct daemon {
     uv_timer_t shutdown_timer;
     hg_watchdog_t watchdog;
     uint64_t last_fleetiq_sweep;
+    uint64_t last_registry_tick;
     int stopping;
     int http_stopped;
 } daemon_t;
@@ -71,6 +81,10 @@ static void on_cron(uv_timer_t *t)
     HG_EVERY_MS(now, d->last_fleetiq_sweep, FLEETIQ_SWEEP_MS)
     {
         hg_fleetiq_sweep(d->fleetiq, FLEETIQ_SWEEP_BUDGET);
+    }
+    HG_EVERY_MS(now, d->last_registry_tick, REGISTRY_TICK_MS)
+    {
+        hg_registry_tick(d->registry, REGISTRY_TICK_BUDGET);
     }
 }
 
@@ -91,6 +105,8 @@ static void on_http_stopped(void *ud)
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     hg_watchdog_stop(&d->watchdog);
+    hg_events_stop(d->events);
+    hg_probe_cancel_all();
     /* The store writer lane's async handle keeps the loop alive: leave the loop here and let
      * serve() drain and close the store. */
     uv_stop(&d->loop);
@@ -163,6 +179,76 @@ static int write_credentials(const daemon_t *d, const hg_key_t *admin, const cha
     return rc;
 }
 
+/* FleetIQ game servers are entries of the one registry (kind "game"). */
+static void on_fleetiq_change(void *ud, hg_store_txn_t *txn, hg_fq_event_t ev,
+                              const hg_fq_server_t *s)
+{
+    daemon_t *d = ud;
+    char key[300];
+    snprintf(key, sizeof(key), "%s/%s", s->group->name, s->id);
+    if (ev == HG_FQ_EV_DEREGISTERED) {
+        hg_registry_remove_external(d->registry, HG_REG_SRC_FLEETIQ, key, txn);
+        return;
+    }
+    /* ConnectionInfo "host:port" gives the address; anything else is kept whole. */
+    char addr[HG_REG_ADDRESS_MAX + 1];
+    int port = 0;
+    const char *ci = s->conn_info ? s->conn_info : s->instance_id;
+    snprintf(addr, sizeof(addr), "%s", ci);
+    char *colon = strrchr(addr, ':');
+    if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+        strlen(colon + 1) <= 5 && atoi(colon + 1) <= 65535) {
+        port = atoi(colon + 1);
+        *colon = '\0';
+    }
+    json_t *md =
+        json_pack("{s:s,s:s,s:s,s:b}", "game_server_group", s->group->name, "game_server_id", s->id,
+                  "instance_id", s->instance_id, "claimed", hg_fq_server_claimed(d->fleetiq, s));
+    hg_reg_announce_t a = {
+        .kind = "game",
+        .name = s->id,
+        .address = addr,
+        .port = port,
+        .status = s->utilized ? "utilized" : "available",
+        .load = s->utilized ? 1 : 0,
+        .capacity = 1,
+        .metadata = md,
+    };
+    hg_registry_upsert_external(d->registry, HG_REG_SRC_FLEETIQ, key, &a, txn);
+    json_decref(md);
+}
+
+typedef struct probe_ctx {
+    daemon_t *d;
+    char id[24];
+    uint64_t probe_id;
+} probe_ctx_t;
+
+static void on_probe_done(void *ud, int ok)
+{
+    probe_ctx_t *p = ud;
+    if (!p->d->stopping)
+        hg_registry_probe_result(p->d->registry, p->id, p->probe_id, ok);
+    hg_free(p);
+}
+
+static void on_probe_request(void *ud, const hg_reg_server_t *s, uint64_t probe_id)
+{
+    daemon_t *d = ud;
+    probe_ctx_t *p = hg_calloc(1, sizeof(*p));
+    p->d = d;
+    snprintf(p->id, sizeof(p->id), "%s", s->id);
+    p->probe_id = probe_id;
+    uint32_t timeout =
+        s->check_interval_ms < PROBE_TIMEOUT_MS ? (uint32_t)s->check_interval_ms : PROBE_TIMEOUT_MS;
+    if (hg_probe_start(&d->loop, s->address, s->port,
+                       s->check == HG_REG_CHECK_HTTP ? s->check_path : NULL, timeout, on_probe_done,
+                       p) < 0) {
+        hg_registry_probe_result(d->registry, p->id, probe_id, 0);
+        hg_free(p);
+    }
+}
+
 static int serve(daemon_t *d)
 {
     int rc = HG_OK;
@@ -206,7 +292,16 @@ static int serve(daemon_t *d)
     };
     snprintf(fqc.region, sizeof(fqc.region), "%s", d->cfg.region);
     snprintf(fqc.account, sizeof(fqc.account), "%s", d->cfg.account_id);
+    d->registry = hg_registry_new(&d->clock, d->store);
+    d->events = hg_events_new(&d->loop, &d->clock, d->store, d->registry, 0);
+    hg_registry_set_observer(d->registry, hg_events_observe, d->events);
+    hg_registry_set_prober(d->registry, on_probe_request, d);
+    if ((rc = hg_events_load(d->events)) < 0 || (rc = hg_registry_load(d->registry)) < 0) {
+        hg_error_set(&err, rc, "cannot load the registry");
+        goto fail;
+    }
     d->fleetiq = hg_fleetiq_new(&d->clock, d->store, &fqc);
+    hg_fleetiq_set_observer(d->fleetiq, on_fleetiq_change, d);
     if ((rc = hg_fleetiq_load(d->fleetiq)) < 0) {
         hg_error_set(&err, rc, "cannot load FleetIQ state");
         goto fail;
@@ -223,6 +318,8 @@ static int serve(daemon_t *d)
         .store = d->store,
         .keys = d->keys,
         .fleetiq = d->fleetiq,
+        .registry = d->registry,
+        .events = d->events,
         .sigv4_skew_s = d->cfg.sigv4_skew_s,
     };
     snprintf(d->api.region, sizeof(d->api.region), "%s", d->cfg.region);
@@ -293,6 +390,8 @@ out:
     uv_run(&d->loop, UV_RUN_DEFAULT);
     hg_http_server_free(d->http);
     hg_fleetiq_free(d->fleetiq);
+    hg_registry_free(d->registry);
+    hg_events_free(d->events);
     hg_keys_free(d->keys);
     hg_gl_validate_fini();
     uv_loop_close(&d->loop);

@@ -27,7 +27,21 @@ struct hg_fleetiq {
     hg_list_t by_health; /* every server, oldest health_base first */
     uint64_t next_seq;
     uint64_t claims, claims_failed, expired;
+    hg_fq_observer_cb observer;
+    void *observer_ud;
 };
+
+static void notify(hg_fleetiq_t *fq, hg_store_txn_t *txn, hg_fq_event_t ev, const hg_fq_server_t *s)
+{
+    if (fq->observer)
+        fq->observer(fq->observer_ud, txn, ev, s);
+}
+
+void hg_fleetiq_set_observer(hg_fleetiq_t *fq, hg_fq_observer_cb cb, void *ud)
+{
+    fq->observer = cb;
+    fq->observer_ud = ud;
+}
 
 static const char *status_names[] = {"ACTIVE", "DELETE_SCHEDULED", "ERROR"};
 static const char *delete_names[] = {"SAFE_DELETE", "FORCE_DELETE", "RETAIN"};
@@ -301,8 +315,10 @@ int hg_fleetiq_load(hg_fleetiq_t *fq)
                 fq->next_seq = s->seq + 1;
         }
         qsort(lc.all, lc.n, sizeof(*lc.all), cmp_seq);
-        for (size_t i = 0; i < lc.n; i++)
+        for (size_t i = 0; i < lc.n; i++) {
             server_attach(fq, lc.all[i]);
+            notify(fq, NULL, HG_FQ_EV_REGISTERED, lc.all[i]);
+        }
         /* by_health must be in health order: rebuild it sorted */
         qsort(lc.all, lc.n, sizeof(*lc.all), cmp_health);
         for (size_t i = 0; i < lc.n; i++) {
@@ -450,6 +466,7 @@ int hg_fq_server_register(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id,
     s->seq = fq->next_seq++;
     server_attach(fq, s);
     save_server(s, txn);
+    notify(fq, txn, HG_FQ_EV_REGISTERED, s);
     *out = s;
     return 0;
 }
@@ -486,12 +503,15 @@ int hg_fq_server_update(hg_fleetiq_t *fq, hg_fq_server_t *s, const char *data, i
         if (hg_list_linked(&s->cnode))
             hg_list_remove(&s->cnode);
     }
+    int changed = data || utilization == 1;
     if (health) {
         s->health_ms = s->health_base_ms = now_ms(fq);
         hg_list_remove(&s->hnode);
         hg_list_insert_tail(&fq->by_health, &s->hnode);
     }
     save_server(s, txn);
+    if (changed) /* a bare health report is not news for the registry */
+        notify(fq, txn, HG_FQ_EV_UPDATED, s);
     return 0;
 }
 
@@ -505,6 +525,7 @@ static void claim(hg_fleetiq_t *fq, hg_fq_server_t *s, const char *data, hg_stor
         set_str(&s->data, data);
     fq->claims++;
     save_server(s, txn);
+    notify(fq, txn, HG_FQ_EV_UPDATED, s);
 }
 
 /* Move claims that lapsed (AVAILABLE, hold over) back to the free list. */
@@ -564,6 +585,7 @@ int hg_fq_server_claim(hg_fleetiq_t *fq, hg_fq_group_t *g, const char *id, const
 
 void hg_fq_server_deregister(hg_fleetiq_t *fq, hg_fq_server_t *s, hg_store_txn_t *txn)
 {
+    notify(fq, txn, HG_FQ_EV_DEREGISTERED, s);
     server_detach(fq, s);
     hg_store_del(txn, COLL_SERVERS, s->id);
     server_free(s);

@@ -110,9 +110,16 @@ typedef struct hg_fq_server {
 
 typedef struct hg_fleetiq hg_fleetiq_t;
 
+/* Told of every game server that appears, changes or goes, with the transaction carrying the
+ * change (NULL while loading at start-up). The registry uses it to list FleetIQ game servers. */
+typedef enum { HG_FQ_EV_REGISTERED = 1, HG_FQ_EV_UPDATED, HG_FQ_EV_DEREGISTERED } hg_fq_event_t;
+typedef void (*hg_fq_observer_cb)(void *ud, hg_store_txn_t *txn, hg_fq_event_t ev,
+                                  const hg_fq_server_t *s);
+
 hg_fleetiq_t *hg_fleetiq_new(hg_clock_t *clock, hg_store_t *store, const hg_fq_config_t *cfg);
 void hg_fleetiq_free(hg_fleetiq_t *fq);
-/* Rebuild memory from the store (start-up). */
+void hg_fleetiq_set_observer(hg_fleetiq_t *fq, hg_fq_observer_cb cb, void *ud);
+/* Rebuild memory from the store (start-up); the observer hears of every server (txn NULL). */
 int hg_fleetiq_load(hg_fleetiq_t *fq);
 const hg_fq_config_t *hg_fleetiq_config(const hg_fleetiq_t *fq);
 

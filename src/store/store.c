@@ -24,6 +24,11 @@ struct hg_store_txn {
     hg_store_commit_cb cb;
     void *ud;
     int rc;
+    struct hook {
+        hg_store_commit_cb cb;
+        void *ud;
+    } * hooks;
+    size_t nhooks, hooks_cap;
     int batch_head; /* set by the lane: first non-empty txn of its batch */
     double apply_s; /* with batch_head: seconds the backend took */
 };
@@ -94,6 +99,13 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
     }
 }
 
+static void run_hooks(hg_store_txn_t *t, int rc)
+{
+    for (size_t i = 0; i < t->nhooks; i++)
+        t->hooks[i].cb(t->hooks[i].ud, rc);
+    t->nhooks = 0;
+}
+
 static void txn_done(hg_lane_job_t *job)
 {
     hg_store_txn_t *t = (hg_store_txn_t *)job;
@@ -111,6 +123,7 @@ static void txn_done(hg_lane_job_t *job)
     hg_store_commit_cb cb = t->cb;
     void *ud = t->ud;
     int rc = t->rc;
+    run_hooks(t, rc);
     hg_store_txn_free(t);
     if (cb)
         cb(ud, rc);
@@ -196,13 +209,26 @@ void hg_store_del(hg_store_txn_t *t, const char *coll, const char *key)
 
 int hg_store_txn_empty(const hg_store_txn_t *t)
 {
-    return t->nops == 0;
+    return t->nops == 0 && t->nhooks == 0;
+}
+
+void hg_store_txn_on_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
+{
+    if (t->nhooks == t->hooks_cap) {
+        t->hooks_cap = t->hooks_cap ? t->hooks_cap * 2 : 4;
+        t->hooks = hg_realloc(t->hooks, t->hooks_cap * sizeof(*t->hooks));
+    }
+    t->hooks[t->nhooks].cb = cb;
+    t->hooks[t->nhooks].ud = ud;
+    t->nhooks++;
 }
 
 void hg_store_txn_free(hg_store_txn_t *t)
 {
     if (t == NULL)
         return;
+    run_hooks(t, HG_ESTORE); /* dropped without a commit */
+    hg_free(t->hooks);
     for (size_t i = 0; i < t->nops; i++) {
         hg_free(t->ops[i]->coll);
         hg_free(t->ops[i]->key);
@@ -219,6 +245,7 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
     t->cb = cb;
     t->ud = ud;
     if (t->nops == 0 && hg_lane_inflight(&s->lane) == 0) {
+        run_hooks(t, 0);
         hg_store_txn_free(t);
         if (cb)
             cb(ud, 0);

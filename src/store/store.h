@@ -79,7 +79,13 @@ hg_store_txn_t *hg_store_txn_new(hg_store_t *s);
 /* Record a put; value is borrowed (serialised now). */
 void hg_store_put(hg_store_txn_t *t, const char *coll, const char *key, json_t *value);
 void hg_store_del(hg_store_txn_t *t, const char *coll, const char *key);
+/* No writes and no hooks: dropping it changes nothing. */
 int hg_store_txn_empty(const hg_store_txn_t *t);
+/* Run cb(ud, rc) when t commits (or fails), before the commit callback, in the order hooks
+ * were added. Lets a module act on a change only once it is durable (publishing an event)
+ * without owning the transaction. Hooks of a transaction dropped with hg_store_txn_free()
+ * run with rc HG_ESTORE. */
+void hg_store_txn_on_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud);
 /* Submit; takes ownership of t (invalid after this call). cb may run before this returns when
  * the transaction is empty and nothing is in flight. */
 void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud);

@@ -4,38 +4,30 @@
  * access key whose policy allows the endpoint's action. Bodies are JSON objects; answers are
  * JSON with the HTTP status saying what happened; errors are
  *     {"error": {"code": "not_found", "message": "…", "request_id": "…"}}
- * with the code from the error map (core/err.h). Writes answer after they are durable.
+ * with the code and status from the error map (core/err.h). Writes answer after they are
+ * durable.
  *
- * Endpoints so far (action):
+ * Endpoint groups: /v1/keys (here), /v1/registry (registry_api.c, events.c).
  * keys:Manage is reserved to the administrator key (a key that creates keys could grant itself
  * anything).
- *     POST   /v1/keys          keys:Manage   create a key; the answer carries its secret once
- *     GET    /v1/keys          keys:Manage   list keys (no secrets)
- *     DELETE /v1/keys/{id}     keys:Manage   revoke a key
+ *     POST   /v1/keys          create a key; the answer carries its secret once
+ *     GET    /v1/keys          list keys (no secrets)
+ *     GET    /v1/keys/{id}     one key
+ *     DELETE /v1/keys/{id}     revoke a key
  */
 #include <http_parser.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/native/native_int.h"
 #include "auth/policy.h"
 #include "core/alloc.h"
 #include "core/log.h"
 
 #define JSON_TYPE "application/json"
 
-typedef struct native_call {
-    hg_api_t *api;
-    hg_http_req_t *req;
-    const hg_key_t *key;
-    json_t *in;
-    json_t *out;
-    int status;
-    hg_error_t err;
-    char request_id[37];
-} native_call_t;
-
-static void finish(native_call_t *c)
+void hg_native_finish(hg_native_call_t *c)
 {
     char extra[80];
     snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", c->request_id);
@@ -51,7 +43,7 @@ static void finish(native_call_t *c)
         status = c->status ? c->status : 200;
         body = c->out ? json_incref(c->out) : json_object();
     }
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(13));
     hg_http_respond(c->req, status, JSON_TYPE, extra, text, strlen(text));
     free(text);
     json_decref(body);
@@ -62,17 +54,24 @@ static void finish(native_call_t *c)
 
 static void on_commit(void *ud, int rc)
 {
-    native_call_t *c = ud;
+    hg_native_call_t *c = ud;
     if (rc < 0 && c->err.code == 0) {
         hg_error_set(&c->err, HG_EINTERNAL, "the change could not be made durable");
         json_decref(c->out);
         c->out = NULL;
     }
-    finish(c);
+    hg_native_finish(c);
 }
 
-static int parse_body(native_call_t *c)
+void hg_native_commit(hg_native_call_t *c, hg_store_txn_t *txn)
 {
+    hg_store_commit(txn, on_commit, c);
+}
+
+int hg_native_parse_body(hg_native_call_t *c)
+{
+    if (c->in)
+        return 0;
     if (c->req->body_len == 0) {
         c->in = json_object();
         return 0;
@@ -85,7 +84,7 @@ static int parse_body(native_call_t *c)
     return 0;
 }
 
-static int require(native_call_t *c, const char *action)
+int hg_native_require(hg_native_call_t *c, const char *action)
 {
     /* Managing keys is reserved to the administrator key: a key that could create keys could
      * grant itself anything, whatever its own policy says. */
@@ -99,11 +98,74 @@ static int require(native_call_t *c, const char *action)
                         action);
 }
 
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+int hg_native_query(hg_native_call_t *c, const char *name, char *out, size_t cap)
+{
+    const char *q = c->req->query, *end = q + c->req->query_len;
+    size_t nl = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - q) == nl && memcmp(q, name, nl) == 0) {
+            size_t o = 0;
+            for (const char *v = eq ? eq + 1 : pe; v < pe; v++) {
+                int ch = *v;
+                if (ch == '+') {
+                    ch = ' ';
+                } else if (ch == '%') {
+                    int h = pe - v >= 3 ? hexval(v[1]) : -1;
+                    int l = pe - v >= 3 ? hexval(v[2]) : -1;
+                    if (h < 0 || l < 0)
+                        return hg_error_set(&c->err, HG_EINVAL, "bad %%-escape in %s", name);
+                    ch = h * 16 + l;
+                    v += 2;
+                }
+                if (o + 1 >= cap || ch == 0)
+                    return hg_error_set(&c->err, HG_EINVAL, "query parameter %s is too long", name);
+                out[o++] = (char)ch;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        q = pe + 1;
+    }
+    return 0;
+}
+
+int hg_native_limit(hg_native_call_t *c, size_t def, size_t *out)
+{
+    char buf[16];
+    int rc = hg_native_query(c, "limit", buf, sizeof(buf));
+    if (rc < 0)
+        return rc;
+    *out = def;
+    if (rc == 0)
+        return 0;
+    char *e;
+    long v = strtol(buf, &e, 10);
+    if (*e || v < 1 || v > 1000)
+        return hg_error_set(&c->err, HG_EINVAL, "limit must be 1..1000");
+    *out = (size_t)v;
+    return 0;
+}
+
 /* ---- /v1/keys ---- */
 
-static int keys_create(native_call_t *c, hg_store_txn_t *txn)
+static int keys_create(hg_native_call_t *c, hg_store_txn_t *txn)
 {
-    int rc = parse_body(c);
+    int rc = hg_native_parse_body(c);
     if (rc < 0)
         return rc;
     json_t *name = json_object_get(c->in, "name");
@@ -121,10 +183,10 @@ static int keys_create(native_call_t *c, hg_store_txn_t *txn)
     return 0;
 }
 
-static void handle_keys(native_call_t *c, const char *rest, size_t rest_len)
+static void handle_keys(hg_native_call_t *c, const char *rest, size_t rest_len)
 {
     hg_store_txn_t *txn = hg_store_txn_new(c->api->store);
-    if (require(c, "keys:Manage") < 0)
+    if (hg_native_require(c, "keys:Manage") < 0)
         goto done;
     if (rest_len == 0) {
         if (c->req->method == HTTP_POST)
@@ -153,28 +215,38 @@ static void handle_keys(native_call_t *c, const char *rest, size_t rest_len)
         hg_error_set(&c->err, HG_ENOROUTE, "no such endpoint");
     }
 done:
-    hg_store_commit(txn, on_commit, c);
+    hg_native_commit(c, txn);
+}
+
+static int prefix(const char *p, size_t n, const char *want, size_t *wl)
+{
+    *wl = strlen(want);
+    return n >= *wl && memcmp(p, want, *wl) == 0 && (n == *wl || p[*wl] == '/');
 }
 
 void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
 {
-    native_call_t *c = hg_calloc(1, sizeof(*c));
+    hg_native_call_t *c = hg_calloc(1, sizeof(*c));
     c->api = api;
     c->req = req;
     hg_error_clear(&c->err);
     hg_api_request_id(c->request_id);
     static const char *const services[] = {"hangar", NULL};
     if (hg_api_authenticate(api, req, services, &c->key, &c->err) < 0) {
-        finish(c);
+        hg_native_finish(c);
         return;
     }
     const char *p = req->path + 3; /* after "/v1" */
-    size_t n = req->path_len - 3;
-    if (n >= 5 && memcmp(p, "/keys", 5) == 0 && (n == 5 || p[5] == '/')) {
-        handle_keys(c, p + 5, n - 5);
+    size_t n = req->path_len - 3, wl;
+    if (prefix(p, n, "/keys", &wl)) {
+        handle_keys(c, p + wl, n - wl);
+        return;
+    }
+    if (prefix(p, n, "/registry", &wl)) {
+        hg_native_registry(c, p + wl, n - wl);
         return;
     }
     hg_error_set(&c->err, HG_ENOROUTE, "no such endpoint %.*s",
                  (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
-    finish(c);
+    hg_native_finish(c);
 }

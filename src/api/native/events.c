@@ -1,0 +1,446 @@
+/* hangar — the registry event stream (see events.h).
+ *
+ * DESIGN: the observer renders an event's JSON once, when the change happens (the server's
+ * state at that moment), assigns the next sequence number, stores the high-water mark in the
+ * change's transaction and asks the store to run publish() when that transaction commits.
+ * Transactions commit in order, so events are published in sequence order. publish() puts the
+ * event in the ring and writes it to every subscriber that is caught up; lagging subscribers
+ * catch up from the ring when their transport drains.
+ *
+ * Subscriber transports: WebSocket (one text message per event) and Server-Sent Events
+ * (`id: <seq>`, `event: <type>`, `data: <json>`); both sit on an upgraded HTTP connection.
+ */
+#include "api/native/events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "ws/ws.h"
+
+#define META_COLL "registry.meta"
+#define META_KEY "events"
+
+typedef struct ev_rec {
+    uint64_t seq;
+    char kind[HG_REG_KIND_MAX + 1];
+    const char *type;
+    char *json;
+    size_t len;
+} ev_rec_t;
+
+typedef struct sub {
+    hg_list_t node;
+    hg_events_t *hub;
+    hg_ws_t *ws;          /* WebSocket transport, or */
+    hg_http_conn_t *conn; /* SSE transport */
+    char kind[HG_REG_KIND_MAX + 1];
+    uint64_t cursor; /* last seq delivered (or skipped) */
+    int closed;
+} sub_t;
+
+struct hg_events {
+    uv_loop_t *loop;
+    hg_clock_t *clock;
+    hg_store_t *store;
+    hg_registry_t *reg;
+    ev_rec_t *ring;
+    size_t cap;
+    uint64_t first_seq; /* oldest seq in the ring; last_seq + 1 when empty */
+    uint64_t last_seq;  /* last published */
+    uint64_t next_seq;  /* last assigned */
+    hg_list_t subs;
+    size_t nsubs;
+    uv_timer_t keepalive;
+    int stopped;
+    uint64_t published, deliveries, snapshots, lagged;
+};
+
+static void render(hg_buf_t *out, void *ud)
+{
+    hg_events_t *ev = ud;
+    hg_buf_printf(out,
+                  "# HELP hangar_registry_servers Servers in the registry.\n"
+                  "# TYPE hangar_registry_servers gauge\nhangar_registry_servers %zu\n"
+                  "# HELP hangar_registry_events_total Registry events published.\n"
+                  "# TYPE hangar_registry_events_total counter\n"
+                  "hangar_registry_events_total %llu\n"
+                  "# HELP hangar_registry_event_deliveries_total Events written to "
+                  "subscribers.\n# TYPE hangar_registry_event_deliveries_total counter\n"
+                  "hangar_registry_event_deliveries_total %llu\n"
+                  "# HELP hangar_registry_subscribers Open event-stream subscribers.\n"
+                  "# TYPE hangar_registry_subscribers gauge\nhangar_registry_subscribers %zu\n"
+                  "# HELP hangar_registry_snapshots_total Snapshots sent to subscribers.\n"
+                  "# TYPE hangar_registry_snapshots_total counter\n"
+                  "hangar_registry_snapshots_total %llu\n"
+                  "# HELP hangar_registry_subscriber_lag_total Times a subscriber's queue was "
+                  "full and it fell behind.\n# TYPE hangar_registry_subscriber_lag_total "
+                  "counter\nhangar_registry_subscriber_lag_total %llu\n",
+                  hg_registry_count(ev->reg), (unsigned long long)ev->published,
+                  (unsigned long long)ev->deliveries, ev->nsubs, (unsigned long long)ev->snapshots,
+                  (unsigned long long)ev->lagged);
+}
+
+static void on_keepalive(uv_timer_t *t);
+
+hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store,
+                           hg_registry_t *reg, size_t ring)
+{
+    hg_events_t *ev = hg_calloc(1, sizeof(*ev));
+    ev->loop = loop;
+    ev->clock = clock;
+    ev->store = store;
+    ev->reg = reg;
+    ev->cap = ring ? ring : HG_EVENTS_RING_DEFAULT;
+    ev->ring = hg_calloc(ev->cap, sizeof(*ev->ring));
+    ev->first_seq = 1;
+    hg_list_init(&ev->subs);
+    uv_timer_init(loop, &ev->keepalive);
+    ev->keepalive.data = ev;
+    uv_timer_start(&ev->keepalive, on_keepalive, HG_EVENTS_KEEPALIVE_MS, HG_EVENTS_KEEPALIVE_MS);
+    uv_unref((uv_handle_t *)&ev->keepalive);
+    hg_metrics_register("registry", render, ev);
+    return ev;
+}
+
+static int load_meta(void *ud, const char *key, json_t *v)
+{
+    hg_events_t *ev = ud;
+    if (strcmp(key, META_KEY) == 0)
+        ev->next_seq = ev->last_seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
+    ev->first_seq = ev->last_seq + 1;
+    return 0;
+}
+
+int hg_events_load(hg_events_t *ev)
+{
+    return hg_store_load(ev->store, META_COLL, load_meta, ev);
+}
+
+uint64_t hg_events_last_seq(const hg_events_t *ev)
+{
+    return ev->last_seq;
+}
+
+/* ---- transports ---- */
+
+static size_t queued(const sub_t *s)
+{
+    return s->ws ? hg_ws_queued_bytes(s->ws) : hg_http_conn_write_queue(s->conn);
+}
+
+static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json, size_t len)
+{
+    if (s->closed)
+        return;
+    if (s->ws) {
+        if (hg_ws_send(s->ws, 0, json, len) == 0)
+            s->hub->deliveries++;
+        return;
+    }
+    hg_buf_t b;
+    hg_buf_init(&b);
+    if (seq)
+        hg_buf_printf(&b, "id: %llu\n", (unsigned long long)seq);
+    hg_buf_printf(&b, "event: %s\ndata: ", type);
+    hg_buf_append(&b, json, len);
+    hg_buf_puts(&b, "\n\n");
+    if (hg_http_conn_write(s->conn, b.data, b.len) == 0)
+        s->hub->deliveries++;
+    hg_buf_free(&b);
+}
+
+static void send_snapshot(sub_t *s, const char *reason)
+{
+    hg_events_t *ev = s->hub;
+    hg_reg_filter_t f = {.kind = s->kind[0] ? s->kind : NULL};
+    size_t n = hg_registry_count(ev->reg);
+    hg_reg_server_t **all = hg_malloc((n ? n : 1) * sizeof(*all));
+    int more;
+    n = hg_registry_list(ev->reg, &f, NULL, n, all, &more);
+    json_t *servers = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(servers, hg_registry_server_json(all[i]));
+    hg_free(all);
+    json_t *o = json_pack("{s:s,s:I,s:s,s:o}", "type", "snapshot", "seq", (json_int_t)ev->last_seq,
+                          "reason", reason, "servers", servers);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(13));
+    send_text(s, "snapshot", ev->last_seq, text, strlen(text));
+    free(text);
+    json_decref(o);
+    s->cursor = ev->last_seq;
+    ev->snapshots++;
+}
+
+static int wants(const sub_t *s, const ev_rec_t *r)
+{
+    return s->kind[0] == '\0' || strcmp(s->kind, r->kind) == 0;
+}
+
+/* Deliver everything after the cursor while the transport has room. */
+static void catch_up(sub_t *s)
+{
+    hg_events_t *ev = s->hub;
+    while (!s->closed && s->cursor < ev->last_seq) {
+        if (queued(s) >= HG_EVENTS_SUB_QUEUE_MAX)
+            return;
+        uint64_t next = s->cursor + 1;
+        if (next < ev->first_seq) {
+            send_snapshot(s, "behind");
+            continue;
+        }
+        ev_rec_t *r = &ev->ring[next % ev->cap];
+        if (wants(s, r))
+            send_text(s, r->type, r->seq, r->json, r->len);
+        s->cursor = next;
+    }
+}
+
+static void sub_gone(sub_t *s)
+{
+    if (!s->closed) {
+        s->closed = 1;
+        hg_list_remove(&s->node);
+        s->hub->nsubs--;
+    }
+}
+
+/* WebSocket callbacks */
+static void ws_message(hg_ws_t *ws, void *ud, int binary, const char *data, size_t len)
+{
+    (void)ws, (void)ud, (void)binary, (void)data, (void)len; /* subscribers only listen */
+}
+
+static void ws_close(hg_ws_t *ws, void *ud, int code)
+{
+    (void)ws, (void)code;
+    sub_t *s = ud;
+    sub_gone(s);
+    hg_free(s);
+}
+
+static void ws_drain(hg_ws_t *ws, void *ud)
+{
+    (void)ws;
+    catch_up(ud);
+}
+
+static const hg_ws_cb_t ws_cbs = {ws_message, ws_close, ws_drain};
+
+/* SSE callbacks */
+static void sse_data(void *ud, const char *data, size_t len)
+{
+    (void)ud, (void)data, (void)len;
+}
+
+static void sse_drain(void *ud)
+{
+    catch_up(ud);
+}
+
+static void sse_shutdown(void *ud)
+{
+    sub_t *s = ud;
+    hg_http_conn_close(s->conn, 1);
+}
+
+static void sse_closed(void *ud)
+{
+    sub_t *s = ud;
+    sub_gone(s);
+    hg_free(s);
+}
+
+static const hg_http_stream_cb_t sse_cbs = {sse_data, sse_drain, sse_shutdown, sse_closed};
+
+static void on_keepalive(uv_timer_t *t)
+{
+    hg_events_t *ev = t->data;
+    hg_list_t *q;
+    hg_list_foreach (q, &ev->subs) {
+        sub_t *s = hg_container_of(q, sub_t, node);
+        if (s->conn && queued(s) == 0)
+            hg_http_conn_write(s->conn, ": keepalive\n\n", 13);
+    }
+}
+
+/* ---- publishing ---- */
+
+typedef struct pending {
+    hg_events_t *ev;
+    ev_rec_t rec;
+} pending_t;
+
+static void publish(void *ud, int rc)
+{
+    pending_t *p = ud;
+    hg_events_t *ev = p->ev;
+    if (rc < 0)
+        HG_LOG(HG_LOG_ERROR, "registry", "event seq=%llu published although its commit failed",
+               (unsigned long long)p->rec.seq);
+    ev_rec_t *slot = &ev->ring[p->rec.seq % ev->cap];
+    hg_free(slot->json);
+    *slot = p->rec;
+    hg_free(p);
+    ev->last_seq = slot->seq;
+    if (ev->last_seq >= ev->first_seq + ev->cap)
+        ev->first_seq = ev->last_seq - ev->cap + 1;
+    ev->published++;
+    hg_list_t *q, *tmp;
+    hg_list_foreach_safe (q, tmp, &ev->subs) {
+        sub_t *s = hg_container_of(q, sub_t, node);
+        if (s->cursor + 1 != slot->seq) /* lagging: catches up on drain */
+            continue;
+        if (!wants(s, slot)) {
+            s->cursor = slot->seq;
+            continue;
+        }
+        if (queued(s) >= HG_EVENTS_SUB_QUEUE_MAX) {
+            ev->lagged++;
+            continue;
+        }
+        send_text(s, slot->type, slot->seq, slot->json, slot->len);
+        s->cursor = slot->seq;
+    }
+}
+
+void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_reg_reason_t reason,
+                       const hg_reg_server_t *srv)
+{
+    hg_events_t *ev = ud;
+    if (txn == NULL || ev->stopped) /* loading at start-up: nothing happened */
+        return;
+    pending_t *p = hg_calloc(1, sizeof(*p));
+    p->ev = ev;
+    p->rec.seq = ++ev->next_seq;
+    snprintf(p->rec.kind, sizeof(p->rec.kind), "%s", srv->kind);
+    p->rec.type = hg_reg_event_name(type);
+    json_t *o = json_pack("{s:I,s:s,s:f,s:o}", "seq", (json_int_t)p->rec.seq, "type", p->rec.type,
+                          "time", (double)hg_clock_now_ms(ev->clock) / 1000.0, "server",
+                          hg_registry_server_json(srv));
+    if (reason != HG_REG_REASON_NONE)
+        json_object_set_new(o, "reason", json_string(hg_reg_reason_name(reason)));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(13));
+    json_decref(o);
+    p->rec.len = strlen(text);
+    p->rec.json = hg_strndup(text, p->rec.len);
+    free(text);
+    json_t *meta = json_pack("{s:I}", "seq", (json_int_t)p->rec.seq);
+    hg_store_put(txn, META_COLL, META_KEY, meta);
+    json_decref(meta);
+    hg_store_txn_on_commit(txn, publish, p);
+}
+
+/* ---- subscribing ---- */
+
+static void call_free(hg_native_call_t *c)
+{
+    json_decref(c->in);
+    json_decref(c->out);
+    hg_free(c);
+}
+
+void hg_events_subscribe(hg_native_call_t *c)
+{
+    hg_events_t *ev = c->api->events;
+    char kind[64] = "", after[32], snap[8];
+    int has_after, rc;
+    if ((rc = hg_native_query(c, "kind", kind, sizeof(kind))) < 0 ||
+        (has_after = hg_native_query(c, "after", after, sizeof(after))) < 0 ||
+        (rc = hg_native_query(c, "snapshot", snap, sizeof(snap))) < 0)
+        goto fail;
+    int want_snapshot = rc == 1 && (strcmp(snap, "1") == 0 || strcmp(snap, "true") == 0);
+    if (strlen(kind) > HG_REG_KIND_MAX) {
+        hg_error_set(&c->err, HG_EINVAL, "kind is at most %d characters", HG_REG_KIND_MAX);
+        goto fail;
+    }
+    if (!has_after) {
+        const hg_http_header_t *h = hg_http_req_header(c->req, "Last-Event-ID");
+        if (h && h->value_len > 0 && h->value_len < sizeof(after)) {
+            memcpy(after, h->value, h->value_len);
+            after[h->value_len] = '\0';
+            has_after = 1;
+        }
+    }
+    uint64_t cursor = ev->last_seq;
+    if (has_after) {
+        char *e;
+        unsigned long long a = strtoull(after, &e, 10);
+        if (*e || after[0] == '\0' || after[0] == '-') {
+            hg_error_set(&c->err, HG_EINVAL, "after must be a sequence number");
+            goto fail;
+        }
+        cursor = a < ev->last_seq ? a : ev->last_seq;
+    }
+    if (ev->nsubs >= HG_EVENTS_MAX_SUBSCRIBERS || ev->stopped) {
+        hg_error_set(&c->err, HG_ELIMIT, "at most %d event subscribers", HG_EVENTS_MAX_SUBSCRIBERS);
+        goto fail;
+    }
+    sub_t *s = hg_calloc(1, sizeof(*s));
+    s->hub = ev;
+    snprintf(s->kind, sizeof(s->kind), "%s", kind);
+    s->cursor = cursor;
+    if (hg_ws_is_upgrade(c->req)) {
+        hg_ws_limits_t lim = {.max_message = 4096,
+                              .max_queue_bytes = HG_EVENTS_SUB_QUEUE_MAX * 2,
+                              .max_queue_msgs = 1u << 20,
+                              .ping_interval_ms = 20000,
+                              .pong_timeout_ms = 20000};
+        if (hg_ws_accept(c->req, &lim, NULL, &ws_cbs, s, &s->ws, &c->err) < 0) {
+            hg_free(s);
+            goto fail;
+        }
+    } else {
+        char head[256];
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
+                 "no-cache\r\nX-Accel-Buffering: no\r\nX-Request-Id: %s\r\n\r\n",
+                 c->request_id);
+        if (hg_http_upgrade(c->req, head, &sse_cbs, s, &s->conn) < 0) {
+            hg_free(s);
+            hg_error_set(&c->err, HG_ECONFLICT,
+                         "the event stream must be the only request in flight on its "
+                         "connection");
+            goto fail;
+        }
+        /* tell the client its position at once (and flush proxies) */
+        hg_buf_t b;
+        hg_buf_init(&b);
+        hg_buf_printf(&b, ": hangar registry events, seq %llu\nretry: 1000\n\n",
+                      (unsigned long long)ev->last_seq);
+        hg_http_conn_write(s->conn, b.data, b.len);
+        hg_buf_free(&b);
+    }
+    hg_list_insert_tail(&ev->subs, &s->node);
+    ev->nsubs++;
+    call_free(c);
+    if (want_snapshot)
+        send_snapshot(s, "requested");
+    else if (has_after && cursor + 1 < ev->first_seq && cursor < ev->last_seq)
+        send_snapshot(s, "behind");
+    catch_up(s);
+    return;
+fail:
+    hg_native_finish(c);
+}
+
+void hg_events_stop(hg_events_t *ev)
+{
+    ev->stopped = 1;
+    uv_timer_stop(&ev->keepalive);
+    uv_close((uv_handle_t *)&ev->keepalive, NULL);
+    hg_metrics_unregister("registry");
+}
+
+void hg_events_free(hg_events_t *ev)
+{
+    if (ev == NULL)
+        return;
+    for (size_t i = 0; i < ev->cap; i++)
+        hg_free(ev->ring[i].json);
+    hg_free(ev->ring);
+    hg_free(ev);
+}

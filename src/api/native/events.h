@@ -1,0 +1,51 @@
+/* hangar — the registry event stream: GET /v1/registry/events over WebSocket or Server-Sent
+ * Events.
+ *
+ * Every registry change becomes one event {"seq", "type", "reason", "time", "server"} with a
+ * sequence number that never repeats (its high-water mark is stored in the same transaction
+ * as the change). Events are published when their change is durable, in sequence order, and
+ * kept in a ring of the latest `ring` events, so a subscriber that reconnects with
+ * ?after=<seq> (or the Last-Event-ID header) receives every event it missed and then the live
+ * stream. One whose cursor has left the ring — or that asks with ?snapshot=1 — first receives
+ * {"type": "snapshot", "seq", "reason", "servers": [...]} and continues from there. ?kind=
+ * filters by server kind.
+ *
+ * Backpressure: a subscriber whose transport has more than `sub_queue_max` bytes queued is
+ * not written to; when its queue drains it catches up from the ring (or gets a snapshot when
+ * it fell out of it). Nothing grows without bound. Loop thread only.
+ */
+#ifndef HG_API_NATIVE_EVENTS_H
+#define HG_API_NATIVE_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "api/native/native_int.h"
+#include "registry/registry.h"
+
+typedef struct hg_events hg_events_t;
+
+#define HG_EVENTS_RING_DEFAULT 65536
+#define HG_EVENTS_SUB_QUEUE_MAX (4u << 20)
+#define HG_EVENTS_MAX_SUBSCRIBERS 10000
+#define HG_EVENTS_KEEPALIVE_MS 15000
+
+hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store,
+                           hg_registry_t *reg, size_t ring);
+/* Read the stored sequence high-water mark (start-up). */
+int hg_events_load(hg_events_t *ev);
+/* The registry observer (hg_reg_observer_cb); ud is the hub. */
+void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_reg_reason_t reason,
+                       const hg_reg_server_t *s);
+/* Take over the request of an authenticated GET /v1/registry/events (answers errors itself). */
+void hg_events_subscribe(hg_native_call_t *c);
+/* Close every subscriber (server stopping) and the keep-alive timer; free after the loop ran. */
+void hg_events_stop(hg_events_t *ev);
+void hg_events_free(hg_events_t *ev);
+uint64_t hg_events_last_seq(const hg_events_t *ev);
+
+/* Render a registry server as the API shows it (registry_api.c). Returns a new reference. */
+json_t *hg_registry_server_json(const hg_reg_server_t *s);
+
+#endif

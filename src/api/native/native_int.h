@@ -1,0 +1,37 @@
+/* hangar — shared internals of the native /v1 API (only for the files of api/native). */
+#ifndef HG_API_NATIVE_NATIVE_INT_H
+#define HG_API_NATIVE_NATIVE_INT_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+
+typedef struct hg_native_call {
+    hg_api_t *api;
+    hg_http_req_t *req;
+    const hg_key_t *key;
+    json_t *in;  /* parsed body (owned) */
+    json_t *out; /* answer body (owned) */
+    int status;  /* success status; 200 when 0 */
+    hg_error_t err;
+    char request_id[37];
+} hg_native_call_t;
+
+/* Answer (c->err or c->out) and free c. */
+void hg_native_finish(hg_native_call_t *c);
+/* Commit txn (takes ownership), then answer: durable before acknowledged. */
+void hg_native_commit(hg_native_call_t *c, hg_store_txn_t *txn);
+/* Parse the body into c->in (an object; empty body = {}). */
+int hg_native_parse_body(hg_native_call_t *c);
+/* The key must allow `action`. */
+int hg_native_require(hg_native_call_t *c, const char *action);
+/* Query parameter `name`, URL-decoded into out (cap bytes). 1 found, 0 absent, HG_EINVAL when
+ * too long or malformed (c->err set). */
+int hg_native_query(hg_native_call_t *c, const char *name, char *out, size_t cap);
+/* "?limit=": 1..1000, default def. */
+int hg_native_limit(hg_native_call_t *c, size_t def, size_t *out);
+
+/* Endpoint groups: rest is the path after the group prefix. */
+void hg_native_registry(hg_native_call_t *c, const char *rest, size_t rest_len);
+
+#endif

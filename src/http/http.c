@@ -67,8 +67,9 @@ struct hg_http_conn {
     int reading;
     int closing;
     int close_after_flush;
-    int writing;   /* write requests in flight */
-    int too_large; /* the message being parsed went over max_body */
+    int writing;                   /* write requests in flight */
+    int too_large;                 /* the message being parsed went over max_body */
+    struct hg_http_req_int *spare; /* a finished request kept for reuse */
     /* upgraded connections (hg_http_upgrade) */
     int upgraded;
     int in_feed;
@@ -116,25 +117,53 @@ static void maybe_stopped(hg_http_server_t *s);
 
 /* ---- request objects ---- */
 
+/* Requests are large (the header table) and a keep-alive connection makes one after another,
+ * so each connection keeps the last finished request, buffers and all, for the next one. */
 static hg_http_req_int_t *req_new(hg_http_conn_t *c)
 {
-    hg_http_req_int_t *r = hg_calloc(1, sizeof(*r));
+    hg_http_req_int_t *r = c->spare;
+    if (r) {
+        c->spare = NULL;
+        r->raw.len = r->body.len = r->out.len = 0;
+    } else {
+        r = hg_malloc(sizeof(*r)); /* not zeroed: the header tables are filled before use */
+        hg_buf_init(&r->raw);
+        hg_buf_init(&r->body);
+        hg_buf_init(&r->out);
+    }
+    memset(&r->pub, 0, offsetof(hg_http_req_t, headers));
+    r->pub.nheaders = 0;
+    r->pub.body = NULL;
+    r->pub.body_len = 0;
+    r->pub.start_ns = 0;
+    r->pub.data = NULL;
     r->conn = c;
     hg_list_init(&r->node);
-    hg_buf_init(&r->raw);
-    hg_buf_init(&r->body);
-    hg_buf_init(&r->out);
+    r->url_len = 0;
+    r->in_value = 0;
+    r->ready = 0;
+    r->keep_alive = 0;
     return r;
+}
+
+static void req_release(hg_http_req_int_t *r)
+{
+    hg_buf_free(&r->raw);
+    hg_buf_free(&r->body);
+    hg_buf_free(&r->out);
+    hg_free(r);
 }
 
 static void req_free(hg_http_req_int_t *r)
 {
     if (r == NULL)
         return;
-    hg_buf_free(&r->raw);
-    hg_buf_free(&r->body);
-    hg_buf_free(&r->out);
-    hg_free(r);
+    hg_http_conn_t *c = r->conn;
+    if (c && !c->closing && c->spare == NULL && r->raw.cap + r->body.cap + r->out.cap <= 65536) {
+        c->spare = r;
+        return;
+    }
+    req_release(r);
 }
 
 const hg_http_header_t *hg_http_req_header(const hg_http_req_t *req, const char *name)
@@ -604,6 +633,10 @@ static void close_conn(hg_http_conn_t *c)
     c->nqueued = 0;
     req_free(c->cur);
     c->cur = NULL;
+    if (c->spare) {
+        req_release(c->spare);
+        c->spare = NULL;
+    }
     hg_buf_free(&c->pending_in);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }

@@ -1,8 +1,8 @@
 /* hangar — the registry event stream (see events.h).
  *
  * DESIGN: the observer renders an event's JSON once, when the change happens (the server's
- * state at that moment), assigns the next sequence number, stores the high-water mark in the
- * change's transaction and asks the store to run publish() when that transaction commits.
+ * state at that moment), assigns the next sequence number (reserved in blocks, see
+ * SEQ_BLOCK) and asks the store to run publish() when the change's transaction commits.
  * Transactions commit in order, so events are published in sequence order. publish() puts the
  * event in the ring and writes it to every subscriber that is caught up; lagging subscribers
  * catch up from the ring when their transport drains.
@@ -52,6 +52,7 @@ struct hg_events {
     uint64_t first_seq; /* oldest seq in the ring; last_seq + 1 when empty */
     uint64_t last_seq;  /* last published */
     uint64_t next_seq;  /* last assigned */
+    uint64_t reserved;  /* sequence numbers up to this are reserved in the store */
     hg_list_t subs;
     size_t nsubs;
     uv_timer_t keepalive;
@@ -106,11 +107,18 @@ hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store
     return ev;
 }
 
+/* Sequence numbers are reserved in blocks: the store holds the highest number that may have
+ * been handed out, written once per SEQ_BLOCK events in the transaction of the event that
+ * crosses into a new block. After a restart numbering continues above the reservation, so a
+ * number never repeats (it may jump by up to SEQ_BLOCK). */
+#define SEQ_BLOCK 4096
+
 static int load_meta(void *ud, const char *key, json_t *v)
 {
     hg_events_t *ev = ud;
     if (strcmp(key, META_KEY) == 0)
-        ev->next_seq = ev->last_seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
+        ev->reserved = ev->next_seq = ev->last_seq =
+            (uint64_t)json_integer_value(json_object_get(v, "reserved"));
     ev->first_seq = ev->last_seq + 1;
     return 0;
 }
@@ -328,9 +336,12 @@ void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_re
     p->rec.len = strlen(text);
     p->rec.json = hg_strndup(text, p->rec.len);
     free(text);
-    json_t *meta = json_pack("{s:I}", "seq", (json_int_t)p->rec.seq);
-    hg_store_put(txn, META_COLL, META_KEY, meta);
-    json_decref(meta);
+    if (p->rec.seq > ev->reserved) {
+        ev->reserved = p->rec.seq + SEQ_BLOCK - 1;
+        json_t *meta = json_pack("{s:I}", "reserved", (json_int_t)ev->reserved);
+        hg_store_put(txn, META_COLL, META_KEY, meta);
+        json_decref(meta);
+    }
     hg_store_txn_on_commit(txn, publish, p);
 }
 
@@ -381,7 +392,7 @@ void hg_events_subscribe(hg_native_call_t *c)
     }
     sub_t *s = hg_calloc(1, sizeof(*s));
     s->hub = ev;
-    snprintf(s->kind, sizeof(s->kind), "%s", kind);
+    memcpy(s->kind, kind, strlen(kind) + 1); /* checked above: at most HG_REG_KIND_MAX */
     s->cursor = cursor;
     if (hg_ws_is_upgrade(c->req)) {
         hg_ws_limits_t lim = {.max_message = 4096,

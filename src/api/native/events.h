@@ -2,8 +2,8 @@
  * Events.
  *
  * Every registry change becomes one event {"seq", "type", "reason", "time", "server"} with a
- * sequence number that never repeats (its high-water mark is stored in the same transaction
- * as the change). Events are published when their change is durable, in sequence order, and
+ * sequence number one above the previous one's; numbers never repeat, also across restarts
+ * (they are reserved in the store in blocks, so after a restart they may jump ahead). Events are published when their change is durable, in sequence order, and
  * kept in a ring of the latest `ring` events, so a subscriber that reconnects with
  * ?after=<seq> (or the Last-Event-ID header) receives every event it missed and then the live
  * stream. One whose cursor has left the ring — or that asks with ?snapshot=1 — first receives

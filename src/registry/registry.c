@@ -379,22 +379,33 @@ int hg_registry_update(hg_registry_t *r, hg_reg_server_t *s, const hg_reg_patch_
     int rc = check_metadata(p->metadata, err);
     if (rc < 0)
         return rc;
-    if (p->status)
+    int changed = 0;
+    if (p->status && strcmp(p->status, s->status) != 0) {
         set_str(&s->status, p->status);
-    if (p->load >= 0)
+        changed = 1;
+    }
+    if (p->load >= 0 && p->load != s->load) {
         s->load = p->load;
-    if (p->capacity >= 0)
+        changed = 1;
+    }
+    if (p->capacity >= 0 && p->capacity != s->capacity) {
         s->capacity = p->capacity;
-    if (p->metadata) {
+        changed = 1;
+    }
+    if (p->metadata && !json_equal(p->metadata, s->metadata)) {
         json_decref(s->metadata);
         s->metadata = json_deep_copy(p->metadata);
+        changed = 1;
     }
     int64_t now = now_ms(r);
-    s->updated_ms = now;
     s->lease_expires_ms = now + s->lease_ms;
     lease_place(r, s);
-    save(s, txn);
-    notify(r, txn, HG_REG_UPDATED, HG_REG_REASON_NONE, s);
+    /* A bare renewal is neither news nor state worth an fsync: leases restart at start-up. */
+    if (changed) {
+        s->updated_ms = now;
+        save(s, txn);
+        notify(r, txn, HG_REG_UPDATED, HG_REG_REASON_NONE, s);
+    }
     return 0;
 }
 
@@ -469,6 +480,20 @@ size_t hg_registry_list(hg_registry_t *r, const hg_reg_filter_t *f, const char *
     return m;
 }
 
+static int pickable(const hg_reg_server_t *s, const hg_reg_filter_t *f, int64_t reserve)
+{
+    return s->source == HG_REG_SRC_NATIVE && s->capacity > 0 &&
+           s->capacity - s->load >= (reserve ? reserve : 1) && strcmp(s->status, "draining") &&
+           matches(s, f);
+}
+
+/* load/capacity of a against b: <0, 0, >0. */
+static int ratio_cmp(const hg_reg_server_t *a, const hg_reg_server_t *b)
+{
+    __int128 lhs = (__int128)a->load * b->capacity, rhs = (__int128)b->load * a->capacity;
+    return lhs < rhs ? -1 : lhs > rhs;
+}
+
 int hg_registry_pick(hg_registry_t *r, const hg_reg_filter_t *f, int64_t reserve,
                      hg_store_txn_t *txn, hg_reg_server_t **out, hg_error_t *err)
 {
@@ -478,33 +503,36 @@ int hg_registry_pick(hg_registry_t *r, const hg_reg_filter_t *f, int64_t reserve
         return hg_error_set(err, HG_EINVAL, "reserve must be 0..%d", HG_REG_RESERVE_MAX);
     kind_list_t *k = hg_map_get(&r->kinds, f->kind);
     hg_reg_server_t *best = NULL;
-    size_t ties = 0;
     if (k) {
-        /* Lowest load/capacity wins; compare a/b < c/d as a*d < c*b (no floating point). Among
-         * equal ratios the (rr % ties)-th candidate in list order is taken: round-robin. */
-        hg_reg_server_t *cands[64];
+        /* Pass 1: the lowest load/capacity among servers with room (a/b < c/d as a*d < c*b, no
+         * floating point) and how many share it. Pass 2: take the (rr % ties)-th of them, so
+         * ties are served round-robin. FleetIQ and SDK servers are not picked: they are handed
+         * out by their own APIs (ClaimGameServer, game session placement). */
+        hg_reg_server_t *low = NULL;
+        size_t ties = 0;
         hg_list_t *q;
         hg_list_foreach (q, &k->servers) {
             hg_reg_server_t *s = hg_container_of(q, hg_reg_server_t, knode);
-            if (s->capacity <= 0 || s->capacity - s->load < (reserve ? reserve : 1))
+            if (!pickable(s, f, reserve))
                 continue;
-            if (!matches(s, f) || strcmp(s->status, "draining") == 0)
-                continue;
-            if (best) {
-                __int128 lhs = (__int128)s->load * best->capacity;
-                __int128 rhs = (__int128)best->load * s->capacity;
-                if (lhs > rhs)
-                    continue;
-                if (lhs < rhs)
-                    ties = 0;
+            int c = low ? ratio_cmp(s, low) : -1;
+            if (c < 0) {
+                low = s;
+                ties = 1;
+            } else if (c == 0) {
+                ties++;
             }
-            best = s;
-            if (ties < 64)
-                cands[ties] = s;
-            ties++;
         }
-        if (best && ties > 1)
-            best = cands[(k->rr++) % (ties < 64 ? ties : 64)];
+        if (low) {
+            size_t want = (size_t)(k->rr++ % ties), i = 0;
+            hg_list_foreach (q, &k->servers) {
+                hg_reg_server_t *s = hg_container_of(q, hg_reg_server_t, knode);
+                if (pickable(s, f, reserve) && ratio_cmp(s, low) == 0 && i++ == want) {
+                    best = s;
+                    break;
+                }
+            }
+        }
     }
     if (best == NULL)
         return hg_error_set(err, HG_EOUTOFCAPACITY, "no %s server has room for %lld more", f->kind,

@@ -16,16 +16,18 @@
  *     |---------------------------|------------------------------|------------------------|
  *     | announce (new id)         | hg_registry_announce         | server.up              |
  *     | announce (same id again)  | hg_registry_announce         | server.updated         |
- *     | patch, renew              | hg_registry_update           | server.updated         |
+ *     | patch that changes a field| hg_registry_update           | server.updated         |
+ *     | patch that only renews    | hg_registry_update           | (none, not stored)     |
  *     | leave                     | hg_registry_remove           | server.down, left      |
  *     | lease ran out             | hg_registry_tick             | server.down, lease_expired |
  *     | K failed checks in a row  | hg_registry_probe_result     | server.down, health_check_failed
  * | | pick reserves load        | hg_registry_pick             | server.updated         |
  *
  * The id is derived from (kind, address, port), so a restarted server re-announces as itself.
- * Pick: the healthy server of a kind with the lowest load/capacity that has room for the
- * reservation, the reservation added to its load in the same step (one loop thread: no two
- * picks see the same slot); ties are broken round-robin.
+ * Pick: the announced (native) server of a kind with the lowest load/capacity that has room
+ * for the reservation, the reservation added to its load in the same step (one loop thread: no
+ * two picks see the same slot); ties are broken round-robin. FleetIQ and SDK servers are listed
+ * but never picked: ClaimGameServer and placement hand them out.
  *
  * No sockets here: health checks are asked of a prober (net/probe.c in the daemon, a fake in
  * unit tests), whose answers come back through hg_registry_probe_result(). Time comes from the

@@ -660,3 +660,290 @@ def run(ns=None):
         _cleanup()
     print("E2E-RESULT passed=%d failed=%d" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)
+
+
+# ---- registry: helpers for tests/e2e/05-registry-*.py ------------------------------------------
+
+EXAMPLES = os.path.join(REPO, "examples")
+
+
+def reg_call(d, method, path, body=None, key=None, signed=True):
+    """A /v1 request signed for `hangar` by key (a create_key() answer) or the admin key."""
+    kid, sec = (key["key_id"], key["secret"]) if key else (None, None)
+    return d.admin(method, path, body, key_id=kid, secret=sec, signed=signed)
+
+
+def native_error(r, status, code=None):
+    """Asserts r is the native error shape {"error": {"code", "message", "request_id"}}."""
+    assert r.status == status, "want HTTP %d, got %r" % (status, r)
+    err = r.json().get("error")
+    assert isinstance(err, dict) and err.get("code"), "not a native error: %r" % r
+    assert err.get("message") and err.get("request_id"), "error lacks message/request_id: %r" % r
+    if code is not None:
+        assert err["code"] == code, "want error code %s, got %r" % (code, err)
+    return err
+
+
+def announce(d, kind="game", address="127.0.0.1", port=7000, key=None, expect=(200, 201),
+             **fields):
+    """POST /v1/registry/servers; asserts the status is in expect; returns the server."""
+    body = dict(kind=kind, address=address, port=port)
+    body.update(fields)
+    r = reg_call(d, "POST", "/v1/registry/servers", body, key)
+    assert r.status in expect, "announce %r -> %r" % (body, r)
+    srv = r.json()
+    assert srv.get("id", "").startswith("srv-"), "announce answered without an id: %r" % srv
+    srv["_status"] = r.status
+    return srv
+
+
+def reg_get(d, sid, key=None):
+    """GET /v1/registry/servers/{id} -> the server, or None on 404."""
+    r = reg_call(d, "GET", "/v1/registry/servers/" + sid, key=key)
+    if r.status == 404:
+        native_error(r, 404, "not_found")
+        return None
+    assert r.status == 200, "GET server %s -> %r" % (sid, r)
+    return r.json()
+
+
+def reg_list(d, key=None, **query):
+    """One page of GET /v1/registry/servers?query -> {"items", "next"?}."""
+    qs = "&".join("%s=%s" % kv for kv in sorted(query.items()))
+    r = reg_call(d, "GET", "/v1/registry/servers" + ("?" + qs if qs else ""), key=key)
+    assert r.status == 200, "list %s -> %r" % (qs, r)
+    out = r.json()
+    assert isinstance(out.get("items"), list), "list without items: %r" % out
+    return out
+
+
+def reg_list_all(d, **query):
+    """Every item of GET /v1/registry/servers?query, following `next`."""
+    items, after = [], None
+    for _ in range(1000):
+        q = dict(query)
+        if after:
+            q["after"] = after
+        page = reg_list(d, **q)
+        items += page["items"]
+        after = page.get("next")
+        if not after:
+            return items
+    raise AssertionError("list pagination did not end")
+
+
+def signed_get_headers(d, path, key=None, extra=None):
+    kid, sec = (key["key_id"], key["secret"]) if key else (d.key_id, d.secret)
+    return sign("GET", d.url + path, b"", dict(extra or {}), kid, sec, "hangar")
+
+
+class EventStream:
+    """A subscriber to GET /v1/registry/events over WebSocket (transport='ws') or Server-Sent
+    Events ('sse'), read by a background thread. Each event is a dict, plus `_recv` (monotonic
+    time of arrival) and for SSE `_sse_id` / `_sse_event`."""
+
+    def __init__(self, d, query="", transport="ws", key=None, headers=None, timeout=5,
+                 paused=False, rcvbuf=None):
+        import queue
+        self.q = queue.Queue()
+        self.transport = transport
+        self.events = []  # everything taken from the queue so far, in order
+        self.closed = False
+        self.error = None
+        path = "/v1/registry/events" + ("?" + query if query else "")
+        hdrs = signed_get_headers(d, path, key, headers)
+        if transport == "ws":
+            import websocket
+            want = ("Authorization", "X-Amz-Date") + tuple(headers or ())
+            opts = ((socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf),) if rcvbuf else ()
+            self.ws = websocket.create_connection(
+                "ws://127.0.0.1:%d%s" % (d.port, path), timeout=timeout, sockopt=opts,
+                header=["%s: %s" % (k, v) for k, v in hdrs.items() if k in want])
+            self.ws.settimeout(None)
+            self.sock = self.ws.sock
+        else:
+            self.conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+            self.conn.request("GET", path, headers=hdrs)
+            self.sock = self.conn.sock  # http.client lets go of it once the answer has no length
+            self.resp = self.conn.getresponse()
+            if self.resp.status != 200:
+                body = self.resp.read()
+                self.conn.close()
+                raise AssertionError("SSE GET %s -> HTTP %d %r" % (path, self.resp.status, body))
+            ctype = self.resp.getheader("Content-Type", "")
+            assert ctype.startswith("text/event-stream"), "SSE content type %r" % ctype
+            self.sock.settimeout(None)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        if not paused:
+            self.thread.start()
+
+    def resume(self):
+        """Starts reading a stream opened with paused=True."""
+        self.thread.start()
+
+    def _read(self):
+        try:
+            if self.transport == "ws":
+                while True:
+                    msg = self.ws.recv()
+                    if not msg:
+                        break
+                    ev = json.loads(msg)
+                    ev["_recv"] = time.monotonic()
+                    self.q.put(ev)
+            else:
+                fields = {}
+                while True:
+                    line = self.resp.readline()
+                    if not line:
+                        break
+                    line = line.decode("utf-8").rstrip("\r\n")
+                    if line == "":
+                        if "data" in fields:
+                            ev = json.loads(fields["data"])
+                            ev["_recv"] = time.monotonic()
+                            ev["_sse_id"] = fields.get("id")
+                            ev["_sse_event"] = fields.get("event")
+                            self.q.put(ev)
+                        fields = {}
+                    elif not line.startswith(":") and ":" in line:
+                        k, v = line.split(":", 1)
+                        v = v[1:] if v.startswith(" ") else v
+                        fields[k] = fields[k] + "\n" + v if k in fields else v
+        except Exception as e:  # closed by us, or by the daemon
+            if not self.closed:
+                self.error = e
+        finally:
+            self.q.put(None)
+
+    def next(self, timeout=5.0):
+        """The next event, or None when the stream ended; AssertionError on timeout."""
+        import queue
+        try:
+            ev = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no event within %.1fs on the %s stream (got so far: %s)"
+                                 % (timeout, self.transport, brief_events(self.events[-8:])))
+        if ev is None:
+            self.q.put(None)  # stays ended
+            return None
+        self.events.append(ev)
+        return ev
+
+    def wait_for(self, pred, timeout=5.0, what="event"):
+        """Reads until pred(ev); returns that event (the ones before it stay in .events)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out after %.1fs waiting for %s on %s; last: %s" % (
+                    timeout, what, self.transport, brief_events(self.events[-8:])))
+            try:
+                ev = self.next(left)
+            except AssertionError:
+                continue
+            if ev is None:
+                raise AssertionError("the %s stream ended (%s) while waiting for %s; last: %s" % (
+                    self.transport, self.error, what, brief_events(self.events[-8:])))
+            if pred(ev):
+                return ev
+
+    def drain(self, quiet=0.5, timeout=10.0):
+        """Every event arriving until none came for `quiet` seconds."""
+        out, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                ev = self.next(quiet)
+            except AssertionError:
+                break
+            if ev is None:
+                break
+            out.append(ev)
+        return out
+
+    def close(self):
+        """Drops the connection abruptly (as a crashing gateway would)."""
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.thread.is_alive():
+            self.thread.join(5)
+
+
+def brief_events(evs):
+    return ", ".join("%s:%s%s(%s)" % (e.get("seq"), e.get("type"),
+                                      "/" + e["reason"] if e.get("reason") else "",
+                                      (e.get("server") or {}).get("id", "")) for e in evs)
+
+
+def for_server(sid, type_=None):
+    """An EventStream.wait_for predicate: an event about server sid (of that type)."""
+    return lambda ev: ((ev.get("server") or {}).get("id") == sid
+                       and (type_ is None or ev.get("type") == type_))
+
+
+class Proc:
+    """A child process (an example program) with its output collected by a thread."""
+
+    def __init__(self, argv, env=None):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            with self.cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_line(self, pred, timeout=10.0, what="a line"):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(pred(ln) for ln in self.lines)
+                                    or self.p.poll() is not None, timeout)
+            for ln in self.lines:
+                if pred(ln):
+                    return ln
+        raise AssertionError("%s: no %s within %.0fs (exit %s); output:\n%s" % (
+            os.path.basename(self.p.args[1]), what, timeout, self.p.poll(), self.output()))
+
+    def output(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+def example_env(key):
+    env = clean_env({"HANGAR_KEY_ID": key["key_id"], "HANGAR_SECRET": key["secret"],
+                     "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def start_gameserver(d, key, capacity=10, *extra):
+    """Runs examples/gameserver/gameserver.py; returns (Proc, server id, port)."""
+    import re
+    p = Proc([sys.executable, os.path.join(EXAMPLES, "gameserver", "gameserver.py"),
+              "--endpoint", d.url, "--capacity", str(capacity)] + [str(a) for a in extra],
+             env=example_env(key))
+    line = p.wait_line(lambda ln: ln.startswith("announced "), 10, "announcement")
+    m = re.match(r"announced (srv-[0-9a-f]{16}) on ([^ ]+):(\d+) ", line)
+    assert m, "gameserver printed %r" % line
+    return p, m.group(1), int(m.group(3))

@@ -159,7 +159,10 @@ HG_TEST(lease_expires_unless_renewed)
     hg_reg_patch_t p = {.load = -1, .capacity = -1};
     hg_store_txn_t *t = hg_store_txn_new(e.store);
     hg_error_t err;
+    int before = e.seen.n;
     ASSERT_OK(hg_registry_update(e.reg, a, &p, t, &err)); /* renews a only */
+    ASSERT_TRUE(hg_store_txn_empty(t));                   /* not stored */
+    ASSERT_EQ_INT(e.seen.n, before);                      /* not news */
     commit(&e, t);
     hg_clock_advance(&e.clock, 999);
     ASSERT_EQ_INT(hg_registry_tick(e.reg, 100), 0);
@@ -305,6 +308,9 @@ HG_TEST(external_entries_are_read_only_and_not_stored)
     t = hg_store_txn_new(e.store);
     ASSERT_EQ_INT(hg_registry_update(e.reg, s, &p, t, &err), HG_ECONFLICT);
     ASSERT_EQ_INT(hg_registry_remove(e.reg, s, t, &err), HG_ECONFLICT);
+    hg_reg_filter_t gf = {.kind = "game"};
+    hg_reg_server_t *picked;
+    ASSERT_EQ_INT(hg_registry_pick(e.reg, &gf, 1, t, &picked, &err), HG_EOUTOFCAPACITY);
     hg_clock_advance(&e.clock, 3600000);
     ASSERT_EQ_INT(hg_registry_tick(e.reg, 100), 0); /* no lease */
     a.status = "utilized";

@@ -384,7 +384,7 @@ void hg_events_subscribe(hg_native_call_t *c)
             hg_error_set(&c->err, HG_EINVAL, "after must be a sequence number");
             goto fail;
         }
-        cursor = a < ev->last_seq ? a : ev->last_seq;
+        cursor = a;
     }
     if (ev->nsubs >= HG_EVENTS_MAX_SUBSCRIBERS || ev->stopped) {
         hg_error_set(&c->err, HG_ELIMIT, "at most %d event subscribers", HG_EVENTS_MAX_SUBSCRIBERS);
@@ -430,6 +430,8 @@ void hg_events_subscribe(hg_native_call_t *c)
     call_free(c);
     if (want_snapshot)
         send_snapshot(s, "requested");
+    else if (has_after && cursor > ev->last_seq)
+        send_snapshot(s, "behind"); /* a position this history never reached (data wiped) */
     else if (has_after && cursor + 1 < ev->first_seq && cursor < ev->last_seq)
         send_snapshot(s, "behind");
     catch_up(s);

@@ -77,17 +77,19 @@ static int get_str(hg_native_call_t *c, const char *name, const char **out)
     return 0;
 }
 
-static int get_seconds(hg_native_call_t *c, json_t *obj, const char *name, int64_t *ms)
+/* Seconds in min..max (fractions allowed) as ms; 0 and *ms = 0 when absent. */
+static int get_seconds(hg_native_call_t *c, json_t *obj, const char *name, double min, double max,
+                       int64_t *ms)
 {
     json_t *v = json_object_get(obj, name);
     *ms = 0;
-    if (v == NULL)
+    if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_number(v))
         return hg_error_set(&c->err, HG_EINVAL, "%s must be a number of seconds", name);
     double s = json_number_value(v);
-    if (s < 0 || s > 86400)
-        return hg_error_set(&c->err, HG_EINVAL, "%s must be 0..86400 seconds", name);
+    if (!(s >= min && s <= max))
+        return hg_error_set(&c->err, HG_EINVAL, "%s must be %g..%g seconds", name, min, max);
     *ms = (int64_t)(s * 1000.0 + 0.5);
     return 0;
 }
@@ -105,7 +107,8 @@ static int announce(hg_native_call_t *c, hg_store_txn_t *txn)
         (rc = get_int(c, "capacity", 0, &a.capacity)) < 0 ||
         (rc = member(c, "metadata", JSON_OBJECT, &md)) < 0 ||
         (rc = member(c, "health_check", JSON_OBJECT, &hc)) < 0 ||
-        (rc = get_seconds(c, c->in, "lease_s", &a.lease_ms)) < 0)
+        (rc = get_seconds(c, c->in, "lease_s", HG_REG_LEASE_MIN_MS / 1000.0,
+                          HG_REG_LEASE_MAX_MS / 1000.0, &a.lease_ms)) < 0)
         return rc;
     if (a.kind == NULL || a.address == NULL)
         return hg_error_set(&c->err, HG_EINVAL, "kind and address are required");
@@ -121,13 +124,23 @@ static int announce(hg_native_call_t *c, hg_store_txn_t *txn)
             a.check = HG_REG_CHECK_HTTP;
         else
             return hg_error_set(&c->err, HG_EINVAL, "health_check.type must be tcp or http");
-        a.check_path = json_string_value(json_object_get(hc, "path"));
-        if ((rc = get_seconds(c, hc, "interval_s", &a.check_interval_ms)) < 0)
+        json_t *path = json_object_get(hc, "path");
+        if (path && !json_is_string(path))
+            return hg_error_set(&c->err, HG_EINVAL, "health_check.path must be a string");
+        a.check_path = json_string_value(path);
+        if ((rc = get_seconds(c, hc, "interval_s", HG_REG_CHECK_MIN_MS / 1000.0,
+                              HG_REG_CHECK_MAX_MS / 1000.0, &a.check_interval_ms)) < 0)
             return rc;
         if (a.check_interval_ms == 0)
             a.check_interval_ms = 5000;
         json_t *f = json_object_get(hc, "failures");
-        a.check_failures_max = json_is_integer(f) ? (int)json_integer_value(f) : 3;
+        if (f && !(json_is_integer(f) && json_integer_value(f) >= 1 &&
+                   json_integer_value(f) <= HG_REG_CHECK_FAILURES_MAX))
+            return hg_error_set(&c->err, HG_EINVAL,
+                                "health_check.failures must be an integer "
+                                "1..%d",
+                                HG_REG_CHECK_FAILURES_MAX);
+        a.check_failures_max = f ? (int)json_integer_value(f) : 3;
     }
     hg_reg_server_t *s;
     int created;

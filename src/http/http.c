@@ -78,6 +78,7 @@ struct hg_http_conn {
     size_t out_bytes;
     uv_shutdown_t shut;
     int shutting;
+    int stream_paused; /* the stream's owner asked us not to read */
     char peer[64];
     uint64_t last_activity_ms;
     uint64_t msg_start_ms; /* 0 when no message is in progress */
@@ -462,6 +463,13 @@ static int feed(hg_http_conn_t *c, const char *data, size_t len)
 static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     hg_http_conn_t *c = (hg_http_conn_t *)st;
+    if (nread == UV_EOF && c->writing > 0) {
+        /* half-closed: let what we queued reach the peer, then close */
+        uv_read_stop(st);
+        c->reading = 0;
+        c->close_after_flush = 1;
+        return;
+    }
     if (nread < 0) {
         close_conn(c);
         return;
@@ -485,7 +493,7 @@ static void start_stream(hg_http_conn_t *c)
         c->scb->on_data(c->sud, in.data, in.len);
         hg_buf_free(&in);
     }
-    if (!c->closing && !c->shutting) {
+    if (!c->closing && !c->shutting && !c->stream_paused && !c->reading) {
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_stream_read);
         c->reading = 1;
     }
@@ -863,11 +871,11 @@ int hg_http_upgrade(hg_http_req_t *req, const char *response, const hg_http_stre
     c->paused = 0;
     c->close_after_flush = 0;
     c->msg_start_ms = 0;
+    if (out)
+        *out = c;
     flush(c);
     if (!c->in_feed)
         start_stream(c);
-    if (out)
-        *out = c;
     return 0;
 }
 
@@ -885,7 +893,7 @@ static void on_stream_write(uv_write_t *w, int status)
     c->out_bytes -= sw->len;
     c->writing--;
     hg_free(sw);
-    if (status < 0) {
+    if (status < 0 || (c->close_after_flush && c->writing == 0)) {
         close_conn(c);
         return;
     }
@@ -922,6 +930,7 @@ size_t hg_http_conn_write_queue(const hg_http_conn_t *c)
 
 void hg_http_conn_pause(hg_http_conn_t *c, int pause)
 {
+    c->stream_paused = pause;
     if (c->closing || c->shutting)
         return;
     if (pause && c->reading) {
@@ -941,12 +950,14 @@ static void on_shutdown_done(uv_shutdown_t *sh, int status)
 
 void hg_http_conn_close(hg_http_conn_t *c, int graceful)
 {
-    if (c->closing || c->shutting)
+    if (c->closing)
         return;
-    if (!graceful) {
+    if (!graceful) { /* also cuts short a graceful close in progress */
         close_conn(c);
         return;
     }
+    if (c->shutting)
+        return;
     c->shutting = 1;
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -955,6 +966,11 @@ void hg_http_conn_close(hg_http_conn_t *c, int graceful)
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0)
         close_conn(c);
+}
+
+uv_loop_t *hg_http_conn_loop(const hg_http_conn_t *c)
+{
+    return c->tcp.loop;
 }
 
 const char *hg_http_conn_peer(hg_http_conn_t *c)

@@ -121,9 +121,11 @@ int hg_http_conn_write(hg_http_conn_t *c, const void *data, size_t len);
 size_t hg_http_conn_write_queue(const hg_http_conn_t *c);
 /* Stop or resume reading (backpressure on the peer). */
 void hg_http_conn_pause(hg_http_conn_t *c, int pause);
-/* Close: after the queued writes are flushed when graceful, at once otherwise. on_closed
- * runs later. */
+/* Close: after the queued writes are flushed when graceful, at once otherwise (a hard close
+ * also cuts short a graceful one in progress). on_closed runs later. */
 void hg_http_conn_close(hg_http_conn_t *c, int graceful);
+/* The loop the connection runs on. */
+uv_loop_t *hg_http_conn_loop(const hg_http_conn_t *c);
 /* The peer's address as text ("127.0.0.1:5555"); "" when unknown. */
 const char *hg_http_conn_peer(hg_http_conn_t *c);
 

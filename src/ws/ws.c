@@ -707,13 +707,6 @@ static int bad(hg_error_t *err, int code, const char *field, const char *msg)
     return code;
 }
 
-/* TODO(http): hg_http_conn_loop(conn) once http.h has it; the connection's uv_tcp_t is its first
- * member today (http.c), so its handle's loop is the connection's loop. */
-static uv_loop_t *conn_loop(hg_http_conn_t *c)
-{
-    return ((uv_handle_t *)c)->loop;
-}
-
 static void limits_norm(hg_ws_limits_t *l, const hg_ws_limits_t *in)
 {
     if (in)
@@ -794,7 +787,7 @@ int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subp
     ws->cb = *cb;
     ws->ud = ud;
     ws->conn = conn;
-    ws->loop = conn_loop(conn);
+    ws->loop = hg_http_conn_loop(conn);
     hg_buf_init(&ws->in);
     hg_buf_init(&ws->out);
     hg_buf_init(&ws->msg);

@@ -39,7 +39,8 @@ typedef struct sub {
     hg_http_conn_t *conn; /* SSE transport */
     char kind[HG_REG_KIND_MAX + 1];
     uint64_t cursor; /* last seq delivered (or skipped) */
-    int closed;
+    int closed;      /* off the hub's list (the transport is gone) */
+    int stop;        /* being closed by us: send nothing more */
 } sub_t;
 
 struct hg_events {
@@ -142,11 +143,18 @@ static size_t queued(const sub_t *s)
 
 static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json, size_t len)
 {
-    if (s->closed)
+    if (s->closed || s->stop)
         return;
     if (s->ws) {
-        if (hg_ws_send(s->ws, 0, json, len) == 0)
+        int rc = hg_ws_send(s->ws, 0, json, len);
+        if (rc == 0) {
             s->hub->deliveries++;
+        } else if (rc != HG_ECONFLICT) {
+            /* did not fit (a snapshot larger than the queue): never skip an event silently;
+             * the client reconnects with after= and catches up */
+            hg_ws_close(s->ws, 1013, "subscriber fell behind; reconnect with after=");
+            s->stop = 1;
+        }
         return;
     }
     hg_buf_t b;
@@ -192,7 +200,7 @@ static int wants(const sub_t *s, const ev_rec_t *r)
 static void catch_up(sub_t *s)
 {
     hg_events_t *ev = s->hub;
-    while (!s->closed && s->cursor < ev->last_seq) {
+    while (!s->closed && !s->stop && s->cursor < ev->last_seq) {
         if (queued(s) >= HG_EVENTS_SUB_QUEUE_MAX)
             return;
         uint64_t next = s->cursor + 1;
@@ -300,7 +308,7 @@ static void publish(void *ud, int rc)
     hg_list_t *q, *tmp;
     hg_list_foreach_safe (q, tmp, &ev->subs) {
         sub_t *s = hg_container_of(q, sub_t, node);
-        if (s->cursor + 1 != slot->seq) /* lagging: catches up on drain */
+        if (s->stop || s->cursor + 1 != slot->seq) /* lagging: catches up on drain */
             continue;
         if (!wants(s, slot)) {
             s->cursor = slot->seq;

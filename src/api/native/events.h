@@ -3,10 +3,11 @@
  *
  * Every registry change becomes one event {"seq", "type", "reason", "time", "server"} with a
  * sequence number one above the previous one's; numbers never repeat, also across restarts
- * (they are reserved in the store in blocks, so after a restart they may jump ahead). Events are published when their change is durable, in sequence order, and
- * kept in a ring of the latest `ring` events, so a subscriber that reconnects with
- * ?after=<seq> (or the Last-Event-ID header) receives every event it missed and then the live
- * stream. One whose cursor has left the ring — or that asks with ?snapshot=1 — first receives
+ * (they are reserved in the store in blocks, so after a restart they may jump ahead). Events are
+ * published when their change is durable, in sequence order, and kept in a ring of the latest
+ * `ring` events, so a subscriber that reconnects with ?after=<seq> (or the Last-Event-ID header)
+ * receives every event it missed and then the live stream. One whose cursor has left the ring — or
+ * that asks with ?snapshot=1 — first receives
  * {"type": "snapshot", "seq", "reason", "servers": [...]} and continues from there. ?kind=
  * filters by server kind.
  *

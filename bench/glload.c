@@ -1,0 +1,1103 @@
+/* hangar — glload: a signed GameLift JSON 1.1 load generator for the benchmarks.
+ *
+ * Drives hangard (or anything speaking GameLift JSON 1.1 with SigV4) with N keep-alive
+ * connections on one libuv loop per thread (-t). Each connection runs its own closed-loop
+ * sequence: one request in flight, the next one sent when the answer has arrived. Every
+ * request is signed with the daemon's own signer, hg_sigv4_sign(), over host, x-amz-date,
+ * x-amz-target and content-type; x-amz-date is recomputed once per second by a timer.
+ *
+ * Workloads (-w):
+ *   cycle     per connection, on its own ids: RegisterGameServer(id) → ClaimGameServer(id) →
+ *             UpdateGameServer(id, UTILIZED) → DeregisterGameServer(id), then the next id.
+ *   claim     a shared pool (-p servers per connection, registered before the window); per
+ *             cycle ClaimGameServer(group only) → UpdateGameServer(claimed, UTILIZED) →
+ *             DeregisterGameServer(claimed) → RegisterGameServer(a new id of this connection),
+ *             so the pool never runs dry.
+ *   describe  DescribeGameServer of a server registered by this connection (read path).
+ *   wrklua    set up one server, write a wrk Lua script (-o FILE) replaying one pre-signed
+ *             DescribeGameServer request (valid for the daemon's SigV4 skew, 5 min), and exit.
+ *
+ * Timing: setup (CreateGameServerGroup, registrations) runs first on a blocking socket; then
+ * every thread connects, runs -W seconds of warm-up, and the -d second window starts at one
+ * common instant. Requests (and cycles) whose answer arrives inside the window are counted and
+ * their latency (send → whole answer parsed) goes into a log-linear histogram (128 sub-buckets
+ * per power of two of nanoseconds: ≤ 0.8% error). Every non-200 answer, transport error or
+ * timeout during the load is counted by status; the first one of each status is captured
+ * (request and answer) and printed. A run with any error is flagged and exits 2.
+ *
+ * With -P PID the server process's CPU (utime+stime from /proc/PID/stat) is read at the
+ * window's two edges, so server CPU % covers exactly the window.
+ *
+ * Output: a human summary, then as the last line
+ *   RESULT workload=… conns=… threads=… duration_s=… requests=… rps=… cycles=… cycles_per_s=…
+ *          p50_ms=… p90_ms=… p99_ms=… max_ms=… errors=… [server_cpu_pct=…] client_cpu_pct=…
+ *          softirq_cpu_pct=… other_cpu_pct=… machine_busy_pct=… flagged=0|1 [status_NNN=…]
+ * (server, client, softirq and other CPU: 1 core = 100; machine busy: all cores = 100, as
+ * lib.sh's wrk rows. softirq: interrupt time charged to no process, mostly loopback TCP;
+ * other: what the rest of the box used in the window, i.e. noise from unrelated processes.)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "auth/sigv4.h"
+
+#define CONTENT_TYPE "application/x-amz-json-1.1"
+#define REQ_CAP 4096         /* one signed request; ours are < 1 KiB */
+#define BODY_CAP 8192        /* answer body kept per connection (longer is truncated) */
+#define RBUF_CAP 65536       /* read buffer per connection */
+#define MAX_STATUS 600       /* status 0 = transport error / timeout */
+#define MAX_CAPTURES 8       /* distinct error statuses captured per thread */
+#define MAX_CONNECT_FAILS 20 /* per connection, then it gives up */
+
+enum { OP_REGISTER, OP_CLAIM, OP_UPDATE, OP_DEREGISTER, OP_DESCRIBE, OP_CREATE_GROUP, OP_N };
+static const char *const op_names[OP_N] = {"RegisterGameServer", "ClaimGameServer",
+                                           "UpdateGameServer",   "DeregisterGameServer",
+                                           "DescribeGameServer", "CreateGameServerGroup"};
+
+typedef enum { W_CYCLE, W_CLAIM, W_DESCRIBE, W_WRKLUA } workload_t;
+static const char *const workload_names[] = {"cycle", "claim", "describe", "wrklua"};
+
+/* ---- options ---- */
+
+static struct {
+    char host[64];
+    int port;
+    char hostport[80];
+    int conns, threads, pool;
+    double duration, warmup, timeout_s;
+    workload_t w;
+    const char *key, *secret, *region, *out_path, *err_path;
+    int server_pid;
+    char group[96];
+    char tag[32];
+    uint64_t t_win0, t_win1; /* uv_hrtime() edges of the measured window */
+} opt;
+
+/* ---- histogram: log-linear over nanoseconds ---- */
+
+#define H_SUB_BITS 7
+#define H_SUB (1u << H_SUB_BITS)
+#define H_BUCKETS ((64 - H_SUB_BITS + 1) * H_SUB)
+
+typedef struct hist {
+    uint64_t n[H_BUCKETS];
+    uint64_t count, max, sum;
+} hist_t;
+
+static unsigned hist_index(uint64_t v)
+{
+    if (v < H_SUB)
+        return (unsigned)v;
+    unsigned h = 63u - (unsigned)__builtin_clzll(v); /* highest set bit, >= H_SUB_BITS */
+    uint64_t sub = v >> (h - H_SUB_BITS);            /* in [H_SUB, 2*H_SUB) */
+    return (h - H_SUB_BITS + 1) * H_SUB + (unsigned)(sub - H_SUB);
+}
+
+/* Middle of the bucket's range. */
+static uint64_t hist_value(unsigned idx)
+{
+    if (idx < H_SUB)
+        return idx;
+    unsigned b = idx / H_SUB;
+    uint64_t sub = idx % H_SUB + H_SUB;
+    uint64_t lo = sub << (b - 1), width = (uint64_t)1 << (b - 1);
+    return lo + width / 2;
+}
+
+static void hist_add(hist_t *h, uint64_t v)
+{
+    h->n[hist_index(v)]++;
+    h->count++;
+    h->sum += v;
+    if (v > h->max)
+        h->max = v;
+}
+
+static void hist_merge(hist_t *into, const hist_t *h)
+{
+    for (unsigned i = 0; i < H_BUCKETS; i++)
+        into->n[i] += h->n[i];
+    into->count += h->count;
+    into->sum += h->sum;
+    if (h->max > into->max)
+        into->max = h->max;
+}
+
+static double hist_q_ms(const hist_t *h, double q)
+{
+    if (h->count == 0)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)h->count + 0.5), seen = 0;
+    if (want < 1)
+        want = 1;
+    for (unsigned i = 0; i < H_BUCKETS; i++) {
+        seen += h->n[i];
+        if (seen >= want) {
+            uint64_t v = hist_value(i);
+            return (double)(v > h->max ? h->max : v) / 1e6;
+        }
+    }
+    return (double)h->max / 1e6;
+}
+
+/* ---- request building ---- */
+
+static void amz_date_now(char out[17])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/* Build one signed POST / with a JSON body into out. Returns its length, or -1. */
+static int build_request(char *out, size_t cap, const char *amz_date, int op, const char *body)
+{
+    char target[64], auth[512];
+    int tlen = snprintf(target, sizeof(target), "GameLift.%s", op_names[op]);
+    size_t blen = strlen(body);
+    hg_sigv4_header_t h[4] = {
+        {"host", 4, opt.hostport, strlen(opt.hostport)},
+        {"x-amz-date", 10, amz_date, 16},
+        {"x-amz-target", 12, target, (size_t)tlen},
+        {"content-type", 12, CONTENT_TYPE, sizeof(CONTENT_TYPE) - 1},
+    };
+    hg_sigv4_request_t r = {
+        .method = "POST",
+        .path = "/",
+        .path_len = 1,
+        .headers = h,
+        .nheaders = 4,
+        .body = body,
+        .body_len = blen,
+    };
+    if (hg_sigv4_sign(&r, opt.key, opt.secret, opt.region, "gamelift", amz_date, auth,
+                      sizeof(auth)) != 0)
+        return -1;
+    int n = snprintf(out, cap,
+                     "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Date: %s\r\nX-Amz-Target: %s\r\n"
+                     "Content-Type: " CONTENT_TYPE "\r\nAuthorization: %s\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     opt.hostport, amz_date, target, auth, blen, body);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* JSON body for op on server id (id may be NULL for a group-wide claim). */
+static void build_body(char *out, size_t cap, int op, const char *id, const char *instance)
+{
+    switch (op) {
+    case OP_REGISTER:
+        snprintf(out, cap,
+                 "{\"GameServerGroupName\":\"%s\",\"GameServerId\":\"%s\",\"InstanceId\":\"%s\","
+                 "\"ConnectionInfo\":\"127.0.0.1:7777\"}",
+                 opt.group, id, instance);
+        break;
+    case OP_CLAIM:
+        if (id)
+            snprintf(out, cap, "{\"GameServerGroupName\":\"%s\",\"GameServerId\":\"%s\"}",
+                     opt.group, id);
+        else
+            snprintf(out, cap, "{\"GameServerGroupName\":\"%s\"}", opt.group);
+        break;
+    case OP_UPDATE:
+        snprintf(out, cap,
+                 "{\"GameServerGroupName\":\"%s\",\"GameServerId\":\"%s\","
+                 "\"UtilizationStatus\":\"UTILIZED\"}",
+                 opt.group, id);
+        break;
+    case OP_DEREGISTER:
+    case OP_DESCRIBE:
+        snprintf(out, cap, "{\"GameServerGroupName\":\"%s\",\"GameServerId\":\"%s\"}", opt.group,
+                 id);
+        break;
+    case OP_CREATE_GROUP:
+        snprintf(out, cap,
+                 "{\"GameServerGroupName\":\"%s\","
+                 "\"RoleArn\":\"arn:aws:iam::123456789012:role/fleetiq\",\"MinSize\":0,"
+                 "\"MaxSize\":10,\"LaunchTemplate\":{\"LaunchTemplateName\":\"game-server\"},"
+                 "\"InstanceDefinitions\":[{\"InstanceType\":\"c5.large\"},"
+                 "{\"InstanceType\":\"c5.xlarge\"}]}",
+                 opt.group);
+        break;
+    default: out[0] = '\0';
+    }
+}
+
+/* Copy the "GameServerId" string member of a GameLift answer into out. Returns 0 or -1. */
+static int find_server_id(const char *body, char *out, size_t cap)
+{
+    static const char key[] = "\"GameServerId\":\"";
+    const char *p = strstr(body, key);
+    if (p == NULL)
+        return -1;
+    p += sizeof(key) - 1;
+    const char *e = strchr(p, '"');
+    if (e == NULL || (size_t)(e - p) >= cap || e == p)
+        return -1;
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = '\0';
+    return 0;
+}
+
+static void instance_id(char out[20], unsigned conn)
+{
+    /* InstanceId must match ^i-[0-9a-zA-Z]{17}$: one instance per connection */
+    snprintf(out, 20, "i-%017llx", ((unsigned long long)getpid() << 20) | conn);
+}
+
+/* ---- blocking client for the set-up phase ---- */
+
+typedef struct sync_resp {
+    char body[BODY_CAP];
+    size_t len;
+    int done;
+} sync_resp_t;
+
+static int sync_on_body(http_parser *p, const char *at, size_t len)
+{
+    sync_resp_t *r = p->data;
+    size_t room = sizeof(r->body) - 1 - r->len;
+    if (len > room)
+        len = room;
+    memcpy(r->body + r->len, at, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    return 0;
+}
+
+static int sync_on_complete(http_parser *p)
+{
+    ((sync_resp_t *)p->data)->done = 1;
+    return 0;
+}
+
+static int sync_fd = -1;
+
+static int sync_connect(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+    if (inet_pton(AF_INET, opt.host, &a.sin_addr) != 1)
+        return -1;
+    sync_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(sync_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sync_fd < 0 || connect(sync_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        fprintf(stderr, "glload: cannot connect to %s: %s\n", opt.hostport, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* One request on the set-up socket. Returns the HTTP status (body in *r), or -1. */
+static int sync_call(int op, const char *id, const char *instance, sync_resp_t *r)
+{
+    char body[1024], req[REQ_CAP], date[17], buf[16384];
+    build_body(body, sizeof(body), op, id, instance);
+    amz_date_now(date);
+    int n = build_request(req, sizeof(req), date, op, body);
+    if (n < 0)
+        return -1;
+    for (int off = 0; off < n;) {
+        ssize_t w = write(sync_fd, req + off, (size_t)(n - off));
+        if (w <= 0)
+            return -1;
+        off += (int)w;
+    }
+    http_parser_settings s = {.on_body = sync_on_body, .on_message_complete = sync_on_complete};
+    http_parser p;
+    http_parser_init(&p, HTTP_RESPONSE);
+    p.data = r;
+    r->len = 0;
+    r->done = 0;
+    r->body[0] = '\0';
+    while (!r->done) {
+        ssize_t got = read(sync_fd, buf, sizeof(buf));
+        if (got <= 0)
+            return -1;
+        if (http_parser_execute(&p, &s, buf, (size_t)got) != (size_t)got)
+            return -1;
+    }
+    if (!http_should_keep_alive(&p)) {
+        close(sync_fd);
+        if (sync_connect() < 0)
+            return -1;
+    }
+    return p.status_code;
+}
+
+/* ---- the load ---- */
+
+typedef struct capture {
+    int status, op;
+    char what[4096];
+} capture_t;
+
+struct worker;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    struct worker *w;
+    unsigned index; /* global connection number */
+    http_parser parser;
+    int state;    /* step of the workload's sequence */
+    uint64_t seq; /* next own id number */
+    char id[128]; /* own server id of the current cycle / described server */
+    char target[129];
+    char instance[20];
+    int op;
+    char req[REQ_CAP];
+    int req_len;
+    uint64_t sent_ns;
+    int inflight, connected, open, writing, send_after_write, got_response, connect_fails;
+    char body[BODY_CAP];
+    size_t body_len;
+    char rbuf[RBUF_CAP];
+} conn_t;
+
+typedef struct worker {
+    int index;
+    uv_thread_t tid;
+    uv_loop_t loop;
+    uv_timer_t tick, end;
+    char amz_date[17];
+    conn_t *conns;
+    unsigned nconns, nopen;
+    int stopping;
+    hist_t hist;
+    hist_t op_hist[OP_N];
+    uint64_t requests, cycles;   /* inside the window */
+    uint64_t status[MAX_STATUS]; /* every answer during the load, by status */
+    uint64_t timeouts, transport_errors, reconnects;
+    capture_t caps[MAX_CAPTURES];
+    int ncaps;
+} worker_t;
+
+static http_parser_settings parser_settings;
+
+static void conn_start(conn_t *c);
+static void conn_send(conn_t *c);
+static void conn_close(conn_t *c);
+
+static void capture(worker_t *w, int status, int op, const char *req, const char *resp)
+{
+    for (int i = 0; i < w->ncaps; i++)
+        if (w->caps[i].status == status)
+            return;
+    if (w->ncaps == MAX_CAPTURES)
+        return;
+    capture_t *k = &w->caps[w->ncaps++];
+    k->status = status;
+    k->op = op;
+    snprintf(k->what, sizeof(k->what), "--- request ---\n%.2000s\n--- answer ---\n%.1900s\n", req,
+             resp);
+}
+
+static int in_window(uint64_t t)
+{
+    return t >= opt.t_win0 && t < opt.t_win1;
+}
+
+/* Choose the next request of c's sequence after an answer (ok: the step succeeded). */
+static void advance(conn_t *c, int ok, uint64_t now)
+{
+    worker_t *w = c->w;
+    switch (opt.w) {
+    case W_CYCLE:
+        if (ok && c->state == 3 && in_window(now))
+            w->cycles++;
+        if (!ok || c->state == 3) {
+            c->state = 0;
+            snprintf(c->id, sizeof(c->id), "c%s-%u-%" PRIu64, opt.tag, c->index, c->seq++);
+        } else {
+            c->state++;
+        }
+        break;
+    case W_CLAIM:
+        if (ok && c->state == 0 && find_server_id(c->body, c->target, sizeof(c->target)) < 0) {
+            w->status[0]++;
+            capture(w, 0, c->op, c->req, "ClaimGameServer answer without GameServerId");
+            ok = 0;
+        }
+        if (ok && c->state == 3 && in_window(now))
+            w->cycles++;
+        if (ok)
+            c->state = (c->state + 1) % 4;
+        else
+            c->state = c->state == 3 ? 0 : 3;
+        if (c->state == 3)
+            snprintf(c->id, sizeof(c->id), "k%s-%u-%" PRIu64, opt.tag, c->index, c->seq++);
+        break;
+    default: break;
+    }
+}
+
+static void prepare(conn_t *c)
+{
+    static const int cycle_ops[4] = {OP_REGISTER, OP_CLAIM, OP_UPDATE, OP_DEREGISTER};
+    static const int claim_ops[4] = {OP_CLAIM, OP_UPDATE, OP_DEREGISTER, OP_REGISTER};
+    char body[1024];
+    const char *id = c->id;
+    switch (opt.w) {
+    case W_CYCLE: c->op = cycle_ops[c->state]; break;
+    case W_CLAIM:
+        c->op = claim_ops[c->state];
+        id = c->state == 0 ? NULL : c->state == 3 ? c->id : c->target;
+        break;
+    default: c->op = OP_DESCRIBE; break;
+    }
+    build_body(body, sizeof(body), c->op, id, c->instance);
+    c->req_len = build_request(c->req, sizeof(c->req), c->w->amz_date, c->op, body);
+    if (c->req_len < 0) {
+        fprintf(stderr, "glload: cannot sign a request\n");
+        exit(1);
+    }
+}
+
+static void maybe_finish(worker_t *w)
+{
+    if (w->stopping && w->nopen == 0) {
+        if (!uv_is_closing((uv_handle_t *)&w->tick))
+            uv_close((uv_handle_t *)&w->tick, NULL);
+        if (!uv_is_closing((uv_handle_t *)&w->end))
+            uv_close((uv_handle_t *)&w->end, NULL);
+    }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    worker_t *w = c->w;
+    c->open = 0;
+    c->connected = 0;
+    w->nopen--;
+    if (!w->stopping && c->connect_fails < MAX_CONNECT_FAILS) {
+        w->reconnects++;
+        conn_start(c);
+        return;
+    }
+    maybe_finish(w);
+}
+
+static void conn_close(conn_t *c)
+{
+    if (c->open && !uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+/* A request failed without an HTTP answer (reset, EOF, timeout). */
+static void transport_fail(conn_t *c, const char *why)
+{
+    worker_t *w = c->w;
+    if (c->inflight) {
+        c->inflight = 0;
+        w->status[0]++;
+        w->transport_errors++;
+        capture(w, 0, c->op, c->req, why);
+        advance(c, 0, uv_hrtime());
+        prepare(c);
+    }
+    conn_close(c);
+}
+
+static void on_response(conn_t *c)
+{
+    worker_t *w = c->w;
+    uint64_t now = uv_hrtime();
+    int st = c->parser.status_code;
+    c->inflight = 0;
+    if (in_window(now)) {
+        uint64_t lat = now - c->sent_ns;
+        w->requests++;
+        hist_add(&w->hist, lat);
+        hist_add(&w->op_hist[c->op], lat);
+    }
+    w->status[st > 0 && st < MAX_STATUS ? st : 0]++;
+    if (st != 200)
+        capture(w, st, c->op, c->req, c->body);
+    advance(c, st == 200, now);
+    if (!http_should_keep_alive(&c->parser)) {
+        prepare(c);
+        conn_close(c);
+        return;
+    }
+    if (w->stopping) {
+        conn_close(c);
+        return;
+    }
+    prepare(c);
+    conn_send(c);
+}
+
+static int on_message_begin(http_parser *p)
+{
+    conn_t *c = p->data;
+    c->body_len = 0;
+    c->body[0] = '\0';
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    size_t room = sizeof(c->body) - 1 - c->body_len;
+    if (len > room)
+        len = room;
+    memcpy(c->body + c->body_len, at, len);
+    c->body_len += len;
+    c->body[c->body_len] = '\0';
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    ((conn_t *)p->data)->got_response = 1;
+    http_parser_pause(p, 1); /* one answer per request: stop here, handle it, go on */
+    return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    conn_t *c = h->data;
+    *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = s->data;
+    if (nread < 0) {
+        transport_fail(c, nread == UV_EOF ? "connection closed by the server (EOF)"
+                                          : uv_strerror((int)nread));
+        return;
+    }
+    size_t off = 0;
+    while (off < (size_t)nread) {
+        size_t n =
+            http_parser_execute(&c->parser, &parser_settings, buf->base + off, (size_t)nread - off);
+        off += n;
+        if (c->got_response) {
+            c->got_response = 0;
+            http_parser_pause(&c->parser, 0);
+            if (!c->inflight) {
+                transport_fail(c, "answer without a request in flight");
+                return;
+            }
+            on_response(c);
+            if (!c->open || uv_is_closing((uv_handle_t *)&c->tcp))
+                return;
+            continue;
+        }
+        if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
+            char why[128];
+            snprintf(why, sizeof(why), "unparsable answer: %s",
+                     http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+            transport_fail(c, why);
+            return;
+        }
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    conn_t *c = req->data;
+    c->writing = 0;
+    if (status < 0) {
+        transport_fail(c, uv_strerror(status));
+        return;
+    }
+    if (c->send_after_write) {
+        c->send_after_write = 0;
+        conn_send(c);
+    }
+}
+
+static void conn_send(conn_t *c)
+{
+    if (!c->connected)
+        return; /* sent by on_connect */
+    if (c->writing) {
+        c->send_after_write = 1;
+        return;
+    }
+    c->inflight = 1;
+    c->sent_ns = uv_hrtime();
+    uv_buf_t b = uv_buf_init(c->req, (unsigned)c->req_len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == c->req_len)
+        return;
+    if (n < 0 && n != UV_EAGAIN) {
+        transport_fail(c, uv_strerror(n));
+        return;
+    }
+    if (n > 0)
+        b = uv_buf_init(c->req + n, (unsigned)(c->req_len - n));
+    c->writing = 1;
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        c->writing = 0;
+        transport_fail(c, uv_strerror(rc));
+    }
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn_t *c = req->data;
+    worker_t *w = c->w;
+    if (status == UV_ECANCELED)
+        return; /* closed while connecting (end of the window): on_closed follows */
+    if (status < 0) {
+        c->connect_fails++;
+        w->status[0]++;
+        w->transport_errors++;
+        capture(w, 0, -1, "(connect)", uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    c->connected = 1;
+    http_parser_init(&c->parser, HTTP_RESPONSE);
+    c->parser.data = c;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (w->stopping) {
+        conn_close(c);
+        return;
+    }
+    conn_send(c);
+}
+
+static void conn_start(conn_t *c)
+{
+    struct sockaddr_in a;
+    uv_ip4_addr(opt.host, opt.port, &a);
+    uv_tcp_init(&c->w->loop, &c->tcp);
+    c->tcp.data = c;
+    c->open = 1;
+    c->w->nopen++;
+    c->writing = 0;
+    c->send_after_write = 0;
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->creq.data = c;
+    int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&a, on_connect);
+    if (rc < 0) {
+        c->connect_fails++;
+        conn_close(c);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    amz_date_now(w->amz_date); /* once per second, not per request */
+    uint64_t now = uv_hrtime(), limit = (uint64_t)(opt.timeout_s * 1e9);
+    for (unsigned i = 0; i < w->nconns; i++) {
+        conn_t *c = &w->conns[i];
+        if (c->inflight && now - c->sent_ns > limit) {
+            w->timeouts++;
+            transport_fail(c, "timeout: no answer within the limit (-T)");
+        }
+    }
+}
+
+static void on_end(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    w->stopping = 1;
+    for (unsigned i = 0; i < w->nconns; i++) {
+        conn_t *c = &w->conns[i];
+        if (!c->inflight)
+            conn_close(c); /* the others close when their answer arrives */
+    }
+    maybe_finish(w);
+}
+
+static void worker_run(void *arg)
+{
+    worker_t *w = arg;
+    uv_loop_init(&w->loop);
+    amz_date_now(w->amz_date);
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_timer_start(&w->tick, on_tick, 1000, 1000);
+    uv_timer_init(&w->loop, &w->end);
+    w->end.data = w;
+    uint64_t now = uv_hrtime();
+    uv_timer_start(&w->end, on_end, opt.t_win1 > now ? (opt.t_win1 - now) / 1000000 + 1 : 0, 0);
+    for (unsigned i = 0; i < w->nconns; i++) {
+        prepare(&w->conns[i]);
+        conn_start(&w->conns[i]);
+    }
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    hg_sigv4_thread_cleanup();
+}
+
+/* ---- CPU readings for the window ---- */
+
+static long long proc_ticks(int pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return -1;
+    unsigned long long ut = 0, st = 0;
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+     * stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
+}
+
+/* Machine-wide jiffies from /proc/stat: busy (as lib.sh's bp_cpu_snap), total, and the part of
+ * busy spent in interrupts and softirqs (loopback TCP is mostly processed there, and that time
+ * is charged to no process). */
+static void machine_ticks(unsigned long long *busy, unsigned long long *total,
+                          unsigned long long *irq)
+{
+    unsigned long long v[8] = {0};
+    *busy = *total = *irq = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL)
+        return;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) == 8) {
+        *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+        *total = *busy + v[3] + v[4];
+        *irq = v[5] + v[6];
+    }
+    fclose(f);
+}
+
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_until(uint64_t t)
+{
+    uint64_t now = uv_hrtime();
+    if (t <= now)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)((t - now) / 1000000000),
+                          .tv_nsec = (long)((t - now) % 1000000000)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* ---- main ---- */
+
+static void usage(void)
+{
+    fprintf(
+        stderr,
+        "usage: glload [-w cycle|claim|describe|wrklua] [-a HOST:PORT] [-c CONNS] [-t THREADS]\n"
+        "              [-d SECONDS] [-W WARMUP_S] [-p POOL] [-T TIMEOUT_S] [-P SERVER_PID]\n"
+        "              [-k KEY_ID] [-s SECRET] [-r REGION] [-o LUA_OUT] [-e ERRORS_OUT]\n"
+        "  key and secret default to $HANGAR_ADMIN_KEY_ID / $HANGAR_ADMIN_SECRET\n");
+    exit(1);
+}
+
+static int setup(void)
+{
+    sync_resp_t *r = calloc(1, sizeof(*r));
+    int rc = -1, st;
+    char id[128], inst[20];
+    if (sync_connect() < 0)
+        goto out;
+    if ((st = sync_call(OP_CREATE_GROUP, NULL, NULL, r)) != 200) {
+        fprintf(stderr, "glload: CreateGameServerGroup answered %d: %s\n", st, r->body);
+        goto out;
+    }
+    int per_conn = opt.w == W_CLAIM ? opt.pool : (opt.w == W_CYCLE ? 0 : 1);
+    if (opt.w == W_WRKLUA)
+        per_conn = 1, opt.conns = 1;
+    for (int c = 0; c < opt.conns; c++) {
+        instance_id(inst, (unsigned)c);
+        for (int k = 0; k < per_conn; k++) {
+            snprintf(id, sizeof(id), "%c%s-%d-p%d", opt.w == W_CLAIM ? 'p' : 'd', opt.tag, c, k);
+            if ((st = sync_call(OP_REGISTER, id, inst, r)) != 200) {
+                fprintf(stderr, "glload: RegisterGameServer %s answered %d: %s\n", id, st, r->body);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    if (sync_fd >= 0)
+        close(sync_fd);
+    sync_fd = -1;
+    free(r);
+    return rc;
+}
+
+static int write_wrk_lua(void)
+{
+    char id[128], inst[20], body[1024], date[17], target[64], auth[512];
+    snprintf(id, sizeof(id), "d%s-0-p0", opt.tag);
+    instance_id(inst, 0);
+    build_body(body, sizeof(body), OP_DESCRIBE, id, inst);
+    amz_date_now(date);
+    int tlen = snprintf(target, sizeof(target), "GameLift.%s", op_names[OP_DESCRIBE]);
+    hg_sigv4_header_t h[4] = {
+        {"host", 4, opt.hostport, strlen(opt.hostport)},
+        {"x-amz-date", 10, date, 16},
+        {"x-amz-target", 12, target, (size_t)tlen},
+        {"content-type", 12, CONTENT_TYPE, sizeof(CONTENT_TYPE) - 1},
+    };
+    hg_sigv4_request_t r = {.method = "POST",
+                            .path = "/",
+                            .path_len = 1,
+                            .headers = h,
+                            .nheaders = 4,
+                            .body = body,
+                            .body_len = strlen(body)};
+    if (hg_sigv4_sign(&r, opt.key, opt.secret, opt.region, "gamelift", date, auth, sizeof(auth)) !=
+        0)
+        return -1;
+    FILE *f = fopen(opt.out_path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "glload: cannot write %s: %s\n", opt.out_path, strerror(errno));
+        return -1;
+    }
+    fprintf(f,
+            "-- written by bench/glload -w wrklua at %s: one pre-signed %s, replayed as is.\n"
+            "-- The signature is valid while the daemon's clock is within its SigV4 skew "
+            "(300 s) of that time.\n"
+            "wrk.method = \"POST\"\nwrk.path = \"/\"\nwrk.body = [==[%s]==]\n"
+            "wrk.headers[\"Host\"] = \"%s\"\nwrk.headers[\"X-Amz-Date\"] = \"%s\"\n"
+            "wrk.headers[\"X-Amz-Target\"] = \"%s\"\n"
+            "wrk.headers[\"Content-Type\"] = \"" CONTENT_TYPE "\"\n"
+            "wrk.headers[\"Authorization\"] = \"%s\"\n",
+            date, op_names[OP_DESCRIBE], body, opt.hostport, date, target, auth);
+    fclose(f);
+    printf("RESULT workload=wrklua lua=%s amz_date=%s\n", opt.out_path, date);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *addr = "127.0.0.1:7770", *wname = "cycle";
+    opt.conns = 64;
+    opt.threads = 1;
+    opt.pool = 2;
+    opt.duration = 10;
+    opt.warmup = 1;
+    opt.timeout_s = 10;
+    opt.key = getenv("HANGAR_ADMIN_KEY_ID");
+    opt.secret = getenv("HANGAR_ADMIN_SECRET");
+    opt.region = "us-east-1";
+    int ch;
+    while ((ch = getopt(argc, argv, "w:a:c:t:d:W:p:T:P:k:s:r:o:e:h")) != -1) {
+        switch (ch) {
+        case 'w': wname = optarg; break;
+        case 'a': addr = optarg; break;
+        case 'c': opt.conns = atoi(optarg); break;
+        case 't': opt.threads = atoi(optarg); break;
+        case 'd': opt.duration = atof(optarg); break;
+        case 'W': opt.warmup = atof(optarg); break;
+        case 'p': opt.pool = atoi(optarg); break;
+        case 'T': opt.timeout_s = atof(optarg); break;
+        case 'P': opt.server_pid = atoi(optarg); break;
+        case 'k': opt.key = optarg; break;
+        case 's': opt.secret = optarg; break;
+        case 'r': opt.region = optarg; break;
+        case 'o': opt.out_path = optarg; break;
+        case 'e': opt.err_path = optarg; break;
+        default: usage();
+        }
+    }
+    int wi;
+    for (wi = 0; wi < 4 && strcmp(wname, workload_names[wi]) != 0; wi++) {
+    }
+    if (wi == 4)
+        usage();
+    opt.w = (workload_t)wi;
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof(opt.host) || opt.key == NULL ||
+        opt.secret == NULL || opt.conns < 1 || opt.threads < 1 || opt.threads > opt.conns ||
+        opt.duration <= 0 || opt.warmup < 0 || opt.pool < 1 || opt.timeout_s <= 0 ||
+        (opt.w == W_WRKLUA && opt.out_path == NULL))
+        usage();
+    memcpy(opt.host, addr, (size_t)(colon - addr));
+    opt.port = atoi(colon + 1);
+    snprintf(opt.hostport, sizeof(opt.hostport), "%s", addr);
+    snprintf(opt.tag, sizeof(opt.tag), "%x%llx", (unsigned)getpid(),
+             (unsigned long long)time(NULL) & 0xffffff);
+    snprintf(opt.group, sizeof(opt.group), "glload-%s", opt.tag);
+
+    if (setup() < 0)
+        return 1;
+    if (opt.w == W_WRKLUA)
+        return write_wrk_lua() < 0 ? 1 : 0;
+
+    worker_t *ws = calloc((size_t)opt.threads, sizeof(*ws));
+    conn_t *cs = calloc((size_t)opt.conns, sizeof(*cs));
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+    int per = opt.conns / opt.threads, extra = opt.conns % opt.threads, next = 0;
+    for (int t = 0; t < opt.threads; t++) {
+        worker_t *w = &ws[t];
+        w->index = t;
+        w->conns = &cs[next];
+        w->nconns = (unsigned)(per + (t < extra));
+        for (unsigned i = 0; i < w->nconns; i++) {
+            conn_t *c = &w->conns[i];
+            c->w = w;
+            c->index = (unsigned)(next + (int)i);
+            instance_id(c->instance, c->index);
+            if (opt.w == W_DESCRIBE)
+                snprintf(c->id, sizeof(c->id), "d%s-%u-p0", opt.tag, c->index);
+            else
+                snprintf(c->id, sizeof(c->id), "%c%s-%u-%" PRIu64, opt.w == W_CYCLE ? 'c' : 'k',
+                         opt.tag, c->index, c->seq++);
+            /* claim: start with a claim from the shared pool */
+            c->state = 0;
+        }
+        next += (int)w->nconns;
+    }
+    uint64_t t0 = uv_hrtime();
+    opt.t_win0 = t0 + (uint64_t)(opt.warmup * 1e9);
+    opt.t_win1 = opt.t_win0 + (uint64_t)(opt.duration * 1e9);
+    for (int t = 0; t < opt.threads; t++)
+        uv_thread_create(&ws[t].tid, worker_run, &ws[t]);
+
+    long hz = sysconf(_SC_CLK_TCK);
+    sleep_until(opt.t_win0);
+    unsigned long long mb0, mt0, mi0, mb1, mt1, mi1;
+    long long s0 = opt.server_pid ? proc_ticks(opt.server_pid) : -1;
+    double c0 = self_cpu_s();
+    machine_ticks(&mb0, &mt0, &mi0);
+    sleep_until(opt.t_win1);
+    long long s1 = opt.server_pid ? proc_ticks(opt.server_pid) : -1;
+    double c1 = self_cpu_s();
+    machine_ticks(&mb1, &mt1, &mi1);
+    double busy_pct = mt1 > mt0 ? (double)(mb1 - mb0) / (double)(mt1 - mt0) * 100 : 0;
+    double irq_share = mt1 > mt0 ? (double)(mi1 - mi0) / (double)(mt1 - mt0) : 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int t = 0; t < opt.threads; t++)
+        uv_thread_join(&ws[t].tid);
+
+    /* merge */
+    hist_t *all = calloc(1, sizeof(*all));
+    hist_t *ops = calloc(OP_N, sizeof(*ops));
+    uint64_t status[MAX_STATUS] = {0}, requests = 0, cycles = 0, timeouts = 0, terr = 0,
+             reconnects = 0;
+    for (int t = 0; t < opt.threads; t++) {
+        worker_t *w = &ws[t];
+        hist_merge(all, &w->hist);
+        for (int o = 0; o < OP_N; o++)
+            hist_merge(&ops[o], &w->op_hist[o]);
+        for (int s = 0; s < MAX_STATUS; s++)
+            status[s] += w->status[s];
+        requests += w->requests;
+        cycles += w->cycles;
+        timeouts += w->timeouts;
+        terr += w->transport_errors;
+        reconnects += w->reconnects;
+    }
+    uint64_t errors = 0;
+    for (int s = 0; s < MAX_STATUS; s++)
+        if (s != 200)
+            errors += status[s];
+
+    double rps = (double)requests / opt.duration, cps = (double)cycles / opt.duration;
+    printf("glload %s: %s, %d connections, %d thread(s), %.1f s window after %.1f s warm-up\n",
+           workload_names[opt.w], opt.hostport, opt.conns, opt.threads, opt.duration, opt.warmup);
+    printf("  requests   %" PRIu64 " (%.0f req/s)\n", requests, rps);
+    if (opt.w != W_DESCRIBE)
+        printf("  cycles     %" PRIu64 " (%.0f cycles/s, 4 requests each)\n", cycles, cps);
+    printf("  latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n",
+           hist_q_ms(all, 0.50), hist_q_ms(all, 0.90), hist_q_ms(all, 0.99), (double)all->max / 1e6,
+           all->count ? (double)all->sum / (double)all->count / 1e6 : 0);
+    for (int o = 0; o < OP_N; o++)
+        if (ops[o].count)
+            printf("    %-22s n=%-9" PRIu64 " p50 %.3f  p99 %.3f  max %.3f ms\n", op_names[o],
+                   ops[o].count, hist_q_ms(&ops[o], 0.50), hist_q_ms(&ops[o], 0.99),
+                   (double)ops[o].max / 1e6);
+    printf("  answers    ");
+    for (int s = 0; s < MAX_STATUS; s++)
+        if (status[s])
+            printf("%s%d=%" PRIu64 " ", s ? "" : "transport/", s, status[s]);
+    printf("(timeouts %" PRIu64 ", transport errors %" PRIu64 ", reconnects %" PRIu64 ")\n",
+           timeouts, terr, reconnects);
+    double server_pct = -1, client_pct = (c1 - c0) / opt.duration * 100;
+    if (s0 >= 0 && s1 >= 0)
+        server_pct = (double)(s1 - s0) / (double)hz / opt.duration * 100;
+    /* Kernel time in (soft)interrupts, charged to no process: mostly loopback TCP. And the CPU
+     * used by neither the server, glload nor interrupts: other processes. 1 core = 100. */
+    double irq_pct = irq_share * 100 * (double)ncpu;
+    double other_pct =
+        busy_pct * (double)ncpu - client_pct - (server_pct > 0 ? server_pct : 0) - irq_pct;
+    if (other_pct < 0)
+        other_pct = 0;
+    if (server_pct >= 0)
+        printf("  cpu        server %.0f%%  glload %.0f%%  softirq %.0f%%  others %.0f%% (1 core = "
+               "100); machine busy %.0f%% (%ld cores = 100)\n",
+               server_pct, client_pct, irq_pct, other_pct, busy_pct, ncpu);
+    else
+        printf("  cpu        glload %.0f%%  softirq %.0f%%  others %.0f%% (1 core = 100); machine "
+               "busy %.0f%%\n",
+               client_pct, irq_pct, other_pct, busy_pct);
+
+    FILE *ef = opt.err_path && errors ? fopen(opt.err_path, "w") : NULL;
+    if (errors) {
+        printf("  FLAGGED: %" PRIu64 " request(s) did not get a 200; first of each kind:\n",
+               errors);
+        for (int t = 0; t < opt.threads; t++)
+            for (int i = 0; i < ws[t].ncaps; i++) {
+                capture_t *k = &ws[t].caps[i];
+                const char *op = k->op >= 0 ? op_names[k->op] : "connect";
+                fprintf(stderr, "=== status %d on %s (thread %d)\n%s", k->status, op, t, k->what);
+                if (ef)
+                    fprintf(ef, "=== status %d on %s (thread %d)\n%s", k->status, op, t, k->what);
+            }
+    }
+    if (ef)
+        fclose(ef);
+
+    printf("RESULT workload=%s conns=%d threads=%d duration_s=%.2f requests=%" PRIu64
+           " rps=%.1f cycles=%" PRIu64 " cycles_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f"
+           " max_ms=%.3f errors=%" PRIu64 " timeouts=%" PRIu64,
+           workload_names[opt.w], opt.conns, opt.threads, opt.duration, requests, rps, cycles, cps,
+           hist_q_ms(all, 0.50), hist_q_ms(all, 0.90), hist_q_ms(all, 0.99), (double)all->max / 1e6,
+           errors, timeouts);
+    if (server_pct >= 0)
+        printf(" server_cpu_pct=%.0f", server_pct);
+    printf(" client_cpu_pct=%.0f softirq_cpu_pct=%.0f other_cpu_pct=%.0f machine_busy_pct=%.0f"
+           " flagged=%d",
+           client_pct, irq_pct, other_pct, busy_pct, errors ? 1 : 0);
+    for (int s = 0; s < MAX_STATUS; s++)
+        if (status[s] && s != 200)
+            printf(" status_%d=%" PRIu64, s, status[s]);
+    printf("\n");
+    free(all);
+    free(ops);
+    free(cs);
+    free(ws);
+    return errors ? 2 : 0;
+}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/jsonw.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -66,19 +67,6 @@ static json_t *group_record(const hg_fq_group_t *g)
                      "updated_ms", (json_int_t)g->updated_ms);
 }
 
-static json_t *server_record(const hg_fq_server_t *s)
-{
-    json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I}", "group", s->group->name, "instance",
-                          s->instance_id, "utilized", s->utilized, "claim_ms",
-                          (json_int_t)s->claim_ms, "registered_ms", (json_int_t)s->registered_ms,
-                          "health_ms", (json_int_t)s->health_ms, "seq", (json_int_t)s->seq);
-    if (s->conn_info)
-        json_object_set_new(o, "conn", json_string(s->conn_info));
-    if (s->data)
-        json_object_set_new(o, "data", json_string(s->data));
-    return o;
-}
-
 static void save_group(hg_fq_group_t *g, hg_store_txn_t *txn)
 {
     json_t *r = group_record(g);
@@ -86,11 +74,36 @@ static void save_group(hg_fq_group_t *g, hg_store_txn_t *txn)
     json_decref(r);
 }
 
+/* The record (see the top of this file), written straight to text with the JSON writer: this
+ * runs on every game-server write (register, claim, update). load_server() reads it. */
 static void save_server(hg_fq_server_t *s, hg_store_txn_t *txn)
 {
-    json_t *r = server_record(s);
-    hg_store_put(txn, COLL_SERVERS, s->id, r);
-    json_decref(r);
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_reserve(&b, 256);
+    hg_buf_puts(&b, "{\"group\":");
+    hg_jsonw_str(&b, s->group->name);
+    hg_buf_puts(&b, ",\"instance\":");
+    hg_jsonw_str(&b, s->instance_id);
+    hg_buf_puts(&b, s->utilized ? ",\"utilized\":true" : ",\"utilized\":false");
+    hg_buf_puts(&b, ",\"claim_ms\":");
+    hg_jsonw_int(&b, s->claim_ms);
+    hg_buf_puts(&b, ",\"registered_ms\":");
+    hg_jsonw_int(&b, s->registered_ms);
+    hg_buf_puts(&b, ",\"health_ms\":");
+    hg_jsonw_int(&b, s->health_ms);
+    hg_buf_puts(&b, ",\"seq\":");
+    hg_jsonw_int(&b, (int64_t)s->seq);
+    if (s->conn_info) {
+        hg_buf_puts(&b, ",\"conn\":");
+        hg_jsonw_str(&b, s->conn_info);
+    }
+    if (s->data) {
+        hg_buf_puts(&b, ",\"data\":");
+        hg_jsonw_str(&b, s->data);
+    }
+    hg_buf_puts(&b, "}");
+    hg_store_put_text(txn, COLL_SERVERS, s->id, hg_buf_steal(&b, NULL));
 }
 
 /* ---- objects ---- */

@@ -220,10 +220,31 @@ static void serialise(hg_http_server_t *s, hg_http_req_int_t *r, int status,
 {
     hg_buf_t *o = &r->out;
     hg_buf_reserve(o, 256 + len);
-    hg_buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n", status,
-                  reason(status), hg_http_date(s), len);
-    if (content_type)
-        hg_buf_printf(o, "Content-Type: %s\r\n", content_type);
+    char num[24];
+    int nl = 0;
+    size_t v = len;
+    char tmp[24];
+    do {
+        tmp[nl++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < nl; i++)
+        num[i] = tmp[nl - 1 - i];
+    char st[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                  (char)('0' + status % 10), ' '};
+    hg_buf_append(o, "HTTP/1.1 ", 9);
+    hg_buf_append(o, st, 4);
+    hg_buf_puts(o, reason(status));
+    hg_buf_append(o, "\r\nDate: ", 8);
+    hg_buf_puts(o, hg_http_date(s));
+    hg_buf_append(o, "\r\nContent-Length: ", 18);
+    hg_buf_append(o, num, (size_t)nl);
+    hg_buf_append(o, "\r\n", 2);
+    if (content_type) {
+        hg_buf_append(o, "Content-Type: ", 14);
+        hg_buf_puts(o, content_type);
+        hg_buf_append(o, "\r\n", 2);
+    }
     if (extra)
         hg_buf_puts(o, extra);
     if (!r->keep_alive)
@@ -406,9 +427,10 @@ static int on_message_complete(http_parser *p)
     r->pub.start_ns = hg_mono_ns();
     hg_list_insert_tail(&c->queue, &r->node);
     c->nqueued++;
-    if (c->nqueued >= c->server->limits.max_pipeline || !r->keep_alive)
+    int keep_alive = r->keep_alive;
+    c->server->cb(&r->pub, c->server->ud); /* may answer, and free r, at once */
+    if (c->nqueued >= c->server->limits.max_pipeline || !keep_alive || c->upgraded)
         http_parser_pause(p, 1);
-    c->server->cb(&r->pub, c->server->ud);
     return 0;
 }
 
@@ -595,8 +617,35 @@ static void flush(hg_http_conn_t *c)
     }
     if (wr == NULL)
         return;
+    /* Nothing in flight: try to write at once (no write request, no epoll re-arm); what the
+     * socket does not take goes through uv_write. Not when the connection closes after this
+     * answer: closing is left to on_write, outside the parser. */
+    uv_buf_t *rest = bufs;
+    unsigned nrest = n;
+    if (c->writing == 0 && !c->close_after_flush) {
+        int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        size_t done = w > 0 ? (size_t)w : 0;
+        while (nrest > 0 && done >= rest->len) {
+            done -= rest->len;
+            rest++;
+            nrest--;
+        }
+        if (nrest == 0) {
+            while (!hg_list_empty(&wr->reqs)) {
+                hg_list_t *q = wr->reqs.next;
+                hg_list_remove(q);
+                req_free(hg_container_of(q, hg_http_req_int_t, node));
+            }
+            hg_free(wr);
+            if (!c->in_feed)
+                resume(c);
+            return;
+        }
+        rest->base += done;
+        rest->len -= done;
+    }
     c->writing++;
-    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, rest, nrest, on_write);
     if (rc < 0) {
         c->writing--;
         while (!hg_list_empty(&wr->reqs)) {

@@ -305,8 +305,10 @@ static void apply(hg_registry_t *r, hg_reg_server_t *s, const hg_reg_announce_t 
     set_str(&s->status, a->status ? a->status : "up");
     s->load = a->load;
     s->capacity = a->capacity;
+    /* metadata objects are never changed in place once given: share, don't copy */
+    json_t *md = a->metadata ? json_incref(a->metadata) : json_object();
     json_decref(s->metadata);
-    s->metadata = a->metadata ? json_deep_copy(a->metadata) : json_object();
+    s->metadata = md;
     s->lease_ms =
         s->source == HG_REG_SRC_NATIVE ? (a->lease_ms ? a->lease_ms : HG_REG_LEASE_DEFAULT_MS) : 0;
     s->lease_expires_ms = s->lease_ms ? now + s->lease_ms : 0;
@@ -394,7 +396,7 @@ int hg_registry_update(hg_registry_t *r, hg_reg_server_t *s, const hg_reg_patch_
     }
     if (p->metadata && !json_equal(p->metadata, s->metadata)) {
         json_decref(s->metadata);
-        s->metadata = json_deep_copy(p->metadata);
+        s->metadata = json_incref(p->metadata);
         changed = 1;
     }
     int64_t now = now_ms(r);
@@ -415,8 +417,12 @@ static void drop(hg_registry_t *r, hg_reg_server_t *s, hg_store_txn_t *txn, hg_r
     if (s->source == HG_REG_SRC_NATIVE)
         hg_store_del(txn, COLL, s->id);
     notify(r, txn, HG_REG_DOWN, reason, s);
-    HG_LOG(HG_LOG_INFO, "registry", "server down id=%s kind=%s address=%s:%d reason=%s", s->id,
-           s->kind, s->address, s->port, reason_names[reason]);
+    /* Leaving through the owning API (a FleetIQ game server deregistered after its game) is
+     * routine and frequent: debug. A server found dead is worth an info line. */
+    HG_LOG(reason == HG_REG_REASON_DEREGISTERED || reason == HG_REG_REASON_LEFT ? HG_LOG_DEBUG
+                                                                                : HG_LOG_INFO,
+           "registry", "server down id=%s kind=%s address=%s:%d reason=%s", s->id, s->kind,
+           s->address, s->port, reason_names[reason]);
     server_free(s);
 }
 

@@ -101,7 +101,7 @@ typedef struct hg_reg_announce {
     const char *kind, *name, *address, *status;
     int port;
     int64_t load, capacity;
-    json_t *metadata; /* borrowed; NULL = {} */
+    json_t *metadata; /* shared (a reference is kept): never change it afterwards; NULL = {} */
     int64_t lease_ms; /* 0 = default */
     hg_reg_check_t check;
     const char *check_path;
@@ -114,7 +114,7 @@ typedef struct hg_reg_patch {
     const char *status;
     int64_t load;     /* -1 unchanged */
     int64_t capacity; /* -1 unchanged */
-    json_t *metadata; /* borrowed; NULL unchanged */
+    json_t *metadata; /* shared like hg_reg_announce_t's; NULL unchanged */
 } hg_reg_patch_t;
 
 /* The observer hears of every change, with the transaction that makes it durable. */

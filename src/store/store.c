@@ -202,6 +202,11 @@ void hg_store_put(hg_store_txn_t *t, const char *coll, const char *key, json_t *
     add_op(t, HG_STORE_PUT, coll, key, copy);
 }
 
+void hg_store_put_text(hg_store_txn_t *t, const char *coll, const char *key, char *text)
+{
+    add_op(t, HG_STORE_PUT, coll, key, text);
+}
+
 void hg_store_del(hg_store_txn_t *t, const char *coll, const char *key)
 {
     add_op(t, HG_STORE_DEL, coll, key, NULL);

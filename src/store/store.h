@@ -78,6 +78,9 @@ int hg_store_load(hg_store_t *s, const char *coll, hg_store_load_cb cb, void *ud
 hg_store_txn_t *hg_store_txn_new(hg_store_t *s);
 /* Record a put; value is borrowed (serialised now). */
 void hg_store_put(hg_store_txn_t *t, const char *coll, const char *key, json_t *value);
+/* Record a put of JSON text already rendered; takes ownership of text (from hg_malloc or
+ * hg_buf_steal). */
+void hg_store_put_text(hg_store_txn_t *t, const char *coll, const char *key, char *text);
 void hg_store_del(hg_store_txn_t *t, const char *coll, const char *key);
 /* No writes and no hooks: dropping it changes nothing. */
 int hg_store_txn_empty(const hg_store_txn_t *t);

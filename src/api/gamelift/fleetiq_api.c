@@ -9,6 +9,7 @@
 
 #include "api/gamelift/gamelift.h"
 #include "core/alloc.h"
+#include "core/jsonw.h"
 #include "fleetiq/fleetiq.h"
 
 /* Members of CreateGameServerGroup kept as the group's opaque metadata. */
@@ -77,6 +78,42 @@ static json_t *render_server(hg_fleetiq_t *fq, const hg_fq_server_t *s)
         json_object_set_new(o, "LastClaimTime", hg_gl_time(s->claim_ms));
     json_object_set_new(o, "LastHealthCheckTime", hg_gl_time(s->health_ms));
     return o;
+}
+
+/* {"GameServer": {...}} written straight to text: the answer of every game-server call
+ * (register, update, claim, describe), the FleetIQ hot path. Same members as render_server. */
+static void write_server(hg_buf_t *b, hg_fleetiq_t *fq, const hg_fq_server_t *s)
+{
+    hg_buf_reserve(b, 512);
+    hg_buf_puts(b, "{\"GameServer\":{\"GameServerGroupName\":");
+    hg_jsonw_str(b, s->group->name);
+    hg_buf_puts(b, ",\"GameServerGroupArn\":");
+    hg_jsonw_str(b, s->group->arn);
+    hg_buf_puts(b, ",\"GameServerId\":");
+    hg_jsonw_str(b, s->id);
+    hg_buf_puts(b, ",\"InstanceId\":");
+    hg_jsonw_str(b, s->instance_id);
+    if (s->conn_info) {
+        hg_buf_puts(b, ",\"ConnectionInfo\":");
+        hg_jsonw_str(b, s->conn_info);
+    }
+    if (s->data) {
+        hg_buf_puts(b, ",\"GameServerData\":");
+        hg_jsonw_str(b, s->data);
+    }
+    if (hg_fq_server_claimed(fq, s))
+        hg_buf_puts(b, ",\"ClaimStatus\":\"CLAIMED\"");
+    hg_buf_puts(b, s->utilized ? ",\"UtilizationStatus\":\"UTILIZED\""
+                               : ",\"UtilizationStatus\":\"AVAILABLE\"");
+    hg_buf_puts(b, ",\"RegistrationTime\":");
+    hg_jsonw_time_ms(b, s->registered_ms);
+    if (s->claim_ms) {
+        hg_buf_puts(b, ",\"LastClaimTime\":");
+        hg_jsonw_time_ms(b, s->claim_ms);
+    }
+    hg_buf_puts(b, ",\"LastHealthCheckTime\":");
+    hg_jsonw_time_ms(b, s->health_ms);
+    hg_buf_puts(b, "}}");
 }
 
 static json_t *wrap(const char *member, json_t *v)
@@ -242,7 +279,7 @@ static int register_server(hg_gl_call_t *c)
                                hg_gl_str(c->in, "GameServerData"), c->txn, &s, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("GameServer", render_server(c->api->fleetiq, s));
+    write_server(&c->out_text, c->api->fleetiq, s);
     return 0;
 }
 
@@ -268,7 +305,7 @@ static int update_server(hg_gl_call_t *c)
                              c->txn, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("GameServer", render_server(c->api->fleetiq, s));
+    write_server(&c->out_text, c->api->fleetiq, s);
     return 0;
 }
 
@@ -278,7 +315,7 @@ static int describe_server(hg_gl_call_t *c)
     int rc = get_server(c, &s);
     if (rc < 0)
         return rc;
-    c->out = wrap("GameServer", render_server(c->api->fleetiq, s));
+    write_server(&c->out_text, c->api->fleetiq, s);
     return 0;
 }
 
@@ -314,7 +351,7 @@ static int claim_server(hg_gl_call_t *c)
                             hg_gl_str(c->in, "GameServerData"), c->txn, &s, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("GameServer", render_server(c->api->fleetiq, s));
+    write_server(&c->out_text, c->api->fleetiq, s);
     return 0;
 }
 

@@ -170,8 +170,12 @@ static void finish(hg_gl_call_t *c)
     } else {
         char extra[80];
         snprintf(extra, sizeof(extra), "x-amzn-RequestId: %s\r\n", c->request_id);
-        char *text = c->out ? json_dumps(c->out, JSON_COMPACT | JSON_REAL_PRECISION(13)) : NULL;
-        if (text) {
+        char *text = c->out && c->out_text.len == 0
+                         ? json_dumps(c->out, JSON_COMPACT | JSON_REAL_PRECISION(13))
+                         : NULL;
+        if (c->out_text.len) {
+            hg_http_respond(c->req, 200, CONTENT_TYPE, extra, c->out_text.data, c->out_text.len);
+        } else if (text) {
             hg_http_respond(c->req, 200, CONTENT_TYPE, extra, text, strlen(text));
             free(text);
         } else {
@@ -180,6 +184,7 @@ static void finish(hg_gl_call_t *c)
     }
     json_decref(c->in);
     json_decref(c->out);
+    hg_buf_free(&c->out_text);
     hg_free(c);
 }
 
@@ -190,6 +195,7 @@ static void on_commit(void *ud, int rc)
         hg_error_set(&c->err, HG_EINTERNAL, "The change could not be made durable");
         json_decref(c->out);
         c->out = NULL;
+        c->out_text.len = 0;
     }
     finish(c);
 }

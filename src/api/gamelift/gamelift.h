@@ -19,6 +19,7 @@
 #include "api/api.h"
 #include "api/gamelift/model.h"
 #include "api/gamelift/validate.h"
+#include "core/buf.h"
 
 typedef struct hg_gl_call {
     hg_api_t *api;
@@ -26,8 +27,9 @@ typedef struct hg_gl_call {
     const hg_gl_op_t *op;
     size_t op_index;
     const hg_key_t *key;
-    json_t *in;  /* owned by the layer; validated input */
-    json_t *out; /* set by the handler: owned by the layer after return */
+    json_t *in;        /* owned by the layer; validated input */
+    json_t *out;       /* set by the handler: owned by the layer after return */
+    hg_buf_t out_text; /* or the answer already rendered (hot paths); used when non-empty */
     hg_store_txn_t *txn;
     hg_error_t err;
     char request_id[37];

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/jsonw.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "ws/ws.h"
@@ -334,16 +335,23 @@ void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_re
     p->rec.seq = ++ev->next_seq;
     snprintf(p->rec.kind, sizeof(p->rec.kind), "%s", srv->kind);
     p->rec.type = hg_reg_event_name(type);
-    json_t *o = json_pack("{s:I,s:s,s:f,s:o}", "seq", (json_int_t)p->rec.seq, "type", p->rec.type,
-                          "time", (double)hg_clock_now_ms(ev->clock) / 1000.0, "server",
-                          hg_registry_server_json(srv));
-    if (reason != HG_REG_REASON_NONE)
-        json_object_set_new(o, "reason", json_string(hg_reg_reason_name(reason)));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(13));
-    json_decref(o);
-    p->rec.len = strlen(text);
-    p->rec.json = hg_strndup(text, p->rec.len);
-    free(text);
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_reserve(&b, 512);
+    hg_buf_puts(&b, "{\"seq\":");
+    hg_jsonw_int(&b, (int64_t)p->rec.seq);
+    hg_buf_puts(&b, ",\"type\":");
+    hg_jsonw_str(&b, p->rec.type);
+    if (reason != HG_REG_REASON_NONE) {
+        hg_buf_puts(&b, ",\"reason\":");
+        hg_jsonw_str(&b, hg_reg_reason_name(reason));
+    }
+    hg_buf_puts(&b, ",\"time\":");
+    hg_jsonw_time_ms(&b, hg_clock_now_ms(ev->clock));
+    hg_buf_puts(&b, ",\"server\":");
+    hg_registry_server_write(&b, srv);
+    hg_buf_puts(&b, "}");
+    p->rec.json = hg_buf_steal(&b, &p->rec.len);
     if (p->rec.seq > ev->reserved) {
         ev->reserved = p->rec.seq + SEQ_BLOCK - 1;
         json_t *meta = json_pack("{s:I}", "reserved", (json_int_t)ev->reserved);

@@ -46,7 +46,9 @@ void hg_events_stop(hg_events_t *ev);
 void hg_events_free(hg_events_t *ev);
 uint64_t hg_events_last_seq(const hg_events_t *ev);
 
-/* Render a registry server as the API shows it (registry_api.c). Returns a new reference. */
+/* Render a registry server as the API shows it (registry_api.c): as a new JSON reference, or
+ * appended to b as text (the event stream's hot path; the same members and values). */
 json_t *hg_registry_server_json(const hg_reg_server_t *s);
+void hg_registry_server_write(hg_buf_t *b, const hg_reg_server_t *s);
 
 #endif

@@ -16,6 +16,7 @@
 #include "api/native/events.h"
 #include "api/native/native_int.h"
 #include "core/alloc.h"
+#include "core/jsonw.h"
 
 json_t *hg_registry_server_json(const hg_reg_server_t *s)
 {
@@ -38,6 +39,54 @@ json_t *hg_registry_server_json(const hg_reg_server_t *s)
         json_object_set_new(o, "health_check", hc);
     }
     return o;
+}
+
+void hg_registry_server_write(hg_buf_t *b, const hg_reg_server_t *s)
+{
+    hg_buf_puts(b, "{\"id\":");
+    hg_jsonw_str(b, s->id);
+    hg_buf_puts(b, ",\"kind\":");
+    hg_jsonw_str(b, s->kind);
+    hg_buf_puts(b, ",\"name\":");
+    hg_jsonw_str(b, s->name);
+    hg_buf_puts(b, ",\"address\":");
+    hg_jsonw_str(b, s->address);
+    hg_buf_puts(b, ",\"port\":");
+    hg_jsonw_int(b, s->port);
+    hg_buf_puts(b, ",\"status\":");
+    hg_jsonw_str(b, s->status);
+    hg_buf_puts(b, ",\"load\":");
+    hg_jsonw_int(b, s->load);
+    hg_buf_puts(b, ",\"capacity\":");
+    hg_jsonw_int(b, s->capacity);
+    hg_buf_puts(b, ",\"metadata\":");
+    hg_jsonw_value(b, s->metadata);
+    hg_buf_puts(b, ",\"source\":");
+    hg_jsonw_str(b, hg_reg_source_name(s->source));
+    hg_buf_puts(b, ",\"registered\":");
+    hg_jsonw_time_ms(b, s->registered_ms);
+    hg_buf_puts(b, ",\"updated\":");
+    hg_jsonw_time_ms(b, s->updated_ms);
+    if (s->lease_ms) {
+        hg_buf_puts(b, ",\"lease_s\":");
+        hg_jsonw_time_ms(b, s->lease_ms);
+        hg_buf_puts(b, ",\"lease_expires\":");
+        hg_jsonw_time_ms(b, s->lease_expires_ms);
+    }
+    if (s->check != HG_REG_CHECK_NONE) {
+        hg_buf_puts(b, ",\"health_check\":{\"type\":");
+        hg_jsonw_str(b, s->check == HG_REG_CHECK_TCP ? "tcp" : "http");
+        hg_buf_puts(b, ",\"interval_s\":");
+        hg_jsonw_time_ms(b, s->check_interval_ms);
+        hg_buf_puts(b, ",\"failures\":");
+        hg_jsonw_int(b, s->check_failures_max);
+        if (s->check_path) {
+            hg_buf_puts(b, ",\"path\":");
+            hg_jsonw_str(b, s->check_path);
+        }
+        hg_buf_puts(b, "}");
+    }
+    hg_buf_puts(b, "}");
 }
 
 /* Optional member of type; 0 absent, 1 present, <0 wrong type (err set). */

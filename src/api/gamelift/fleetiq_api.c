@@ -58,34 +58,12 @@ static json_t *render_group(hg_fleetiq_t *fq, const hg_fq_group_t *g)
     return o;
 }
 
-static json_t *render_server(hg_fleetiq_t *fq, const hg_fq_server_t *s)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "GameServerGroupName", json_string(s->group->name));
-    json_object_set_new(o, "GameServerGroupArn", json_string(s->group->arn));
-    json_object_set_new(o, "GameServerId", json_string(s->id));
-    json_object_set_new(o, "InstanceId", json_string(s->instance_id));
-    if (s->conn_info)
-        json_object_set_new(o, "ConnectionInfo", json_string(s->conn_info));
-    if (s->data)
-        json_object_set_new(o, "GameServerData", json_string(s->data));
-    if (hg_fq_server_claimed(fq, s))
-        json_object_set_new(o, "ClaimStatus", json_string("CLAIMED"));
-    json_object_set_new(o, "UtilizationStatus",
-                        json_string(s->utilized ? "UTILIZED" : "AVAILABLE"));
-    json_object_set_new(o, "RegistrationTime", hg_gl_time(s->registered_ms));
-    if (s->claim_ms)
-        json_object_set_new(o, "LastClaimTime", hg_gl_time(s->claim_ms));
-    json_object_set_new(o, "LastHealthCheckTime", hg_gl_time(s->health_ms));
-    return o;
-}
-
-/* {"GameServer": {...}} written straight to text: the answer of every game-server call
- * (register, update, claim, describe), the FleetIQ hot path. Same members as render_server. */
-static void write_server(hg_buf_t *b, hg_fleetiq_t *fq, const hg_fq_server_t *s)
+/* A GameServer object written straight to text: game-server answers are the FleetIQ hot
+ * path (register, update, claim, describe, list), so no jansson tree and no printf. */
+static void write_server_obj(hg_buf_t *b, hg_fleetiq_t *fq, const hg_fq_server_t *s)
 {
     hg_buf_reserve(b, 512);
-    hg_buf_puts(b, "{\"GameServer\":{\"GameServerGroupName\":");
+    hg_buf_puts(b, "{\"GameServerGroupName\":");
     hg_jsonw_str(b, s->group->name);
     hg_buf_puts(b, ",\"GameServerGroupArn\":");
     hg_jsonw_str(b, s->group->arn);
@@ -113,7 +91,15 @@ static void write_server(hg_buf_t *b, hg_fleetiq_t *fq, const hg_fq_server_t *s)
     }
     hg_buf_puts(b, ",\"LastHealthCheckTime\":");
     hg_jsonw_time_ms(b, s->health_ms);
-    hg_buf_puts(b, "}}");
+    hg_buf_puts(b, "}");
+}
+
+/* {"GameServer": {...}} */
+static void write_server(hg_buf_t *b, hg_fleetiq_t *fq, const hg_fq_server_t *s)
+{
+    hg_buf_puts(b, "{\"GameServer\":");
+    write_server_obj(b, fq, s);
+    hg_buf_puts(b, "}");
 }
 
 static json_t *wrap(const char *member, json_t *v)
@@ -379,15 +365,21 @@ static int list_servers(hg_gl_call_t *c)
     hg_fq_server_t **page = hg_malloc(limit * sizeof(*page));
     int more;
     size_t n = hg_fq_server_list(c->api->fleetiq, g, desc, after, limit, page, &more);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, render_server(c->api->fleetiq, page[i]));
-    c->out = wrap("GameServers", arr);
-    if (more && n) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)page[n - 1]->seq);
-        json_object_set_new(c->out, "NextToken", hg_gl_token(kind, buf));
+    hg_buf_t *b = &c->out_text;
+    hg_buf_puts(b, "{\"GameServers\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            hg_buf_puts(b, ",");
+        write_server_obj(b, c->api->fleetiq, page[i]);
     }
+    hg_buf_puts(b, "]");
+    if (more && n) {
+        char token[48];
+        snprintf(token, sizeof(token), "%s:%llu", kind, (unsigned long long)page[n - 1]->seq);
+        hg_buf_puts(b, ",\"NextToken\":");
+        hg_jsonw_str(b, token);
+    }
+    hg_buf_puts(b, "}");
     hg_free(page);
     return 0;
 }

@@ -42,6 +42,7 @@ typedef struct sub {
     uint64_t cursor; /* last seq delivered (or skipped) */
     int closed;      /* off the hub's list (the transport is gone) */
     int stop;        /* being closed by us: send nothing more */
+    int stalled;     /* keep-alive rounds with a full queue (SSE) */
 } sub_t;
 
 struct hg_events {
@@ -273,14 +274,27 @@ static void sse_closed(void *ud)
 
 static const hg_http_stream_cb_t sse_cbs = {sse_data, sse_drain, sse_shutdown, sse_closed};
 
+/* Every 15 s: a comment line to idle SSE streams (proxies keep them open), and the end of an
+ * SSE subscriber whose queue has stayed full for two rounds — it is not reading, and unlike a
+ * WebSocket peer (pinged by the ws layer) nothing else would ever notice. */
 static void on_keepalive(uv_timer_t *t)
 {
     hg_events_t *ev = t->data;
-    hg_list_t *q;
-    hg_list_foreach (q, &ev->subs) {
+    hg_list_t *q, *tmp;
+    hg_list_foreach_safe (q, tmp, &ev->subs) {
         sub_t *s = hg_container_of(q, sub_t, node);
-        if (s->conn && queued(s) == 0)
+        if (s->conn == NULL || s->stop)
+            continue;
+        size_t n = queued(s);
+        if (n == 0) {
             hg_http_conn_write(s->conn, ": keepalive\n\n", 13);
+            s->stalled = 0;
+        } else if (n >= HG_EVENTS_SUB_QUEUE_MAX && ++s->stalled >= 2) {
+            s->stop = 1;
+            hg_http_conn_close(s->conn, 0);
+        } else if (n < HG_EVENTS_SUB_QUEUE_MAX) {
+            s->stalled = 0;
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 
 #include "auth/keys.h"
 #include "core/err.h"
+#include "fleet/fleet.h"
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
 #include "registry/registry.h"
@@ -28,6 +29,7 @@ typedef struct hg_api {
     hg_store_t *store;
     hg_keys_t *keys;
     hg_fleetiq_t *fleetiq;
+    struct hg_fleet *fleet;
     hg_registry_t *registry;
     struct hg_events *events;
     int64_t sigv4_skew_s;

@@ -43,8 +43,11 @@ int hg_log_parse_level(const char *s);
 #define HG_ALWAYS(x) (x)
 #else
 #define HG_ASSERT(x) HG_BUG_ON(!(x))
-#define HG_NEVER(x) ((x) ? (HG_BUG_ON(x), 1) : 0)
-#define HG_ALWAYS(x) ((x) ? 1 : (HG_BUG_ON(!(x)), 0))
+#define HG_NEVER(x)                                                                                \
+    ((x) ? (hg_log_write(HG_LOG_ERROR, "bug", __FILE__, __LINE__, "NEVER(%s)", #x), abort(), 1) : 0)
+#define HG_ALWAYS(x)                                                                               \
+    ((x) ? 1                                                                                       \
+         : (hg_log_write(HG_LOG_ERROR, "bug", __FILE__, __LINE__, "ALWAYS(%s)", #x), abort(), 0))
 #endif
 
 #include <stdlib.h>

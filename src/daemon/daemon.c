@@ -3,8 +3,8 @@
  * Start-up order (stop is the reverse):
  *   1. options: defaults < --config file < HANGAR_* environment < command line
  *   2. store: open <data>/hangar.db, start the store writer lane
- *   3. domain: keys, registry (+ its event stream), fleetiq — each loads its records from the
- *      store (memory is the read path); FleetIQ game servers are mirrored into the registry
+ *   3. domain: keys, registry (+ its event stream), fleetiq, fleet — each loads its records from
+ *      the store (memory is the read path); FleetIQ game servers are mirrored into the registry
  *   4. admin key: from the environment, or stored, or created now (+ credentials file)
  *   5. cron: one 100 ms timer; sections run at their own period with a per-tick budget
  *   6. HTTP: listen; from here requests are served
@@ -33,6 +33,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "daemon/config.h"
+#include "fleet/fleet.h"
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
 #include "net/probe.h"
@@ -57,6 +58,7 @@ typedef struct daemon {
     hg_store_t *store;
     hg_keys_t *keys;
     hg_fleetiq_t *fleetiq;
+    hg_fleet_t *fleet;
     hg_registry_t *registry;
     hg_events_t *events;
     hg_http_server_t *http;
@@ -306,6 +308,14 @@ static int serve(daemon_t *d)
         hg_error_set(&err, rc, "cannot load FleetIQ state");
         goto fail;
     }
+    hg_fl_config_t flc = {.token_ttl_ms = HG_FL_TOKEN_TTL_MS};
+    snprintf(flc.region, sizeof(flc.region), "%s", d->cfg.region);
+    snprintf(flc.account, sizeof(flc.account), "%s", d->cfg.account_id);
+    d->fleet = hg_fleet_new(&d->clock, d->store, &flc);
+    if ((rc = hg_fleet_load(d->fleet)) < 0) {
+        hg_error_set(&err, rc, "cannot load fleets");
+        goto fail;
+    }
     const hg_key_t *admin;
     int created;
     if ((rc = hg_keys_bootstrap_admin(d->keys, d->cfg.admin_key_id, d->cfg.admin_secret, &admin,
@@ -318,6 +328,7 @@ static int serve(daemon_t *d)
         .store = d->store,
         .keys = d->keys,
         .fleetiq = d->fleetiq,
+        .fleet = d->fleet,
         .registry = d->registry,
         .events = d->events,
         .sigv4_skew_s = d->cfg.sigv4_skew_s,
@@ -390,6 +401,7 @@ out:
     uv_run(&d->loop, UV_RUN_DEFAULT);
     hg_http_server_free(d->http);
     hg_fleetiq_free(d->fleetiq);
+    hg_fleet_free(d->fleet);
     hg_registry_free(d->registry);
     hg_events_free(d->events);
     hg_keys_free(d->keys);

@@ -44,6 +44,7 @@ typedef struct hg_gl_handler {
 
 /* Handler tables, each ending with {NULL, NULL}. */
 extern const hg_gl_handler_t hg_gl_fleetiq_handlers[];
+extern const hg_gl_handler_t hg_gl_fleet_handlers[];
 
 /* Helpers for handlers. */
 const char *hg_gl_str(json_t *in, const char *member);        /* NULL when absent */

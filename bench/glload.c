@@ -53,6 +53,7 @@
 #include <uv.h>
 
 #include "auth/sigv4.h"
+#include "loadlib.h"
 
 #define CONTENT_TYPE "application/x-amz-json-1.1"
 #define REQ_CAP 4096         /* one signed request; ours are < 1 KiB */
@@ -86,82 +87,7 @@ static struct {
     uint64_t t_win0, t_win1; /* uv_hrtime() edges of the measured window */
 } opt;
 
-/* ---- histogram: log-linear over nanoseconds ---- */
-
-#define H_SUB_BITS 7
-#define H_SUB (1u << H_SUB_BITS)
-#define H_BUCKETS ((64 - H_SUB_BITS + 1) * H_SUB)
-
-typedef struct hist {
-    uint64_t n[H_BUCKETS];
-    uint64_t count, max, sum;
-} hist_t;
-
-static unsigned hist_index(uint64_t v)
-{
-    if (v < H_SUB)
-        return (unsigned)v;
-    unsigned h = 63u - (unsigned)__builtin_clzll(v); /* highest set bit, >= H_SUB_BITS */
-    uint64_t sub = v >> (h - H_SUB_BITS);            /* in [H_SUB, 2*H_SUB) */
-    return (h - H_SUB_BITS + 1) * H_SUB + (unsigned)(sub - H_SUB);
-}
-
-/* Middle of the bucket's range. */
-static uint64_t hist_value(unsigned idx)
-{
-    if (idx < H_SUB)
-        return idx;
-    unsigned b = idx / H_SUB;
-    uint64_t sub = idx % H_SUB + H_SUB;
-    uint64_t lo = sub << (b - 1), width = (uint64_t)1 << (b - 1);
-    return lo + width / 2;
-}
-
-static void hist_add(hist_t *h, uint64_t v)
-{
-    h->n[hist_index(v)]++;
-    h->count++;
-    h->sum += v;
-    if (v > h->max)
-        h->max = v;
-}
-
-static void hist_merge(hist_t *into, const hist_t *h)
-{
-    for (unsigned i = 0; i < H_BUCKETS; i++)
-        into->n[i] += h->n[i];
-    into->count += h->count;
-    into->sum += h->sum;
-    if (h->max > into->max)
-        into->max = h->max;
-}
-
-static double hist_q_ms(const hist_t *h, double q)
-{
-    if (h->count == 0)
-        return 0;
-    uint64_t want = (uint64_t)(q * (double)h->count + 0.5), seen = 0;
-    if (want < 1)
-        want = 1;
-    for (unsigned i = 0; i < H_BUCKETS; i++) {
-        seen += h->n[i];
-        if (seen >= want) {
-            uint64_t v = hist_value(i);
-            return (double)(v > h->max ? h->max : v) / 1e6;
-        }
-    }
-    return (double)h->max / 1e6;
-}
-
 /* ---- request building ---- */
-
-static void amz_date_now(char out[17])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
-}
 
 /* Build one signed POST / with a JSON body into out. Returns its length, or -1. */
 static int build_request(char *out, size_t cap, const char *amz_date, int op, const char *body)
@@ -744,68 +670,6 @@ static void worker_run(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     hg_sigv4_thread_cleanup();
-}
-
-/* ---- CPU readings for the window ---- */
-
-static long long proc_ticks(int pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (p == NULL)
-        return -1;
-    unsigned long long ut = 0, st = 0;
-    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
-     * stime */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (long long)(ut + st);
-}
-
-/* Machine-wide jiffies from /proc/stat: busy (as lib.sh's bp_cpu_snap), total, and the part of
- * busy spent in interrupts and softirqs (loopback TCP is mostly processed there, and that time
- * is charged to no process). */
-static void machine_ticks(unsigned long long *busy, unsigned long long *total,
-                          unsigned long long *irq)
-{
-    unsigned long long v[8] = {0};
-    *busy = *total = *irq = 0;
-    FILE *f = fopen("/proc/stat", "r");
-    if (f == NULL)
-        return;
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-               &v[5], &v[6], &v[7]) == 8) {
-        *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-        *total = *busy + v[3] + v[4];
-        *irq = v[5] + v[6];
-    }
-    fclose(f);
-}
-
-static double self_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
-
-static void sleep_until(uint64_t t)
-{
-    uint64_t now = uv_hrtime();
-    if (t <= now)
-        return;
-    struct timespec ts = {.tv_sec = (time_t)((t - now) / 1000000000),
-                          .tv_nsec = (long)((t - now) % 1000000000)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
 }
 
 /* ---- main ---- */

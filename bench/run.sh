@@ -9,17 +9,29 @@
 #        b. glload -w cycle: Register -> Claim(id) -> Update(UTILIZED) -> Deregister;
 #        c. glload -w claim: Claim(group) -> Update(UTILIZED) -> Deregister -> Register;
 #        d. glload -w describe: DescribeGameServer, every request signed afresh.
+#   3. the registry event stream beside Redis pub/sub:
+#        a. Redis PUBLISH to 8 subscribers, exactly as ../shared/peers/redis.sh runs its
+#           "PUBLISH room:fan <64 B>, 8 subscribers" rows (no persistence; -P 1 and -P 16);
+#        b. evload: 8 WebSocket subscribers on GET /v1/registry/events, PATCH load from
+#           EV_CONNS connections x EV_DEPTH pipelined (saturating): deliveries/s;
+#        c. evload paced at EV_RATE PATCH/s from one connection: answer -> event latency.
 #   Each BP_RUNS times (default 3): medians and spread (max-min)/median.
+#
+# Usage: bench/run.sh [--only fleetiq|registry]   (or BENCH_ONLY=fleetiq|registry; default all)
+#   fleetiq = parts 1 and 2, registry = part 3. RESULTS.md then holds only that part.
 #
 # Env: BP_RUNS (3)  WRK_THREADS (2) WRK_CONNS (64) WRK_DURATION (10)
 #      GL_CONNS (64) GL_THREADS (1) GL_DURATION (10) GL_WARMUP (1)
+#      EV_SUBS (8) EV_CONNS (8) EV_DEPTH (8) EV_DURATION (8) EV_WARMUP (1) EV_RATE (1000)
+#      REDIS_PORT (18379) REDIS_N1 (200000) REDIS_N16 (1000000)
 #      NGINX_PORT (18180) HANGARD_PORT (17780) BUILD (<repo>/build)
 #      QUIET_BUDGET (60): seconds the run may wait, in all, for the shared box to go quiet
 #      DISTURBED_PCT (25) MAX_RETRIES (4): a glload run during which unrelated processes used more
 #      than DISTURBED_PCT % of a core is repeated, at most MAX_RETRIES times in all
 # Bounded: re-executes itself under timeout (480 s); every load command has its own timeout.
 # Loopback only; starts its own nginx and hangard and stops exactly those PIDs (lib.sh).
-# Budget: ~4-5 min with the defaults (more when the shared box is busy: quiet waits, repeats).
+# Budget: ~6-7 min with the defaults (more when the shared box is busy: quiet waits, repeats);
+# --only registry ~2 min.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,10 +45,26 @@ fi
 # shellcheck source=/dev/null
 source "$SHARED/lib.sh"
 bp_guard 480 "$@"
+ONLY=${BENCH_ONLY:-all}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only) ONLY=${2:-}; shift 2 || shift ;;
+    --only=*) ONLY=${1#--only=}; shift ;;
+    *) echo "usage: bench/run.sh [--only fleetiq|registry]" >&2; exit 1 ;;
+  esac
+done
+case $ONLY in all | fleetiq | registry) ;; *) echo "bench/run.sh: --only fleetiq or registry (got '$ONLY')" >&2; exit 1 ;; esac
+want() { [ "$ONLY" = all ] || [ "$ONLY" = "$1" ]; }
 bp_init hangar-bench
-bp_need nginx nginx-light
-bp_need wrk wrk
 bp_need curl curl
+if want fleetiq; then
+  bp_need nginx nginx-light
+  bp_need wrk wrk
+fi
+if want registry; then
+  bp_need redis-server redis-server
+  bp_need redis-benchmark redis-tools
+fi
 
 BUILD=${BUILD:-$ROOT/build}
 NGINX_PORT=${NGINX_PORT:-18180}
@@ -46,18 +74,29 @@ GL_THREADS=${GL_THREADS:-1}
 GL_DURATION=${GL_DURATION:-10}
 GL_WARMUP=${GL_WARMUP:-1}
 export WRK_THREADS=${WRK_THREADS:-2} WRK_CONNS=${WRK_CONNS:-64} WRK_DURATION=${WRK_DURATION:-10}
+EV_SUBS=${EV_SUBS:-8}
+EV_CONNS=${EV_CONNS:-8}
+EV_DEPTH=${EV_DEPTH:-8}
+EV_DURATION=${EV_DURATION:-8}
+EV_WARMUP=${EV_WARMUP:-1}
+EV_RATE=${EV_RATE:-1000}
+REDIS_PORT=${REDIS_PORT:-18379}
+REDIS_N1=${REDIS_N1:-200000}
+REDIS_N16=${REDIS_N16:-1000000}
 export HANGAR_ADMIN_KEY_ID=AKIDBENCH HANGAR_ADMIN_SECRET=benchsecret
 OUT=$HERE/RESULTS.md
-bp_port_free "$NGINX_PORT"
+want fleetiq && bp_port_free "$NGINX_PORT"
+want registry && bp_port_free "$REDIS_PORT"
 bp_port_free "$HANGARD_PORT"
 
 # ---- build (incremental) ----
-bp_log "building hangard and glload in $BUILD"
+bp_log "building hangard, glload and evload in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-timeout 300 cmake --build "$BUILD" -j"$(nproc)" --target hangard glload >"$BP_DIR/build.log" 2>&1 ||
+timeout 300 cmake --build "$BUILD" -j"$(nproc)" --target hangard glload evload >"$BP_DIR/build.log" 2>&1 ||
   { tail -30 "$BP_DIR/build.log" >&2; bp_die "build failed (log: $BP_DIR/build.log)"; }
 HANGARD=$BUILD/hangard
 GLLOAD=$BUILD/glload
+EVLOAD=$BUILD/evload
 
 ROWS=()      # markdown rows of the final table
 RAW=()       # per-run req/s of every row
@@ -69,6 +108,8 @@ RETRIES_LEFT=${MAX_RETRIES:-4}
 FLAGS=()     # problems seen (errors, non-2xx, crashes)
 NGINX_GET_RPS=
 declare -A MED_RPS=() MED_CPS=()
+EV_ROWS=()   # markdown rows of the registry table
+declare -A EV=() # registry medians: redis1_pps redis1_dps redis16_pps … sat_dps sat_pps paced_l99 …
 
 # last row bp_wrk_series appended, as fields: label rps spread p50 p99 scpu ccpu busy
 last_wrk_row() { tail -1 "$BP_RESULTS/$BP_NAME.md" | awk -F'|' '{for(i=2;i<NF;i++){gsub(/^ +| +$/,"",$i); printf "%s\t",$i}; print ""}'; }
@@ -137,15 +178,17 @@ http {
 }
 CONF
 }
-write_nginx_conf
-bp_start nginx-w1 "$BP_DIR/nginx.log" nginx -e "$BP_DIR/error.log" -c "$BP_DIR/nginx.conf" -g 'daemon off;'
-NPID=$BP_LAST_PID
-BP_STOP_SIG[$NPID]=QUIT
-bp_wait_tcp "$NGINX_PORT" 10 "$NPID"
-curl -fsS "http://127.0.0.1:$NGINX_PORT/ok" >/dev/null
-wrk_row "nginx 1 worker: GET /ok" "http://127.0.0.1:$NGINX_PORT/ok" "$NPID"
-wrk_row "nginx 1 worker: POST /purchase 200 B JSON" "http://127.0.0.1:$NGINX_PORT/purchase" "$NPID" "$SHARED/nginx/post.lua"
-bp_stop "$NPID" QUIT 20
+if want fleetiq; then
+  write_nginx_conf
+  bp_start nginx-w1 "$BP_DIR/nginx.log" nginx -e "$BP_DIR/error.log" -c "$BP_DIR/nginx.conf" -g 'daemon off;'
+  NPID=$BP_LAST_PID
+  BP_STOP_SIG[$NPID]=QUIT
+  bp_wait_tcp "$NGINX_PORT" 10 "$NPID"
+  curl -fsS "http://127.0.0.1:$NGINX_PORT/ok" >/dev/null
+  wrk_row "nginx 1 worker: GET /ok" "http://127.0.0.1:$NGINX_PORT/ok" "$NPID"
+  wrk_row "nginx 1 worker: POST /purchase 200 B JSON" "http://127.0.0.1:$NGINX_PORT/purchase" "$NPID" "$SHARED/nginx/post.lua"
+  bp_stop "$NPID" QUIT 20
+fi
 
 # ---- 2. hangard ----
 HN=0
@@ -206,22 +249,156 @@ glload_series() {
   ROWS+=("| $label | glload | $(bp_fmt "$r") | $(bp_spread "${rps[@]}") | $([ "$c" = - ] && echo - || bp_fmt "$c") | $(bp_median "${p50[@]}") | $(bp_median "${p99[@]}") (max $(bp_median "${mx[@]}")) | $(bp_median "${scpu[@]}") | $(bp_median "${ccpu[@]}") | $(bp_median "${irq[@]}") | $o | $(ratio "$r" "$NGINX_GET_RPS") | $errs |")
 }
 
-# a. DescribeGameServer replayed by wrk (pre-signed; valid 5 min, the series takes ~35 s)
-start_hangard
-timeout 30 "$GLLOAD" -a "127.0.0.1:$HANGARD_PORT" -w wrklua -o "$BP_DIR/describe.lua" >"$BP_DIR/wrklua.txt"
-wrk_row "hangard: DescribeGameServer, pre-signed, replayed" "http://127.0.0.1:$HANGARD_PORT/" "$HPID" "$BP_DIR/describe.lua"
-stop_hangard
+if want fleetiq; then
+  # a. DescribeGameServer replayed by wrk (pre-signed; valid 5 min, the series takes ~35 s)
+  start_hangard
+  timeout 30 "$GLLOAD" -a "127.0.0.1:$HANGARD_PORT" -w wrklua -o "$BP_DIR/describe.lua" >"$BP_DIR/wrklua.txt"
+  wrk_row "hangard: DescribeGameServer, pre-signed, replayed" "http://127.0.0.1:$HANGARD_PORT/" "$HPID" "$BP_DIR/describe.lua"
+  stop_hangard
 
-# b-d. glload
-start_hangard
-glload_series "hangard: cycle Register→Claim(id)→Update→Deregister" cycle
-stop_hangard
-start_hangard
-glload_series "hangard: claim Claim(group)→Update→Deregister→Register" claim
-stop_hangard
-start_hangard
-glload_series "hangard: DescribeGameServer, each signed" describe
-stop_hangard
+  # b-d. glload
+  start_hangard
+  glload_series "hangard: cycle Register→Claim(id)→Update→Deregister" cycle
+  stop_hangard
+  start_hangard
+  glload_series "hangard: claim Claim(group)→Update→Deregister→Register" claim
+  stop_hangard
+  start_hangard
+  glload_series "hangard: DescribeGameServer, each signed" describe
+  stop_hangard
+fi
+
+# ---- 3. the registry event stream beside Redis PUBLISH to 8 subscribers ----
+# utime+stime clock ticks of the given PIDs (each alone, not their children)
+ticks_of() { local p t=0 v; for p in "$@"; do v=$(awk '{sub(/^.*\) /,""); print $12+$13}' "/proc/$p/stat" 2>/dev/null || echo 0); t=$((t + v)); done; echo "$t"; }
+ticks_pct() { awk -v a="$1" -v b="$2" -v s="$3" -v hz="$BP_CLK_TCK" 'BEGIN{if(s<=0)s=1; printf "%.0f", (b-a)/hz/s*100}'; }
+PAYLOAD=$(printf 'x%.0s' $(seq 1 64)) # redis.sh's 64-byte message
+
+# redis_series LABEL PIPELINE: redis.sh's `series` for "PUBLISH room:fan <64 B>, 8 subscribers":
+# the same redis-benchmark command; CPU of redis-server, and of redis-benchmark + the 8 redis-cli
+# subscribers as the client (evload's CPU covers its subscribers too).
+redis_series() {
+  local label=$1 pl=$2 n=$REDIS_N1 i out line el t0 t1 u0 u1 c0 c1 i0 i1 irq sc cc bz
+  local rps=() p50=() p99=() mx=() scpu=() ccpu=() irqs=() oth=()
+  [ "$pl" -gt 1 ] && n=$REDIS_N16
+  for ((i = 1; i <= BP_RUNS; i++)); do
+    wait_quiet
+    local tf=$BP_DIR/rb.time
+    t0=$(ticks_of "$RPID"); u0=$(ticks_of "${SUBS[@]}"); c0=$(bp_cpu_snap); i0=$(irq_snap)
+    out=$(timeout 120 /usr/bin/time -f '%U %S %e' -o "$tf" \
+          redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c 50 -n "$n" -P "$pl" -r 1000000 --csv PUBLISH room:fan "$PAYLOAD")
+    t1=$(ticks_of "$RPID"); u1=$(ticks_of "${SUBS[@]}"); c1=$(bp_cpu_snap); i1=$(irq_snap)
+    echo "$out" >"$BP_DIR/redis-publish8-P$pl-$i.csv"
+    line=$(tail -1 <<<"$out" | tr -d '"')
+    el=$(awk '{print $3}' "$tf")
+    sc=$(ticks_pct "$t0" "$t1" "$el")
+    cc=$(awk -v t="$(awk '{print $1+$2}' "$tf")" -v s="$(ticks_pct "$u0" "$u1" "$el")" -v e="$el" 'BEGIN{printf "%.0f", t/e*100 + s}')
+    irq=$(irq_pct "$i0" "$i1"); bz=$(bp_cpu_busy_pct "$c0" "$c1")
+    rps+=("$(cut -d, -f2 <<<"$line")"); p50+=("$(cut -d, -f5 <<<"$line")"); p99+=("$(cut -d, -f7 <<<"$line")"); mx+=("$(cut -d, -f8 <<<"$line")")
+    scpu+=("$sc"); ccpu+=("$cc"); irqs+=("$irq"); oth+=("$(others "$bz" "$sc" "$cc" "$irq")")
+    bp_log "redis PUBLISH to 8 -P $pl run $i: $line; redis=$sc% clients=$cc% softirq=$irq%"
+    bp_tsv "$label" "$i" "$line"
+  done
+  local r o omax; r=$(bp_median "${rps[@]}")
+  o=$(bp_median "${oth[@]}"); omax=$(printf '%s\n' "${oth[@]}" | sort -g | tail -1)
+  [ "$omax" -lt 10 ] || o="$o (max $omax)"
+  EV[redis${pl}_pps]=$r
+  EV[redis${pl}_dps]=$(awk -v r="$r" 'BEGIN{printf "%.0f", r*8}')
+  EV[redis${pl}_p99]=$(bp_median "${p99[@]}")
+  RAW+=("$label: ${rps[*]} PUBLISH/s; others CPU ${oth[*]} %")
+  EV_ROWS+=("| $label | redis-benchmark | $(bp_fmt "$r") | $(bp_spread "${rps[@]}") | $(bp_fmt "${EV[redis${pl}_dps]}") (8 × PUBLISH/s) | $(bp_median "${p50[@]}") / $(bp_median "${p99[@]}") (max $(bp_median "${mx[@]}")) | - | $(bp_median "${scpu[@]}") | $(bp_median "${ccpu[@]}") | $(bp_median "${irqs[@]}") | $o | @RATIO_${pl}@ | @SUBS_LEFT@ |")
+}
+
+# evload_series LABEL KEY EVLOAD_ARGS...: BP_RUNS runs against $HPID, one row of the registry table
+evload_series() {
+  local label=$1 key=$2; shift 2
+  local i out res rc bad=0 pps=() dps=() a50=() a99=() l50=() l99=() lmax=() scpu=() ccpu=() irq=() oth=()
+  local lost=0 dup=0 gaps=0 reorder=0
+  for ((i = 1; i <= BP_RUNS; i++)); do
+    rc=0
+    wait_quiet
+    out=$(timeout $((EV_DURATION + EV_WARMUP + 60)) "$EVLOAD" -a "127.0.0.1:$HANGARD_PORT" -S "$EV_SUBS" \
+          -d "$EV_DURATION" -W "$EV_WARMUP" -P "$HPID" -e "$BP_DIR/evload-$key-$i.errors" "$@" \
+          2>"$BP_DIR/evload-$key-$i.stderr") || rc=$?
+    echo "$out" >"$BP_DIR/evload-$key-$i.txt"
+    res=$(grep '^RESULT ' <<<"$out" | tail -1 || true)
+    if [ -z "$res" ]; then
+      FLAGS+=("$label run $i: evload exited $rc without a RESULT line (stderr: $(head -c 600 "$BP_DIR/evload-$key-$i.stderr" | tr '\n' ' '))")
+      bad=$((bad + 1)); continue
+    fi
+    lost=$((lost + $(kv lost "$res"))); dup=$((dup + $(kv dup "$res")))
+    gaps=$((gaps + $(kv gaps "$res"))); reorder=$((reorder + $(kv reorder "$res")))
+    if [ "$rc" != 0 ] || [ "$(kv flagged "$res")" != 0 ]; then
+      bad=$((bad + 1))
+      FLAGS+=("$label run $i: $(tr ' ' '\n' <<<"$res" | grep -E '^(errors|timeouts|lost|dup|gaps|reorder|snapshots|closes|mismatch|status_)' | tr '\n' ' ')(details: $BP_DIR/evload-$key-$i.stderr)")
+    fi
+    if [ "$(kv other_cpu_pct "$res")" -gt "$DISTURBED_PCT" ] && [ "$RETRIES_LEFT" -gt 0 ]; then
+      RETRIES_LEFT=$((RETRIES_LEFT - 1)); i=$((i - 1))
+      DISCARDED+=("$label: a run at $(kv deliveries_per_s "$res") deliveries/s with others CPU $(kv other_cpu_pct "$res")% (repeated)")
+      bp_log "$label: unrelated load used $(kv other_cpu_pct "$res")% of a core during the window: repeating the run"
+      continue
+    fi
+    pps+=("$(kv patch_per_s "$res")"); dps+=("$(kv deliveries_per_s "$res")")
+    a50+=("$(kv ack_p50_ms "$res")"); a99+=("$(kv ack_p99_ms "$res")")
+    l50+=("$(kv lat_p50_ms "$res")"); l99+=("$(kv lat_p99_ms "$res")"); lmax+=("$(kv lat_max_ms "$res")")
+    scpu+=("$(kv server_cpu_pct "$res")"); ccpu+=("$(kv client_cpu_pct "$res")")
+    irq+=("$(kv softirq_cpu_pct "$res")"); oth+=("$(kv other_cpu_pct "$res")")
+    bp_log "$label run $i: $(kv patch_per_s "$res") PATCH/s, $(kv deliveries_per_s "$res") deliveries/s, answer->event p50=$(kv lat_p50_ms "$res")ms p99=$(kv lat_p99_ms "$res")ms max=$(kv lat_max_ms "$res")ms server=$(kv server_cpu_pct "$res")% evload=$(kv client_cpu_pct "$res")% softirq=$(kv softirq_cpu_pct "$res")% others=$(kv other_cpu_pct "$res")% lost=$(kv lost "$res") dup=$(kv dup "$res") gaps=$(kv gaps "$res") errors=$(kv errors "$res")"
+    bp_tsv "$label" "$i" "$res"
+  done
+  [ ${#dps[@]} -gt 0 ] || { EV_ROWS+=("| $label | evload | failed | | | | | | | | | | $bad run(s) flagged |"); return; }
+  local d o omax; d=$(bp_median "${dps[@]}")
+  o=$(bp_median "${oth[@]}"); omax=$(printf '%s\n' "${oth[@]}" | sort -g | tail -1)
+  [ "$omax" -lt 10 ] || o="$o (max $omax)"
+  EV[${key}_dps]=$d; EV[${key}_pps]=$(bp_median "${pps[@]}")
+  EV[${key}_l50]=$(bp_median "${l50[@]}"); EV[${key}_l99]=$(bp_median "${l99[@]}"); EV[${key}_lmax]=$(bp_median "${lmax[@]}")
+  EV[${key}_l99_all]="${l99[*]}"; EV[${key}_bad]=$bad
+  EV[${key}_checks]="lost $lost, dup $dup, gaps $gaps, reorder $reorder"
+  RAW+=("$label: ${dps[*]} deliveries/s (${pps[*]} PATCH/s); answer→event p99 ${l99[*]} ms; others CPU ${oth[*]} %")
+  EV_ROWS+=("| $label | evload | $(bp_fmt "${EV[${key}_pps]}") | $(bp_spread "${pps[@]}") | $(bp_fmt "$d") | $(bp_median "${a50[@]}") / $(bp_median "${a99[@]}") | ${EV[${key}_l50]} / ${EV[${key}_l99]} / ${EV[${key}_lmax]} | $(bp_median "${scpu[@]}") | $(bp_median "${ccpu[@]}") | $(bp_median "${irq[@]}") | $o | @RATIO_EV_${key}@ | ${EV[${key}_checks]}$([ "$bad" = 0 ] || echo "; $bad run(s) flagged") |")
+}
+
+if want registry; then
+  # a. Redis, redis.sh's "none" persistence mode (PUBLISH is never persisted in either mode)
+  mkdir -p "$BP_DIR/data-redis"
+  bp_start redis "$BP_DIR/redis.out" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$BP_DIR/data-redis" \
+    --save "" --daemonize no --logfile "$BP_DIR/redis.log" --appendonly no
+  RPID=$BP_LAST_PID
+  bp_wait_tcp "$REDIS_PORT" 15 "$RPID"
+  SUBS=()
+  for s in 1 2 3 4 5 6 7 8; do
+    bp_start "redis-sub$s" /dev/null redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SUBSCRIBE room:fan
+    SUBS+=("$BP_LAST_PID")
+  done
+  rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+  for ((w = 0; w < 50; w++)); do [ "$(rcli PUBSUB NUMSUB room:fan | tail -1)" = 8 ] && break; sleep 0.1; done
+  [ "$(rcli PUBSUB NUMSUB room:fan | tail -1)" = 8 ] || bp_die "the 8 redis-cli subscribers did not subscribe"
+  REDIS_VERSION=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')
+  redis_series "Redis $REDIS_VERSION: PUBLISH room:fan 64 B, 8 subscribers, -c 50 -P 1" 1
+  redis_series "Redis $REDIS_VERSION: PUBLISH room:fan 64 B, 8 subscribers, -c 50 -P 16" 16
+  SUBS_LEFT=$(rcli PUBSUB NUMSUB room:fan | tail -1)
+  [ "$SUBS_LEFT" = 8 ] || FLAGS+=("Redis: only $SUBS_LEFT of 8 subscribers still connected after the PUBLISH runs (output-buffer limit): its deliveries/s overstates")
+  for s in "${SUBS[@]}"; do bp_stop "$s" TERM 5; done
+  bp_stop "$RPID" TERM 30
+
+  # b-c. hangard: one fresh daemon per series
+  start_hangard
+  evload_series "hangard: PATCH load → server.updated to $EV_SUBS WebSocket subscribers, $EV_CONNS conns × $EV_DEPTH pipelined" sat -c "$EV_CONNS" -D "$EV_DEPTH"
+  stop_hangard
+  start_hangard
+  evload_series "hangard: the same, paced at $EV_RATE PATCH/s from 1 conn (idle box)" paced -c 1 -D 8 -R "$EV_RATE"
+  stop_hangard
+  # ratios to Redis's -P 1 deliveries/s, filled in now that every row is known
+  for ((k = 0; k < ${#EV_ROWS[@]}; k++)); do
+    row=${EV_ROWS[$k]}
+    row=${row//@RATIO_1@/1.00}
+    row=${row//@RATIO_16@/$(ratio "${EV[redis16_dps]:-0}" "${EV[redis1_dps]:-0}")}
+    row=${row//@RATIO_EV_sat@/$(ratio "${EV[sat_dps]:-0}" "${EV[redis1_dps]:-0}")}
+    row=${row//@RATIO_EV_paced@/-}
+    row=${row//@SUBS_LEFT@/$SUBS_LEFT of 8 still subscribed after}
+    EV_ROWS[k]=$row
+  done
+fi
 
 # ---- RESULTS.md ----
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
@@ -236,22 +413,48 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
   echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "- machine: $(nproc) cores, $CPU, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); load generator and servers share the cores"
   echo "- commit: $COMMIT$([ "$DIRTY" = 0 ] || echo " + $DIRTY uncommitted file(s) under src/, bench/, CMakeLists.txt")"
-  echo "- versions: $(nginx -v 2>&1 | sed 's#.*/#nginx #'), wrk $({ wrk -v 2>&1 || true; } | awk 'NR==1{print $2}'), libuv $(pkg-config --modversion libuv), SQLite $(pkg-config --modversion sqlite3), OpenSSL $(pkg-config --modversion libcrypto)"
-  echo "- command: \`$([ "$BUILD" = "$ROOT/build" ] || echo "BUILD=$BUILD ")BP_RUNS=$BP_RUNS WRK_THREADS=$WRK_THREADS WRK_CONNS=$WRK_CONNS WRK_DURATION=$WRK_DURATION GL_CONNS=$GL_CONNS GL_THREADS=$GL_THREADS GL_DURATION=$GL_DURATION GL_WARMUP=$GL_WARMUP bench/run.sh\`"
-  echo "  - wrk: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_DURATION}s --latency [-s LUA] URL\` via \`bp_wrk_series\` (../shared/peers/lib.sh)"
-  echo "  - glload: \`glload -a 127.0.0.1:$HANGARD_PORT -w WORKLOAD -c $GL_CONNS -t $GL_THREADS -d $GL_DURATION -W $GL_WARMUP -P HANGARD_PID\`"
+  echo "- versions: $(want fleetiq && echo "$(nginx -v 2>&1 | sed 's#.*/#nginx #'), wrk $({ wrk -v 2>&1 || true; } | awk 'NR==1{print $2}'), ")$(want registry && echo "Redis ${REDIS_VERSION:-?}, ")libuv $(pkg-config --modversion libuv), SQLite $(pkg-config --modversion sqlite3), OpenSSL $(pkg-config --modversion libcrypto)"
+  echo "- command: \`$([ "$BUILD" = "$ROOT/build" ] || echo "BUILD=$BUILD ")BP_RUNS=$BP_RUNS$(want fleetiq && echo " WRK_THREADS=$WRK_THREADS WRK_CONNS=$WRK_CONNS WRK_DURATION=$WRK_DURATION GL_CONNS=$GL_CONNS GL_THREADS=$GL_THREADS GL_DURATION=$GL_DURATION GL_WARMUP=$GL_WARMUP")$(want registry && echo " EV_SUBS=$EV_SUBS EV_CONNS=$EV_CONNS EV_DEPTH=$EV_DEPTH EV_DURATION=$EV_DURATION EV_WARMUP=$EV_WARMUP EV_RATE=$EV_RATE") bench/run.sh$([ "$ONLY" = all ] || echo " --only $ONLY")\`"
+  if want fleetiq; then
+    echo "  - wrk: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_DURATION}s --latency [-s LUA] URL\` via \`bp_wrk_series\` (../shared/peers/lib.sh)"
+    echo "  - glload: \`glload -a 127.0.0.1:$HANGARD_PORT -w WORKLOAD -c $GL_CONNS -t $GL_THREADS -d $GL_DURATION -W $GL_WARMUP -P HANGARD_PID\`"
+  fi
+  if want registry; then
+    echo "  - Redis, as ../shared/peers/redis.sh: \`redis-server --port $REDIS_PORT --bind 127.0.0.1 --save \"\" --appendonly no …\`, 8 × \`redis-cli SUBSCRIBE room:fan\`, \`redis-benchmark -c 50 -n $REDIS_N1|$REDIS_N16 -P 1|16 -r 1000000 --csv PUBLISH room:fan <64 B>\`"
+    echo "  - evload: \`evload -a 127.0.0.1:$HANGARD_PORT -S $EV_SUBS -d $EV_DURATION -W $EV_WARMUP -P HANGARD_PID -c $EV_CONNS -D $EV_DEPTH\` (saturating) and \`… -c 1 -D 8 -R $EV_RATE\` (paced)"
+  fi
   echo "  - hangard: \`HANGAR_ADMIN_KEY_ID=AKIDBENCH HANGAR_ADMIN_SECRET=… hangard --listen 127.0.0.1:$HANGARD_PORT --data FRESH_DIR\`, one fresh daemon per workload, defaults otherwise (SQLite WAL, synchronous=FULL, group commit)"
   echo
-  echo "$BP_RUNS runs per row; medians; spread = (max-min)/median of req/s. CPU % of one core (100 = one core busy);"
-  echo "softirq = kernel interrupt time charged to no process (mostly loopback TCP; for wrk rows averaged over"
-  echo "the series); others = CPU used in the window by unrelated processes (noise: nonzero means the box"
-  echo "was shared with something else during that row)."
+  echo "$BP_RUNS runs per row; medians; spread = (max-min)/median of req/s (or changes/s). CPU % of one core (100 = one"
+  echo "core busy); softirq = kernel interrupt time charged to no process (mostly loopback TCP; for wrk rows"
+  echo "averaged over the series); others = CPU used in the window by unrelated processes (noise: nonzero"
+  echo "means the box was shared with something else during that row)."
   echo
-  echo "| case | tool | req/s | spread | cycles/s | p50 ms | p99 ms | server CPU % | client CPU % | softirq CPU % | others CPU % | ratio to nginx 1w GET | errors |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  printf '%s\n' "${ROWS[@]}"
-  echo
-  echo "Per run (req/s, in run order):"
+  if want fleetiq; then
+    echo "## FleetIQ (GameLift API) beside nginx"
+    echo
+    echo "| case | tool | req/s | spread | cycles/s | p50 ms | p99 ms | server CPU % | client CPU % | softirq CPU % | others CPU % | ratio to nginx 1w GET | errors |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+  fi
+  if want registry; then
+    echo "## Registry event stream beside Redis PUBLISH to 8 subscribers"
+    echo
+    echo "changes/s: PUBLISH/s acknowledged (Redis) or PATCH/s answered 200, i.e. events published (hangard)."
+    echo "deliveries/s: Redis: 8 × PUBLISH/s (what reached the 8 subscribers' connections; not counted at the"
+    echo "subscribers); hangard: events received by the $EV_SUBS WebSocket subscribers, counted by them."
+    echo "request p50 / p99: the PUBLISH or PATCH round trip. answer → event: from the PATCH's answer received"
+    echo "to its event received, per subscriber (an event that beats the answer counts 0). client CPU: Redis:"
+    echo "redis-benchmark + the 8 redis-cli subscribers; hangard: evload (announcers and subscribers, one thread)."
+    echo "checks: every subscriber must see every seq once, in order, and every answered PATCH's event once."
+    echo
+    echo "| case | tool | changes/s | spread | deliveries/s | request p50 / p99 ms | answer → event p50 / p99 / max ms | server CPU % | client CPU % | softirq CPU % | others CPU % | deliveries ratio to Redis -P 1 | checks |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${EV_ROWS[@]}"
+    echo
+  fi
+  echo "Per run (in run order):"
   echo
   for r in "${RAW[@]}"; do echo "- $r"; done
   echo
@@ -267,13 +470,13 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
     for f in "${FLAGS[@]}"; do echo "- $f"; done
     echo
   else
-    echo "No errors: every request of every hangard run was answered 200; no timeouts, no crash, nothing logged at error level."
+    echo "No errors: every request of every hangard run was answered 200; no timeouts, no crash, nothing logged at error level$(want registry && echo "; no event lost, duplicated or out of order")."
     echo
   fi
 } >"$OUT.tmp"
 interpret() {
   local target; target=$(awk -v n="$NGINX_GET_RPS" 'BEGIN{printf "%.0f", n*0.4}')
-  echo "## Interpretation"
+  echo "## Interpretation: FleetIQ"
   echo
   echo "Target (the issue): signed, durable FleetIQ calls at >= 0.4x nginx's static 1-worker req/s, i.e."
   echo ">= $target req/s on this box in this run (nginx 1 worker GET: $(bp_fmt "$NGINX_GET_RPS") req/s)."
@@ -297,13 +500,50 @@ interpret() {
   echo "reading a row as the daemon's ceiling; a large \"others\" figure means the box was busy with"
   echo "something else during the run and the row is pessimistic. glload signs every request (two SHA-256"
   echo "and an HMAC), so it costs more client CPU per request than wrk replaying one pre-signed request;"
-  echo "on two shared cores that CPU comes out of the server's share, which is why the wrk describe row is"
-  echo "the like-for-like comparison with nginx and the glload describe row is what a real client sees."
+  echo "on two shared cores that CPU comes out of the server's share. The wrk describe row is the"
+  echo "like-for-like comparison with nginx; the glload describe row is what real, signing clients see."
   echo "A server CPU near 100 for a row means hangard's single loop thread was saturated (the store writer"
   echo "thread adds the rest for write workloads)."
   echo
 }
-interpret >>"$OUT.tmp"
+interpret_registry() {
+  local d1=${EV[redis1_dps]:-0} v
+  echo "## Interpretation: registry event stream"
+  echo
+  echo "Targets (the issue): (1) deliveries/s to 8 subscribers at least Redis's PUBLISH-to-8 figure (-P 1),"
+  echo "while keeping the replay log; (2) p99 from the announce acknowledged to the event received under 1 ms"
+  echo "on an idle box. Redis in this run: $(bp_fmt "${EV[redis1_pps]:-0}") PUBLISH/s × 8 = $(bp_fmt "$d1") deliveries/s at -P 1"
+  echo "(BASELINES.md: 71,600 × 8 = 573k), $(bp_fmt "${EV[redis16_dps]:-0}") at -P 16. Redis shares the 2 cores with its 8 redis-cli"
+  echo "subscribers, which print every message (client CPU column): a reason its -P 1 figure can sit below"
+  echo "the baseline's; the ratio to the baseline is given too."
+  echo
+  if [ -n "${EV[sat_dps]:-}" ]; then
+    v=$(awk -v r="${EV[sat_dps]}" -v t="$d1" 'BEGIN{print (t>0 && r>=t)?"meets":"misses"}')
+    echo "- (1) hangard, saturated: $(bp_fmt "${EV[sat_dps]}") deliveries/s ($(bp_fmt "${EV[sat_pps]}") PATCH/s, each one event to $EV_SUBS subscribers)"
+    echo "  = $(ratio "${EV[sat_dps]}" "$d1")x Redis -P 1 in this run ($(ratio "${EV[sat_dps]}" 572800)x the 573k baseline; $(ratio "${EV[sat_dps]}" "${EV[redis16_dps]:-0}")x Redis -P 16): $v the target."
+  fi
+  if [ -n "${EV[paced_l99]:-}" ]; then
+    v=$(awk -v r="${EV[paced_l99]}" 'BEGIN{print (r<1)?"meets":"misses"}')
+    echo "- (2) hangard, paced at $EV_RATE PATCH/s: answer → event p99 ${EV[paced_l99]} ms (runs: ${EV[paced_l99_all]} ms; p50 ${EV[paced_l50]},"
+    echo "  max ${EV[paced_lmax]} ms): $v the target. Under saturation the same figure is p99 ${EV[sat_l99]:-?} ms."
+  fi
+  echo "- Nothing lost: saturated ${EV[sat_checks]:-?}; paced ${EV[paced_checks]:-?} (summed over the runs)."
+  echo
+  echo "What is compared: every hangard change is a SigV4-verified HTTP PATCH, parsed and validated, written"
+  echo "to SQLite and committed with fsync (WAL, synchronous=FULL, group commit) before it is answered and"
+  echo "before its event is published; the event keeps its sequence number in the 65,536-event replay ring,"
+  echo "so a subscriber that reconnects with after= gets every event it missed. A Redis PUBLISH is an"
+  echo "unauthenticated in-memory fan-out: nothing is persisted (PUBLISH never reaches the AOF), there is no"
+  echo "replay (a subscriber that drops loses what was sent meanwhile), and redis-benchmark counts"
+  echo "acknowledged PUBLISHes (deliveries = 8 × that), where evload counts what its subscribers received."
+  echo "Load generator and daemon share the $(nproc) cores: evload signs every PATCH and parses every event of"
+  echo "its $EV_SUBS subscribers on one thread (client CPU column), and loopback TCP costs softirq time;"
+  echo "a server CPU above 100 is hangard's loop thread at ~100% plus its store writer. Where the loop"
+  echo "thread's time goes under this load: bench/README.md, \"Profiling a row\"."
+  echo
+}
+want fleetiq && interpret >>"$OUT.tmp"
+want registry && interpret_registry >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
 bp_log "wrote $OUT; raw outputs in $BP_DIR"

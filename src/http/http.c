@@ -101,6 +101,7 @@ struct hg_http_server {
     size_t nconns;
     int listening;
     int stopping;
+    int streams_told; /* upgraded connections were told the server is stopping */
     int handles_open;
     void (*stop_cb)(void *ud);
     void *stop_ud;
@@ -114,6 +115,7 @@ struct hg_http_server {
 
 static void flush(hg_http_conn_t *c);
 static void close_conn(hg_http_conn_t *c);
+static void shutdown_streams(hg_http_server_t *s);
 static void maybe_stopped(hg_http_server_t *s);
 
 /* ---- request objects ---- */
@@ -677,6 +679,8 @@ static void close_conn(hg_http_conn_t *c)
     hg_http_server_t *s = c->server;
     hg_list_remove(&c->node);
     s->nconns--;
+    if (s->stopping && !c->upgraded)
+        shutdown_streams(s);
     /* Answered requests are dropped; unanswered ones are orphaned for their handler. */
     while (!hg_list_empty(&c->queue)) {
         hg_list_t *q = c->queue.next;
@@ -871,22 +875,45 @@ static void maybe_stopped(hg_http_server_t *s)
 }
 
 /* Close connections with nothing in progress; the others close after their last answer. */
+/* Upgraded connections (event streams, SDK sockets) are told to close only once every plain
+ * request in progress has been answered: the answers' side effects (events published on
+ * commit) must still reach them. */
+static void shutdown_streams(hg_http_server_t *s)
+{
+    if (s->streams_told)
+        return;
+    hg_list_t *q;
+    hg_list_foreach (q, &s->conns) {
+        hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
+        if (!c->upgraded && !c->closing)
+            return; /* a plain connection is still finishing */
+    }
+    s->streams_told = 1;
+    hg_list_t *tmp;
+    hg_list_foreach_safe (q, tmp, &s->conns) {
+        hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
+        if (!c->upgraded || c->closing)
+            continue;
+        if (c->scb->on_shutdown)
+            c->scb->on_shutdown(c->sud);
+        else
+            close_conn(c);
+    }
+}
+
 static void drain(hg_http_server_t *s)
 {
     hg_list_t *q, *tmp;
     hg_list_foreach_safe (q, tmp, &s->conns) {
         hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
-        if (c->upgraded) {
-            if (c->scb->on_shutdown)
-                c->scb->on_shutdown(c->sud);
-            else
-                close_conn(c);
-        } else if (c->nqueued == 0 && c->writing == 0) {
+        if (c->upgraded)
+            continue;
+        if (c->nqueued == 0 && c->writing == 0)
             close_conn(c);
-        } else {
+        else
             c->close_after_flush = 1;
-        }
     }
+    shutdown_streams(s);
 }
 
 void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud)

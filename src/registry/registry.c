@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/jsonw.h"
 #include "core/log.h"
 
 #define COLL "registry.servers"
@@ -141,27 +142,47 @@ static void notify(hg_registry_t *r, hg_store_txn_t *txn, hg_reg_event_t ev, hg_
 
 static const char *check_names[] = {"none", "tcp", "http"};
 
-static json_t *record(const hg_reg_server_t *s)
-{
-    json_t *o =
-        json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:I,s:O,s:I,s:I,s:s,s:I,s:i}", "kind", s->kind, "name",
-                  s->name, "address", s->address, "port", s->port, "status", s->status, "load",
-                  (json_int_t)s->load, "capacity", (json_int_t)s->capacity, "metadata", s->metadata,
-                  "lease_ms", (json_int_t)s->lease_ms, "registered_ms",
-                  (json_int_t)s->registered_ms, "check", check_names[s->check], "check_interval_ms",
-                  (json_int_t)s->check_interval_ms, "check_failures_max", s->check_failures_max);
-    if (s->check_path)
-        json_object_set_new(o, "check_path", json_string(s->check_path));
-    return o;
-}
-
+/* The record, written straight to text with the JSON writer (every announce, change and pick
+ * writes one); load_one() reads it back. */
 static void save(hg_reg_server_t *s, hg_store_txn_t *txn)
 {
     if (s->source != HG_REG_SRC_NATIVE)
         return;
-    json_t *rec = record(s);
-    hg_store_put(txn, COLL, s->id, rec);
-    json_decref(rec);
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_reserve(&b, 320);
+    hg_buf_puts(&b, "{\"kind\":");
+    hg_jsonw_str(&b, s->kind);
+    hg_buf_puts(&b, ",\"name\":");
+    hg_jsonw_str(&b, s->name);
+    hg_buf_puts(&b, ",\"address\":");
+    hg_jsonw_str(&b, s->address);
+    hg_buf_puts(&b, ",\"port\":");
+    hg_jsonw_int(&b, s->port);
+    hg_buf_puts(&b, ",\"status\":");
+    hg_jsonw_str(&b, s->status);
+    hg_buf_puts(&b, ",\"load\":");
+    hg_jsonw_int(&b, s->load);
+    hg_buf_puts(&b, ",\"capacity\":");
+    hg_jsonw_int(&b, s->capacity);
+    hg_buf_puts(&b, ",\"metadata\":");
+    hg_jsonw_value(&b, s->metadata);
+    hg_buf_puts(&b, ",\"lease_ms\":");
+    hg_jsonw_int(&b, s->lease_ms);
+    hg_buf_puts(&b, ",\"registered_ms\":");
+    hg_jsonw_int(&b, s->registered_ms);
+    hg_buf_puts(&b, ",\"check\":");
+    hg_jsonw_str(&b, check_names[s->check]);
+    hg_buf_puts(&b, ",\"check_interval_ms\":");
+    hg_jsonw_int(&b, s->check_interval_ms);
+    hg_buf_puts(&b, ",\"check_failures_max\":");
+    hg_jsonw_int(&b, s->check_failures_max);
+    if (s->check_path) {
+        hg_buf_puts(&b, ",\"check_path\":");
+        hg_jsonw_str(&b, s->check_path);
+    }
+    hg_buf_puts(&b, "}");
+    hg_store_put_text(txn, COLL, s->id, hg_buf_steal(&b, NULL));
 }
 
 /* ---- indexes ---- */

@@ -9,6 +9,7 @@
 #include "rt/clock.h"
 #include "store/store.h"
 #include "test.h"
+#include "test_util.h"
 
 typedef struct env {
     uv_loop_t loop;
@@ -48,23 +49,12 @@ static void env_close(env_t *e)
 static void env_done(env_t *e)
 {
     env_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-    ASSERT_EQ_INT(system(cmd), 0);
-}
-
-static void on_commit(void *ud, int rc)
-{
-    *(int *)ud = rc == 0 ? 1 : -1;
+    hg_test_rmtree(e->dir);
 }
 
 static void commit(env_t *e, hg_store_txn_t *t)
 {
-    int done = 0;
-    hg_store_commit(t, on_commit, &done);
-    while (done == 0)
-        uv_run(&e->loop, UV_RUN_ONCE);
-    ASSERT_EQ_INT(done, 1);
+    hg_test_commit(&e->loop, t);
 }
 
 static int mkloc(env_t *e, const char *name)

@@ -5,6 +5,7 @@
 
 #include "store/store.h"
 #include "test.h"
+#include "test_util.h"
 
 typedef struct rec {
     int order[64];
@@ -87,9 +88,7 @@ HG_TEST(fifo_completion_barriers_and_reload)
     hg_store_close(s);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&loop));
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    hg_test_rmtree(dir);
 }
 
 HG_TEST(empty_txn_with_nothing_in_flight_completes_at_once)
@@ -108,9 +107,7 @@ HG_TEST(empty_txn_with_nothing_in_flight_completes_at_once)
     hg_store_close(s);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_OK(uv_loop_close(&loop));
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    hg_test_rmtree(dir);
 }
 
 HG_TEST(open_fails_cleanly_on_bad_dir)

@@ -41,13 +41,6 @@ static int fit(hg_gl_call_t *c, int rc)
     return rc;
 }
 
-static json_t *wrap(const char *member, json_t *v)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, member, v);
-    return o;
-}
-
 static hg_fleet_t *FL(hg_gl_call_t *c)
 {
     return c->api->fleet;
@@ -304,7 +297,7 @@ static int create_location(hg_gl_call_t *c)
         hg_fl_location_create(FL(c), hg_gl_str(c->in, "LocationName"), tags, c->txn, &loc, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("Location", render_location(loc));
+    c->out = hg_gl_wrap("Location", render_location(loc));
     return 0;
 }
 
@@ -355,7 +348,7 @@ static int list_locations(hg_gl_call_t *c)
         }
         shown++;
     }
-    c->out = wrap("Locations", arr);
+    c->out = hg_gl_wrap("Locations", arr);
     if (left)
         json_object_set_new(c->out, "NextToken", hg_gl_token("l", last));
     hg_free(all);
@@ -455,7 +448,7 @@ static int create_fleet(hg_gl_call_t *c)
     hg_free(names);
     if (rc < 0)
         return rc;
-    c->out = wrap("FleetAttributes", render_fleet(f));
+    c->out = hg_gl_wrap("FleetAttributes", render_fleet(f));
     json_object_set_new(c->out, "LocationStates", location_states(c, f));
     return 0;
 }
@@ -476,7 +469,7 @@ static int describe_fleets(hg_gl_call_t *c, const char *member, render_fleet_fn 
             if (f)
                 json_array_append_new(arr, fn(c, f));
         }
-        c->out = wrap(member, arr);
+        c->out = hg_gl_wrap(member, arr);
         return 0;
     }
     uint64_t after;
@@ -491,7 +484,7 @@ static int describe_fleets(hg_gl_call_t *c, const char *member, render_fleet_fn 
     size_t n = hg_fl_fleet_list(FL(c), after, limit, page, &more);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, fn(c, page[i]));
-    c->out = wrap(member, arr);
+    c->out = hg_gl_wrap(member, arr);
     if (more && n)
         json_object_set_new(c->out, "NextToken", seq_next("f", page[n - 1]->seq, NULL));
     hg_free(page);
@@ -536,7 +529,7 @@ static int list_fleets(hg_gl_call_t *c)
     if (rc < 0)
         return rc;
     json_t *arr = json_array();
-    c->out = wrap("FleetIds", arr);
+    c->out = hg_gl_wrap("FleetIds", arr);
     /* ANYWHERE fleets have no build or script: a filter on either matches none */
     if (json_object_get(c->in, "BuildId") || json_object_get(c->in, "ScriptId"))
         return 0;
@@ -601,7 +594,7 @@ static int describe_runtime(hg_gl_call_t *c)
     if (rc < 0)
         return rc;
     json_t *rt = json_object_get(f->attrs, "RuntimeConfiguration");
-    c->out = wrap("RuntimeConfiguration", rt ? json_incref(rt) : json_object());
+    c->out = hg_gl_wrap("RuntimeConfiguration", rt ? json_incref(rt) : json_object());
     return 0;
 }
 
@@ -616,7 +609,7 @@ static int update_runtime(hg_gl_call_t *c)
         return rc;
     json_object_set(f->attrs, "RuntimeConfiguration", rt);
     hg_fl_fleet_save(FL(c), f, c->txn);
-    c->out = wrap("RuntimeConfiguration", json_incref(rt));
+    c->out = hg_gl_wrap("RuntimeConfiguration", json_incref(rt));
     return 0;
 }
 
@@ -719,7 +712,7 @@ static int describe_fleet_location_capacity(hg_gl_call_t *c)
     int rc = get_fleet_location(c, &f, &loc);
     if (rc < 0)
         return rc;
-    c->out = wrap("FleetCapacity", render_capacity(c, f, loc));
+    c->out = hg_gl_wrap("FleetCapacity", render_capacity(c, f, loc));
     return 0;
 }
 
@@ -730,7 +723,7 @@ static int describe_fleet_location_utilization(hg_gl_call_t *c)
     int rc = get_fleet_location(c, &f, &loc);
     if (rc < 0)
         return rc;
-    c->out = wrap("FleetUtilization", render_utilization(c, f, loc));
+    c->out = hg_gl_wrap("FleetUtilization", render_utilization(c, f, loc));
     return 0;
 }
 
@@ -755,7 +748,7 @@ static int describe_fleet_events(hg_gl_call_t *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_event(f, page[i]));
-    c->out = wrap("Events", arr);
+    c->out = hg_gl_wrap("Events", arr);
     if (more && n)
         json_object_set_new(c->out, "NextToken", seq_next("e", page[n - 1]->seq, NULL));
     hg_free(page);
@@ -792,7 +785,7 @@ static int create_alias(hg_gl_call_t *c)
                             tags, c->txn, &a, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("Alias", render_alias(a));
+    c->out = hg_gl_wrap("Alias", render_alias(a));
     return 0;
 }
 
@@ -807,7 +800,7 @@ static int describe_alias(hg_gl_call_t *c)
     int rc = get_alias(c, &a);
     if (rc < 0)
         return rc;
-    c->out = wrap("Alias", render_alias(a));
+    c->out = hg_gl_wrap("Alias", render_alias(a));
     return 0;
 }
 
@@ -827,7 +820,7 @@ static int list_aliases(hg_gl_call_t *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_alias(page[i]));
-    c->out = wrap("Aliases", arr);
+    c->out = hg_gl_wrap("Aliases", arr);
     if (more && n)
         json_object_set_new(c->out, "NextToken", seq_next("a", page[n - 1]->seq, NULL));
     hg_free(page);
@@ -851,7 +844,7 @@ static int update_alias(hg_gl_call_t *c)
                             route, c->txn, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("Alias", render_alias(a));
+    c->out = hg_gl_wrap("Alias", render_alias(a));
     return 0;
 }
 
@@ -904,7 +897,7 @@ static int register_compute(hg_gl_call_t *c)
                                 hg_gl_str(c->in, "CertificatePath"), loc, c->txn, &cp, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("Compute", render_compute(c, cp));
+    c->out = hg_gl_wrap("Compute", render_compute(c, cp));
     return 0;
 }
 
@@ -934,7 +927,7 @@ static int describe_compute(hg_gl_call_t *c)
     int rc = get_compute(c, &cp);
     if (rc < 0)
         return rc;
-    c->out = wrap("Compute", render_compute(c, cp));
+    c->out = hg_gl_wrap("Compute", render_compute(c, cp));
     return 0;
 }
 
@@ -954,7 +947,7 @@ static int list_compute(hg_gl_call_t *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_compute(c, page[i]));
-    c->out = wrap("ComputeList", arr);
+    c->out = hg_gl_wrap("ComputeList", arr);
     if (more && n)
         json_object_set_new(c->out, "NextToken",
                             seq_next("c", page[n - 1]->seq, page[n - 1]->name));
@@ -1054,7 +1047,7 @@ static int list_tags(hg_gl_call_t *c)
     int rc = get_tags(c, &cur, &g);
     if (rc < 0)
         return rc;
-    c->out = wrap("Tags", cur ? json_deep_copy(cur) : json_array());
+    c->out = hg_gl_wrap("Tags", cur ? json_deep_copy(cur) : json_array());
     return 0;
 }
 

@@ -102,13 +102,6 @@ static void write_server(hg_buf_t *b, hg_fleetiq_t *fq, const hg_fq_server_t *s)
     hg_buf_puts(b, "}");
 }
 
-static json_t *wrap(const char *member, json_t *v)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, member, v);
-    return o;
-}
-
 static int get_group(hg_gl_call_t *c, hg_fq_group_t **g)
 {
     return hg_fq_group_get(c->api->fleetiq, hg_gl_str(c->in, "GameServerGroupName"), g, &c->err);
@@ -152,7 +145,7 @@ static int create_group(hg_gl_call_t *c)
                                 c->txn, &g, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("GameServerGroup", render_group(c->api->fleetiq, g));
+    c->out = hg_gl_wrap("GameServerGroup", render_group(c->api->fleetiq, g));
     return 0;
 }
 
@@ -162,7 +155,7 @@ static int describe_group(hg_gl_call_t *c)
     int rc = get_group(c, &g);
     if (rc < 0)
         return rc;
-    c->out = wrap("GameServerGroup", render_group(c->api->fleetiq, g));
+    c->out = hg_gl_wrap("GameServerGroup", render_group(c->api->fleetiq, g));
     return 0;
 }
 
@@ -179,7 +172,7 @@ static int list_groups(hg_gl_call_t *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_group(c->api->fleetiq, page[i]));
-    c->out = wrap("GameServerGroups", arr);
+    c->out = hg_gl_wrap("GameServerGroups", arr);
     if (more && n)
         json_object_set_new(c->out, "NextToken", hg_gl_token("g", page[n - 1]->name));
     hg_free(page);
@@ -207,7 +200,7 @@ static int update_group(hg_gl_call_t *c)
             json_object_set(g->attrs, *k, v);
     }
     hg_fq_group_save(c->api->fleetiq, g, c->txn);
-    c->out = wrap("GameServerGroup", render_group(c->api->fleetiq, g));
+    c->out = hg_gl_wrap("GameServerGroup", render_group(c->api->fleetiq, g));
     return 0;
 }
 
@@ -226,7 +219,7 @@ static int delete_group(hg_gl_call_t *c)
     rc = hg_fq_group_delete(c->api->fleetiq, g, d, c->txn, &c->err);
     if (rc < 0)
         return rc;
-    c->out = wrap("GameServerGroup", render_group(c->api->fleetiq, g));
+    c->out = hg_gl_wrap("GameServerGroup", render_group(c->api->fleetiq, g));
     return 0;
 }
 
@@ -237,7 +230,7 @@ static int suspend_resume(hg_gl_call_t *c, int suspend)
     if (rc < 0)
         return rc;
     hg_fq_group_suspend(c->api->fleetiq, g, suspend, c->txn);
-    c->out = wrap("GameServerGroup", render_group(c->api->fleetiq, g));
+    c->out = hg_gl_wrap("GameServerGroup", render_group(c->api->fleetiq, g));
     return 0;
 }
 
@@ -394,7 +387,7 @@ static int describe_instances(hg_gl_call_t *c)
     json_t *ids = json_object_get(c->in, "InstanceIds");
     if (ids) {
         /* explicit ids: every one that has game servers here; no pagination */
-        c->out = wrap("GameServerInstances", arr);
+        c->out = hg_gl_wrap("GameServerInstances", arr);
         for (size_t i = 0; i < json_array_size(ids); i++) {
             const char *id = json_string_value(json_array_get(ids, i));
             if (!hg_map_get(&g->instances, id))
@@ -419,7 +412,7 @@ static int describe_instances(hg_gl_call_t *c)
         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "GameServerGroupName", g->name,
                                              "GameServerGroupArn", g->arn, "InstanceId",
                                              page[i]->id, "InstanceStatus", "ACTIVE"));
-    c->out = wrap("GameServerInstances", arr);
+    c->out = hg_gl_wrap("GameServerInstances", arr);
     if (more && n)
         json_object_set_new(c->out, "NextToken", hg_gl_token("i", page[n - 1]->id));
     hg_free(page);

@@ -102,6 +102,13 @@ json_t *hg_gl_time(int64_t ms)
     return json_real((double)ms / 1000.0);
 }
 
+json_t *hg_gl_wrap(const char *member, json_t *v)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, member, v);
+    return o;
+}
+
 size_t hg_gl_limit(json_t *in, size_t def, size_t max)
 {
     json_t *v = json_object_get(in, "Limit");

@@ -50,6 +50,8 @@ extern const hg_gl_handler_t hg_gl_fleet_handlers[];
 const char *hg_gl_str(json_t *in, const char *member);        /* NULL when absent */
 int hg_gl_int(json_t *in, const char *member, long long def); /* def when absent */
 json_t *hg_gl_time(int64_t ms);                               /* new JSON number */
+/* {member: v}: takes ownership of v, returns a new object (an output shape's one member). */
+json_t *hg_gl_wrap(const char *member, json_t *v);
 /* Limit member clamped to 1..max, default def. */
 size_t hg_gl_limit(json_t *in, size_t def, size_t max);
 /* Pagination tokens: "<kind>:<payload>"; decode checks the kind. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/sdk/sdk.h"
 #include "auth/sigv4.h"
 #include "core/metrics.h"
 
@@ -106,6 +107,11 @@ void hg_api_handle(hg_http_req_t *req, void *ud)
         hg_metrics_render(&out);
         hg_http_respond(req, 200, "text/plain; version=0.0.4", NULL, out.data, out.len);
         hg_buf_free(&out);
+        return;
+    }
+    if ((req->path_len == 4 && memcmp(req->path, "/sdk", 4) == 0) ||
+        (req->path_len == 5 && memcmp(req->path, "/sdk/", 5) == 0)) {
+        hg_sdk_handle(api, req);
         return;
     }
     if (req->path_len == 1 && req->path[0] == '/' && req->method == HTTP_POST) {

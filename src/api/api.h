@@ -4,6 +4,7 @@
  *     /v1/...           the native REST API (api/native)
  *     GET /healthz      200 while serving
  *     GET /metrics      Prometheus text
+ *     GET /sdk[/]       the GameLift Server SDK WebSocket endpoint (api/sdk)
  *
  * hg_api_t holds borrowed pointers to the domain modules the handlers translate into; the
  * daemon fills it at start-up. Loop thread only.
@@ -32,8 +33,11 @@ typedef struct hg_api {
     struct hg_fleet *fleet;
     hg_registry_t *registry;
     struct hg_events *events;
+    struct hg_sdk *sdk;
     int64_t sigv4_skew_s;
     char region[32];
+    char sdk_endpoint[256]; /* GameLiftServiceSdkEndpoint; "" = derived from the Host */
+    int tls;                /* TLS is served on the port (wss:// endpoints) */
     int shutting_down;
 } hg_api_t;
 

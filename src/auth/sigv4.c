@@ -1359,3 +1359,65 @@ out:
     OPENSSL_cleanse(ksigning, sizeof(ksigning));
     return rc;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * The Server SDK's socket signature (gamelift-wire.md §7.6)
+ */
+
+static int payload_signature(state_t *st, const char *access_key, const char *secret,
+                             const char *amz_date, const char *region, const char *service,
+                             const void *payload, size_t len, char sig[HEX_LEN + 1])
+{
+    unsigned char ks[HASH_LEN], h[HASH_LEN];
+    int rc = signing_key(st, access_key, amz_date, region, service, secret, strlen(secret), ks);
+    if (rc == 0)
+        rc = sha256(st, payload, len, h);
+    if (rc == 0)
+        rc = compute_signature(st, ks, amz_date, amz_date, region, service, h, sig);
+    OPENSSL_cleanse(ks, sizeof(ks));
+    return rc;
+}
+
+int hg_sigv4_sign_payload(const char *access_key, const char *secret, const char *amz_date,
+                          const char *region, const char *service, const void *payload, size_t len,
+                          char out[65])
+{
+    state_t *st = state_get();
+    int64_t t;
+    if (st == NULL)
+        return HG_EINTERNAL;
+    if (strlen(amz_date) != AMZ_DATE_LEN || parse_amz_date(amz_date, &t) < 0 ||
+        strlen(secret) > HG_SIGV4_MAX_SECRET || strlen(region) > 63 || strlen(service) > 63 ||
+        strlen(access_key) > 128)
+        return HG_EINVAL;
+    return payload_signature(st, access_key, secret, amz_date, region, service, payload, len, out);
+}
+
+int hg_sigv4_verify_payload(const char *access_key, const char *secret, const char *amz_date,
+                            const char *region, const char *service, const void *payload,
+                            size_t len, const char *signature, int64_t now_s, int64_t skew_s,
+                            int64_t max_age_s, hg_error_t *err)
+{
+    state_t *st = state_get();
+    int64_t t;
+    if (st == NULL)
+        return hg_error_set(err, HG_EINTERNAL, "OpenSSL failed");
+    if (strlen(amz_date) != AMZ_DATE_LEN || parse_amz_date(amz_date, &t) < 0)
+        return hg_error_set(err, HG_EBADSIG, "X-Amz-Date must be YYYYMMDDTHHMMSSZ");
+    if (strlen(secret) > HG_SIGV4_MAX_SECRET || strlen(region) > 63 || strlen(service) > 63 ||
+        strlen(access_key) > 128)
+        return hg_error_set(err, HG_EBADSIG, "credential scope too long");
+    hg_sigv4_auth_t auth = {.presigned = max_age_s > 0, .expires_s = max_age_s};
+    int rc = check_time(&auth, t, now_s, skew_s, err);
+    if (rc < 0)
+        return rc;
+    char sig[HEX_LEN + 1];
+    if ((rc = payload_signature(st, access_key, secret, amz_date, region, service, payload, len,
+                                sig)) != 0)
+        return hg_error_set(err, HG_EINTERNAL, "OpenSSL failed");
+    if (strlen(signature) != HEX_LEN || CRYPTO_memcmp(sig, signature, HEX_LEN) != 0)
+        return hg_error_set(err, HG_EBADSIG,
+                            "The request signature we calculated does not match the signature "
+                            "you provided");
+    return 0;
+}

@@ -118,6 +118,22 @@ int hg_sigv4_sign(const hg_sigv4_request_t *req, const char *access_key, const c
                   const char *region, const char *service, const char *amz_date, char *out,
                   size_t cap);
 
+/* The GameLift Server SDK's socket signature (gamelift-wire.md §7.6): not a canonical request
+ * but hex(HMAC(kSigning, "AWS4-HMAC-SHA256\n<amz_date>\n<date>/<region>/<service>/aws4_request\n"
+ * + hex(SHA-256(payload)))), where the SDK's payload is the URL-encoded, key-sorted query string
+ * `ComputeId=…&FleetId=…&pID=…`. The scope date is amz_date's. sign: 0 or HG_EINVAL /
+ * HG_EINTERNAL. verify: also checks amz_date is not later than now_s + skew_s and not older than
+ * max_age_s (0: skew_s) (HG_ESKEW) — the SDKs sign once and reconnect with the same URL, so the
+ * socket needs an age window longer than the API's skew; HG_EBADSIG for a malformed date or a
+ * wrong signature (constant-time compare). */
+int hg_sigv4_sign_payload(const char *access_key, const char *secret, const char *amz_date,
+                          const char *region, const char *service, const void *payload, size_t len,
+                          char out[65]);
+int hg_sigv4_verify_payload(const char *access_key, const char *secret, const char *amz_date,
+                            const char *region, const char *service, const void *payload,
+                            size_t len, const char *signature, int64_t now_s, int64_t skew_s,
+                            int64_t max_age_s, hg_error_t *err);
+
 /* Release the calling thread's OpenSSL contexts and key cache (the cache is wiped first).
  * Optional: call before a thread that used this module exits. Safe when nothing was created;
  * the next call on this thread recreates the state. */

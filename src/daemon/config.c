@@ -12,6 +12,12 @@
 const hg_config_def_t hg_config_defs[] = {
     {"listen", S(listen), "127.0.0.1:7770", 0, 0, "host:port",
      "Address of the one listening port (GameLift API, /v1, /metrics, /healthz)."},
+    {"tls-cert", S(tls_cert), "", 0, 0, "path",
+     "PEM certificate chain (leaf first). With tls-key (both or neither), the listening port "
+     "also speaks TLS 1.2/1.3: each connection is sniffed, a TLS handshake gets TLS, anything "
+     "else plain HTTP. Read once at start-up; a bad file stops start-up."},
+    {"tls-key", S(tls_key), "", 0, 0, "path",
+     "PEM private key of tls-cert (not encrypted). Both or neither."},
     {"data", S(data), "./hangar-data", 0, 0, "path",
      "Data directory: the embedded store (hangar.db) and the credentials file."},
     {"log-level", S(log_level), "info", 0, 0, "error|warn|info|debug", "Log verbosity."},
@@ -44,6 +50,26 @@ const hg_config_def_t hg_config_defs[] = {
      "claimable). Default: three missed 60 s reports."},
     {"fleetiq-deregister-after-s", I(fleetiq_deregister_after_s), "180", 0, 86400, "s",
      "An unhealthy game server is deregistered after this much longer."},
+    {"sdk-endpoint", S(sdk_endpoint), "", 0, 0, "ws[s]://host:port/sdk",
+     "Server SDK WebSocket URL handed out as GameLiftServiceSdkEndpoint by RegisterCompute. "
+     "Default: ws://<listen>/sdk (wss:// when a TLS certificate is configured)."},
+    {"sdk-process-ready-timeout-s", I(sdk_process_ready_timeout_s), "300", 1, 3600, "s",
+     "A Server SDK connection that has not called ProcessReady this long after connecting is "
+     "closed."},
+    {"sdk-heartbeat-timeout-s", I(sdk_heartbeat_timeout_s), "180", 1, 86400, "s",
+     "A ready process that has sent no heartbeat this long is unhealthy: it is told to "
+     "terminate and its game session ends. Default: three missed 60 s heartbeats."},
+    {"sdk-unhealthy-reports", I(sdk_unhealthy_reports), "3", 0, 100, "heartbeats",
+     "Consecutive heartbeats reporting HealthStatus false that make a process unhealthy "
+     "(0: reports are recorded, never acted on)."},
+    {"sdk-reconnect-grace-s", I(sdk_reconnect_grace_s), "30", 0, 3600, "s",
+     "A process whose socket closed without ProcessEnding is gone (its game session ends) "
+     "unless it reconnects within this."},
+    {"game-session-activation-timeout-s", I(game_session_activation_timeout_s), "600", 1, 86400,
+     "s", "A game session still ACTIVATING this long after creation is TERMINATED."},
+    {"player-session-reservation-s", I(player_session_reservation_s), "60", 1, 3600, "s",
+     "A RESERVED player session not accepted by the game server within this is TIMEDOUT "
+     "(GameLift: 60 s)."},
     {"shutdown-timeout-ms", I(shutdown_timeout_ms), "10000", 100, 600000, "ms",
      "On SIGINT/SIGTERM, how long to wait for requests in progress before closing anyway."},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},

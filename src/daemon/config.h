@@ -16,6 +16,8 @@
 
 typedef struct hg_config {
     char listen[256];
+    char tls_cert[1024];
+    char tls_key[1024];
     char data[1024];
     char log_level[16];
     char region[32];
@@ -34,6 +36,13 @@ typedef struct hg_config {
     int64_t fleetiq_health_window_s;
     int64_t fleetiq_deregister_after_s;
     int64_t shutdown_timeout_ms;
+    char sdk_endpoint[256];
+    int64_t sdk_process_ready_timeout_s;
+    int64_t sdk_heartbeat_timeout_s;
+    int64_t sdk_unhealthy_reports;
+    int64_t sdk_reconnect_grace_s;
+    int64_t game_session_activation_timeout_s;
+    int64_t player_session_reservation_s;
 } hg_config_t;
 
 typedef enum { HG_CFG_STR, HG_CFG_INT } hg_config_type_t;

@@ -29,11 +29,13 @@
 #include "api/api.h"
 #include "api/gamelift/validate.h"
 #include "api/native/events.h"
+#include "api/sdk/sdk.h"
 #include "auth/keys.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "daemon/config.h"
 #include "fleet/fleet.h"
+#include "fleet/session.h"
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
 #include "net/probe.h"
@@ -48,6 +50,8 @@
 #define FLEETIQ_SWEEP_BUDGET 1000
 #define REGISTRY_TICK_MS 200 /* lease expiry and health-check scheduling */
 #define REGISTRY_TICK_BUDGET 1000
+#define FLEET_TICK_MS 100 /* process, game session and player session deadlines */
+#define FLEET_TICK_BUDGET 2000
 #define PROBE_TIMEOUT_MS 3000
 #define WATCHDOG_MS 100 /* a loop iteration busier than this is logged */
 
@@ -61,6 +65,7 @@ typedef struct daemon {
     hg_fleet_t *fleet;
     hg_registry_t *registry;
     hg_events_t *events;
+    hg_sdk_t *sdk;
     hg_http_server_t *http;
     hg_api_t api;
     uv_timer_t cron;
@@ -69,6 +74,7 @@ typedef struct daemon {
     hg_watchdog_t watchdog;
     uint64_t last_fleetiq_sweep;
     uint64_t last_registry_tick;
+    uint64_t last_fleet_tick;
     int stopping;
     int http_stopped;
 } daemon_t;
@@ -87,6 +93,10 @@ static void on_cron(uv_timer_t *t)
     HG_EVERY_MS(now, d->last_registry_tick, REGISTRY_TICK_MS)
     {
         hg_registry_tick(d->registry, REGISTRY_TICK_BUDGET);
+    }
+    HG_EVERY_MS(now, d->last_fleet_tick, FLEET_TICK_MS)
+    {
+        hg_fleet_tick(d->fleet, FLEET_TICK_BUDGET);
     }
 }
 
@@ -108,6 +118,7 @@ static void on_http_stopped(void *ud)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     hg_watchdog_stop(&d->watchdog);
     hg_events_stop(d->events);
+    hg_sdk_stop(d->sdk);
     hg_probe_cancel_all();
     /* The store writer lane's async handle keeps the loop alive: leave the loop here and let
      * serve() drain and close the store. */
@@ -220,6 +231,55 @@ static void on_fleetiq_change(void *ud, hg_store_txn_t *txn, hg_fq_event_t ev,
     json_decref(md);
 }
 
+/* Server SDK processes are entries of the one registry too (kind "game", source sdk). */
+static void on_process_change(void *ud, hg_store_txn_t *txn, const hg_fl_process_t *p, int gone)
+{
+    daemon_t *d = ud;
+    if (gone) {
+        hg_registry_remove_external(d->registry, HG_REG_SRC_SDK, p->key, txn);
+        return;
+    }
+    const hg_fl_compute_t *c = p->compute;
+    const char *status = p->state == HG_PR_TERMINATING ? "terminating"
+                         : p->conn == NULL             ? "disconnected"
+                         : p->gs                       ? "hosting"
+                         : !p->healthy                 ? "unhealthy"
+                                                       : "available";
+    json_t *md = json_pack("{s:s,s:s,s:s,s:s}", "fleet_id", p->fleet->id, "compute", c->name,
+                           "location", c->location, "pid", p->pid);
+    if (p->gs)
+        json_object_set_new(md, "game_session_id", json_string(p->gs->arn));
+    hg_reg_announce_t a = {
+        .kind = "game",
+        .name = p->pid,
+        .address = c->ip    ? c->ip
+                   : c->dns ? c->dns
+                            : "",
+        .port = p->port,
+        .status = status,
+        .load = p->gs ? 1 : 0,
+        .capacity = 1,
+        .metadata = md,
+    };
+    hg_registry_upsert_external(d->registry, HG_REG_SRC_SDK, p->key, &a, txn);
+    json_decref(md);
+}
+
+static void on_fleet_start_session(void *ud, hg_fl_process_t *p, hg_fl_gsession_t *gs)
+{
+    hg_sdk_push_start(((daemon_t *)ud)->sdk, p, gs);
+}
+
+static void on_fleet_terminate(void *ud, hg_fl_process_t *p, int64_t termination_ms)
+{
+    hg_sdk_push_terminate(((daemon_t *)ud)->sdk, p, termination_ms);
+}
+
+static void on_fleet_drop(void *ud, hg_fl_process_t *p)
+{
+    hg_sdk_drop(((daemon_t *)ud)->sdk, p);
+}
+
 typedef struct probe_ctx {
     daemon_t *d;
     char id[24];
@@ -312,6 +372,24 @@ static int serve(daemon_t *d)
     snprintf(flc.region, sizeof(flc.region), "%s", d->cfg.region);
     snprintf(flc.account, sizeof(flc.account), "%s", d->cfg.account_id);
     d->fleet = hg_fleet_new(&d->clock, d->store, &flc);
+    d->sdk = hg_sdk_new(&d->api);
+    hg_fl_timeouts_t to = {
+        .ready_ms = d->cfg.sdk_process_ready_timeout_s * 1000,
+        .heartbeat_ms = d->cfg.sdk_heartbeat_timeout_s * 1000,
+        .unhealthy_reports = (int)d->cfg.sdk_unhealthy_reports,
+        .grace_ms = d->cfg.sdk_reconnect_grace_s * 1000,
+        .activation_ms = d->cfg.game_session_activation_timeout_s * 1000,
+        .reservation_ms = d->cfg.player_session_reservation_s * 1000,
+    };
+    hg_fleet_set_timeouts(d->fleet, &to);
+    hg_fl_sink_t sink = {
+        .start_session = on_fleet_start_session,
+        .terminate = on_fleet_terminate,
+        .drop = on_fleet_drop,
+        .changed = on_process_change,
+        .ud = d,
+    };
+    hg_fleet_set_sink(d->fleet, &sink);
     if ((rc = hg_fleet_load(d->fleet)) < 0) {
         hg_error_set(&err, rc, "cannot load fleets");
         goto fail;
@@ -331,8 +409,10 @@ static int serve(daemon_t *d)
         .fleet = d->fleet,
         .registry = d->registry,
         .events = d->events,
+        .sdk = d->sdk,
         .sigv4_skew_s = d->cfg.sigv4_skew_s,
     };
+    snprintf(d->api.sdk_endpoint, sizeof(d->api.sdk_endpoint), "%s", d->cfg.sdk_endpoint);
     snprintf(d->api.region, sizeof(d->api.region), "%s", d->cfg.region);
     hg_gamelift_metrics_start();
     hg_http_limits_t lim = {
@@ -345,6 +425,16 @@ static int serve(daemon_t *d)
         .request_timeout_ms = (uint32_t)d->cfg.http_request_timeout_ms,
     };
     hg_http_server_new(&d->loop, &lim, hg_api_handle, &d->api, &d->http);
+    if (!d->cfg.tls_cert[0] != !d->cfg.tls_key[0]) {
+        rc = hg_error_set(&err, HG_EINVAL, "tls-cert and tls-key go together: set both or neither");
+        goto fail;
+    }
+    if (d->cfg.tls_cert[0]) { /* TLS on the same port; reads the files (start-up only) */
+        if ((rc = hg_http_server_set_tls(d->http, d->cfg.tls_cert, d->cfg.tls_key, &err)) < 0)
+            goto fail;
+        HG_LOG(HG_LOG_INFO, "daemon", "tls enabled cert=%s", d->cfg.tls_cert);
+        d->api.tls = 1;
+    }
     if ((rc = hg_http_server_listen(d->http, host, port)) < 0) {
         hg_error_set(&err, rc, "cannot listen on %s: %s", d->cfg.listen, uv_strerror(rc));
         goto fail;
@@ -402,6 +492,7 @@ out:
     hg_http_server_free(d->http);
     hg_fleetiq_free(d->fleetiq);
     hg_fleet_free(d->fleet);
+    hg_sdk_free(d->sdk);
     hg_registry_free(d->registry);
     hg_events_free(d->events);
     hg_keys_free(d->keys);

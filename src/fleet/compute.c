@@ -92,6 +92,7 @@ int hg_fl_compute_register(hg_fleet_t *fl, hg_fl_fleet_t *f, const char *name, c
     c->location = hg_strdup(location);
     c->created_ms = hg_fl_now(fl);
     c->seq = fl->next_seq++;
+    hg_list_init(&c->processes);
     hg_map_set(&f->computes, c->name, c);
     hg_list_insert_tail(&f->by_reg, &c->node);
     fl->ncomputes++;
@@ -138,6 +139,7 @@ static void drop_token(hg_fl_compute_t *c, size_t i, hg_store_txn_t *txn)
 /* Unlink and free c with its records; no event. */
 static void compute_remove(hg_fleet_t *fl, hg_fl_compute_t *c, hg_store_txn_t *txn)
 {
+    hg_fl_proc_drop_compute(fl, c, txn);
     while (c->ntokens)
         drop_token(c, 0, txn);
     char key[256];
@@ -316,6 +318,7 @@ static int load_compute(void *ud, const char *key, json_t *v)
     c->location = hg_strdup(loc ? loc : "");
     c->created_ms = (int64_t)json_integer_value(json_object_get(v, "created_ms"));
     c->seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
+    hg_list_init(&c->processes);
     push(&cl->v, c);
     return 0;
 }

@@ -93,6 +93,7 @@ hg_fleet_t *hg_fleet_new(hg_clock_t *clock, hg_store_t *store, const hg_fl_confi
     hg_list_init(&fl->fleet_order);
     hg_list_init(&fl->terminated);
     hg_list_init(&fl->alias_order);
+    hg_fl_session_init(fl);
     fl->next_seq = 1;
     return fl;
 }
@@ -143,6 +144,7 @@ void hg_fleet_free(hg_fleet_t *fl)
 {
     if (fl == NULL)
         return;
+    hg_fl_session_free(fl);
     size_t it = 0;
     void *v;
     while (hg_map_next(&fl->fleets, &it, NULL, &v))
@@ -345,6 +347,7 @@ int hg_fl_fleet_create(hg_fleet_t *fl, json_t *attrs, const char *const *locatio
     hg_map_init(&f->computes);
     hg_list_init(&f->by_reg);
     hg_list_init(&f->events);
+    hg_list_init(&f->gsessions);
     hg_list_init(&f->tnode);
     add_locations(fl, f, locations, nloc, nnew);
     hg_map_set(&fl->fleets, f->id, f);
@@ -412,6 +415,7 @@ static void fleet_remove(hg_fleet_t *fl, hg_fl_fleet_t *f, hg_store_txn_t *txn)
         event_key(f, hg_container_of(q, hg_fl_event_t, node)->seq, key, sizeof(key));
         hg_store_del(txn, COLL_EVENTS, key);
     }
+    hg_fl_gs_drop_fleet(fl, f, txn);
     hg_store_del(txn, COLL_FLEETS, f->id);
     hg_list_remove(&f->node);
     hg_list_remove(&f->tnode);
@@ -512,13 +516,29 @@ void hg_fl_fleet_counts(const hg_fleet_t *fl, const hg_fl_fleet_t *f, const char
 {
     (void)fl;
     memset(out, 0, sizeof(*out));
-    const hg_list_t *q;
+    const hg_list_t *q, *r;
     hg_list_foreach (q, &f->by_reg) {
         const hg_fl_compute_t *c = hg_container_of(q, hg_fl_compute_t, node);
         if (location && strcmp(c->location, location) != 0)
             continue;
         out->computes++;
-        out->idle_computes++; /* no game sessions yet */
+        int busy = 0;
+        hg_list_foreach (r, &c->processes) {
+            const hg_fl_process_t *p = hg_container_of(r, hg_fl_process_t, cnode);
+            if (p->state != HG_PR_ACTIVE)
+                continue;
+            out->processes++;
+            if (p->gs == NULL)
+                continue;
+            busy = 1;
+            if (p->gs->status == HG_GS_ACTIVE || p->gs->status == HG_GS_ACTIVATING) {
+                out->game_sessions++;
+                out->players += p->gs->nplayers;
+                out->max_players += (size_t)p->gs->max_players;
+            }
+        }
+        if (!busy)
+            out->idle_computes++;
     }
 }
 
@@ -715,6 +735,7 @@ static int load_fleet(void *ud, const char *key, json_t *v)
     hg_map_init(&f->computes);
     hg_list_init(&f->by_reg);
     hg_list_init(&f->events);
+    hg_list_init(&f->gsessions);
     hg_list_init(&f->tnode);
     vec_push(lv, f);
     return 0;
@@ -838,7 +859,8 @@ int hg_fleet_load(hg_fleet_t *fl)
     int rc;
     if ((rc = hg_store_load(fl->store, COLL_LOCATIONS, load_location, fl)) < 0 ||
         (rc = load_fleets(fl)) < 0 || (rc = load_events(fl)) < 0 ||
-        (rc = hg_fl_compute_load(fl)) < 0 || (rc = hg_fl_alias_load(fl)) < 0)
+        (rc = hg_fl_compute_load(fl)) < 0 || (rc = hg_fl_alias_load(fl)) < 0 ||
+        (rc = hg_fl_session_load(fl)) < 0)
         return rc;
     HG_LOG(HG_LOG_INFO, "fleet",
            "loaded locations=%zu fleets=%zu terminated=%zu aliases=%zu "

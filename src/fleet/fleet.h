@@ -103,6 +103,8 @@ typedef struct hg_fl_fleet {
     hg_list_t by_reg;  /* computes in registration order */
     hg_list_t events;  /* hg_fl_event_t, oldest first */
     size_t nevents;
+    hg_list_t gsessions; /* hg_fl_gsession_t, creation order (session.h) */
+    size_t ngsessions;
     hg_list_t node;  /* module's fleets, creation order */
     hg_list_t tnode; /* module's TERMINATED fleets, termination order */
 } hg_fl_fleet_t;
@@ -124,6 +126,8 @@ typedef struct hg_fl_compute {
     uint64_t seq;
     hg_fl_token_t tokens[HG_FL_TOKENS_PER_COMPUTE]; /* oldest first */
     size_t ntokens;
+    hg_list_t processes; /* hg_fl_process_t (session.h) */
+    size_t nprocesses;
     hg_list_t node; /* fleet->by_reg */
 } hg_fl_compute_t;
 

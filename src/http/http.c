@@ -12,19 +12,33 @@
  *   stops; the unparsed bytes wait in `pending_in` until the queue drains.
  * - Timers: one 1 s sweep per server checks every connection's idle and request deadlines
  *   (cheaper than a timer per connection; timeouts are coarse by design).
+ * - TLS on the same port (net/tls.h, memory BIOs): when a certificate is configured, the
+ *   first byte of each connection is sniffed; 0x16 (a TLS handshake record) makes it a TLS
+ *   connection, anything else plain HTTP. The engine sits between the socket and the rest
+ *   (see "transport" below): reads are decrypted and handed on as one plaintext chunk per read;
+ *   writes are encrypted when queued and complete when their records are written, so the
+ *   pipeline cap, `writing`, the upgraded streams' `out_bytes` and on_drain are the
+ *   backpressure they were, counted in plaintext, with libuv's write queue holding the records.
+ *   The handshake is just the first bytes read: it never blocks, and a connection whose
+ *   handshake is not done within request_timeout_ms is closed by the sweep.
  *
  * Connection states:
  *
+ *     [SNIFF] --0x16--> TLS HANDSHAKE --done--> OPEN (over TLS)
+ *        \--other byte---------------------------> OPEN
  *     OPEN --(framing error / timeout / Connection: close answered)--> CLOSING --> freed
  *
  *     | event                              | function        | effect                        |
  *     |------------------------------------|-----------------|-------------------------------|
- *     | bytes read                         | on_read         | parse, queue, dispatch        |
+ *     | first byte read (TLS configured)   | on_conn_read    | TLS or plain, once            |
+ *     | bytes read                         | on_conn_read    | decrypt if TLS; parse, queue  |
+ *     | handshake failed / not in time     | tls_read/sweep  | alert (if it fits), close     |
  *     | response ready                     | hg_http_respond | flush in order                |
  *     | write done                         | on_write        | free written reqs, resume     |
  *     | framing error                      | fail_conn       | answer error, close after     |
  *     | idle / request deadline passed     | on_sweep        | close / 408 and close         |
- *     | peer closed, read error            | on_read         | close_conn (reqs orphaned)    |
+ *     | peer closed, read error            | http_read       | close_conn (reqs orphaned)    |
+ *     | closing (TLS, handshake done)      | close_conn      | close_notify if it fits       |
  */
 #include "http/http.h"
 
@@ -38,7 +52,16 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "net/tls.h"
 #include "rt/clock.h"
+
+/* TLS records the engine produced on its own (handshake, session tickets, key-update answers,
+ * alerts) that may wait unwritten on one connection; more means the peer sends and never reads:
+ * it is closed (docs/limits.md). A handshake needs a few kilobytes. */
+#define HG_HTTP_TLS_MAX_CTL (256 * 1024)
+/* Plaintext is encrypted at most this much at a time, so the engine's output buffer stays
+ * small; the records still leave in one write. */
+#define HG_HTTP_TLS_CHUNK 65536
 
 typedef struct hg_http_req_int {
     hg_http_req_t pub; /* first */
@@ -82,6 +105,12 @@ struct hg_http_conn {
     char peer[64];
     uint64_t last_activity_ms;
     uint64_t msg_start_ms; /* 0 when no message is in progress */
+    /* TLS (hg_http_server_set_tls): the first byte read decides; 0x16 starts a handshake */
+    int sniffing;
+    hg_tls_t *tls;        /* NULL: plain TCP */
+    int tls_ready;        /* handshake completed (and counted) */
+    size_t tls_ctl_bytes; /* the engine's own records queued and not yet written */
+    uint64_t tls_start_ms;
 };
 
 typedef struct write_req {
@@ -109,12 +138,18 @@ struct hg_http_server {
     char date[64];
     time_t date_at;
     http_parser_settings settings;
+    hg_tls_ctx_t *tls;  /* NULL: plain HTTP only */
+    hg_buf_t tls_plain; /* plaintext decrypted from one read, before it is handed on */
     /* metrics */
     uint64_t accepted, rejected, timeouts, parse_errors;
+    uint64_t tls_handshakes, tls_failures;
 };
 
 static void flush(hg_http_conn_t *c);
 static void close_conn(hg_http_conn_t *c);
+static int conn_write(hg_http_conn_t *c, uv_write_t *w, const uv_buf_t *bufs, unsigned n,
+                      uv_write_cb cb);
+static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void shutdown_streams(hg_http_server_t *s);
 static void maybe_stopped(hg_http_server_t *s);
 
@@ -484,12 +519,12 @@ static int feed(hg_http_conn_t *c, const char *data, size_t len)
     return 0;
 }
 
-static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* Bytes (plaintext) for an upgraded connection. */
+static void stream_read(hg_http_conn_t *c, ssize_t nread, const char *data)
 {
-    hg_http_conn_t *c = (hg_http_conn_t *)st;
     if (nread == UV_EOF && c->writing > 0) {
         /* half-closed: let what we queued reach the peer, then close */
-        uv_read_stop(st);
+        uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
         c->close_after_flush = 1;
         return;
@@ -499,7 +534,7 @@ static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread > 0)
-        c->scb->on_data(c->sud, buf->base, (size_t)nread);
+        c->scb->on_data(c->sud, data, (size_t)nread);
 }
 
 /* Deliver what arrived with the upgrade request, then read as a stream. */
@@ -518,17 +553,17 @@ static void start_stream(hg_http_conn_t *c)
         hg_buf_free(&in);
     }
     if (!c->closing && !c->shutting && !c->stream_paused && !c->reading) {
-        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_stream_read);
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_conn_read);
         c->reading = 1;
     }
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* Bytes (plaintext) for a connection speaking HTTP. */
+static void http_read(hg_http_conn_t *c, ssize_t nread, const char *data)
 {
-    hg_http_conn_t *c = (hg_http_conn_t *)st;
     if (nread == UV_EOF && (c->nqueued > 0 || c->writing > 0)) {
         /* Half-closed by the client: it still expects the answers to what it sent. */
-        uv_read_stop(st);
+        uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
         c->close_after_flush = 1;
         return;
@@ -540,7 +575,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->last_activity_ms = uv_now(c->server->loop);
-    feed(c, buf->base, (size_t)nread);
+    feed(c, data, (size_t)nread);
 }
 
 /* Resume parsing after the queue drained below the pipeline cap. */
@@ -561,9 +596,197 @@ static void resume(hg_http_conn_t *c)
             return;
     }
     if (!c->reading && !c->closing && !c->close_after_flush) {
-        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_conn_read);
         c->reading = 1;
     }
+}
+
+/* ---- transport: plain TCP or TLS ----
+ *
+ * Everything above works on plaintext; these few functions are the only ones that know whether
+ * a connection is encrypted. Reads: the socket's bytes go through the TLS engine (if any) and
+ * the plaintext of one read is handed on in one piece, exactly as a plain read would be.
+ * Writes: conn_write() encrypts the caller's buffers at once into one block of records and
+ * writes that; the caller's write request completes when its records are written, so every
+ * count the HTTP and WebSocket layers keep (writing, out_bytes, the pipeline) means the same
+ * over TLS. Records the engine makes on its own (handshake, tickets, alerts) are written as
+ * they appear, in order with the rest. */
+
+typedef struct tls_write {
+    uv_write_t w;
+    hg_http_conn_t *conn;
+    uv_write_t *orig; /* the caller's request, completed with this one; NULL: engine records */
+    uv_write_cb cb;
+    size_t ctl; /* bytes counted in conn->tls_ctl_bytes */
+    hg_buf_t cipher;
+} tls_write_t;
+
+static void on_tls_write(uv_write_t *w, int status)
+{
+    tls_write_t *tw = (tls_write_t *)w;
+    hg_http_conn_t *c = tw->conn;
+    uv_write_t *orig = tw->orig;
+    uv_write_cb cb = tw->cb;
+    c->tls_ctl_bytes -= tw->ctl;
+    hg_buf_free(&tw->cipher);
+    hg_free(tw);
+    if (cb)
+        cb(orig, status);
+    else if (status < 0)
+        close_conn(c);
+}
+
+/* Encrypt bufs (borrowed for the call only), prefixed by any record the engine has waiting, and
+ * write them; cb(orig) runs when they are written. With no bufs and no cb, writes the engine's
+ * own records. Returns 0 or a negative libuv code (cb will not run). */
+static int tls_send(hg_http_conn_t *c, uv_write_t *orig, uv_write_cb cb, const uv_buf_t *bufs,
+                    unsigned n)
+{
+    tls_write_t *tw = hg_malloc(sizeof(*tw));
+    tw->conn = c;
+    tw->orig = orig;
+    tw->cb = cb;
+    tw->ctl = 0;
+    hg_buf_init(&tw->cipher);
+    hg_tls_take(c->tls, &tw->cipher);
+    for (unsigned i = 0; i < n; i++) {
+        for (size_t off = 0; off < bufs[i].len; off += HG_HTTP_TLS_CHUNK) {
+            size_t len = bufs[i].len - off;
+            if (len > HG_HTTP_TLS_CHUNK)
+                len = HG_HTTP_TLS_CHUNK;
+            if (hg_tls_write(c->tls, bufs[i].base + off, len) < 0) {
+                HG_LOG(HG_LOG_DEBUG, "http", "tls write failed peer=%s error=\"%s\"", c->peer,
+                       hg_tls_error(c->tls));
+                hg_buf_free(&tw->cipher);
+                hg_free(tw);
+                return UV_EPROTO;
+            }
+            hg_tls_take(c->tls, &tw->cipher);
+        }
+    }
+    if (cb == NULL) {
+        tw->ctl = tw->cipher.len;
+        c->tls_ctl_bytes += tw->ctl;
+    }
+    uv_buf_t b = uv_buf_init(tw->cipher.data, (unsigned)tw->cipher.len);
+    int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_write);
+    if (rc < 0) {
+        c->tls_ctl_bytes -= tw->ctl;
+        hg_buf_free(&tw->cipher);
+        hg_free(tw);
+    }
+    return rc;
+}
+
+/* Write bufs on c: as they are, or encrypted. Same contract as uv_write(). */
+static int conn_write(hg_http_conn_t *c, uv_write_t *w, const uv_buf_t *bufs, unsigned n,
+                      uv_write_cb cb)
+{
+    if (c->tls)
+        return tls_send(c, w, cb, bufs, n);
+    return uv_write(w, (uv_stream_t *)&c->tcp, bufs, n, cb);
+}
+
+/* Write the engine's own records, if any. Returns <0 when the connection must close. */
+static int tls_flush_ctl(hg_http_conn_t *c)
+{
+    if (hg_tls_pending(c->tls) == 0)
+        return 0;
+    int rc = tls_send(c, NULL, NULL, NULL, 0);
+    if (rc == 0 && c->tls_ctl_bytes > HG_HTTP_TLS_MAX_CTL)
+        rc = UV_ENOBUFS;
+    return rc;
+}
+
+/* Before the socket closes: close_notify (once, after a completed handshake) or a pending
+ * alert, written only if the socket takes it now; a close never waits for it. */
+static void tls_goodbye(hg_http_conn_t *c)
+{
+    hg_tls_shutdown(c->tls);
+    if (hg_tls_pending(c->tls) == 0)
+        return;
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_tls_take(c->tls, &b);
+    uv_buf_t ub = uv_buf_init(b.data, (unsigned)b.len);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &ub, 1); /* EAGAIN when writes are queued */
+    hg_buf_free(&b);
+}
+
+/* Plaintext bytes, EOF or a read error, to whichever protocol the connection speaks now. */
+static void deliver(hg_http_conn_t *c, ssize_t nread, const char *data)
+{
+    if (c->upgraded)
+        stream_read(c, nread, data);
+    else
+        http_read(c, nread, data);
+}
+
+static void tls_read(hg_http_conn_t *c, ssize_t nread, const char *data)
+{
+    hg_http_server_t *s = c->server;
+    if (nread <= 0) {
+        if (nread == 0)
+            return;
+        if (!c->tls_ready) /* gone during the handshake (a client refusing our certificate) */
+            s->tls_failures++;
+        deliver(c, nread, NULL); /* TCP EOF or error: as for a plain connection */
+        return;
+    }
+    hg_tls_feed(c->tls, data, (size_t)nread);
+    /* Decrypt everything this read completed (the engine keeps no plaintext behind, so a
+     * paused connection never has bytes hidden from it): at most one read's worth plus the
+     * record it finished. */
+    hg_buf_t *plain = &s->tls_plain;
+    plain->len = 0;
+    int rc;
+    for (;;) {
+        hg_buf_reserve(plain, 16384);
+        rc = hg_tls_read(c->tls, plain->data + plain->len, plain->cap - plain->len - 1);
+        if (rc <= 0)
+            break;
+        plain->len += (size_t)rc;
+    }
+    if (!c->tls_ready && hg_tls_established(c->tls)) {
+        c->tls_ready = 1;
+        s->tls_handshakes++;
+        HG_LOG(HG_LOG_DEBUG, "http", "tls established peer=%s version=%s", c->peer,
+               hg_tls_version(c->tls));
+    }
+    if (rc == HG_TLS_ERROR) {
+        if (!c->tls_ready)
+            s->tls_failures++;
+        HG_LOG(HG_LOG_DEBUG, "http", "tls error peer=%s error=\"%s\"", c->peer,
+               hg_tls_error(c->tls));
+        close_conn(c); /* tls_goodbye() sends the alert if it can */
+        return;
+    }
+    if (tls_flush_ctl(c) < 0) {
+        close_conn(c);
+        return;
+    }
+    if (plain->len > 0)
+        deliver(c, (ssize_t)plain->len, plain->data);
+    /* close_notify: an EOF, unless the protocol stopped reading meanwhile (it then sees the
+     * TCP EOF when it reads again, as it would on a plain connection). */
+    if (rc == HG_TLS_EOF && !c->closing && c->reading)
+        deliver(c, UV_EOF, NULL);
+}
+
+static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    hg_http_conn_t *c = (hg_http_conn_t *)st;
+    if (c->sniffing && nread > 0) {
+        c->sniffing = 0;
+        if ((unsigned char)buf->base[0] == 0x16) { /* TLS record type "handshake" */
+            c->tls = hg_tls_new(c->server->tls);
+            c->tls_start_ms = uv_now(c->server->loop);
+        }
+    }
+    if (c->tls)
+        tls_read(c, nread, buf->base);
+    else
+        deliver(c, nread, buf->base);
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -624,7 +847,7 @@ static void flush(hg_http_conn_t *c)
      * answer: closing is left to on_write, outside the parser. */
     uv_buf_t *rest = bufs;
     unsigned nrest = n;
-    if (c->writing == 0 && !c->close_after_flush) {
+    if (c->writing == 0 && !c->close_after_flush && c->tls == NULL) {
         int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
         size_t done = w > 0 ? (size_t)w : 0;
         while (nrest > 0 && done >= rest->len) {
@@ -647,7 +870,7 @@ static void flush(hg_http_conn_t *c)
         rest->len -= done;
     }
     c->writing++;
-    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, rest, nrest, on_write);
+    int rc = conn_write(c, &wr->w, rest, nrest, on_write);
     if (rc < 0) {
         c->writing--;
         while (!hg_list_empty(&wr->reqs)) {
@@ -666,6 +889,7 @@ static void on_conn_closed(uv_handle_t *h)
     hg_http_server_t *s = c->server;
     if (c->upgraded && c->scb->on_closed)
         c->scb->on_closed(c->sud);
+    hg_tls_free(c->tls);
     hg_free(c);
     s->handles_open--;
     maybe_stopped(s);
@@ -699,6 +923,8 @@ static void close_conn(hg_http_conn_t *c)
         c->spare = NULL;
     }
     hg_buf_free(&c->pending_in);
+    if (c->tls)
+        tls_goodbye(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -747,7 +973,8 @@ static void on_connection(uv_stream_t *ls, int status)
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->last_activity_ms = uv_now(s->loop);
-    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+    c->sniffing = s->tls != NULL;
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_conn_read);
     c->reading = 1;
 }
 
@@ -758,6 +985,13 @@ static void on_sweep(uv_timer_t *t)
     hg_list_t *q, *tmp;
     hg_list_foreach_safe (q, tmp, &s->conns) {
         hg_http_conn_t *c = hg_container_of(q, hg_http_conn_t, node);
+        if (c->tls && !c->tls_ready && !c->closing &&
+            now - c->tls_start_ms > s->limits.request_timeout_ms) {
+            s->timeouts++;
+            s->tls_failures++;
+            close_conn(c); /* the handshake did not complete in time */
+            continue;
+        }
         if (c->closing || c->close_after_flush || c->upgraded)
             continue;
         if (c->msg_start_ms && now - c->msg_start_ms > s->limits.request_timeout_ms) {
@@ -787,9 +1021,15 @@ static void render(hg_buf_t *out, void *ud)
                   "# TYPE hangar_http_timeouts_total counter\nhangar_http_timeouts_total %llu\n"
                   "# HELP hangar_http_framing_errors_total Requests refused at the HTTP layer.\n"
                   "# TYPE hangar_http_framing_errors_total counter\n"
-                  "hangar_http_framing_errors_total %llu\n",
+                  "hangar_http_framing_errors_total %llu\n"
+                  "# HELP hangar_http_tls_handshakes_total TLS handshakes, by outcome (failed: "
+                  "protocol error or not completed within the request timeout).\n"
+                  "# TYPE hangar_http_tls_handshakes_total counter\n"
+                  "hangar_http_tls_handshakes_total{result=\"ok\"} %llu\n"
+                  "hangar_http_tls_handshakes_total{result=\"failed\"} %llu\n",
                   s->nconns, (unsigned long long)s->accepted, (unsigned long long)s->rejected,
-                  (unsigned long long)s->timeouts, (unsigned long long)s->parse_errors);
+                  (unsigned long long)s->timeouts, (unsigned long long)s->parse_errors,
+                  (unsigned long long)s->tls_handshakes, (unsigned long long)s->tls_failures);
 }
 
 int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_handler_cb cb,
@@ -981,14 +1221,17 @@ int hg_http_conn_write(hg_http_conn_t *c, const void *data, size_t len)
 {
     if (c->closing || c->shutting)
         return HG_ECONFLICT;
-    stream_write_t *sw = hg_malloc(sizeof(*sw) + len);
+    /* TLS encrypts during conn_write(): the bytes need not be kept, only counted. */
+    size_t copy = c->tls ? 0 : len;
+    stream_write_t *sw = hg_malloc(sizeof(*sw) + copy);
     sw->conn = c;
     sw->len = len;
-    memcpy(sw->data, data, len);
-    uv_buf_t b = uv_buf_init(sw->data, (unsigned)len);
+    if (copy)
+        memcpy(sw->data, data, len);
+    uv_buf_t b = uv_buf_init(copy ? sw->data : (char *)data, (unsigned)len);
     c->writing++;
     c->out_bytes += len;
-    int rc = uv_write(&sw->w, (uv_stream_t *)&c->tcp, &b, 1, on_stream_write);
+    int rc = conn_write(c, &sw->w, &b, 1, on_stream_write);
     if (rc < 0) {
         c->writing--;
         c->out_bytes -= len;
@@ -1013,7 +1256,7 @@ void hg_http_conn_pause(hg_http_conn_t *c, int pause)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     } else if (!pause && !c->reading) {
-        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_stream_read);
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_conn_read);
         c->reading = 1;
     }
 }
@@ -1039,6 +1282,13 @@ void hg_http_conn_close(hg_http_conn_t *c, int graceful)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
+    if (c->tls) { /* close_notify goes out after the queued records, before the FIN */
+        hg_tls_shutdown(c->tls);
+        if (tls_flush_ctl(c) < 0) {
+            close_conn(c);
+            return;
+        }
+    }
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0)
         close_conn(c);
@@ -1063,5 +1313,31 @@ void hg_http_server_abort(hg_http_server_t *s)
 
 void hg_http_server_free(hg_http_server_t *s)
 {
+    if (s == NULL)
+        return;
+    hg_tls_ctx_free(s->tls);
+    hg_buf_free(&s->tls_plain);
     hg_free(s);
+}
+
+int hg_http_server_set_tls(hg_http_server_t *s, const char *cert_path, const char *key_path,
+                           hg_error_t *err)
+{
+    hg_tls_ctx_t *ctx;
+    int rc = hg_tls_ctx_new(cert_path, key_path, &ctx, err);
+    if (rc < 0)
+        return rc;
+    hg_tls_ctx_free(s->tls); /* sessions keep their own reference to the old one */
+    s->tls = ctx;
+    return 0;
+}
+
+int hg_http_server_tls(const hg_http_server_t *s)
+{
+    return s->tls != NULL;
+}
+
+int hg_http_conn_is_tls(const hg_http_conn_t *c)
+{
+    return c->tls != NULL;
 }

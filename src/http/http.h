@@ -8,6 +8,9 @@
  * and the connection closed: slowloris). Framing errors are answered with a JSON error and the
  * connection is closed.
  *
+ * TLS (hg_http_server_set_tls): on the same port, chosen per connection by its first byte; a
+ * handshake must complete within request_timeout_ms. TLS is invisible above the byte stream.
+ *
  * Lifetime: a request belongs to its connection. If the connection closes while a handler
  * still holds a request, the request is orphaned (hg_http_req_conn() returns NULL) and freed
  * when the handler answers it. Handlers must answer every request exactly once.
@@ -76,6 +79,16 @@ void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud);
 void hg_http_server_abort(hg_http_server_t *s);
 /* Free after stop's callback, or after abort once the loop has run the close callbacks. */
 void hg_http_server_free(hg_http_server_t *s);
+/* Serve TLS on the same port: from now on each accepted connection whose first byte is 0x16 (a
+ * TLS handshake record) speaks TLS 1.2 or 1.3 with this PEM certificate chain and key; any
+ * other first byte is plain HTTP as before. Everything above the byte stream (requests,
+ * pipelining, upgrades) is the same on both. Reads the files (blocking): call at start-up,
+ * before serving. Returns 0, or HG_EINVAL with err naming the file and the reason (the server
+ * is then unchanged). */
+int hg_http_server_set_tls(hg_http_server_t *s, const char *cert_path, const char *key_path,
+                           hg_error_t *err);
+/* 1 when TLS is configured (hg_http_server_set_tls succeeded), else 0. */
+int hg_http_server_tls(const hg_http_server_t *s);
 /* Port actually bound (for port 0). */
 int hg_http_server_port(const hg_http_server_t *s);
 size_t hg_http_server_conns(const hg_http_server_t *s);
@@ -126,6 +139,8 @@ void hg_http_conn_pause(hg_http_conn_t *c, int pause);
 void hg_http_conn_close(hg_http_conn_t *c, int graceful);
 /* The loop the connection runs on. */
 uv_loop_t *hg_http_conn_loop(const hg_http_conn_t *c);
+/* 1 when the connection speaks TLS, else 0. */
+int hg_http_conn_is_tls(const hg_http_conn_t *c);
 /* The peer's address as text ("127.0.0.1:5555"); "" when unknown. */
 const char *hg_http_conn_peer(hg_http_conn_t *c);
 

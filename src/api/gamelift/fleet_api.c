@@ -7,13 +7,14 @@
  * the domain, and render the output shapes (FleetAttributes, LocationState, Compute, Alias,
  * FleetCapacity, FleetUtilization, Event, LocationModel).
  *
- * Errors: every handler runs through fit(), which reports a domain error whose `__type` the
+ * Errors: every handler runs through hg_gl_fit(), which reports a domain error whose `__type` the
  * operation does not list in the model as InvalidRequestException with the same message (e.g.
  * an unknown fleet in RegisterCompute, whose model has no NotFoundException), so clients only
  * ever see the exceptions their SDK models for that call.
  *
  * Choices where GameLift publishes nothing (gamelift-wire.md §3.3; limits in docs/limits.md):
- *   - GameLiftServiceSdkEndpoint is ws://<the Host the request came to>/sdk;
+ *   - GameLiftServiceSdkEndpoint is the sdk-endpoint option, else ws://<the Host the request
+ *     came to>/sdk (wss:// when TLS is configured: the C++ SDK speaks only TLS);
  *   - capacity of an ANYWHERE fleet counts registered computes: ACTIVE = DESIRED = MAXIMUM =
  *     registered, IDLE = those hosting no game session, MINIMUM = PENDING = TERMINATING = 0;
  *     DescribeFleetCapacity gives the fleet's totals with Location = the home Region;
@@ -31,15 +32,6 @@
 #define SDK_PATH "/sdk"
 
 /* ---- errors and small helpers ---- */
-
-static int fit(hg_gl_call_t *c, int rc)
-{
-    int code = c->err.code;
-    if (rc < 0 && code && code != HG_EINVAL && code != HG_EINTERNAL && code != HG_ESTORE &&
-        !hg_gl_op_has_error(c->op, hg_err_gamelift_type(code)))
-        c->err.code = HG_EINVAL;
-    return rc;
-}
 
 static hg_fleet_t *FL(hg_gl_call_t *c)
 {
@@ -201,6 +193,11 @@ static json_t *location_states(hg_gl_call_t *c, const hg_fl_fleet_t *f)
 /* ws://<Host>/sdk: the address the client reached us at, on the same port. */
 static void sdk_endpoint(hg_gl_call_t *c, char *out, size_t cap)
 {
+    if (c->api->sdk_endpoint[0]) {
+        snprintf(out, cap, "%s", c->api->sdk_endpoint);
+        return;
+    }
+    const char *scheme = c->api->tls ? "wss" : "ws";
     const hg_http_header_t *h = hg_http_req_header(c->req, "Host");
     int ok = h && h->value_len > 0 && h->value_len <= 100;
     for (size_t i = 0; ok && i < h->value_len; i++) {
@@ -209,9 +206,9 @@ static void sdk_endpoint(hg_gl_call_t *c, char *out, size_t cap)
             ok = 0;
     }
     if (ok)
-        snprintf(out, cap, "ws://%.*s" SDK_PATH, (int)h->value_len, h->value);
+        snprintf(out, cap, "%s://%.*s" SDK_PATH, scheme, (int)h->value_len, h->value);
     else
-        snprintf(out, cap, "ws://127.0.0.1:7770" SDK_PATH);
+        snprintf(out, cap, "%s://127.0.0.1:7770" SDK_PATH, scheme);
 }
 
 static json_t *render_compute(hg_gl_call_t *c, const hg_fl_compute_t *cp)
@@ -228,7 +225,7 @@ static json_t *render_compute(hg_gl_call_t *c, const hg_fl_compute_t *cp)
     json_object_set_new(o, "ComputeStatus", json_string("ACTIVE"));
     json_object_set_new(o, "Location", json_string(cp->location));
     json_object_set_new(o, "CreationTime", hg_gl_time(cp->created_ms));
-    char ep[160];
+    char ep[300];
     sdk_endpoint(c, ep, sizeof(ep));
     json_object_set_new(o, "GameLiftServiceSdkEndpoint", json_string(ep));
     return o;
@@ -1051,11 +1048,11 @@ static int list_tags(hg_gl_call_t *c)
     return 0;
 }
 
-/* Every handler reports only the error types its operation models (see fit()). */
+/* Every handler reports only the error types its operation models (see hg_gl_fit()). */
 #define OP(fn)                                                                                     \
     static int fn##_op(hg_gl_call_t *c)                                                            \
     {                                                                                              \
-        return fit(c, fn(c));                                                                      \
+        return hg_gl_fit(c, fn(c));                                                                \
     }
 OP(create_location)
 OP(list_locations)

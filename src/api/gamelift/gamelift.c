@@ -17,8 +17,8 @@
 enum { OUT_OK, OUT_CLIENT, OUT_SERVER, OUT_N };
 static const char *outcome_names[] = {"ok", "client_error", "server_error"};
 
-static const hg_gl_handler_t *const handler_tables[] = {hg_gl_fleetiq_handlers,
-                                                        hg_gl_fleet_handlers};
+static const hg_gl_handler_t *const handler_tables[] = {
+    hg_gl_fleetiq_handlers, hg_gl_fleet_handlers, hg_gl_session_handlers};
 
 static struct {
     int ready;
@@ -268,4 +268,13 @@ void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req)
     return;
 fail:
     finish(c);
+}
+
+int hg_gl_fit(hg_gl_call_t *c, int rc)
+{
+    int code = c->err.code;
+    if (rc < 0 && code && code != HG_EINVAL && code != HG_EINTERNAL && code != HG_ESTORE &&
+        !hg_gl_op_has_error(c->op, hg_err_gamelift_type(code)))
+        c->err.code = HG_EINVAL;
+    return rc;
 }

@@ -45,8 +45,12 @@ typedef struct hg_gl_handler {
 /* Handler tables, each ending with {NULL, NULL}. */
 extern const hg_gl_handler_t hg_gl_fleetiq_handlers[];
 extern const hg_gl_handler_t hg_gl_fleet_handlers[];
+extern const hg_gl_handler_t hg_gl_session_handlers[];
 
 /* Helpers for handlers. */
+/* An error type the operation's model does not list becomes InvalidRequestException (same
+ * message), so clients only ever see the exceptions their SDK models for that call. */
+int hg_gl_fit(hg_gl_call_t *c, int rc);
 const char *hg_gl_str(json_t *in, const char *member);        /* NULL when absent */
 int hg_gl_int(json_t *in, const char *member, long long def); /* def when absent */
 json_t *hg_gl_time(int64_t ms);                               /* new JSON number */

@@ -418,6 +418,60 @@ def test_reconnect_keeps_process_active(d):
     sdk.close(1001)
 
 
+def test_processes_are_registry_entries(d):
+    c, fid, ep = setup(d, loc="custom-sess-10", fleet_name="mirror", ip="10.9.0.7")
+
+    def mine():
+        items = [s for s in harness.reg_list_all(d, kind="game")
+                 if s["metadata"].get("fleet_id") == fid]
+        return items[0] if items else None
+
+    sdk = process(d, c, fid, ep, port=7701, pid="mirror-1")
+    wait_until(lambda: mine() is not None, what="the process in the registry")
+    s = mine()
+    assert (s["source"], s["kind"], s["status"]) == ("sdk", "game", "available"), s
+    assert (s["address"], s["port"], s["name"]) == ("10.9.0.7", 7701, "mirror-1"), s
+    assert s["metadata"]["compute"] == "host-1" and s["metadata"]["pid"] == "mirror-1", s
+    gsid = c.create_game_session(FleetId=fid, MaximumPlayerSessionCount=2)["GameSession"][
+        "GameSessionId"]
+    s = mine()
+    assert s["status"] == "hosting" and s["metadata"]["game_session_id"] == gsid, s
+    sdk.process_ending()
+    assert mine() is None, "an ended process stays in the registry"
+    sdk.close(1000)
+
+
+@fresh()
+def test_restart_keeps_sessions_and_processes(d):
+    c, fid, ep = setup(d, loc="custom-sess-11", fleet_name="restart")
+    sdk = process(d, c, fid, ep, port=7801, pid="survivor", auto_reconnect=True,
+                  reconnect_delay=0.3, reconnect_attempts=40)
+    gsid = c.create_game_session(FleetId=fid, MaximumPlayerSessionCount=3,
+                                 IdempotencyToken="restart-1")["GameSession"]["GameSessionId"]
+    sdk.wait_push("CreateGameSession", timeout=5)
+    sdk.activate_game_session()
+    ps = c.create_player_sessions(GameSessionId=gsid, PlayerIds=["a", "b"])["PlayerSessions"]
+    sdk.accept_player_session(gsid, ps[0]["PlayerSessionId"])
+    d.restart(hard=True)  # kill -9: everything acknowledged must be there
+    c = d.client()
+    got = c.describe_game_sessions(GameSessionId=gsid)["GameSessions"][0]
+    assert got["Status"] == "ACTIVE" and got["CurrentPlayerSessionCount"] == 2, got
+    states = {p["PlayerId"]: p["Status"] for p in
+              c.describe_player_sessions(GameSessionId=gsid)["PlayerSessions"]}
+    assert states == {"a": "ACTIVE", "b": "RESERVED"}, states
+    # the SDK reconnects by itself (abnormal close) without a new ProcessReady and goes on
+    wait_until(lambda: sdk.reconnect_count >= 1, timeout=10, what="the SDK reconnects")
+    sdk.accept_player_session(gsid, ps[1]["PlayerSessionId"])
+    sdk.heartbeat(True)
+    again = c.create_game_session(FleetId=fid, MaximumPlayerSessionCount=3,
+                                  IdempotencyToken="restart-1")["GameSession"]
+    assert again["GameSessionId"] == gsid, again
+    util = c.describe_fleet_utilization(FleetIds=[fid])["FleetUtilization"][0]
+    assert util["ActiveServerProcessCount"] == 1 and util["ActiveGameSessionCount"] == 1, util
+    sdk.process_ending()
+    sdk.close(1000)
+
+
 def test_sigv4_socket_auth(d):
     c, fid, ep = setup(d, loc="custom-sess-8", fleet_name="sigv4")
     key = d.create_key("gameserver", allow=["gamelift:ActivateServerProcess"])

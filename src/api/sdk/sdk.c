@@ -102,24 +102,79 @@ static void conn_unref(sdk_conn_t *c)
     proc_maybe_free(sdk, sp);
 }
 
+/* One gauge or counter in Prometheus text. */
+static void metric(hg_buf_t *out, const char *name, const char *type, const char *help,
+                   unsigned long long v)
+{
+    hg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+}
+
+static void render_metrics(hg_buf_t *out, void *ud)
+{
+    hg_sdk_t *sdk = ud;
+    hg_fl_session_stats_t st;
+    hg_fleet_session_stats(sdk->api->fleet, &st);
+    metric(out, "hangar_sdk_connections", "gauge", "Open Server SDK sockets.", sdk->nconns);
+    metric(out, "hangar_sdk_connects_total", "counter", "Server SDK sockets accepted.",
+           sdk->connects);
+    metric(out, "hangar_sdk_refused_total", "counter",
+           "Server SDK upgrades refused (auth, query, limits).", sdk->refused);
+    metric(out, "hangar_sdk_messages_total", "counter", "Server SDK requests received.",
+           sdk->messages);
+    metric(out, "hangar_sdk_errors_total", "counter", "Server SDK requests answered with an error.",
+           sdk->errors);
+    metric(out, "hangar_sdk_duplicates_total", "counter",
+           "Server SDK requests repeated with a known RequestId (answered from the cache).",
+           sdk->duplicates);
+    metric(out, "hangar_sdk_pushes_total", "counter",
+           "CreateGameSession and TerminateProcess pushes sent.", sdk->pushes);
+    metric(out, "hangar_server_processes", "gauge", "Server processes known (all states).",
+           st.processes);
+    metric(out, "hangar_server_processes_waiting", "gauge",
+           "Server processes connected that have not called ProcessReady.", st.waiting);
+    metric(out, "hangar_server_processes_idle", "gauge",
+           "Server processes ready to host a game session.", st.idle);
+    metric(out, "hangar_server_processes_lost_total", "counter",
+           "Server processes that disconnected and did not come back in time.", st.proc_lost);
+    metric(out, "hangar_server_processes_unhealthy_total", "counter",
+           "Server processes told to terminate for missed heartbeats or unhealthy reports.",
+           st.proc_unhealthy);
+    metric(out, "hangar_game_sessions", "gauge", "Game sessions not TERMINATED.",
+           st.gsessions_live);
+    metric(out, "hangar_game_sessions_ended", "gauge", "TERMINATED game sessions kept.",
+           st.gsessions_ended);
+    metric(out, "hangar_game_sessions_created_total", "counter", "Game sessions created.",
+           st.gs_created);
+    metric(out, "hangar_game_session_activation_timeouts_total", "counter",
+           "Game sessions that were not activated in time.", st.gs_activation_timeouts);
+    metric(out, "hangar_player_sessions", "gauge", "Player sessions kept (all states).",
+           st.psessions);
+    metric(out, "hangar_player_session_timeouts_total", "counter",
+           "RESERVED player sessions that timed out.", st.ps_timeouts);
+}
+
 hg_sdk_t *hg_sdk_new(hg_api_t *api)
 {
     hg_sdk_t *sdk = hg_calloc(1, sizeof(*sdk));
     sdk->api = api;
     hg_map_init(&sdk->procs);
+    hg_metrics_register("sdk", render_metrics, sdk);
     return sdk;
 }
 
 void hg_sdk_stop(hg_sdk_t *sdk)
 {
-    if (sdk)
-        sdk->stopped = 1;
+    if (sdk == NULL || sdk->stopped)
+        return;
+    sdk->stopped = 1;
+    hg_metrics_unregister("sdk");
 }
 
 void hg_sdk_free(hg_sdk_t *sdk)
 {
     if (sdk == NULL)
         return;
+    hg_sdk_stop(sdk);
     size_t it = 0;
     void *v;
     while (hg_map_next(&sdk->procs, &it, NULL, &v)) {

@@ -34,6 +34,7 @@ typedef struct hg_api {
     hg_registry_t *registry;
     struct hg_events *events;
     struct hg_sdk *sdk;
+    struct hg_placement *placement;
     int64_t sigv4_skew_s;
     char region[32];
     char sdk_endpoint[256]; /* GameLiftServiceSdkEndpoint; "" = derived from the Host */

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/gamelift/gamelift.h"
 #include "api/gamelift/validate.h"
 #include "api/native/events.h"
 #include "api/sdk/sdk.h"
@@ -39,6 +40,7 @@
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
 #include "net/probe.h"
+#include "placement/placement.h"
 #include "registry/registry.h"
 #include "rt/clock.h"
 #include "rt/watchdog.h"
@@ -52,6 +54,7 @@
 #define REGISTRY_TICK_BUDGET 1000
 #define FLEET_TICK_MS 100 /* process, game session and player session deadlines */
 #define FLEET_TICK_BUDGET 2000
+#define PLACEMENT_RUN_BUDGET 2000 /* placements attempted per loop turn after capacity appeared */
 #define PROBE_TIMEOUT_MS 3000
 #define WATCHDOG_MS 100 /* a loop iteration busier than this is logged */
 
@@ -66,6 +69,8 @@ typedef struct daemon {
     hg_registry_t *registry;
     hg_events_t *events;
     hg_sdk_t *sdk;
+    hg_placement_t *placement;
+    uv_timer_t placement_wake; /* runs hg_pl_run on the next loop turn after a kick */
     hg_http_server_t *http;
     hg_api_t api;
     uv_timer_t cron;
@@ -97,6 +102,7 @@ static void on_cron(uv_timer_t *t)
     HG_EVERY_MS(now, d->last_fleet_tick, FLEET_TICK_MS)
     {
         hg_fleet_tick(d->fleet, FLEET_TICK_BUDGET);
+        hg_pl_tick(d->placement, FLEET_TICK_BUDGET);
     }
 }
 
@@ -114,6 +120,7 @@ static void on_http_stopped(void *ud)
     uv_timer_stop(&d->shutdown_timer);
     uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&d->cron, NULL);
+    uv_close((uv_handle_t *)&d->placement_wake, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     hg_watchdog_stop(&d->watchdog);
@@ -280,6 +287,50 @@ static void on_fleet_drop(void *ud, hg_fl_process_t *p)
     hg_sdk_drop(((daemon_t *)ud)->sdk, p);
 }
 
+/* Placement follows its game sessions and waits for idle processes. */
+static void on_fleet_session(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs)
+{
+    hg_pl_on_session(((daemon_t *)ud)->placement, txn, gs);
+}
+
+static void on_fleet_idle(void *ud, hg_fl_fleet_t *f, const char *location)
+{
+    (void)f;
+    (void)location;
+    hg_pl_kick(((daemon_t *)ud)->placement);
+}
+
+static void on_placement_wake_timer(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    if (!d->stopping)
+        hg_pl_run(d->placement, PLACEMENT_RUN_BUDGET);
+}
+
+static void on_placement_wake(void *ud)
+{
+    daemon_t *d = ud;
+    if (!d->stopping)
+        uv_timer_start(&d->placement_wake, on_placement_wake_timer, 0, 0);
+}
+
+/* Placement events on the registry event stream (kind "placement"). */
+static void on_placement_ended(void *ud, hg_store_txn_t *txn, const hg_pl_placement_t *p)
+{
+    daemon_t *d = ud;
+    static const char *const types[] = {"placement.pending", "placement.fulfilled",
+                                        "placement.cancelled", "placement.timed_out",
+                                        "placement.failed"};
+    hg_pl_queue_t *q = hg_pl_queue_find(d->placement, p->queue_name);
+    const char *custom = q ? json_string_value(json_object_get(q->cfg, "CustomEventData")) : NULL;
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_gl_placement_event(&b, p, custom);
+    hg_events_publish(d->events, txn, types[p->status <= HG_PL_FAILED ? p->status : 4], "placement",
+                      "placement", b.data, b.len);
+    hg_buf_free(&b);
+}
+
 typedef struct probe_ctx {
     daemon_t *d;
     char id[24];
@@ -387,11 +438,23 @@ static int serve(daemon_t *d)
         .terminate = on_fleet_terminate,
         .drop = on_fleet_drop,
         .changed = on_process_change,
+        .idle = on_fleet_idle,
+        .session = on_fleet_session,
         .ud = d,
     };
     hg_fleet_set_sink(d->fleet, &sink);
+    d->placement =
+        hg_placement_new(&d->clock, d->store, d->fleet, d->cfg.region, d->cfg.account_id);
+    uv_timer_init(&d->loop, &d->placement_wake);
+    d->placement_wake.data = d;
+    hg_pl_sink_t psink = {.ended = on_placement_ended, .wake = on_placement_wake, .ud = d};
+    hg_placement_set_sink(d->placement, &psink);
     if ((rc = hg_fleet_load(d->fleet)) < 0) {
         hg_error_set(&err, rc, "cannot load fleets");
+        goto fail;
+    }
+    if ((rc = hg_placement_load(d->placement)) < 0) {
+        hg_error_set(&err, rc, "cannot load game session queues and placements");
         goto fail;
     }
     const hg_key_t *admin;
@@ -410,6 +473,7 @@ static int serve(daemon_t *d)
         .registry = d->registry,
         .events = d->events,
         .sdk = d->sdk,
+        .placement = d->placement,
         .sigv4_skew_s = d->cfg.sigv4_skew_s,
     };
     snprintf(d->api.sdk_endpoint, sizeof(d->api.sdk_endpoint), "%s", d->cfg.sdk_endpoint);
@@ -491,6 +555,7 @@ out:
     uv_run(&d->loop, UV_RUN_DEFAULT);
     hg_http_server_free(d->http);
     hg_fleetiq_free(d->fleetiq);
+    hg_placement_free(d->placement);
     hg_fleet_free(d->fleet);
     hg_sdk_free(d->sdk);
     hg_registry_free(d->registry);

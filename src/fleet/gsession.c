@@ -285,6 +285,8 @@ void hg_fl_gs_end(hg_fleet_t *fl, hg_fl_gsession_t *gs, int release, hg_store_tx
     }
     hg_fl_gs_save(gs, txn);
     HG_LOG(HG_LOG_INFO, "fleet", "game session ended id=%s", gs->arn);
+    if (fl->sink.session)
+        fl->sink.session(fl->sink.ud, txn, gs);
     retention(fl, now, txn);
 }
 
@@ -542,6 +544,8 @@ int hg_fl_gs_activate(hg_fleet_t *fl, hg_fl_process_t *p, const char *arn, hg_st
     if (fl->sink.changed)
         fl->sink.changed(fl->sink.ud, txn, p, 0);
     HG_LOG(HG_LOG_DEBUG, "fleet", "game session active id=%s", arn);
+    if (fl->sink.session)
+        fl->sink.session(fl->sink.ud, txn, gs);
     return 0;
 }
 

@@ -191,6 +191,9 @@ typedef struct hg_fl_sink {
     void (*changed)(void *ud, hg_store_txn_t *txn, const hg_fl_process_t *p, int gone);
     /* A process became idle in (f, location) — placement retries pending work. */
     void (*idle)(void *ud, hg_fl_fleet_t *f, const char *location);
+    /* gs became ACTIVE or TERMINATED, in txn (placement follows its sessions). Must not call
+     * back into this module except to reserve player sessions of an ACTIVE gs. */
+    void (*session)(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs);
     void *ud;
 } hg_fl_sink_t;
 

@@ -85,7 +85,12 @@ static void env_open(env_t *e, int fresh)
     hg_fl_config_t cfg = {
         .token_ttl_ms = HG_FL_TOKEN_TTL_MS, .region = "us-east-1", .account = "000000000000"};
     e->fl = hg_fleet_new(&e->clock, e->store, &cfg);
-    hg_fl_sink_t sink = {on_start, on_terminate, on_drop, on_changed, on_idle, &e->rec};
+    hg_fl_sink_t sink = {.start_session = on_start,
+                         .terminate = on_terminate,
+                         .drop = on_drop,
+                         .changed = on_changed,
+                         .idle = on_idle,
+                         .ud = &e->rec};
     hg_fleet_set_sink(e->fl, &sink);
     hg_fl_timeouts_t to = {.ready_ms = 300000,
                            .heartbeat_ms = 180000,

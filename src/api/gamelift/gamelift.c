@@ -18,7 +18,8 @@ enum { OUT_OK, OUT_CLIENT, OUT_SERVER, OUT_N };
 static const char *outcome_names[] = {"ok", "client_error", "server_error"};
 
 static const hg_gl_handler_t *const handler_tables[] = {
-    hg_gl_fleetiq_handlers, hg_gl_fleet_handlers, hg_gl_session_handlers};
+    hg_gl_fleetiq_handlers, hg_gl_fleet_handlers, hg_gl_session_handlers,
+    hg_gl_placement_handlers};
 
 static struct {
     int ready;

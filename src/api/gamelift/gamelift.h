@@ -46,6 +46,11 @@ typedef struct hg_gl_handler {
 extern const hg_gl_handler_t hg_gl_fleetiq_handlers[];
 extern const hg_gl_handler_t hg_gl_fleet_handlers[];
 extern const hg_gl_handler_t hg_gl_session_handlers[];
+extern const hg_gl_handler_t hg_gl_placement_handlers[];
+
+/* A placement's queue event as GameLift publishes it (placement_api.c), appended to b. */
+struct hg_pl_placement;
+void hg_gl_placement_event(hg_buf_t *b, const struct hg_pl_placement *p, const char *custom);
 
 /* Helpers for handlers. */
 /* An error type the operation's model does not list becomes InvalidRequestException (same

@@ -338,32 +338,29 @@ static void publish(void *ud, int rc)
     }
 }
 
-void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_reg_reason_t reason,
-                       const hg_reg_server_t *srv)
+/* Number an event and publish it when txn commits. members: `,"key":value…` after "time". */
+static void enqueue(hg_events_t *ev, hg_store_txn_t *txn, const char *type, const char *reason,
+                    const char *kind, const char *members, size_t mlen)
 {
-    hg_events_t *ev = ud;
-    if (txn == NULL || ev->stopped) /* loading at start-up: nothing happened */
-        return;
     pending_t *p = hg_calloc(1, sizeof(*p));
     p->ev = ev;
     p->rec.seq = ++ev->next_seq;
-    snprintf(p->rec.kind, sizeof(p->rec.kind), "%s", srv->kind);
-    p->rec.type = hg_reg_event_name(type);
+    snprintf(p->rec.kind, sizeof(p->rec.kind), "%s", kind);
+    p->rec.type = type;
     hg_buf_t b;
     hg_buf_init(&b);
-    hg_buf_reserve(&b, 512);
+    hg_buf_reserve(&b, 512 + mlen);
     hg_buf_puts(&b, "{\"seq\":");
     hg_jsonw_int(&b, (int64_t)p->rec.seq);
     hg_buf_puts(&b, ",\"type\":");
-    hg_jsonw_str(&b, p->rec.type);
-    if (reason != HG_REG_REASON_NONE) {
+    hg_jsonw_str(&b, type);
+    if (reason) {
         hg_buf_puts(&b, ",\"reason\":");
-        hg_jsonw_str(&b, hg_reg_reason_name(reason));
+        hg_jsonw_str(&b, reason);
     }
     hg_buf_puts(&b, ",\"time\":");
     hg_jsonw_time_ms(&b, hg_clock_now_ms(ev->clock));
-    hg_buf_puts(&b, ",\"server\":");
-    hg_registry_server_write(&b, srv);
+    hg_buf_append(&b, members, mlen);
     hg_buf_puts(&b, "}");
     p->rec.json = hg_buf_steal(&b, &p->rec.len);
     if (p->rec.seq > ev->reserved) {
@@ -373,6 +370,38 @@ void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_re
         json_decref(meta);
     }
     hg_store_txn_on_commit(txn, publish, p);
+}
+
+void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_reg_reason_t reason,
+                       const hg_reg_server_t *srv)
+{
+    hg_events_t *ev = ud;
+    if (txn == NULL || ev->stopped) /* loading at start-up: nothing happened */
+        return;
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_reserve(&b, 400);
+    hg_buf_puts(&b, ",\"server\":");
+    hg_registry_server_write(&b, srv);
+    enqueue(ev, txn, hg_reg_event_name(type),
+            reason != HG_REG_REASON_NONE ? hg_reg_reason_name(reason) : NULL, srv->kind, b.data,
+            b.len);
+    hg_buf_free(&b);
+}
+
+void hg_events_publish(hg_events_t *ev, hg_store_txn_t *txn, const char *type, const char *kind,
+                       const char *member, const char *json, size_t len)
+{
+    if (txn == NULL || ev == NULL || ev->stopped)
+        return;
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_reserve(&b, len + 32);
+    hg_buf_puts(&b, ",");
+    hg_jsonw_key(&b, member);
+    hg_buf_append(&b, json, len);
+    enqueue(ev, txn, type, NULL, kind, b.data, b.len);
+    hg_buf_free(&b);
 }
 
 /* ---- subscribing ---- */

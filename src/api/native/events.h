@@ -39,6 +39,11 @@ int hg_events_load(hg_events_t *ev);
 /* The registry observer (hg_reg_observer_cb); ud is the hub. */
 void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_reg_reason_t reason,
                        const hg_reg_server_t *s);
+/* Publish another module's event on the same stream when txn commits:
+ * {"seq","type","time","<member>": <json>}. type must be a static string; kind is what ?kind=
+ * filters on (e.g. "placement"). */
+void hg_events_publish(hg_events_t *ev, hg_store_txn_t *txn, const char *type, const char *kind,
+                       const char *member, const char *json, size_t len);
 /* Take over the request of an authenticated GET /v1/registry/events (answers errors itself). */
 void hg_events_subscribe(hg_native_call_t *c);
 /* Close every subscriber (server stopping) and the keep-alive timer; free after the loop ran. */

@@ -610,8 +610,8 @@ static void on_close(hg_ws_t *ws, void *ud, int code)
     (void)ws;
     c->ws = NULL;
     sdk->nconns--;
-    hg_list_remove(&c->node);
-    c->sp->nconns--;
+    /* c stays among sp's sockets while the fleet hears of it: a process that goes now is
+     * dropped (hg_sdk_drop) with sp still in use, so sp is freed only below, with c */
     hg_fl_process_t *p = hg_fl_proc_find(sdk->api->fleet, c->sp->key);
     HG_LOG(HG_LOG_INFO, "sdk", "socket closed process=%s code=%d", c->sp->key, code);
     if (p) {
@@ -622,6 +622,8 @@ static void on_close(hg_ws_t *ws, void *ud, int code)
         else
             hg_store_commit(txn, NULL, NULL);
     }
+    hg_list_remove(&c->node);
+    c->sp->nconns--;
     conn_unref(c);
 }
 

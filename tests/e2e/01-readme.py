@@ -41,6 +41,43 @@ def test_boto3_example(d):
     assert c.list_game_servers(GameServerGroupName="my-group")["GameServers"] == []
 
 
+@fresh(admin=False)
+def test_anywhere_and_placement_examples(d):
+    """The setup example runs as written and prints the game server's environment; a process
+    using exactly that environment (glsdk standing in for examples/echo-server, which
+    06-sessions-c-sdk.py runs) goes ready; then the placement example places a session on it."""
+    import glsdk
+    d.load_credentials()
+    _, setup = _block("anywhere-setup")
+    _, place = _block("placement")
+    prelude = "KEY_ID=%r\nSECRET=%r\n" % (d.key_id, d.secret)
+    p = subprocess.run(["/usr/bin/python3", "-c", prelude + _localise(d, setup)],
+                       env=harness.clean_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, "README setup example failed:\n%s" % p.stderr
+    env = dict(kv.split("=", 1) for kv in p.stdout.split())
+    sdk = glsdk.ServerSdk(env["GAMELIFT_SDK_WEBSOCKET_URL"], env["GAMELIFT_SDK_FLEET_ID"],
+                          env["GAMELIFT_SDK_HOST_ID"], process_id="p1",
+                          auth_token=env["GAMELIFT_SDK_AUTH_TOKEN"])
+    sdk.on("CreateGameSession", lambda gs: __import__("threading").Thread(
+        target=sdk.activate_game_session, args=(gs["GameSessionId"],), daemon=True).start())
+    sdk.connect()
+    sdk.process_ready(7777, [])
+    # the placement example continues the setup example's session (client, fleet)
+    fleet = d.client().list_fleets()["FleetIds"][0]
+    cont = ("fleet = client.describe_fleet_attributes(FleetIds=[%r])['FleetAttributes'][0]\n"
+            % fleet)
+    head = setup.split("client.create_location")[0]
+    p = subprocess.run(["/usr/bin/python3", "-c",
+                        prelude + _localise(d, head) + cont + _localise(d, place)],
+                       env=harness.clean_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, "README placement example failed:\n%s" % p.stderr
+    status, ip, port, psid = p.stdout.split()
+    assert (status, ip, port) == ("FULFILLED", "127.0.0.1", "7777"), p.stdout
+    assert psid.startswith("psess-"), p.stdout
+    sdk.process_ending()
+    sdk.close(1000)
+
+
 def _sh(d, code, extra_env=None):
     env = harness.clean_env(extra_env)
     env["AWS_PAGER"] = ""

@@ -217,6 +217,12 @@ def test_queue_crud_and_errors(d):
                 PriorityConfiguration={"PriorityOrder": ["LOCATION", "DESTINATION"],
                                        "LocationOrder": ["custom-seoul", "custom-tokyo"]})
     assert q["GameSessionQueueArn"].endswith(":gamesessionqueue/crud-q"), q
+    arn = q["GameSessionQueueArn"]
+    c.tag_resource(ResourceARN=arn, Tags=[{"Key": "team", "Value": "lobby"}])
+    assert c.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team",
+                                                                   "Value": "lobby"}]
+    c.untag_resource(ResourceARN=arn, TagKeys=["team"])
+    assert c.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
     expect_error("InvalidRequestException", c.create_game_session_queue, Name="bad-prio",
                  PriorityConfiguration={"PriorityOrder": ["LOCATION"]})
     expect_error("InvalidRequestException", c.create_game_session_queue, Name="bad-dest",

@@ -28,6 +28,7 @@
 #include "core/alloc.h"
 #include "fleet/fleet.h"
 #include "fleetiq/fleetiq.h"
+#include "placement/placement.h"
 
 #define SDK_PATH "/sdk"
 
@@ -981,6 +982,8 @@ static int get_tags(hg_gl_call_t *c, json_t **tags, hg_fq_group_t **g)
     }
     if (strncmp(arn, "arn:", 4) != 0)
         return hg_error_set(&c->err, HG_EINVAL, "ResourceARN %s is not an ARN", arn);
+    if (strstr(arn, ":gamesessionqueue/"))
+        return hg_pl_tags_get(c->api->placement, arn, tags, &c->err);
     return hg_fl_tags_get(FL(c), arn, tags, &c->err);
 }
 
@@ -992,7 +995,10 @@ static int set_tags(hg_gl_call_t *c, hg_fq_group_t *g, json_t *tags)
         hg_fq_group_save(c->api->fleetiq, g, c->txn);
         return 0;
     }
-    return hg_fl_tags_set(FL(c), hg_gl_str(c->in, "ResourceARN"), tags, c->txn, &c->err);
+    const char *arn = hg_gl_str(c->in, "ResourceARN");
+    if (strstr(arn, ":gamesessionqueue/"))
+        return hg_pl_tags_set(c->api->placement, arn, tags, c->txn, &c->err);
+    return hg_fl_tags_set(FL(c), arn, tags, c->txn, &c->err);
 }
 
 static int tag_resource(hg_gl_call_t *c)

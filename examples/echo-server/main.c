@@ -1,11 +1,11 @@
 /* hangar — echo-server: a minimal game server on libhangar-server (<hangar/server.h> only).
  *
- * It registers with the service (init + process_ready), activates every game session the
- * service starts on it, and serves players over TCP: a player sends its player session id as
- * the first line; the server asks the service to accept it, answers `OK <id>` and then echoes
- * every line back, or answers `ERR <message>` and hangs up. When the player disconnects the
- * server removes the player session. TerminateProcess from the service, SIGTERM and SIGINT all
- * end the process the same way: ProcessEnding, Destroy, exit 0.
+ * It registers with the service (hangar_server_new + hangar_server_process_ready), activates every
+ * game session the service starts on it, and serves players over TCP: a player sends its player
+ * session id as the first line; the server asks the service to accept it, answers `OK <id>` and
+ * then echoes every line back, or answers `ERR <message>` and hangs up. When the player disconnects
+ * the server removes the player session. TerminateProcess from the service, SIGTERM and SIGINT all
+ * end the process the same way: ProcessEnding, hangar_server_free() (Destroy), exit 0.
  *
  * One thread serves the players with poll(); the SDK calls on_* from its own callback thread,
  * which only logs, activates the session, or wakes the poll loop through a pipe to shut down.
@@ -34,13 +34,13 @@
 #define LINE_MAX_BYTES 1024
 
 struct player {
-    int fd;                                   /* -1: free slot */
-    char session_id[HG_SERVER_MAX_ID_LEN + 1]; /* "" until accepted */
+    int fd;                                        /* -1: free slot */
+    char session_id[HANGAR_SERVER_MAX_ID_LEN + 1]; /* "" until accepted */
     char buf[LINE_MAX_BYTES];
     size_t len;
 };
 
-static hg_server_t *srv;
+static hangar_server_t *srv;
 static struct player players[MAX_PLAYERS];
 static int wake_pipe[2]; /* signals and on_process_terminate write here; the loop reads */
 
@@ -58,30 +58,31 @@ static void logf_(const char *level, const char *fmt, ...)
 
 static const char *sdk_error(void)
 {
-    return hg_server_last_error(srv)->message;
+    return hangar_server_last_error(srv)->message;
 }
 
 /* ---- SDK callbacks (on the SDK's callback thread) ---- */
 
-static void on_start_game_session(hg_server_t *s, const hg_game_session_t *gs, void *ud)
+static void on_start_game_session(hangar_server_t *s, const hangar_game_session_t *gs, void *ud)
 {
     (void)ud;
     LOG("start_game_session id=%s name=\"%s\" max_players=%d properties=%zu", gs->game_session_id,
         gs->name, gs->maximum_player_session_count, gs->game_property_count);
-    if (hg_server_activate_game_session(s) == 0)
+    if (hangar_server_activate_game_session(s) == 0)
         LOG("game_session_activated id=%s", gs->game_session_id);
     else
-        LOG_ERR("activate_game_session_failed error=\"%s\"", hg_server_last_error(s)->message);
+        LOG_ERR("activate_game_session_failed error=\"%s\"", hangar_server_last_error(s)->message);
 }
 
-static void on_update_game_session(hg_server_t *s, const hg_update_game_session_t *u, void *ud)
+static void on_update_game_session(hangar_server_t *s, const hangar_update_game_session_t *u,
+                                   void *ud)
 {
     (void)s;
     (void)ud;
     LOG("update_game_session id=%s reason=%d", u->game_session.game_session_id, u->update_reason);
 }
 
-static void on_process_terminate(hg_server_t *s, int64_t termination_time, void *ud)
+static void on_process_terminate(hangar_server_t *s, int64_t termination_time, void *ud)
 {
     (void)s;
     (void)ud;
@@ -91,7 +92,7 @@ static void on_process_terminate(hg_server_t *s, int64_t termination_time, void 
         LOG_ERR("wake_failed error=\"%s\"", strerror(errno));
 }
 
-static bool on_health_check(hg_server_t *s, void *ud)
+static bool on_health_check(hangar_server_t *s, void *ud)
 {
     (void)s;
     (void)ud;
@@ -118,11 +119,11 @@ static void send_line(struct player *p, const char *prefix, const char *text)
 static void player_close(struct player *p, const char *why)
 {
     if (p->session_id[0]) {
-        if (hg_server_remove_player_session(srv, p->session_id) == 0)
+        if (hangar_server_remove_player_session(srv, p->session_id) == 0)
             LOG("player_removed player_session_id=%s reason=%s", p->session_id, why);
         else
-            LOG_ERR("remove_player_session_failed player_session_id=%s error=\"%s\"",
-                    p->session_id, sdk_error());
+            LOG_ERR("remove_player_session_failed player_session_id=%s error=\"%s\"", p->session_id,
+                    sdk_error());
     }
     close(p->fd);
     p->fd = -1;
@@ -140,11 +141,11 @@ static int player_line(struct player *p, char *line)
         send_line(p, "", line);
         return 0;
     }
-    if (n > HG_SERVER_MAX_ID_LEN) {
+    if (n > HANGAR_SERVER_MAX_ID_LEN) {
         send_line(p, "ERR ", "player session id too long");
         return -1;
     }
-    if (hg_server_accept_player_session(srv, line) != 0) {
+    if (hangar_server_accept_player_session(srv, line) != 0) {
         LOG("player_rejected player_session_id=%s error=\"%s\"", line, sdk_error());
         send_line(p, "ERR ", sdk_error());
         return -1;
@@ -205,8 +206,8 @@ static int listen_on(int port)
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)); /* IPv4 too */
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-                             .sin6_addr = in6addr_any};
+    struct sockaddr_in6 a = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0) {
         LOG_ERR("listen_failed port=%d error=\"%s\"", port, strerror(errno));
         exit(1);
@@ -220,16 +221,16 @@ static void shut_down(const char *why)
     for (int i = 0; i < MAX_PLAYERS; i++)
         if (players[i].fd >= 0)
             player_close(&players[i], "shutdown");
-    if (hg_server_process_ending(srv) != 0)
+    if (hangar_server_process_ending(srv) != 0)
         LOG_ERR("process_ending_failed error=\"%s\"", sdk_error());
-    hg_server_destroy(srv);
+    hangar_server_free(srv);
     LOG("bye");
     exit(0);
 }
 
 int main(int argc, char **argv)
 {
-    hg_server_params_t params = {0}; /* NULL fields: the SDK reads GAMELIFT_SDK_* */
+    hangar_server_params_t params = {0}; /* NULL fields: the SDK reads GAMELIFT_SDK_* */
     const char *port_env = getenv("PORT");
     int port = port_env ? atoi(port_env) : 7777;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -247,8 +248,9 @@ int main(int argc, char **argv)
         else if (strcmp(opt, "--process-id") == 0)
             params.process_id = val;
         else {
-            fprintf(stderr, "usage: %s [--port N] [--url ws://...] [--fleet-id ID] "
-                            "[--host-id NAME] [--auth-token TOKEN] [--process-id ID]\n",
+            fprintf(stderr,
+                    "usage: %s [--port N] [--url ws://...] [--fleet-id ID] "
+                    "[--host-id NAME] [--auth-token TOKEN] [--process-id ID]\n",
                     argv[0]);
             return 2;
         }
@@ -267,14 +269,15 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     int lfd = listen_on(port);
-    LOG("listening port=%d sdk_version=%u", port, hg_server_version());
+    unsigned v = hangar_server_version();
+    LOG("listening port=%d sdk_version=%u.%u.%u", port, v >> 16, (v >> 8) & 255, v & 255);
 
-    if (hg_server_init(&params, &srv) != 0) {
-        LOG_ERR("init_failed error=\"%s\"", hg_server_last_error(NULL)->message);
+    if (hangar_server_new(&params, &srv) != 0) {
+        LOG_ERR("init_failed error=\"%s\"", hangar_server_last_error(NULL)->message);
         return 1;
     }
     static const char *log_paths[] = {"/tmp/echo-server.log"};
-    hg_process_params_t pp = {
+    hangar_process_params_t pp = {
         .port = port,
         .log_paths = log_paths,
         .log_path_count = 1,
@@ -283,9 +286,9 @@ int main(int argc, char **argv)
         .on_process_terminate = on_process_terminate,
         .on_health_check = on_health_check,
     };
-    if (hg_server_process_ready(srv, &pp) != 0) {
+    if (hangar_server_process_ready(srv, &pp) != 0) {
         LOG_ERR("process_ready_failed error=\"%s\"", sdk_error());
-        hg_server_destroy(srv);
+        hangar_server_free(srv);
         return 1;
     }
     LOG("process_ready port=%d", port);

@@ -37,8 +37,9 @@ typedef struct hg_api {
     struct hg_placement *placement;
     int64_t sigv4_skew_s;
     char region[32];
-    char sdk_endpoint[256]; /* GameLiftServiceSdkEndpoint; "" = derived from the Host */
-    int tls;                /* TLS is served on the port (wss:// endpoints) */
+    char sdk_endpoint[256];        /* GameLiftServiceSdkEndpoint; "" = derived from the Host */
+    int tls;                       /* TLS is served on the port (wss:// endpoints) */
+    char notification_hosts[1024]; /* allowed hosts of http(s) NotificationTargets, "a,b" */
     int shutting_down;
 } hg_api_t;
 

@@ -70,6 +70,9 @@ const hg_config_def_t hg_config_defs[] = {
     {"player-session-reservation-s", I(player_session_reservation_s), "60", 1, 3600, "s",
      "A RESERVED player session not accepted by the game server within this is TIMEDOUT "
      "(GameLift: 60 s)."},
+    {"notification-hosts", S(notification_hosts), "", 0, 0, "host[,host…]",
+     "Hosts a game session queue's NotificationTarget may name as an http(s):// URL; hangard "
+     "POSTs placement events there (with retries). Empty: URLs are refused."},
     {"shutdown-timeout-ms", I(shutdown_timeout_ms), "10000", 100, 600000, "ms",
      "On SIGINT/SIGTERM, how long to wait for requests in progress before closing anyway."},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},

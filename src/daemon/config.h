@@ -37,6 +37,7 @@ typedef struct hg_config {
     int64_t fleetiq_deregister_after_s;
     int64_t shutdown_timeout_ms;
     char sdk_endpoint[256];
+    char notification_hosts[1024];
     int64_t sdk_process_ready_timeout_s;
     int64_t sdk_heartbeat_timeout_s;
     int64_t sdk_unhealthy_reports;

@@ -40,6 +40,7 @@
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
 #include "net/probe.h"
+#include "net/webhook.h"
 #include "placement/placement.h"
 #include "registry/registry.h"
 #include "rt/clock.h"
@@ -70,6 +71,7 @@ typedef struct daemon {
     hg_events_t *events;
     hg_sdk_t *sdk;
     hg_placement_t *placement;
+    hg_webhook_t *webhook;     /* placement notifications */
     uv_timer_t placement_wake; /* runs hg_pl_run on the next loop turn after a kick */
     hg_http_server_t *http;
     hg_api_t api;
@@ -126,6 +128,7 @@ static void on_http_stopped(void *ud)
     hg_watchdog_stop(&d->watchdog);
     hg_events_stop(d->events);
     hg_sdk_stop(d->sdk);
+    hg_webhook_stop(d->webhook);
     hg_probe_cancel_all();
     /* The store writer lane's async handle keeps the loop alive: leave the loop here and let
      * serve() drain and close the store. */
@@ -314,7 +317,27 @@ static void on_placement_wake(void *ud)
         uv_timer_start(&d->placement_wake, on_placement_wake_timer, 0, 0);
 }
 
-/* Placement events on the registry event stream (kind "placement"). */
+typedef struct notify_ctx {
+    daemon_t *d;
+    char *url;
+    hg_buf_t body;
+} notify_ctx_t;
+
+/* The event goes out only once the placement's end is durable. */
+static void on_notify_committed(void *ud, int rc)
+{
+    notify_ctx_t *n = ud;
+    hg_error_t err;
+    if (rc == 0 && !n->d->stopping &&
+        hg_webhook_post(n->d->webhook, n->url, n->body.data, n->body.len, &err) < 0)
+        HG_LOG(HG_LOG_WARN, "placement", "notification not sent: %s", err.msg);
+    hg_free(n->url);
+    hg_buf_free(&n->body);
+    hg_free(n);
+}
+
+/* Placement events on the registry event stream (kind "placement"), and to the queue's
+ * http(s) NotificationTarget as GameLift's EventBridge event. */
 static void on_placement_ended(void *ud, hg_store_txn_t *txn, const hg_pl_placement_t *p)
 {
     daemon_t *d = ud;
@@ -325,10 +348,20 @@ static void on_placement_ended(void *ud, hg_store_txn_t *txn, const hg_pl_placem
     const char *custom = q ? json_string_value(json_object_get(q->cfg, "CustomEventData")) : NULL;
     hg_buf_t b;
     hg_buf_init(&b);
-    hg_gl_placement_event(&b, p, custom);
+    hg_gl_placement_event(&b, p, custom, 0);
     hg_events_publish(d->events, txn, types[p->status <= HG_PL_FAILED ? p->status : 4], "placement",
                       "placement", b.data, b.len);
     hg_buf_free(&b);
+    const char *url = q ? json_string_value(json_object_get(q->cfg, "NotificationTarget")) : NULL;
+    if (url && txn && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)) {
+        notify_ctx_t *n = hg_calloc(1, sizeof(*n));
+        n->d = d;
+        n->url = hg_strdup(url);
+        hg_buf_init(&n->body);
+        hg_gl_placement_notification(&n->body, p, q->arn, custom, d->cfg.region, d->cfg.account_id,
+                                     hg_clock_now_ms(&d->clock));
+        hg_store_txn_on_commit(txn, on_notify_committed, n);
+    }
 }
 
 typedef struct probe_ctx {
@@ -443,6 +476,8 @@ static int serve(daemon_t *d)
         .ud = d,
     };
     hg_fleet_set_sink(d->fleet, &sink);
+    if ((rc = hg_webhook_new(&d->loop, NULL, &d->webhook, &err)) < 0)
+        goto fail;
     d->placement =
         hg_placement_new(&d->clock, d->store, d->fleet, d->cfg.region, d->cfg.account_id);
     uv_timer_init(&d->loop, &d->placement_wake);
@@ -477,6 +512,8 @@ static int serve(daemon_t *d)
         .sigv4_skew_s = d->cfg.sigv4_skew_s,
     };
     snprintf(d->api.sdk_endpoint, sizeof(d->api.sdk_endpoint), "%s", d->cfg.sdk_endpoint);
+    snprintf(d->api.notification_hosts, sizeof(d->api.notification_hosts), "%s",
+             d->cfg.notification_hosts);
     snprintf(d->api.region, sizeof(d->api.region), "%s", d->cfg.region);
     hg_gamelift_metrics_start();
     hg_http_limits_t lim = {
@@ -556,6 +593,7 @@ out:
     hg_http_server_free(d->http);
     hg_fleetiq_free(d->fleetiq);
     hg_placement_free(d->placement);
+    hg_webhook_free(d->webhook);
     hg_fleet_free(d->fleet);
     hg_sdk_free(d->sdk);
     hg_registry_free(d->registry);

@@ -1,13 +1,15 @@
 """07 game session queues and placements (gamelift-wire.md section 5) with boto3: three ANYWHERE
-fleets in three custom locations, one ready server process each (tests/e2e/glsdk.py, which
-activates every session it is given), a queue Tokyo > Oregon > Seoul, and a lobby that holds a
-key allowed only the placement and player-session calls."""
+fleets in three custom locations, one ready server process each (examples/echo-server, the C
+example built against the installed libhangar-server, which activates every session it is
+given), a queue Tokyo > Oregon > Seoul, and a lobby that holds a key allowed only the placement
+and player-session calls."""
 
+import socket
 import threading
 import time
 
-import glsdk
 import harness
+from echoserver import EchoServer, echo_servers
 from harness import expect_error, wait_until
 
 LOCS = ["custom-tokyo", "custom-oregon", "custom-seoul"]
@@ -38,20 +40,13 @@ class World:
             self.ep = comp["GameLiftServiceSdkEndpoint"]
             self.fleets[loc] = f
 
-    def process(self, loc, port):
+    def process(self, loc):
+        """Starts examples/echo-server on the location's compute; returns it once ready."""
         fid = self.fleets[loc]["FleetId"]
-        tok = self.c.get_compute_auth_token(FleetId=fid, ComputeName="host")["AuthToken"]
-        sdk = glsdk.ServerSdk(self.ep, fid, "host", auth_token=tok, call_timeout=10)
-
-        def on_start(gs):  # a game server activates the session it is given
-            threading.Thread(target=sdk.activate_game_session, args=(gs["GameSessionId"],),
-                             daemon=True).start()
-
-        sdk.on("CreateGameSession", on_start)
-        sdk.connect()
-        sdk.process_ready(port, [])
-        self.sdks.append(sdk)
-        return sdk
+        srv = EchoServer(self.c, fid, "host", self.ep)
+        srv.wait_log(r"process_ready port=%d$" % srv.port, timeout=15)
+        self.sdks.append(srv)
+        return srv
 
     def queue(self, name, **kw):
         dests = [{"DestinationArn": self.fleets[loc]["FleetArn"]} for loc in LOCS]
@@ -60,11 +55,7 @@ class World:
 
     def close(self):
         for s in self.sdks:
-            try:
-                s.process_ending()
-            except glsdk.SdkError:
-                pass
-            s.close(1000)
+            s.kill()
 
 
 def wait_status(c, pid, status, timeout=10):
@@ -83,9 +74,13 @@ def latencies(players, ms_by_loc):
 
 
 def test_priority_and_latency(d):
+    with echo_servers():
+        _priority_and_latency(d)
+
+
+def _priority_and_latency(d):
     w = World(d, "prio")
-    for i, loc in enumerate(LOCS):
-        w.process(loc, 7500 + i)
+    srv = {loc: w.process(loc) for loc in LOCS}
     q = w.queue("region-asia", TimeoutInSeconds=30)
     assert q["TimeoutInSeconds"] == 30 and len(q["Destinations"]) == 3, q
     lobby = d.key_client(d.create_key("lobby", allow=LOBBY_ACTIONS))
@@ -98,7 +93,7 @@ def test_priority_and_latency(d):
     assert out["GameSessionPlacement"]["Status"] in ("PENDING", "FULFILLED"), out
     p = wait_status(lobby, "p-no-latency", "FULFILLED")
     assert p["GameSessionRegion"] == "custom-tokyo", p
-    assert p["GameSessionArn"] == p["GameSessionId"] and p["Port"] == 7500, p
+    assert p["GameSessionArn"] == p["GameSessionId"] and p["Port"] == srv["custom-tokyo"].port, p
     assert p["IpAddress"] == "127.0.0.1" and "EndTime" in p, p
     placed = {x["PlayerId"]: x["PlayerSessionId"] for x in p["PlacedPlayerSessions"]}
     assert set(placed) == {"alice", "bob"}, p
@@ -111,6 +106,15 @@ def test_priority_and_latency(d):
     ps = lobby.describe_player_sessions(GameSessionId=p["GameSessionId"])["PlayerSessions"]
     assert {x["PlayerSessionId"]: x["Status"] for x in ps} == {
         placed["alice"]: "RESERVED", placed["bob"]: "RESERVED"}, ps
+    # alice connects to the game server with her player session id: it accepts her
+    s = socket.create_connection((p["IpAddress"], p["Port"]), timeout=5)
+    f = s.makefile("rwb")
+    f.write((placed["alice"] + "\n").encode())
+    f.flush()
+    assert f.readline().decode().strip() == "OK " + placed["alice"]
+    wait_until(lambda: lobby.describe_player_sessions(PlayerSessionId=placed["alice"])[
+        "PlayerSessions"][0]["Status"] == "ACTIVE", what="alice ACTIVE")
+    s.close()
 
     # the same PlacementId again: the same placement, nothing new
     again = lobby.start_game_session_placement(
@@ -136,7 +140,7 @@ def test_priority_and_latency(d):
 
 def test_latency_policy_relaxes(d):
     w = World(d, "relax")
-    w.process("custom-oregon", 7600)
+    w.process("custom-oregon")
     # at most 50 ms for the first 2 s, then no cap
     w.queue("relaxing", TimeoutInSeconds=20,
             PlayerLatencyPolicies=[{"MaximumIndividualPlayerLatencyMilliseconds": 50,
@@ -178,17 +182,17 @@ def test_waits_for_capacity_then_times_out_or_is_stopped(d):
     c.start_game_session_placement(PlacementId="p-later", GameSessionQueueName="later",
                                    MaximumPlayerSessionCount=2)
     time.sleep(0.3)
-    t0 = time.time()
-    w.process("custom-seoul", 7700)
+    w.process("custom-seoul")
+    t0 = time.time()  # the process is ready: the placement follows at once, not on a poll
     p = wait_status(c, "p-later", "FULFILLED", timeout=5)
-    assert time.time() - t0 < 2, "placed late"
+    assert time.time() - t0 < 1, "placed late"
     assert p["GameSessionRegion"] == "custom-seoul", p
     w.close()
 
 
 def test_placement_events_on_the_stream(d):
     w = World(d, "events")
-    w.process("custom-tokyo", 7800)
+    srv = w.process("custom-tokyo")
     w.queue("evq", TimeoutInSeconds=30, CustomEventData="team-blue")
     ws = harness.EventStream(d, "kind=placement")
     try:
@@ -200,11 +204,73 @@ def test_placement_events_on_the_stream(d):
         assert ev["type"] == "placement.fulfilled", ev
         pe = ev["placement"]
         assert pe["type"] == "PlacementFulfilled" and pe["placementId"] == "p-ev", pe
-        assert pe["gameSessionRegion"] == "custom-tokyo" and pe["port"] == "7800", pe
+        assert pe["gameSessionRegion"] == "custom-tokyo" and pe["port"] == str(srv.port), pe
         assert pe["customEventData"] == "team-blue", pe
         assert [x["playerId"] for x in pe["placedPlayerSessions"]] == ["zed"], pe
     finally:
         ws.close()
+    w.close()
+
+
+class Hook:
+    """An HTTP endpoint on loopback that records POSTed JSON; the first `fail` answers are 500."""
+
+    def __init__(self, fail=0):
+        import http.server
+        import json as _json
+        hook = self
+        self.got, self.fail = [], fail
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if hook.fail > 0:
+                    hook.fail -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                try:
+                    hook.got.append((self.path, self.headers.get("Content-Type"),
+                                     _json.loads(body)))
+                except ValueError as e:
+                    hook.got.append(("bad json", str(e), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+
+
+@harness.fresh(args=["--notification-hosts", "127.0.0.1"])
+def test_notification_target_webhook(d):
+    hook = Hook(fail=1)  # the first delivery fails: hangard retries
+    w = World(d, "hook")
+    srv = w.process("custom-oregon")
+    url = "http://127.0.0.1:%d/gamelift-events" % hook.port
+    q = w.queue("hooked", TimeoutInSeconds=30, NotificationTarget=url, CustomEventData="blue")
+    assert q["NotificationTarget"] == url, q
+    expect_error("InvalidRequestException", w.c.create_game_session_queue, Name="other-host",
+                 NotificationTarget="http://example.com/hook")
+    w.c.start_game_session_placement(PlacementId="p-hook", GameSessionQueueName="hooked",
+                                     MaximumPlayerSessionCount=2)
+    wait_until(lambda: hook.got, timeout=10, what="the event POSTed to the queue's target")
+    path, ctype, ev = hook.got[0]
+    assert path == "/gamelift-events" and ctype.startswith("application/json"), (path, ctype)
+    assert ev["detail-type"] == "GameLift Queue Placement Event", ev
+    assert ev["source"] == "aws.gamelift" and ev["resources"] == [q["GameSessionQueueArn"]], ev
+    det = ev["detail"]
+    assert det["type"] == "PlacementFulfilled" and det["placementId"] == "p-hook", det
+    assert det["gameSessionRegion"] == "custom-oregon" and det["port"] == str(srv.port), det
+    assert det["customEventData"] == "blue", det
+    assert det["startTime"].endswith("Z"), det
+    hook.close()
     w.close()
 
 

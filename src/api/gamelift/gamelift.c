@@ -18,8 +18,7 @@ enum { OUT_OK, OUT_CLIENT, OUT_SERVER, OUT_N };
 static const char *outcome_names[] = {"ok", "client_error", "server_error"};
 
 static const hg_gl_handler_t *const handler_tables[] = {
-    hg_gl_fleetiq_handlers, hg_gl_fleet_handlers, hg_gl_session_handlers,
-    hg_gl_placement_handlers};
+    hg_gl_fleetiq_handlers, hg_gl_fleet_handlers, hg_gl_session_handlers, hg_gl_placement_handlers};
 
 static struct {
     int ready;
@@ -252,7 +251,20 @@ void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req)
             goto fail;
         }
     }
-    if (hg_gl_validate(c->op, c->in, &c->err) < 0)
+    /* A queue's NotificationTarget may be an http(s):// URL (placement_api.c posts placement
+     * events there); the model's pattern admits only SNS ARNs, so the URL is set aside while
+     * the rest is validated, and the handler checks it. */
+    json_t *nt = json_object_get(c->in, "NotificationTarget");
+    const char *ntv = json_string_value(nt);
+    int url_target = ntv && (strncmp(ntv, "http://", 7) == 0 || strncmp(ntv, "https://", 8) == 0);
+    if (url_target) {
+        json_incref(nt);
+        json_object_del(c->in, "NotificationTarget");
+    }
+    int vrc = hg_gl_validate(c->op, c->in, &c->err);
+    if (url_target)
+        json_object_set_new(c->in, "NotificationTarget", nt);
+    if (vrc < 0)
         goto fail;
     hg_gl_handler_fn fn = gl.fn[c->op_index];
     if (fn == NULL) {

@@ -48,9 +48,15 @@ extern const hg_gl_handler_t hg_gl_fleet_handlers[];
 extern const hg_gl_handler_t hg_gl_session_handlers[];
 extern const hg_gl_handler_t hg_gl_placement_handlers[];
 
-/* A placement's queue event as GameLift publishes it (placement_api.c), appended to b. */
+/* A placement's queue event as GameLift publishes it (placement_api.c), appended to b: the
+ * detail (iso: times as ISO-8601 strings, else epoch seconds), or the whole EventBridge
+ * envelope for a queue's http(s) NotificationTarget. */
 struct hg_pl_placement;
-void hg_gl_placement_event(hg_buf_t *b, const struct hg_pl_placement *p, const char *custom);
+void hg_gl_placement_event(hg_buf_t *b, const struct hg_pl_placement *p, const char *custom,
+                           int iso);
+void hg_gl_placement_notification(hg_buf_t *b, const struct hg_pl_placement *p,
+                                  const char *queue_arn, const char *custom, const char *region,
+                                  const char *account, int64_t now_ms);
 
 /* Helpers for handlers. */
 /* An error type the operation's model does not list becomes InvalidRequestException (same

@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "api/gamelift/gamelift.h"
 #include "core/alloc.h"
 #include "core/jsonw.h"
+#include "net/webhook.h"
 #include "placement/placement.h"
 
 static hg_placement_t *PL(hg_gl_call_t *c)
@@ -71,10 +74,24 @@ static json_t *render_placement(const hg_pl_placement_t *p)
     return o;
 }
 
-/* The queue event's detail as GameLift publishes it (gamelift-wire.md §5.3), for the event
- * stream: {"type":"PlacementFulfilled","placementId",…}. */
-void hg_gl_placement_event(hg_buf_t *b, const struct hg_pl_placement *p, const char *custom)
+static void iso_time(hg_buf_t *b, int64_t ms)
 {
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char s[96];
+    snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    hg_jsonw_str(b, s);
+}
+
+/* The queue event's detail as GameLift publishes it (gamelift-wire.md §5.3):
+ * {"type":"PlacementFulfilled","placementId",…}; times as ISO-8601 strings when iso (GameLift's
+ * events), else as epoch seconds like the rest of the API (the event stream). */
+void hg_gl_placement_event(hg_buf_t *b, const struct hg_pl_placement *p, const char *custom,
+                           int iso)
+{
+    void (*when)(hg_buf_t *, int64_t) = iso ? iso_time : hg_jsonw_time_ms;
     static const char *const types[] = {"PlacementPending", "PlacementFulfilled",
                                         "PlacementCancelled", "PlacementTimedOut",
                                         "PlacementFailed"};
@@ -85,9 +102,9 @@ void hg_gl_placement_event(hg_buf_t *b, const struct hg_pl_placement *p, const c
     hg_buf_puts(b, ",\"queueName\":");
     hg_jsonw_str(b, p->queue_name);
     hg_buf_puts(b, ",\"startTime\":");
-    hg_jsonw_time_ms(b, p->start_ms);
+    when(b, p->start_ms);
     hg_buf_puts(b, ",\"endTime\":");
-    hg_jsonw_time_ms(b, p->end_ms);
+    when(b, p->end_ms);
     if (p->status == HG_PL_FULFILLED) {
         char port[16];
         snprintf(port, sizeof(port), "%d", p->port);
@@ -116,6 +133,63 @@ void hg_gl_placement_event(hg_buf_t *b, const struct hg_pl_placement *p, const c
         hg_jsonw_str(b, custom);
     }
     hg_buf_puts(b, "}");
+}
+
+/* The EventBridge envelope GameLift sends queue events in (detail-type "GameLift Queue
+ * Placement Event"), for a queue's http(s) NotificationTarget. */
+void hg_gl_placement_notification(hg_buf_t *b, const struct hg_pl_placement *p,
+                                  const char *queue_arn, const char *custom, const char *region,
+                                  const char *account, int64_t now_ms)
+{
+    char id[37];
+    hg_api_request_id(id);
+    hg_buf_puts(b, "{\"version\":\"0\",\"id\":");
+    hg_jsonw_str(b, id);
+    hg_buf_puts(b, ",\"detail-type\":\"GameLift Queue Placement Event\",\"source\":"
+                   "\"aws.gamelift\",\"account\":");
+    hg_jsonw_str(b, account);
+    hg_buf_puts(b, ",\"time\":");
+    iso_time(b, now_ms);
+    hg_buf_puts(b, ",\"region\":");
+    hg_jsonw_str(b, region);
+    hg_buf_puts(b, ",\"resources\":[");
+    hg_jsonw_str(b, queue_arn);
+    hg_buf_puts(b, "],\"detail\":");
+    hg_gl_placement_event(b, p, custom, 1);
+    hg_buf_puts(b, "}");
+}
+
+/* An http(s):// NotificationTarget must name an allowed host (the notification-hosts option). */
+static int check_target(hg_gl_call_t *c)
+{
+    const char *url = hg_gl_str(c->in, "NotificationTarget");
+    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+        return 0;
+    char host[256];
+    if (strlen(url) > 300 || hg_webhook_url_host(url, host, sizeof(host)) < 0)
+        return hg_error_set(&c->err, HG_EINVAL,
+                            "NotificationTarget: %s is not an http(s) URL of at most 300 "
+                            "characters with a host",
+                            url);
+    const char *list = c->api->notification_hosts;
+    size_t hl = strlen(host);
+    for (const char *s = list; *s;) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        while (n && s[0] == ' ')
+            s++, n--;
+        while (n && s[n - 1] == ' ')
+            n--;
+        if (n == hl && strncasecmp(s, host, n) == 0)
+            return 0;
+        if (e == NULL)
+            break;
+        s = e + 1;
+    }
+    return hg_error_set(&c->err, HG_EINVAL,
+                        "NotificationTarget: host %s is not allowed (hangard's notification-hosts "
+                        "option lists the hosts placement events may be posted to)",
+                        host);
 }
 
 /* ---- queues ---- */
@@ -210,7 +284,10 @@ static int queue_args(hg_gl_call_t *c, queue_args_t *a)
 static int create_queue(hg_gl_call_t *c)
 {
     queue_args_t a;
-    int rc = queue_args(c, &a);
+    int rc = check_target(c);
+    if (rc < 0)
+        return rc;
+    rc = queue_args(c, &a);
     json_t *tags = json_object_get(c->in, "Tags");
     hg_pl_queue_t *q;
     if (rc == 0)
@@ -235,7 +312,7 @@ static int update_queue(hg_gl_call_t *c)
     hg_pl_queue_t *q;
     queue_args_t a;
     int rc = get_queue(c, &q);
-    if (rc < 0)
+    if (rc < 0 || (rc = check_target(c)) < 0)
         return rc;
     if ((rc = queue_args(c, &a)) == 0 &&
         (rc = hg_pl_queue_update(PL(c), q, &a.in, c->txn, &c->err)) == 0) {

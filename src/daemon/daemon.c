@@ -34,6 +34,7 @@
 #include "auth/keys.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "daemon/config.h"
 #include "fleet/fleet.h"
 #include "fleet/session.h"
@@ -129,6 +130,7 @@ static void on_http_stopped(void *ud)
     hg_events_stop(d->events);
     hg_sdk_stop(d->sdk);
     hg_webhook_stop(d->webhook);
+    hg_metrics_unregister("placement");
     hg_probe_cancel_all();
     /* The store writer lane's async handle keeps the loop alive: leave the loop here and let
      * serve() drain and close the store. */
@@ -317,6 +319,43 @@ static void on_placement_wake(void *ud)
         uv_timer_start(&d->placement_wake, on_placement_wake_timer, 0, 0);
 }
 
+/* /metrics: placements, and which rank of the ordering won (the first choice, or a fallback). */
+static void render_placement_metrics(hg_buf_t *out, void *ud)
+{
+    hg_pl_stats_t st;
+    hg_placement_stats(((daemon_t *)ud)->placement, &st);
+    hg_buf_printf(out,
+                  "# HELP hangar_placement_queues Game session queues.\n"
+                  "# TYPE hangar_placement_queues gauge\nhangar_placement_queues %zu\n"
+                  "# HELP hangar_placements_pending PENDING placements.\n"
+                  "# TYPE hangar_placements_pending gauge\nhangar_placements_pending %zu\n"
+                  "# HELP hangar_placements_started_total Placements started.\n"
+                  "# TYPE hangar_placements_started_total counter\n"
+                  "hangar_placements_started_total %llu\n"
+                  "# HELP hangar_placements_ended_total Placements ended, by status.\n"
+                  "# TYPE hangar_placements_ended_total counter\n"
+                  "hangar_placements_ended_total{status=\"FULFILLED\"} %llu\n"
+                  "hangar_placements_ended_total{status=\"TIMED_OUT\"} %llu\n"
+                  "hangar_placements_ended_total{status=\"CANCELLED\"} %llu\n"
+                  "hangar_placements_ended_total{status=\"FAILED\"} %llu\n"
+                  "# HELP hangar_placement_attempts_total Placement attempts (orderings "
+                  "computed).\n# TYPE hangar_placement_attempts_total counter\n"
+                  "hangar_placement_attempts_total %llu\n"
+                  "# HELP hangar_placement_choice_total Game sessions placed, by the rank of the "
+                  "chosen destination in the queue's ordering (0: the first choice).\n"
+                  "# TYPE hangar_placement_choice_total counter\n"
+                  "hangar_placement_choice_total{rank=\"0\"} %llu\n"
+                  "hangar_placement_choice_total{rank=\"1\"} %llu\n"
+                  "hangar_placement_choice_total{rank=\"2\"} %llu\n"
+                  "hangar_placement_choice_total{rank=\"3+\"} %llu\n",
+                  st.queues, st.pending, (unsigned long long)st.started,
+                  (unsigned long long)st.fulfilled, (unsigned long long)st.timed_out,
+                  (unsigned long long)st.cancelled, (unsigned long long)st.failed,
+                  (unsigned long long)st.attempts, (unsigned long long)st.rank[0],
+                  (unsigned long long)st.rank[1], (unsigned long long)st.rank[2],
+                  (unsigned long long)st.rank[3]);
+}
+
 typedef struct notify_ctx {
     daemon_t *d;
     char *url;
@@ -484,6 +523,7 @@ static int serve(daemon_t *d)
     d->placement_wake.data = d;
     hg_pl_sink_t psink = {.ended = on_placement_ended, .wake = on_placement_wake, .ud = d};
     hg_placement_set_sink(d->placement, &psink);
+    hg_metrics_register("placement", render_placement_metrics, d);
     if ((rc = hg_fleet_load(d->fleet)) < 0) {
         hg_error_set(&err, rc, "cannot load fleets");
         goto fail;

@@ -135,6 +135,10 @@ def _priority_and_latency(d):
     expect_error("UnauthorizedException", lobby.create_fleet, Name="nope",
                  ComputeType="ANYWHERE")
     expect_error("UnauthorizedException", lobby.create_game_session_queue, Name="nope")
+    # the chosen destinations' ranks are counted: Tokyo was the first choice, Seoul too
+    metrics = d.http("GET", "/metrics").body.decode()
+    assert 'hangar_placement_choice_total{rank="0"} 2' in metrics, metrics
+    assert 'hangar_placements_ended_total{status="FULFILLED"} 2' in metrics, metrics
     w.close()
 
 

@@ -16,6 +16,7 @@
  *     DELETE /v1/keys/{id}     revoke a key
  */
 #include <http_parser.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +42,20 @@ void hg_native_finish(hg_native_call_t *c)
             json_object_set_new(json_object_get(body, "error"), "field", json_string(c->err.field));
     } else {
         status = c->status ? c->status : 200;
+        if (c->out_text.len) {
+            hg_http_respond(c->req, status, JSON_TYPE, extra, c->out_text.data, c->out_text.len);
+            goto done;
+        }
         body = c->out ? json_incref(c->out) : json_object();
     }
     char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(13));
     hg_http_respond(c->req, status, JSON_TYPE, extra, text, strlen(text));
     free(text);
     json_decref(body);
+done:
     json_decref(c->in);
     json_decref(c->out);
+    hg_buf_free(&c->out_text);
     hg_free(c);
 }
 
@@ -226,7 +233,10 @@ static int prefix(const char *p, size_t n, const char *want, size_t *wl)
 
 void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
 {
-    hg_native_call_t *c = hg_calloc(1, sizeof(*c));
+    /* everything but the error's 2 KiB message buffer is cleared (a request answered without
+     * an error never reads it) */
+    hg_native_call_t *c = hg_malloc(sizeof(*c));
+    memset(c, 0, offsetof(hg_native_call_t, err));
     c->api = api;
     c->req = req;
     hg_error_clear(&c->err);

@@ -5,16 +5,18 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "core/buf.h"
 
 typedef struct hg_native_call {
     hg_api_t *api;
     hg_http_req_t *req;
     const hg_key_t *key;
-    json_t *in;  /* parsed body (owned) */
-    json_t *out; /* answer body (owned) */
-    int status;  /* success status; 200 when 0 */
-    hg_error_t err;
+    json_t *in;        /* parsed body (owned) */
+    json_t *out;       /* answer body (owned) */
+    hg_buf_t out_text; /* or the answer already rendered (hot paths); used when non-empty */
+    int status;        /* success status; 200 when 0 */
     char request_id[37];
+    hg_error_t err; /* last: its message buffer is not cleared per request (see native.c) */
 } hg_native_call_t;
 
 /* Answer (c->err or c->out) and free c. */

@@ -196,7 +196,7 @@ static int announce(hg_native_call_t *c, hg_store_txn_t *txn)
     rc = hg_registry_announce(c->api->registry, &a, txn, &s, &created, &c->err);
     if (rc < 0)
         return rc;
-    c->out = hg_registry_server_json(s);
+    hg_registry_server_write(&c->out_text, s);
     c->status = created ? 201 : 200;
     return 0;
 }
@@ -217,7 +217,7 @@ static int patch(hg_native_call_t *c, hg_reg_server_t *s, hg_store_txn_t *txn)
     rc = hg_registry_update(c->api->registry, s, &p, txn, &c->err);
     if (rc < 0)
         return rc;
-    c->out = hg_registry_server_json(s);
+    hg_registry_server_write(&c->out_text, s); /* the hot path: no jansson tree */
     return 0;
 }
 

@@ -37,8 +37,9 @@ typedef struct dedup {
 typedef struct sdk_proc {
     char *key;
     hg_list_t conns; /* sdk_conn_t, oldest first */
-    size_t nconns;
-    int detached; /* no longer in sdk->procs (the process went) */
+    size_t nconns;   /* sockets open */
+    size_t nrefs;    /* sdk_conn_t that point here, open or still answering */
+    int detached;    /* no longer in sdk->procs (the process went) */
     dedup_t cache[HG_SDK_DEDUP_REQUESTS];
     size_t next;
 } sdk_proc_t;
@@ -82,7 +83,7 @@ static void proc_free(sdk_proc_t *sp)
 /* Forget sp when no socket uses it and its process is gone. */
 static void proc_maybe_free(hg_sdk_t *sdk, sdk_proc_t *sp)
 {
-    if (sp->nconns)
+    if (sp->nrefs)
         return;
     if (!sp->detached) {
         if (hg_fl_proc_find(sdk->api->fleet, sp->key))
@@ -99,6 +100,7 @@ static void conn_unref(sdk_conn_t *c)
     hg_sdk_t *sdk = c->sdk;
     sdk_proc_t *sp = c->sp;
     hg_free(c);
+    sp->nrefs--;
     proc_maybe_free(sdk, sp);
 }
 
@@ -179,10 +181,10 @@ void hg_sdk_free(hg_sdk_t *sdk)
     void *v;
     while (hg_map_next(&sdk->procs, &it, NULL, &v)) {
         sdk_proc_t *sp = v;
-        if (sp->nconns == 0)
+        if (sp->nrefs == 0)
             proc_free(sp);
         else
-            sp->detached = 1; /* freed with its last socket */
+            sp->detached = 1; /* freed with its last connection */
     }
     hg_map_free(&sdk->procs);
     hg_free(sdk);
@@ -685,7 +687,7 @@ void hg_sdk_drop(hg_sdk_t *sdk, hg_fl_process_t *p)
         return;
     hg_map_del(&sdk->procs, sp->key);
     sp->detached = 1;
-    if (sp->nconns == 0) {
+    if (sp->nrefs == 0) {
         proc_free(sp);
         return;
     }
@@ -888,6 +890,11 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req)
     hg_list_init(&conn->node);
     hg_fl_process_t *p;
     int created;
+    /* a live socket of this process keeps it if this upgrade's handshake turns out bad */
+    char key[HG_FL_PID_MAX + 600];
+    snprintf(key, sizeof(key), "%s/%s/%s", f->id, c->name, pid);
+    hg_fl_process_t *prev = hg_fl_proc_find(fl, key);
+    void *prev_conn = prev ? prev->conn : NULL;
     hg_store_txn_t *txn = hg_store_txn_new(api->store);
     if (hg_fl_proc_connect(fl, f, c, pid, conn, txn, &p, &created, &err) < 0) {
         hg_store_txn_free(txn);
@@ -898,7 +905,10 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req)
     hg_ws_limits_t lim = {
         .max_message = HG_SDK_MAX_MESSAGE, .ping_interval_ms = 30000, .pong_timeout_ms = 30000};
     if (hg_ws_accept(req, &lim, NULL, &ws_cbs, conn, &conn->ws, &err) < 0) {
-        hg_fl_proc_disconnect(fl, p, conn, txn);
+        if (!created && prev_conn)
+            p->conn = prev_conn;
+        else
+            hg_fl_proc_disconnect(fl, p, conn, txn);
         hg_store_commit(txn, NULL, NULL);
         hg_free(conn);
         status = 400;
@@ -916,6 +926,7 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req)
         hg_map_set(&sdk->procs, sp->key, sp);
     }
     conn->sp = sp;
+    sp->nrefs++;
     hg_list_insert_tail(&sp->conns, &conn->node);
     sp->nconns++;
     sdk->nconns++;

@@ -84,10 +84,9 @@ void sleep_until(uint64_t t)
     }
 }
 
-long long proc_ticks(int pid)
+static long long stat_ticks(const char *path)
 {
-    char path[64], buf[2048];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    char buf[2048];
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -103,6 +102,20 @@ long long proc_ticks(int pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     return (long long)(ut + st);
+}
+
+long long proc_ticks(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    return stat_ticks(path);
+}
+
+long long proc_task_ticks(int pid, int tid)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+    return stat_ticks(path);
 }
 
 void machine_ticks(unsigned long long *busy, unsigned long long *total, unsigned long long *irq)

@@ -1,6 +1,7 @@
-/* hangar — helpers shared by the bench load generators (glload, evload): a log-linear latency
- * histogram, the x-amz-date of now, and CPU readings of a process, of this process and of the
- * machine (for the server / client / softirq / others CPU columns of bench/RESULTS.md).
+/* hangar — helpers shared by the bench load generators (glload, evload, sessload): a log-linear
+ * latency histogram, the x-amz-date of now, and CPU readings of a process, of one of its threads,
+ * of this process and of the machine (for the server / client / softirq / others CPU columns of
+ * bench/RESULTS.md).
  */
 #ifndef HG_BENCH_LOADLIB_H
 #define HG_BENCH_LOADLIB_H
@@ -35,6 +36,9 @@ void sleep_until(uint64_t t);
 
 /* utime+stime of pid in clock ticks (/proc/PID/stat), or -1. */
 long long proc_ticks(int pid);
+/* utime+stime of one thread tid of pid (/proc/PID/task/TID/stat), or -1. A daemon's loop
+ * thread is the one whose tid is its pid: this tells a saturated loop from busy helpers. */
+long long proc_task_ticks(int pid, int tid);
 /* Machine-wide jiffies from /proc/stat: busy (as lib.sh's bp_cpu_snap), total, and the part of
  * busy spent in interrupts and softirqs (loopback TCP is mostly processed there, and that time is
  * charged to no process). */

@@ -20,13 +20,9 @@ const char *hg_fl_status_name(hg_fl_status_t s)
 
 /* ---- helpers shared by the module's files ---- */
 
-void hg_fl_new_id(const char *prefix, char *out, size_t cap)
+static void format_uuid(const char *prefix, unsigned char b[16], char *out, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char b[16];
-    HG_BUG_ON(RAND_bytes(b, sizeof(b)) != 1);
-    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* variant 1 */
     char u[37];
     int o = 0;
     for (int i = 0; i < 16; i++) {
@@ -37,6 +33,27 @@ void hg_fl_new_id(const char *prefix, char *out, size_t cap)
     }
     u[o] = '\0';
     snprintf(out, cap, "%s%s", prefix, u);
+}
+
+void hg_fl_new_id(const char *prefix, char *out, size_t cap)
+{
+    unsigned char b[16];
+    HG_BUG_ON(RAND_bytes(b, sizeof(b)) != 1);
+    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* variant 1 */
+    format_uuid(prefix, b, out, cap);
+}
+
+void hg_fl_new_time_id(const char *prefix, int64_t now_ms, char *out, size_t cap)
+{
+    unsigned char b[16];
+    HG_BUG_ON(RAND_bytes(b + 6, 10) != 1);
+    uint64_t ms = (uint64_t)now_ms;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)((b[6] & 0x0F) | 0x70); /* version 7 */
+    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* variant 1 */
+    format_uuid(prefix, b, out, cap);
 }
 
 char *hg_fl_arn(const hg_fleet_t *fl, const char *kind, const char *id)

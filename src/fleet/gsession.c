@@ -446,7 +446,7 @@ int hg_fl_gs_create(hg_fleet_t *fl, hg_fl_fleet_t *f, const hg_fl_gs_params_t *p
     if (prm->token)
         snprintf(tail, sizeof(tail), "%s", prm->token);
     else
-        hg_fl_new_id("gsess-", tail, sizeof(tail));
+        hg_fl_new_time_id("gsess-", now, tail, sizeof(tail));
     size_t n = strlen(fl->cfg.region) + strlen(f->id) + strlen(c->location) + strlen(tail) + 64;
     gs->arn = hg_malloc(n);
     snprintf(gs->arn, n, "arn:aws:gamelift:%s::gamesession/%s/%s/%s", fl->cfg.region, f->id,
@@ -684,7 +684,7 @@ int hg_fl_ps_create(hg_fleet_t *fl, hg_fl_gsession_t *gs, const char *const *pla
     }
     for (size_t i = 0; i < n; i++) {
         hg_fl_psession_t *ps = hg_calloc(1, sizeof(*ps));
-        hg_fl_new_id("psess-", ps->id, sizeof(ps->id));
+        hg_fl_new_time_id("psess-", now, ps->id, sizeof(ps->id));
         ps->player_id = hg_strdup(players[i]);
         ps->data = data && data[i] ? hg_strdup(data[i]) : NULL;
         ps->status = HG_PS_RESERVED;

@@ -277,6 +277,32 @@ static void on_process_change(void *ud, hg_store_txn_t *txn, const hg_fl_process
     json_decref(md);
 }
 
+/* Computes are registry entries too (kind "compute"): the machines the fleet's game servers run
+ * on, with the number of server processes as their load. */
+static void on_compute_change(void *ud, hg_store_txn_t *txn, const hg_fl_compute_t *c, int gone)
+{
+    daemon_t *d = ud;
+    char key[400];
+    snprintf(key, sizeof(key), "compute:%s/%s", c->fleet->id, c->name);
+    if (gone) {
+        hg_registry_remove_external(d->registry, HG_REG_SRC_SDK, key, txn);
+        return;
+    }
+    json_t *md = json_pack("{s:s,s:s,s:s}", "fleet_id", c->fleet->id, "location", c->location,
+                           "compute_arn", c->arn);
+    hg_reg_announce_t a = {
+        .kind = "compute",
+        .name = c->name,
+        .address = c->ip ? c->ip : c->dns ? c->dns : "",
+        .status = "active",
+        .load = (int64_t)c->nprocesses,
+        .capacity = HG_FL_MAX_PROCESSES_PER_COMPUTE,
+        .metadata = md,
+    };
+    hg_registry_upsert_external(d->registry, HG_REG_SRC_SDK, key, &a, txn);
+    json_decref(md);
+}
+
 static void on_fleet_start_session(void *ud, hg_fl_process_t *p, hg_fl_gsession_t *gs)
 {
     hg_sdk_push_start(((daemon_t *)ud)->sdk, p, gs);
@@ -512,6 +538,7 @@ static int serve(daemon_t *d)
         .changed = on_process_change,
         .idle = on_fleet_idle,
         .session = on_fleet_session,
+        .compute = on_compute_change,
         .ud = d,
     };
     hg_fleet_set_sink(d->fleet, &sink);

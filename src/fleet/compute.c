@@ -94,6 +94,8 @@ int hg_fl_compute_register(hg_fleet_t *fl, hg_fl_fleet_t *f, const char *name, c
     c->seq = fl->next_seq++;
     hg_list_init(&c->processes);
     hg_map_set(&f->computes, c->name, c);
+    if (fl->sink.compute)
+        fl->sink.compute(fl->sink.ud, txn, c, 0);
     hg_list_insert_tail(&f->by_reg, &c->node);
     fl->ncomputes++;
     save_compute(c, txn);
@@ -140,6 +142,8 @@ static void drop_token(hg_fl_compute_t *c, size_t i, hg_store_txn_t *txn)
 static void compute_remove(hg_fleet_t *fl, hg_fl_compute_t *c, hg_store_txn_t *txn)
 {
     hg_fl_proc_drop_compute(fl, c, txn);
+    if (fl->sink.compute)
+        fl->sink.compute(fl->sink.ud, txn, c, 1);
     while (c->ntokens)
         drop_token(c, 0, txn);
     char key[256];
@@ -371,6 +375,8 @@ int hg_fl_compute_load(hg_fleet_t *fl)
         hg_map_set(&c->fleet->computes, c->name, c);
         hg_list_insert_tail(&c->fleet->by_reg, &c->node);
         fl->ncomputes++;
+        if (fl->sink.compute)
+            fl->sink.compute(fl->sink.ud, NULL, c, 0);
         if (c->seq >= fl->next_seq)
             fl->next_seq = c->seq + 1;
     }

@@ -194,6 +194,8 @@ typedef struct hg_fl_sink {
     /* gs became ACTIVE or TERMINATED, in txn (placement follows its sessions). Must not call
      * back into this module except to reserve player sessions of an ACTIVE gs. */
     void (*session)(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs);
+    /* A compute was registered (or loaded: txn NULL) or is going (gone): the registry mirror. */
+    void (*compute)(void *ud, hg_store_txn_t *txn, const hg_fl_compute_t *c, int gone);
     void *ud;
 } hg_fl_sink_t;
 

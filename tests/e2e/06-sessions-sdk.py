@@ -439,6 +439,15 @@ def test_processes_are_registry_entries(d):
     sdk.process_ending()
     assert mine() is None, "an ended process stays in the registry"
     sdk.close(1000)
+    # the compute is an entry too (kind "compute"), until it is deregistered
+    comps = [s for s in harness.reg_list_all(d, kind="compute")
+             if s["metadata"].get("fleet_id") == fid]
+    assert len(comps) == 1, comps
+    assert (comps[0]["name"], comps[0]["address"], comps[0]["source"]) == (
+        "host-1", "10.9.0.7", "sdk"), comps
+    c.deregister_compute(FleetId=fid, ComputeName="host-1")
+    assert not [s for s in harness.reg_list_all(d, kind="compute")
+                if s["metadata"].get("fleet_id") == fid]
 
 
 @fresh()

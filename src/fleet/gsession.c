@@ -540,9 +540,7 @@ int hg_fl_gs_activate(hg_fleet_t *fl, hg_fl_process_t *p, const char *arn, hg_st
                             hg_gs_status_name(gs->status));
     gs->status = HG_GS_ACTIVE;
     hg_list_remove(&gs->tnode);
-    hg_fl_gs_save(gs, txn);
-    if (fl->sink.changed)
-        fl->sink.changed(fl->sink.ud, txn, p, 0);
+    hg_fl_gs_save(gs, txn); /* the process's mirror is unchanged: it was "hosting" already */
     HG_LOG(HG_LOG_DEBUG, "fleet", "game session active id=%s", arn);
     if (fl->sink.session)
         fl->sink.session(fl->sink.ud, txn, gs);

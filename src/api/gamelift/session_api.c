@@ -19,6 +19,7 @@
 
 #include "api/gamelift/gamelift.h"
 #include "core/alloc.h"
+#include "core/jsonw.h"
 #include "fleet/search.h"
 #include "fleet/session.h"
 
@@ -92,6 +93,80 @@ static json_t *render_ps(const hg_fl_psession_t *ps)
     return o;
 }
 
+/* The same shapes as render_gs / render_ps, written as text (CreateGameSession and
+ * CreatePlayerSessions are answered at placement rates; no jansson tree per answer). */
+static void w_str(hg_buf_t *b, const char *k, const char *v)
+{
+    if (v && *v) {
+        hg_buf_puts(b, ",");
+        hg_jsonw_key(b, k);
+        hg_jsonw_str(b, v);
+    }
+}
+
+static void w_int(hg_buf_t *b, const char *k, int64_t v)
+{
+    hg_buf_puts(b, ",");
+    hg_jsonw_key(b, k);
+    hg_jsonw_int(b, v);
+}
+
+static void w_time(hg_buf_t *b, const char *k, int64_t ms)
+{
+    hg_buf_puts(b, ",");
+    hg_jsonw_key(b, k);
+    hg_jsonw_time_ms(b, ms);
+}
+
+static void write_gs(hg_buf_t *b, const hg_fl_gsession_t *gs)
+{
+    hg_buf_puts(b, "{\"GameSessionId\":");
+    hg_jsonw_str(b, gs->arn);
+    w_str(b, "Name", gs->name);
+    w_str(b, "FleetId", gs->fleet->id);
+    w_str(b, "FleetArn", gs->fleet->arn);
+    w_time(b, "CreationTime", gs->created_ms);
+    if (gs->status == HG_GS_TERMINATED)
+        w_time(b, "TerminationTime", gs->terminated_ms);
+    w_int(b, "CurrentPlayerSessionCount", (int64_t)gs->nplayers);
+    w_int(b, "MaximumPlayerSessionCount", gs->max_players);
+    w_str(b, "Status", hg_gs_status_name(gs->status));
+    w_str(b, "StatusReason", hg_gs_reason_name(gs->reason));
+    hg_buf_puts(b, ",\"GameProperties\":");
+    hg_jsonw_value(b, gs->props);
+    w_str(b, "IpAddress", gs->ip);
+    w_str(b, "DnsName", gs->dns);
+    if (gs->port > 0)
+        w_int(b, "Port", gs->port);
+    w_str(b, "PlayerSessionCreationPolicy", gs->deny_all ? "DENY_ALL" : "ACCEPT_ALL");
+    w_str(b, "CreatorId", gs->creator);
+    w_str(b, "GameSessionData", gs->data);
+    w_str(b, "MatchmakerData", gs->matchmaker_data);
+    w_str(b, "Location", gs->location);
+    hg_buf_puts(b, "}");
+}
+
+static void write_ps(hg_buf_t *b, const hg_fl_psession_t *ps)
+{
+    const hg_fl_gsession_t *gs = ps->gs;
+    hg_buf_puts(b, "{\"PlayerSessionId\":");
+    hg_jsonw_str(b, ps->id);
+    w_str(b, "PlayerId", ps->player_id);
+    w_str(b, "GameSessionId", gs->arn);
+    w_str(b, "FleetId", gs->fleet->id);
+    w_str(b, "FleetArn", gs->fleet->arn);
+    w_time(b, "CreationTime", ps->created_ms);
+    if (ps->status == HG_PS_COMPLETED || ps->status == HG_PS_TIMEDOUT)
+        w_time(b, "TerminationTime", ps->terminated_ms);
+    w_str(b, "Status", hg_ps_status_name(ps->status));
+    w_str(b, "IpAddress", gs->ip);
+    w_str(b, "DnsName", gs->dns);
+    if (gs->port > 0)
+        w_int(b, "Port", gs->port);
+    w_str(b, "PlayerData", ps->data);
+    hg_buf_puts(b, "}");
+}
+
 /* ---- selectors ---- */
 
 /* The fleet named by FleetId xor AliasId (a TERMINAL alias fails with its message). required:
@@ -159,7 +234,9 @@ static int create_game_session(hg_gl_call_t *c)
     int existed;
     if ((rc = hg_fl_gs_create(FL(c), f, &p, c->txn, &gs, &existed, &c->err)) < 0)
         return rc;
-    c->out = hg_gl_wrap("GameSession", render_gs(gs));
+    hg_buf_puts(&c->out_text, "{\"GameSession\":");
+    write_gs(&c->out_text, gs);
+    hg_buf_puts(&c->out_text, "}");
     return 0;
 }
 
@@ -389,10 +466,13 @@ static int create_player_sessions(hg_gl_call_t *c)
     int rc = create_players(c, idv, datav, n, out);
     if (rc < 0)
         return rc;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, render_ps(out[i]));
-    c->out = hg_gl_wrap("PlayerSessions", arr);
+    hg_buf_puts(&c->out_text, "{\"PlayerSessions\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            hg_buf_puts(&c->out_text, ",");
+        write_ps(&c->out_text, out[i]);
+    }
+    hg_buf_puts(&c->out_text, "]}");
     return 0;
 }
 

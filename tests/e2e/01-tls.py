@@ -174,6 +174,31 @@ def test_websocket_events_over_wss_tls12(d):
 
 
 @fresh(**TLS)
+def test_server_sdk_over_wss_tls12(d):
+    """A game server process the way the C++ server SDK connects: TLS 1.2 pinned, no
+    certificate check, to the wss:// endpoint RegisterCompute hands out."""
+    import glsdk
+    c = d.client()
+    c.create_location(LocationName="custom-tls")
+    fid = c.create_fleet(Name="tls", ComputeType="ANYWHERE",
+                         Locations=[{"Location": "custom-tls"}])["FleetAttributes"]["FleetId"]
+    ep = c.register_compute(FleetId=fid, ComputeName="h", IpAddress="127.0.0.1",
+                            Location="custom-tls")["Compute"]["GameLiftServiceSdkEndpoint"]
+    assert ep.startswith("wss://127.0.0.1:%d/" % d.port), ep
+    tok = c.get_compute_auth_token(FleetId=fid, ComputeName="h")["AuthToken"]
+    sdk = glsdk.ServerSdk(ep, fid, "h", auth_token=tok, flavor="cpp", insecure=True,
+                          tls12_only=True, call_timeout=10)
+    sdk.connect()
+    sdk.process_ready(7777, [])
+    gs = c.create_game_session(FleetId=fid, MaximumPlayerSessionCount=2)["GameSession"]
+    push = sdk.wait_push("CreateGameSession", timeout=5)
+    assert push["GameSessionId"] == gs["GameSessionId"], push
+    sdk.activate_game_session()
+    sdk.process_ending()
+    sdk.close(1001)
+
+
+@fresh(**TLS)
 def test_broken_handshake_is_closed_and_counted(d):
     before = _handshakes(d)
     with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:

@@ -40,20 +40,13 @@
  * and reads CPU counters at the window's edges).
  */
 /* memmem, strcasestr: _GNU_SOURCE comes from the build (CMakeLists.txt) */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <http_parser.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -63,7 +56,6 @@
 
 #define KIND "evload"
 #define JSON_TYPE "application/json"
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define EVENTS_PATH "/v1/registry/events"
 #define MAX_SUBS 256
 #define MAX_CONNS 1024
@@ -72,7 +64,6 @@
 #define BODY_CAP 2048           /* answer body kept per connection, for error reports */
 #define RBUF_MIN 65536          /* subscriber read buffer (grows for larger frames) */
 #define MAX_FRAME (64u << 20)   /* a server frame larger than this is a protocol error */
-#define MAX_CAPTURES 8          /* distinct problems captured with their text */
 #define CH_BITS 16              /* change records are kept in chunks of 65,536 */
 #define CH_SIZE (1u << CH_BITS) /* … */
 #define MAX_CHUNKS (1u << 12)   /* … up to 268 M changes per run */
@@ -80,17 +71,13 @@
 
 /* ---- options ---- */
 
+static load_opts_t lo; /* -a -k -s -r -e -P -d -W -T */
+
 static struct {
-    char host[64];
-    int port;
-    char hostport[80];
     int subs, conns, depth, per_conn;
-    double rate, duration, warmup, timeout_s, drain_s;
-    const char *key, *secret, *region, *err_path;
-    int server_pid;
-    char tag[32];
+    double rate, drain_s;
     volatile uint64_t t_win0, t_win1; /* set by the loop thread before it posts `ready` */
-} opt;
+} opt = {.subs = 8, .conns = 8, .depth = 8, .per_conn = 4, .drain_s = 5};
 
 static int in_window(uint64_t t)
 {
@@ -134,20 +121,8 @@ static struct {
     uint64_t status[MAX_STATUS]; /* answers by status, 0 = transport error or timeout */
     uint64_t timeouts, transport, handshake;
     uint64_t lost_conns;
-    char caps[MAX_CAPTURES][2048];
-    int ncaps;
 } prob;
-
-static void capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void capture(const char *fmt, ...)
-{
-    if (prob.ncaps == MAX_CAPTURES)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prob.caps[prob.ncaps++], sizeof(prob.caps[0]), fmt, ap);
-    va_end(ap);
-}
+static captures_t caps; /* the first problems, with their text */
 
 /* ---- request building ---- */
 
@@ -162,7 +137,7 @@ static int build_request(char *out, size_t cap, const char *method, const char *
     char auth[512];
     size_t blen = body ? strlen(body) : 0;
     hg_sigv4_header_t h[3] = {
-        {"host", 4, opt.hostport, strlen(opt.hostport)},
+        {"host", 4, lo.hostport, strlen(lo.hostport)},
         {"x-amz-date", 10, date, 16},
         {"content-type", 12, JSON_TYPE, sizeof(JSON_TYPE) - 1},
     };
@@ -175,111 +150,39 @@ static int build_request(char *out, size_t cap, const char *method, const char *
         .body = body ? body : "",
         .body_len = blen,
     };
-    if (hg_sigv4_sign(&r, opt.key, opt.secret, opt.region, "hangar", date, auth, sizeof(auth)) != 0)
+    if (hg_sigv4_sign(&r, lo.key, lo.secret, lo.region, "hangar", date, auth, sizeof(auth)) != 0)
         return -1;
     int n;
     if (body)
         n = snprintf(out, cap,
                      "%s %s HTTP/1.1\r\nHost: %s\r\nX-Amz-Date: %s\r\nContent-Type: " JSON_TYPE
                      "\r\nAuthorization: %s\r\nContent-Length: %zu\r\n%s\r\n%s",
-                     method, path, opt.hostport, date, auth, blen, extra ? extra : "", body);
+                     method, path, lo.hostport, date, auth, blen, extra ? extra : "", body);
     else
         n = snprintf(out, cap,
                      "%s %s HTTP/1.1\r\nHost: %s\r\nX-Amz-Date: %s\r\nAuthorization: %s\r\n%s\r\n",
-                     method, path, opt.hostport, date, auth, extra ? extra : "");
+                     method, path, lo.hostport, date, auth, extra ? extra : "");
     return n < 0 || (size_t)n >= cap ? -1 : n;
-}
-
-/* ---- blocking client for the set-up phase and /metrics ---- */
-
-typedef struct sync_resp {
-    char body[16384];
-    size_t len;
-    int done;
-} sync_resp_t;
-
-static int sync_on_body(http_parser *p, const char *at, size_t len)
-{
-    sync_resp_t *r = p->data;
-    size_t room = sizeof(r->body) - 1 - r->len;
-    if (len > room)
-        len = room;
-    memcpy(r->body + r->len, at, len);
-    r->len += len;
-    r->body[r->len] = '\0';
-    return 0;
-}
-
-static int sync_on_complete(http_parser *p)
-{
-    ((sync_resp_t *)p->data)->done = 1;
-    return 0;
-}
-
-static int sync_connect(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
-    if (inet_pton(AF_INET, opt.host, &a.sin_addr) != 1)
-        return -1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Send req on fd and read one answer. Returns the HTTP status (body in *r), or -1. */
-static int sync_roundtrip(int fd, const char *req, size_t n, sync_resp_t *r)
-{
-    char buf[16384];
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, req + off, n - off);
-        if (w <= 0)
-            return -1;
-        off += (size_t)w;
-    }
-    http_parser_settings s = {.on_body = sync_on_body, .on_message_complete = sync_on_complete};
-    http_parser p;
-    http_parser_init(&p, HTTP_RESPONSE);
-    p.data = r;
-    r->len = 0;
-    r->done = 0;
-    r->body[0] = '\0';
-    while (!r->done) {
-        ssize_t got = read(fd, buf, sizeof(buf));
-        if (got <= 0)
-            return -1;
-        if (http_parser_execute(&p, &s, buf, (size_t)got) != (size_t)got)
-            return -1;
-    }
-    return p.status_code;
 }
 
 /* Announce nservers servers (kind evload, an address unique to this run). */
 static int setup(void)
 {
-    sync_resp_t *r = calloc(1, sizeof(*r));
+    sync_conn_t *r = sync_open(&lo, 5, 16384);
     char req[REQ_CAP], body[512], date[17];
-    int rc = -1, fd = sync_connect();
-    if (fd < 0) {
-        fprintf(stderr, "evload: cannot connect to %s: %s\n", opt.hostport, strerror(errno));
+    int rc = -1;
+    if (r == NULL) {
+        fprintf(stderr, "evload: cannot connect to %s: %s\n", lo.hostport, strerror(errno));
         goto out;
     }
     for (unsigned i = 0; i < nservers; i++) {
         snprintf(body, sizeof(body),
                  "{\"kind\":\"" KIND "\",\"address\":\"h%s.evload.test\",\"port\":%u,"
                  "\"name\":\"evload-%u\",\"load\":0,\"capacity\":1000000000,\"lease_s\":3600}",
-                 opt.tag, 1000 + i, i);
+                 lo.tag, 1000 + i, i);
         amz_date_now(date);
         int n = build_request(req, sizeof(req), "POST", "/v1/registry/servers", body, date, NULL);
-        int st = n < 0 ? -1 : sync_roundtrip(fd, req, (size_t)n, r);
+        int st = n < 0 ? -1 : sync_send(r, req, (size_t)n);
         static const char key[] = "\"id\":\"";
         const char *p = st == 201 || st == 200 ? strstr(r->body, key) : NULL;
         const char *e = p ? strchr(p + sizeof(key) - 1, '"') : NULL;
@@ -293,45 +196,15 @@ static int setup(void)
     }
     rc = 0;
 out:
-    if (fd >= 0)
-        close(fd);
-    free(r);
+    sync_close(r);
     return rc;
 }
 
-/* hangard's registry counters from GET /metrics; 0 when unavailable. */
-typedef struct metrics {
-    int ok;
-    double events, deliveries, lagged, snapshots;
-} metrics_t;
-
-static double metric(const char *text, const char *name)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strstr(text, name); p; p = strstr(p + 1, name))
-        if ((p == text || p[-1] == '\n') && p[nl] == ' ')
-            return atof(p + nl + 1);
-    return 0;
-}
-
-static void read_metrics(metrics_t *m)
-{
-    sync_resp_t *r = calloc(1, sizeof(*r));
-    char req[256];
-    int n = snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nHost: %s\r\n\r\n", opt.hostport);
-    int fd = sync_connect();
-    memset(m, 0, sizeof(*m));
-    if (fd >= 0 && sync_roundtrip(fd, req, (size_t)n, r) == 200) {
-        m->ok = strstr(r->body, "hangar_registry_events_total") != NULL;
-        m->events = metric(r->body, "hangar_registry_events_total");
-        m->deliveries = metric(r->body, "hangar_registry_event_deliveries_total");
-        m->lagged = metric(r->body, "hangar_registry_subscriber_lag_total");
-        m->snapshots = metric(r->body, "hangar_registry_snapshots_total");
-    }
-    if (fd >= 0)
-        close(fd);
-    free(r);
-}
+/* hangard's registry counters from GET /metrics; ok = 0 when unavailable. */
+enum { MX_EVENTS, MX_DELIVERIES, MX_LAGGED, MX_SNAPSHOTS, MX_N };
+static const char *const metric_names[MX_N] = {
+    "hangar_registry_events_total", "hangar_registry_event_deliveries_total",
+    "hangar_registry_subscriber_lag_total", "hangar_registry_snapshots_total"};
 
 /* ---- the loop ---- */
 
@@ -353,28 +226,6 @@ static void post_ready(int failed)
     ready_posted = 1;
     setup_failed = failed;
     uv_sem_post(&ready);
-}
-
-/* A write of a private copy of bytes (subscriber handshake, pong, close: rare). */
-typedef struct copy_write {
-    uv_write_t w;
-    char data[];
-} copy_write_t;
-
-static void on_copy_written(uv_write_t *w, int status)
-{
-    (void)status;
-    free(w->data);
-}
-
-static void write_copy(uv_stream_t *s, const void *data, size_t len)
-{
-    copy_write_t *cw = malloc(sizeof(*cw) + len);
-    memcpy(cw->data, data, len);
-    cw->w.data = cw;
-    uv_buf_t b = uv_buf_init(cw->data, (unsigned)len);
-    if (uv_write(&cw->w, s, &b, 1, on_copy_written) < 0)
-        free(cw);
 }
 
 /* ---- subscribers (WebSocket client) ---- */
@@ -422,13 +273,8 @@ static void sub_send_frame(sub_t *s, int opcode, const void *payload, size_t len
     unsigned char f[2 + 4 + 125];
     if (len > 125)
         len = 125;
-    uint32_t m = (uint32_t)rand();
-    f[0] = (unsigned char)(0x80 | opcode);
-    f[1] = (unsigned char)(0x80 | len);
-    memcpy(f + 2, &m, 4);
-    for (size_t i = 0; i < len; i++)
-        f[6 + i] = ((const unsigned char *)payload)[i] ^ f[2 + (i & 3)];
-    write_copy((uv_stream_t *)&s->tcp, f, 6 + len);
+    size_t n = ws_frame(f, opcode, payload, len, (uint32_t)rand());
+    write_copy((uv_stream_t *)&s->tcp, f, n);
 }
 
 static uint64_t parse_u64(const char **pp, const char *end)
@@ -450,10 +296,10 @@ static void on_event(sub_t *s, const char *d, size_t len, uint64_t now)
     if (len < sizeof(seq_key) || memcmp(d, seq_key, sizeof(seq_key) - 1) != 0) {
         if (memmem(d, len, "\"type\":\"snapshot\"", 17)) {
             s->snapshots++;
-            capture("subscriber %u got a snapshot: %.300s", s->index, d);
+            cap_add(&caps, "subscriber %u got a snapshot: %.300s", s->index, d);
         } else {
             s->unknown++;
-            capture("subscriber %u got an unexpected message: %.300s", s->index, d);
+            cap_add(&caps, "subscriber %u got an unexpected message: %.300s", s->index, d);
         }
         return;
     }
@@ -465,12 +311,13 @@ static void on_event(sub_t *s, const char *d, size_t len, uint64_t now)
     if (s->last_seq && seq != s->last_seq + 1) {
         if (seq <= s->last_seq) {
             s->dup_seq++;
-            capture("subscriber %u: seq %" PRIu64 " after %" PRIu64 " (duplicate or out of order)",
+            cap_add(&caps,
+                    "subscriber %u: seq %" PRIu64 " after %" PRIu64 " (duplicate or out of order)",
                     s->index, seq, s->last_seq);
         } else {
             s->gaps++;
             s->gap_events += seq - s->last_seq - 1;
-            capture("subscriber %u: seq %" PRIu64 " after %" PRIu64 " (%" PRIu64 " missing)",
+            cap_add(&caps, "subscriber %u: seq %" PRIu64 " after %" PRIu64 " (%" PRIu64 " missing)",
                     s->index, seq, s->last_seq, seq - s->last_seq - 1);
         }
     }
@@ -503,15 +350,16 @@ static void on_event(sub_t *s, const char *d, size_t len, uint64_t now)
     const char *want = servers[c->srv].id;
     if ((size_t)(id_end - id) != strlen(want) || memcmp(id, want, (size_t)(id_end - id)) != 0) {
         s->mismatch++;
-        capture("subscriber %u: load %" PRIu64 " arrived on server %.*s, was sent to %s", s->index,
-                load, (int)(id_end - id), id, want);
+        cap_add(&caps, "subscriber %u: load %" PRIu64 " arrived on server %.*s, was sent to %s",
+                s->index, load, (int)(id_end - id), id, want);
         return;
     }
     s->updated++;
     uint64_t *r = &recv_at(load - 1)[s->index];
     if (*r) {
         s->dup_change++;
-        capture("subscriber %u: the event of change %" PRIu64 " arrived twice", s->index, load);
+        cap_add(&caps, "subscriber %u: the event of change %" PRIu64 " arrived twice", s->index,
+                load);
         return;
     }
     *r = now;
@@ -521,7 +369,7 @@ static void on_event(sub_t *s, const char *d, size_t len, uint64_t now)
 static void sub_protocol_error(sub_t *s, const char *why)
 {
     prob.handshake++;
-    capture("subscriber %u: %s", s->index, why);
+    cap_add(&caps, "subscriber %u: %s", s->index, why);
     sub_close(s);
 }
 
@@ -529,35 +377,21 @@ static void sub_protocol_error(sub_t *s, const char *why)
 static void sub_frames(sub_t *s, uint64_t now)
 {
     size_t off = 0;
-    while (s->state >= SUB_OPEN && s->rlen - off >= 2) {
-        const unsigned char *p = (const unsigned char *)s->rbuf + off;
-        size_t avail = s->rlen - off, hl = 2;
-        int fin = p[0] & 0x80, op = p[0] & 0x0f;
-        uint64_t len = p[1] & 0x7f;
-        if (p[1] & 0x80) {
+    ws_hdr_t h;
+    int got;
+    while (s->state >= SUB_OPEN && (got = ws_parse(s->rbuf + off, s->rlen - off, MAX_FRAME, &h))) {
+        if (got == WS_MASKED) {
             sub_protocol_error(s, "masked frame from the server");
             return;
         }
-        if (len == 126) {
-            if (avail < 4)
-                break;
-            len = (uint64_t)p[2] << 8 | p[3];
-            hl = 4;
-        } else if (len == 127) {
-            if (avail < 10)
-                break;
-            len = 0;
-            for (int i = 0; i < 8; i++)
-                len = len << 8 | p[2 + i];
-            hl = 10;
-        }
-        if (len > MAX_FRAME) {
+        if (got == WS_TOO_BIG) {
             sub_protocol_error(s, "frame larger than 64 MiB");
             return;
         }
-        if (avail < hl + len)
-            break;
-        const char *pl = (const char *)p + hl;
+        int fin = h.fin, op = h.opcode;
+        uint64_t len = h.len;
+        size_t hl = h.hl;
+        const char *pl = s->rbuf + off + hl;
         switch (op) {
         case 0x0:
         case 0x1:
@@ -582,8 +416,8 @@ static void sub_frames(sub_t *s, uint64_t now)
             if (s->state == SUB_OPEN) { /* the server closed first (else: the echo of ours) */
                 s->close_code =
                     len >= 2 ? ((unsigned char)pl[0] << 8 | (unsigned char)pl[1]) : 1005;
-                capture("subscriber %u: closed by the server with %d %.*s", s->index, s->close_code,
-                        len > 2 ? (int)len - 2 : 0, pl + 2);
+                cap_add(&caps, "subscriber %u: closed by the server with %d %.*s", s->index,
+                        s->close_code, len > 2 ? (int)len - 2 : 0, pl + 2);
                 sub_send_frame(s, 0x8, pl, len >= 2 ? 2 : 0);
                 subs_open--;
             }
@@ -606,29 +440,24 @@ static void sub_ready(void);
 
 static void sub_handshake_answer(sub_t *s)
 {
-    char *e = memmem(s->rbuf, s->rlen, "\r\n\r\n", 4);
-    if (e == NULL) {
-        if (s->rlen > 16384)
-            sub_protocol_error(s, "handshake answer without an end");
+    long got = ws_handshake(s->rbuf, s->rlen, 16384, s->accept);
+    if (got == 0)
+        return;
+    if (got == WS_HS_LONG) {
+        sub_protocol_error(s, "handshake answer without an end");
         return;
     }
-    size_t hl = (size_t)(e - s->rbuf) + 4;
-    *e = '\0';
-    if (strncmp(s->rbuf, "HTTP/1.1 101", 12) != 0) {
+    if (got == WS_HS_STATUS) {
         prob.handshake++;
-        capture("subscriber %u: the upgrade was answered:\n%.1500s", s->index, s->rbuf);
+        cap_add(&caps, "subscriber %u: the upgrade was answered:\n%.1500s", s->index, s->rbuf);
         sub_close(s);
         return;
     }
-    const char *a = strcasestr(s->rbuf, "\r\nSec-WebSocket-Accept:");
-    if (a)
-        a += 23;
-    while (a && *a == ' ')
-        a++;
-    if (a == NULL || strncmp(a, s->accept, strlen(s->accept)) != 0) {
+    if (got == WS_HS_ACCEPT) {
         sub_protocol_error(s, "wrong or missing Sec-WebSocket-Accept");
         return;
     }
+    size_t hl = (size_t)got;
     memmove(s->rbuf, s->rbuf + hl, s->rlen - hl);
     s->rlen -= hl;
     s->state = SUB_OPEN;
@@ -655,7 +484,7 @@ static void sub_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (s->state == SUB_OPEN || s->state == SUB_HANDSHAKE) {
             prob.lost_conns++;
-            capture("subscriber %u: connection lost: %s", s->index,
+            cap_add(&caps, "subscriber %u: connection lost: %s", s->index,
                     nread == UV_EOF ? "closed by the server without a close frame"
                                     : uv_strerror((int)nread));
             if (s->state == SUB_OPEN)
@@ -681,19 +510,16 @@ static void sub_connected(uv_connect_t *req, int status)
     sub_t *s = req->data;
     if (status < 0) {
         prob.handshake++;
-        capture("subscriber %u: cannot connect: %s", s->index, uv_strerror(status));
+        cap_add(&caps, "subscriber %u: cannot connect: %s", s->index, uv_strerror(status));
         sub_close(s);
         post_ready(1);
         return;
     }
-    unsigned char raw[16], sha[20];
-    char key[32], cat[80], extra[256], req_text[REQ_CAP];
+    unsigned char raw[16];
+    char key[32], extra[256], req_text[REQ_CAP];
     for (int i = 0; i < 16; i++)
         raw[i] = (unsigned char)rand();
-    EVP_EncodeBlock((unsigned char *)key, raw, 16);
-    snprintf(cat, sizeof(cat), "%s" WS_GUID, key);
-    EVP_Digest(cat, strlen(cat), sha, NULL, EVP_sha1(), NULL);
-    EVP_EncodeBlock((unsigned char *)s->accept, sha, 20);
+    ws_key(raw, key, s->accept);
     snprintf(extra, sizeof(extra),
              "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
              "Sec-WebSocket-Version: 13\r\n",
@@ -710,16 +536,10 @@ static void sub_connected(uv_connect_t *req, int status)
 
 static void sub_start(sub_t *s)
 {
-    struct sockaddr_in a;
-    uv_ip4_addr(opt.host, opt.port, &a);
-    uv_tcp_init(&loop, &s->tcp);
-    s->tcp.data = s;
     s->handle_open = 1;
     s->rcap = RBUF_MIN;
     s->rbuf = malloc(s->rcap);
-    uv_tcp_nodelay(&s->tcp, 1);
-    s->creq.data = s;
-    if (uv_tcp_connect(&s->creq, &s->tcp, (const struct sockaddr *)&a, sub_connected) < 0) {
+    if (tcp_start(&loop, &s->tcp, &s->creq, s, &lo, sub_connected) < 0) {
         sub_close(s);
         post_ready(1);
     }
@@ -732,7 +552,7 @@ typedef struct aconn {
     uv_connect_t creq;
     uv_write_t wreq;
     unsigned index;
-    http_parser parser;
+    http_in_t in;   /* the answers, each body in body */
     uint64_t *fifo; /* change indexes in flight, oldest first */
     unsigned head, count;
     unsigned next_srv;
@@ -741,11 +561,9 @@ typedef struct aconn {
     int writing, connected, handle_open;
     uint64_t now; /* time of the read being parsed */
     char body[BODY_CAP];
-    size_t body_len;
 } aconn_t;
 
 static aconn_t *aconns;
-static http_parser_settings parser_settings;
 static void aconn_flush(aconn_t *c);
 
 static void aconn_closed(uv_handle_t *h)
@@ -764,7 +582,7 @@ static void aconn_close(aconn_t *c)
 static void aconn_fail(aconn_t *c, const char *why)
 {
     if (c->count)
-        capture("announcer %u: %u PATCH(es) in flight lost: %s", c->index, c->count, why);
+        cap_add(&caps, "announcer %u: %u PATCH(es) in flight lost: %s", c->index, c->count, why);
     while (c->count) {
         change_t *ch = change_at(c->fifo[c->head]);
         ch->status = 1;
@@ -872,31 +690,13 @@ static void fill(aconn_t *c)
     aconn_flush(c);
 }
 
-static int on_message_begin(http_parser *p)
+/* An answer: the oldest PATCH in flight on the connection is answered. */
+static int on_answer(http_in_t *in)
 {
-    aconn_t *c = p->data;
-    c->body_len = 0;
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    aconn_t *c = p->data;
-    size_t room = sizeof(c->body) - 1 - c->body_len;
-    if (len > room)
-        len = room;
-    memcpy(c->body + c->body_len, at, len);
-    c->body_len += len;
-    c->body[c->body_len] = '\0';
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    aconn_t *c = p->data;
-    int st = p->status_code;
+    aconn_t *c = in->owner;
+    int st = in->parser.status_code;
     if (c->count == 0) {
-        capture("announcer %u: an answer (%d) without a request in flight", c->index, st);
+        cap_add(&caps, "announcer %u: an answer (%d) without a request in flight", c->index, st);
         prob.transport++;
         return 0;
     }
@@ -911,8 +711,8 @@ static int on_message_complete(http_parser *p)
     if (st == 200)
         acked_ok++;
     else if (prob.status[ch->status] == 1) /* the first of each status */
-        capture("PATCH %s {\"load\":%" PRIu64 "} answered %d: %.1500s", servers[ch->srv].id, i + 1,
-                st, c->body);
+        cap_add(&caps, "PATCH %s {\"load\":%" PRIu64 "} answered %d: %.1500s", servers[ch->srv].id,
+                i + 1, st, c->body);
     return 0;
 }
 
@@ -934,12 +734,8 @@ static void aconn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->now = uv_hrtime();
-    size_t n = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
-    if (n != (size_t)nread || HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
-        char why[128];
-        snprintf(why, sizeof(why), "unparsable answer: %s",
-                 http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
-        aconn_fail(c, why);
+    if (http_in_feed(&c->in, buf->base, (size_t)nread) != (size_t)nread) {
+        aconn_fail(c, http_in_failed(&c->in));
         return;
     }
     if (opt.rate <= 0)
@@ -954,13 +750,12 @@ static void aconn_connected(uv_connect_t *req, int status)
     if (status < 0) {
         prob.status[0]++;
         prob.transport++;
-        capture("announcer %u: cannot connect: %s", c->index, uv_strerror(status));
+        cap_add(&caps, "announcer %u: cannot connect: %s", c->index, uv_strerror(status));
         aconn_close(c);
         return;
     }
     c->connected = 1;
-    http_parser_init(&c->parser, HTTP_RESPONSE);
-    c->parser.data = c;
+    http_in_init(&c->in, c->body, sizeof(c->body), on_answer, c);
     uv_read_start((uv_stream_t *)&c->tcp, aconn_alloc, aconn_read);
     if (opt.rate <= 0)
         fill(c);
@@ -968,14 +763,8 @@ static void aconn_connected(uv_connect_t *req, int status)
 
 static void aconn_start(aconn_t *c)
 {
-    struct sockaddr_in a;
-    uv_ip4_addr(opt.host, opt.port, &a);
-    uv_tcp_init(&loop, &c->tcp);
-    c->tcp.data = c;
     c->handle_open = 1;
-    uv_tcp_nodelay(&c->tcp, 1);
-    c->creq.data = c;
-    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&a, aconn_connected) < 0)
+    if (tcp_start(&loop, &c->tcp, &c->creq, c, &lo, aconn_connected) < 0)
         aconn_close(c);
 }
 
@@ -985,7 +774,7 @@ static void on_sec(uv_timer_t *t)
 {
     (void)t;
     amz_date_now(amz_date);
-    uint64_t now = uv_hrtime(), limit = (uint64_t)(opt.timeout_s * 1e9);
+    uint64_t now = uv_hrtime(), limit = (uint64_t)(lo.timeout_s * 1e9);
     for (int i = 0; i < opt.conns; i++) {
         aconn_t *c = &aconns[i];
         if (c->count && now - change_at(c->fifo[c->head])->sent > limit) {
@@ -995,7 +784,7 @@ static void on_sec(uv_timer_t *t)
     }
     if (phase == 0 && now > opt.t_win0) { /* t_win0 is the subscribe deadline until then */
         prob.handshake++;
-        capture("subscribers: only %u of %d subscribed within 5 s", subs_open, opt.subs);
+        cap_add(&caps, "subscribers: only %u of %d subscribed within 5 s", subs_open, opt.subs);
         post_ready(1);
         finish();
     }
@@ -1044,7 +833,7 @@ static void on_end(uv_timer_t *t)
 {
     (void)t;
     phase = 2;
-    uv_timer_start(&drain_timer, on_drain, (uint64_t)((opt.timeout_s + opt.drain_s) * 1000), 0);
+    uv_timer_start(&drain_timer, on_drain, (uint64_t)((lo.timeout_s + opt.drain_s) * 1000), 0);
     check_done();
 }
 
@@ -1095,8 +884,8 @@ static void sub_ready(void)
         return;
     phase = 1;
     uint64_t now = uv_hrtime();
-    opt.t_win0 = now + (uint64_t)(opt.warmup * 1e9);
-    opt.t_win1 = opt.t_win0 + (uint64_t)(opt.duration * 1e9);
+    opt.t_win0 = now + (uint64_t)(lo.warmup * 1e9);
+    opt.t_win1 = opt.t_win0 + (uint64_t)(lo.duration * 1e9);
     t_pace0 = now;
     uv_timer_start(&end_timer, on_end, (opt.t_win1 - now) / 1000000 + 1, 0);
     if (opt.rate > 0)
@@ -1142,51 +931,15 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *addr = "127.0.0.1:7770";
-    opt.subs = 8;
-    opt.conns = 8;
-    opt.depth = 8;
-    opt.per_conn = 4;
-    opt.duration = 10;
-    opt.warmup = 1;
-    opt.timeout_s = 10;
-    opt.drain_s = 5;
-    opt.key = getenv("HANGAR_ADMIN_KEY_ID");
-    opt.secret = getenv("HANGAR_ADMIN_SECRET");
-    opt.region = "us-east-1";
-    int ch;
-    while ((ch = getopt(argc, argv, "a:S:c:D:m:R:d:W:T:G:P:k:s:r:e:h")) != -1) {
-        switch (ch) {
-        case 'a': addr = optarg; break;
-        case 'S': opt.subs = atoi(optarg); break;
-        case 'c': opt.conns = atoi(optarg); break;
-        case 'D': opt.depth = atoi(optarg); break;
-        case 'm': opt.per_conn = atoi(optarg); break;
-        case 'R': opt.rate = atof(optarg); break;
-        case 'd': opt.duration = atof(optarg); break;
-        case 'W': opt.warmup = atof(optarg); break;
-        case 'T': opt.timeout_s = atof(optarg); break;
-        case 'G': opt.drain_s = atof(optarg); break;
-        case 'P': opt.server_pid = atoi(optarg); break;
-        case 'k': opt.key = optarg; break;
-        case 's': opt.secret = optarg; break;
-        case 'r': opt.region = optarg; break;
-        case 'e': opt.err_path = optarg; break;
-        default: usage();
-        }
-    }
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof(opt.host) || opt.key == NULL ||
-        opt.secret == NULL || opt.subs < 1 || opt.subs > MAX_SUBS || opt.conns < 1 ||
-        opt.conns > MAX_CONNS || opt.depth < 1 || opt.depth > MAX_DEPTH || opt.per_conn < 1 ||
-        opt.duration <= 0 || opt.warmup < 0 || opt.timeout_s <= 0 || opt.drain_s < 0 ||
-        opt.rate < 0)
+    const load_opt_t own[] = {
+        {'S', LOAD_INT, &opt.subs},    {'c', LOAD_INT, &opt.conns},
+        {'D', LOAD_INT, &opt.depth},   {'m', LOAD_INT, &opt.per_conn},
+        {'R', LOAD_DOUBLE, &opt.rate}, {'G', LOAD_DOUBLE, &opt.drain_s},
+    };
+    if (load_parse(&lo, argc, argv, own, sizeof(own) / sizeof(own[0])) < 0 || opt.subs < 1 ||
+        opt.subs > MAX_SUBS || opt.conns < 1 || opt.conns > MAX_CONNS || opt.depth < 1 ||
+        opt.depth > MAX_DEPTH || opt.per_conn < 1 || opt.drain_s < 0 || opt.rate < 0)
         usage();
-    memcpy(opt.host, addr, (size_t)(colon - addr));
-    opt.port = atoi(colon + 1);
-    snprintf(opt.hostport, sizeof(opt.hostport), "%s", addr);
-    snprintf(opt.tag, sizeof(opt.tag), "%x%llx", (unsigned)getpid(),
-             (unsigned long long)time(NULL) & 0xffffff);
     srand((unsigned)(getpid() ^ time(NULL)));
 
     nservers = (unsigned)opt.conns * (unsigned)opt.per_conn;
@@ -1201,9 +954,6 @@ int main(int argc, char **argv)
         aconns[i].index = (unsigned)i;
         aconns[i].fifo = calloc((size_t)opt.depth, sizeof(uint64_t));
     }
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
 
     uv_sem_init(&ready, 0);
     uv_thread_t tid;
@@ -1213,17 +963,17 @@ int main(int argc, char **argv)
     metrics_t d0 = {0}, d1 = {0};
     if (!setup_failed) {
         sleep_until(opt.t_win0);
-        cpu_mark(&m0, opt.server_pid);
-        read_metrics(&d0);
+        cpu_mark(&m0, lo.server_pid);
+        metrics_read(&lo, metric_names, MX_N, &d0);
         sleep_until(opt.t_win1);
-        cpu_mark(&m1, opt.server_pid);
-        read_metrics(&d1);
+        cpu_mark(&m1, lo.server_pid);
+        metrics_read(&lo, metric_names, MX_N, &d1);
     }
     uv_thread_join(&tid);
     if (setup_failed) {
         fprintf(stderr, "evload: the subscribers could not subscribe:\n");
-        for (int i = 0; i < prob.ncaps; i++)
-            fprintf(stderr, "  %s\n", prob.caps[i]);
+        for (int i = 0; i < caps.n; i++)
+            fprintf(stderr, "  %s\n", caps.text[i]);
         return 1;
     }
 
@@ -1248,7 +998,8 @@ int main(int argc, char **argv)
         for (int s = 0; s < opt.subs; s++) {
             if (r[s] == 0) {
                 if (lost == 0)
-                    capture("subscriber %d never received change %" PRIu64
+                    cap_add(&caps,
+                            "subscriber %d never received change %" PRIu64
                             " (PATCH %s {\"load\":%" PRIu64 "} answered 200)",
                             s, i + 1, servers[c->srv].id, i + 1);
                 lost++;
@@ -1286,13 +1037,13 @@ int main(int argc, char **argv)
         errors || lost || dup || gaps || reorder || snaps || closes || unknown || mismatch;
 
     cpu_report_t cpu;
-    cpu_report(&m0, &m1, opt.duration, &cpu);
-    double pps = (double)ok_win / opt.duration, dps = (double)ev_win / opt.duration;
+    cpu_report(&m0, &m1, lo.duration, &cpu);
+    double pps = (double)ok_win / lo.duration, dps = (double)ev_win / lo.duration;
     double eps = dps / opt.subs;
     printf("evload registry: %s, %d subscriber(s), %d announcer connection(s) x %d in flight, "
            "%u servers, %s, %.1f s window after %.1f s warm-up\n",
-           opt.hostport, opt.subs, opt.conns, opt.depth, nservers,
-           opt.rate > 0 ? "paced" : "closed loop", opt.duration, opt.warmup);
+           lo.hostport, opt.subs, opt.conns, opt.depth, nservers,
+           opt.rate > 0 ? "paced" : "closed loop", lo.duration, lo.warmup);
     if (opt.rate > 0)
         printf("  pacing     %.0f PATCH/s asked; %" PRIu64 " not sent (every slot in flight)\n",
                opt.rate, skipped);
@@ -1304,8 +1055,8 @@ int main(int argc, char **argv)
            eps, dps, opt.subs);
     if (d0.ok && d1.ok)
         printf("  daemon     %.0f events/s published, %.0f deliveries/s written (its /metrics)\n",
-               (d1.events - d0.events) / opt.duration,
-               (d1.deliveries - d0.deliveries) / opt.duration);
+               (d1.v[MX_EVENTS] - d0.v[MX_EVENTS]) / lo.duration,
+               (d1.v[MX_DELIVERIES] - d0.v[MX_DELIVERIES]) / lo.duration);
     printf("  latency    answer -> event: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms "
            "(%" PRIu64 " deliveries; %" PRIu64 " arrived before the answer)\n",
            hist_q_ms(lat, 0.5), hist_q_ms(lat, 0.9), hist_q_ms(lat, 0.99), (double)lat->max / 1e6,
@@ -1329,24 +1080,17 @@ int main(int argc, char **argv)
         printf("  cpu        server %.0f%%  evload %.0f%%  softirq %.0f%%  others %.0f%% (1 core = "
                "100); machine busy %.0f%% (%ld cores = 100)\n",
                cpu.server_pct, cpu.client_pct, cpu.irq_pct, cpu.other_pct, cpu.busy_pct, cpu.ncpu);
-    FILE *ef = opt.err_path && prob.ncaps ? fopen(opt.err_path, "w") : NULL;
     if (flagged)
         printf("  FLAGGED: see the problems below (stderr)\n");
-    for (int i = 0; i < prob.ncaps; i++) {
-        fprintf(stderr, "=== %s\n", prob.caps[i]);
-        if (ef)
-            fprintf(ef, "=== %s\n", prob.caps[i]);
-    }
-    if (ef)
-        fclose(ef);
+    cap_dump(&caps, lo.err_path);
 
     printf("RESULT workload=registry subs=%d conns=%d depth=%d rate=%.0f duration_s=%.2f "
            "patches=%" PRIu64 " patch_per_s=%.1f events_per_s=%.1f deliveries_per_s=%.1f",
-           opt.subs, opt.conns, opt.depth, opt.rate, opt.duration, ok_win, pps, eps, dps);
+           opt.subs, opt.conns, opt.depth, opt.rate, lo.duration, ok_win, pps, eps, dps);
     if (d0.ok && d1.ok)
         printf(" daemon_events_per_s=%.1f daemon_deliveries_per_s=%.1f",
-               (d1.events - d0.events) / opt.duration,
-               (d1.deliveries - d0.deliveries) / opt.duration);
+               (d1.v[MX_EVENTS] - d0.v[MX_EVENTS]) / lo.duration,
+               (d1.v[MX_DELIVERIES] - d0.v[MX_DELIVERIES]) / lo.duration);
     printf(" lat_p50_ms=%.3f lat_p90_ms=%.3f lat_p99_ms=%.3f lat_max_ms=%.3f early=%" PRIu64
            " send_event_p50_ms=%.3f send_event_p99_ms=%.3f ack_p50_ms=%.3f ack_p99_ms=%.3f"
            " errors=%" PRIu64 " timeouts=%" PRIu64 " lost=%" PRIu64 " dup=%" PRIu64 " gaps=%" PRIu64
@@ -1358,12 +1102,6 @@ int main(int argc, char **argv)
            closes, mismatch, skipped);
     if (cpu.server_pct >= 0)
         printf(" server_cpu_pct=%.0f", cpu.server_pct);
-    printf(" client_cpu_pct=%.0f softirq_cpu_pct=%.0f other_cpu_pct=%.0f machine_busy_pct=%.0f"
-           " flagged=%d",
-           cpu.client_pct, cpu.irq_pct, cpu.other_pct, cpu.busy_pct, flagged);
-    for (int s = 0; s < MAX_STATUS; s++)
-        if (prob.status[s] && s != 200)
-            printf(" status_%d=%" PRIu64, s, prob.status[s]);
-    printf("\n");
+    result_tail(&cpu, flagged, prob.status, MAX_STATUS);
     return flagged ? 2 : 0;
 }

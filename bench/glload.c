@@ -36,18 +36,13 @@
  * lib.sh's wrk rows. softirq: interrupt time charged to no process, mostly loopback TCP;
  * other: what the rest of the box used in the window, i.e. noise from unrelated processes.)
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <http_parser.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -55,7 +50,6 @@
 #include "auth/sigv4.h"
 #include "loadlib.h"
 
-#define CONTENT_TYPE "application/x-amz-json-1.1"
 #define REQ_CAP 4096         /* one signed request; ours are < 1 KiB */
 #define BODY_CAP 8192        /* answer body kept per connection (longer is truncated) */
 #define RBUF_CAP 65536       /* read buffer per connection */
@@ -73,53 +67,17 @@ static const char *const workload_names[] = {"cycle", "claim", "describe", "wrkl
 
 /* ---- options ---- */
 
+static load_opts_t lo; /* -a -k -s -r -e -P -d -W -T */
+
 static struct {
-    char host[64];
-    int port;
-    char hostport[80];
     int conns, threads, pool;
-    double duration, warmup, timeout_s;
     workload_t w;
-    const char *key, *secret, *region, *out_path, *err_path;
-    int server_pid;
+    const char *out_path;
     char group[96];
-    char tag[32];
     uint64_t t_win0, t_win1; /* uv_hrtime() edges of the measured window */
-} opt;
+} opt = {.conns = 64, .threads = 1, .pool = 2};
 
 /* ---- request building ---- */
-
-/* Build one signed POST / with a JSON body into out. Returns its length, or -1. */
-static int build_request(char *out, size_t cap, const char *amz_date, int op, const char *body)
-{
-    char target[64], auth[512];
-    int tlen = snprintf(target, sizeof(target), "GameLift.%s", op_names[op]);
-    size_t blen = strlen(body);
-    hg_sigv4_header_t h[4] = {
-        {"host", 4, opt.hostport, strlen(opt.hostport)},
-        {"x-amz-date", 10, amz_date, 16},
-        {"x-amz-target", 12, target, (size_t)tlen},
-        {"content-type", 12, CONTENT_TYPE, sizeof(CONTENT_TYPE) - 1},
-    };
-    hg_sigv4_request_t r = {
-        .method = "POST",
-        .path = "/",
-        .path_len = 1,
-        .headers = h,
-        .nheaders = 4,
-        .body = body,
-        .body_len = blen,
-    };
-    if (hg_sigv4_sign(&r, opt.key, opt.secret, opt.region, "gamelift", amz_date, auth,
-                      sizeof(auth)) != 0)
-        return -1;
-    int n = snprintf(out, cap,
-                     "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Date: %s\r\nX-Amz-Target: %s\r\n"
-                     "Content-Type: " CONTENT_TYPE "\r\nAuthorization: %s\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     opt.hostport, amz_date, target, auth, blen, body);
-    return n < 0 || (size_t)n >= cap ? -1 : n;
-}
 
 /* JSON body for op on server id (id may be NULL for a group-wide claim). */
 static void build_body(char *out, size_t cap, int op, const char *id, const char *instance)
@@ -184,84 +142,12 @@ static void instance_id(char out[20], unsigned conn)
     snprintf(out, 20, "i-%017llx", ((unsigned long long)getpid() << 20) | conn);
 }
 
-/* ---- blocking client for the set-up phase ---- */
-
-typedef struct sync_resp {
-    char body[BODY_CAP];
-    size_t len;
-    int done;
-} sync_resp_t;
-
-static int sync_on_body(http_parser *p, const char *at, size_t len)
+/* One set-up request on c. Returns the HTTP status (body in c->body), or -1. */
+static int sync_call(sync_conn_t *c, int op, const char *id, const char *instance)
 {
-    sync_resp_t *r = p->data;
-    size_t room = sizeof(r->body) - 1 - r->len;
-    if (len > room)
-        len = room;
-    memcpy(r->body + r->len, at, len);
-    r->len += len;
-    r->body[r->len] = '\0';
-    return 0;
-}
-
-static int sync_on_complete(http_parser *p)
-{
-    ((sync_resp_t *)p->data)->done = 1;
-    return 0;
-}
-
-static int sync_fd = -1;
-
-static int sync_connect(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
-    if (inet_pton(AF_INET, opt.host, &a.sin_addr) != 1)
-        return -1;
-    sync_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(sync_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (sync_fd < 0 || connect(sync_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        fprintf(stderr, "glload: cannot connect to %s: %s\n", opt.hostport, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* One request on the set-up socket. Returns the HTTP status (body in *r), or -1. */
-static int sync_call(int op, const char *id, const char *instance, sync_resp_t *r)
-{
-    char body[1024], req[REQ_CAP], date[17], buf[16384];
+    char body[1024];
     build_body(body, sizeof(body), op, id, instance);
-    amz_date_now(date);
-    int n = build_request(req, sizeof(req), date, op, body);
-    if (n < 0)
-        return -1;
-    for (int off = 0; off < n;) {
-        ssize_t w = write(sync_fd, req + off, (size_t)(n - off));
-        if (w <= 0)
-            return -1;
-        off += (int)w;
-    }
-    http_parser_settings s = {.on_body = sync_on_body, .on_message_complete = sync_on_complete};
-    http_parser p;
-    http_parser_init(&p, HTTP_RESPONSE);
-    p.data = r;
-    r->len = 0;
-    r->done = 0;
-    r->body[0] = '\0';
-    while (!r->done) {
-        ssize_t got = read(sync_fd, buf, sizeof(buf));
-        if (got <= 0)
-            return -1;
-        if (http_parser_execute(&p, &s, buf, (size_t)got) != (size_t)got)
-            return -1;
-    }
-    if (!http_should_keep_alive(&p)) {
-        close(sync_fd);
-        if (sync_connect() < 0)
-            return -1;
-    }
-    return p.status_code;
+    return sync_gl(c, op_names[op], body);
 }
 
 /* ---- the load ---- */
@@ -279,10 +165,10 @@ typedef struct conn {
     uv_write_t wreq;
     struct worker *w;
     unsigned index; /* global connection number */
-    http_parser parser;
-    int state;    /* step of the workload's sequence */
-    uint64_t seq; /* next own id number */
-    char id[128]; /* own server id of the current cycle / described server */
+    http_in_t in;   /* the answer being read, its body in body */
+    int state;      /* step of the workload's sequence */
+    uint64_t seq;   /* next own id number */
+    char id[128];   /* own server id of the current cycle / described server */
     char target[129];
     char instance[20];
     int op;
@@ -291,7 +177,6 @@ typedef struct conn {
     uint64_t sent_ns;
     int inflight, connected, open, writing, send_after_write, got_response, connect_fails;
     char body[BODY_CAP];
-    size_t body_len;
     char rbuf[RBUF_CAP];
 } conn_t;
 
@@ -312,8 +197,6 @@ typedef struct worker {
     capture_t caps[MAX_CAPTURES];
     int ncaps;
 } worker_t;
-
-static http_parser_settings parser_settings;
 
 static void conn_start(conn_t *c);
 static void conn_send(conn_t *c);
@@ -348,7 +231,7 @@ static void advance(conn_t *c, int ok, uint64_t now)
             w->cycles++;
         if (!ok || c->state == 3) {
             c->state = 0;
-            snprintf(c->id, sizeof(c->id), "c%s-%u-%" PRIu64, opt.tag, c->index, c->seq++);
+            snprintf(c->id, sizeof(c->id), "c%s-%u-%" PRIu64, lo.tag, c->index, c->seq++);
         } else {
             c->state++;
         }
@@ -366,7 +249,7 @@ static void advance(conn_t *c, int ok, uint64_t now)
         else
             c->state = c->state == 3 ? 0 : 3;
         if (c->state == 3)
-            snprintf(c->id, sizeof(c->id), "k%s-%u-%" PRIu64, opt.tag, c->index, c->seq++);
+            snprintf(c->id, sizeof(c->id), "k%s-%u-%" PRIu64, lo.tag, c->index, c->seq++);
         break;
     default: break;
     }
@@ -387,7 +270,7 @@ static void prepare(conn_t *c)
     default: c->op = OP_DESCRIBE; break;
     }
     build_body(body, sizeof(body), c->op, id, c->instance);
-    c->req_len = build_request(c->req, sizeof(c->req), c->w->amz_date, c->op, body);
+    c->req_len = gl_request(&lo, c->req, sizeof(c->req), c->w->amz_date, op_names[c->op], body);
     if (c->req_len < 0) {
         fprintf(stderr, "glload: cannot sign a request\n");
         exit(1);
@@ -444,7 +327,7 @@ static void on_response(conn_t *c)
 {
     worker_t *w = c->w;
     uint64_t now = uv_hrtime();
-    int st = c->parser.status_code;
+    int st = c->in.parser.status_code;
     c->inflight = 0;
     if (in_window(now)) {
         uint64_t lat = now - c->sent_ns;
@@ -456,7 +339,7 @@ static void on_response(conn_t *c)
     if (st != 200)
         capture(w, st, c->op, c->req, c->body);
     advance(c, st == 200, now);
-    if (!http_should_keep_alive(&c->parser)) {
+    if (!http_should_keep_alive(&c->in.parser)) {
         prepare(c);
         conn_close(c);
         return;
@@ -469,30 +352,10 @@ static void on_response(conn_t *c)
     conn_send(c);
 }
 
-static int on_message_begin(http_parser *p)
+static int on_answer(http_in_t *in)
 {
-    conn_t *c = p->data;
-    c->body_len = 0;
-    c->body[0] = '\0';
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    conn_t *c = p->data;
-    size_t room = sizeof(c->body) - 1 - c->body_len;
-    if (len > room)
-        len = room;
-    memcpy(c->body + c->body_len, at, len);
-    c->body_len += len;
-    c->body[c->body_len] = '\0';
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    ((conn_t *)p->data)->got_response = 1;
-    http_parser_pause(p, 1); /* one answer per request: stop here, handle it, go on */
+    ((conn_t *)in->owner)->got_response = 1;
+    http_parser_pause(&in->parser, 1); /* one answer per request: stop here, handle it, go on */
     return 0;
 }
 
@@ -513,12 +376,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     size_t off = 0;
     while (off < (size_t)nread) {
-        size_t n =
-            http_parser_execute(&c->parser, &parser_settings, buf->base + off, (size_t)nread - off);
-        off += n;
+        off += http_in_feed(&c->in, buf->base + off, (size_t)nread - off);
         if (c->got_response) {
             c->got_response = 0;
-            http_parser_pause(&c->parser, 0);
+            http_parser_pause(&c->in.parser, 0);
             if (!c->inflight) {
                 transport_fail(c, "answer without a request in flight");
                 return;
@@ -528,10 +389,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 return;
             continue;
         }
-        if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
-            char why[128];
-            snprintf(why, sizeof(why), "unparsable answer: %s",
-                     http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+        const char *why = http_in_failed(&c->in);
+        if (why) {
             transport_fail(c, why);
             return;
         }
@@ -596,8 +455,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     c->connected = 1;
-    http_parser_init(&c->parser, HTTP_RESPONSE);
-    c->parser.data = c;
+    http_in_init(&c->in, c->body, sizeof(c->body), on_answer, c);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (w->stopping) {
         conn_close(c);
@@ -608,18 +466,11 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void conn_start(conn_t *c)
 {
-    struct sockaddr_in a;
-    uv_ip4_addr(opt.host, opt.port, &a);
-    uv_tcp_init(&c->w->loop, &c->tcp);
-    c->tcp.data = c;
     c->open = 1;
     c->w->nopen++;
     c->writing = 0;
     c->send_after_write = 0;
-    uv_tcp_nodelay(&c->tcp, 1);
-    c->creq.data = c;
-    int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&a, on_connect);
-    if (rc < 0) {
+    if (tcp_start(&c->w->loop, &c->tcp, &c->creq, c, &lo, on_connect) < 0) {
         c->connect_fails++;
         conn_close(c);
     }
@@ -629,7 +480,7 @@ static void on_tick(uv_timer_t *t)
 {
     worker_t *w = t->data;
     amz_date_now(w->amz_date); /* once per second, not per request */
-    uint64_t now = uv_hrtime(), limit = (uint64_t)(opt.timeout_s * 1e9);
+    uint64_t now = uv_hrtime(), limit = (uint64_t)(lo.timeout_s * 1e9);
     for (unsigned i = 0; i < w->nconns; i++) {
         conn_t *c = &w->conns[i];
         if (c->inflight && now - c->sent_ns > limit) {
@@ -687,12 +538,14 @@ static void usage(void)
 
 static int setup(void)
 {
-    sync_resp_t *r = calloc(1, sizeof(*r));
+    sync_conn_t *r = sync_open(&lo, 0, BODY_CAP);
     int rc = -1, st;
     char id[128], inst[20];
-    if (sync_connect() < 0)
+    if (r == NULL) {
+        fprintf(stderr, "glload: cannot connect to %s: %s\n", lo.hostport, strerror(errno));
         goto out;
-    if ((st = sync_call(OP_CREATE_GROUP, NULL, NULL, r)) != 200) {
+    }
+    if ((st = sync_call(r, OP_CREATE_GROUP, NULL, NULL)) != 200) {
         fprintf(stderr, "glload: CreateGameServerGroup answered %d: %s\n", st, r->body);
         goto out;
     }
@@ -702,8 +555,8 @@ static int setup(void)
     for (int c = 0; c < opt.conns; c++) {
         instance_id(inst, (unsigned)c);
         for (int k = 0; k < per_conn; k++) {
-            snprintf(id, sizeof(id), "%c%s-%d-p%d", opt.w == W_CLAIM ? 'p' : 'd', opt.tag, c, k);
-            if ((st = sync_call(OP_REGISTER, id, inst, r)) != 200) {
+            snprintf(id, sizeof(id), "%c%s-%d-p%d", opt.w == W_CLAIM ? 'p' : 'd', lo.tag, c, k);
+            if ((st = sync_call(r, OP_REGISTER, id, inst)) != 200) {
                 fprintf(stderr, "glload: RegisterGameServer %s answered %d: %s\n", id, st, r->body);
                 goto out;
             }
@@ -711,36 +564,18 @@ static int setup(void)
     }
     rc = 0;
 out:
-    if (sync_fd >= 0)
-        close(sync_fd);
-    sync_fd = -1;
-    free(r);
+    sync_close(r);
     return rc;
 }
 
 static int write_wrk_lua(void)
 {
     char id[128], inst[20], body[1024], date[17], target[64], auth[512];
-    snprintf(id, sizeof(id), "d%s-0-p0", opt.tag);
+    snprintf(id, sizeof(id), "d%s-0-p0", lo.tag);
     instance_id(inst, 0);
     build_body(body, sizeof(body), OP_DESCRIBE, id, inst);
     amz_date_now(date);
-    int tlen = snprintf(target, sizeof(target), "GameLift.%s", op_names[OP_DESCRIBE]);
-    hg_sigv4_header_t h[4] = {
-        {"host", 4, opt.hostport, strlen(opt.hostport)},
-        {"x-amz-date", 10, date, 16},
-        {"x-amz-target", 12, target, (size_t)tlen},
-        {"content-type", 12, CONTENT_TYPE, sizeof(CONTENT_TYPE) - 1},
-    };
-    hg_sigv4_request_t r = {.method = "POST",
-                            .path = "/",
-                            .path_len = 1,
-                            .headers = h,
-                            .nheaders = 4,
-                            .body = body,
-                            .body_len = strlen(body)};
-    if (hg_sigv4_sign(&r, opt.key, opt.secret, opt.region, "gamelift", date, auth, sizeof(auth)) !=
-        0)
+    if (gl_sign(&lo, date, op_names[OP_DESCRIBE], body, target, auth, sizeof(auth)) < 0)
         return -1;
     FILE *f = fopen(opt.out_path, "w");
     if (f == NULL) {
@@ -754,9 +589,9 @@ static int write_wrk_lua(void)
             "wrk.method = \"POST\"\nwrk.path = \"/\"\nwrk.body = [==[%s]==]\n"
             "wrk.headers[\"Host\"] = \"%s\"\nwrk.headers[\"X-Amz-Date\"] = \"%s\"\n"
             "wrk.headers[\"X-Amz-Target\"] = \"%s\"\n"
-            "wrk.headers[\"Content-Type\"] = \"" CONTENT_TYPE "\"\n"
+            "wrk.headers[\"Content-Type\"] = \"" GL_CONTENT_TYPE "\"\n"
             "wrk.headers[\"Authorization\"] = \"%s\"\n",
-            date, op_names[OP_DESCRIBE], body, opt.hostport, date, target, auth);
+            date, op_names[OP_DESCRIBE], body, lo.hostport, date, target, auth);
     fclose(f);
     printf("RESULT workload=wrklua lua=%s amz_date=%s\n", opt.out_path, date);
     return 0;
@@ -764,54 +599,21 @@ static int write_wrk_lua(void)
 
 int main(int argc, char **argv)
 {
-    const char *addr = "127.0.0.1:7770", *wname = "cycle";
-    opt.conns = 64;
-    opt.threads = 1;
-    opt.pool = 2;
-    opt.duration = 10;
-    opt.warmup = 1;
-    opt.timeout_s = 10;
-    opt.key = getenv("HANGAR_ADMIN_KEY_ID");
-    opt.secret = getenv("HANGAR_ADMIN_SECRET");
-    opt.region = "us-east-1";
-    int ch;
-    while ((ch = getopt(argc, argv, "w:a:c:t:d:W:p:T:P:k:s:r:o:e:h")) != -1) {
-        switch (ch) {
-        case 'w': wname = optarg; break;
-        case 'a': addr = optarg; break;
-        case 'c': opt.conns = atoi(optarg); break;
-        case 't': opt.threads = atoi(optarg); break;
-        case 'd': opt.duration = atof(optarg); break;
-        case 'W': opt.warmup = atof(optarg); break;
-        case 'p': opt.pool = atoi(optarg); break;
-        case 'T': opt.timeout_s = atof(optarg); break;
-        case 'P': opt.server_pid = atoi(optarg); break;
-        case 'k': opt.key = optarg; break;
-        case 's': opt.secret = optarg; break;
-        case 'r': opt.region = optarg; break;
-        case 'o': opt.out_path = optarg; break;
-        case 'e': opt.err_path = optarg; break;
-        default: usage();
-        }
-    }
-    int wi;
-    for (wi = 0; wi < 4 && strcmp(wname, workload_names[wi]) != 0; wi++) {
-    }
-    if (wi == 4)
+    const char *wname = "cycle";
+    const load_opt_t own[] = {
+        {'w', LOAD_STR, &wname},    {'c', LOAD_INT, &opt.conns},    {'t', LOAD_INT, &opt.threads},
+        {'p', LOAD_INT, &opt.pool}, {'o', LOAD_STR, &opt.out_path},
+    };
+    if (load_parse(&lo, argc, argv, own, sizeof(own) / sizeof(own[0])) < 0)
+        usage();
+    int wi = name_index(workload_names, 4, wname);
+    if (wi < 0)
         usage();
     opt.w = (workload_t)wi;
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof(opt.host) || opt.key == NULL ||
-        opt.secret == NULL || opt.conns < 1 || opt.threads < 1 || opt.threads > opt.conns ||
-        opt.duration <= 0 || opt.warmup < 0 || opt.pool < 1 || opt.timeout_s <= 0 ||
+    if (opt.conns < 1 || opt.threads < 1 || opt.threads > opt.conns || opt.pool < 1 ||
         (opt.w == W_WRKLUA && opt.out_path == NULL))
         usage();
-    memcpy(opt.host, addr, (size_t)(colon - addr));
-    opt.port = atoi(colon + 1);
-    snprintf(opt.hostport, sizeof(opt.hostport), "%s", addr);
-    snprintf(opt.tag, sizeof(opt.tag), "%x%llx", (unsigned)getpid(),
-             (unsigned long long)time(NULL) & 0xffffff);
-    snprintf(opt.group, sizeof(opt.group), "glload-%s", opt.tag);
+    snprintf(opt.group, sizeof(opt.group), "glload-%s", lo.tag);
 
     if (setup() < 0)
         return 1;
@@ -820,9 +622,6 @@ int main(int argc, char **argv)
 
     worker_t *ws = calloc((size_t)opt.threads, sizeof(*ws));
     conn_t *cs = calloc((size_t)opt.conns, sizeof(*cs));
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
     int per = opt.conns / opt.threads, extra = opt.conns % opt.threads, next = 0;
     for (int t = 0; t < opt.threads; t++) {
         worker_t *w = &ws[t];
@@ -835,34 +634,26 @@ int main(int argc, char **argv)
             c->index = (unsigned)(next + (int)i);
             instance_id(c->instance, c->index);
             if (opt.w == W_DESCRIBE)
-                snprintf(c->id, sizeof(c->id), "d%s-%u-p0", opt.tag, c->index);
+                snprintf(c->id, sizeof(c->id), "d%s-%u-p0", lo.tag, c->index);
             else
                 snprintf(c->id, sizeof(c->id), "%c%s-%u-%" PRIu64, opt.w == W_CYCLE ? 'c' : 'k',
-                         opt.tag, c->index, c->seq++);
+                         lo.tag, c->index, c->seq++);
             /* claim: start with a claim from the shared pool */
             c->state = 0;
         }
         next += (int)w->nconns;
     }
     uint64_t t0 = uv_hrtime();
-    opt.t_win0 = t0 + (uint64_t)(opt.warmup * 1e9);
-    opt.t_win1 = opt.t_win0 + (uint64_t)(opt.duration * 1e9);
+    opt.t_win0 = t0 + (uint64_t)(lo.warmup * 1e9);
+    opt.t_win1 = opt.t_win0 + (uint64_t)(lo.duration * 1e9);
     for (int t = 0; t < opt.threads; t++)
         uv_thread_create(&ws[t].tid, worker_run, &ws[t]);
 
-    long hz = sysconf(_SC_CLK_TCK);
+    cpu_mark_t m0, m1;
     sleep_until(opt.t_win0);
-    unsigned long long mb0, mt0, mi0, mb1, mt1, mi1;
-    long long s0 = opt.server_pid ? proc_ticks(opt.server_pid) : -1;
-    double c0 = self_cpu_s();
-    machine_ticks(&mb0, &mt0, &mi0);
+    cpu_mark(&m0, lo.server_pid);
     sleep_until(opt.t_win1);
-    long long s1 = opt.server_pid ? proc_ticks(opt.server_pid) : -1;
-    double c1 = self_cpu_s();
-    machine_ticks(&mb1, &mt1, &mi1);
-    double busy_pct = mt1 > mt0 ? (double)(mb1 - mb0) / (double)(mt1 - mt0) * 100 : 0;
-    double irq_share = mt1 > mt0 ? (double)(mi1 - mi0) / (double)(mt1 - mt0) : 0;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_mark(&m1, lo.server_pid);
     for (int t = 0; t < opt.threads; t++)
         uv_thread_join(&ws[t].tid);
 
@@ -889,9 +680,9 @@ int main(int argc, char **argv)
         if (s != 200)
             errors += status[s];
 
-    double rps = (double)requests / opt.duration, cps = (double)cycles / opt.duration;
+    double rps = (double)requests / lo.duration, cps = (double)cycles / lo.duration;
     printf("glload %s: %s, %d connections, %d thread(s), %.1f s window after %.1f s warm-up\n",
-           workload_names[opt.w], opt.hostport, opt.conns, opt.threads, opt.duration, opt.warmup);
+           workload_names[opt.w], lo.hostport, opt.conns, opt.threads, lo.duration, lo.warmup);
     printf("  requests   %" PRIu64 " (%.0f req/s)\n", requests, rps);
     if (opt.w != W_DESCRIBE)
         printf("  cycles     %" PRIu64 " (%.0f cycles/s, 4 requests each)\n", cycles, cps);
@@ -909,26 +700,18 @@ int main(int argc, char **argv)
             printf("%s%d=%" PRIu64 " ", s ? "" : "transport/", s, status[s]);
     printf("(timeouts %" PRIu64 ", transport errors %" PRIu64 ", reconnects %" PRIu64 ")\n",
            timeouts, terr, reconnects);
-    double server_pct = -1, client_pct = (c1 - c0) / opt.duration * 100;
-    if (s0 >= 0 && s1 >= 0)
-        server_pct = (double)(s1 - s0) / (double)hz / opt.duration * 100;
-    /* Kernel time in (soft)interrupts, charged to no process: mostly loopback TCP. And the CPU
-     * used by neither the server, glload nor interrupts: other processes. 1 core = 100. */
-    double irq_pct = irq_share * 100 * (double)ncpu;
-    double other_pct =
-        busy_pct * (double)ncpu - client_pct - (server_pct > 0 ? server_pct : 0) - irq_pct;
-    if (other_pct < 0)
-        other_pct = 0;
-    if (server_pct >= 0)
+    cpu_report_t cpu;
+    cpu_report(&m0, &m1, lo.duration, &cpu);
+    if (cpu.server_pct >= 0)
         printf("  cpu        server %.0f%%  glload %.0f%%  softirq %.0f%%  others %.0f%% (1 core = "
                "100); machine busy %.0f%% (%ld cores = 100)\n",
-               server_pct, client_pct, irq_pct, other_pct, busy_pct, ncpu);
+               cpu.server_pct, cpu.client_pct, cpu.irq_pct, cpu.other_pct, cpu.busy_pct, cpu.ncpu);
     else
         printf("  cpu        glload %.0f%%  softirq %.0f%%  others %.0f%% (1 core = 100); machine "
                "busy %.0f%%\n",
-               client_pct, irq_pct, other_pct, busy_pct);
+               cpu.client_pct, cpu.irq_pct, cpu.other_pct, cpu.busy_pct);
 
-    FILE *ef = opt.err_path && errors ? fopen(opt.err_path, "w") : NULL;
+    FILE *ef = lo.err_path && errors ? fopen(lo.err_path, "w") : NULL;
     if (errors) {
         printf("  FLAGGED: %" PRIu64 " request(s) did not get a 200; first of each kind:\n",
                errors);
@@ -947,18 +730,12 @@ int main(int argc, char **argv)
     printf("RESULT workload=%s conns=%d threads=%d duration_s=%.2f requests=%" PRIu64
            " rps=%.1f cycles=%" PRIu64 " cycles_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f"
            " max_ms=%.3f errors=%" PRIu64 " timeouts=%" PRIu64,
-           workload_names[opt.w], opt.conns, opt.threads, opt.duration, requests, rps, cycles, cps,
+           workload_names[opt.w], opt.conns, opt.threads, lo.duration, requests, rps, cycles, cps,
            hist_q_ms(all, 0.50), hist_q_ms(all, 0.90), hist_q_ms(all, 0.99), (double)all->max / 1e6,
            errors, timeouts);
-    if (server_pct >= 0)
-        printf(" server_cpu_pct=%.0f", server_pct);
-    printf(" client_cpu_pct=%.0f softirq_cpu_pct=%.0f other_cpu_pct=%.0f machine_busy_pct=%.0f"
-           " flagged=%d",
-           client_pct, irq_pct, other_pct, busy_pct, errors ? 1 : 0);
-    for (int s = 0; s < MAX_STATUS; s++)
-        if (status[s] && s != 200)
-            printf(" status_%d=%" PRIu64, s, status[s]);
-    printf("\n");
+    if (cpu.server_pct >= 0)
+        printf(" server_cpu_pct=%.0f", cpu.server_pct);
+    result_tail(&cpu, errors ? 1 : 0, status, MAX_STATUS);
     free(all);
     free(ops);
     free(cs);

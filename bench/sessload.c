@@ -1,12 +1,14 @@
 /* hangar — sessload: game session placement under load, for the benchmarks.
  *
  * Plays both sides of GameLift session placement against hangard: the game backend that calls
- * the signed GameLift JSON 1.1 API (CreateGameSession, CreatePlayerSessions), and -n game server
- * processes speaking the Server SDK 5 WebSocket protocol on GET /sdk (gamelift-wire.md §7).
+ * the signed GameLift JSON 1.1 API (CreateGameSession, CreatePlayerSessions; or, through a queue,
+ * StartGameSessionPlacement), and -n game server processes speaking the Server SDK 5 WebSocket
+ * protocol on GET /sdk (gamelift-wire.md §7).
  *
  * Set-up, on a blocking socket, before anything is measured: CreateLocation, CreateFleet
  * (ANYWHERE), then RegisterCompute + GetComputeAuthToken for ceil(n / 50) computes (hangard, like
- * GameLift, allows 50 processes per compute). Then one libuv loop (one thread) opens the n
+ * GameLift, allows 50 processes per compute); in placement mode also CreateGameSessionQueue with
+ * the fleet's ARN as its one destination. Then one libuv loop (one thread) opens the n
  * process sockets, at most -K handshakes at a time (the listen backlog is finite): upgrade with
  * pID, FleetId, ComputeId and the compute's auth token in the query (as the SDKs do; the
  * Sec-WebSocket-Accept is checked), then ProcessReady (ActivateServerProcess). Client frames are
@@ -24,6 +26,21 @@
  *         PlayerIds: -p distinct players} → 200 with -p player sessions RESERVED
  *   = one session placed. Latency: CreateGameSession sent → CreatePlayerSessions answered.
  *
+ * In placement mode a placement goes through a queue instead (gamelift-wire.md §5):
+ *
+ *   conn: StartGameSessionPlacement {PlacementId "p<tag>-<conn>-<seq>", GameSessionQueueName,
+ *         MaximumPlayerSessionCount, GameSessionName "h<conn>-<seq>", DesiredPlayerSessions: -p
+ *         players} → 200, Status PENDING; hangard makes the first attempt inside the request, so
+ *         with capacity ready the answer already names the game session (counted otherwise:
+ *         `deferred`)
+ *   proc: ← the CreateGameSession push, as above → ActivateGameSession → 200: hangard makes the
+ *         placement FULFILLED, with its -p player sessions reserved, in the transaction that makes
+ *         the session ACTIVE, and answers once that is durable
+ *   = one placement FULFILLED. Latency: StartGameSessionPlacement sent → that ActivateGameSession
+ *   answered (start → FULFILLED, durable). After the run, outside the window, up to -V placements
+ *   are read back with DescribeGameSessionPlacement (Status FULFILLED, -p PlacedPlayerSessions,
+ *   the pushed GameSessionId): `verified`.
+ *
  * Modes (-m):
  *   burst    the issue's figure: n processes ready, then exactly n placements as fast as the -c
  *            connections go; the window runs from the first CreateGameSession sent to the last
@@ -36,52 +53,63 @@
  *            waits: `starved`), so hangard never runs out of capacity because of the tool's own
  *            pace. -W s of warm-up, then the -d s window; placements whose last answer arrives in
  *            the window are counted.
+ *   placement  StartGameSessionPlacement through a queue, against n ready processes (nothing is
+ *            recycled). Without -R (throughput): exactly n placements as fast as the -c
+ *            connections go (closed loop, like burst); the window runs from the first start sent
+ *            to the last placement FULFILLED. With -R RATE (latency with capacity ready): open
+ *            loop, a 1 ms timer starts RATE placements per second on whichever connection is free
+ *            (a start that finds none waits: `late`; how far behind its schedule each start was
+ *            sent, the timer's granularity included: `lag_p99_ms`); -W s of warm-up, then the -d
+ *            s window, as recycle. n must cover every start: n >= RATE x (W + d) + c.
  *
  * Measured at the window's edges, on the loop thread: CPU (loadlib.h) of the daemon (-P PID), of
  * its loop thread alone (the thread whose id is the PID: 100 means the loop is saturated), of this
  * tool, softirq and others; the daemon's storage traffic from /proc/PID/io (bytes written to disk
  * per placed session); and its /metrics: store commits (fsync batches) and transactions, mean
  * commit time (commits/s x mean commit time = how much of the window its store writer spent
- * committing), the loop's busy time, and the mean answer time of CreateGameSession and
- * CreatePlayerSessions as the daemon measures it. The set-up's pace (processes ready per second)
- * is reported too.
+ * committing) and the commits slower than 1, 2.5 and 10 ms (its commit-time histogram: the
+ * latency's tail), the loop's busy time, and the mean answer time of CreateGameSession and
+ * CreatePlayerSessions (placement mode: StartGameSessionPlacement, and the daemon's FULFILLED
+ * count) as the daemon measures it. The set-up's pace (processes ready per second) is reported
+ * too.
  *
  * Checks: every answer must be 200, every push must name a placement in flight and reach an idle
- * process, every CreatePlayerSessions answer must hold -p RESERVED player sessions; transport
- * errors, sockets closed by the server, timeouts (-T) are counted. Any of these flags the run
- * (flagged=1, exit 2; the first problems go to stderr and -e FILE).
+ * process, every CreatePlayerSessions answer must hold -p RESERVED player sessions (placement:
+ * every start answer is PENDING, every placement read back FULFILLED with -p players), the
+ * session an answer names must be the one pushed; transport errors, sockets closed by the server,
+ * timeouts (-T) are counted. Any of these flags the run (flagged=1, exit 2; the first problems go
+ * to stderr and -e FILE).
  *
  * Output: a human summary, then as the last line
- *   RESULT workload=sessions mode=… procs=… conns=… players=… duration_s=… placed=…
+ *   RESULT workload=sessions mode=… rate=… procs=… conns=… players=… duration_s=… placed=…
  *          placed_per_s=… p50_ms=… p90_ms=… p99_ms=… max_ms=… create_p50_ms=… create_p99_ms=…
- *          push_p50_ms=… activate_p50_ms=… players_p50_ms=… players_p99_ms=… recycle_p50_ms=…
- *          recycle_p99_ms=… ready_s=… ready_per_s=… ops_per_s=… starved=… errors=… timeouts=…
+ *          push_p50_ms=… activate_p50_ms=… activate_p99_ms=… players_p50_ms=… players_p99_ms=…
+ *          recycle_p50_ms=… recycle_p99_ms=… ready_s=… ready_per_s=… ops_per_s=… starved=…
+ *          deferred=… late=… lag_p99_ms=… verified=… verify_n=… errors=… timeouts=…
  *          [daemon_commits_per_s=… daemon_txns_per_s=… daemon_txns_per_commit=…
  *          daemon_commit_ms=… daemon_writer_busy_pct=… daemon_loop_busy_pct=… daemon_create_ms=…
- *          daemon_players_ms=…] [daemon_disk_write_kib_per_session=…
+ *          daemon_players_ms=… daemon_start_ms=… daemon_fulfilled_per_s=…
+ *          daemon_commits_over_1ms_pct=… daemon_commits_over_2_5ms_pct=…
+ *          daemon_commits_over_2_5ms_per_s=… daemon_commits_over_10ms_per_s=…]
+ *          [daemon_disk_write_kib_per_session=…
  *          daemon_disk_read_kib_per_session=… daemon_disk_write_mib_s=…] [server_cpu_pct=…
  *          server_loop_cpu_pct=…] client_cpu_pct=… softirq_cpu_pct=… other_cpu_pct=…
  *          machine_busy_pct=… flagged=0|1 [status_NNN=…]
- * (CPU: 1 core = 100; machine busy: all cores = 100.) One thread runs one libuv loop for both
+ * (CPU: 1 core = 100; machine busy: all cores = 100. In placement mode "placed" counts placements
+ * FULFILLED, p50/p99 are start → FULFILLED and create_* the StartGameSessionPlacement round trip;
+ * "per session" means per placement.) One thread runs one libuv loop for both
  * sides; the descriptors needed (one per process socket and per connection) must fit
  * RLIMIT_NOFILE, which sessload raises to its hard limit.
  */
 /* memmem, strcasestr: _GNU_SOURCE comes from the build (CMakeLists.txt) */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <http_parser.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -89,8 +117,6 @@
 #include "auth/sigv4.h"
 #include "loadlib.h"
 
-#define CONTENT_TYPE "application/x-amz-json-1.1"
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define PER_COMPUTE 50          /* hangard's (and GameLift's) processes per compute */
 #define MAX_PROCS 100000        /* hangard's processes in all */
 #define MAX_CONNS 4096          /* HTTP connections */
@@ -103,34 +129,50 @@
 #define MAX_FRAME 65536         /* a larger server frame is a protocol error; ours are < 2 KiB */
 #define MAX_HANDSHAKE 16384     /* bytes of a 101 answer */
 #define MAX_STATUS 600          /* status 0 = transport error / timeout */
-#define MAX_CAPTURES 8          /* distinct problems captured with their text */
 #define SYNC_BODY_CAP (1 << 20) /* set-up answers and /metrics */
 #define MAX_CONNECT_FAILS 20    /* in a row, per connection, then it gives up */
+#define MAX_VERIFY 1000         /* placements read back after the run, at most */
 
-enum { OP_CREATE_GS, OP_CREATE_PS, OP_LOCATION, OP_FLEET, OP_COMPUTE, OP_TOKEN, OP_N };
-static const char *const op_names[OP_N] = {"CreateGameSession", "CreatePlayerSessions",
-                                           "CreateLocation",    "CreateFleet",
-                                           "RegisterCompute",   "GetComputeAuthToken"};
+/* The first OP_TIMED are the load's requests, whose daemon-side answer time /metrics gives. */
+enum {
+    OP_CREATE_GS,
+    OP_CREATE_PS,
+    OP_START,
+    OP_TIMED,
+    OP_LOCATION = OP_TIMED,
+    OP_FLEET,
+    OP_COMPUTE,
+    OP_TOKEN,
+    OP_QUEUE,
+    OP_DESCRIBE_PL,
+    OP_N
+};
+static const char *const op_names[OP_N] = {"CreateGameSession",
+                                           "CreatePlayerSessions",
+                                           "StartGameSessionPlacement",
+                                           "CreateLocation",
+                                           "CreateFleet",
+                                           "RegisterCompute",
+                                           "GetComputeAuthToken",
+                                           "CreateGameSessionQueue",
+                                           "DescribeGameSessionPlacement"};
 
-typedef enum { M_BURST, M_RECYCLE } run_mode_t;
-static const char *const mode_names[] = {"burst", "recycle"};
+typedef enum { M_BURST, M_RECYCLE, M_PLACEMENT } run_mode_t;
+static const char *const mode_names[] = {"burst", "recycle", "placement"};
 
 /* ---- options ---- */
 
+static load_opts_t lo; /* -a -k -s -r -e -P -d -W -T */
+
 static struct {
-    char host[64];
-    int port;
-    char hostport[80];
-    int procs, conns, players, max_players, connect_par;
+    int procs, conns, players, max_players, connect_par, verify;
     run_mode_t mode;
-    double duration, warmup, timeout_s;
-    const char *key, *secret, *region, *err_path;
-    int server_pid;
-    char tag[32];
-    char location[64], fleet[128], sdk_path[256];
+    double rate; /* placement: starts per second (open loop); 0: closed loop, n placements */
+    char location[64], fleet[128], fleet_arn[ARN_CAP], queue[64], sdk_path[256];
     int ncomputes;
     char (*tokens)[TOKEN_CAP];
-} opt;
+} opt = {
+    .procs = 1000, .conns = 64, .players = 4, .max_players = 8, .connect_par = 128, .verify = 200};
 
 /* ---- problems ---- */
 
@@ -138,20 +180,8 @@ static struct {
     uint64_t status[MAX_STATUS]; /* HTTP answers by status, 0 = transport error or timeout */
     uint64_t ws_status[MAX_STATUS];
     uint64_t timeouts, transport, handshake, lost, closes, mismatch, bad_answer, protocol;
-    char caps[MAX_CAPTURES][2048];
-    int ncaps;
 } prob;
-
-static void capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void capture(const char *fmt, ...)
-{
-    if (prob.ncaps == MAX_CAPTURES)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prob.caps[prob.ncaps++], sizeof(prob.caps[0]), fmt, ap);
-    va_end(ap);
-}
+static captures_t caps; /* the first problems, with their text */
 
 /* ---- small JSON readers (the answers are ours to check, not to trust) ---- */
 
@@ -222,158 +252,60 @@ static size_t count_of(const char *d, size_t len, const char *what)
 
 static char amz_date[17]; /* refreshed once per second by the loop's timer */
 
-/* One signed POST / (GameLift JSON 1.1) into out. Returns its length, or -1. */
-static int build_request(char *out, size_t cap, const char *date, int op, const char *body)
-{
-    char target[64], auth[512];
-    int tlen = snprintf(target, sizeof(target), "GameLift.%s", op_names[op]);
-    size_t blen = strlen(body);
-    hg_sigv4_header_t h[4] = {
-        {"host", 4, opt.hostport, strlen(opt.hostport)},
-        {"x-amz-date", 10, date, 16},
-        {"x-amz-target", 12, target, (size_t)tlen},
-        {"content-type", 12, CONTENT_TYPE, sizeof(CONTENT_TYPE) - 1},
-    };
-    hg_sigv4_request_t r = {
-        .method = "POST",
-        .path = "/",
-        .path_len = 1,
-        .headers = h,
-        .nheaders = 4,
-        .body = body,
-        .body_len = blen,
-    };
-    if (hg_sigv4_sign(&r, opt.key, opt.secret, opt.region, "gamelift", date, auth, sizeof(auth)) !=
-        0)
-        return -1;
-    int n = snprintf(out, cap,
-                     "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Date: %s\r\nX-Amz-Target: %s\r\n"
-                     "Content-Type: " CONTENT_TYPE "\r\nAuthorization: %s\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     opt.hostport, date, target, auth, blen, body);
-    return n < 0 || (size_t)n >= cap ? -1 : n;
-}
-
 /* ---- blocking client: set-up and /metrics ---- */
-
-typedef struct sync_resp {
-    char *body;
-    size_t len;
-    int done;
-} sync_resp_t;
-
-static int sync_on_body(http_parser *p, const char *at, size_t len)
-{
-    sync_resp_t *r = p->data;
-    size_t room = SYNC_BODY_CAP - 1 - r->len;
-    if (len > room)
-        len = room;
-    memcpy(r->body + r->len, at, len);
-    r->len += len;
-    r->body[r->len] = '\0';
-    return 0;
-}
-
-static int sync_on_complete(http_parser *p)
-{
-    ((sync_resp_t *)p->data)->done = 1;
-    return 0;
-}
-
-static int sync_connect(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
-    if (inet_pton(AF_INET, opt.host, &a.sin_addr) != 1)
-        return -1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct timeval tv = {.tv_sec = 10};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Send req on fd and read one answer. Returns the HTTP status (body in *r), or -1. */
-static int sync_roundtrip(int fd, const char *req, size_t n, sync_resp_t *r)
-{
-    char buf[16384];
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, req + off, n - off);
-        if (w <= 0)
-            return -1;
-        off += (size_t)w;
-    }
-    http_parser_settings s = {.on_body = sync_on_body, .on_message_complete = sync_on_complete};
-    http_parser p;
-    http_parser_init(&p, HTTP_RESPONSE);
-    p.data = r;
-    r->len = 0;
-    r->done = 0;
-    r->body[0] = '\0';
-    while (!r->done) {
-        ssize_t got = read(fd, buf, sizeof(buf));
-        if (got <= 0)
-            return -1;
-        if (http_parser_execute(&p, &s, buf, (size_t)got) != (size_t)got)
-            return -1;
-    }
-    return p.status_code;
-}
-
-static int sync_call(int fd, int op, const char *body, sync_resp_t *r)
-{
-    char req[REQ_CAP], date[17];
-    amz_date_now(date);
-    int n = build_request(req, sizeof(req), date, op, body);
-    return n < 0 ? -1 : sync_roundtrip(fd, req, (size_t)n, r);
-}
 
 /* The Anywhere fleet, its computes and their auth tokens. */
 static int setup(void)
 {
-    sync_resp_t r = {.body = malloc(SYNC_BODY_CAP)};
+    sync_conn_t *r = sync_open(&lo, 10, SYNC_BODY_CAP);
     char body[1024], ep[512];
-    int rc = -1, st, fd = sync_connect();
-    if (fd < 0) {
-        fprintf(stderr, "sessload: cannot connect to %s: %s\n", opt.hostport, strerror(errno));
+    int rc = -1, st;
+    if (r == NULL) {
+        fprintf(stderr, "sessload: cannot connect to %s: %s\n", lo.hostport, strerror(errno));
         goto out;
     }
     snprintf(body, sizeof(body), "{\"LocationName\":\"%s\"}", opt.location);
-    if ((st = sync_call(fd, OP_LOCATION, body, &r)) != 200) {
-        fprintf(stderr, "sessload: CreateLocation answered %d: %s\n", st, r.body);
+    if ((st = sync_gl(r, op_names[OP_LOCATION], body)) != 200) {
+        fprintf(stderr, "sessload: CreateLocation answered %d: %s\n", st, r->body);
         goto out;
     }
     snprintf(body, sizeof(body),
              "{\"Name\":\"sessload-%s\",\"ComputeType\":\"ANYWHERE\","
              "\"Locations\":[{\"Location\":\"%s\"}]}",
-             opt.tag, opt.location);
-    if ((st = sync_call(fd, OP_FLEET, body, &r)) != 200 ||
-        json_str(r.body, r.len, "FleetId", opt.fleet, sizeof(opt.fleet)) < 0) {
-        fprintf(stderr, "sessload: CreateFleet answered %d: %s\n", st, r.body);
+             lo.tag, opt.location);
+    if ((st = sync_gl(r, op_names[OP_FLEET], body)) != 200 ||
+        json_str(r->body, r->len, "FleetId", opt.fleet, sizeof(opt.fleet)) < 0 ||
+        json_str(r->body, r->len, "FleetArn", opt.fleet_arn, sizeof(opt.fleet_arn)) < 0) {
+        fprintf(stderr, "sessload: CreateFleet answered %d: %s\n", st, r->body);
         goto out;
+    }
+    if (opt.mode == M_PLACEMENT) {
+        snprintf(opt.queue, sizeof(opt.queue), "sessload-%s", lo.tag);
+        snprintf(body, sizeof(body),
+                 "{\"Name\":\"%s\",\"TimeoutInSeconds\":600,"
+                 "\"Destinations\":[{\"DestinationArn\":\"%s\"}]}",
+                 opt.queue, opt.fleet_arn);
+        if ((st = sync_gl(r, op_names[OP_QUEUE], body)) != 200) {
+            fprintf(stderr, "sessload: CreateGameSessionQueue answered %d: %s\n", st, r->body);
+            goto out;
+        }
     }
     for (int i = 0; i < opt.ncomputes; i++) {
         snprintf(body, sizeof(body),
                  "{\"FleetId\":\"%s\",\"ComputeName\":\"c%d\",\"IpAddress\":\"127.0.0.1\","
                  "\"Location\":\"%s\"}",
                  opt.fleet, i, opt.location);
-        if ((st = sync_call(fd, OP_COMPUTE, body, &r)) != 200) {
-            fprintf(stderr, "sessload: RegisterCompute c%d answered %d: %s\n", i, st, r.body);
+        if ((st = sync_gl(r, op_names[OP_COMPUTE], body)) != 200) {
+            fprintf(stderr, "sessload: RegisterCompute c%d answered %d: %s\n", i, st, r->body);
             goto out;
         }
         if (i == 0) {
             /* ws://host:port/path: the path is ours to use on our own connection */
             const char *p = NULL;
-            if (json_str(r.body, r.len, "GameLiftServiceSdkEndpoint", ep, sizeof(ep)) > 0 &&
+            if (json_str(r->body, r->len, "GameLiftServiceSdkEndpoint", ep, sizeof(ep)) > 0 &&
                 strncmp(ep, "ws://", 5) == 0)
                 p = strchr(ep + 5, '/');
-            if (json_str(r.body, r.len, "GameLiftServiceSdkEndpoint", ep, sizeof(ep)) > 0 &&
+            if (json_str(r->body, r->len, "GameLiftServiceSdkEndpoint", ep, sizeof(ep)) > 0 &&
                 strncmp(ep, "wss://", 6) == 0) {
                 fprintf(stderr, "sessload: the SDK endpoint is %s: TLS is not supported here\n",
                         ep);
@@ -382,77 +314,104 @@ static int setup(void)
             snprintf(opt.sdk_path, sizeof(opt.sdk_path), "%s", p ? p : "/sdk");
         }
         snprintf(body, sizeof(body), "{\"FleetId\":\"%s\",\"ComputeName\":\"c%d\"}", opt.fleet, i);
-        if ((st = sync_call(fd, OP_TOKEN, body, &r)) != 200 ||
-            json_str(r.body, r.len, "AuthToken", opt.tokens[i], TOKEN_CAP) <= 0) {
-            fprintf(stderr, "sessload: GetComputeAuthToken c%d answered %d: %s\n", i, st, r.body);
+        if ((st = sync_gl(r, op_names[OP_TOKEN], body)) != 200 ||
+            json_str(r->body, r->len, "AuthToken", opt.tokens[i], TOKEN_CAP) <= 0) {
+            fprintf(stderr, "sessload: GetComputeAuthToken c%d answered %d: %s\n", i, st, r->body);
             goto out;
         }
     }
     rc = 0;
 out:
-    if (fd >= 0)
-        close(fd);
-    free(r.body);
+    sync_close(r);
     return rc;
 }
 
-/* hangard's counters from GET /metrics; ok = 0 when unavailable. */
-typedef struct metrics {
-    int ok;
-    double commits, txns, commit_sum, commit_count, busy_sum;
-    double op_sum[2], op_count[2]; /* CreateGameSession, CreatePlayerSessions */
-} metrics_t;
-
-static double metric(const char *text, const char *name)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strstr(text, name); p; p = strstr(p + 1, name))
-        if ((p == text || p[-1] == '\n') && p[nl] == ' ')
-            return atof(p + nl + 1);
-    return 0;
-}
+/* hangard's counters from GET /metrics (ok = 0 when unavailable): the store's, the loop's, the
+ * placements FULFILLED, and the answer time of each of the load's requests (sum and count). */
+enum {
+    MX_TXNS, /* first: its presence says the answer is hangard's */
+    MX_COMMITS,
+    MX_COMMIT_SUM,
+    MX_COMMIT_COUNT,
+    MX_COMMIT_LE_1MS,  /* commits done within 1 ms (histogram bucket) */
+    MX_COMMIT_LE_2MS,  /* … within 2.5 ms */
+    MX_COMMIT_LE_10MS, /* … within 10 ms */
+    MX_BUSY_SUM,
+    MX_FULFILLED,
+    MX_OP_SUM,                          /* + op, for op < OP_TIMED */
+    MX_OP_COUNT = MX_OP_SUM + OP_TIMED, /* + op */
+    MX_N = MX_OP_COUNT + OP_TIMED
+};
+_Static_assert(MX_N <= METRICS_MAX, "metrics_t holds every counter read");
+static char metric_text[MX_N][128];
+static const char *metric_names[MX_N] = {"hangar_store_txns_total",
+                                         "hangar_store_commit_batches_total",
+                                         "hangar_store_commit_seconds_sum",
+                                         "hangar_store_commit_seconds_count",
+                                         "hangar_store_commit_seconds_bucket{le=\"0.001\"}",
+                                         "hangar_store_commit_seconds_bucket{le=\"0.0025\"}",
+                                         "hangar_store_commit_seconds_bucket{le=\"0.01\"}",
+                                         "hangar_loop_busy_seconds_sum",
+                                         "hangar_placements_ended_total{status=\"FULFILLED\"}"};
 
 static void read_metrics(metrics_t *m)
 {
-    sync_resp_t r = {.body = malloc(SYNC_BODY_CAP)};
-    char req[256], name[160];
-    int n = snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nHost: %s\r\n\r\n", opt.hostport);
-    int fd = sync_connect();
-    memset(m, 0, sizeof(*m));
-    if (fd >= 0 && sync_roundtrip(fd, req, (size_t)n, &r) == 200) {
-        m->ok = strstr(r.body, "hangar_store_txns_total") != NULL;
-        m->commits = metric(r.body, "hangar_store_commit_batches_total");
-        m->txns = metric(r.body, "hangar_store_txns_total");
-        m->commit_sum = metric(r.body, "hangar_store_commit_seconds_sum");
-        m->commit_count = metric(r.body, "hangar_store_commit_seconds_count");
-        m->busy_sum = metric(r.body, "hangar_loop_busy_seconds_sum");
-        for (int o = 0; o < 2; o++) {
-            snprintf(name, sizeof(name), "hangar_gamelift_request_seconds_sum{op=\"%s\"}",
-                     op_names[o]);
-            m->op_sum[o] = metric(r.body, name);
-            snprintf(name, sizeof(name), "hangar_gamelift_request_seconds_count{op=\"%s\"}",
-                     op_names[o]);
-            m->op_count[o] = metric(r.body, name);
-        }
+    for (int o = 0; o < OP_TIMED; o++) { /* the per-op names, from op_names */
+        snprintf(metric_text[MX_OP_SUM + o], sizeof(metric_text[0]),
+                 "hangar_gamelift_request_seconds_sum{op=\"%s\"}", op_names[o]);
+        snprintf(metric_text[MX_OP_COUNT + o], sizeof(metric_text[0]),
+                 "hangar_gamelift_request_seconds_count{op=\"%s\"}", op_names[o]);
+        metric_names[MX_OP_SUM + o] = metric_text[MX_OP_SUM + o];
+        metric_names[MX_OP_COUNT + o] = metric_text[MX_OP_COUNT + o];
     }
-    if (fd >= 0)
-        close(fd);
-    free(r.body);
+    metrics_read(&lo, metric_names, MX_N, m);
 }
 
 /* ---- the loop: state ---- */
 
 static uv_loop_t *loop;
 static uv_timer_t sec_timer, win_timer, end_timer, stop_timer;
-static int phase; /* 0 readying, 1 running, 2 window over: no new placement, 3 closing */
+static enum {
+    PH_READYING, /* the processes connect and go ready */
+    PH_RUNNING,  /* placements are started */
+    PH_DRAINING, /* the window is over: no new placement, those in flight end */
+    PH_CLOSING   /* everything closes; the loop ends */
+} phase;
 static uint64_t t_begin, t_ready, t_win0, t_win1;
 static uint64_t credits;     /* idle ready processes not yet asked for by a CreateGameSession */
 static uint64_t issued;      /* CreateGameSession sent */
 static uint64_t ready_count; /* processes that went ready, first generation */
 static uint64_t placed, placed_all, failed, starved, ops_win, recycled;
+static uint64_t deferred; /* placement: a start answered without a game session (not at once) */
 static unsigned busy_conns;
 static char rbuf[RBUF_SIZE + MAX_FRAME + MAX_HANDSHAKE]; /* one loop thread: parsed at once */
-static hist_t h_place, h_create, h_push, h_activate, h_players, h_recycle;
+static hist_t h_place, h_create, h_push, h_activate, h_players, h_recycle, h_lag;
+
+/* Placement with -R: the open loop's schedule (start k is due at t_pace0 + k / rate). */
+static uv_timer_t pace_timer;
+static uint64_t t_pace0, paced, late;
+
+/* Placements read back after the run: every stride-th one FULFILLED (ids from conn and seq). */
+typedef struct sample {
+    unsigned conn;
+    uint64_t seq;
+    char arn[ARN_CAP];
+} sample_t;
+static sample_t *samples;
+static unsigned nsamples;
+static uint64_t sample_stride = 1, verified, verify_bad;
+
+/* The shapes: paced (placement -R) and recycle have a warm-up and a timed window; burst and
+ * placement without -R run exactly n placements and time them all. */
+static int paced_mode(void)
+{
+    return opt.mode == M_PLACEMENT && opt.rate > 0;
+}
+
+static int windowed(void)
+{
+    return opt.mode == M_RECYCLE || paced_mode();
+}
 
 /* The daemon's storage I/O from /proc/PID/io: bytes it had written to (and read from) the disk,
  * and its write/read system calls (sockets and files). -1 when unreadable. */
@@ -490,10 +449,10 @@ static metrics_t d0, d1;
 
 static void edge(int which)
 {
-    cpu_mark(which ? &m1 : &m0, opt.server_pid);
-    if (opt.server_pid)
-        *(which ? &loop1 : &loop0) = proc_task_ticks(opt.server_pid, opt.server_pid);
-    io_read(opt.server_pid, which ? &io1 : &io0);
+    cpu_mark(which ? &m1 : &m0, lo.server_pid);
+    if (lo.server_pid)
+        *(which ? &loop1 : &loop0) = proc_task_ticks(lo.server_pid, lo.server_pid);
+    io_read(lo.server_pid, which ? &io1 : &io0);
     read_metrics(which ? &d1 : &d0);
     *(which ? &t_win1 : &t_win0) = uv_hrtime();
 }
@@ -507,62 +466,26 @@ static void finish(void);
 static void check_done(void);
 static void on_win(uv_timer_t *t);
 
-/* A write of a private copy of bytes (when the socket would not take them at once: rare). */
-typedef struct copy_write {
-    uv_write_t w;
-    char data[];
-} copy_write_t;
-
-static void on_copy_written(uv_write_t *w, int status)
-{
-    (void)status;
-    free(w->data);
-}
-
-/* Write len bytes to s: at once when the kernel takes them, else queued. Returns 0 or a libuv
- * error. */
-static int write_now(uv_stream_t *s, const void *data, size_t len)
-{
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write(s, &b, 1);
-    if (n == (int)len)
-        return 0;
-    if (n < 0 && n != UV_EAGAIN)
-        return n;
-    if (n < 0)
-        n = 0;
-    copy_write_t *cw = malloc(sizeof(*cw) + len - (size_t)n);
-    memcpy(cw->data, (const char *)data + n, len - (size_t)n);
-    cw->w.data = cw;
-    b = uv_buf_init(cw->data, (unsigned)(len - (size_t)n));
-    int rc = uv_write(&cw->w, s, &b, 1, on_copy_written);
-    if (rc < 0)
-        free(cw);
-    return rc;
-}
-
 /* ---- HTTP connections (the game backend) ---- */
 
 typedef struct hconn {
     uv_tcp_t tcp;
     uv_connect_t creq;
     unsigned index;
-    http_parser parser;
+    http_in_t in; /* the answer being read, its body in body */
     int connected, handle_open, inflight, got_response, op, waiting, connect_fails, dead;
     uint64_t sent_ns;
     char req[REQ_CAP];
     int req_len;
     char body[BODY_CAP];
-    size_t body_len;
     /* the placement in progress */
     int busy, created, activated, proc;
-    uint64_t seq, t0, t_push;
+    uint64_t seq, t0, t_push, t_act; /* sent; pushed; activation answered (placement: FULFILLED) */
     char arn[ARN_CAP];
 } hconn_t;
 
 static hconn_t *conns;
 static unsigned *waitq, wq_head, wq_len; /* connections waiting for an idle process */
-static http_parser_settings parser_settings;
 
 static void conn_start(hconn_t *c);
 static void placement_done(hconn_t *c, int ok, uint64_t now);
@@ -575,7 +498,7 @@ static void conn_closed(uv_handle_t *h)
     hconn_t *c = h->data;
     c->handle_open = 0;
     c->connected = 0;
-    if (phase >= 3)
+    if (phase >= PH_CLOSING)
         return;
     if (c->connect_fails >= MAX_CONNECT_FAILS) { /* the daemon is gone: give up */
         c->dead = 1;
@@ -601,7 +524,7 @@ static void conn_fail(hconn_t *c, const char *why)
         c->inflight = 0;
         prob.status[0]++;
         prob.transport++;
-        capture("connection %u: %s failed: %s", c->index, op_names[c->op], why);
+        cap_add(&caps, "connection %u: %s failed: %s", c->index, op_names[c->op], why);
         if (c->busy)
             placement_done(c, 0, uv_hrtime());
     }
@@ -610,13 +533,13 @@ static void conn_fail(hconn_t *c, const char *why)
 static void conn_send(hconn_t *c, int op, const char *body)
 {
     c->op = op;
-    c->req_len = build_request(c->req, sizeof(c->req), amz_date, op, body);
+    c->req_len = gl_request(&lo, c->req, sizeof(c->req), amz_date, op_names[op], body);
     if (c->req_len < 0) {
         fprintf(stderr, "sessload: cannot sign a request\n");
         exit(1);
     }
     c->inflight = 1;
-    c->body_len = 0;
+    c->in.len = 0;
     c->body[0] = '\0';
     c->sent_ns = uv_hrtime();
     int rc = c->connected ? write_now((uv_stream_t *)&c->tcp, c->req, (size_t)c->req_len) : 0;
@@ -625,12 +548,25 @@ static void conn_send(hconn_t *c, int op, const char *body)
     /* not connected: conn_connected sends it */
 }
 
-/* CreateGameSession, when an idle process is there for it. */
+/* The placement's -p players, as JSON array members: "id", … or {"PlayerId":"id"}, …. */
+static int player_list(char *out, size_t cap, const hconn_t *c, int objects)
+{
+    int n = 0;
+    for (int k = 0; k < opt.players; k++)
+        n += snprintf(out + n, cap - (size_t)n,
+                      objects ? "%s{\"PlayerId\":\"u%s-%u-%" PRIu64 "-%d\"}"
+                              : "%s\"u%s-%u-%" PRIu64 "-%d\"",
+                      k ? "," : "", lo.tag, c->index, c->seq, k);
+    return n;
+}
+
+/* CreateGameSession (placement mode: StartGameSessionPlacement), when an idle process is there
+ * for it. */
 static void issue_create(hconn_t *c)
 {
-    if (phase != 1 || c->busy || c->waiting || c->dead)
+    if (phase != PH_RUNNING || c->busy || c->waiting || c->dead)
         return;
-    if (opt.mode == M_BURST && issued >= (uint64_t)opt.procs)
+    if (!windowed() && issued >= (uint64_t)opt.procs)
         return;
     if (credits == 0) {
         c->waiting = 1;
@@ -647,18 +583,74 @@ static void issue_create(hconn_t *c)
     c->arn[0] = '\0';
     c->seq++;
     c->t0 = uv_hrtime();
-    char body[512];
-    snprintf(body, sizeof(body),
-             "{\"FleetId\":\"%s\",\"MaximumPlayerSessionCount\":%d,\"Name\":\"h%u-%" PRIu64 "\"}",
-             opt.fleet, opt.max_players, c->index, c->seq);
-    conn_send(c, OP_CREATE_GS, body);
+    char body[512 + 64 * MAX_PLAYERS];
+    if (opt.mode != M_PLACEMENT) {
+        snprintf(body, sizeof(body),
+                 "{\"FleetId\":\"%s\",\"MaximumPlayerSessionCount\":%d,\"Name\":\"h%u-%" PRIu64
+                 "\"}",
+                 opt.fleet, opt.max_players, c->index, c->seq);
+        conn_send(c, OP_CREATE_GS, body);
+        return;
+    }
+    int n = snprintf(body, sizeof(body),
+                     "{\"PlacementId\":\"p%s-%u-%" PRIu64 "\",\"GameSessionQueueName\":\"%s\","
+                     "\"MaximumPlayerSessionCount\":%d,\"GameSessionName\":\"h%u-%" PRIu64 "\","
+                     "\"DesiredPlayerSessions\":[",
+                     lo.tag, c->index, c->seq, opt.queue, opt.max_players, c->index, c->seq);
+    n += player_list(body + n, sizeof(body) - (size_t)n, c, 1);
+    snprintf(body + n, sizeof(body) - (size_t)n, "]}");
+    conn_send(c, OP_START, body);
+}
+
+/* A connection with no placement in flight (round robin), or NULL. */
+static hconn_t *free_conn(void)
+{
+    static unsigned next;
+    for (unsigned k = 0; k < (unsigned)opt.conns; k++) {
+        hconn_t *c = &conns[(next + k) % (unsigned)opt.conns];
+        if (!c->busy && !c->waiting && !c->dead) {
+            next = (c->index + 1) % (unsigned)opt.conns;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Placement -R: start what is due, each on a free connection. When none is free the starts
+ * wait; those sent before the schedule is caught up again count as late. */
+static void pace_pump(uint64_t now)
+{
+    static int stalled;
+    uint64_t due = (uint64_t)((double)(now - t_pace0) * opt.rate / 1e9) + 1;
+    while (phase == PH_RUNNING && paced < due) {
+        hconn_t *c = free_conn();
+        if (c == NULL) {
+            stalled = 1;
+            break;
+        }
+        uint64_t sched = t_pace0 + (uint64_t)((double)paced * 1e9 / opt.rate);
+        paced++;
+        issue_create(c);
+        if (in_window(c->t0)) {
+            hist_add(&h_lag, c->t0 > sched ? c->t0 - sched : 0);
+            late += stalled;
+        }
+    }
+    if (paced >= due)
+        stalled = 0;
+}
+
+static void on_pace(uv_timer_t *t)
+{
+    (void)t;
+    pace_pump(uv_hrtime());
 }
 
 /* An idle process came (back): a waiting connection may go on. */
 static void credit_added(void)
 {
     credits++;
-    while (phase == 1 && credits && wq_len) {
+    while (phase == PH_RUNNING && credits && wq_len) {
         hconn_t *c = &conns[waitq[wq_head]];
         wq_head = (wq_head + 1) % (unsigned)opt.conns;
         wq_len--;
@@ -667,49 +659,73 @@ static void credit_added(void)
     }
 }
 
-/* CreatePlayerSessions once the session is both answered and activated. */
-static void maybe_players(hconn_t *c)
+/* Once the session is both answered and activated: CreatePlayerSessions (placement mode: the
+ * placement is FULFILLED, with its players). */
+static void maybe_players(hconn_t *c, uint64_t now)
 {
     if (!c->busy || !c->created || !c->activated || c->inflight)
         return;
+    if (opt.mode == M_PLACEMENT) {
+        placement_done(c, 1, now);
+        return;
+    }
     char body[ARN_CAP + 64 * MAX_PLAYERS + 64];
     int n = snprintf(body, sizeof(body), "{\"GameSessionId\":\"%s\",\"PlayerIds\":[", c->arn);
-    for (int k = 0; k < opt.players; k++)
-        n += snprintf(body + n, sizeof(body) - (size_t)n, "%s\"u%s-%u-%" PRIu64 "-%d\"",
-                      k ? "," : "", opt.tag, c->index, c->seq, k);
+    n += player_list(body + n, sizeof(body) - (size_t)n, c, 0);
     snprintf(body + n, sizeof(body) - (size_t)n, "]}");
     conn_send(c, OP_CREATE_PS, body);
 }
 
+/* The game session an answer names must be the one pushed (whichever came first). */
+static void check_arn(hconn_t *c, const char *arn)
+{
+    if (c->arn[0] == '\0') {
+        snprintf(c->arn, sizeof(c->arn), "%s", arn);
+    } else if (strcmp(c->arn, arn) != 0) {
+        prob.mismatch++;
+        cap_add(&caps, "placement h%u-%" PRIu64 ": answered with game session %s, pushed %s",
+                c->index, c->seq, c->proc >= 0 ? arn : c->arn, c->proc >= 0 ? c->arn : arn);
+    }
+}
+
 static void on_response(hconn_t *c, uint64_t now)
 {
-    int st = c->parser.status_code;
+    int st = c->in.parser.status_code;
     c->inflight = 0;
     if (in_window(now))
         ops_win++;
     prob.status[st > 0 && st < MAX_STATUS ? st : 0]++;
     if (st != 200) {
         if (prob.status[st > 0 && st < MAX_STATUS ? st : 0] == 1)
-            capture("%s answered %d: %.1500s", op_names[c->op], st, c->body);
+            cap_add(&caps, "%s answered %d: %.1500s", op_names[c->op], st, c->body);
         if (c->busy)
             placement_done(c, 0, now);
         return;
     }
-    if (c->op == OP_CREATE_GS) {
+    if (c->op == OP_CREATE_GS || c->op == OP_START) {
+        const char *want = c->op == OP_START ? "PENDING" : "ACTIVATING";
+        char status[32], arn[ARN_CAP];
         if (in_window(now))
             hist_add(&h_create, now - c->sent_ns);
-        if (!memmem(c->body, c->body_len, "\"ACTIVATING\"", 12)) {
+        if (json_str(c->body, c->in.len, "Status", status, sizeof(status)) < 0 ||
+            strcmp(status, want) != 0) {
             prob.bad_answer++;
-            capture("CreateGameSession answered 200 without Status ACTIVATING: %.1500s", c->body);
+            cap_add(&caps, "%s answered 200 without Status %s: %.1500s", op_names[c->op], want,
+                    c->body);
         }
+        if (json_str(c->body, c->in.len, "GameSessionId", arn, sizeof(arn)) > 0)
+            check_arn(c, arn);
+        else if (c->op == OP_START)
+            deferred++; /* no attempt placed it inside the request */
         c->created = 1;
-        maybe_players(c);
+        maybe_players(c, now);
         return;
     }
-    size_t reserved = count_of(c->body, c->body_len, "\"RESERVED\"");
+    size_t reserved = count_of(c->body, c->in.len, "\"RESERVED\"");
     if (reserved != (size_t)opt.players) {
         prob.bad_answer++;
-        capture("CreatePlayerSessions answered 200 with %zu RESERVED player sessions, not %d: "
+        cap_add(&caps,
+                "CreatePlayerSessions answered 200 with %zu RESERVED player sessions, not %d: "
                 "%.1500s",
                 reserved, opt.players, c->body);
         placement_done(c, 0, now);
@@ -720,29 +736,9 @@ static void on_response(hconn_t *c, uint64_t now)
     placement_done(c, 1, now);
 }
 
-static int on_message_begin(http_parser *p)
+static int on_answer(http_in_t *in)
 {
-    hconn_t *c = p->data;
-    c->body_len = 0;
-    c->body[0] = '\0';
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    hconn_t *c = p->data;
-    size_t room = sizeof(c->body) - 1 - c->body_len;
-    if (len > room)
-        len = room;
-    memcpy(c->body + c->body_len, at, len);
-    c->body_len += len;
-    c->body[c->body_len] = '\0';
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    ((hconn_t *)p->data)->got_response = 1;
+    ((hconn_t *)in->owner)->got_response = 1;
     return 0;
 }
 
@@ -765,12 +761,8 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     uint64_t now = uv_hrtime();
-    size_t n = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
-    if (n != (size_t)nread || HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
-        char why[128];
-        snprintf(why, sizeof(why), "unparsable answer: %s",
-                 http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
-        conn_fail(c, why);
+    if (http_in_feed(&c->in, buf->base, (size_t)nread) != (size_t)nread) {
+        conn_fail(c, http_in_failed(&c->in));
         return;
     }
     if (!c->got_response)
@@ -778,11 +770,11 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->got_response = 0;
     if (!c->inflight) {
         prob.protocol++;
-        capture("connection %u: an answer without a request in flight", c->index);
+        cap_add(&caps, "connection %u: an answer without a request in flight", c->index);
         conn_close(c);
         return;
     }
-    int keep = http_should_keep_alive(&c->parser);
+    int keep = http_should_keep_alive(&c->in.parser);
     on_response(c, now);
     if (!keep)
         conn_close(c);
@@ -796,7 +788,7 @@ static void conn_connected(uv_connect_t *req, int status)
     if (status < 0) {
         prob.transport++;
         c->connect_fails++;
-        capture("connection %u: cannot connect: %s", c->index, uv_strerror(status));
+        cap_add(&caps, "connection %u: cannot connect: %s", c->index, uv_strerror(status));
         c->inflight = 0;
         if (c->busy)
             placement_done(c, 0, uv_hrtime());
@@ -805,32 +797,25 @@ static void conn_connected(uv_connect_t *req, int status)
     }
     c->connected = 1;
     c->connect_fails = 0;
-    http_parser_init(&c->parser, HTTP_RESPONSE);
-    c->parser.data = c;
+    http_in_init(&c->in, c->body, sizeof(c->body), on_answer, c);
     uv_read_start((uv_stream_t *)&c->tcp, shared_alloc, conn_read);
     if (c->inflight) { /* queued while connecting */
         int rc = write_now((uv_stream_t *)&c->tcp, c->req, (size_t)c->req_len);
         if (rc < 0)
             conn_fail(c, uv_strerror(rc));
     } else if (c->busy) {
-        maybe_players(c);
-    } else {
+        maybe_players(c, uv_hrtime());
+    } else if (!paced_mode()) {
         issue_create(c);
     }
 }
 
 static void conn_start(hconn_t *c)
 {
-    struct sockaddr_in a;
-    uv_ip4_addr(opt.host, opt.port, &a);
-    uv_tcp_init(loop, &c->tcp);
-    c->tcp.data = c;
     c->handle_open = 1;
-    uv_tcp_nodelay(&c->tcp, 1);
-    c->creq.data = c;
-    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&a, conn_connected) < 0) {
+    if (tcp_start(loop, &c->tcp, &c->creq, c, &lo, conn_connected) < 0) {
         prob.transport++;
-        capture("connection %u: uv_tcp_connect failed", c->index);
+        cap_add(&caps, "connection %u: uv_tcp_connect failed", c->index);
         uv_close((uv_handle_t *)&c->tcp, NULL);
         c->handle_open = 0;
     }
@@ -906,7 +891,7 @@ static void proc_closed(uv_handle_t *h)
     free(p->pend);
     p->pend = NULL;
     p->plen = p->pcap = 0;
-    if (p->state == P_CLOSING && phase == 1 && opt.mode == M_RECYCLE) {
+    if (p->state == P_CLOSING && phase == PH_RUNNING && opt.mode == M_RECYCLE) {
         p->gen++;
         proc_enqueue(p); /* a new process on the same compute */
         return;
@@ -929,7 +914,7 @@ static void proc_close(proc_t *p, int state)
 /* A process failed: the placement it hosted fails with it. */
 static void proc_fail(proc_t *p)
 {
-    if (phase == 0) { /* every process must go ready before the run starts */
+    if (phase == PH_READYING) { /* every process must go ready before the run starts */
         proc_close(p, P_DEAD);
         finish();
         return;
@@ -945,29 +930,14 @@ static void proc_fail(proc_t *p)
 /* A masked client frame (opcode: 1 text, 0xA pong). */
 static void proc_send(proc_t *p, int opcode, const char *s, size_t len)
 {
-    unsigned char f[8 + 4096];
-    size_t hl;
+    unsigned char f[14 + 4096];
     if (len > 4096)
         len = 4096;
-    f[0] = (unsigned char)(0x80 | opcode);
-    if (len < 126) {
-        f[1] = (unsigned char)(0x80 | len);
-        hl = 2;
-    } else {
-        f[1] = 0x80 | 126;
-        f[2] = (unsigned char)(len >> 8);
-        f[3] = (unsigned char)(len & 0xff);
-        hl = 4;
-    }
-    uint32_t m = xorshift();
-    memcpy(f + hl, &m, 4);
-    const unsigned char *mk = f + hl;
-    for (size_t i = 0; i < len; i++)
-        f[hl + 4 + i] = (unsigned char)s[i] ^ mk[i & 3];
-    int rc = write_now((uv_stream_t *)&p->tcp, f, hl + 4 + len);
+    size_t n = ws_frame(f, opcode, s, len, xorshift());
+    int rc = write_now((uv_stream_t *)&p->tcp, f, n);
     if (rc < 0) {
         prob.lost++;
-        capture("process %u: write failed: %s", p->index, uv_strerror(rc));
+        cap_add(&caps, "process %u: write failed: %s", p->index, uv_strerror(rc));
         proc_fail(p);
     }
 }
@@ -998,10 +968,19 @@ static void placement_done(hconn_t *c, int ok, uint64_t now)
         placed_all++;
         if (in_window(now)) {
             placed++;
-            hist_add(&h_place, now - c->t0);
+            /* placement mode: start sent → FULFILLED (its activation answered), even when the
+             * start's own answer came later */
+            hist_add(&h_place, (opt.mode == M_PLACEMENT ? c->t_act : now) - c->t0);
+        }
+        if (opt.mode == M_PLACEMENT && placed_all % sample_stride == 0 &&
+            nsamples < (unsigned)opt.verify) {
+            sample_t *k = &samples[nsamples++];
+            k->conn = c->index;
+            k->seq = c->seq;
+            snprintf(k->arn, sizeof(k->arn), "%s", c->arn);
         }
         proc_t *p = c->proc >= 0 ? &procs[c->proc] : NULL;
-        if (p && p->state == P_HOSTING && opt.mode == M_RECYCLE && phase == 1) {
+        if (p && p->state == P_HOSTING && opt.mode == M_RECYCLE && phase == PH_RUNNING) {
             char m[128];
             snprintf(m, sizeof(m),
                      "{\"Action\":\"TerminateServerProcess\",\"RequestId\":\"t%u-%u\"}", p->index,
@@ -1018,7 +997,9 @@ static void placement_done(hconn_t *c, int ok, uint64_t now)
 
 static void next_placement(hconn_t *c)
 {
-    if (phase == 1)
+    if (phase == PH_RUNNING && paced_mode())
+        pace_pump(uv_hrtime()); /* a start may have waited for this connection */
+    else if (phase == PH_RUNNING)
         issue_create(c);
     check_done();
 }
@@ -1033,19 +1014,21 @@ static void on_push(proc_t *p, const char *d, size_t len, uint64_t now)
         json_str(d, len, "GameSessionId", arn, sizeof(arn)) <= 0 ||
         sscanf(name, "h%u-%" SCNu64, &ci, &seq) != 2 || ci >= (unsigned)opt.conns) {
         prob.mismatch++;
-        capture("process %u: a CreateGameSession push it cannot place: %.1000s", p->index, d);
+        cap_add(&caps, "process %u: a CreateGameSession push it cannot place: %.1000s", p->index,
+                d);
         return;
     }
     hconn_t *c = &conns[ci];
     if (p->state != P_READY || !c->busy || c->seq != seq || c->proc >= 0) {
         prob.mismatch++;
-        capture("process %u (state %d): push for placement %s, connection %u %s at seq %" PRIu64,
+        cap_add(&caps,
+                "process %u (state %d): push for placement %s, connection %u %s at seq %" PRIu64,
                 p->index, p->state, name, ci, c->busy ? "busy" : "idle", c->seq);
         return;
     }
     c->proc = (int)p->index;
     c->t_push = now;
-    snprintf(c->arn, sizeof(c->arn), "%s", arn);
+    check_arn(c, arn);
     if (in_window(now))
         hist_add(&h_push, now - c->t0);
     p->conn = ci;
@@ -1064,7 +1047,7 @@ static void on_text(proc_t *p, const char *d, size_t len, uint64_t now)
     char action[48];
     if (json_str(d, len, "Action", action, sizeof(action)) < 0) {
         prob.protocol++;
-        capture("process %u: a message without Action: %.500s", p->index, d);
+        cap_add(&caps, "process %u: a message without Action: %.500s", p->index, d);
         return;
     }
     if (strcmp(action, "CreateGameSession") == 0) {
@@ -1075,7 +1058,7 @@ static void on_text(proc_t *p, const char *d, size_t len, uint64_t now)
     prob.ws_status[st > 0 && st < MAX_STATUS ? st : 0]++;
     if (p->t_req == 0) {
         prob.protocol++;
-        capture("process %u: %s without a request in flight: %.500s", p->index, action, d);
+        cap_add(&caps, "process %u: %s without a request in flight: %.500s", p->index, action, d);
         return;
     }
     if (in_window(now))
@@ -1087,8 +1070,8 @@ static void on_text(proc_t *p, const char *d, size_t len, uint64_t now)
                        : p->state == P_ENDING     ? "TerminateServerProcess"
                                                   : "?";
     if (st != 200 || strcmp(action, want) != 0) {
-        capture("process %u: %s answered %ld (waiting for %s): %.1000s", p->index, action, st, want,
-                d);
+        cap_add(&caps, "process %u: %s answered %ld (waiting for %s): %.1000s", p->index, action,
+                st, want, d);
         proc_fail(p);
         return;
     }
@@ -1102,20 +1085,22 @@ static void on_text(proc_t *p, const char *d, size_t len, uint64_t now)
             if (in_window(now))
                 hist_add(&h_recycle, now - p->t_recycle);
         }
-        if (phase == 0 && ready_count == (uint64_t)opt.procs) {
+        if (phase == PH_READYING && ready_count == (uint64_t)opt.procs) {
             credits = ready_count;
             t_ready = now;
-            phase = 1;
-            if (opt.mode == M_BURST) {
+            phase = PH_RUNNING;
+            if (windowed())
+                uv_timer_start(&win_timer, on_win, (uint64_t)(lo.warmup * 1000), 0);
+            else
                 edge(0);
-                for (int i = 0; i < opt.conns; i++)
-                    issue_create(&conns[i]);
+            if (paced_mode()) {
+                t_pace0 = uv_hrtime();
+                uv_timer_start(&pace_timer, on_pace, 1, 1);
             } else {
-                uv_timer_start(&win_timer, on_win, (uint64_t)(opt.warmup * 1000), 0);
                 for (int i = 0; i < opt.conns; i++)
                     issue_create(&conns[i]);
             }
-        } else if (phase >= 1) {
+        } else if (phase >= PH_RUNNING) {
             credit_added();
         }
         break;
@@ -1126,7 +1111,8 @@ static void on_text(proc_t *p, const char *d, size_t len, uint64_t now)
             hist_add(&h_activate, now - sent);
         if (c->busy && c->seq == p->seq) {
             c->activated = 1;
-            maybe_players(c);
+            c->t_act = now;
+            maybe_players(c, now);
         }
         break;
     }
@@ -1139,45 +1125,27 @@ static void on_text(proc_t *p, const char *d, size_t len, uint64_t now)
 static void proc_frames(proc_t *p, const char *data, size_t n, uint64_t now)
 {
     size_t off = 0;
-    while (p->handle_open && p->state != P_DEAD && n - off >= 2) {
-        const unsigned char *f = (const unsigned char *)data + off;
-        size_t avail = n - off, hl = 2;
-        int fin = f[0] & 0x80, op = f[0] & 0x0f;
-        uint64_t len = f[1] & 0x7f;
-        if (f[1] & 0x80) {
+    ws_hdr_t h;
+    int got;
+    while (p->handle_open && p->state != P_DEAD &&
+           (got = ws_parse(data + off, n - off, MAX_FRAME, &h))) {
+        if (got < 0) {
             prob.protocol++;
-            capture("process %u: a masked frame from the server", p->index);
+            if (got == WS_MASKED)
+                cap_add(&caps, "process %u: a masked frame from the server", p->index);
+            else
+                cap_add(&caps, "process %u: a frame of %" PRIu64 " bytes", p->index, h.len);
             proc_fail(p);
             return;
         }
-        if (len == 126) {
-            if (avail < 4)
-                break;
-            len = (uint64_t)f[2] << 8 | f[3];
-            hl = 4;
-        } else if (len == 127) {
-            if (avail < 10)
-                break;
-            len = 0;
-            for (int i = 0; i < 8; i++)
-                len = len << 8 | f[2 + i];
-            hl = 10;
-        }
-        if (len > MAX_FRAME) {
-            prob.protocol++;
-            capture("process %u: a frame of %" PRIu64 " bytes", p->index, len);
-            proc_fail(p);
-            return;
-        }
-        if (avail < hl + len)
-            break;
-        const char *pl = (const char *)f + hl;
-        off += hl + (size_t)len;
-        switch (op) {
+        const char *pl = data + off + h.hl;
+        size_t len = (size_t)h.len;
+        off += h.hl + len;
+        switch (h.opcode) {
         case 0x1:
-            if (!fin) {
+            if (!h.fin) {
                 prob.protocol++;
-                capture("process %u: a fragmented message", p->index);
+                cap_add(&caps, "process %u: a fragmented message", p->index);
                 proc_fail(p);
                 return;
             }
@@ -1187,7 +1155,7 @@ static void proc_frames(proc_t *p, const char *data, size_t n, uint64_t now)
             int code = len >= 2 ? ((unsigned char)pl[0] << 8 | (unsigned char)pl[1]) : 1005;
             if (p->state != P_CLOSING && p->state != P_ENDING) {
                 prob.closes++;
-                capture("process %u: closed by the server with %d %.*s", p->index, code,
+                cap_add(&caps, "process %u: closed by the server with %d %.*s", p->index, code,
                         len > 2 ? (int)len - 2 : 0, pl + 2);
                 proc_fail(p);
             } else {
@@ -1199,7 +1167,7 @@ static void proc_frames(proc_t *p, const char *data, size_t n, uint64_t now)
         case 0xA: break;
         default:
             prob.protocol++;
-            capture("process %u: unexpected opcode %d", p->index, op);
+            cap_add(&caps, "process %u: unexpected opcode %d", p->index, h.opcode);
             break;
         }
     }
@@ -1217,32 +1185,17 @@ static void proc_frames(proc_t *p, const char *data, size_t n, uint64_t now)
 /* The 101 answer to the upgrade; then ProcessReady. Returns the bytes it took, or -1. */
 static long proc_handshake(proc_t *p, char *data, size_t n)
 {
-    char *e = memmem(data, n, "\r\n\r\n", 4);
-    if (e == NULL) {
-        if (n > MAX_HANDSHAKE - 1) {
-            prob.handshake++;
-            capture("process %u: an upgrade answer without an end", p->index);
-            proc_fail(p);
-            return -1;
-        }
+    long hl = ws_handshake(data, n, MAX_HANDSHAKE - 1, p->accept);
+    if (hl == 0)
         return 0;
-    }
-    size_t hl = (size_t)(e - data) + 4;
-    *e = '\0';
-    if (strncmp(data, "HTTP/1.1 101", 12) != 0) {
+    if (hl < 0) {
         prob.handshake++;
-        capture("process %u: the upgrade was answered:\n%.1500s", p->index, data);
-        proc_fail(p);
-        return -1;
-    }
-    const char *a = strcasestr(data, "\r\nSec-WebSocket-Accept:");
-    if (a)
-        a += 23;
-    while (a && *a == ' ')
-        a++;
-    if (a == NULL || strncmp(a, p->accept, strlen(p->accept)) != 0) {
-        prob.handshake++;
-        capture("process %u: wrong or missing Sec-WebSocket-Accept", p->index);
+        if (hl == WS_HS_LONG)
+            cap_add(&caps, "process %u: an upgrade answer without an end", p->index);
+        else if (hl == WS_HS_STATUS)
+            cap_add(&caps, "process %u: the upgrade was answered:\n%.1500s", p->index, data);
+        else
+            cap_add(&caps, "process %u: wrong or missing Sec-WebSocket-Accept", p->index);
         proc_fail(p);
         return -1;
     }
@@ -1251,7 +1204,7 @@ static long proc_handshake(proc_t *p, char *data, size_t n)
     if (in_window(uv_hrtime()))
         ops_win++;
     proc_ready_send(p);
-    return (long)hl;
+    return hl;
 }
 
 static void proc_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -1268,9 +1221,9 @@ static void proc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     proc_t *p = s->data;
     if (nread < 0) {
-        if (p->state != P_CLOSING && p->state != P_DEAD && phase < 3) {
+        if (p->state != P_CLOSING && p->state != P_DEAD && phase < PH_CLOSING) {
             prob.lost++;
-            capture("process %u (state %d): connection lost: %s", p->index, p->state,
+            cap_add(&caps, "process %u (state %d): connection lost: %s", p->index, p->state,
                     nread == UV_EOF ? "closed by the server without a close frame"
                                     : uv_strerror((int)nread));
             proc_fail(p);
@@ -1309,20 +1262,17 @@ static void proc_connected(uv_connect_t *creq, int status)
         return;
     if (status < 0) {
         prob.handshake++;
-        capture("process %u: cannot connect: %s", p->index, uv_strerror(status));
+        cap_add(&caps, "process %u: cannot connect: %s", p->index, uv_strerror(status));
         proc_fail(p);
         return;
     }
-    unsigned char raw[16], sha[20];
-    char key[32], cat[80], req[REQ_CAP];
+    unsigned char raw[16];
+    char key[32], req[REQ_CAP];
     for (int i = 0; i < 16; i += 4) {
         uint32_t v = xorshift();
         memcpy(raw + i, &v, 4);
     }
-    EVP_EncodeBlock((unsigned char *)key, raw, 16);
-    snprintf(cat, sizeof(cat), "%s" WS_GUID, key);
-    EVP_Digest(cat, strlen(cat), sha, NULL, EVP_sha1(), NULL);
-    EVP_EncodeBlock((unsigned char *)p->accept, sha, 20);
+    ws_key(raw, key, p->accept);
     /* the SDKs' query (§7.1); values are URL-safe as they are */
     int n =
         snprintf(req, sizeof(req),
@@ -1330,45 +1280,38 @@ static void proc_connected(uv_connect_t *creq, int status)
                  "&sdkVersion=5.6.0&sdkLanguage=Go&IdempotencyToken=i%s-%u-%u HTTP/1.1\r\n"
                  "Host: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                 opt.sdk_path, opt.tag, p->index, p->gen, opt.fleet, p->index / PER_COMPUTE,
-                 opt.tokens[p->index / PER_COMPUTE], opt.tag, p->index, p->gen, opt.hostport, key);
+                 opt.sdk_path, lo.tag, p->index, p->gen, opt.fleet, p->index / PER_COMPUTE,
+                 opt.tokens[p->index / PER_COMPUTE], lo.tag, p->index, p->gen, lo.hostport, key);
     p->state = P_HANDSHAKE;
     uv_read_start((uv_stream_t *)&p->tcp, proc_alloc, proc_read);
     int rc = write_now((uv_stream_t *)&p->tcp, req, (size_t)n);
     if (rc < 0) {
         prob.handshake++;
-        capture("process %u: cannot send the upgrade: %s", p->index, uv_strerror(rc));
+        cap_add(&caps, "process %u: cannot send the upgrade: %s", p->index, uv_strerror(rc));
         proc_fail(p);
     }
 }
 
 static void proc_connect(proc_t *p)
 {
-    struct sockaddr_in a;
-    uv_ip4_addr(opt.host, opt.port, &a);
-    uv_tcp_init(loop, &p->tcp);
-    p->tcp.data = p;
     p->handle_open = 1;
     open_procs++;
     connecting++;
     p->state = P_CONNECTING;
-    uv_tcp_nodelay(&p->tcp, 1);
-    p->creq.data = p;
-    int rc = uv_tcp_connect(&p->creq, &p->tcp, (const struct sockaddr *)&a, proc_connected);
+    int rc = tcp_start(loop, &p->tcp, &p->creq, p, &lo, proc_connected);
     if (rc < 0) {
         prob.handshake++;
-        capture("process %u: uv_tcp_connect: %s", p->index, uv_strerror(rc));
+        cap_add(&caps, "process %u: uv_tcp_connect: %s", p->index, uv_strerror(rc));
         proc_fail(p);
     }
 }
 
 /* ---- timers and phases ---- */
 
-static void on_sec(uv_timer_t *t)
+/* What waited longer than -T fails: a request, a placement's activation, the set-up. */
+static void expire(uint64_t now)
 {
-    (void)t;
-    amz_date_now(amz_date);
-    uint64_t now = uv_hrtime(), limit = (uint64_t)(opt.timeout_s * 1e9);
+    uint64_t limit = (uint64_t)(lo.timeout_s * 1e9);
     for (int i = 0; i < opt.conns; i++) {
         hconn_t *c = &conns[i];
         if (c->inflight && now - c->sent_ns > limit) {
@@ -1376,7 +1319,8 @@ static void on_sec(uv_timer_t *t)
             conn_fail(c, "timeout: no answer within the limit (-T)");
         } else if (c->busy && !c->inflight && c->created && !c->activated && now - c->t0 > limit) {
             prob.timeouts++;
-            capture("placement h%u-%" PRIu64 ": no ActivateGameSession answer within -T (push "
+            cap_add(&caps,
+                    "placement h%u-%" PRIu64 ": no ActivateGameSession answer within -T (push "
                     "%s)",
                     c->index, c->seq, c->proc >= 0 ? "received" : "never received");
             placement_done(c, 0, now);
@@ -1386,16 +1330,26 @@ static void on_sec(uv_timer_t *t)
         proc_t *p = &procs[i];
         if (p->t_req && now - p->t_req > limit) {
             prob.timeouts++;
-            capture("process %u (state %d): no answer within the limit (-T)", p->index, p->state);
+            cap_add(&caps, "process %u (state %d): no answer within the limit (-T)", p->index,
+                    p->state);
             proc_fail(p);
         }
     }
-    if (phase == 0 &&
-        now - t_begin > (uint64_t)(opt.timeout_s * 1e9) * 6 + (uint64_t)opt.procs * 2000000ull) {
-        capture("only %" PRIu64 " of %d processes went ready in time", ready_count, opt.procs);
+    if (phase == PH_READYING &&
+        now - t_begin > (uint64_t)(lo.timeout_s * 1e9) * 6 + (uint64_t)opt.procs * 2000000ull) {
+        cap_add(&caps, "only %" PRIu64 " of %d processes went ready in time", ready_count,
+                opt.procs);
         prob.handshake++;
         finish();
     }
+}
+
+/* Once a second: the x-amz-date the requests are signed with, and the timeouts. */
+static void on_sec(uv_timer_t *t)
+{
+    (void)t;
+    amz_date_now(amz_date);
+    expire(uv_hrtime());
 }
 
 static void on_drain_timeout(uv_timer_t *t)
@@ -1408,8 +1362,8 @@ static void on_end(uv_timer_t *t)
 {
     (void)t;
     edge(1);
-    phase = 2;
-    uv_timer_start(&end_timer, on_drain_timeout, (uint64_t)(opt.timeout_s * 1000), 0);
+    phase = PH_DRAINING;
+    uv_timer_start(&end_timer, on_drain_timeout, (uint64_t)(lo.timeout_s * 1000), 0);
     check_done();
 }
 
@@ -1418,17 +1372,17 @@ static void on_win(uv_timer_t *t)
 {
     (void)t;
     edge(0);
-    uv_timer_start(&end_timer, on_end, (uint64_t)(opt.duration * 1000), 0);
+    uv_timer_start(&end_timer, on_end, (uint64_t)(lo.duration * 1000), 0);
 }
 
 /* Every placement in flight is over. */
 static void check_done(void)
 {
-    if (phase == 1 && opt.mode == M_BURST && issued >= (uint64_t)opt.procs && busy_conns == 0) {
+    if (phase == PH_RUNNING && !windowed() && issued >= (uint64_t)opt.procs && busy_conns == 0) {
         edge(1);
-        phase = 2;
+        phase = PH_DRAINING;
     }
-    if (phase == 2 && busy_conns == 0)
+    if (phase == PH_DRAINING && busy_conns == 0)
         finish();
 }
 
@@ -1445,9 +1399,9 @@ static void on_stop(uv_timer_t *t)
 /* Close everything; the loop ends when the last handle is closed. */
 static void finish(void)
 {
-    if (phase == 3)
+    if (phase == PH_CLOSING)
         return;
-    phase = 3;
+    phase = PH_CLOSING;
     for (int i = 0; i < opt.conns; i++)
         if (conns[i].handle_open && !uv_is_closing((uv_handle_t *)&conns[i].tcp))
             uv_close((uv_handle_t *)&conns[i].tcp, conn_closed);
@@ -1463,7 +1417,40 @@ static void finish(void)
     uv_close((uv_handle_t *)&sec_timer, NULL);
     uv_close((uv_handle_t *)&win_timer, NULL);
     uv_close((uv_handle_t *)&end_timer, NULL);
+    uv_close((uv_handle_t *)&pace_timer, NULL);
     uv_timer_start(&stop_timer, on_stop, 200, 0); /* let the close frames go out */
+}
+
+/* Placement mode, after the run (outside the window): read the sampled placements back with
+ * DescribeGameSessionPlacement: FULFILLED, the pushed game session, -p placed players. */
+static void verify(void)
+{
+    sync_conn_t *r = nsamples ? sync_open(&lo, 10, SYNC_BODY_CAP) : NULL;
+    char body[128], status[32], arn[ARN_CAP];
+    if (r == NULL && nsamples) {
+        verify_bad = nsamples;
+        cap_add(&caps, "DescribeGameSessionPlacement: cannot connect to %s", lo.hostport);
+    }
+    for (unsigned i = 0; i < nsamples && r; i++) {
+        const sample_t *k = &samples[i];
+        snprintf(body, sizeof(body), "{\"PlacementId\":\"p%s-%u-%" PRIu64 "\"}", lo.tag, k->conn,
+                 k->seq);
+        int st = sync_gl(r, op_names[OP_DESCRIBE_PL], body);
+        size_t players = st == 200 ? count_of(r->body, r->len, "\"PlayerSessionId\"") : 0;
+        if (st != 200 || json_str(r->body, r->len, "Status", status, sizeof(status)) < 0 ||
+            strcmp(status, "FULFILLED") != 0 ||
+            json_str(r->body, r->len, "GameSessionId", arn, sizeof(arn)) <= 0 ||
+            strcmp(arn, k->arn) != 0 || players != (size_t)opt.players) {
+            verify_bad++;
+            cap_add(&caps,
+                    "DescribeGameSessionPlacement %s answered %d (want FULFILLED, game session %s, "
+                    "%d placed players; got %zu): %.1500s",
+                    body, st, k->arn, opt.players, players, st < 0 ? "(no answer)" : r->body);
+        } else {
+            verified++;
+        }
+    }
+    sync_close(r);
 }
 
 /* ---- main ---- */
@@ -1472,11 +1459,13 @@ static void usage(void)
 {
     fprintf(
         stderr,
-        "usage: sessload [-m burst|recycle] [-a HOST:PORT] [-n PROCESSES] [-c CONNS]\n"
-        "                [-p PLAYERS] [-M MAX_PLAYERS] [-K CONNECTS] [-d SECONDS] [-W WARMUP_S]\n"
-        "                [-T TIMEOUT_S] [-P SERVER_PID] [-k KEY_ID] [-s SECRET] [-r REGION]\n"
-        "                [-e ERRORS_OUT]\n"
-        "  key and secret default to $HANGAR_ADMIN_KEY_ID / $HANGAR_ADMIN_SECRET\n");
+        "usage: sessload [-m burst|recycle|placement] [-a HOST:PORT] [-n PROCESSES] [-c CONNS]\n"
+        "                [-p PLAYERS] [-M MAX_PLAYERS] [-K CONNECTS] [-R STARTS_PER_S]\n"
+        "                [-V VERIFY] [-d SECONDS] [-W WARMUP_S] [-T TIMEOUT_S] [-P SERVER_PID]\n"
+        "                [-k KEY_ID] [-s SECRET] [-r REGION] [-e ERRORS_OUT]\n"
+        "  key and secret default to $HANGAR_ADMIN_KEY_ID / $HANGAR_ADMIN_SECRET;\n"
+        "  -R and -V (placements read back after the run, default 200) are for -m placement;\n"
+        "  with -R, -n must be at least R x (W + d) + c\n");
     exit(1);
 }
 
@@ -1490,58 +1479,39 @@ static void print_lat(const char *what, const hist_t *h)
 
 int main(int argc, char **argv)
 {
-    const char *addr = "127.0.0.1:7770", *mname = "burst";
-    opt.procs = 1000;
-    opt.conns = 64;
-    opt.players = 4;
-    opt.max_players = 8;
-    opt.connect_par = 128;
-    opt.duration = 10;
-    opt.warmup = 1;
-    opt.timeout_s = 10;
-    opt.key = getenv("HANGAR_ADMIN_KEY_ID");
-    opt.secret = getenv("HANGAR_ADMIN_SECRET");
-    opt.region = "us-east-1";
-    int ch;
-    while ((ch = getopt(argc, argv, "m:a:n:c:p:M:K:d:W:T:P:k:s:r:e:h")) != -1) {
-        switch (ch) {
-        case 'm': mname = optarg; break;
-        case 'a': addr = optarg; break;
-        case 'n': opt.procs = atoi(optarg); break;
-        case 'c': opt.conns = atoi(optarg); break;
-        case 'p': opt.players = atoi(optarg); break;
-        case 'M': opt.max_players = atoi(optarg); break;
-        case 'K': opt.connect_par = atoi(optarg); break;
-        case 'd': opt.duration = atof(optarg); break;
-        case 'W': opt.warmup = atof(optarg); break;
-        case 'T': opt.timeout_s = atof(optarg); break;
-        case 'P': opt.server_pid = atoi(optarg); break;
-        case 'k': opt.key = optarg; break;
-        case 's': opt.secret = optarg; break;
-        case 'r': opt.region = optarg; break;
-        case 'e': opt.err_path = optarg; break;
-        default: usage();
-        }
+    const char *mname = "burst";
+    const load_opt_t own[] = {
+        {'m', LOAD_STR, &mname},           {'n', LOAD_INT, &opt.procs},
+        {'c', LOAD_INT, &opt.conns},       {'p', LOAD_INT, &opt.players},
+        {'M', LOAD_INT, &opt.max_players}, {'K', LOAD_INT, &opt.connect_par},
+        {'R', LOAD_DOUBLE, &opt.rate},     {'V', LOAD_INT, &opt.verify},
+    };
+    if (load_parse(&lo, argc, argv, own, sizeof(own) / sizeof(own[0])) < 0)
+        usage();
+    int mi = name_index(mode_names, 3, mname);
+    if (mi < 0)
+        usage();
+    opt.mode = (run_mode_t)mi;
+    if (opt.procs < 1 || opt.procs > MAX_PROCS || opt.conns < 1 || opt.conns > MAX_CONNS ||
+        opt.players < 1 || opt.players > MAX_PLAYERS || opt.max_players < opt.players ||
+        opt.max_players > 200 || opt.connect_par < 1 || opt.rate < 0 || opt.verify < 0 ||
+        opt.verify > MAX_VERIFY || (opt.rate > 0 && opt.mode != M_PLACEMENT))
+        usage();
+    /* placement -R: every start finds an idle process (capacity ready), none is recycled */
+    double need = opt.rate * (lo.warmup + lo.duration) + opt.conns;
+    if (paced_mode() && (double)opt.procs < need) {
+        fprintf(stderr,
+                "sessload: -R %.0f for %.1f + %.1f s with %d connections needs -n of at least "
+                "%.0f\n",
+                opt.rate, lo.warmup, lo.duration, opt.conns, need);
+        return 1;
     }
-    if (strcmp(mname, "burst") == 0)
-        opt.mode = M_BURST;
-    else if (strcmp(mname, "recycle") == 0)
-        opt.mode = M_RECYCLE;
-    else
-        usage();
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof(opt.host) || opt.key == NULL ||
-        opt.secret == NULL || opt.procs < 1 || opt.procs > MAX_PROCS || opt.conns < 1 ||
-        opt.conns > MAX_CONNS || opt.players < 1 || opt.players > MAX_PLAYERS ||
-        opt.max_players < opt.players || opt.max_players > 200 || opt.connect_par < 1 ||
-        opt.duration <= 0 || opt.warmup < 0 || opt.timeout_s <= 0)
-        usage();
-    memcpy(opt.host, addr, (size_t)(colon - addr));
-    opt.port = atoi(colon + 1);
-    snprintf(opt.hostport, sizeof(opt.hostport), "%s", addr);
-    snprintf(opt.tag, sizeof(opt.tag), "%x%llx", (unsigned)getpid(),
-             (unsigned long long)time(NULL) & 0xffffff);
-    snprintf(opt.location, sizeof(opt.location), "custom-sessload-%s", opt.tag);
+    if (opt.mode == M_PLACEMENT && opt.verify > 0) {
+        double expect = paced_mode() ? opt.rate * (lo.warmup + lo.duration) : opt.procs;
+        sample_stride = (uint64_t)(expect / opt.verify) > 1 ? (uint64_t)(expect / opt.verify) : 1;
+        samples = calloc((size_t)opt.verify, sizeof(*samples));
+    }
+    snprintf(opt.location, sizeof(opt.location), "custom-sessload-%s", lo.tag);
     rng ^= (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
 
     /* one descriptor per process socket and per connection, plus a few */
@@ -1568,15 +1538,13 @@ int main(int argc, char **argv)
     connq = calloc((size_t)opt.procs, sizeof(*connq));
     conns = calloc((size_t)opt.conns, sizeof(*conns));
     waitq = calloc((size_t)opt.conns, sizeof(*waitq));
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
     loop = uv_default_loop();
     amz_date_now(amz_date);
     uv_timer_init(loop, &sec_timer);
     uv_timer_init(loop, &win_timer);
     uv_timer_init(loop, &end_timer);
     uv_timer_init(loop, &stop_timer);
+    uv_timer_init(loop, &pace_timer);
     uv_timer_start(&sec_timer, on_sec, 1000, 1000);
     t_begin = uv_hrtime();
     for (int i = 0; i < opt.conns; i++) {
@@ -1590,19 +1558,23 @@ int main(int argc, char **argv)
     }
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    if (opt.mode == M_PLACEMENT)
+        verify();
     hg_sigv4_thread_cleanup();
 
     /* ---- tally ---- */
     double ready_s = t_ready ? (double)(t_ready - t_begin) / 1e9 : 0;
     double win = t_win1 > t_win0 && t_win0 ? (double)(t_win1 - t_win0) / 1e9 : 0;
     uint64_t errors = prob.timeouts + prob.handshake + prob.lost + prob.closes + prob.mismatch +
-                      prob.bad_answer + prob.protocol + failed;
+                      prob.bad_answer + prob.protocol + failed + verify_bad;
     for (int s = 0; s < MAX_STATUS; s++) {
         if (s != 200)
             errors += prob.status[s] + prob.ws_status[s];
     }
     if (win == 0 || placed == 0)
         errors++;
+    if (opt.mode == M_PLACEMENT)
+        errors += starved; /* capacity ran out: not the shape asked for */
     int flagged = errors != 0;
     cpu_report_t cpu = {.server_pct = -1};
     double loop_pct = -1;
@@ -1613,16 +1585,23 @@ int main(int argc, char **argv)
     }
     double pps = win > 0 ? (double)placed / win : 0, ops = win > 0 ? (double)ops_win / win : 0;
     int dm = d0.ok && d1.ok && win > 0;
-    double dcommits = dm ? (d1.commits - d0.commits) / win : 0,
-           dtxns = dm ? (d1.txns - d0.txns) / win : 0,
-           dcommit_ms =
-               dm && d1.commit_count > d0.commit_count
-                   ? (d1.commit_sum - d0.commit_sum) / (d1.commit_count - d0.commit_count) * 1e3
-                   : 0,
-           dbusy = dm ? (d1.busy_sum - d0.busy_sum) / win * 100 : 0, dop[2] = {0, 0};
-    for (int o = 0; o < 2 && dm; o++)
-        if (d1.op_count[o] > d0.op_count[o])
-            dop[o] = (d1.op_sum[o] - d0.op_sum[o]) / (d1.op_count[o] - d0.op_count[o]) * 1e3;
+    double dv[MX_N] = {0}; /* the daemon's counters over the window */
+    for (int k = 0; k < MX_N && dm; k++)
+        dv[k] = d1.v[k] - d0.v[k];
+    double dwin = win > 0 ? win : 1;
+    double dcommits = dv[MX_COMMITS] / dwin, dtxns = dv[MX_TXNS] / dwin,
+           dcommit_ms = dv[MX_COMMIT_COUNT] > 0 ? dv[MX_COMMIT_SUM] / dv[MX_COMMIT_COUNT] * 1e3 : 0,
+           dbusy = dv[MX_BUSY_SUM] / dwin * 100, dful = dv[MX_FULFILLED] / dwin,
+           dop[OP_TIMED] = {0};
+    /* the share of commits slower than 1 ms and than 2.5 ms: the latency's tail */
+    double ncommits = dv[MX_COMMIT_COUNT] > 0 ? dv[MX_COMMIT_COUNT] : 1;
+    double slow1 = dm ? 100 - dv[MX_COMMIT_LE_1MS] / ncommits * 100 : 0;
+    double slow2 = dm ? 100 - dv[MX_COMMIT_LE_2MS] / ncommits * 100 : 0;
+    double stalls2 = (dv[MX_COMMIT_COUNT] - dv[MX_COMMIT_LE_2MS]) / dwin, /* per second */
+        stalls10 = (dv[MX_COMMIT_COUNT] - dv[MX_COMMIT_LE_10MS]) / dwin;
+    for (int o = 0; o < OP_TIMED; o++)
+        if (dv[MX_OP_COUNT + o] > 0)
+            dop[o] = dv[MX_OP_SUM + o] / dv[MX_OP_COUNT + o] * 1e3;
     /* the daemon's disk traffic per placed session (its WAL frames, checkpoints, page reads) */
     int dio = io0.write_bytes >= 0 && io1.write_bytes >= 0 && placed > 0;
     double wkb = dio ? (double)(io1.write_bytes - io0.write_bytes) / 1024 / (double)placed : 0,
@@ -1633,7 +1612,7 @@ int main(int argc, char **argv)
 
     printf("sessload %s: %s, %d processes on %d computes, %d connections, %d players per "
            "session\n",
-           mode_names[opt.mode], opt.hostport, opt.procs, opt.ncomputes, opt.conns, opt.players);
+           mode_names[opt.mode], lo.hostport, opt.procs, opt.ncomputes, opt.conns, opt.players);
     printf("  set-up     fleet %s: %.2f s; %" PRIu64 " processes ready in %.2f s (%.0f/s: connect, "
            "upgrade, ProcessReady; %d at a time)\n",
            opt.fleet, setup_s, ready_count, ready_s,
@@ -1642,27 +1621,59 @@ int main(int argc, char **argv)
         printf("  placed     %" PRIu64 " sessions in %.3f s (%.0f/s), from the first "
                "CreateGameSession sent to the last CreatePlayerSessions answered\n",
                placed, win, pps);
+    else if (opt.mode == M_PLACEMENT && !paced_mode())
+        printf("  placed     %" PRIu64 " placements FULFILLED in %.3f s (%.0f/s), from the first "
+               "StartGameSessionPlacement sent to the last FULFILLED; %" PRIu64
+               " not placed inside their start request\n",
+               placed, win, pps, deferred);
+    else if (opt.mode == M_PLACEMENT)
+        printf("  placed     %" PRIu64 " placements FULFILLED in the %.1f s window (%.0f/s) after "
+               "%.1f s warm-up, %.0f starts/s asked (open loop); %" PRIu64
+               " starts waited for a free connection (late); %" PRIu64
+               " not placed inside their start request\n",
+               placed, win, pps, lo.warmup, opt.rate, late, deferred);
     else
         printf("  placed     %" PRIu64
                " sessions in the %.1f s window (%.0f/s) after %.1f s warm-up; "
                "%" PRIu64 " processes recycled in all; connections starved for an idle process "
                "%" PRIu64 " times\n",
-               placed, win, pps, opt.warmup, recycled, starved);
+               placed, win, pps, lo.warmup, recycled, starved);
     printf("  requests   %.0f/s answered in the window (HTTP answers, SDK answers and upgrades)\n",
            ops);
     printf("  latency    (client side, in the window)\n");
-    print_lat("placement: create sent -> players answered", &h_place);
-    print_lat("CreateGameSession round trip", &h_create);
-    print_lat("create sent -> push at the process", &h_push);
+    if (opt.mode == M_PLACEMENT) {
+        print_lat("placement: start sent -> FULFILLED", &h_place);
+        print_lat("StartGameSessionPlacement round trip", &h_create);
+        print_lat("start sent -> push at the process", &h_push);
+        print_lat("start sent behind its schedule (-R)", &h_lag);
+    } else {
+        print_lat("placement: create sent -> players answered", &h_place);
+        print_lat("CreateGameSession round trip", &h_create);
+        print_lat("create sent -> push at the process", &h_push);
+    }
     print_lat("ActivateGameSession round trip", &h_activate);
     print_lat("CreatePlayerSessions round trip", &h_players);
     print_lat("recycle: ProcessEnding sent -> new ready", &h_recycle);
-    if (dm)
+    if (dm && opt.mode == M_PLACEMENT)
+        printf("  daemon     %.0f commits/s, %.0f txns/s (%.1f per commit), commit %.3f ms mean: "
+               "store writer committing %.0f%% of the time; loop busy %.0f%%; answer time "
+               "StartGameSessionPlacement %.3f ms (mean, its /metrics); %.0f placements "
+               "FULFILLED/s; commits over 1 ms %.2f%%, over 2.5 ms %.2f%% (%.1f/s), over 10 ms "
+               "%.1f/s\n",
+               dcommits, dtxns, dcommits > 0 ? dtxns / dcommits : 0, dcommit_ms,
+               dcommits * dcommit_ms / 10, dbusy, dop[OP_START], dful, slow1, slow2, stalls2,
+               stalls10);
+    else if (dm)
         printf("  daemon     %.0f commits/s, %.0f txns/s (%.1f per commit), commit %.3f ms mean: "
                "store writer committing %.0f%% of the time; loop busy %.0f%%; answer time "
                "CreateGameSession %.3f ms, CreatePlayerSessions %.3f ms (means, its /metrics)\n",
                dcommits, dtxns, dcommits > 0 ? dtxns / dcommits : 0, dcommit_ms,
                dcommits * dcommit_ms / 10, dbusy, dop[0], dop[1]);
+    if (opt.mode == M_PLACEMENT)
+        printf("  verified   %" PRIu64 " of %u placements read back after the run "
+               "(DescribeGameSessionPlacement: FULFILLED, the pushed game session, %d players); "
+               "%" PRIu64 " wrong\n",
+               verified, nsamples, opt.players, verify_bad);
     if (dio)
         printf("  disk       the daemon wrote %.1f KiB and read %.1f KiB of storage per session "
                "(%.1f MiB/s written); %.1f write and %.1f read system calls per session (sockets "
@@ -1678,9 +1689,10 @@ int main(int argc, char **argv)
             printf("%d=%" PRIu64 " ", s, prob.ws_status[s]);
     printf("\n  problems   failed placements %" PRIu64 ", timeouts %" PRIu64 ", handshakes %" PRIu64
            ", sockets lost %" PRIu64 ", closed by server %" PRIu64 ", mismatched pushes %" PRIu64
-           ", bad answers %" PRIu64 ", protocol %" PRIu64 "\n",
+           ", bad answers %" PRIu64 ", protocol %" PRIu64 "%s\n",
            failed, prob.timeouts, prob.handshake, prob.lost, prob.closes, prob.mismatch,
-           prob.bad_answer, prob.protocol);
+           prob.bad_answer, prob.protocol,
+           opt.mode == M_PLACEMENT && starved ? ", capacity ran out (starved)" : "");
     if (cpu.server_pct >= 0)
         printf(
             "  cpu        server %.0f%% (its loop thread %.0f%%)  sessload %.0f%%  softirq %.0f%%  "
@@ -1690,48 +1702,41 @@ int main(int argc, char **argv)
     else
         printf("  cpu        sessload %.0f%%  softirq %.0f%%  others %.0f%%; machine busy %.0f%%\n",
                cpu.client_pct, cpu.irq_pct, cpu.other_pct, cpu.busy_pct);
-    FILE *ef = opt.err_path && prob.ncaps ? fopen(opt.err_path, "w") : NULL;
     if (flagged)
         printf("  FLAGGED: see the problems below (stderr)\n");
-    for (int i = 0; i < prob.ncaps; i++) {
-        fprintf(stderr, "=== %s\n", prob.caps[i]);
-        if (ef)
-            fprintf(ef, "=== %s\n", prob.caps[i]);
-    }
-    if (ef)
-        fclose(ef);
+    cap_dump(&caps, lo.err_path);
 
-    printf("RESULT workload=sessions mode=%s procs=%d conns=%d players=%d duration_s=%.3f "
-           "placed=%" PRIu64 " placed_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f"
-           " create_p50_ms=%.3f create_p99_ms=%.3f push_p50_ms=%.3f activate_p50_ms=%.3f"
-           " players_p50_ms=%.3f players_p99_ms=%.3f recycle_p50_ms=%.3f recycle_p99_ms=%.3f"
-           " ready_s=%.2f ready_per_s=%.0f ops_per_s=%.1f starved=%" PRIu64 " errors=%" PRIu64
-           " timeouts=%" PRIu64,
-           mode_names[opt.mode], opt.procs, opt.conns, opt.players, win, placed, pps,
+    printf("RESULT workload=sessions mode=%s rate=%.0f procs=%d conns=%d players=%d"
+           " duration_s=%.3f placed=%" PRIu64 " placed_per_s=%.1f p50_ms=%.3f p90_ms=%.3f"
+           " p99_ms=%.3f max_ms=%.3f create_p50_ms=%.3f create_p99_ms=%.3f push_p50_ms=%.3f"
+           " activate_p50_ms=%.3f activate_p99_ms=%.3f players_p50_ms=%.3f players_p99_ms=%.3f"
+           " recycle_p50_ms=%.3f recycle_p99_ms=%.3f ready_s=%.2f ready_per_s=%.0f"
+           " ops_per_s=%.1f starved=%" PRIu64 " deferred=%" PRIu64 " late=%" PRIu64
+           " lag_p99_ms=%.3f verified=%" PRIu64 " verify_n=%u errors=%" PRIu64 " timeouts=%" PRIu64,
+           mode_names[opt.mode], opt.rate, opt.procs, opt.conns, opt.players, win, placed, pps,
            hist_q_ms(&h_place, 0.5), hist_q_ms(&h_place, 0.9), hist_q_ms(&h_place, 0.99),
            (double)h_place.max / 1e6, hist_q_ms(&h_create, 0.5), hist_q_ms(&h_create, 0.99),
-           hist_q_ms(&h_push, 0.5), hist_q_ms(&h_activate, 0.5), hist_q_ms(&h_players, 0.5),
-           hist_q_ms(&h_players, 0.99), hist_q_ms(&h_recycle, 0.5), hist_q_ms(&h_recycle, 0.99),
-           ready_s, ready_s > 0 ? (double)ready_count / ready_s : 0, ops, starved, errors,
+           hist_q_ms(&h_push, 0.5), hist_q_ms(&h_activate, 0.5), hist_q_ms(&h_activate, 0.99),
+           hist_q_ms(&h_players, 0.5), hist_q_ms(&h_players, 0.99), hist_q_ms(&h_recycle, 0.5),
+           hist_q_ms(&h_recycle, 0.99), ready_s, ready_s > 0 ? (double)ready_count / ready_s : 0,
+           ops, starved, deferred, late, hist_q_ms(&h_lag, 0.99), verified, nsamples, errors,
            prob.timeouts);
     if (dm)
         printf(" daemon_commits_per_s=%.0f daemon_txns_per_s=%.0f daemon_txns_per_commit=%.1f"
                " daemon_commit_ms=%.3f daemon_writer_busy_pct=%.0f daemon_loop_busy_pct=%.0f"
-               " daemon_create_ms=%.3f daemon_players_ms=%.3f",
+               " daemon_create_ms=%.3f daemon_players_ms=%.3f daemon_start_ms=%.3f"
+               " daemon_fulfilled_per_s=%.0f daemon_commits_over_1ms_pct=%.2f"
+               " daemon_commits_over_2_5ms_pct=%.2f daemon_commits_over_2_5ms_per_s=%.2f"
+               " daemon_commits_over_10ms_per_s=%.2f",
                dcommits, dtxns, dcommits > 0 ? dtxns / dcommits : 0, dcommit_ms,
-               dcommits * dcommit_ms / 10, dbusy, dop[0], dop[1]);
+               dcommits * dcommit_ms / 10, dbusy, dop[OP_CREATE_GS], dop[OP_CREATE_PS],
+               dop[OP_START], dful, slow1, slow2, stalls2, stalls10);
     if (dio)
         printf(" daemon_disk_write_kib_per_session=%.1f daemon_disk_read_kib_per_session=%.1f"
                " daemon_disk_write_mib_s=%.1f",
                wkb, rkb, wmb_s);
     if (cpu.server_pct >= 0)
         printf(" server_cpu_pct=%.0f server_loop_cpu_pct=%.0f", cpu.server_pct, loop_pct);
-    printf(" client_cpu_pct=%.0f softirq_cpu_pct=%.0f other_cpu_pct=%.0f machine_busy_pct=%.0f"
-           " flagged=%d",
-           cpu.client_pct, cpu.irq_pct, cpu.other_pct, cpu.busy_pct, flagged);
-    for (int s = 0; s < MAX_STATUS; s++)
-        if (prob.status[s] && s != 200)
-            printf(" status_%d=%" PRIu64, s, prob.status[s]);
-    printf("\n");
+    result_tail(&cpu, flagged, prob.status, MAX_STATUS);
     return flagged ? 2 : 0;
 }

@@ -293,7 +293,9 @@ static void on_compute_change(void *ud, hg_store_txn_t *txn, const hg_fl_compute
     hg_reg_announce_t a = {
         .kind = "compute",
         .name = c->name,
-        .address = c->ip ? c->ip : c->dns ? c->dns : "",
+        .address = c->ip    ? c->ip
+                   : c->dns ? c->dns
+                            : "",
         .status = "active",
         .load = (int64_t)c->nprocesses,
         .capacity = HG_FL_MAX_PROCESSES_PER_COMPUTE,

@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/vec.h"
 #include "fleet/fleet_int.h"
 
 void hg_fl_compute_free(hg_fl_compute_t *c)
@@ -275,23 +276,9 @@ int hg_fleet_token_check(hg_fleet_t *fl, const char *fleet_id, const char *compu
 
 /* ---- load ---- */
 
-typedef struct vec {
-    void **all;
-    size_t n, cap;
-} vec_t;
-
-static void push(vec_t *v, void *p)
-{
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 64;
-        v->all = hg_realloc(v->all, v->cap * sizeof(*v->all));
-    }
-    v->all[v->n++] = p;
-}
-
 typedef struct compute_load {
     hg_fleet_t *fl;
-    vec_t v;
+    hg_vec_t v;
 } compute_load_t;
 
 static int load_compute(void *ud, const char *key, json_t *v)
@@ -323,7 +310,7 @@ static int load_compute(void *ud, const char *key, json_t *v)
     c->created_ms = (int64_t)json_integer_value(json_object_get(v, "created_ms"));
     c->seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
     hg_list_init(&c->processes);
-    push(&cl->v, c);
+    hg_vec_push(&cl->v, c);
     return 0;
 }
 
@@ -335,7 +322,7 @@ typedef struct token_load {
 
 static int load_token(void *ud, const char *key, json_t *v)
 {
-    vec_t *tv = ud;
+    hg_vec_t *tv = ud;
     const char *fleet = json_string_value(json_object_get(v, "fleet"));
     const char *compute = json_string_value(json_object_get(v, "compute"));
     token_load_t *tl = hg_calloc(1, sizeof(*tl));
@@ -344,7 +331,7 @@ static int load_token(void *ud, const char *key, json_t *v)
     snprintf(tl->t.token, sizeof(tl->t.token), "%s", key);
     tl->t.issued_ms = (int64_t)json_integer_value(json_object_get(v, "issued_ms"));
     tl->t.expires_ms = (int64_t)json_integer_value(json_object_get(v, "expires_ms"));
-    push(tv, tl);
+    hg_vec_push(tv, tl);
     return 0;
 }
 
@@ -385,7 +372,7 @@ int hg_fl_compute_load(hg_fleet_t *fl)
         return rc;
 
     /* tokens: expired ones, and ones whose compute is gone, are deleted now */
-    vec_t tv = {0};
+    hg_vec_t tv = {0};
     rc = hg_store_load(fl->store, COLL_TOKENS, load_token, &tv);
     if (tv.n)
         qsort(tv.all, tv.n, sizeof(*tv.all), cmp_token_issued);

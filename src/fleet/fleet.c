@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/vec.h"
 #include "fleet/fleet_int.h"
 
 static const char *status_names[] = {"ACTIVE", "TERMINATED"};
@@ -715,23 +716,9 @@ static int load_location(void *ud, const char *key, json_t *v)
     return 0;
 }
 
-typedef struct load_vec {
-    void **all;
-    size_t n, cap;
-} load_vec_t;
-
-static void vec_push(load_vec_t *lv, void *p)
-{
-    if (lv->n == lv->cap) {
-        lv->cap = lv->cap ? lv->cap * 2 : 64;
-        lv->all = hg_realloc(lv->all, lv->cap * sizeof(*lv->all));
-    }
-    lv->all[lv->n++] = p;
-}
-
 static int load_fleet(void *ud, const char *key, json_t *v)
 {
-    load_vec_t *lv = ud;
+    hg_vec_t *lv = ud;
     hg_fl_fleet_t *f = hg_calloc(1, sizeof(*f));
     f->id = hg_strdup(key);
     f->arn = hg_strdup(jstr(v, "arn") ? jstr(v, "arn") : "");
@@ -754,7 +741,7 @@ static int load_fleet(void *ud, const char *key, json_t *v)
     hg_list_init(&f->events);
     hg_list_init(&f->gsessions);
     hg_list_init(&f->tnode);
-    vec_push(lv, f);
+    hg_vec_push(lv, f);
     return 0;
 }
 
@@ -765,7 +752,7 @@ typedef struct event_load {
 
 static int load_event(void *ud, const char *key, json_t *v)
 {
-    load_vec_t *lv = ud;
+    hg_vec_t *lv = ud;
     const char *slash = strchr(key, '/');
     if (slash == NULL || (size_t)(slash - key) >= sizeof(((event_load_t *)0)->fleet))
         return 0;
@@ -777,7 +764,7 @@ static int load_event(void *ud, const char *key, json_t *v)
     ev->message = hg_strdup(jstr(v, "message") ? jstr(v, "message") : "");
     ev->time_ms = jint(v, "time_ms");
     ev->seq = (uint64_t)jint(v, "seq");
-    vec_push(lv, el);
+    hg_vec_push(lv, el);
     return 0;
 }
 
@@ -809,7 +796,7 @@ static void seen_seq(hg_fleet_t *fl, uint64_t seq)
 
 static int load_fleets(hg_fleet_t *fl)
 {
-    load_vec_t lv = {0};
+    hg_vec_t lv = {0};
     int rc = hg_store_load(fl->store, COLL_FLEETS, load_fleet, &lv);
     if (lv.n)
         qsort(lv.all, lv.n, sizeof(*lv.all), cmp_fleet_seq);
@@ -851,7 +838,7 @@ static int load_fleets(hg_fleet_t *fl)
 
 static int load_events(hg_fleet_t *fl)
 {
-    load_vec_t lv = {0};
+    hg_vec_t lv = {0};
     int rc = hg_store_load(fl->store, COLL_EVENTS, load_event, &lv);
     if (lv.n)
         qsort(lv.all, lv.n, sizeof(*lv.all), cmp_event_seq);

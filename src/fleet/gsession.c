@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/jsonw.h"
 #include "core/log.h"
+#include "core/vec.h"
 #include "fleet/fleet_int.h"
 
 static const char *const gs_status_names[] = {"ACTIVATING", "ACTIVE", "TERMINATING", "TERMINATED",
@@ -803,20 +804,6 @@ size_t hg_fl_ps_list_player(hg_fleet_t *fl, const char *player_id, uint64_t afte
 
 /* ---- load ---- */
 
-typedef struct vec {
-    void **v;
-    size_t n, cap;
-} vec_t;
-
-static void vec_push(vec_t *v, void *p)
-{
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 64;
-        v->v = hg_realloc(v->v, v->cap * sizeof(*v->v));
-    }
-    v->v[v->n++] = p;
-}
-
 static const char *jstr(json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -829,7 +816,7 @@ static int64_t jint(json_t *o, const char *k)
 
 typedef struct gs_load {
     hg_fleet_t *fl;
-    vec_t v;
+    hg_vec_t v;
     hg_store_txn_t *cleanup;
 } gs_load_t;
 
@@ -868,7 +855,7 @@ static int load_gs(void *ud, const char *key, json_t *v)
     gs->seq = (uint64_t)jint(v, "seq");
     hg_list_init(&gs->players);
     hg_list_init(&gs->tnode);
-    vec_push(&gl->v, gs);
+    hg_vec_push(&gl->v, gs);
     return 0;
 }
 
@@ -894,7 +881,7 @@ static int load_ps(void *ud, const char *key, json_t *v)
     hg_list_init(&ps->tnode);
     hg_list_init(&ps->gnode);
     hg_list_init(&ps->pnode);
-    vec_push(&gl->v, ps);
+    hg_vec_push(&gl->v, ps);
     return 0;
 }
 
@@ -923,10 +910,10 @@ int hg_fl_gs_load(hg_fleet_t *fl, hg_store_txn_t *cleanup)
     gs_load_t gl = {.fl = fl, .cleanup = cleanup};
     int rc = hg_store_load(fl->store, COLL_GSESSIONS, load_gs, &gl);
     if (gl.v.n)
-        qsort(gl.v.v, gl.v.n, sizeof(*gl.v.v), cmp_gs_seq);
-    vec_t ended = {0};
+        qsort(gl.v.all, gl.v.n, sizeof(*gl.v.all), cmp_gs_seq);
+    hg_vec_t ended = {0};
     for (size_t i = 0; i < gl.v.n; i++) {
-        hg_fl_gsession_t *gs = gl.v.v[i];
+        hg_fl_gsession_t *gs = gl.v.all[i];
         if (rc < 0) {
             gs_free(gs);
             continue;
@@ -942,7 +929,7 @@ int hg_fl_gs_load(hg_fleet_t *fl, hg_store_txn_t *cleanup)
             hg_map_set(&fl->gs_tokens, key, gs);
         }
         if (gs->status == HG_GS_TERMINATED || gs->status == HG_GS_ERROR) {
-            vec_push(&ended, gs);
+            hg_vec_push(&ended, gs);
             continue;
         }
         hg_fl_process_t *p = hg_map_get(&fl->processes, gs->proc_key);
@@ -957,26 +944,26 @@ int hg_fl_gs_load(hg_fleet_t *fl, hg_store_txn_t *cleanup)
             gs->status = HG_GS_TERMINATED; /* its process went while we were down */
             gs->terminated_ms = hg_fl_now(fl);
             hg_fl_gs_save(gs, cleanup);
-            vec_push(&ended, gs);
+            hg_vec_push(&ended, gs);
         }
     }
-    hg_free(gl.v.v);
-    gl.v = (vec_t){0};
+    hg_free(gl.v.all);
+    gl.v = (hg_vec_t){0};
     if (ended.n)
-        qsort(ended.v, ended.n, sizeof(*ended.v), cmp_gs_ended);
+        qsort(ended.all, ended.n, sizeof(*ended.all), cmp_gs_ended);
     for (size_t i = 0; i < ended.n; i++) {
-        hg_list_insert_tail(&fl->ended, &((hg_fl_gsession_t *)ended.v[i])->tnode);
+        hg_list_insert_tail(&fl->ended, &((hg_fl_gsession_t *)ended.all[i])->tnode);
         fl->nended++;
     }
-    hg_free(ended.v);
+    hg_free(ended.all);
     if (rc < 0)
         return rc;
     rc = hg_store_load(fl->store, COLL_PSESSIONS, load_ps, &gl);
     if (gl.v.n)
-        qsort(gl.v.v, gl.v.n, sizeof(*gl.v.v), cmp_ps_seq);
+        qsort(gl.v.all, gl.v.n, sizeof(*gl.v.all), cmp_ps_seq);
     int64_t now = hg_fl_now(fl);
     for (size_t i = 0; i < gl.v.n; i++) {
-        hg_fl_psession_t *ps = gl.v.v[i];
+        hg_fl_psession_t *ps = gl.v.all[i];
         if (rc < 0) {
             ps_free(ps);
             continue;
@@ -1000,7 +987,7 @@ int hg_fl_gs_load(hg_fleet_t *fl, hg_store_txn_t *cleanup)
                 hg_list_insert_tail(&fl->t_reserved, &ps->tnode);
         }
     }
-    hg_free(gl.v.v);
+    hg_free(gl.v.all);
     retention(fl, now, cleanup);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/vec.h"
 
 #define COLL_QUEUES "placement.queues"
 #define COLL_PLACEMENTS "placement.placements"
@@ -1015,14 +1016,9 @@ static int load_queue(void *ud, const char *key, json_t *v)
     return 0;
 }
 
-typedef struct vec {
-    void **v;
-    size_t n, cap;
-} vec_t;
-
 static int load_placement(void *ud, const char *key, json_t *v)
 {
-    vec_t *vec = ud;
+    hg_vec_t *vec = ud;
     hg_pl_placement_t *p = hg_calloc(1, sizeof(*p));
     p->id = hg_strdup(key);
     const char *qn = json_string_value(json_object_get(v, "queue"));
@@ -1084,11 +1080,7 @@ static int load_placement(void *ud, const char *key, json_t *v)
     p->override_none = fb && strcmp(fb, "NONE") == 0;
     hg_list_init(&p->qnode);
     hg_list_init(&p->dnode);
-    if (vec->n == vec->cap) {
-        vec->cap = vec->cap ? vec->cap * 2 : 64;
-        vec->v = hg_realloc(vec->v, vec->cap * sizeof(*vec->v));
-    }
-    vec->v[vec->n++] = p;
+    hg_vec_push(vec, p);
     return 0;
 }
 
@@ -1122,13 +1114,13 @@ int hg_placement_load(hg_placement_t *pl)
     for (k = 0; k < nq; k++)
         hg_list_insert_tail(&pl->queue_order, &qs[k]->node);
     hg_free(qs);
-    vec_t vec = {0};
+    hg_vec_t vec = {0};
     rc = hg_store_load(pl->store, COLL_PLACEMENTS, load_placement, &vec);
     if (vec.n)
-        qsort(vec.v, vec.n, sizeof(*vec.v), cmp_pl_seq);
+        qsort(vec.all, vec.n, sizeof(*vec.all), cmp_pl_seq);
     hg_store_txn_t *fix = hg_store_txn_new(pl->store);
     for (size_t i = 0; i < vec.n; i++) {
-        hg_pl_placement_t *p = vec.v[i];
+        hg_pl_placement_t *p = vec.all[i];
         if (rc < 0) {
             placement_free(p);
             continue;
@@ -1164,7 +1156,7 @@ int hg_placement_load(hg_placement_t *pl)
                 set_session(pl, p, NULL), placement_save(p, fix);
         }
     }
-    hg_free(vec.v);
+    hg_free(vec.all);
     if (rc < 0 || hg_store_txn_empty(fix))
         hg_store_txn_free(fix);
     else

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define TERMINATOR "aws4_request"
@@ -182,17 +183,6 @@ static bool is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static unsigned char lower(unsigned char c)
 {
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
@@ -235,10 +225,10 @@ static long pct_decode(const char *p, size_t n, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c == '%' && n - i > 2 && hex_val((unsigned char)p[i + 1]) >= 0 &&
-            hex_val((unsigned char)p[i + 2]) >= 0) {
-            c = (unsigned char)(hex_val((unsigned char)p[i + 1]) * 16 +
-                                hex_val((unsigned char)p[i + 2]));
+        if (c == '%' && n - i > 2 && hg_hex_digit((unsigned char)p[i + 1]) >= 0 &&
+            hg_hex_digit((unsigned char)p[i + 2]) >= 0) {
+            c = (unsigned char)(hg_hex_digit((unsigned char)p[i + 1]) * 16 +
+                                hg_hex_digit((unsigned char)p[i + 2]));
             i += 2;
         }
         if (o + 1 >= cap)
@@ -491,10 +481,10 @@ static int enc_next(enc_iter_t *it)
     if (it->p >= it->end)
         return -1;
     unsigned char c = (unsigned char)*it->p++;
-    if (c == '%' && it->end - it->p >= 2 && hex_val((unsigned char)it->p[0]) >= 0 &&
-        hex_val((unsigned char)it->p[1]) >= 0) {
-        c = (unsigned char)(hex_val((unsigned char)it->p[0]) * 16 +
-                            hex_val((unsigned char)it->p[1]));
+    if (c == '%' && it->end - it->p >= 2 && hg_hex_digit((unsigned char)it->p[0]) >= 0 &&
+        hg_hex_digit((unsigned char)it->p[1]) >= 0) {
+        c = (unsigned char)(hg_hex_digit((unsigned char)it->p[0]) * 16 +
+                            hg_hex_digit((unsigned char)it->p[1]));
         it->p += 2;
     }
     if (is_unreserved(c))
@@ -865,7 +855,7 @@ static int parse_signature(const char *p, size_t n, hg_sigv4_auth_t *out, hg_err
     if (n != HEX_LEN)
         return hg_error_set(err, HG_EBADSIG, "Signature must be 64 hexadecimal characters");
     for (size_t i = 0; i < n; i++) {
-        if (hex_val((unsigned char)p[i]) < 0)
+        if (hg_hex_digit((unsigned char)p[i]) < 0)
             return hg_error_set(err, HG_EBADSIG, "Signature must be 64 hexadecimal characters");
         out->signature[i] = (char)lower((unsigned char)p[i]);
     }

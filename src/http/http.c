@@ -204,6 +204,25 @@ static void req_free(hg_http_req_int_t *r)
     req_release(r);
 }
 
+int hg_http_query_raw(const hg_http_req_t *req, const char *name, const char **val, size_t *len)
+{
+    const char *q = req->query, *end = q + req->query_len;
+    size_t nl = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - q) == nl && memcmp(q, name, nl) == 0) {
+            *val = eq ? eq + 1 : pe;
+            *len = (size_t)(pe - *val);
+            return 1;
+        }
+        q = pe + 1;
+    }
+    return 0;
+}
+
 const hg_http_header_t *hg_http_req_header(const hg_http_req_t *req, const char *name)
 {
     size_t n = strlen(name);

@@ -95,6 +95,9 @@ size_t hg_http_server_conns(const hg_http_server_t *s);
 
 /* Case-insensitive header lookup; NULL when absent. */
 const hg_http_header_t *hg_http_req_header(const hg_http_req_t *req, const char *name);
+/* The raw (still %-encoded) value of the first query parameter `name` (a key without '=' has an
+ * empty value): 1 with *val and *len set, 0 when absent. Each API decodes by its own rules. */
+int hg_http_query_raw(const hg_http_req_t *req, const char *name, const char **val, size_t *len);
 /* NULL once the client has gone away (the answer will be dropped). */
 hg_http_conn_t *hg_http_req_conn(const hg_http_req_t *req);
 

@@ -25,6 +25,7 @@
 #include "auth/policy.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #define JSON_TYPE "application/json"
 
@@ -105,50 +106,30 @@ int hg_native_require(hg_native_call_t *c, const char *action)
                         action);
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int hg_native_query(hg_native_call_t *c, const char *name, char *out, size_t cap)
 {
-    const char *q = c->req->query, *end = q + c->req->query_len;
-    size_t nl = strlen(name);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(q, '=', (size_t)(pe - q));
-        const char *ke = eq ? eq : pe;
-        if ((size_t)(ke - q) == nl && memcmp(q, name, nl) == 0) {
-            size_t o = 0;
-            for (const char *v = eq ? eq + 1 : pe; v < pe; v++) {
-                int ch = *v;
-                if (ch == '+') {
-                    ch = ' ';
-                } else if (ch == '%') {
-                    int h = pe - v >= 3 ? hexval(v[1]) : -1;
-                    int l = pe - v >= 3 ? hexval(v[2]) : -1;
-                    if (h < 0 || l < 0)
-                        return hg_error_set(&c->err, HG_EINVAL, "bad %%-escape in %s", name);
-                    ch = h * 16 + l;
-                    v += 2;
-                }
-                if (o + 1 >= cap || ch == 0)
-                    return hg_error_set(&c->err, HG_EINVAL, "query parameter %s is too long", name);
-                out[o++] = (char)ch;
-            }
-            out[o] = '\0';
-            return 1;
+    const char *v, *pe;
+    size_t len, o = 0;
+    if (!hg_http_query_raw(c->req, name, &v, &len))
+        return 0;
+    for (pe = v + len; v < pe; v++) {
+        int ch = *v;
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            int h = pe - v >= 3 ? hg_hex_digit(v[1]) : -1;
+            int l = pe - v >= 3 ? hg_hex_digit(v[2]) : -1;
+            if (h < 0 || l < 0)
+                return hg_error_set(&c->err, HG_EINVAL, "bad %%-escape in %s", name);
+            ch = h * 16 + l;
+            v += 2;
         }
-        q = pe + 1;
+        if (o + 1 >= cap || ch == 0)
+            return hg_error_set(&c->err, HG_EINVAL, "query parameter %s is too long", name);
+        out[o++] = (char)ch;
     }
-    return 0;
+    out[o] = '\0';
+    return 1;
 }
 
 int hg_native_limit(hg_native_call_t *c, size_t def, size_t *out)

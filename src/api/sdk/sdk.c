@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/map.h"
 #include "core/metrics.h"
+#include "core/str.h"
 #include "ws/ws.h"
 
 #define SIGV4_MAX_AGE_S 86400 /* the SDKs reconnect with the URL they signed once */
@@ -702,48 +703,28 @@ void hg_sdk_drop(hg_sdk_t *sdk, hg_fl_process_t *p)
 
 /* ---- the upgrade ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A query value by name: %XX decoded when the client encoded (Go), taken as it is otherwise
  * ('+' stays '+': C++ and C# do not encode, and tokens never hold spaces). 1 found, 0 absent,
  * -1 too long or a NUL. */
 static int query_get(const hg_http_req_t *req, const char *name, char *out, size_t cap)
 {
-    const char *q = req->query, *end = q + req->query_len;
-    size_t nl = strlen(name);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(q, '=', (size_t)(pe - q));
-        const char *ke = eq ? eq : pe;
-        if ((size_t)(ke - q) == nl && memcmp(q, name, nl) == 0) {
-            size_t o = 0;
-            for (const char *v = eq ? eq + 1 : pe; v < pe; v++) {
-                int ch = (unsigned char)*v;
-                if (ch == '%' && pe - v >= 3 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
-                    ch = hexval(v[1]) * 16 + hexval(v[2]);
-                    v += 2;
-                }
-                if (o + 1 >= cap || ch == 0)
-                    return -1;
-                out[o++] = (char)ch;
-            }
-            out[o] = '\0';
-            return 1;
-        }
-        q = pe + 1;
-    }
+    const char *v, *pe;
+    size_t len, o = 0;
     out[0] = '\0';
-    return 0;
+    if (!hg_http_query_raw(req, name, &v, &len))
+        return 0;
+    for (pe = v + len; v < pe; v++) {
+        int ch = (unsigned char)*v;
+        if (ch == '%' && pe - v >= 3 && hg_hex_digit(v[1]) >= 0 && hg_hex_digit(v[2]) >= 0) {
+            ch = hg_hex_digit(v[1]) * 16 + hg_hex_digit(v[2]);
+            v += 2;
+        }
+        if (o + 1 >= cap || ch == 0)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return 1;
 }
 
 /* Go's url.QueryEscape: unreserved kept, space '+', the rest %XX. */

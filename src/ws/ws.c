@@ -10,6 +10,12 @@
  *   bytes being written or `out` holds WRITE_MAX bytes; the next batch leaves when the
  *   connection's on_drain says the write finished. Messages sent meanwhile wait in wslay's queue
  *   (bounded by max_queue_bytes/msgs), so N sends cost one write, not N.
+ * - hg_ws_send() frames a message straight into `out` when wslay has nothing queued (no
+ *   message half sent, no control frame waiting) and `out` is under WRITE_MAX; otherwise it
+ *   queues it in wslay behind what is there. Either way frames leave in the order they were
+ *   sent, and a fan-out of one message to N connections is N appends, not N copies into wslay
+ *   and N more out of it. `out` may then hold bytes while a write is in flight: they leave with
+ *   the next write, on drain.
  * - Sends made outside proceed() (timers, another connection's message, lane completions) only
  *   queue into wslay and start a uv_prepare: the pump runs before the loop next blocks in poll
  *   (Redis's beforeSleep → handleClientsWithPendingWrites), so a burst is one write per turn.
@@ -100,6 +106,8 @@ struct hg_ws {
     hg_buf_t msg; /* message being reassembled */
     uv_timer_t timer;
     uv_prepare_t pump;
+    size_t out_hdr;    /* frame header bytes hg_ws_send() put in `out` (not counted as queued) */
+    size_t out_msgs;   /* messages hg_ws_send() framed into `out`, not yet handed to the conn */
     int handles;       /* uv handles not yet closed */
     uint64_t alive_ms; /* uv_now() of the last sign of life */
     uint64_t ping_ms;
@@ -302,7 +310,7 @@ static int writing(const hg_ws_t *ws)
 
 static size_t queued(const hg_ws_t *ws)
 {
-    size_t n = wslay_event_get_queued_msg_length(ws->ctx) + ws->out.len;
+    size_t n = wslay_event_get_queued_msg_length(ws->ctx) + ws->out.len - ws->out_hdr;
     if (ws->conn)
         n += hg_http_conn_write_queue(ws->conn);
     return n;
@@ -509,10 +517,12 @@ static void proceed(hg_ws_t *ws)
     if (ws->close_code == 0 && wslay_event_get_close_sent(ws->ctx))
         ws->close_code = wslay_event_get_status_code_sent(ws->ctx);
 
-    if (ws->out.len > 0) { /* never while writing: send_cb refuses then */
+    if (ws->out.len > 0 && !writing(ws)) { /* one write in flight: the rest on drain */
         m.writes++;
         int rc = hg_http_conn_write(ws->conn, ws->out.data, ws->out.len);
         ws->out.len = 0;
+        ws->out_hdr = 0;
+        ws->out_msgs = 0;
         if (ws->out.cap > BUF_KEEP)
             hg_buf_free(&ws->out);
         if (rc < 0) { /* the connection is going: on_conn_closed follows */
@@ -529,7 +539,8 @@ static void proceed(hg_ws_t *ws)
     /* asserted every time: the HTTP layer may have restarted reading behind us */
     hg_http_conn_pause(ws->conn, !want_read || blocked);
 
-    if (!want_read && !wslay_event_want_write(ws->ctx) && !ws->close_pending && !writing(ws)) {
+    if (!want_read && !wslay_event_want_write(ws->ctx) && !ws->close_pending && !writing(ws) &&
+        ws->out.len == 0) {
         /* both close frames done (or reading failed and ours is out): end TCP */
         ws->state = WS_SHUT;
         hg_http_conn_close(ws->conn, 1);
@@ -838,13 +849,46 @@ int hg_ws_send(hg_ws_t *ws, int binary, const void *data, size_t len)
 {
     if (ws->state != WS_OPEN || ws->accepting)
         return HG_ECONFLICT;
-    if (!binary && !utf8_valid(data, len))
+    if (binary == HG_WS_TEXT && !utf8_valid(data, len))
         return HG_EINVAL;
+    if (binary == HG_WS_TEXT_VALID)
+        binary = 0;
     size_t q = queued(ws);
     if (len > ws->lim.max_queue_bytes || q > ws->lim.max_queue_bytes - len ||
-        wslay_event_get_queued_msg_count(ws->ctx) >= ws->lim.max_queue_msgs) {
+        wslay_event_get_queued_msg_count(ws->ctx) + ws->out_msgs >= ws->lim.max_queue_msgs) {
         m.queue_full++;
         return HG_ELIMIT;
+    }
+    if (wslay_event_get_queued_msg_count(ws->ctx) == 0 && !ws->close_pending &&
+        ws->out.len < WRITE_MAX) {
+        /* Nothing queued in wslay (no frame half sent, no control frame waiting): frame the
+         * message straight into `out`. A server's frames are unmasked, so this is a 2-10 byte
+         * header and the payload: no copy of the message into wslay's queue and back out. */
+        uint8_t h[10];
+        size_t hn = 2;
+        h[0] = 0x80 | (binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME); /* FIN + opcode */
+        if (len < 126) {
+            h[1] = (uint8_t)len;
+        } else if (len <= 0xFFFF) {
+            h[1] = 126;
+            h[2] = (uint8_t)(len >> 8);
+            h[3] = (uint8_t)len;
+            hn = 4;
+        } else {
+            h[1] = 127;
+            for (int i = 0; i < 8; i++)
+                h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+            hn = 10;
+        }
+        hg_buf_reserve(&ws->out, hn + len);
+        hg_buf_append(&ws->out, h, hn);
+        hg_buf_append(&ws->out, data, len);
+        ws->out_hdr += hn;
+        ws->out_msgs++;
+        m.msgs_out++;
+        m.bytes_out += len;
+        schedule(ws);
+        return 0;
     }
     struct wslay_event_msg msg = {binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
                                   (const uint8_t *)data, len};

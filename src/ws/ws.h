@@ -97,9 +97,16 @@ int hg_ws_is_upgrade(const hg_http_req_t *req);
 int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subprotocol,
                  const hg_ws_cb_t *cb, void *ud, hg_ws_t **out, hg_error_t *err);
 
+/* hg_ws_send()'s kind of message. */
+#define HG_WS_TEXT 0   /* text: checked to be valid UTF-8 */
+#define HG_WS_BINARY 1 /* binary */
+#define HG_WS_TEXT_VALID                                                                           \
+    2 /* text the caller knows is valid UTF-8 (checked once for a fan-out                          \
+         to many connections, or written by our JSON writer): not checked */
+
 /**
  * Queue one message (the payload is copied). Many sends in one loop turn leave in one write.
- * @param binary  0 for a text message (data must be valid UTF-8), 1 for binary
+ * @param binary  HG_WS_TEXT (data must be valid UTF-8), HG_WS_BINARY, or HG_WS_TEXT_VALID
  * @return 0; HG_ELIMIT when the send queue cannot take it (nothing queued; also for a message
  *         larger than max_queue_bytes); HG_ECONFLICT once closing (nothing queued);
  *         HG_EINVAL for a text message that is not valid UTF-8.

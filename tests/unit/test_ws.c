@@ -845,6 +845,40 @@ HG_TEST(many_sends_in_one_turn_coalesce)
     finish(&c);
 }
 
+HG_TEST(sent_frame_lengths_at_the_header_boundaries)
+{
+    /* hg_ws_send frames messages itself when wslay has nothing queued: the 7-bit, 16-bit and
+     * 64-bit length forms, at their edges, in send order and with payloads intact */
+    wsctx_t c;
+    start(&c);
+    c.lim.max_queue_bytes = 1u << 20;
+    handshake(&c, NULL);
+    static const size_t sizes[] = {0, 1, 125, 126, 127, 65535, 65536, 70000};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    static char body[70000];
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (char)('a' + i % 26);
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(hg_ws_send(c.ws, i % 2 ? HG_WS_BINARY : HG_WS_TEXT, body, sizes[i]));
+    RUN_UNTIL(&c, nframes(&c) == N);
+    for (int i = 0; i < N; i++) {
+        sframe_t f;
+        ASSERT_TRUE(sframe_at(&c, i, &f));
+        ASSERT_TRUE(f.fin);
+        ASSERT_EQ_INT(f.op, i % 2 ? 2 : 1);
+        ASSERT_EQ_INT(f.len, sizes[i]);
+        ASSERT_TRUE(memcmp(f.p, body, sizes[i]) == 0);
+    }
+    /* text the caller vouches for is not checked again (a fan-out checks once) */
+    ASSERT_EQ_INT(hg_ws_send(c.ws, HG_WS_TEXT, "\xc3\x28", 2), HG_EINVAL);
+    ASSERT_OK(hg_ws_send(c.ws, HG_WS_TEXT_VALID, "{\"ok\":1}", 8));
+    RUN_UNTIL(&c, nframes(&c) == N + 1);
+    sframe_t f;
+    ASSERT_TRUE(sframe_at(&c, N, &f) && f.op == 1 && f.len == 8 &&
+                memcmp(f.p, "{\"ok\":1}", 8) == 0);
+    finish(&c);
+}
+
 HG_TEST(send_checks)
 {
     wsctx_t c;
@@ -1028,6 +1062,7 @@ HG_SUITE(ws) = {
     HG_CASE(send_queue_cap_then_drain),
     HG_CASE(send_queue_message_cap),
     HG_CASE(many_sends_in_one_turn_coalesce),
+    HG_CASE(sent_frame_lengths_at_the_header_boundaries),
     HG_CASE(send_checks),
     HG_CASE(server_stop_sends_1001),
     HG_CASE(server_stop_unanswered_close_times_out),

@@ -171,6 +171,41 @@ HG_TEST(pipelined_in_order_when_answered_out_of_order)
     finish(&c);
 }
 
+static void answer_held_from_timer(uv_timer_t *t)
+{
+    ctx_t *c = t->data;
+    hg_http_respond(c->held[0], 200, "text/plain", NULL, "late", 4);
+    c->nheld = -1; /* answered */
+}
+
+HG_TEST(answer_from_a_timer_leaves_before_the_loop_blocks)
+{
+    /* Answers are flushed after the poll phase (coalesced); one made in the timer phase must
+     * still go out before the loop next blocks in poll, not after the next I/O event or the
+     * server's 1 s sweep. The client is on the same loop: written before poll, the answer is
+     * read in that same poll, within the iteration whose timer made it. */
+    static const char req[] = "GET /t HTTP/1.1\r\nHost: x\r\n\r\n";
+    ctx_t c;
+    start(&c, req, sizeof(req) - 1, 1024);
+    c.defer = 1;
+    while (c.nheld < 1)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    for (int i = 0; i < 20; i++)
+        uv_run(&c.loop, UV_RUN_NOWAIT); /* the request's own traffic is over */
+    uv_timer_t t;
+    uv_timer_init(&c.loop, &t);
+    t.data = &c;
+    uv_timer_start(&t, answer_held_from_timer, 1, 0);
+    while (c.nheld != -1)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    /* the timer may have run last in that iteration (libuv runs due timers again after poll):
+     * one more iteration writes it before its poll, which reads it */
+    uv_run(&c.loop, UV_RUN_ONCE);
+    ASSERT_TRUE(c.in.len > 0 && strstr(c.in.data, "\r\n\r\nlate") != NULL);
+    uv_close((uv_handle_t *)&t, NULL);
+    finish(&c);
+}
+
 HG_TEST(body_over_limit_is_413_and_closed)
 {
     static const char reqs[] = "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n";
@@ -1016,6 +1051,7 @@ HG_TEST(tls_bad_files_are_refused_with_the_reason)
 HG_SUITE(http) = {
     HG_CASE(half_closed_client_still_gets_its_answer),
     HG_CASE(pipelined_in_order_when_answered_out_of_order),
+    HG_CASE(answer_from_a_timer_leaves_before_the_loop_blocks),
     HG_CASE(body_over_limit_is_413_and_closed),
     HG_CASE(chunked_body_over_limit_is_413),
     HG_CASE(headers_over_limit_is_431),

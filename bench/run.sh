@@ -161,10 +161,13 @@ irq_pct() { awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN{split(a,x," ");split(
 others() { awk -v b="$1" -v s="$2" -v c="$3" -v i="$4" -v n="$(nproc)" 'BEGIN{o=b*n-s-c-i; if(o<0)o=0; printf "%.0f", o}'; }
 
 # wait_quiet: this box is shared; before a series, wait (at most QUIET_BUDGET s in all) until the
-# machine is below 25% busy over one second, so unrelated load does not land in our window.
+# machine is below 25% busy over one second, so unrelated load does not land in our window. It
+# first writes back whatever earlier runs left dirty (sync), so the kernel's writeback of an
+# earlier daemon's files does not compete with this series' fsyncs.
 QUIET_LEFT=${QUIET_BUDGET:-60}
 wait_quiet() {
   local a b busy
+  sync
   while :; do
     a=$(bp_cpu_snap); sleep 1; b=$(bp_cpu_snap); busy=$(bp_cpu_busy_pct "$a" "$b")
     [ "$busy" -ge 25 ] && [ "$QUIET_LEFT" -gt 0 ] || break
@@ -254,6 +257,10 @@ stop_hangard() {
   [ "$rc" = 0 ] || FLAGS+=("hangard-$HN exited with status $rc after SIGTERM$([ "$rc" -le 128 ] || echo " (signal $((rc - 128)))") : see $BP_DIR/hangard-$HN.log")
   if grep -qE 'level=(error|fatal)' "$BP_DIR/hangard-$HN.log"; then
     FLAGS+=("hangard-$HN logged errors: $(grep -cE 'level=(error|fatal)' "$BP_DIR/hangard-$HN.log") line(s), first: $(grep -m1 -E 'level=(error|fatal)' "$BP_DIR/hangard-$HN.log")")
+  elif [ "$rc" = 0 ]; then
+    # a clean run's database is not needed again: removed now, its dirty pages are dropped
+    # instead of being written back while the next series measures fsyncs
+    rm -rf "$BP_DIR/data-$HN"
   fi
 }
 kv() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1==k{print $2}'; }

@@ -845,14 +845,13 @@ out:
     return rc;
 }
 
-int hg_ws_send(hg_ws_t *ws, int binary, const void *data, size_t len)
+int hg_ws_send(hg_ws_t *ws, int kind, const void *data, size_t len)
 {
     if (ws->state != WS_OPEN || ws->accepting)
         return HG_ECONFLICT;
-    if (binary == HG_WS_TEXT && !utf8_valid(data, len))
+    if (kind == HG_WS_TEXT && !utf8_valid(data, len))
         return HG_EINVAL;
-    if (binary == HG_WS_TEXT_VALID)
-        binary = 0;
+    int binary = kind == HG_WS_BINARY;
     size_t q = queued(ws);
     if (len > ws->lim.max_queue_bytes || q > ws->lim.max_queue_bytes - len ||
         wslay_event_get_queued_msg_count(ws->ctx) + ws->out_msgs >= ws->lim.max_queue_msgs) {

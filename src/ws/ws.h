@@ -97,21 +97,21 @@ int hg_ws_is_upgrade(const hg_http_req_t *req);
 int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subprotocol,
                  const hg_ws_cb_t *cb, void *ud, hg_ws_t **out, hg_error_t *err);
 
-/* hg_ws_send()'s kind of message. */
-#define HG_WS_TEXT 0   /* text: checked to be valid UTF-8 */
-#define HG_WS_BINARY 1 /* binary */
-#define HG_WS_TEXT_VALID                                                                           \
-    2 /* text the caller knows is valid UTF-8 (checked once for a fan-out                          \
-         to many connections, or written by our JSON writer): not checked */
+/* hg_ws_send()'s kind of message. HG_WS_TEXT_VALID: text the caller knows is valid UTF-8
+ * (checked once for a fan-out to many connections, or written by our JSON writer), not checked
+ * again. */
+#define HG_WS_TEXT 0
+#define HG_WS_BINARY 1
+#define HG_WS_TEXT_VALID 2
 
 /**
  * Queue one message (the payload is copied). Many sends in one loop turn leave in one write.
- * @param binary  HG_WS_TEXT (data must be valid UTF-8), HG_WS_BINARY, or HG_WS_TEXT_VALID
+ * @param kind  HG_WS_TEXT (data must be valid UTF-8), HG_WS_BINARY, or HG_WS_TEXT_VALID
  * @return 0; HG_ELIMIT when the send queue cannot take it (nothing queued; also for a message
  *         larger than max_queue_bytes); HG_ECONFLICT once closing (nothing queued);
  *         HG_EINVAL for a text message that is not valid UTF-8.
  */
-int hg_ws_send(hg_ws_t *ws, int binary, const void *data, size_t len);
+int hg_ws_send(hg_ws_t *ws, int kind, const void *data, size_t len);
 
 /**
  * Start the close handshake: send a close frame with code (1000–1003, 1007–1014 or 3000–4999;

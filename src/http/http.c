@@ -14,8 +14,12 @@
  *   in beforeSleep the same way). A group commit that completes eight pipelined requests of one
  *   connection then costs one write() instead of eight; the answer leaves in the same loop
  *   iteration as before. Answers made in the other phases (timers, write completions resuming a
- *   paused pipeline) are flushed by a uv_prepare before the loop blocks in poll, so no answer
- *   waits for the next I/O event. While the server stops, answers are flushed at once.
+ *   paused pipeline) are flushed by a uv_idle handle, and an active idle handle also keeps the
+ *   next poll from blocking: an answer made even after the idle phase (in a prepare callback)
+ *   is written by the check right after that non-blocking poll. No answer waits for the next
+ *   I/O event. (A uv_prepare would not do: one started during the prepare phase first runs
+ *   after the poll it should have preceded.) While the server stops, answers are flushed at
+ *   once.
  * - Backpressure: when max_pipeline requests are queued, the parser is paused and reading
  *   stops; the unparsed bytes wait in `pending_in` until the queue drains.
  * - Timers: one 1 s sweep per server checks every connection's idle and request deadlines
@@ -132,9 +136,9 @@ struct hg_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_timer_t sweep;
-    uv_check_t flusher;      /* writes the answers of to_flush after each poll phase, */
-    uv_prepare_t preflusher; /* and before the loop blocks in poll (answers made outside it) */
-    hg_list_t to_flush;      /* connections with answers ready and not yet written */
+    uv_check_t flusher;    /* writes the answers of to_flush after each poll phase, */
+    uv_idle_t idleflusher; /* and before poll; while active, poll does not block */
+    hg_list_t to_flush;    /* connections with answers ready and not yet written */
     hg_http_limits_t limits;
     hg_http_handler_cb cb;
     void *ud;
@@ -159,7 +163,7 @@ struct hg_http_server {
 
 static void flush(hg_http_conn_t *c);
 static void on_flusher(uv_check_t *h);
-static void on_preflusher(uv_prepare_t *h);
+static void on_idleflusher(uv_idle_t *h);
 static void close_conn(hg_http_conn_t *c);
 static int conn_write(hg_http_conn_t *c, uv_write_t *w, const uv_buf_t *bufs, unsigned n,
                       uv_write_cb cb);
@@ -342,7 +346,7 @@ void hg_http_respond(hg_http_req_t *req, int status, const char *content_type,
     if (!hg_list_linked(&c->flush_node)) {
         if (hg_list_empty(&s->to_flush)) {
             uv_check_start(&s->flusher, on_flusher);
-            uv_prepare_start(&s->preflusher, on_preflusher);
+            uv_idle_start(&s->idleflusher, on_idleflusher);
         }
         hg_list_insert_tail(&s->to_flush, &c->flush_node);
     }
@@ -357,7 +361,7 @@ static void flush_all(hg_http_server_t *s)
         flush(hg_container_of(q, hg_http_conn_t, flush_node));
     }
     uv_check_stop(&s->flusher);
-    uv_prepare_stop(&s->preflusher);
+    uv_idle_stop(&s->idleflusher);
 }
 
 static void on_flusher(uv_check_t *h)
@@ -365,7 +369,7 @@ static void on_flusher(uv_check_t *h)
     flush_all(h->data);
 }
 
-static void on_preflusher(uv_prepare_t *h)
+static void on_idleflusher(uv_idle_t *h)
 {
     flush_all(h->data);
 }
@@ -1132,8 +1136,8 @@ int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_
     uv_check_init(loop, &s->flusher);
     s->flusher.data = s;
     s->handles_open++;
-    uv_prepare_init(loop, &s->preflusher);
-    s->preflusher.data = s;
+    uv_idle_init(loop, &s->idleflusher);
+    s->idleflusher.data = s;
     s->handles_open++;
     hg_list_init(&s->to_flush);
     hg_metrics_register("http", render, s);
@@ -1244,7 +1248,7 @@ void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud)
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
     flush_all(s); /* from now on answers are written at once */
     uv_close((uv_handle_t *)&s->flusher, on_handle_closed);
-    uv_close((uv_handle_t *)&s->preflusher, on_handle_closed);
+    uv_close((uv_handle_t *)&s->idleflusher, on_handle_closed);
     drain(s);
 }
 

@@ -17,8 +17,12 @@
  *   and N more out of it. `out` may then hold bytes while a write is in flight: they leave with
  *   the next write, on drain.
  * - Sends made outside proceed() (timers, another connection's message, lane completions) only
- *   queue into wslay and start a uv_prepare: the pump runs before the loop next blocks in poll
- *   (Redis's beforeSleep → handleClientsWithPendingWrites), so a burst is one write per turn.
+ *   queue (into wslay or `out`) and start a uv_idle handle: the pump runs before the loop next
+ *   blocks in poll (Redis's beforeSleep → handleClientsWithPendingWrites), so a burst is one
+ *   write per turn. An idle handle rather than a prepare: a send made during the idle or
+ *   prepare phase (another connection's pump, the HTTP server's flushers) starts a handle that
+ *   phase will not run, and an active idle handle at least keeps the coming poll from
+ *   blocking, so the pump runs in the next turn instead of after the next I/O event.
  *   Sends made from on_message are pumped by the proceed() already running.
  * - Reassembly is ours (wslay's no-buffering mode): fragments are appended to `msg` as their
  *   bytes arrive, after checking at each frame header that the message stays within max_message.
@@ -105,7 +109,7 @@ struct hg_ws {
     hg_buf_t out; /* frames for the next write */
     hg_buf_t msg; /* message being reassembled */
     uv_timer_t timer;
-    uv_prepare_t pump;
+    uv_idle_t pump;
     size_t out_hdr;    /* frame header bytes hg_ws_send() put in `out` (not counted as queued) */
     size_t out_msgs;   /* messages hg_ws_send() framed into `out`, not yet handed to the conn */
     int handles;       /* uv handles not yet closed */
@@ -549,10 +553,10 @@ out:
     ws->in_proceed = 0;
 }
 
-static void on_pump(uv_prepare_t *p)
+static void on_pump(uv_idle_t *p)
 {
     hg_ws_t *ws = p->data;
-    uv_prepare_stop(p);
+    uv_idle_stop(p);
     proceed(ws);
 }
 
@@ -562,7 +566,7 @@ static void schedule(hg_ws_t *ws)
     if (ws->in_proceed || ws->accepting || ws->state >= WS_SHUT)
         return;
     if (!uv_is_active((uv_handle_t *)&ws->pump))
-        uv_prepare_start(&ws->pump, on_pump);
+        uv_idle_start(&ws->pump, on_pump);
 }
 
 /* ---- timers ---- */
@@ -822,7 +826,7 @@ int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subp
     ws->accepting = 0;
     uv_timer_init(ws->loop, &ws->timer);
     ws->timer.data = ws;
-    uv_prepare_init(ws->loop, &ws->pump);
+    uv_idle_init(ws->loop, &ws->pump);
     ws->pump.data = ws;
     ws->handles = 2;
     ws->alive_ms = uv_now(ws->loop);

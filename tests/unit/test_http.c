@@ -206,6 +206,44 @@ HG_TEST(answer_from_a_timer_leaves_before_the_loop_blocks)
     finish(&c);
 }
 
+static int prepare_timeout = -2;
+
+static void answer_held_from_prepare(uv_prepare_t *p)
+{
+    ctx_t *c = p->data;
+    uv_prepare_stop(p);
+    hg_http_respond(c->held[0], 200, "text/plain", NULL, "prep", 4);
+    c->nheld = -1;
+    /* what the coming poll will wait: it must not block with an answer unwritten */
+    prepare_timeout = uv_backend_timeout(&c->loop);
+}
+
+HG_TEST(answer_from_a_prepare_callback_does_not_let_the_loop_block)
+{
+    /* The prepare phase runs only the prepare handles active when it began, so an answer made
+     * in one must not rely on a flusher started then: the coming poll would block (here until
+     * the 1 s sweep) with the answer unwritten. */
+    static const char req[] = "GET /p HTTP/1.1\r\nHost: x\r\n\r\n";
+    ctx_t c;
+    start(&c, req, sizeof(req) - 1, 1024);
+    c.defer = 1;
+    while (c.nheld < 1)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    for (int i = 0; i < 20; i++)
+        uv_run(&c.loop, UV_RUN_NOWAIT);
+    uv_prepare_t p;
+    uv_prepare_init(&c.loop, &p);
+    p.data = &c;
+    uv_prepare_start(&p, answer_held_from_prepare);
+    while (c.nheld != -1)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(prepare_timeout, 0);
+    while (!(c.in.len > 0 && strstr(c.in.data, "\r\n\r\nprep")))
+        uv_run(&c.loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&p, NULL);
+    finish(&c);
+}
+
 HG_TEST(body_over_limit_is_413_and_closed)
 {
     static const char reqs[] = "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n";
@@ -1052,6 +1090,7 @@ HG_SUITE(http) = {
     HG_CASE(half_closed_client_still_gets_its_answer),
     HG_CASE(pipelined_in_order_when_answered_out_of_order),
     HG_CASE(answer_from_a_timer_leaves_before_the_loop_blocks),
+    HG_CASE(answer_from_a_prepare_callback_does_not_let_the_loop_block),
     HG_CASE(body_over_limit_is_413_and_closed),
     HG_CASE(chunked_body_over_limit_is_413),
     HG_CASE(headers_over_limit_is_431),

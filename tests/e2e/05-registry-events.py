@@ -146,6 +146,32 @@ def test_reconnect_after_seq_gets_what_was_missed(d):
         sse.close()
 
 
+def test_sse_replay_larger_than_the_subscriber_queue(d):
+    """A replay bigger than one subscriber's send queue (4 MiB): SSE events are batched per loop
+    turn up to the cap, the rest follows as the connection drains; all of them, once, in order."""
+    s = announce(d, "ev-big", "10.0.7.1", 1)
+    first = EventStream(d, "kind=ev-big&after=0")
+    start = first.wait_for(for_server(s["id"], "server.up"), what="server.up")["seq"]
+    first.close()
+    pad = "x" * 3900  # metadata is at most 4,096 bytes of JSON: ~4 KB per event
+    n = 1300          # ~5 MB of events
+    for i in range(n):
+        r = reg_call(d, "PATCH", SERVERS + "/" + s["id"], {"load": i, "metadata": {"p": pad}})
+        assert r.status == 200, r
+    sse = EventStream(d, "kind=ev-big&after=%d" % start, transport="sse", timeout=30)
+    try:
+        got = [sse.next(timeout=30) for _ in range(n)]
+        loads = [e["server"]["load"] for e in got]
+        assert loads == list(range(n)), "replayed loads out of order or missing: %s..." % (
+            loads[:10],)
+        seqs = [e["seq"] for e in got]
+        assert seqs == sorted(set(seqs)) and seqs[0] > start, seqs[:10]
+        assert all(e["_sse_id"] == str(e["seq"]) for e in got)
+        assert not sse.drain(0.3), "events after the replay"
+    finally:
+        sse.close()
+
+
 def test_snapshot_requested(d):
     a = announce(d, "ev-snap", "10.0.4.1", 1, load=1, capacity=5)
     b = announce(d, "ev-snap", "10.0.4.2", 1)

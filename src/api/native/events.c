@@ -9,6 +9,11 @@
  *
  * Subscriber transports: WebSocket (one text message per event) and Server-Sent Events
  * (`id: <seq>`, `event: <type>`, `data: <json>`); both sit on an upgraded HTTP connection.
+ * Both write once per loop turn whatever events the turn published: the WebSocket layer
+ * batches its own frames; an SSE subscriber's events are appended to its `sse_out` and the hub
+ * writes every such buffer from a uv_check (after the poll phase that published them) or a
+ * uv_idle (events published in the other phases; an active idle handle keeps the next poll
+ * from blocking), as the HTTP server does with answers.
  */
 #include "api/native/events.h"
 
@@ -39,10 +44,12 @@ typedef struct sub {
     hg_ws_t *ws;          /* WebSocket transport, or */
     hg_http_conn_t *conn; /* SSE transport */
     char kind[HG_REG_KIND_MAX + 1];
-    uint64_t cursor; /* last seq delivered (or skipped) */
-    int closed;      /* off the hub's list (the transport is gone) */
-    int stop;        /* being closed by us: send nothing more */
-    int stalled;     /* keep-alive rounds with a full queue (SSE) */
+    uint64_t cursor;    /* last seq delivered (or skipped) */
+    int closed;         /* off the hub's list (the transport is gone) */
+    int stop;           /* being closed by us: send nothing more */
+    int stalled;        /* keep-alive rounds with a full queue (SSE) */
+    hg_buf_t sse_out;   /* SSE: events of this turn, not yet written */
+    hg_list_t out_node; /* SSE: in hub->sse_pending while sse_out has bytes */
 } sub_t;
 
 struct hg_events {
@@ -59,6 +66,9 @@ struct hg_events {
     hg_list_t subs;
     size_t nsubs;
     uv_timer_t keepalive;
+    uv_check_t sse_check; /* writes the SSE subscribers' sse_out after the poll phase, */
+    uv_idle_t sse_idle;   /* and before the next poll (which it keeps from blocking) */
+    hg_list_t sse_pending;
     int stopped;
     uint64_t published, deliveries, snapshots, lagged;
 };
@@ -106,6 +116,11 @@ hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store
     ev->keepalive.data = ev;
     uv_timer_start(&ev->keepalive, on_keepalive, HG_EVENTS_KEEPALIVE_MS, HG_EVENTS_KEEPALIVE_MS);
     uv_unref((uv_handle_t *)&ev->keepalive);
+    uv_check_init(loop, &ev->sse_check);
+    ev->sse_check.data = ev;
+    uv_idle_init(loop, &ev->sse_idle);
+    ev->sse_idle.data = ev;
+    hg_list_init(&ev->sse_pending);
     hg_metrics_register("registry", render, ev);
     return ev;
 }
@@ -140,7 +155,35 @@ uint64_t hg_events_last_seq(const hg_events_t *ev)
 
 static size_t queued(const sub_t *s)
 {
-    return s->ws ? hg_ws_queued_bytes(s->ws) : hg_http_conn_write_queue(s->conn);
+    return s->ws ? hg_ws_queued_bytes(s->ws) : hg_http_conn_write_queue(s->conn) + s->sse_out.len;
+}
+
+/* Write every SSE subscriber's events of this turn: one write each. */
+static void sse_flush_all(hg_events_t *ev)
+{
+    while (!hg_list_empty(&ev->sse_pending)) {
+        hg_list_t *q = ev->sse_pending.next;
+        hg_list_remove(q);
+        sub_t *s = hg_container_of(q, sub_t, out_node);
+        /* a failed write means the connection is closing: sse_closed follows */
+        if (!s->closed && !s->stop)
+            (void)hg_http_conn_write(s->conn, s->sse_out.data, s->sse_out.len);
+        s->sse_out.len = 0;
+        if (s->sse_out.cap > 64 * 1024)
+            hg_buf_free(&s->sse_out);
+    }
+    uv_check_stop(&ev->sse_check);
+    uv_idle_stop(&ev->sse_idle);
+}
+
+static void on_sse_check(uv_check_t *h)
+{
+    sse_flush_all(h->data);
+}
+
+static void on_sse_idle(uv_idle_t *h)
+{
+    sse_flush_all(h->data);
 }
 
 static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json, size_t len)
@@ -161,16 +204,22 @@ static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json
         }
         return;
     }
-    hg_buf_t b;
-    hg_buf_init(&b);
+    hg_buf_t *b = &s->sse_out;
+    hg_buf_reserve(b, len + 64);
     if (seq)
-        hg_buf_printf(&b, "id: %llu\n", (unsigned long long)seq);
-    hg_buf_printf(&b, "event: %s\ndata: ", type);
-    hg_buf_append(&b, json, len);
-    hg_buf_puts(&b, "\n\n");
-    if (hg_http_conn_write(s->conn, b.data, b.len) == 0)
-        s->hub->deliveries++;
-    hg_buf_free(&b);
+        hg_buf_printf(b, "id: %llu\n", (unsigned long long)seq);
+    hg_buf_printf(b, "event: %s\ndata: ", type);
+    hg_buf_append(b, json, len);
+    hg_buf_puts(b, "\n\n");
+    s->hub->deliveries++;
+    if (!hg_list_linked(&s->out_node)) {
+        hg_events_t *ev = s->hub;
+        if (hg_list_empty(&ev->sse_pending)) {
+            uv_check_start(&ev->sse_check, on_sse_check);
+            uv_idle_start(&ev->sse_idle, on_sse_idle);
+        }
+        hg_list_insert_tail(&ev->sse_pending, &s->out_node);
+    }
 }
 
 static void send_snapshot(sub_t *s, const char *reason)
@@ -226,6 +275,9 @@ static void sub_gone(sub_t *s)
         hg_list_remove(&s->node);
         s->hub->nsubs--;
     }
+    if (hg_list_linked(&s->out_node))
+        hg_list_remove(&s->out_node);
+    hg_buf_free(&s->sse_out);
 }
 
 /* WebSocket callbacks */
@@ -453,6 +505,8 @@ void hg_events_subscribe(hg_native_call_t *c)
     }
     sub_t *s = hg_calloc(1, sizeof(*s));
     s->hub = ev;
+    hg_buf_init(&s->sse_out);
+    hg_list_init(&s->out_node);
     memcpy(s->kind, kind, strlen(kind) + 1); /* checked above: at most HG_REG_KIND_MAX */
     s->cursor = cursor;
     if (hg_ws_is_upgrade(c->req)) {
@@ -506,6 +560,9 @@ void hg_events_stop(hg_events_t *ev)
     ev->stopped = 1;
     uv_timer_stop(&ev->keepalive);
     uv_close((uv_handle_t *)&ev->keepalive, NULL);
+    sse_flush_all(ev); /* what was published is written before the streams are told to close */
+    uv_close((uv_handle_t *)&ev->sse_check, NULL);
+    uv_close((uv_handle_t *)&ev->sse_idle, NULL);
     hg_metrics_unregister("registry");
 }
 

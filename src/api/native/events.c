@@ -186,6 +186,17 @@ static void on_sse_idle(uv_idle_t *h)
     sse_flush_all(h->data);
 }
 
+/* One SSE event: `id: <seq>` (none for seq 0), `event: <type>`, `data: <json>`. */
+static void sse_format(hg_buf_t *b, const char *type, uint64_t seq, const char *json, size_t len)
+{
+    hg_buf_reserve(b, len + 64);
+    if (seq)
+        hg_buf_printf(b, "id: %llu\n", (unsigned long long)seq);
+    hg_buf_printf(b, "event: %s\ndata: ", type);
+    hg_buf_append(b, json, len);
+    hg_buf_puts(b, "\n\n");
+}
+
 static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json, size_t len)
 {
     if (s->closed || s->stop)
@@ -204,13 +215,18 @@ static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json
         }
         return;
     }
-    hg_buf_t *b = &s->sse_out;
-    hg_buf_reserve(b, len + 64);
-    if (seq)
-        hg_buf_printf(b, "id: %llu\n", (unsigned long long)seq);
-    hg_buf_printf(b, "event: %s\ndata: ", type);
-    hg_buf_append(b, json, len);
-    hg_buf_puts(b, "\n\n");
+    if (s->hub->stopped) {
+        /* stopping: the flush handles are closed (sse_out was written then); commits still
+         * completing write at once */
+        hg_buf_t one;
+        hg_buf_init(&one);
+        sse_format(&one, type, seq, json, len);
+        if (hg_http_conn_write(s->conn, one.data, one.len) == 0)
+            s->hub->deliveries++;
+        hg_buf_free(&one);
+        return;
+    }
+    sse_format(&s->sse_out, type, seq, json, len);
     s->hub->deliveries++;
     if (!hg_list_linked(&s->out_node)) {
         hg_events_t *ev = s->hub;

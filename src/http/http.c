@@ -8,18 +8,14 @@
  *   writes every ready response at the head of the queue in one uv_write, so pipelined answers
  *   leave in request order. Requests whose bytes are being written are owned by the write
  *   request and freed in its callback.
- * - Answers are not written the moment they are ready: hg_http_respond() puts the connection
- *   on the server's `to_flush` list and a uv_check handle flushes the list once per loop
- *   iteration, right after the poll phase that produced the answers (Redis writes its replies
- *   in beforeSleep the same way). A group commit that completes eight pipelined requests of one
- *   connection then costs one write() instead of eight; the answer leaves in the same loop
- *   iteration as before. Answers made in the other phases (timers, write completions resuming a
- *   paused pipeline) are flushed by a uv_idle handle, and an active idle handle also keeps the
- *   next poll from blocking: an answer made even after the idle phase (in a prepare callback)
- *   is written by the check right after that non-blocking poll. No answer waits for the next
- *   I/O event. (A uv_prepare would not do: one started during the prepare phase first runs
- *   after the poll it should have preceded.) While the server stops, answers are flushed at
- *   once.
+ * - Answers are not written the moment they are ready: hg_http_respond() adds the connection
+ *   to the server's flush_turn (rt/turn.h), which writes it at the end of the loop turn, right
+ *   after the poll phase that produced the answers (Redis writes its replies in beforeSleep the
+ *   same way). A group commit that completes eight pipelined requests of one connection then
+ *   costs one write() instead of eight; the answer leaves in the same loop iteration as before,
+ *   and one made outside the poll phase (timers, a write completion resuming a paused
+ *   pipeline) never waits for the next I/O event (see turn.h). While the server stops, answers
+ *   are flushed at once.
  * - Backpressure: when max_pipeline requests are queued, the parser is paused and reading
  *   stops; the unparsed bytes wait in `pending_in` until the queue drains.
  * - Timers: one 1 s sweep per server checks every connection's idle and request deadlines
@@ -66,6 +62,7 @@
 #include "core/metrics.h"
 #include "net/tls.h"
 #include "rt/clock.h"
+#include "rt/turn.h"
 
 /* TLS records the engine produced on its own (handshake, session tickets, key-update answers,
  * alerts) that may wait unwritten on one connection; more means the peer sends and never reads:
@@ -92,7 +89,7 @@ typedef struct hg_http_req_int {
 struct hg_http_conn {
     uv_tcp_t tcp;         /* first */
     hg_list_t node;       /* in server->conns */
-    hg_list_t flush_node; /* in server->to_flush while an answer waits to be written */
+    hg_list_t flush_node; /* in server->flush_turn while an answer waits to be written */
     hg_http_server_t *server;
     http_parser parser;
     hg_http_req_int_t *cur; /* message being parsed */
@@ -136,9 +133,7 @@ struct hg_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_timer_t sweep;
-    uv_check_t flusher;    /* writes the answers of to_flush after each poll phase, */
-    uv_idle_t idleflusher; /* and before poll; while active, poll does not block */
-    hg_list_t to_flush;    /* connections with answers ready and not yet written */
+    hg_turn_t flush_turn; /* connections with answers ready, written at the end of the turn */
     hg_http_limits_t limits;
     hg_http_handler_cb cb;
     void *ud;
@@ -162,8 +157,6 @@ struct hg_http_server {
 };
 
 static void flush(hg_http_conn_t *c);
-static void on_flusher(uv_check_t *h);
-static void on_idleflusher(uv_idle_t *h);
 static void close_conn(hg_http_conn_t *c);
 static int conn_write(hg_http_conn_t *c, uv_write_t *w, const uv_buf_t *bufs, unsigned n,
                       uv_write_cb cb);
@@ -343,35 +336,14 @@ void hg_http_respond(hg_http_req_t *req, int status, const char *content_type,
         flush(c);
         return;
     }
-    if (!hg_list_linked(&c->flush_node)) {
-        if (hg_list_empty(&s->to_flush)) {
-            uv_check_start(&s->flusher, on_flusher);
-            uv_idle_start(&s->idleflusher, on_idleflusher);
-        }
-        hg_list_insert_tail(&s->to_flush, &c->flush_node);
-    }
+    hg_turn_add(&s->flush_turn, &c->flush_node);
 }
 
-/* Write every connection's ready answers: one write per connection per loop iteration. */
-static void flush_all(hg_http_server_t *s)
+/* The end of the loop turn: one write of each listed connection's ready answers. */
+static void on_flush_turn(hg_turn_t *t, hg_list_t *node)
 {
-    while (!hg_list_empty(&s->to_flush)) {
-        hg_list_t *q = s->to_flush.next;
-        hg_list_remove(q);
-        flush(hg_container_of(q, hg_http_conn_t, flush_node));
-    }
-    uv_check_stop(&s->flusher);
-    uv_idle_stop(&s->idleflusher);
-}
-
-static void on_flusher(uv_check_t *h)
-{
-    flush_all(h->data);
-}
-
-static void on_idleflusher(uv_idle_t *h)
-{
-    flush_all(h->data);
+    (void)t;
+    flush(hg_container_of(node, hg_http_conn_t, flush_node));
 }
 
 /* A framing-level error: queue an answer that is written in order, then close. */
@@ -1133,13 +1105,8 @@ int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_
     s->sweep.data = s;
     s->handles_open++;
     uv_timer_start(&s->sweep, on_sweep, 1000, 1000);
-    uv_check_init(loop, &s->flusher);
-    s->flusher.data = s;
-    s->handles_open++;
-    uv_idle_init(loop, &s->idleflusher);
-    s->idleflusher.data = s;
-    s->handles_open++;
-    hg_list_init(&s->to_flush);
+    hg_turn_init(&s->flush_turn, loop, on_flush_turn, s);
+    s->handles_open++; /* both of the turn's handles: on_turn_closed */
     hg_metrics_register("http", render, s);
     *out = s;
     return 0;
@@ -1181,6 +1148,13 @@ size_t hg_http_server_conns(const hg_http_server_t *s)
 static void on_handle_closed(uv_handle_t *h)
 {
     hg_http_server_t *s = h->data;
+    s->handles_open--;
+    maybe_stopped(s);
+}
+
+static void on_turn_closed(hg_turn_t *t)
+{
+    hg_http_server_t *s = t->data;
     s->handles_open--;
     maybe_stopped(s);
 }
@@ -1246,9 +1220,8 @@ void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud)
     hg_metrics_unregister("http");
     uv_close((uv_handle_t *)&s->listener, on_handle_closed);
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
-    flush_all(s); /* from now on answers are written at once */
-    uv_close((uv_handle_t *)&s->flusher, on_handle_closed);
-    uv_close((uv_handle_t *)&s->idleflusher, on_handle_closed);
+    hg_turn_run(&s->flush_turn); /* from now on answers are written at once */
+    hg_turn_close(&s->flush_turn, on_turn_closed);
     drain(s);
 }
 

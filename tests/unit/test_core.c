@@ -1,6 +1,7 @@
 /* Unit tests: core (errors, buffers). */
 #include "core/buf.h"
 #include "core/err.h"
+#include "rt/turn.h"
 #include "test.h"
 
 HG_TEST(err_map)
@@ -40,5 +41,71 @@ HG_TEST(error_messages_are_valid_utf8)
     ASSERT_STR_EQ(s, "\xf0\x9f\x98\x80??"); /* emoji kept, overlong '/' replaced */
 }
 
+typedef struct peer {
+    hg_list_t node;
+    int runs;
+    int again; /* add itself again from its callback this many times */
+} peer_t;
+
+static int turn_closed;
+
+static void far_timer(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void turn_cb(hg_turn_t *t, hg_list_t *node)
+{
+    peer_t *p = hg_container_of(node, peer_t, node);
+    p->runs++;
+    if (p->again > 0) {
+        p->again--;
+        hg_turn_add(t, &p->node);
+    }
+}
+
+static void on_turn_closed(hg_turn_t *t)
+{
+    (void)t;
+    turn_closed++;
+}
+
+HG_TEST(turn_runs_each_node_once_and_keeps_poll_from_blocking)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_t far; /* without the turn, the loop would wait for this */
+    uv_timer_init(&loop, &far);
+    uv_timer_start(&far, far_timer, 60000, 0);
+    hg_turn_t t;
+    hg_turn_init(&t, &loop, turn_cb, NULL);
+    peer_t a = {.runs = 0}, b = {.runs = 0, .again = 1};
+    hg_list_init(&a.node);
+    hg_list_init(&b.node);
+    uv_run(&loop, UV_RUN_NOWAIT); /* settles the backend: uv_backend_timeout is 0 before */
+    ASSERT_TRUE(uv_backend_timeout(&loop) > 0);
+    hg_turn_add(&t, &a.node);
+    hg_turn_add(&t, &a.node); /* already queued: once */
+    hg_turn_add(&t, &b.node);
+    ASSERT_EQ_INT(uv_backend_timeout(&loop), 0); /* queued work: the next poll must not block */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ_INT(a.runs, 1);
+    ASSERT_EQ_INT(b.runs, 2); /* added again from its callback: run in the same pass */
+    ASSERT_TRUE(!hg_list_linked(&a.node) && !hg_list_linked(&b.node));
+    ASSERT_TRUE(uv_backend_timeout(&loop) > 0); /* nothing queued: the handles are stopped */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ASSERT_EQ_INT(a.runs, 1);
+    hg_turn_add(&t, &a.node);
+    hg_turn_close(&t, on_turn_closed); /* drops what is queued */
+    ASSERT_TRUE(!hg_list_linked(&a.node));
+    hg_turn_add(&t, &a.node); /* closing: ignored */
+    ASSERT_TRUE(!hg_list_linked(&a.node));
+    uv_close((uv_handle_t *)&far, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ_INT(turn_closed, 1);
+    ASSERT_EQ_INT(a.runs, 1);
+    ASSERT_OK(uv_loop_close(&loop));
+}
+
 HG_SUITE(core) = {HG_CASE(err_map), HG_CASE(buf_grow), HG_CASE(error_messages_are_valid_utf8),
-                  HG_CASE_END};
+                  HG_CASE(turn_runs_each_node_once_and_keeps_poll_from_blocking), HG_CASE_END};

@@ -171,6 +171,17 @@ HG_TEST(pipelined_in_order_when_answered_out_of_order)
     finish(&c);
 }
 
+/* Start c with one request that the handler holds unanswered, its traffic over. */
+static void hold_one(ctx_t *c, const char *req, size_t len)
+{
+    start(c, req, len, 1024);
+    c->defer = 1;
+    while (c->nheld < 1)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    for (int i = 0; i < 20; i++)
+        uv_run(&c->loop, UV_RUN_NOWAIT);
+}
+
 static void answer_held_from_timer(uv_timer_t *t)
 {
     ctx_t *c = t->data;
@@ -186,12 +197,7 @@ HG_TEST(answer_from_a_timer_leaves_before_the_loop_blocks)
      * read in that same poll, within the iteration whose timer made it. */
     static const char req[] = "GET /t HTTP/1.1\r\nHost: x\r\n\r\n";
     ctx_t c;
-    start(&c, req, sizeof(req) - 1, 1024);
-    c.defer = 1;
-    while (c.nheld < 1)
-        uv_run(&c.loop, UV_RUN_ONCE);
-    for (int i = 0; i < 20; i++)
-        uv_run(&c.loop, UV_RUN_NOWAIT); /* the request's own traffic is over */
+    hold_one(&c, req, sizeof(req) - 1);
     uv_timer_t t;
     uv_timer_init(&c.loop, &t);
     t.data = &c;
@@ -225,12 +231,7 @@ HG_TEST(answer_from_a_prepare_callback_does_not_let_the_loop_block)
      * the 1 s sweep) with the answer unwritten. */
     static const char req[] = "GET /p HTTP/1.1\r\nHost: x\r\n\r\n";
     ctx_t c;
-    start(&c, req, sizeof(req) - 1, 1024);
-    c.defer = 1;
-    while (c.nheld < 1)
-        uv_run(&c.loop, UV_RUN_ONCE);
-    for (int i = 0; i < 20; i++)
-        uv_run(&c.loop, UV_RUN_NOWAIT);
+    hold_one(&c, req, sizeof(req) - 1);
     uv_prepare_t p;
     uv_prepare_init(&c.loop, &p);
     p.data = &c;

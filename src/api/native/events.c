@@ -11,9 +11,8 @@
  * (`id: <seq>`, `event: <type>`, `data: <json>`); both sit on an upgraded HTTP connection.
  * Both write once per loop turn whatever events the turn published: the WebSocket layer
  * batches its own frames; an SSE subscriber's events are appended to its `sse_out` and the hub
- * writes every such buffer from a uv_check (after the poll phase that published them) or a
- * uv_idle (events published in the other phases; an active idle handle keeps the next poll
- * from blocking), as the HTTP server does with answers.
+ * writes every such buffer at the end of the turn (rt/turn.h), as the HTTP server does with
+ * answers.
  */
 #include "api/native/events.h"
 
@@ -25,6 +24,7 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "rt/turn.h"
 #include "ws/ws.h"
 
 #define META_COLL "registry.meta"
@@ -49,7 +49,7 @@ typedef struct sub {
     int stop;           /* being closed by us: send nothing more */
     int stalled;        /* keep-alive rounds with a full queue (SSE) */
     hg_buf_t sse_out;   /* SSE: events of this turn, not yet written */
-    hg_list_t out_node; /* SSE: in hub->sse_pending while sse_out has bytes */
+    hg_list_t out_node; /* SSE: in hub->sse_turn while sse_out has bytes */
 } sub_t;
 
 struct hg_events {
@@ -66,9 +66,7 @@ struct hg_events {
     hg_list_t subs;
     size_t nsubs;
     uv_timer_t keepalive;
-    uv_check_t sse_check; /* writes the SSE subscribers' sse_out after the poll phase, */
-    uv_idle_t sse_idle;   /* and before the next poll (which it keeps from blocking) */
-    hg_list_t sse_pending;
+    hg_turn_t sse_turn; /* SSE subscribers with events in sse_out, written at the turn's end */
     int stopped;
     uint64_t published, deliveries, snapshots, lagged;
 };
@@ -99,6 +97,7 @@ static void render(hg_buf_t *out, void *ud)
 }
 
 static void on_keepalive(uv_timer_t *t);
+static void sse_write(hg_turn_t *t, hg_list_t *node);
 
 hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store,
                            hg_registry_t *reg, size_t ring)
@@ -116,11 +115,7 @@ hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store
     ev->keepalive.data = ev;
     uv_timer_start(&ev->keepalive, on_keepalive, HG_EVENTS_KEEPALIVE_MS, HG_EVENTS_KEEPALIVE_MS);
     uv_unref((uv_handle_t *)&ev->keepalive);
-    uv_check_init(loop, &ev->sse_check);
-    ev->sse_check.data = ev;
-    uv_idle_init(loop, &ev->sse_idle);
-    ev->sse_idle.data = ev;
-    hg_list_init(&ev->sse_pending);
+    hg_turn_init(&ev->sse_turn, loop, sse_write, ev);
     hg_metrics_register("registry", render, ev);
     return ev;
 }
@@ -158,32 +153,17 @@ static size_t queued(const sub_t *s)
     return s->ws ? hg_ws_queued_bytes(s->ws) : hg_http_conn_write_queue(s->conn) + s->sse_out.len;
 }
 
-/* Write every SSE subscriber's events of this turn: one write each. */
-static void sse_flush_all(hg_events_t *ev)
+/* The end of the turn: one write of a subscriber's SSE events. */
+static void sse_write(hg_turn_t *t, hg_list_t *node)
 {
-    while (!hg_list_empty(&ev->sse_pending)) {
-        hg_list_t *q = ev->sse_pending.next;
-        hg_list_remove(q);
-        sub_t *s = hg_container_of(q, sub_t, out_node);
-        /* a failed write means the connection is closing: sse_closed follows */
-        if (!s->closed && !s->stop)
-            (void)hg_http_conn_write(s->conn, s->sse_out.data, s->sse_out.len);
-        s->sse_out.len = 0;
-        if (s->sse_out.cap > 64 * 1024)
-            hg_buf_free(&s->sse_out);
-    }
-    uv_check_stop(&ev->sse_check);
-    uv_idle_stop(&ev->sse_idle);
-}
-
-static void on_sse_check(uv_check_t *h)
-{
-    sse_flush_all(h->data);
-}
-
-static void on_sse_idle(uv_idle_t *h)
-{
-    sse_flush_all(h->data);
+    (void)t;
+    sub_t *s = hg_container_of(node, sub_t, out_node);
+    /* a failed write means the connection is closing: sse_closed follows */
+    if (!s->closed && !s->stop)
+        (void)hg_http_conn_write(s->conn, s->sse_out.data, s->sse_out.len);
+    s->sse_out.len = 0;
+    if (s->sse_out.cap > 64 * 1024)
+        hg_buf_free(&s->sse_out);
 }
 
 /* One SSE event: `id: <seq>` (none for seq 0), `event: <type>`, `data: <json>`. */
@@ -228,14 +208,7 @@ static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json
     }
     sse_format(&s->sse_out, type, seq, json, len);
     s->hub->deliveries++;
-    if (!hg_list_linked(&s->out_node)) {
-        hg_events_t *ev = s->hub;
-        if (hg_list_empty(&ev->sse_pending)) {
-            uv_check_start(&ev->sse_check, on_sse_check);
-            uv_idle_start(&ev->sse_idle, on_sse_idle);
-        }
-        hg_list_insert_tail(&ev->sse_pending, &s->out_node);
-    }
+    hg_turn_add(&s->hub->sse_turn, &s->out_node);
 }
 
 static void send_snapshot(sub_t *s, const char *reason)
@@ -576,9 +549,8 @@ void hg_events_stop(hg_events_t *ev)
     ev->stopped = 1;
     uv_timer_stop(&ev->keepalive);
     uv_close((uv_handle_t *)&ev->keepalive, NULL);
-    sse_flush_all(ev); /* what was published is written before the streams are told to close */
-    uv_close((uv_handle_t *)&ev->sse_check, NULL);
-    uv_close((uv_handle_t *)&ev->sse_idle, NULL);
+    hg_turn_run(&ev->sse_turn); /* what was published is written before the streams close */
+    hg_turn_close(&ev->sse_turn, NULL);
     hg_metrics_unregister("registry");
 }
 

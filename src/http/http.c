@@ -208,7 +208,10 @@ static void req_free(hg_http_req_int_t *r)
     if (r == NULL)
         return;
     hg_http_conn_t *c = r->conn;
-    if (c && !c->closing && c->spare == NULL && r->raw.cap + r->body.cap + r->out.cap <= 65536) {
+    /* kept for the next request, unless the connection will never parse one again (upgraded:
+     * ~9 KiB per WebSocket, mostly the header tables) */
+    if (c && !c->closing && !c->upgraded && c->spare == NULL &&
+        r->raw.cap + r->body.cap + r->out.cap <= 65536) {
         c->spare = r;
         return;
     }
@@ -1238,6 +1241,10 @@ int hg_http_upgrade(hg_http_req_t *req, const char *response, const hg_http_stre
     hg_buf_puts(&r->out, response);
     r->ready = 1;
     c->upgraded = 1;
+    if (c->spare) { /* no more requests on this connection */
+        req_release(c->spare);
+        c->spare = NULL;
+    }
     c->scb = cb;
     c->sud = ud;
     c->paused = 0;

@@ -24,6 +24,7 @@
 #include "auth/sigv4.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "fuzz.h"
 
 static uv_loop_t loop;
 static hg_clock_t clock_;
@@ -61,13 +62,7 @@ static void init(void)
                      .keys = keys,
                      .fleetiq = fq,
                      .sigv4_skew_s = 300};
-    hg_http_limits_t lim = {.max_header_bytes = 16384,
-                            .max_headers = 64,
-                            .max_body = 65536,
-                            .max_pipeline = 16,
-                            .max_conns = 64,
-                            .idle_timeout_ms = 60000,
-                            .request_timeout_ms = 60000};
+    hg_http_limits_t lim = hg_fuzz_http_limits();
     hg_http_server_new(&loop, &lim, hg_api_handle, &api, &srv);
     if (hg_http_server_listen(srv, "127.0.0.1", 0) < 0)
         abort();

@@ -62,6 +62,7 @@
 #include "core/log.h"
 #include "fleet/fleet.h"
 #include "fleet/session.h"
+#include "fuzz.h"
 #include "http/http.h"
 #include "rt/clock.h"
 #include "store/store.h"
@@ -263,13 +264,7 @@ static void stack_open(void)
                        .sdk = S.sdk,
                        .sigv4_skew_s = 300,
                        .region = "us-west-2"};
-    hg_http_limits_t hl = {.max_header_bytes = 16384,
-                           .max_headers = 64,
-                           .max_body = 65536,
-                           .max_pipeline = 16,
-                           .max_conns = 64,
-                           .idle_timeout_ms = 60000,
-                           .request_timeout_ms = 60000};
+    hg_http_limits_t hl = hg_fuzz_http_limits();
     CHECK(hg_http_server_new(&S.loop, &hl, hg_api_handle, &S.api, &S.srv) == 0);
     CHECK(hg_http_server_listen(S.srv, "127.0.0.1", 0) == 0);
 }

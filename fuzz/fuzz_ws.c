@@ -27,6 +27,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "fuzz.h"
 #include "http/http.h"
 #include "ws/ws.h"
 
@@ -120,13 +121,7 @@ static void init(void)
 {
     hg_log_level = HG_LOG_ERROR;
     uv_loop_init(&loop);
-    hg_http_limits_t hl = {.max_header_bytes = 16384,
-                           .max_headers = 64,
-                           .max_body = 65536,
-                           .max_pipeline = 16,
-                           .max_conns = 64,
-                           .idle_timeout_ms = 60000,
-                           .request_timeout_ms = 60000};
+    hg_http_limits_t hl = hg_fuzz_http_limits();
     hg_http_server_new(&loop, &hl, handler, NULL, &srv);
     if (hg_http_server_listen(srv, "127.0.0.1", 0) < 0)
         abort();

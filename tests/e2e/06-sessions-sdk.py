@@ -49,8 +49,16 @@ class EchoGame:
     get OK/ERR, then an echo of every line."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        # ProcessReady takes ports 1..60000 only (as GameLift); the kernel's ephemeral range
+        # reaches 60999, so a bound port above the limit is given back and another taken.
+        for _ in range(100):
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            if self.sock.getsockname()[1] <= 60000:
+                break
+            self.sock.close()
+        else:
+            raise AssertionError("no free port <= 60000")
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.sdk = None

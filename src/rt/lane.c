@@ -18,7 +18,7 @@ static void *lane_main(void *arg)
         hg_list_init(&batch);
         size_t n = 0;
         pthread_mutex_lock(&lane->_mu);
-        while (hg_list_empty(&lane->_pending) && !lane->_stopping)
+        while ((hg_list_empty(&lane->_pending) || lane->_held) && !lane->_stopping)
             pthread_cond_wait(&lane->_cv, &lane->_mu);
         if (hg_list_empty(&lane->_pending) && lane->_stopping) {
             pthread_mutex_unlock(&lane->_mu);
@@ -30,11 +30,14 @@ static void *lane_main(void *arg)
             hg_list_insert_tail(&batch, q);
             n++;
         }
+        lane->_busy = 1;
         pthread_mutex_unlock(&lane->_mu);
 
         lane->batch_cb(lane, &batch, n);
 
         pthread_mutex_lock(&lane->_mu);
+        lane->_busy = 0;
+        pthread_cond_signal(&lane->_idle);
         while (!hg_list_empty(&batch)) {
             hg_list_t *q = batch.next;
             hg_list_remove(q);
@@ -77,10 +80,13 @@ int hg_lane_start(hg_lane_t *lane, uv_loop_t *loop, const char *name, hg_lane_ba
     lane->data = data;
     lane->_inflight = 0;
     lane->_stopping = 0;
+    lane->_held = 0;
+    lane->_busy = 0;
     hg_list_init(&lane->_pending);
     hg_list_init(&lane->_done);
     pthread_mutex_init(&lane->_mu, NULL);
     pthread_cond_init(&lane->_cv, NULL);
+    pthread_cond_init(&lane->_idle, NULL);
     int rc = uv_async_init(loop, &lane->_async, on_async);
     if (rc < 0)
         return rc;
@@ -92,6 +98,23 @@ int hg_lane_start(hg_lane_t *lane, uv_loop_t *loop, const char *name, hg_lane_ba
     }
     lane->_started = 1;
     return 0;
+}
+
+void hg_lane_hold(hg_lane_t *lane)
+{
+    pthread_mutex_lock(&lane->_mu);
+    lane->_held = 1;
+    while (lane->_busy)
+        pthread_cond_wait(&lane->_idle, &lane->_mu);
+    pthread_mutex_unlock(&lane->_mu);
+}
+
+void hg_lane_release(hg_lane_t *lane)
+{
+    pthread_mutex_lock(&lane->_mu);
+    lane->_held = 0;
+    pthread_cond_signal(&lane->_cv);
+    pthread_mutex_unlock(&lane->_mu);
 }
 
 void hg_lane_submit(hg_lane_t *lane, hg_lane_job_t *job)
@@ -122,5 +145,6 @@ void hg_lane_stop(hg_lane_t *lane)
     uv_close((uv_handle_t *)&lane->_async, NULL);
     pthread_mutex_destroy(&lane->_mu);
     pthread_cond_destroy(&lane->_cv);
+    pthread_cond_destroy(&lane->_idle);
     lane->_started = 0;
 }

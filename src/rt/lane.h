@@ -47,12 +47,21 @@ struct hg_lane {
     uv_async_t _async;
     size_t _inflight; /* submitted and not yet completed */
     int _stopping;
+    int _held;
+    int _busy;            /* the thread is running a batch */
+    pthread_cond_t _idle; /* signalled when a batch ends */
     int _started;
 };
 
 /* Initialise and start the lane thread. The lane struct must outlive hg_lane_stop(). */
 int hg_lane_start(hg_lane_t *lane, uv_loop_t *loop, const char *name, hg_lane_batch_cb cb,
                   size_t batch_max, void *data);
+/* Keep the thread off its resource for a while (the store's connection, which start-up loads
+ * read on the loop thread): hold waits for a batch in progress to end, then the thread takes no
+ * new batch until release (jobs queue meanwhile). Loop thread only; hold/release pair up.
+ * hg_lane_stop() drains a held lane too. */
+void hg_lane_hold(hg_lane_t *lane);
+void hg_lane_release(hg_lane_t *lane);
 /* Queue a job (loop thread only). Borrows job until its done callback runs. */
 void hg_lane_submit(hg_lane_t *lane, hg_lane_job_t *job);
 /* Jobs submitted and not yet completed. */

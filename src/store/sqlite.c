@@ -7,14 +7,18 @@
  *     records(coll TEXT, key TEXT, value TEXT NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID
  *
  * apply() runs on the store writer lane thread, which owns the write connection after open;
- * load() runs before the lane starts serving (start-up), on the loop thread. The same
- * connection is used by both but never at the same time: load happens-before the first
- * submit. The PostgreSQL backend will keep the same table shape (`value JSONB`).
+ * load() (and a start-up put_now) runs on the loop thread while the store holds the writer off
+ * (hg_lane_hold): the connection is opened without SQLite's mutex, so the two must never use it
+ * at the same time. (Before the hold, clean-up commits queued by modules while loading ran on
+ * the writer during later loads: after such a start every commit was acknowledged, yet none was
+ * found after a kill -9. Seen once expired compute tokens were dropped at load.) The PostgreSQL
+ * backend will keep the same table shape (`value JSONB`).
  */
 #include <errno.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -41,6 +45,25 @@ static int exec(sqlite3 *db, const char *sql, hg_error_t *err)
     return 0;
 }
 
+/* 0 when what (a directory or file) can be written, else an error naming the reason. */
+static int check_writable(const char *path, const char *what, hg_error_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return hg_error_set(err, -errno, "%s %s: %s", what, path, strerror(errno));
+    if (S_ISDIR(st.st_mode) != (strcmp(what, "data directory") == 0))
+        return hg_error_set(err, HG_EINVAL, "%s %s is not a %s", what, path,
+                            S_ISDIR(st.st_mode) ? "file" : "directory");
+    if (access(path, W_OK) == 0)
+        return 0;
+    if (errno == EROFS)
+        return hg_error_set(err, -errno, "%s %s is on a read-only file system", what, path);
+    if (errno == EACCES || errno == EPERM)
+        return hg_error_set(err, -errno, "%s %s is read-only for this user (permission denied)",
+                            what, path);
+    return hg_error_set(err, -errno, "%s %s cannot be written: %s", what, path, strerror(errno));
+}
+
 static void st_close(void *state)
 {
     sqlite_state_t *st = state;
@@ -55,6 +78,25 @@ static void st_close(void *state)
     hg_free(st);
 }
 
+/* Records the schema version once: opening an existing store writes nothing, so a store on a
+ * full disk still opens (and serves reads) after a restart. */
+static int set_schema_version(sqlite3 *db, hg_error_t *err)
+{
+    sqlite3_stmt *q = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (version == 1)
+        return 0;
+    if (version > 1)
+        return hg_error_set(err, HG_ESTORE,
+                            "the store has schema version %d; this hangard knows version 1",
+                            version);
+    return exec(db, "PRAGMA user_version=1", err);
+}
+
 static int st_open(const char *dir, void **state, hg_error_t *err)
 {
     int rc = HG_OK;
@@ -67,6 +109,10 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         goto out;
     }
     hg_buf_printf(&path, "%s/hangar.db", dir);
+    /* say why a store cannot be written before SQLite says "unable to open database file" */
+    if ((rc = check_writable(dir, "data directory", err)) < 0 ||
+        (access(path.data, F_OK) == 0 && (rc = check_writable(path.data, "store", err)) < 0))
+        goto out;
     if (sqlite3_open_v2(path.data, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -87,7 +133,7 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
                    "CREATE TABLE IF NOT EXISTS records(coll TEXT NOT NULL, key TEXT NOT NULL,"
                    " value TEXT NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID",
                    err)) < 0 ||
-        (rc = exec(st->db, "PRAGMA user_version=1", err)) < 0)
+        (rc = set_schema_version(st->db, err)) < 0)
         goto out;
     if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO records(coll,key,value) VALUES(?,?,?)",
                            -1, &st->put, NULL) != SQLITE_OK ||

@@ -5,6 +5,15 @@
  * once for all their ops: one transaction and one fsync for the batch (group commit). Jobs
  * complete on the loop in FIFO order. Empty transactions ride the same queue as barriers and
  * cost no I/O; when nothing is in flight they complete at once without touching the lane.
+ *
+ * A failed batch fences the store (as PostgreSQL treats a failed fsync): the domain changed its
+ * memory before committing, so after a failure memory may hold changes the disk refused. From
+ * the failed batch on, every transaction fails, barriers included, and nothing more is written
+ * (the lane refuses later batches without touching the backend; the loop refuses barriers
+ * that would otherwise complete at once), so no caller acknowledges, shows or publishes
+ * anything that is not durable. The failure callback tells the owner once, on the loop; the
+ * daemon then stops serving and rebuilds its memory from the store (daemon.c). The failed
+ * batch's transactions get the backend's error; the ones refused after it HG_ESHUTDOWN.
  */
 #include "store/store.h"
 
@@ -39,6 +48,10 @@ struct hg_store {
     hg_lane_t lane;
     hg_store_stats_t stats;
     hg_histogram_t commit_hist; /* seconds per backend apply (the fsync is in it) */
+    int lane_fenced;            /* lane thread only: a batch failed, refuse every later one */
+    int fenced;                 /* loop thread: a failed transaction completed */
+    hg_store_failure_cb on_failure;
+    void *failure_ud;
 };
 
 static void render(hg_buf_t *out, void *ud)
@@ -70,9 +83,14 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
 {
     hg_store_t *s = lane->data;
     (void)n;
+    hg_list_t *q;
+    if (s->lane_fenced) { /* memory may be ahead of the disk: write nothing more */
+        hg_list_foreach (q, batch)
+            ((hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node))->rc = HG_ESHUTDOWN;
+        return;
+    }
     size_t nops = 0;
     hg_store_txn_t *head = NULL;
-    hg_list_t *q;
     hg_list_foreach (q, batch) {
         hg_store_txn_t *t = (hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node);
         if (t->nops && head == NULL)
@@ -93,6 +111,8 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
     head->batch_head = 1;
     head->apply_s = (double)(hg_mono_ns() - t0) / 1e9;
     hg_free(ops);
+    if (rc < 0)
+        s->lane_fenced = 1;
     hg_list_foreach (q, batch) {
         hg_store_txn_t *t = (hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node);
         t->rc = rc;
@@ -120,6 +140,11 @@ static void txn_done(hg_lane_job_t *job)
     }
     if (t->nops && t->rc == 0)
         s->stats.txns++;
+    if (t->rc < 0 && !s->fenced) {
+        s->fenced = 1;
+        if (s->on_failure)
+            s->on_failure(s->failure_ud, t->rc);
+    }
     hg_store_commit_cb cb = t->cb;
     void *ud = t->ud;
     int rc = t->rc;
@@ -169,7 +194,10 @@ void hg_store_close(hg_store_t *s)
 
 int hg_store_load(hg_store_t *s, const char *coll, hg_store_load_cb cb, void *ud)
 {
-    return s->be->load(s->state, coll, cb, ud);
+    hg_lane_hold(&s->lane); /* the connection is ours while we read */
+    int rc = s->be->load(s->state, coll, cb, ud);
+    hg_lane_release(&s->lane);
+    return rc;
 }
 
 hg_store_txn_t *hg_store_txn_new(hg_store_t *s)
@@ -250,10 +278,11 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
     t->cb = cb;
     t->ud = ud;
     if (t->nops == 0 && hg_lane_inflight(&s->lane) == 0) {
-        run_hooks(t, 0);
+        int rc = s->fenced ? HG_ESHUTDOWN : 0;
+        run_hooks(t, rc);
         hg_store_txn_free(t);
         if (cb)
-            cb(ud, 0);
+            cb(ud, rc);
         return;
     }
     t->job.done = txn_done;
@@ -264,9 +293,22 @@ int hg_store_put_now(hg_store_t *s, const char *coll, const char *key, json_t *v
 {
     hg_store_txn_t *t = hg_store_txn_new(s);
     hg_store_put(t, coll, key, value);
+    hg_lane_hold(&s->lane);
     int rc = s->be->apply(s->state, t->ops, t->nops);
+    hg_lane_release(&s->lane);
     hg_store_txn_free(t);
     return rc;
+}
+
+void hg_store_set_failure_cb(hg_store_t *s, hg_store_failure_cb cb, void *ud)
+{
+    s->on_failure = cb;
+    s->failure_ud = ud;
+}
+
+int hg_store_fenced(const hg_store_t *s)
+{
+    return s->fenced;
 }
 
 void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out)

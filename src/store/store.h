@@ -16,6 +16,13 @@
  * PostgreSQL backend implements the same vtable for cluster mode. Loading at start-up is
  * synchronous and happens before the daemon serves.
  *
+ * Failure: a transaction that fails (rc < 0 in its callback) fences the store: it and every
+ * transaction after it fail, barriers included, and nothing more is written until the store is
+ * closed and opened again. Memory changed for the failed transactions may be ahead of the
+ * disk, so the owner must rebuild it from the store before serving again; the failure
+ * callback tells it once. The failed batch's transactions get the backend's error (HG_ESTORE),
+ * those refused after it HG_ESHUTDOWN.
+ *
  * Threading: every function here is for the loop thread.
  */
 #ifndef HG_STORE_STORE_H
@@ -34,6 +41,8 @@ typedef struct hg_store_txn hg_store_txn_t;
 
 /* Runs on the loop thread: rc is 0 when the transaction is durable. */
 typedef void (*hg_store_commit_cb)(void *ud, int rc);
+/* Runs on the loop thread, once, when the first transaction fails (before its callbacks). */
+typedef void (*hg_store_failure_cb)(void *ud, int rc);
 /* Start-up load: one call per record, value borrowed for the call. Non-zero stops the load. */
 typedef int (*hg_store_load_cb)(void *ud, const char *key, json_t *value);
 
@@ -73,6 +82,10 @@ int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char
                   size_t batch_max, hg_store_t **out, hg_error_t *err);
 /* Drains every queued transaction (their callbacks run), then closes. *s invalid after. */
 void hg_store_close(hg_store_t *s);
+/* Read every record of coll (start-up). Synchronous, on the loop thread: it holds the writer
+ * lane off the backend meanwhile (waiting for a batch being written to end), since modules
+ * loading already commit clean-ups of what they drop and the backend's connection is not
+ * shared between threads. */
 int hg_store_load(hg_store_t *s, const char *coll, hg_store_load_cb cb, void *ud);
 
 hg_store_txn_t *hg_store_txn_new(hg_store_t *s);
@@ -95,8 +108,14 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud);
 /* Drop an uncommitted transaction; t invalid after this call. */
 void hg_store_txn_free(hg_store_txn_t *t);
 
-/* Synchronous one-record put used only before serving (bootstrap of the admin key). */
+/* Synchronous one-record put used only before serving (bootstrap of the admin key); holds the
+ * writer off the backend as hg_store_load() does. */
 int hg_store_put_now(hg_store_t *s, const char *coll, const char *key, json_t *value);
+
+/* Who hears of the first failed commit (see "Failure" above). */
+void hg_store_set_failure_cb(hg_store_t *s, hg_store_failure_cb cb, void *ud);
+/* 1 once a transaction failed: every later commit fails too. */
+int hg_store_fenced(const hg_store_t *s);
 
 void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out);
 

@@ -24,6 +24,12 @@ static void on_commit(void *ud, int rc)
     a->rec->order[a->rec->n++] = a->id;
 }
 
+static void on_counted(void *ud, int rc)
+{
+    ASSERT_EQ_INT(rc, 0);
+    (*(int *)ud)++;
+}
+
 static int count_cb(void *ud, const char *key, json_t *v)
 {
     (void)key;
@@ -124,9 +130,168 @@ HG_TEST(open_fails_cleanly_on_bad_dir)
     ASSERT_OK(uv_loop_close(&loop));
 }
 
+/* A backend that is SQLite until told to fail, as a full disk makes it fail. */
+static volatile int fail_apply; /* read on the writer lane */
+
+static int failing_apply(void *state, hg_store_op_t *const *ops, size_t nops)
+{
+    if (__atomic_load_n(&fail_apply, __ATOMIC_SEQ_CST))
+        return HG_ESTORE;
+    return hg_store_sqlite.apply(state, ops, nops);
+}
+
+typedef struct fence_log {
+    int failures, failure_rc;
+    int rcs[8];
+    int n;
+    int hook_rc;
+    int failure_seen_first; /* the failure callback ran before the first failed callback */
+} fence_log_t;
+
+static void on_failure(void *ud, int rc)
+{
+    fence_log_t *l = ud;
+    l->failures++;
+    l->failure_rc = rc;
+}
+
+static void on_fenced_commit(void *ud, int rc)
+{
+    fence_log_t *l = ud;
+    if (l->n == 1 && rc < 0)
+        l->failure_seen_first = l->failures == 1;
+    l->rcs[l->n++] = rc;
+}
+
+static void on_hook(void *ud, int rc)
+{
+    ((fence_log_t *)ud)->hook_rc = rc;
+}
+
+static void put_one(hg_store_t *s, const char *key, fence_log_t *l, int hook)
+{
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    json_t *v = json_pack("{s:s}", "k", key);
+    hg_store_put(t, "things", key, v);
+    json_decref(v);
+    if (hook)
+        hg_store_txn_on_commit(t, on_hook, l);
+    hg_store_commit(t, on_fenced_commit, l);
+}
+
+HG_TEST(failed_commit_fences_the_store_until_reopened)
+{
+    char dir[64];
+    mkdir_tmp(dir, sizeof(dir));
+    hg_store_backend_t be = hg_store_sqlite;
+    be.apply = failing_apply;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hg_store_t *s;
+    hg_error_t err;
+    ASSERT_OK(hg_store_open(&loop, &be, dir, 8, &s, &err));
+    fence_log_t l = {.hook_rc = 1};
+    hg_store_set_failure_cb(s, on_failure, &l);
+    put_one(s, "a", &l, 0);
+    while (l.n < 1)
+        uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(l.rcs[0], 0);
+    ASSERT_EQ_INT(l.failures, 0);
+    /* the disk fills: b fails, and c and the barrier behind it fail with it */
+    __atomic_store_n(&fail_apply, 1, __ATOMIC_SEQ_CST);
+    put_one(s, "b", &l, 1);
+    put_one(s, "c", &l, 0);
+    hg_store_commit(hg_store_txn_new(s), on_fenced_commit, &l);
+    while (l.n < 4)
+        uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(l.rcs[1], HG_ESTORE);
+    ASSERT_TRUE(l.rcs[2] < 0);
+    ASSERT_TRUE(l.rcs[3] < 0);
+    ASSERT_EQ_INT(l.hook_rc, HG_ESTORE); /* b's event is never published */
+    ASSERT_EQ_INT(l.failures, 1);
+    ASSERT_EQ_INT(l.failure_rc, HG_ESTORE);
+    ASSERT_TRUE(l.failure_seen_first);
+    ASSERT_TRUE(hg_store_fenced(s));
+    /* room again: still nothing is written or acknowledged until the store is opened anew,
+     * because memory may hold b and c */
+    __atomic_store_n(&fail_apply, 0, __ATOMIC_SEQ_CST);
+    put_one(s, "e", &l, 0);
+    while (l.n < 5)
+        uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(l.rcs[4], HG_ESHUTDOWN);
+    hg_store_commit(hg_store_txn_new(s), on_fenced_commit, &l); /* nothing in flight */
+    ASSERT_EQ_INT(l.n, 6);                                      /* at once, and refused */
+    ASSERT_EQ_INT(l.rcs[5], HG_ESHUTDOWN);
+    ASSERT_EQ_INT(l.failures, 1); /* told once */
+    hg_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+
+    uv_loop_init(&loop);
+    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
+    int n = 0;
+    ASSERT_OK(hg_store_load(s, "things", count_cb, &n));
+    ASSERT_EQ_INT(n, 1); /* a only */
+    fence_log_t l2 = {0};
+    put_one(s, "f", &l2, 0); /* a store opened anew writes again */
+    while (l2.n < 1)
+        uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(l2.rcs[0], 0);
+    hg_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    hg_test_rmtree(dir);
+}
+
+HG_TEST(loads_while_commits_are_written_lose_nothing)
+{
+    /* Start-up: modules loading commit clean-ups while the next module's load reads through
+     * the same connection; each load holds the writer off it. */
+    char dir[64];
+    mkdir_tmp(dir, sizeof(dir));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hg_store_t *s;
+    hg_error_t err;
+    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 4, &s, &err));
+    enum { N = 4000 };
+    int done = 0;
+    for (int i = 0; i < N; i++) {
+        hg_store_txn_t *t = hg_store_txn_new(s);
+        char key[16];
+        snprintf(key, sizeof(key), "k%03d", i);
+        json_t *v = json_pack("{s:i}", "i", i);
+        hg_store_put(t, "things", key, v);
+        json_decref(v);
+        hg_store_commit(t, on_counted, &done);
+        if (i % 4 == 0) { /* a load in the middle of the writes */
+            int n = 0;
+            ASSERT_OK(hg_store_load(s, "things", count_cb, &n));
+            ASSERT_TRUE(n <= i);
+        }
+    }
+    while (done < N)
+        uv_run(&loop, UV_RUN_ONCE);
+    hg_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    /* every acknowledged write is found by a new process */
+    uv_loop_init(&loop);
+    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
+    int n = 0;
+    ASSERT_OK(hg_store_load(s, "things", count_cb, &n));
+    ASSERT_EQ_INT(n, N);
+    hg_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    hg_test_rmtree(dir);
+}
+
 HG_SUITE(store) = {
     HG_CASE(fifo_completion_barriers_and_reload),
     HG_CASE(empty_txn_with_nothing_in_flight_completes_at_once),
     HG_CASE(open_fails_cleanly_on_bad_dir),
+    HG_CASE(failed_commit_fences_the_store_until_reopened),
+    HG_CASE(loads_while_commits_are_written_lose_nothing),
     HG_CASE_END,
 };

@@ -1,11 +1,10 @@
-/* hangar — the registry event stream (see events.h).
+/* hangar — the registry event stream's wire (see events.h).
  *
- * DESIGN: the observer renders an event's JSON once, when the change happens (the server's
- * state at that moment), assigns the next sequence number (reserved in blocks, see
- * SEQ_BLOCK) and asks the store to run publish() when the change's transaction commits.
- * Transactions commit in order, so events are published in sequence order. publish() puts the
- * event in the ring and writes it to every subscriber that is caught up; lagging subscribers
- * catch up from the ring when their transport drains.
+ * DESIGN: the observer renders a server's JSON once, when the change happens (the server's
+ * state at that moment), and queues the event on the stream (events/stream.h) with the
+ * change's transaction; the stream numbers and publishes it once that transaction is durable
+ * and calls on_published(), which writes it to every subscriber that is caught up; lagging
+ * subscribers catch up from the stream's ring when their transport drains.
  *
  * Subscriber transports: WebSocket (one text message per event) and Server-Sent Events
  * (`id: <seq>`, `event: <type>`, `data: <json>`); both sit on an upgraded HTTP connection.
@@ -21,22 +20,13 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/jsonw.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "rt/turn.h"
 #include "ws/ws.h"
 
-#define META_COLL "registry.meta"
-#define META_KEY "events"
-
-typedef struct ev_rec {
-    uint64_t seq;
-    char kind[HG_REG_KIND_MAX + 1];
-    const char *type;
-    char *json;
-    size_t len;
-} ev_rec_t;
+/* a subscriber's ?kind= is a server kind; the stream carries it */
+_Static_assert(HG_REG_KIND_MAX <= HG_STREAM_KIND_MAX, "server kinds fit the stream's kinds");
 
 typedef struct sub {
     hg_list_t node;
@@ -54,32 +44,31 @@ typedef struct sub {
 
 struct hg_events {
     uv_loop_t *loop;
-    hg_clock_t *clock;
-    hg_store_t *store;
     hg_registry_t *reg;
-    ev_rec_t *ring;
-    size_t cap;
-    uint64_t first_seq; /* oldest seq in the ring; last_seq + 1 when empty */
-    uint64_t last_seq;  /* last published */
-    uint64_t next_seq;  /* last assigned */
-    uint64_t reserved;  /* sequence numbers up to this are reserved in the store */
+    hg_stream_t *stream; /* owned */
     hg_list_t subs;
     size_t nsubs;
     uv_timer_t keepalive;
     hg_turn_t sse_turn; /* SSE subscribers with events in sse_out, written at the turn's end */
     int stopped;
-    uint64_t published, deliveries, snapshots, lagged;
+    uint64_t deliveries, snapshots, lagged;
 };
 
 static void render(hg_buf_t *out, void *ud)
 {
     hg_events_t *ev = ud;
+    hg_stream_stats_t st;
+    hg_stream_stats(ev->stream, &st);
     hg_buf_printf(out,
                   "# HELP hangar_registry_servers Servers in the registry.\n"
                   "# TYPE hangar_registry_servers gauge\nhangar_registry_servers %zu\n"
                   "# HELP hangar_registry_events_total Registry events published.\n"
                   "# TYPE hangar_registry_events_total counter\n"
                   "hangar_registry_events_total %llu\n"
+                  "# HELP hangar_registry_events_dropped_total Events not published because "
+                  "their change's commit failed.\n"
+                  "# TYPE hangar_registry_events_dropped_total counter\n"
+                  "hangar_registry_events_dropped_total %llu\n"
                   "# HELP hangar_registry_event_deliveries_total Events written to "
                   "subscribers.\n# TYPE hangar_registry_event_deliveries_total counter\n"
                   "hangar_registry_event_deliveries_total %llu\n"
@@ -91,25 +80,23 @@ static void render(hg_buf_t *out, void *ud)
                   "# HELP hangar_registry_subscriber_lag_total Times a subscriber's queue was "
                   "full and it fell behind.\n# TYPE hangar_registry_subscriber_lag_total "
                   "counter\nhangar_registry_subscriber_lag_total %llu\n",
-                  hg_registry_count(ev->reg), (unsigned long long)ev->published,
-                  (unsigned long long)ev->deliveries, ev->nsubs, (unsigned long long)ev->snapshots,
-                  (unsigned long long)ev->lagged);
+                  hg_registry_count(ev->reg), (unsigned long long)st.published,
+                  (unsigned long long)st.dropped, (unsigned long long)ev->deliveries, ev->nsubs,
+                  (unsigned long long)ev->snapshots, (unsigned long long)ev->lagged);
 }
 
 static void on_keepalive(uv_timer_t *t);
 static void sse_write(hg_turn_t *t, hg_list_t *node);
+static void on_published(void *ud, const hg_stream_event_t *e);
 
 hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store,
                            hg_registry_t *reg, size_t ring)
 {
     hg_events_t *ev = hg_calloc(1, sizeof(*ev));
     ev->loop = loop;
-    ev->clock = clock;
-    ev->store = store;
     ev->reg = reg;
-    ev->cap = ring ? ring : HG_EVENTS_RING_DEFAULT;
-    ev->ring = hg_calloc(ev->cap, sizeof(*ev->ring));
-    ev->first_seq = 1;
+    ev->stream = hg_stream_new(clock, store, ring);
+    hg_stream_set_listener(ev->stream, on_published, ev);
     hg_list_init(&ev->subs);
     uv_timer_init(loop, &ev->keepalive);
     ev->keepalive.data = ev;
@@ -120,30 +107,19 @@ hg_events_t *hg_events_new(uv_loop_t *loop, hg_clock_t *clock, hg_store_t *store
     return ev;
 }
 
-/* Sequence numbers are reserved in blocks: the store holds the highest number that may have
- * been handed out, written once per SEQ_BLOCK events in the transaction of the event that
- * crosses into a new block. After a restart numbering continues above the reservation, so a
- * number never repeats (it may jump by up to SEQ_BLOCK). */
-#define SEQ_BLOCK 4096
-
-static int load_meta(void *ud, const char *key, json_t *v)
-{
-    hg_events_t *ev = ud;
-    if (strcmp(key, META_KEY) == 0)
-        ev->reserved = ev->next_seq = ev->last_seq =
-            (uint64_t)json_integer_value(json_object_get(v, "reserved"));
-    ev->first_seq = ev->last_seq + 1;
-    return 0;
-}
-
 int hg_events_load(hg_events_t *ev)
 {
-    return hg_store_load(ev->store, META_COLL, load_meta, ev);
+    return hg_stream_load(ev->stream);
+}
+
+hg_stream_t *hg_events_stream(hg_events_t *ev)
+{
+    return ev->stream;
 }
 
 uint64_t hg_events_last_seq(const hg_events_t *ev)
 {
-    return ev->last_seq;
+    return hg_stream_last_seq(ev->stream);
 }
 
 /* ---- transports ---- */
@@ -214,6 +190,7 @@ static void send_text(sub_t *s, const char *type, uint64_t seq, const char *json
 static void send_snapshot(sub_t *s, const char *reason)
 {
     hg_events_t *ev = s->hub;
+    uint64_t last = hg_stream_last_seq(ev->stream);
     hg_reg_filter_t f = {.kind = s->kind[0] ? s->kind : NULL};
     size_t n = hg_registry_count(ev->reg);
     hg_reg_server_t **all = hg_malloc((n ? n : 1) * sizeof(*all));
@@ -223,36 +200,36 @@ static void send_snapshot(sub_t *s, const char *reason)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(servers, hg_registry_server_json(all[i]));
     hg_free(all);
-    json_t *o = json_pack("{s:s,s:I,s:s,s:o}", "type", "snapshot", "seq", (json_int_t)ev->last_seq,
+    json_t *o = json_pack("{s:s,s:I,s:s,s:o}", "type", "snapshot", "seq", (json_int_t)last,
                           "reason", reason, "servers", servers);
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(13));
-    send_text(s, "snapshot", ev->last_seq, text, strlen(text));
+    send_text(s, "snapshot", last, text, strlen(text));
     free(text);
     json_decref(o);
-    s->cursor = ev->last_seq;
+    s->cursor = last;
     ev->snapshots++;
 }
 
-static int wants(const sub_t *s, const ev_rec_t *r)
+static int wants(const sub_t *s, const hg_stream_event_t *e)
 {
-    return s->kind[0] == '\0' || strcmp(s->kind, r->kind) == 0;
+    return s->kind[0] == '\0' || strcmp(s->kind, e->kind) == 0;
 }
 
 /* Deliver everything after the cursor while the transport has room. */
 static void catch_up(sub_t *s)
 {
-    hg_events_t *ev = s->hub;
-    while (!s->closed && !s->stop && s->cursor < ev->last_seq) {
+    hg_stream_t *st = s->hub->stream;
+    while (!s->closed && !s->stop && s->cursor < hg_stream_last_seq(st)) {
         if (queued(s) >= HG_EVENTS_SUB_QUEUE_MAX)
             return;
         uint64_t next = s->cursor + 1;
-        if (next < ev->first_seq) {
+        const hg_stream_event_t *e = hg_stream_get(st, next);
+        if (e == NULL) { /* left the ring */
             send_snapshot(s, "behind");
             continue;
         }
-        ev_rec_t *r = &ev->ring[next % ev->cap];
-        if (wants(s, r))
-            send_text(s, r->type, r->seq, r->json, r->len);
+        if (wants(s, e))
+            send_text(s, e->type, e->seq, e->json, e->len);
         s->cursor = next;
     }
 }
@@ -343,76 +320,26 @@ static void on_keepalive(uv_timer_t *t)
 
 /* ---- publishing ---- */
 
-typedef struct pending {
-    hg_events_t *ev;
-    ev_rec_t rec;
-} pending_t;
-
-static void publish(void *ud, int rc)
+/* The stream's listener: an event is published (durable, numbered, in the ring). */
+static void on_published(void *ud, const hg_stream_event_t *e)
 {
-    pending_t *p = ud;
-    hg_events_t *ev = p->ev;
-    if (rc < 0)
-        HG_LOG(HG_LOG_ERROR, "registry", "event seq=%llu published although its commit failed",
-               (unsigned long long)p->rec.seq);
-    ev_rec_t *slot = &ev->ring[p->rec.seq % ev->cap];
-    hg_free(slot->json);
-    *slot = p->rec;
-    hg_free(p);
-    ev->last_seq = slot->seq;
-    if (ev->last_seq >= ev->first_seq + ev->cap)
-        ev->first_seq = ev->last_seq - ev->cap + 1;
-    ev->published++;
+    hg_events_t *ev = ud;
     hg_list_t *q, *tmp;
     hg_list_foreach_safe (q, tmp, &ev->subs) {
         sub_t *s = hg_container_of(q, sub_t, node);
-        if (s->stop || s->cursor + 1 != slot->seq) /* lagging: catches up on drain */
+        if (s->stop || s->cursor + 1 != e->seq) /* lagging: catches up on drain */
             continue;
-        if (!wants(s, slot)) {
-            s->cursor = slot->seq;
+        if (!wants(s, e)) {
+            s->cursor = e->seq;
             continue;
         }
         if (queued(s) >= HG_EVENTS_SUB_QUEUE_MAX) {
             ev->lagged++;
             continue;
         }
-        send_text(s, slot->type, slot->seq, slot->json, slot->len);
-        s->cursor = slot->seq;
+        send_text(s, e->type, e->seq, e->json, e->len);
+        s->cursor = e->seq;
     }
-}
-
-/* Number an event and publish it when txn commits. members: `,"key":value…` after "time". */
-static void enqueue(hg_events_t *ev, hg_store_txn_t *txn, const char *type, const char *reason,
-                    const char *kind, const char *members, size_t mlen)
-{
-    pending_t *p = hg_calloc(1, sizeof(*p));
-    p->ev = ev;
-    p->rec.seq = ++ev->next_seq;
-    snprintf(p->rec.kind, sizeof(p->rec.kind), "%s", kind);
-    p->rec.type = type;
-    hg_buf_t b;
-    hg_buf_init(&b);
-    hg_buf_reserve(&b, 512 + mlen);
-    hg_buf_puts(&b, "{\"seq\":");
-    hg_jsonw_int(&b, (int64_t)p->rec.seq);
-    hg_buf_puts(&b, ",\"type\":");
-    hg_jsonw_str(&b, type);
-    if (reason) {
-        hg_buf_puts(&b, ",\"reason\":");
-        hg_jsonw_str(&b, reason);
-    }
-    hg_buf_puts(&b, ",\"time\":");
-    hg_jsonw_time_ms(&b, hg_clock_now_ms(ev->clock));
-    hg_buf_append(&b, members, mlen);
-    hg_buf_puts(&b, "}");
-    p->rec.json = hg_buf_steal(&b, &p->rec.len);
-    if (p->rec.seq > ev->reserved) {
-        ev->reserved = p->rec.seq + SEQ_BLOCK - 1;
-        json_t *meta = json_pack("{s:I}", "reserved", (json_int_t)ev->reserved);
-        hg_store_put(txn, META_COLL, META_KEY, meta);
-        json_decref(meta);
-    }
-    hg_store_txn_on_commit(txn, publish, p);
 }
 
 void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_reg_reason_t reason,
@@ -424,11 +351,11 @@ void hg_events_observe(void *ud, hg_store_txn_t *txn, hg_reg_event_t type, hg_re
     hg_buf_t b;
     hg_buf_init(&b);
     hg_buf_reserve(&b, 400);
-    hg_buf_puts(&b, ",\"server\":");
     hg_registry_server_write(&b, srv);
-    enqueue(ev, txn, hg_reg_event_name(type),
-            reason != HG_REG_REASON_NONE ? hg_reg_reason_name(reason) : NULL, srv->kind, b.data,
-            b.len);
+    /* refused only once stopped, or for a kind over HG_REG_KIND_MAX: neither can happen here */
+    (void)hg_stream_publish(ev->stream, txn, hg_reg_event_name(type),
+                            reason != HG_REG_REASON_NONE ? hg_reg_reason_name(reason) : NULL,
+                            srv->kind, "server", b.data, b.len);
     hg_buf_free(&b);
 }
 
@@ -437,14 +364,9 @@ void hg_events_publish(hg_events_t *ev, hg_store_txn_t *txn, const char *type, c
 {
     if (txn == NULL || ev == NULL || ev->stopped)
         return;
-    hg_buf_t b;
-    hg_buf_init(&b);
-    hg_buf_reserve(&b, len + 32);
-    hg_buf_puts(&b, ",");
-    hg_jsonw_key(&b, member);
-    hg_buf_append(&b, json, len);
-    enqueue(ev, txn, type, NULL, kind, b.data, b.len);
-    hg_buf_free(&b);
+    int rc = hg_stream_publish(ev->stream, txn, type, NULL, kind, member, json, len);
+    if (rc < 0)
+        HG_LOG(HG_LOG_ERROR, "events", "event type=%s not queued: %s", type, hg_strerror(rc));
 }
 
 /* ---- subscribing ---- */
@@ -478,7 +400,7 @@ void hg_events_subscribe(hg_native_call_t *c)
             has_after = 1;
         }
     }
-    uint64_t cursor = ev->last_seq;
+    uint64_t cursor = hg_stream_last_seq(ev->stream);
     if (has_after) {
         char *e;
         unsigned long long a = strtoull(after, &e, 10);
@@ -525,18 +447,19 @@ void hg_events_subscribe(hg_native_call_t *c)
         hg_buf_t b;
         hg_buf_init(&b);
         hg_buf_printf(&b, ": hangar registry events, seq %llu\nretry: 1000\n\n",
-                      (unsigned long long)ev->last_seq);
+                      (unsigned long long)hg_stream_last_seq(ev->stream));
         hg_http_conn_write(s->conn, b.data, b.len);
         hg_buf_free(&b);
     }
     hg_list_insert_tail(&ev->subs, &s->node);
     ev->nsubs++;
     call_free(c);
+    uint64_t first = hg_stream_first_seq(ev->stream), last = hg_stream_last_seq(ev->stream);
     if (want_snapshot)
         send_snapshot(s, "requested");
-    else if (has_after && cursor > ev->last_seq)
+    else if (has_after && cursor > last)
         send_snapshot(s, "behind"); /* a position this history never reached (data wiped) */
-    else if (has_after && cursor + 1 < ev->first_seq && cursor < ev->last_seq)
+    else if (has_after && cursor + 1 < first && cursor < last)
         send_snapshot(s, "behind");
     catch_up(s);
     return;
@@ -552,14 +475,13 @@ void hg_events_stop(hg_events_t *ev)
     hg_turn_run(&ev->sse_turn); /* what was published is written before the streams close */
     hg_turn_close(&ev->sse_turn, NULL);
     hg_metrics_unregister("registry");
+    hg_stream_stop(ev->stream); /* events already queued are still sent when they commit */
 }
 
 void hg_events_free(hg_events_t *ev)
 {
     if (ev == NULL)
         return;
-    for (size_t i = 0; i < ev->cap; i++)
-        hg_free(ev->ring[i].json);
-    hg_free(ev->ring);
+    hg_stream_free(ev->stream);
     hg_free(ev);
 }

@@ -59,7 +59,9 @@
     XX(ESHUTDOWN, -1026, 503, 503, "ServiceUnavailableException", "unavailable", "shutting down")  \
     XX(ENOROUTE, -1027, 404, 404, "UnknownOperationException", "not_found", "no such endpoint")    \
     XX(EMETHOD, -1028, 405, 405, "UnknownOperationException", "method_not_allowed",                \
-       "method not allowed")
+       "method not allowed")                                                                       \
+    XX(EMEDIATYPE, -1029, 415, 415, "UnsupportedMediaTypeException", "unsupported_media_type",     \
+       "unsupported media type")
 
 enum hg_err {
     HG_OK = 0,

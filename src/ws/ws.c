@@ -27,15 +27,24 @@
  * - Reassembly is ours (wslay's no-buffering mode): fragments are appended to `msg` as their
  *   bytes arrive, after checking at each frame header that the message stays within max_message.
  *   Memory follows the bytes received, not the length a header announces, and goes through
- *   hg_malloc. wslay still checks masking, opcodes, fragment order, control-frame size, UTF-8 of
- *   text and close reasons, and close codes, and answers pings and closes by itself.
+ *   hg_malloc. wslay still checks masking, opcodes, fragment order, UTF-8 of text and close
+ *   reasons, and close codes, and answers pings and closes by itself.
+ * - Frame headers are also read by us, as the bytes are handed to wslay (rx_take): wslay 1.1.1
+ *   answers the errors it finds while parsing a header (a fragmented control frame, a control
+ *   frame over 125 bytes, a length with the top bit set or not in its shortest form) with a close
+ *   frame that carries NO status code. rx_take finds those first, plus a close frame with a
+ *   1-byte payload (which wslay takes as a close without a code), and fails the connection with
+ *   1002 before wslay sees the header, so wslay's own close is never queued. To keep "first"
+ *   true, one recv callback never hands bytes past the end of the current frame: when wslay asks
+ *   for the next frame's first bytes, every earlier frame has been delivered.
  * - Receive backpressure: while the send queue is over half its caps the recv callback
  *   would-blocks (a peer that floods pings or requests without reading the answers cannot grow
  *   the queue: wslay queues pongs by itself) and reading on the connection is paused, so unread
  *   bytes stay in the kernel. Bytes already handed to us wait in `in` (at most one read).
- * - Close order: a close asked by the application (or the server stop) waits until the messages
- *   queued before it are out (wslay would otherwise send the close frame first and drop them);
- *   a close for a protocol error goes first.
+ * - Close order: a close asked by the application (or the server stop, with 1012 so that clients
+ *   reconnect when it is a restart) waits until the messages queued before it are out (wslay
+ *   would otherwise send the close frame first and drop them); a close for a protocol error goes
+ *   first.
  * - Timers: one uv_timer per connection, re-armed lazily: on_data (and, while the peer is not
  *   read for backpressure, finished writes) only stamp `alive_ms`; when the timer fires it computes
  * the next deadline (ping, pong, close) and re-arms. Network keepalive reads uv_now(), not the
@@ -56,6 +65,7 @@
  *     | message complete                      | on_msg_recv      | on_message (OPEN only)       |
  *     | peer's close frame                    | on_msg_recv      | CLOSING; wslay queues echo   |
  *     | message over max_message              | on_frame_start   | fail: CLOSING, close 1009    |
+ *     | bad frame header (see DESIGN)         | rx_take          | fail: CLOSING, close 1002    |
  *     | wslay saw a protocol error            | proceed          | CLOSING, close 1002/1007/... |
  *     | application close / server stop       | hg_ws_close      | CLOSING, close after queue   |
  *     | write finished                        | on_conn_drain    | proceed, on_drain; SHUT when |
@@ -81,6 +91,10 @@
 #define BUF_KEEP (16u * 1024)   /* `out` and `msg` capacity kept between uses */
 #define REASON_MAX 123          /* close reason bytes: 125 minus the code */
 #define SUBPROTO_MAX 128
+/* IANA's 1012 "Service Restart" (wslay names no code above 1011): the peer should reconnect. The
+ * GameLift server SDKs take 1000/1001 as "done" and never come back. */
+#define CODE_SERVICE_RESTART 1012
+#define SHUTDOWN_CLOSE_WAIT_MS 1000 /* the close handshake at server stop, at most */
 
 enum { WS_OPEN, WS_CLOSING, WS_SHUT, WS_DONE };
 
@@ -108,6 +122,12 @@ struct hg_ws {
     size_t in_off;
     hg_buf_t out; /* frames for the next write */
     hg_buf_t msg; /* message being reassembled */
+    /* rx_take: the header of the frame being handed to wslay, or how much of its payload is left */
+    uint8_t rx_hdr[14];
+    uint8_t rx_hn;     /* header bytes seen */
+    uint8_t rx_need;   /* header length once its first 2 bytes are seen (0 before) */
+    int rx_in_payload; /* the header is done: rx_left payload bytes to go */
+    uint64_t rx_left;
     uv_timer_t timer;
     uv_idle_t pump;
     size_t out_hdr;    /* frame header bytes hg_ws_send() put in `out` (not counted as queued) */
@@ -370,17 +390,76 @@ static void fail(hg_ws_t *ws, int code)
 
 /* ---- wslay callbacks ---- */
 
+/* Follow the frames in the n bytes at p (the next ones for wslay) and return how many of them may
+ * be handed over now: up to the end of the current frame at most (see DESIGN). Returns 0 when a
+ * frame header breaks the protocol in a way wslay would answer without a close code: the
+ * connection is then failed with 1002 and wslay is given nothing more. The checks are wslay's
+ * (lib/wslay_frame.c), made as soon as wslay could make them, plus the 1-byte close payload. */
+static size_t rx_take(hg_ws_t *ws, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (ws->rx_in_payload) {
+            size_t k = n - i;
+            if (k > ws->rx_left)
+                k = (size_t)ws->rx_left;
+            i += k;
+            ws->rx_left -= k;
+            if (ws->rx_left == 0) {
+                ws->rx_in_payload = 0;
+                return i; /* the frame ends here */
+            }
+            continue;
+        }
+        ws->rx_hdr[ws->rx_hn++] = p[i++];
+        uint8_t b0 = ws->rx_hdr[0], len7 = ws->rx_hdr[1] & 0x7f;
+        size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        if (ws->rx_hn == 2) {
+            int op = b0 & 0x0f;
+            if (wslay_is_ctrl_frame(op) && (len7 > 125 || !(b0 & 0x80)))
+                goto bad; /* a control frame is short and never fragmented */
+            if (op == WSLAY_CONNECTION_CLOSE && len7 == 1)
+                goto bad; /* a close body starts with a 2-byte code */
+            ws->rx_need = (uint8_t)(2 + ext + (ws->rx_hdr[1] & 0x80 ? 4 : 0));
+        }
+        if (ws->rx_hn < 2)
+            continue;
+        if (ext && ws->rx_hn == 2 + ext) {
+            uint64_t len = 0;
+            for (size_t k = 0; k < ext; k++)
+                len = len << 8 | ws->rx_hdr[2 + k];
+            if (ext == 2 ? len < 126 : (len < 65536 || (len >> 63) != 0))
+                goto bad; /* not the shortest form, or the top bit set */
+            ws->rx_left = len;
+        } else if (!ext && ws->rx_hn == 2) {
+            ws->rx_left = len7;
+        }
+        if (ws->rx_hn == ws->rx_need) {
+            ws->rx_hn = 0;
+            ws->rx_need = 0;
+            if (ws->rx_left == 0)
+                return i; /* an empty frame ends with its header */
+            ws->rx_in_payload = 1;
+        }
+    }
+    return i;
+bad:
+    fail(ws, WSLAY_CODE_PROTOCOL_ERROR);
+    return 0;
+}
+
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
 {
     hg_ws_t *ws = ud;
     (void)flags;
     size_t n = in_avail(ws);
-    if (n == 0 || rx_blocked(ws)) {
+    if (n > len)
+        n = len;
+    if (n == 0 || ws->rx_drop || rx_blocked(ws) ||
+        (n = rx_take(ws, (const uint8_t *)ws->in.data + ws->in_off, n)) == 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    if (n > len)
-        n = len;
     memcpy(buf, ws->in.data + ws->in_off, n);
     ws->in_off += n;
     if (ws->in_off == ws->in.len)
@@ -495,8 +574,8 @@ static void proceed(hg_ws_t *ws)
         if (wslay_event_want_read(ws->ctx) && in_avail(ws) > 0 && !rx_blocked(ws)) {
             size_t before = in_avail(ws), nq = wslay_event_get_queued_msg_count(ws->ctx);
             if (wslay_event_recv(ws->ctx) != 0) {
-                /* A frame-level error (length encoding, control frame over 125 bytes or
-                 * fragmented): wslay queued a close without a code and stopped reading. */
+                /* wslay failed outside the frame rules (out of memory): it stopped reading.
+                 * Frame-level errors never get here: rx_take fails them with 1002 first. */
                 ws->rx_drop = 1;
                 ws->close_pending = 0;
                 note_code(ws, WSLAY_CODE_PROTOCOL_ERROR);
@@ -662,9 +741,16 @@ static void on_conn_drain(void *ud)
         ws->cb.on_drain(ws, ws->ud);
 }
 
+/* The server stops: most often a planned restart, so ask the peer to come back (1012), not to
+ * go away for good (1001). The close handshake is cut short (SHUTDOWN_CLOSE_WAIT_MS): a client
+ * whose library predates 1012 (Python's websocket-client, wslay) never answers it, and a
+ * restart must not wait on it. */
 static void on_conn_shutdown(void *ud)
 {
-    hg_ws_close(ud, WSLAY_CODE_GOING_AWAY, "server shutting down");
+    hg_ws_t *ws = ud;
+    if (ws->lim.close_timeout_ms > SHUTDOWN_CLOSE_WAIT_MS)
+        ws->lim.close_timeout_ms = SHUTDOWN_CLOSE_WAIT_MS;
+    hg_ws_close(ws, CODE_SERVICE_RESTART, "server restarting");
 }
 
 static void ws_free(hg_ws_t *ws)

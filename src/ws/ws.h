@@ -61,8 +61,8 @@ typedef struct hg_ws_cb {
     void (*on_message)(hg_ws_t *ws, void *ud, int binary, const char *data, size_t len);
     /** The connection is gone; runs once. code: the peer's close code when the peer closed first
      * (1005 when its close frame had none), the code we sent when we closed first (hg_ws_close,
-     * 1001 at server stop, 1002/1007/1009 for a peer's protocol error), 1006 when the TCP
-     * connection ended without a close frame or the peer stopped answering pings. ws is
+     * 1012 "service restart" at server stop, 1002/1007/1009 for a peer's protocol error), 1006 when
+     * the TCP connection ended without a close frame or the peer stopped answering pings. ws is
      * invalid after this returns. */
     void (*on_close)(hg_ws_t *ws, void *ud, int code);
     /** May be NULL: the send queue emptied (every queued byte was handed to the kernel). */

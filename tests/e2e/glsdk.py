@@ -135,6 +135,13 @@ import uuid
 
 import websocket
 from websocket import ABNF
+from websocket import _abnf
+
+# The SDKs' WebSocket libraries (Go's gorilla, C++'s websocketpp, .NET's ClientWebSocket) accept
+# the IANA-registered close codes 1012 "service restart", 1013 "try again later" and 1014;
+# Debian's websocket-client refuses them as "Invalid close opcode", which would hide the code
+# hangard sends when it restarts. Accept them as the SDKs do.
+_abnf.VALID_CLOSE_STATUS = tuple(sorted(set(_abnf.VALID_CLOSE_STATUS) | {1012, 1013, 1014}))
 
 log = logging.getLogger("glsdk")
 

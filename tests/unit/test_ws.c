@@ -1,6 +1,7 @@
 /* Unit tests: the WebSocket layer — handshake (RFC 6455's example key, subprotocol, refusals),
- * echo, reassembly, limits and close codes (1002, 1007, 1009), ping/pong, close handshake both
- * ways, send-queue cap, write coalescing, server stop (1001), peer drop (1006), ping timeout,
+ * echo, reassembly, limits and close codes (1002, 1007, 1009; 1002 carried in the close frame for
+ * bad frame headers too), ping/pong, close handshake both ways, send-queue cap, write coalescing,
+ * server stop (1012), peer drop (1006), ping timeout,
  * receive backpressure. The server is the real HTTP server; the client is a raw TCP connection on
  * the same loop that frames and masks by hand. */
 #include <http_parser.h>
@@ -474,7 +475,7 @@ HG_TEST(echo_text_and_binary)
     ASSERT_EQ_INT(c.nmsg, 3);
     ASSERT_TRUE(c.ud_seen == &c.marker); /* hg_ws_set_data took */
     finish(&c);
-    ASSERT_EQ_INT(c.close_code, 1001); /* the server stopped first */
+    ASSERT_EQ_INT(c.close_code, 1012); /* the server stopped first */
 }
 
 HG_TEST(frames_sent_with_the_handshake)
@@ -665,10 +666,98 @@ HG_TEST(oversized_control_frame_is_1002)
     handshake(&c, NULL);
     char p[200];
     memset(p, 'p', sizeof(p));
-    cl_frame(&c, 1, 9, p, sizeof(p)); /* a ping over 125 bytes: a frame-level error */
-    RUN_UNTIL(&c, c.eof);
-    ASSERT_EQ_INT(nframes(&c), 1); /* a close (wslay sends it without a code) */
+    cl_frame(&c, 1, 9, p, sizeof(p));           /* a ping over 125 bytes: a frame-level error */
+    ASSERT_EQ_INT(wait_server_close(&c), 1002); /* in the close frame, not only in on_close */
+    ASSERT_EQ_INT(nframes(&c), 1);
     ASSERT_EQ_INT(c.closes, 1);
+    ASSERT_EQ_INT(c.close_code, 1002);
+    finish(&c);
+}
+
+/* Frame headers wslay refuses while parsing them, and would answer with a close frame without a
+ * status code: the close frame must carry 1002 (docs/limits.md). */
+HG_TEST(bad_frame_headers_close_with_1002)
+{
+    static const unsigned char key[4] = {1, 2, 3, 4};
+    static const struct {
+        const char *what;
+        unsigned char hdr[10]; /* first bytes, before the mask key (always masked) */
+        size_t hn;
+        size_t payload;
+    } cases[] = {
+        {"fragmented ping", {0x09, 0x80 | 2}, 2, 2},
+        {"fragmented close", {0x08, 0x80 | 2}, 2, 2},
+        {"ping of 126 bytes", {0x89, 0x80 | 126, 0, 126}, 4, 126},
+        {"pong with a 64-bit length", {0x8a, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0}, 10, 0},
+        {"close with a 1-byte payload", {0x88, 0x80 | 1}, 2, 1},
+        {"length 2^63", {0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, 0},
+        {"length 2^64-1",
+         {0x82, 0x80 | 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+         10,
+         0},
+        {"16-bit length under 126", {0x82, 0x80 | 126, 0, 5}, 4, 5},
+        {"64-bit length under 65536", {0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 5}, 10, 5},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        wsctx_t c;
+        start(&c);
+        handshake(&c, NULL);
+        hg_buf_t b;
+        hg_buf_init(&b);
+        hg_buf_append(&b, cases[i].hdr, cases[i].hn);
+        hg_buf_append(&b, key, 4);
+        for (size_t k = 0; k < cases[i].payload; k++)
+            hg_buf_append(&b, "x", 1);
+        cl_send(&c, b.data, b.len);
+        hg_buf_free(&b);
+        int code = wait_server_close(&c);
+        if (code != 1002)
+            HG_FAIL_("%s: close frame code %d, want 1002", cases[i].what, code);
+        ASSERT_EQ_INT(nframes(&c), 1);
+        ASSERT_EQ_INT(c.closes, 1);
+        ASSERT_EQ_INT(c.close_code, 1002);
+        ASSERT_EQ_INT(c.nmsg, 0);
+        finish(&c);
+    }
+}
+
+/* A bad header arriving a byte at a time is found all the same. */
+HG_TEST(bad_frame_header_split_into_single_bytes_is_1002)
+{
+    wsctx_t c;
+    start(&c);
+    handshake(&c, NULL);
+    static const unsigned char f[] = {0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4};
+    for (size_t i = 0; i < sizeof(f) && !c.eof; i++) {
+        cl_send(&c, f + i, 1);
+        for (int k = 0; k < 3; k++)
+            uv_run(&c.loop, UV_RUN_NOWAIT);
+    }
+    ASSERT_EQ_INT(wait_server_close(&c), 1002);
+    ASSERT_EQ_INT(c.close_code, 1002);
+    finish(&c);
+}
+
+/* Frames before the bad one, in the same read, are delivered to the application first (the header
+ * check runs when wslay reaches the frame, not when the bytes arrive); nothing after it is. What
+ * was queued to send but not yet out is dropped: a protocol-error close goes first. */
+HG_TEST(frames_before_a_bad_header_are_delivered_first)
+{
+    wsctx_t c;
+    start(&c);
+    handshake(&c, NULL);
+    hg_buf_t b;
+    hg_buf_init(&b);
+    frame(&b, 1, 1, 1, "one", 3);
+    frame(&b, 1, 9, 1, "ping", 4);
+    frame(&b, 1, 1, 1, "two", 3);
+    frame(&b, 0, 9, 1, "frag", 4); /* fragmented ping */
+    frame(&b, 1, 1, 1, "never", 5);
+    cl_send(&c, b.data, b.len);
+    hg_buf_free(&b);
+    ASSERT_EQ_INT(wait_server_close(&c), 1002);
+    ASSERT_EQ_INT(c.nmsg, 2);
+    ASSERT_TRUE(c.last_msg.len == 3 && memcmp(c.last_msg.data, "two", 3) == 0);
     ASSERT_EQ_INT(c.close_code, 1002);
     finish(&c);
 }
@@ -899,7 +988,9 @@ HG_TEST(send_checks)
     finish(&c);
 }
 
-HG_TEST(server_stop_sends_1001)
+/* 1012 "service restart", not 1001: the GameLift server SDKs never reconnect after 1000/1001, so a
+ * planned restart of hangard would end every game. */
+HG_TEST(server_stop_sends_1012_so_clients_reconnect)
 {
     wsctx_t c;
     start(&c);
@@ -907,10 +998,12 @@ HG_TEST(server_stop_sends_1001)
     hg_http_server_stop(c.srv, on_stopped, &c);
     RUN_UNTIL(&c, nframes(&c) == 1);
     sframe_t f;
-    ASSERT_TRUE(sframe_at(&c, 0, &f) && f.op == 8 && close_code_of(&f) == 1001);
-    cl_close(&c, 1001, "");
+    ASSERT_TRUE(sframe_at(&c, 0, &f) && f.op == 8);
+    ASSERT_EQ_INT(close_code_of(&f), 1012);
+    ASSERT_TRUE(f.len == 2 + 17 && memcmp(f.p + 2, "server restarting", 17) == 0);
+    cl_close(&c, 1012, "");
     RUN_UNTIL(&c, c.eof && c.closes == 1 && c.stopped);
-    ASSERT_EQ_INT(c.close_code, 1001);
+    ASSERT_EQ_INT(c.close_code, 1012);
     finish(&c);
 }
 
@@ -923,7 +1016,7 @@ HG_TEST(server_stop_unanswered_close_times_out)
     hg_http_server_stop(c.srv, on_stopped, &c);
     RUN_UNTIL(&c, c.eof && c.closes == 1 && c.stopped); /* no answer from the client */
     ASSERT_EQ_INT(nframes(&c), 1);
-    ASSERT_EQ_INT(c.close_code, 1001);
+    ASSERT_EQ_INT(c.close_code, 1012);
     finish(&c);
 }
 
@@ -1053,6 +1146,9 @@ HG_SUITE(ws) = {
     HG_CASE(fragmented_message_over_max_is_1009),
     HG_CASE(unmasked_frame_is_1002),
     HG_CASE(oversized_control_frame_is_1002),
+    HG_CASE(bad_frame_headers_close_with_1002),
+    HG_CASE(bad_frame_header_split_into_single_bytes_is_1002),
+    HG_CASE(frames_before_a_bad_header_are_delivered_first),
     HG_CASE(invalid_utf8_text_is_1007),
     HG_CASE(truncated_utf8_at_message_end_is_1007),
     HG_CASE(ping_answered_with_pong),
@@ -1064,7 +1160,7 @@ HG_SUITE(ws) = {
     HG_CASE(many_sends_in_one_turn_coalesce),
     HG_CASE(sent_frame_lengths_at_the_header_boundaries),
     HG_CASE(send_checks),
-    HG_CASE(server_stop_sends_1001),
+    HG_CASE(server_stop_sends_1012_so_clients_reconnect),
     HG_CASE(server_stop_unanswered_close_times_out),
     HG_CASE(peer_drop_is_1006),
     HG_CASE(peer_reset_is_1006),

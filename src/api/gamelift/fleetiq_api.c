@@ -315,12 +315,24 @@ static int claim_server(hg_gl_call_t *c)
     int rc = get_group(c, &g);
     if (rc < 0)
         return rc;
-    json_t *statuses = json_object_get(json_object_get(c->in, "FilterOption"), "InstanceStatuses");
+    /* FilterOption is newer than the model the validation tables come from: checked here */
+    json_t *filter = json_object_get(c->in, "FilterOption");
+    json_t *statuses = json_object_get(filter, "InstanceStatuses");
+    if ((filter && !json_is_object(filter)) || (statuses && !json_is_array(statuses)))
+        return hg_error_set(&c->err, HG_EINVAL,
+                            "FilterOption must be an object whose InstanceStatuses is a list");
     if (statuses) {
         int has_active = 0;
-        for (size_t i = 0; i < json_array_size(statuses); i++)
-            if (strcmp(json_string_value(json_array_get(statuses, i)), "ACTIVE") == 0)
-                has_active = 1;
+        size_t i;
+        json_t *v;
+        json_array_foreach (statuses, i, v) {
+            const char *st = json_string_value(v);
+            if (st == NULL || (strcmp(st, "ACTIVE") != 0 && strcmp(st, "DRAINING") != 0))
+                return hg_error_set(&c->err, HG_EINVAL,
+                                    "FilterOption.InstanceStatuses: each member must be ACTIVE "
+                                    "or DRAINING");
+            has_active |= strcmp(st, "ACTIVE") == 0;
+        }
         if (!has_active)
             return hg_error_set(&c->err, HG_EINVAL,
                                 "FilterOption.InstanceStatuses must include ACTIVE");

@@ -4,6 +4,7 @@
 #include <http_parser.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/policy.h"
 #include "core/alloc.h"
@@ -140,6 +141,43 @@ int hg_gl_token_decode(json_t *in, const char *kind, const char **payload, hg_er
 
 /* ---- the call ---- */
 
+/* Media types AWS JSON 1.1 takes a body as; any case, parameters ignored. */
+static const char *const media_types[] = {CONTENT_TYPE, "application/json"};
+
+/* Check that the request's Content-Type is one of media_types, optionally followed by parameters
+ * (`; charset=utf-8`), which are ignored as AWS ignores them. A request without a Content-Type
+ * passes only when it has no body: botocore and the AWS CLI always send CONTENT_TYPE and at least
+ * `{}`, so only hand-made requests can lack it. Returns 0, or HG_EMEDIATYPE with err set (415,
+ * UnsupportedMediaTypeException, through HG_ERR_MAP like every other answer). */
+static int check_media_type(const hg_http_req_t *req, hg_error_t *err)
+{
+    const hg_http_header_t *h = hg_http_req_header(req, "Content-Type");
+    if (h == NULL) {
+        if (req->body_len == 0)
+            return 0;
+        return hg_error_set(err, HG_EMEDIATYPE,
+                            "A request with a body needs Content-Type: %s (or application/json)",
+                            CONTENT_TYPE);
+    }
+    const char *s = h->value, *e = h->value + h->value_len;
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    const char *t = s;
+    while (t < e && *t != ';' && *t != ' ' && *t != '\t')
+        t++;
+    size_t n = (size_t)(t - s);
+    while (t < e && (*t == ' ' || *t == '\t'))
+        t++;
+    if (t == e || *t == ';') {
+        for (size_t i = 0; i < sizeof(media_types) / sizeof(media_types[0]); i++)
+            if (n == strlen(media_types[i]) && strncasecmp(s, media_types[i], n) == 0)
+                return 0;
+    }
+    return hg_error_set(err, HG_EMEDIATYPE,
+                        "Unsupported Content-Type '%.*s': use %s (or application/json)",
+                        (int)(h->value_len > 100 ? 100 : h->value_len), h->value, CONTENT_TYPE);
+}
+
 static void respond_error(hg_gl_call_t *c)
 {
     char extra[160];
@@ -199,8 +237,14 @@ static void finish(hg_gl_call_t *c)
 static void on_commit(void *ud, int rc)
 {
     hg_gl_call_t *c = ud;
-    if (rc < 0 && c->err.code == 0) {
-        hg_error_set(&c->err, HG_EINTERNAL, "The change could not be made durable");
+    /* A failed commit: whatever the handler found (an error too) may rest on changes the disk
+     * refused, so the answer says only that; after it the store is fenced (store.h). */
+    if (rc < 0) {
+        if (rc == HG_ESHUTDOWN)
+            hg_error_set(&c->err, HG_ESHUTDOWN,
+                         "The service is restarting after a storage failure; retry shortly");
+        else
+            hg_error_set(&c->err, HG_EINTERNAL, "The change could not be made durable");
         json_decref(c->out);
         c->out = NULL;
         c->out_text.len = 0;
@@ -240,11 +284,16 @@ void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req)
                      "User: access key %s is not authorized to perform: %s", c->key->id, action);
         goto fail;
     }
+    if (check_media_type(req, &c->err) < 0)
+        goto fail;
     if (req->body_len == 0) {
         c->in = json_object();
     } else {
+        /* \u0000 is valid JSON: take it, and let validation refuse it in a member's own terms
+         * (a NUL must not reach code that reads members as C strings). */
         json_error_t jerr;
-        c->in = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        c->in =
+            json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (c->in == NULL || !json_is_object(c->in)) {
             hg_error_set(&c->err, HG_ESERIALIZATION, "Malformed request body: %s",
                          c->in ? "expected a JSON object" : jerr.text);
@@ -253,10 +302,12 @@ void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req)
     }
     /* A queue's NotificationTarget may be an http(s):// URL (placement_api.c posts placement
      * events there); the model's pattern admits only SNS ARNs, so the URL is set aside while
-     * the rest is validated, and the handler checks it. */
+     * the rest is validated, and the handler checks it. One holding a NUL is not set aside: the
+     * handler reads it as a C string, so validation refuses it. */
     json_t *nt = json_object_get(c->in, "NotificationTarget");
     const char *ntv = json_string_value(nt);
-    int url_target = ntv && (strncmp(ntv, "http://", 7) == 0 || strncmp(ntv, "https://", 8) == 0);
+    int url_target = ntv && memchr(ntv, '\0', json_string_length(nt)) == NULL &&
+                     (strncmp(ntv, "http://", 7) == 0 || strncmp(ntv, "https://", 8) == 0);
     if (url_target) {
         json_incref(nt);
         json_object_del(c->in, "NotificationTarget");

@@ -416,14 +416,30 @@ static int start_placement(hg_gl_call_t *c)
             goto out;
         }
     }
+    /* PriorityConfigurationOverride is newer than the model the validation tables come from:
+     * its shape is checked here */
     json_t *ov = json_object_get(c->in, "PriorityConfigurationOverride");
     json_t *ol = json_object_get(ov, "LocationOrder");
+    json_t *fbj = json_object_get(ov, "PlacementFallbackStrategy");
+    if ((ov && !json_is_object(ov)) || (ol && !json_is_array(ol)) ||
+        (fbj && !json_is_string(fbj))) {
+        rc = hg_error_set(&c->err, HG_EINVAL,
+                          "PriorityConfigurationOverride must be an object with a LocationOrder "
+                          "list and a PlacementFallbackStrategy string");
+        goto out;
+    }
     const char *olv[16];
     size_t nov = 0;
-    json_array_foreach (ol, i, e)
+    json_array_foreach (ol, i, e) {
+        if (!json_is_string(e)) {
+            rc = hg_error_set(&c->err, HG_EINVAL,
+                              "PriorityConfigurationOverride.LocationOrder: locations are strings");
+            goto out;
+        }
         if (nov < 16)
             olv[nov++] = json_string_value(e);
-    const char *fb = hg_gl_str(ov, "PlacementFallbackStrategy");
+    }
+    const char *fb = json_string_value(fbj);
     json_t *req = json_object();
     static const char *const echoed[] = {"GameProperties",
                                          "MaximumPlayerSessionCount",

@@ -26,6 +26,16 @@
  * fail). err->field and serialization messages use the wire path instead:
  * "InstanceDefinitions[0].InstanceType", "PlayerAttributes[skill].N".
  *
+ * NUL (U+0000, `\u0000` in the body) is refused in every string, because handlers and the domain
+ * read members as C strings and would silently cut them there. Strings are measured with
+ * json_string_length, never strlen. A modeled string member holding a NUL fails its pattern (a
+ * NUL never satisfies a model pattern, even one like `.*\S.*` that would match it), or, when it
+ * has no pattern (and no enum, which a NUL cannot match either), fails hangard's own constraint
+ * "Member must not contain the character U+0000". After a clean walk of the model, one more pass
+ * over the whole body refuses a NUL in members the model does not know (handlers read a few
+ * members newer than Debian's botocore model); that pass names the member by its wire name with
+ * the first letter lowered, as Coral spells paths. In messages a NUL is shown as `\u0000`.
+ *
  * Patterns are compiled lazily once each (UTF mode, anchored at both ends so the model's
  * inconsistently anchored regexes act as whole-string matches, JIT when available) and cached in
  * file statics with one shared match data block: callers use one thread at a time.
@@ -53,19 +63,21 @@ enum {
     K_VAL_MAX = 1u << 4,
     K_ENUM = 1u << 5,
     K_PATTERN = 1u << 6,
+    K_NUL = 1u << 7, /* hangard's own: see the file comment */
 };
-#define K_COUNT 7 /* number of K_ bits */
+#define K_COUNT 8 /* number of K_ bits */
 
 /* How a violation is phrased: a bare constraint, or wrapped for scalar list/map elements. */
 enum { WRAP_NONE, WRAP_LIST, WRAP_MAP_KEYS, WRAP_MAP_VALUES };
 
-enum { SEG_MEMBER, SEG_INDEX, SEG_KEY };
+/* SEG_NAME: an object member outside the model (the NUL pass), named by its key. */
+enum { SEG_MEMBER, SEG_INDEX, SEG_KEY, SEG_NAME };
 
 typedef struct seg {
     int kind;
     const hg_gl_member_t *member; /* SEG_MEMBER */
-    const char *key;              /* SEG_KEY; borrowed from the body */
-    size_t n;                     /* SEG_INDEX: 0-based index; SEG_KEY: key length */
+    const char *key;              /* SEG_KEY, SEG_NAME; borrowed from the body */
+    size_t n;                     /* SEG_INDEX: 0-based index; SEG_KEY, SEG_NAME: key length */
 } seg_t;
 
 typedef struct viol {
@@ -223,6 +235,20 @@ static void out_str(out_t *o, const char *s)
     out_put(o, s, strlen(s));
 }
 
+/* n bytes of a JSON string, each NUL shown as the six characters \u0000 (err->msg is a C
+ * string: a raw NUL would end the message there). */
+static void out_text(out_t *o, const char *s, size_t n)
+{
+    const char *nul;
+    while (n > 0 && (nul = memchr(s, '\0', n)) != NULL) {
+        out_put(o, s, (size_t)(nul - s));
+        out_str(o, "\\u0000");
+        n -= (size_t)(nul - s) + 1;
+        s = nul + 1;
+    }
+    out_put(o, s, n);
+}
+
 static void out_i64(out_t *o, int64_t v)
 {
     char tmp[24];
@@ -262,7 +288,7 @@ static void out_value(out_t *o, json_t *v, int depth)
         return;
     }
     switch (json_typeof(v)) {
-    case JSON_STRING: out_put(o, json_string_value(v), json_string_length(v)); break;
+    case JSON_STRING: out_text(o, json_string_value(v), json_string_length(v)); break;
     case JSON_INTEGER: out_i64(o, (int64_t)json_integer_value(v)); break;
     case JSON_REAL: out_double(o, json_real_value(v)); break;
     case JSON_TRUE: out_str(o, "true"); break;
@@ -309,6 +335,15 @@ static void out_coral_path(out_t *o, const seg_t *path, size_t depth)
             out_size(o, path[i].n + 1);
             out_str(o, ".member");
             break;
+        case SEG_NAME: /* lowerCamel, as the generator spells path_name */
+            if (path[i].n > 0 && path[i].key[0] >= 'A' && path[i].key[0] <= 'Z') {
+                char first = (char)(path[i].key[0] - 'A' + 'a');
+                out_put(o, &first, 1);
+                out_put(o, path[i].key + 1, path[i].n - 1);
+            } else {
+                out_put(o, path[i].key, path[i].n);
+            }
+            break;
         default: out_put(o, path[i].key, path[i].n); break;
         }
     }
@@ -325,6 +360,11 @@ static void out_wire_path(out_t *o, const seg_t *path, size_t depth)
             if (i > 0)
                 out_str(o, ".");
             out_str(o, path[i].member->name);
+            break;
+        case SEG_NAME:
+            if (i > 0)
+                out_str(o, ".");
+            out_put(o, path[i].key, path[i].n);
             break;
         case SEG_INDEX:
             out_str(o, "[");
@@ -374,6 +414,7 @@ static void out_phrase(out_t *o, const hg_gl_shape_t *s, unsigned kind)
         out_str(o, "Member must satisfy regular expression pattern: ");
         out_str(o, hg_gl_patterns[s->pattern].model);
         break;
+    case K_NUL: out_str(o, "Member must not contain the character U+0000"); break;
     }
 }
 
@@ -530,9 +571,10 @@ static int in_enum(const hg_gl_shape_t *sh, const char *s, size_t n)
     return 0;
 }
 
-/* Constraint bits a string of shape sh violates. */
+/* Constraint bits a string of shape sh violates (n bytes: s may hold NULs). */
 static unsigned check_string(const hg_gl_shape_t *sh, const char *s, size_t n)
 {
+    int nul = memchr(s, '\0', n) != NULL;
     unsigned kinds = 0;
     if (sh->flags & (HG_GL_HAS_MIN | HG_GL_HAS_MAX)) {
         int64_t len = (int64_t)utf8_chars(s, n);
@@ -543,8 +585,10 @@ static unsigned check_string(const hg_gl_shape_t *sh, const char *s, size_t n)
     }
     if (sh->nenums > 0 && !in_enum(sh, s, n))
         kinds |= K_ENUM;
-    if (sh->pattern >= 0 && hg_gl_pattern_match((size_t)sh->pattern, s, n) == 0)
+    if (sh->pattern >= 0 && (nul || hg_gl_pattern_match((size_t)sh->pattern, s, n) == 0))
         kinds |= K_PATTERN;
+    else if (nul && sh->pattern < 0 && sh->nenums == 0)
+        kinds |= K_NUL; /* an enum already failed: no enum value holds a NUL */
     return kinds;
 }
 
@@ -581,6 +625,8 @@ static int check_scalar(vctx_t *c, const hg_gl_shape_t *sh, json_t *v, unsigned 
             *kinds |= K_LEN_MIN;
         if ((sh->flags & HG_GL_HAS_MAX) && bytes > sh->max)
             *kinds |= K_LEN_MAX;
+        if (memchr(s, '\0', n) != NULL)
+            *kinds |= K_NUL;
         return HG_OK;
     }
     case HG_GL_INTEGER:
@@ -751,6 +797,36 @@ static int check_value(vctx_t *c, const hg_gl_shape_t *sh, json_t *v)
     }
 }
 
+/* A string outside the model, for the phrase and value of a NUL found by scan_nul. */
+static const hg_gl_shape_t unmodeled = {.name = "String", .type = HG_GL_STRING, .pattern = -1};
+
+/* Every string in v, modeled or not: a NUL is a violation at its path. Recursion is bounded by
+ * the parser's nesting limit; the work by the body size. */
+static void scan_nul(vctx_t *c, json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
+            add_viol(c, &unmodeled, v, K_NUL, WRAP_NONE);
+        break;
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            push(c, SEG_INDEX, NULL, NULL, i);
+            scan_nul(c, json_array_get(v, i));
+            pop(c);
+        }
+        break;
+    case JSON_OBJECT:
+        for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
+            push(c, SEG_NAME, NULL, json_object_iter_key(it), json_object_iter_key_len(it));
+            scan_nul(c, json_object_iter_value(it));
+            pop(c);
+        }
+        break;
+    default: break;
+    }
+}
+
 int hg_gl_validate(const hg_gl_op_t *op, json_t *input, hg_error_t *err)
 {
     vctx_t c;
@@ -776,6 +852,8 @@ int hg_gl_validate(const hg_gl_op_t *op, json_t *input, hg_error_t *err)
         }
         return HG_EINVAL;
     }
+    if (c.nviol == 0)
+        scan_nul(&c, input); /* what the model walk did not visit */
     if (c.nviol > 0)
         return report(&c);
     return HG_OK;

@@ -28,9 +28,12 @@
  * HG_EINVAL and GameLift's Coral-style message, e.g.
  *   "1 validation error detected: Value 'x' at 'gameServerId' failed to satisfy constraint:
  *    Member must have length greater than or equal to 3"
- * (see validate.c for the path and value spellings). Unknown members are ignored; JSON null is
- * treated as absent. err->field receives the wire path of the first offending member. The
- * message is cut at HG_ERROR_MSG_MAX bytes on a UTF-8 boundary.
+ * (see validate.c for the path and value spellings). Unknown members are ignored, except that no
+ * string anywhere in the body may hold a NUL (U+0000): a modeled member with one fails its
+ * pattern (or "Member must not contain the character U+0000" when it has none), and so does any
+ * other string once the modeled members are clean, so nothing that passes can be cut short when
+ * read as a C string. JSON null is treated as absent. err->field receives the wire path of the
+ * first offending member. The message is cut at HG_ERROR_MSG_MAX bytes on a UTF-8 boundary.
  *
  * @param op     the operation (from hg_gl_op_find); borrowed.
  * @param input  the request body; borrowed, not modified.

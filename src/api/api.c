@@ -86,6 +86,27 @@ int hg_api_authenticate(hg_api_t *api, const hg_http_req_t *req, const char *con
     return 0;
 }
 
+void hg_api_sdk_endpoint(const hg_api_t *api, const hg_http_req_t *req, int tls, char *out,
+                         size_t cap)
+{
+    if (api->sdk_endpoint[0]) {
+        snprintf(out, cap, "%s", api->sdk_endpoint);
+        return;
+    }
+    const char *scheme = tls ? "wss" : "ws";
+    const hg_http_header_t *h = hg_http_req_header(req, "Host");
+    int ok = h && h->value_len > 0 && h->value_len <= 100;
+    for (size_t i = 0; ok && i < h->value_len; i++) {
+        char ch = h->value[i];
+        if (ch <= ' ' || ch > '~' || ch == '/' || ch == '?' || ch == '#' || ch == '"' || ch == '\\')
+            ok = 0;
+    }
+    if (ok)
+        snprintf(out, cap, "%s://%.*s/sdk", scheme, (int)h->value_len, h->value);
+    else
+        snprintf(out, cap, "%s://127.0.0.1:7770/sdk", scheme);
+}
+
 void hg_api_handle(hg_http_req_t *req, void *ud)
 {
     hg_api_t *api = ud;

@@ -51,6 +51,12 @@ void hg_api_handle(hg_http_req_t *req, void *ud);
 int hg_api_authenticate(hg_api_t *api, const hg_http_req_t *req, const char *const *services,
                         const hg_key_t **key, hg_error_t *err);
 
+/* The Server SDK WebSocket URL for a client that sent req: the sdk-endpoint option when set, else
+ * ws[s]://<the Host it reached us at>/sdk (wss when tls). RegisterCompute hands it out as
+ * GameLiftServiceSdkEndpoint; RefreshConnection hands it back to a process. */
+void hg_api_sdk_endpoint(const hg_api_t *api, const hg_http_req_t *req, int tls, char *out,
+                         size_t cap);
+
 /* A random request id (UUID v4 text, 36 chars + NUL). */
 void hg_api_request_id(char out[37]);
 

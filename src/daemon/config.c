@@ -5,6 +5,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "auth/keys.h"
+#include "core/log.h"
 
 #define S(field) HG_CFG_STR, offsetof(hg_config_t, field), sizeof(((hg_config_t *)0)->field)
 #define I(field) HG_CFG_INT, offsetof(hg_config_t, field), 0
@@ -23,9 +27,9 @@ const hg_config_def_t hg_config_defs[] = {
     {"log-level", S(log_level), "info", 0, 0, "error|warn|info|debug", "Log verbosity."},
     {"region", S(region), "us-east-1", 0, 0, "name", "Region shown in ARNs."},
     {"account-id", S(account_id), "000000000000", 0, 0, "12 digits", "Account shown in ARNs."},
-    {"admin-key-id", S(admin_key_id), "", 0, 0, "4..20 chars",
+    {"admin-key-id", S(admin_key_id), "", 4, HG_KEY_ID_LEN, "4..20 chars",
      "Administrator access key id (with admin-secret); default: created on first start."},
-    {"admin-secret", S(admin_secret), "", 0, 0, "8..40 chars",
+    {"admin-secret", S(admin_secret), "", 8, HG_KEY_SECRET_LEN, "8..40 chars",
      "Administrator secret access key (never printed by --print-config)."},
     {"sigv4-skew-s", I(sigv4_skew_s), "300", 1, 3600, "s",
      "Largest difference between a request's X-Amz-Date and the server's clock."},
@@ -53,6 +57,9 @@ const hg_config_def_t hg_config_defs[] = {
     {"sdk-endpoint", S(sdk_endpoint), "", 0, 0, "ws[s]://host:port/sdk",
      "Server SDK WebSocket URL handed out as GameLiftServiceSdkEndpoint by RegisterCompute. "
      "Default: ws://<listen>/sdk (wss:// when a TLS certificate is configured)."},
+    {"compute-auth-token-ttl-s", I(compute_auth_token_ttl_s), "900", 3, 86400, "s",
+     "Lifetime of a compute auth token (GetComputeAuthToken; GameLift: 15 minutes). A server "
+     "process is sent a fresh one (RefreshConnection) when a third of its token's life is left."},
     {"sdk-process-ready-timeout-s", I(sdk_process_ready_timeout_s), "300", 1, 3600, "s",
      "A Server SDK connection that has not called ProcessReady this long after connecting is "
      "closed."},
@@ -96,6 +103,10 @@ int hg_config_set(hg_config_t *cfg, const char *name, const char *value, hg_erro
         if (strlen(value) >= d->size)
             return hg_error_set(err, HG_EINVAL, "%s: value longer than %zu bytes", name,
                                 d->size - 1);
+        size_t len = strlen(value);
+        if (d->max && len && (len < (size_t)d->min || len > (size_t)d->max))
+            return hg_error_set(err, HG_EINVAL, "%s: %zu characters; it must be %lld..%lld", name,
+                                len, (long long)d->min, (long long)d->max);
         strcpy(p, value);
         return 0;
     }
@@ -108,6 +119,66 @@ int hg_config_set(hg_config_t *cfg, const char *name, const char *value, hg_erro
         return hg_error_set(err, HG_EINVAL, "%s: %lld is outside %lld..%lld %s", name, v,
                             (long long)d->min, (long long)d->max, d->unit);
     *(int64_t *)p = v;
+    return 0;
+}
+
+int hg_config_parse_listen(const char *listen, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen || (size_t)(colon - listen) >= cap)
+        return HG_EINVAL;
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+        return HG_EINVAL;
+    *port = (int)p;
+    return 0;
+}
+
+/* A file start-up will read: say now, in one line, why it cannot be. */
+static int readable(const char *opt, const char *path, hg_error_t *err)
+{
+    if (access(path, R_OK) == 0)
+        return 0;
+    return hg_error_set(err, -errno, "%s %s: %s", opt, path, strerror(errno));
+}
+
+int hg_config_check(const hg_config_t *cfg, hg_error_t *err)
+{
+    char host[256];
+    int port;
+    if (hg_config_parse_listen(cfg->listen, host, sizeof(host), &port) < 0)
+        return hg_error_set(err, HG_EINVAL, "listen: '%s' is not host:port (port 0..65535)",
+                            cfg->listen);
+    if (hg_log_parse_level(cfg->log_level) < 0)
+        return hg_error_set(err, HG_EINVAL, "log-level: '%s' is not error|warn|info|debug",
+                            cfg->log_level);
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+        return hg_error_set(err, HG_EINVAL,
+                            "tls-cert and tls-key go together: set both or neither");
+    if (cfg->tls_cert[0] && (readable("tls-cert", cfg->tls_cert, err) < 0 ||
+                             readable("tls-key", cfg->tls_key, err) < 0))
+        return err->code;
+    if (!cfg->admin_key_id[0] != !cfg->admin_secret[0])
+        return hg_error_set(err, HG_EINVAL,
+                            "admin-key-id and admin-secret go together: set both or neither");
+    if (strlen(cfg->account_id) != 12 || strspn(cfg->account_id, "0123456789") != 12)
+        return hg_error_set(err, HG_EINVAL, "account-id: '%s' is not 12 digits", cfg->account_id);
+    if (cfg->sdk_endpoint[0] && strncmp(cfg->sdk_endpoint, "ws://", 5) != 0 &&
+        strncmp(cfg->sdk_endpoint, "wss://", 6) != 0)
+        return hg_error_set(err, HG_EINVAL, "sdk-endpoint: '%s' is not a ws:// or wss:// URL",
+                            cfg->sdk_endpoint);
+    if (!cfg->data[0])
+        return hg_error_set(err, HG_EINVAL, "data: a directory is required");
     return 0;
 }
 

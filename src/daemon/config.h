@@ -38,6 +38,7 @@ typedef struct hg_config {
     int64_t shutdown_timeout_ms;
     char sdk_endpoint[256];
     char notification_hosts[1024];
+    int64_t compute_auth_token_ttl_s;
     int64_t sdk_process_ready_timeout_s;
     int64_t sdk_heartbeat_timeout_s;
     int64_t sdk_unhealthy_reports;
@@ -69,6 +70,11 @@ int hg_config_set(hg_config_t *cfg, const char *name, const char *value, hg_erro
 int hg_config_load_file(hg_config_t *cfg, const char *path, hg_error_t *err);
 /* Apply every HANGAR_* variable that names an option. */
 int hg_config_load_env(hg_config_t *cfg, hg_error_t *err);
+/* The checks that span options or formats (listen is host:port, pairs set together, files
+ * start-up will read are readable), after every source was applied. */
+int hg_config_check(const hg_config_t *cfg, hg_error_t *err);
+/* Split listen ("host:port", "[v6]:port") into host and port. */
+int hg_config_parse_listen(const char *listen, char *host, size_t cap, int *port);
 void hg_config_print_help(FILE *f);
 /* Current values, secrets masked. */
 void hg_config_print(const hg_config_t *cfg, FILE *f);

@@ -9,9 +9,21 @@
  *   5. cron: one 100 ms timer; sections run at their own period with a per-tick budget
  *   6. HTTP: listen; from here requests are served
  *
+ * Options are checked whole (ranges, formats, pairs, files start-up reads) before anything
+ * starts; every start-up failure exits 1 with one line on stderr.
+ *
  * Shutdown on SIGINT/SIGTERM: stop accepting, let requests in progress finish (their writes are
  * committed and answered), close the store (the writer lane drains every queued transaction),
- * free the domain. A second signal, or shutdown-timeout-ms, closes what is left.
+ * free the domain. A second signal, or shutdown-timeout-ms, closes what is left. Sockets whose
+ * clients should come back (Server SDK processes, event subscribers) are closed with 1012
+ * "service restart", which the SDKs treat as abnormal: they reconnect to the next hangard.
+ *
+ * A failed commit (a full disk, an I/O error) fences the store (store.h): memory may hold
+ * changes the disk refused, so nothing more may be shown or acknowledged from it. The daemon
+ * answers what is in flight with errors, stops serving as on SIGTERM, and serves again from
+ * the store — the same start-up as a new process, in this one (hg_daemon_main's loop), after a
+ * pause that doubles while failures repeat. Clients see 5xx answers, then a short refusal to
+ * connect; SDK processes and subscribers reconnect as after any restart.
  */
 #include "daemon/daemon.h"
 
@@ -58,7 +70,11 @@
 #define FLEET_TICK_BUDGET 2000
 #define PLACEMENT_RUN_BUDGET 2000 /* placements attempted per loop turn after capacity appeared */
 #define PROBE_TIMEOUT_MS 3000
-#define WATCHDOG_MS 100 /* a loop iteration busier than this is logged */
+#define WATCHDOG_MS 100           /* a loop iteration busier than this is logged */
+#define RESTART_PAUSE_MS 250      /* before serving again after a store failure; doubles */
+#define RESTART_PAUSE_MAX_MS 8000 /* while failures repeat, up to this */
+#define RESTART_CALM_MS 60000     /* a run this long resets the pause */
+#define SERVE_RESTART 3           /* serve(): the store failed, serve again */
 
 typedef struct daemon {
     hg_config_t cfg;
@@ -85,6 +101,8 @@ typedef struct daemon {
     uint64_t last_fleet_tick;
     int stopping;
     int http_stopped;
+    int subsystems_stopped;
+    int restart; /* the store failed: serve again from what it holds */
 } daemon_t;
 
 /* Run `body` when at least `ms` passed since `last` (Redis run_with_period). */
@@ -106,32 +124,52 @@ static void on_cron(uv_timer_t *t)
     {
         hg_fleet_tick(d->fleet, FLEET_TICK_BUDGET);
         hg_pl_tick(d->placement, FLEET_TICK_BUDGET);
+        hg_sdk_tick(d->sdk, FLEET_TICK_BUDGET);
     }
+}
+
+static void close_handle(void *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    close_handle(h);
+}
+
+/* Stop every subsystem's own activity and close the daemon's handles: once, whether serving
+ * ended normally or start-up failed half-way (each subsystem closes its own handles, so the
+ * final uv_walk finds only what nobody owns). */
+static void stop_subsystems(daemon_t *d)
+{
+    if (d->subsystems_stopped)
+        return;
+    d->subsystems_stopped = 1;
+    uv_timer_stop(&d->shutdown_timer);
+    close_handle(&d->shutdown_timer);
+    close_handle(&d->cron);
+    close_handle(&d->placement_wake);
+    close_handle(&d->sigint);
+    close_handle(&d->sigterm);
+    hg_watchdog_stop(&d->watchdog);
+    if (d->events)
+        hg_events_stop(d->events);
+    if (d->sdk)
+        hg_sdk_stop(d->sdk);
+    if (d->webhook)
+        hg_webhook_stop(d->webhook);
+    hg_metrics_unregister("placement");
+    hg_probe_cancel_all();
 }
 
 static void on_http_stopped(void *ud)
 {
     daemon_t *d = ud;
     d->http_stopped = 1;
-    uv_timer_stop(&d->shutdown_timer);
-    uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
-    uv_close((uv_handle_t *)&d->cron, NULL);
-    uv_close((uv_handle_t *)&d->placement_wake, NULL);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
-    hg_watchdog_stop(&d->watchdog);
-    hg_events_stop(d->events);
-    hg_sdk_stop(d->sdk);
-    hg_webhook_stop(d->webhook);
-    hg_metrics_unregister("placement");
-    hg_probe_cancel_all();
+    stop_subsystems(d);
     /* The store writer lane's async handle keeps the loop alive: leave the loop here and let
      * serve() drain and close the store. */
     uv_stop(&d->loop);
@@ -161,28 +199,27 @@ static void begin_shutdown(daemon_t *d, const char *why)
 
 static void on_signal(uv_signal_t *s, int signum)
 {
-    begin_shutdown(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    daemon_t *d = s->data;
+    if (d->stopping && d->restart) { /* stopping to serve again: stop for good instead */
+        d->restart = 0;
+        HG_LOG(HG_LOG_INFO, "daemon", "%s: stopping instead of serving again",
+               signum == SIGINT ? "SIGINT" : "SIGTERM");
+        return;
+    }
+    begin_shutdown(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-static int parse_listen(const char *listen, char *host, size_t cap, int *port)
+/* The store fenced itself after a failed commit (see the top of this file). */
+static void on_store_failure(void *ud, int rc)
 {
-    const char *colon = strrchr(listen, ':');
-    if (colon == NULL || colon == listen || (size_t)(colon - listen) >= cap)
-        return HG_EINVAL;
-    const char *h = listen;
-    size_t hl = (size_t)(colon - listen);
-    if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535)
-        return HG_EINVAL;
-    *port = (int)p;
-    return 0;
+    daemon_t *d = ud;
+    HG_LOG(HG_LOG_ERROR, "daemon",
+           "a commit failed (%s): refusing writes and reads, then serving again from the store",
+           hg_strerror(rc));
+    if (d->stopping)
+        return; /* stopping anyway; the next start loads what is durable */
+    d->restart = 1;
+    begin_shutdown(d, "store failure");
 }
 
 static int write_credentials(const daemon_t *d, const hg_key_t *admin, const char *endpoint)
@@ -471,17 +508,9 @@ static int serve(daemon_t *d)
     int port;
     char endpoint[300];
 
-    if (parse_listen(d->cfg.listen, host, sizeof(host), &port) < 0) {
-        fprintf(stderr, "hangard: listen: '%s' is not host:port\n", d->cfg.listen);
-        return 2;
-    }
-    int lvl = hg_log_parse_level(d->cfg.log_level);
-    if (lvl < 0) {
-        fprintf(stderr, "hangard: log-level: '%s' is not error|warn|info|debug\n",
-                d->cfg.log_level);
-        return 2;
-    }
-    hg_log_level = lvl;
+    /* checked by hg_config_check() before serve() runs */
+    HG_BUG_ON(hg_config_parse_listen(d->cfg.listen, host, sizeof(host), &port) < 0);
+    hg_log_level = hg_log_parse_level(d->cfg.log_level);
     size_t bad;
     if (hg_gl_validate_warm(&bad) < 0) {
         fprintf(stderr, "hangard: a pattern of the GameLift model does not compile (#%zu)\n", bad);
@@ -490,10 +519,21 @@ static int serve(daemon_t *d)
     uv_loop_init(&d->loop);
     hg_clock_init_real(&d->clock);
     hg_watchdog_start(&d->watchdog, &d->loop, WATCHDOG_MS);
+    /* the daemon's own handles exist from here, so every exit closes them the same way */
+    uv_timer_init(&d->loop, &d->cron);
+    d->cron.data = d;
+    uv_timer_init(&d->loop, &d->shutdown_timer);
+    d->shutdown_timer.data = d;
+    uv_timer_init(&d->loop, &d->placement_wake);
+    d->placement_wake.data = d;
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
 
     if ((rc = hg_store_open(&d->loop, &hg_store_sqlite, d->cfg.data, (size_t)d->cfg.store_batch_max,
                             &d->store, &err)) < 0)
         goto fail;
+    hg_store_set_failure_cb(d->store, on_store_failure, d);
     d->keys = hg_keys_new(d->store, &d->clock);
     if ((rc = hg_keys_load(d->keys)) < 0) {
         hg_error_set(&err, rc, "cannot load access keys");
@@ -519,7 +559,7 @@ static int serve(daemon_t *d)
         hg_error_set(&err, rc, "cannot load FleetIQ state");
         goto fail;
     }
-    hg_fl_config_t flc = {.token_ttl_ms = HG_FL_TOKEN_TTL_MS};
+    hg_fl_config_t flc = {.token_ttl_ms = d->cfg.compute_auth_token_ttl_s * 1000};
     snprintf(flc.region, sizeof(flc.region), "%s", d->cfg.region);
     snprintf(flc.account, sizeof(flc.account), "%s", d->cfg.account_id);
     d->fleet = hg_fleet_new(&d->clock, d->store, &flc);
@@ -548,8 +588,6 @@ static int serve(daemon_t *d)
         goto fail;
     d->placement =
         hg_placement_new(&d->clock, d->store, d->fleet, d->cfg.region, d->cfg.account_id);
-    uv_timer_init(&d->loop, &d->placement_wake);
-    d->placement_wake.data = d;
     hg_pl_sink_t psink = {.ended = on_placement_ended, .wake = on_placement_wake, .ud = d};
     hg_placement_set_sink(d->placement, &psink);
     hg_metrics_register("placement", render_placement_metrics, d);
@@ -595,10 +633,6 @@ static int serve(daemon_t *d)
         .request_timeout_ms = (uint32_t)d->cfg.http_request_timeout_ms,
     };
     hg_http_server_new(&d->loop, &lim, hg_api_handle, &d->api, &d->http);
-    if (!d->cfg.tls_cert[0] != !d->cfg.tls_key[0]) {
-        rc = hg_error_set(&err, HG_EINVAL, "tls-cert and tls-key go together: set both or neither");
-        goto fail;
-    }
     if (d->cfg.tls_cert[0]) { /* TLS on the same port; reads the files (start-up only) */
         if ((rc = hg_http_server_set_tls(d->http, d->cfg.tls_cert, d->cfg.tls_key, &err)) < 0)
             goto fail;
@@ -612,14 +646,7 @@ static int serve(daemon_t *d)
     snprintf(endpoint, sizeof(endpoint), "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
              strchr(host, ':') ? "]" : "", hg_http_server_port(d->http));
 
-    uv_timer_init(&d->loop, &d->cron);
-    d->cron.data = d;
     uv_timer_start(&d->cron, on_cron, CRON_TICK_MS, CRON_TICK_MS);
-    uv_timer_init(&d->loop, &d->shutdown_timer);
-    d->shutdown_timer.data = d;
-    uv_signal_init(&d->loop, &d->sigint);
-    uv_signal_init(&d->loop, &d->sigterm);
-    d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
@@ -647,7 +674,7 @@ static int serve(daemon_t *d)
     HG_LOG(HG_LOG_INFO, "daemon", "serving endpoint=%s", endpoint);
 
     uv_run(&d->loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = d->restart ? SERVE_RESTART : 0;
     goto out;
 fail:
     fprintf(stderr, "hangard: %s\n", hg_error_message(&err));
@@ -656,7 +683,8 @@ out:
     /* stop in reverse order: HTTP is stopped; drain and close the store, then the domain */
     if (d->http && !d->http_stopped)
         hg_http_server_abort(d->http); /* start-up failed, or the shutdown timed out */
-    hg_store_close(d->store);          /* runs the done callbacks of the last transactions */
+    stop_subsystems(d);
+    hg_store_close(d->store); /* runs the done callbacks of the last transactions */
     uv_walk(&d->loop, close_walk, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     hg_http_server_free(d->http);
@@ -675,12 +703,62 @@ out:
     return rc;
 }
 
+static volatile sig_atomic_t pause_signal;
+
+static void on_pause_signal(int signum)
+{
+    pause_signal = signum;
+}
+
+/* Sleep ms between two serve() runs, when no loop (and no libuv signal handler) exists: 1 when
+ * SIGINT or SIGTERM came meanwhile. */
+static int restart_pause(uint64_t ms)
+{
+    struct sigaction sa = {.sa_handler = on_pause_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    pause_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    for (uint64_t slept = 0; slept < ms && !pause_signal; slept += 10)
+        uv_sleep(10);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return pause_signal != 0;
+}
+
+/* serve() until it ends for good: again after each store failure, from what the store holds
+ * (nothing of the last run's memory is kept: a new daemon_t each time). */
+static int serve_until_stopped(const hg_config_t *cfg)
+{
+    uint64_t pause_ms = 0;
+    for (unsigned run = 1;; run++) {
+        daemon_t *d = hg_calloc(1, sizeof(*d));
+        d->cfg = *cfg;
+        uint64_t t0 = uv_hrtime();
+        int rc = serve(d);
+        OPENSSL_cleanse(&d->cfg, sizeof(d->cfg));
+        hg_free(d);
+        if (rc != SERVE_RESTART)
+            return rc;
+        uint64_t ran_ms = (uv_hrtime() - t0) / 1000000;
+        pause_ms = ran_ms >= RESTART_CALM_MS || pause_ms == 0 ? RESTART_PAUSE_MS
+                   : pause_ms * 2 > RESTART_PAUSE_MAX_MS      ? RESTART_PAUSE_MAX_MS
+                                                              : pause_ms * 2;
+        HG_LOG(HG_LOG_WARN, "daemon", "serving again in %llu ms (restart %u after a store failure)",
+               (unsigned long long)pause_ms, run);
+        if (restart_pause(pause_ms)) {
+            HG_LOG(HG_LOG_INFO, "daemon", "stopped (signal while waiting to serve again)");
+            return 0;
+        }
+    }
+}
+
 int hg_daemon_main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "keys") == 0)
         return hg_keys_cli(argc - 1, argv + 1);
-    daemon_t *d = hg_calloc(1, sizeof(*d));
-    hg_config_init(&d->cfg);
+    hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
+    hg_config_init(cfg);
     hg_error_t err;
     hg_error_clear(&err);
     int rc = 0;
@@ -691,9 +769,9 @@ int hg_daemon_main(int argc, char **argv)
         else if (strncmp(argv[i], "--config=", 9) == 0)
             config_file = argv[i] + 9;
     }
-    if (config_file && hg_config_load_file(&d->cfg, config_file, &err) < 0)
+    if (config_file && hg_config_load_file(cfg, config_file, &err) < 0)
         goto bad;
-    if (hg_config_load_env(&d->cfg, &err) < 0)
+    if (hg_config_load_env(cfg, &err) < 0)
         goto bad;
     int print_config = 0;
     for (int i = 1; i < argc; i++) {
@@ -738,20 +816,22 @@ int hg_daemon_main(int argc, char **argv)
             }
             value = argv[++i];
         }
-        if (hg_config_set(&d->cfg, name, value, &err) < 0)
+        if (hg_config_set(cfg, name, value, &err) < 0)
             goto bad;
     }
     if (print_config) {
-        hg_config_print(&d->cfg, stdout);
+        hg_config_print(cfg, stdout);
         goto done;
     }
-    rc = serve(d);
+    if (hg_config_check(cfg, &err) < 0)
+        goto bad;
+    rc = serve_until_stopped(cfg);
     goto done;
 bad:
     fprintf(stderr, "hangard: %s\n", hg_error_message(&err));
-    rc = 2;
+    rc = 1;
 done:
-    OPENSSL_cleanse(d->cfg.admin_secret, sizeof(d->cfg.admin_secret));
-    hg_free(d);
+    OPENSSL_cleanse(cfg->admin_secret, sizeof(cfg->admin_secret));
+    hg_free(cfg);
     return rc;
 }

@@ -8,6 +8,7 @@
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,8 +252,25 @@ int hg_fl_compute_token(hg_fleet_t *fl, hg_fl_compute_t *c, hg_store_txn_t *txn,
     return 0;
 }
 
+int64_t hg_fleet_token_ttl_ms(const hg_fleet_t *fl)
+{
+    return fl->cfg.token_ttl_ms;
+}
+
+void hg_fleet_token_hash(const char *token, char *out)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, strlen(token), md);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(md); i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[HG_FL_TOKEN_HASH_CHARS] = '\0';
+}
+
 int hg_fleet_token_check(hg_fleet_t *fl, const char *fleet_id, const char *compute,
-                         const char *token)
+                         const char *token, int64_t *expires_ms)
 {
     hg_fl_fleet_t *f = hg_fl_fleet_find(fl, fleet_id);
     hg_fl_compute_t *c = f && f->status == HG_FL_ACTIVE ? hg_fl_compute_find(f, compute) : NULL;
@@ -265,8 +283,11 @@ int hg_fleet_token_check(hg_fleet_t *fl, const char *fleet_id, const char *compu
     int ok = 0;
     for (size_t i = 0; i < c->ntokens; i++)
         if (len == HG_FL_TOKEN_CHARS && c->tokens[i].expires_ms > now &&
-            CRYPTO_memcmp(c->tokens[i].token, token, HG_FL_TOKEN_CHARS) == 0)
+            CRYPTO_memcmp(c->tokens[i].token, token, HG_FL_TOKEN_CHARS) == 0) {
             ok = 1;
+            if (expires_ms)
+                *expires_ms = c->tokens[i].expires_ms;
+        }
     if (!ok) {
         fl->token_checks_failed++;
         return HG_EUNAUTHORIZED;

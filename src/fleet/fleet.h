@@ -41,6 +41,10 @@
  * newest token of a compute has at least half its lifetime left it is handed out again, so a
  * compute holds at most two live tokens however often it asks; expired ones are dropped when a
  * token is minted and at load. hg_fleet_token_check() is what the Server SDK endpoint asks.
+ * A token outlives its expiry in one way only: a server process remembers (a hash of) the token
+ * it last connected with, and may reconnect with it while the process is still known — its
+ * socket dropped, or hangard restarted, within the reconnect grace (hg_fl_proc_auth_known). A
+ * process is also handed a fresh token before its own expires (RefreshConnection, api/sdk).
  *
  * Alias: SIMPLE (routes to a fleet id) or TERMINAL (carries a message); resolving a TERMINAL
  * alias fails with HG_ETERMINALROUTING and the alias's message.
@@ -71,6 +75,7 @@
 #define HG_FL_TOKEN_TTL_MS (15 * 60 * 1000)
 #define HG_FL_TOKEN_CHARS 64       /* AuthToken: 64 hex characters (256 random bits) */
 #define HG_FL_TOKENS_PER_COMPUTE 4 /* live tokens kept per compute (two in practice) */
+#define HG_FL_TOKEN_HASH_CHARS 64  /* hex SHA-256 of a token */
 
 typedef enum { HG_FL_ACTIVE = 0, HG_FL_TERMINATED } hg_fl_status_t;
 
@@ -290,12 +295,18 @@ int hg_fl_compute_token(hg_fleet_t *fl, hg_fl_compute_t *c, hg_store_txn_t *txn,
 /**
  * Is `token` a live auth token of compute `compute` (name or ARN) of fleet `fleet_id` (id or
  * ARN)? For the Server SDK WebSocket endpoint (InitSDK's Authorization).
+ * @param expires_ms when not NULL and the token is valid: when it expires (epoch ms)
  * @return 0 when valid; HG_ENOTFOUND when the fleet or compute is unknown (or the fleet is
  *         TERMINATED); HG_EUNAUTHORIZED when the token is not one of the compute's or expired.
  * Compares in constant time. Loop thread.
  */
 int hg_fleet_token_check(hg_fleet_t *fl, const char *fleet_id, const char *compute,
-                         const char *token);
+                         const char *token, int64_t *expires_ms);
+/* The lifetime of a new token (the token-ttl option). */
+int64_t hg_fleet_token_ttl_ms(const hg_fleet_t *fl);
+/* The text a process keeps of the token it connected with (hex SHA-256: the token itself is
+ * never stored twice). out holds HG_FL_TOKEN_HASH_CHARS + 1. */
+void hg_fleet_token_hash(const char *token, char *out);
 
 /* ---- tags (fleets, aliases, custom locations, by ARN) ---- */
 /* *tags borrowed: the resource's tag array. HG_ENOTFOUND for an unknown ARN or a TERMINATED

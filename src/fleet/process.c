@@ -5,6 +5,7 @@
  * is on exactly one of them — waiting for ProcessReady, waiting for its next heartbeat, waiting
  * to reconnect, or waiting to end after TerminateProcess.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,11 @@ static void proc_save(const hg_fl_process_t *p, hg_store_txn_t *txn)
     hg_buf_append(&b, ",", 1);
     hg_jsonw_key(&b, "ready_ms");
     hg_jsonw_int(&b, p->ready_ms);
+    if (p->auth[0]) {
+        hg_buf_append(&b, ",", 1);
+        hg_jsonw_key(&b, "auth");
+        hg_jsonw_str(&b, p->auth);
+    }
     if (p->log_paths) {
         hg_buf_append(&b, ",", 1);
         hg_jsonw_key(&b, "log_paths");
@@ -318,8 +324,8 @@ void hg_fl_proc_host(hg_fleet_t *fl, hg_fl_process_t *p, hg_fl_gsession_t *gs, h
 }
 
 int hg_fl_proc_connect(hg_fleet_t *fl, hg_fl_fleet_t *f, hg_fl_compute_t *c, const char *pid,
-                       void *conn, hg_store_txn_t *txn, hg_fl_process_t **out, int *created,
-                       hg_error_t *err)
+                       void *conn, const char *token, hg_store_txn_t *txn, hg_fl_process_t **out,
+                       int *created, hg_error_t *err)
 {
     *created = 0;
     if (!valid_pid(pid))
@@ -333,11 +339,19 @@ int hg_fl_proc_connect(hg_fleet_t *fl, hg_fl_fleet_t *f, hg_fl_compute_t *c, con
     char key[600];
     snprintf(key, sizeof(key), "%s/%s/%s", f->id, c->name, pid);
     int64_t now = hg_fl_now(fl);
+    char auth[HG_FL_TOKEN_HASH_CHARS + 1] = "";
+    if (token)
+        hg_fleet_token_hash(token, auth);
     hg_fl_process_t *p = hg_map_get(&fl->processes, key);
     if (p) {
         /* a reconnect (or RefreshConnection): the newest socket gets the pushes */
         int was_connected = p->conn != NULL;
         p->conn = conn;
+        if (strcmp(p->auth, auth) != 0) { /* a new token (RefreshConnection), kept durably */
+            memcpy(p->auth, auth, sizeof(auth));
+            if (p->state != HG_PR_WAITING)
+                proc_save(p, txn);
+        }
         p->heartbeat_ms = now;
         if (p->state == HG_PR_ACTIVE)
             timer_set(&fl->t_heartbeat, p, now + fl->to.heartbeat_ms);
@@ -363,6 +377,7 @@ int hg_fl_proc_connect(hg_fleet_t *fl, hg_fl_fleet_t *f, hg_fl_compute_t *c, con
     p->place = place_get(fl, f, c->location);
     p->state = HG_PR_WAITING;
     p->conn = conn;
+    memcpy(p->auth, auth, sizeof(auth));
     p->healthy = 1;
     p->connected_ms = p->heartbeat_ms = now;
     hg_list_init(&p->inode);
@@ -375,6 +390,19 @@ int hg_fl_proc_connect(hg_fleet_t *fl, hg_fl_fleet_t *f, hg_fl_compute_t *c, con
     *out = p;
     *created = 1;
     return 0;
+}
+
+int hg_fl_proc_auth_known(hg_fleet_t *fl, const char *fleet_id, const char *compute,
+                          const char *pid, const char *token)
+{
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s/%s", fleet_id, compute, pid);
+    const hg_fl_process_t *p = hg_map_get(&fl->processes, key);
+    if (p == NULL || p->auth[0] == '\0')
+        return 0;
+    char auth[HG_FL_TOKEN_HASH_CHARS + 1];
+    hg_fleet_token_hash(token, auth);
+    return CRYPTO_memcmp(p->auth, auth, HG_FL_TOKEN_HASH_CHARS) == 0;
 }
 
 hg_fl_process_t *hg_fl_proc_find(hg_fleet_t *fl, const char *key)
@@ -566,6 +594,9 @@ static int load_process(void *ud, const char *key, json_t *v)
     json_t *lp = json_object_get(v, "log_paths");
     p->log_paths = json_is_array(lp) ? json_incref(lp) : NULL;
     p->ready_ms = json_integer_value(json_object_get(v, "ready_ms"));
+    const char *auth = json_string_value(json_object_get(v, "auth"));
+    if (auth && strlen(auth) == HG_FL_TOKEN_HASH_CHARS)
+        memcpy(p->auth, auth, HG_FL_TOKEN_HASH_CHARS + 1);
     p->healthy = p->state == HG_PR_ACTIVE;
     p->connected_ms = p->heartbeat_ms = p->disconnected_ms = now;
     hg_list_init(&p->inode);

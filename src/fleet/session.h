@@ -131,8 +131,9 @@ typedef struct hg_fl_process {
     int healthy;       /* last HealthStatus (1 until the first report) */
     int unhealthy_reports;
     int64_t connected_ms, ready_ms, heartbeat_ms, disconnected_ms;
-    int64_t deadline_ms;  /* of the timer list it is on (tnode) */
-    hg_fl_gsession_t *gs; /* hosted, not TERMINATED; NULL when none */
+    char auth[HG_FL_TOKEN_HASH_CHARS + 1]; /* hash of the token it last connected with; "" */
+    int64_t deadline_ms;                   /* of the timer list it is on (tnode) */
+    hg_fl_gsession_t *gs;                  /* hosted, not TERMINATED; NULL when none */
     uint64_t heartbeats;
     hg_list_t cnode; /* compute->processes */
     hg_list_t inode; /* place->idle while idle */
@@ -217,11 +218,18 @@ size_t hg_fleet_tick(hg_fleet_t *fl, size_t budget);
 
 /* ---- server processes (Server SDK) ---- */
 /* A socket authenticated for (f, c) with pID pid: the existing process (reconnect: conn becomes
- * its newest connection) or a new WAITING one. HG_EINVAL bad pID, HG_ELIMIT,
- * HG_EFLEETSTATUS. *created says which. txn carries only the registry mirror's change. */
+ * its newest connection) or a new WAITING one. token: the auth token it connected with (NULL
+ * with SigV4), remembered hashed (recorded in txn once the process is stored). HG_EINVAL bad
+ * pID, HG_ELIMIT, HG_EFLEETSTATUS. *created says which. txn carries the registry mirror's
+ * change and the remembered token. */
 int hg_fl_proc_connect(hg_fleet_t *fl, hg_fl_fleet_t *f, hg_fl_compute_t *c, const char *pid,
-                       void *conn, hg_store_txn_t *txn, hg_fl_process_t **out, int *created,
-                       hg_error_t *err);
+                       void *conn, const char *token, hg_store_txn_t *txn, hg_fl_process_t **out,
+                       int *created, hg_error_t *err);
+/* 1 when the process (fleet id, compute name, pID) is known — connected, or within its
+ * reconnect grace — and last connected with `token` (live or expired): it may reconnect with it
+ * (hg_fleet_token_check's one exception, fleet.h). Constant-time compare. */
+int hg_fl_proc_auth_known(hg_fleet_t *fl, const char *fleet_id, const char *compute,
+                          const char *pid, const char *token);
 /* The process of key, NULL when gone. */
 hg_fl_process_t *hg_fl_proc_find(hg_fleet_t *fl, const char *key);
 /* conn closed: when it was p's newest, p is disconnected (reconnect grace starts; a WAITING

@@ -191,4 +191,56 @@ def test_echo_server_sigterm_ends_at_once(d):
         assert not srv.has(r"level=error"), srv.output()
 
 
+TOKEN_TTL_S = 6
+
+
+@fresh(args=["--compute-auth-token-ttl-s", str(TOKEN_TTL_S)])
+def test_echo_server_survives_restarts_past_its_first_token(d):
+    # A planned restart (SIGTERM) closes SDK sockets with 1012, a crash drops them: either way
+    # the SDK reconnects to the URL it holds, whose token RefreshConnection handed it a third of
+    # a lifetime before its first token expired.
+    with echo_servers():
+        loc = "custom-csdk-3"
+        c, fid, ep = setup(d, loc, "c-sdk-restart")
+        t0 = time.monotonic()
+        srv = start_ready(c, fid, ep)
+        gsid = game_session(c, fid, srv, loc)
+        ps = c.create_player_session(GameSessionId=gsid, PlayerId="dave")["PlayerSession"]
+        pd = Player("127.0.0.1", srv.port, ps["PlayerSessionId"])
+        assert pd.hello == "OK " + ps["PlayerSessionId"], pd.hello
+        srv.wait_log(r"refresh_connection endpoint=%s$" % re.escape(ep), timeout=TOKEN_TTL_S)
+        assert time.monotonic() - t0 < TOKEN_TTL_S, "refreshed after the first token expired"
+        time.sleep(max(0.0, t0 + TOKEN_TTL_S + 0.5 - time.monotonic()))  # the first expires
+
+        players = ["dave"]
+        for hard in (False, True):
+            lost = len(re.findall(r"connection_lost ", srv.output()))
+            d.restart(hard=hard)
+            c = d.client()
+            # wslay (under the C SDK) predates code 1012 and reports the close as 1006; either
+            # way the SDK reconnects, where 1000/1001 would have ended it
+            wait_until(lambda: len(re.findall(r"connection_lost code=(?:1012|1006) .*reconnecting",
+                                              srv.output())) > lost, timeout=10,
+                       what="the SDK to see the restart")
+            wait_until(lambda: utilization(c, fid)["ActiveServerProcessCount"] == 1, timeout=15,
+                       what="the process back after the restart (hard=%s)" % hard)
+            assert describe_gs(c, gsid)["Status"] == "ACTIVE", describe_gs(c, gsid)
+            assert ps_status(c, ps["PlayerSessionId"]) == "ACTIVE"
+            pd.send("still playing")  # the game itself never stopped
+            assert pd.recv() == "still playing"
+            # and the process still takes players through the service
+            name = "p%d" % len(players)
+            new = c.create_player_session(GameSessionId=gsid, PlayerId=name)["PlayerSession"]
+            pn = Player("127.0.0.1", srv.port, new["PlayerSessionId"])
+            assert pn.hello == "OK " + new["PlayerSessionId"], (pn.hello, srv.output())
+            assert ps_status(c, new["PlayerSessionId"]) == "ACTIVE"
+            players.append(name)
+            pn.close()  # it leaves; the example removes its player session
+            srv.wait_log(r"player_removed player_session_id=%s reason=disconnected$"
+                         % new["PlayerSessionId"])
+        assert not srv.has(r"level=error"), srv.output()
+        rc = srv.signal(signal.SIGTERM)
+        assert rc == 0, "echo-server exited %s on SIGTERM" % rc
+        pd.close()
+
 harness.run()

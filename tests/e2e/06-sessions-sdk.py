@@ -4,6 +4,7 @@ process written with tests/e2e/glsdk.py (an independent implementation of the SD
 protocol) connects and goes ready; CreateGameSession reaches it, it activates, players connect
 to its TCP port with their player session ids and it accepts them."""
 
+import re
 import socket
 import threading
 import time
@@ -487,6 +488,122 @@ def test_restart_keeps_sessions_and_processes(d):
     assert util["ActiveServerProcessCount"] == 1 and util["ActiveGameSessionCount"] == 1, util
     sdk.process_ending()
     sdk.close(1000)
+
+
+def _activate_hosted(c, sdk, fid):
+    """A game session on fid, hosted (pushed, activated) by sdk; returns its id."""
+    gsid = c.create_game_session(FleetId=fid, MaximumPlayerSessionCount=4)["GameSession"][
+        "GameSessionId"]
+    push = sdk.wait_push("CreateGameSession", timeout=5)
+    assert push["GameSessionId"] == gsid, push
+    sdk.activate_game_session(gsid)
+    return gsid
+
+
+def _accept_new_player(c, sdk, gsid, player):
+    ps = c.create_player_session(GameSessionId=gsid, PlayerId=player)["PlayerSession"]
+    sdk.accept_player_session(gsid, ps["PlayerSessionId"])
+    got = c.describe_player_sessions(PlayerSessionId=ps["PlayerSessionId"])["PlayerSessions"][0]
+    assert got["Status"] == "ACTIVE", got
+
+
+@fresh()
+def test_sigterm_restart_keeps_sessions(d):
+    # A planned restart closes SDK sockets with 1012 "service restart": all three SDKs treat any
+    # code but 1000/1001 as abnormal and reconnect; 1001 would have ended every game.
+    c, fid, ep = setup(d, loc="custom-sess-12", fleet_name="sigterm", computes=["g1", "g2"])
+    sdks = {flavor: process(d, c, fid, ep, compute=compute, port=port, pid="term-" + flavor,
+                            flavor=flavor, auto_reconnect=True, reconnect_delay=0.3,
+                            reconnect_attempts=40)
+            for flavor, compute, port in (("go", "g1", 7901), ("cpp", "g2", 7902))}
+    sessions = {}
+    for flavor, sdk in sdks.items():
+        sessions[flavor] = _activate_hosted(c, sdk, fid)
+        _accept_new_player(c, sdk, sessions[flavor], "before-" + flavor)
+    d.restart()  # SIGTERM, exit 0, start again
+    c = d.client()
+    for flavor, sdk in sdks.items():
+        first = sdk.connections[0]
+        wait_until(first.closed.is_set, timeout=5, what="the old socket closed")
+        assert first.close_code == 1012, (flavor, first.close_code, first.close_reason, first.error)
+        wait_until(lambda: sdk.reconnect_count >= 1 and sdk.connected, timeout=15,
+                   what="%s reconnects after the restart" % flavor)
+        got = c.describe_game_sessions(GameSessionId=sessions[flavor])["GameSessions"][0]
+        assert got["Status"] == "ACTIVE", got
+        _accept_new_player(c, sdk, sessions[flavor], "after-" + flavor)
+        sdk.heartbeat(True)
+    util = c.describe_fleet_utilization(FleetIds=[fid])["FleetUtilization"][0]
+    assert util["ActiveServerProcessCount"] == 2 and util["ActiveGameSessionCount"] == 2, util
+    for sdk in sdks.values():
+        sdk.process_ending()
+        sdk.close(1000)
+
+
+TOKEN_TTL_S = 6
+
+
+@fresh(args=["--compute-auth-token-ttl-s", str(TOKEN_TTL_S)])
+def test_tokens_refreshed_and_expired_ones_come_back(d):
+    c, fid, ep = setup(d, loc="custom-sess-13", fleet_name="tokens", computes=["t1", "t2"])
+    t0 = time.monotonic()
+    first_token = c.get_compute_auth_token(FleetId=fid, ComputeName="t1")["AuthToken"]
+    # one process acts on RefreshConnection (as the SDKs do), one ignores it and keeps the URL
+    # it started with, whose token then expires
+    kw = dict(auth_token=first_token, call_timeout=10, auto_reconnect=True,
+              reconnect_delay=0.3, reconnect_attempts=40)
+    fresh_sdk = glsdk.ServerSdk(ep, fid, "t1", process_id="refreshes", **kw).connect()
+    stale_sdk = glsdk.ServerSdk(ep, fid, "t1", process_id="stays", auto_refresh=False,
+                                **kw).connect()
+    fresh_sdk.process_ready(7911)
+    stale_sdk.process_ready(7912)
+    for _ in range(2):
+        c.create_game_session(FleetId=fid, MaximumPlayerSessionCount=4)
+    gs = {}  # each process hosts one of the two
+    for sdk in (fresh_sdk, stale_sdk):
+        push = sdk.wait_push("CreateGameSession", timeout=5)
+        gs[sdk] = push["GameSessionId"]
+        sdk.activate_game_session(push["GameSessionId"])
+    # a third of the token's life before it expires, each process is handed a fresh one
+    wait_until(lambda: fresh_sdk.refresh_count >= 1, timeout=TOKEN_TTL_S,
+               what="the SDK acting on RefreshConnection")
+    assert time.monotonic() - t0 < TOKEN_TTL_S, "refreshed only after the token expired"
+    wait_until(lambda: [p for p in stale_sdk.pushes if p.get("Action") == "RefreshConnection"],
+               timeout=TOKEN_TTL_S, what="RefreshConnection to the other process")
+    pushed = [p for p in stale_sdk.pushes if p.get("Action") == "RefreshConnection"][0]
+    assert pushed["RefreshConnectionEndpoint"] == ep, pushed
+    assert pushed["AuthToken"] != first_token, pushed
+    new_url = fresh_sdk.connection.url
+    assert "Authorization=" + pushed["AuthToken"] in new_url, new_url
+    _accept_new_player(c, fresh_sdk, gs[fresh_sdk], "on-the-new-socket")
+    # the first token expires
+    time.sleep(max(0.0, t0 + TOKEN_TTL_S + 0.5 - time.monotonic()))
+    try:
+        glsdk.ServerSdk(ep, fid, "t1", process_id="newcomer", auth_token=first_token).connect()
+        raise AssertionError("an expired token connected a process it never connected before")
+    except glsdk.SdkConnectError as e:
+        assert e.http_status == 403, e
+    # a restart: the refreshed process comes back with its new token, the other with the
+    # expired one it started with (a known process within its grace)
+    d.restart()
+    c = d.client()
+    for sdk in (fresh_sdk, stale_sdk):
+        wait_until(lambda: sdk.reconnect_count >= 1 and sdk.connected, timeout=15,
+                   what="%s reconnects after the restart" % sdk.process_id)
+        got = c.describe_game_sessions(GameSessionId=gs[sdk])["GameSessions"][0]
+        assert got["Status"] == "ACTIVE", got
+        _accept_new_player(c, sdk, gs[sdk], "after-restart-" + sdk.process_id)
+    assert "Authorization=" + first_token in stale_sdk.connection.url
+    # a dropped socket (a network blip): back again with the expired token
+    before = stale_sdk.reconnect_count
+    stale_sdk.connection.ws.sock.shutdown(socket.SHUT_RDWR)
+    wait_until(lambda: stale_sdk.reconnect_count > before and stale_sdk.connected, timeout=15,
+               what="the process reconnects after its socket dropped")
+    _accept_new_player(c, stale_sdk, gs[stale_sdk], "after-the-drop")
+    metrics = d.http("GET", "/metrics").body.decode()
+    assert re.search(r"^hangar_sdk_refreshes_total [1-9]", metrics, re.M), metrics
+    for sdk in (fresh_sdk, stale_sdk):
+        sdk.process_ending()
+        sdk.close(1000)
 
 
 def test_sigv4_socket_auth(d):

@@ -57,6 +57,8 @@ import botocore.exceptions  # noqa: E402
 import botocore.session  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 
+import glsdk  # noqa: E402,F401  (teaches websocket-client the close codes 1012-1014: see glsdk)
+
 ClientError = botocore.exceptions.ClientError
 
 _BOTOCORE = botocore.session.get_session()  # one loader cache for every client
@@ -181,10 +183,12 @@ class Daemon:
     admin=True fixes the administrator key through HANGAR_ADMIN_KEY_ID/SECRET; admin=False lets
     the daemon create one (read it back with load_credentials()). listen='arg'|'env'|'config'
     and data='arg'|'env'|'config' choose how those two options reach the daemon; config is extra
-    text for the config file (written only when needed); args/env are passed through.
+    text for the config file (written only when needed); args/env are passed through; wrap is
+    argv put before hangard's (it must exec hangard, so the pid stays the daemon's).
     """
 
-    def __init__(self, args=(), env=None, admin=True, listen="arg", data="arg", config=None):
+    def __init__(self, args=(), env=None, admin=True, listen="arg", data="arg", config=None,
+                 wrap=()):
         self.tmp = tmpdir()
         self.data = os.path.join(self.tmp, "data")
         os.mkdir(self.data)
@@ -195,6 +199,7 @@ class Daemon:
         self.data_via = data
         self.config_extra = config
         self.config_path = None
+        self.wrap = list(wrap)  # argv before hangard's (e.g. nsenter into a mount namespace)
         self.stdout_path = os.path.join(self.tmp, "hangard.stdout")
         self.stderr_path = os.path.join(self.tmp, "hangard.stderr")
         self.port = None
@@ -209,7 +214,7 @@ class Daemon:
         return "http://127.0.0.1:%d" % self.port
 
     def _argv_env(self):
-        argv = [HANGARD]
+        argv = self.wrap + [HANGARD]
         env = dict(os.environ)
         env.update(self.env)
         listen = "127.0.0.1:%d" % self.port

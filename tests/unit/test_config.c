@@ -1,5 +1,6 @@
 /* Unit tests: the option table, its sources and the generated docs/config.md. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -77,5 +78,51 @@ HG_TEST(docs_config_md_is_current)
     hg_buf_free(&have);
 }
 
+HG_TEST(string_lengths_and_whole_checks)
+{
+    hg_config_t c;
+    hg_config_init(&c);
+    hg_error_t err;
+    /* the admin key's documented lengths are checked when the option is read */
+    ASSERT_EQ_INT(hg_config_set(&c, "admin-key-id", "AB", &err), HG_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "4..20") != NULL);
+    ASSERT_EQ_INT(hg_config_set(&c, "admin-secret", "1234567", &err), HG_EINVAL);
+    ASSERT_EQ_INT(hg_config_set(&c, "admin-key-id", "AKIA0123456789ABCDEFG", &err), HG_EINVAL);
+    ASSERT_OK(hg_config_set(&c, "admin-key-id", "AKIA", &err));
+    ASSERT_OK(hg_config_set(&c, "admin-key-id", "", &err)); /* unset */
+    ASSERT_OK(hg_config_check(&c, &err));
+    /* what spans options or formats, checked before anything starts */
+    hg_config_t k = c;
+    ASSERT_OK(hg_config_set(&k, "admin-key-id", "AKIA0001", &err));
+    ASSERT_EQ_INT(hg_config_check(&k, &err), HG_EINVAL); /* without its secret */
+    k = c;
+    ASSERT_OK(hg_config_set(&k, "listen", "localhost", &err));
+    ASSERT_EQ_INT(hg_config_check(&k, &err), HG_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "listen") != NULL);
+    ASSERT_OK(hg_config_set(&k, "listen", "[::1]:70000", &err));
+    ASSERT_EQ_INT(hg_config_check(&k, &err), HG_EINVAL);
+    k = c;
+    ASSERT_OK(hg_config_set(&k, "log-level", "loud", &err));
+    ASSERT_EQ_INT(hg_config_check(&k, &err), HG_EINVAL);
+    k = c;
+    ASSERT_OK(hg_config_set(&k, "tls-cert", "/nonexistent/cert.pem", &err));
+    ASSERT_EQ_INT(hg_config_check(&k, &err), HG_EINVAL); /* without its key */
+    ASSERT_OK(hg_config_set(&k, "tls-key", "/nonexistent/key.pem", &err));
+    ASSERT_TRUE(hg_config_check(&k, &err) < 0);
+    ASSERT_TRUE(strstr(err.msg, "/nonexistent/cert.pem") != NULL);
+    k = c;
+    ASSERT_OK(hg_config_set(&k, "account-id", "12345", &err));
+    ASSERT_EQ_INT(hg_config_check(&k, &err), HG_EINVAL);
+    k = c;
+    ASSERT_OK(hg_config_set(&k, "sdk-endpoint", "http://x/sdk", &err));
+    ASSERT_EQ_INT(hg_config_check(&k, &err), HG_EINVAL);
+    char host[64];
+    int port;
+    ASSERT_OK(hg_config_parse_listen("[::1]:7770", host, sizeof(host), &port));
+    ASSERT_STR_EQ(host, "::1");
+    ASSERT_EQ_INT(port, 7770);
+}
+
 HG_SUITE(config) = {HG_CASE(defaults_and_ranges), HG_CASE(file_then_env),
-                    HG_CASE(docs_config_md_is_current), HG_CASE_END};
+                    HG_CASE(docs_config_md_is_current), HG_CASE(string_lengths_and_whole_checks),
+                    HG_CASE_END};

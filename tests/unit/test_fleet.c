@@ -236,8 +236,8 @@ HG_TEST(tokens_are_reused_renewed_expire_and_checked)
     snprintf(first, sizeof(first), "%s", t1->token);
     ASSERT_EQ_INT(strlen(first), HG_FL_TOKEN_CHARS);
     ASSERT_EQ_INT(t1->expires_ms, T0 + HG_FL_TOKEN_TTL_MS);
-    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", first));
-    ASSERT_OK(hg_fleet_token_check(e.fl, f->arn, c->arn, first));
+    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", first, NULL));
+    ASSERT_OK(hg_fleet_token_check(e.fl, f->arn, c->arn, first, NULL));
 
     hg_clock_advance(&e.clock, HG_FL_TOKEN_TTL_MS / 2 - 1); /* over half left: the same one */
     ASSERT_STR_EQ(token(&e, c)->token, first);
@@ -247,26 +247,26 @@ HG_TEST(tokens_are_reused_renewed_expire_and_checked)
     char second[HG_FL_TOKEN_CHARS + 1];
     snprintf(second, sizeof(second), "%s", t2->token);
     ASSERT_EQ_INT(c->ntokens, 2);
-    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", first)); /* both live */
-    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", second));
+    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", first, NULL)); /* both live */
+    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", second, NULL));
 
     hg_clock_advance(&e.clock, HG_FL_TOKEN_TTL_MS / 2); /* the first has expired */
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", first), HG_EUNAUTHORIZED);
-    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", second));
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", first, NULL), HG_EUNAUTHORIZED);
+    ASSERT_OK(hg_fleet_token_check(e.fl, f->id, "host-1", second, NULL));
     char wrong[HG_FL_TOKEN_CHARS + 1];
     snprintf(wrong, sizeof(wrong), "%s", second);
     wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", wrong), HG_EUNAUTHORIZED);
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", ""), HG_EUNAUTHORIZED);
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-2", second), HG_ENOTFOUND);
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, "fleet-nope", "host-1", second), HG_ENOTFOUND);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", wrong, NULL), HG_EUNAUTHORIZED);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", "", NULL), HG_EUNAUTHORIZED);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-2", second, NULL), HG_ENOTFOUND);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, "fleet-nope", "host-1", second, NULL), HG_ENOTFOUND);
     ASSERT_STR_EQ(token(&e, c)->token, second); /* half its life left: handed out again */
     ASSERT_EQ_INT(c->ntokens, 1);               /* and the expired one is dropped */
 
     hg_store_txn_t *t = hg_store_txn_new(e.store);
     hg_fl_compute_deregister(e.fl, c, t);
     commit(&e, t);
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", second), HG_ENOTFOUND);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", second, NULL), HG_ENOTFOUND);
     env_done(&e);
 }
 
@@ -286,7 +286,7 @@ HG_TEST(delete_fleet_terminates_and_drops_computes)
     ASSERT_EQ_INT(f->terminated_ms, T0 + 1000);
     ASSERT_EQ_INT(hg_map_count(&f->computes), 0);
     ASSERT_STR_EQ(last_event(f)->code, "FLEET_DELETED");
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", tok), HG_ENOTFOUND);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, f->id, "host-1", tok, NULL), HG_ENOTFOUND);
     ASSERT_EQ_INT(delete_fleet(&e, f), HG_EFLEETSTATUS);
     ASSERT_EQ_INT(reg(&e, f, "host-2", "10.0.0.2", "custom-a", NULL), HG_EFLEETSTATUS);
     hg_fl_fleet_t *page[4];
@@ -412,7 +412,7 @@ HG_TEST(everything_survives_reload)
     ASSERT_EQ_INT(f->nevents, nevents);
     ASSERT_EQ_INT(hg_map_count(&f->computes), 2);
     ASSERT_STR_EQ(hg_container_of(f->by_reg.next, hg_fl_compute_t, node)->name, "host-1");
-    ASSERT_OK(hg_fleet_token_check(e.fl, fid, "host-1", tok)); /* tokens survive */
+    ASSERT_OK(hg_fleet_token_check(e.fl, fid, "host-1", tok, NULL)); /* tokens survive */
     json_t *tags;
     ASSERT_OK(hg_fl_tags_get(e.fl, f->arn, &tags, &err));
     ASSERT_EQ_INT(json_array_size(tags), 1);
@@ -438,7 +438,7 @@ HG_TEST(everything_survives_reload)
     f = hg_fl_fleet_find(e.fl, fid);
     c = hg_fl_compute_find(f, "host-1");
     ASSERT_EQ_INT(c->ntokens, 0);
-    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, fid, "host-1", tok), HG_EUNAUTHORIZED);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, fid, "host-1", tok, NULL), HG_EUNAUTHORIZED);
     env_done(&e);
 }
 

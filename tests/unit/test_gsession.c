@@ -149,7 +149,7 @@ static hg_fl_process_t *ready(env_t *e, const char *pid, void *conn, int port)
     hg_fl_process_t *p;
     int created;
     hg_store_txn_t *t = hg_store_txn_new(e->store);
-    ASSERT_OK(hg_fl_proc_connect(e->fl, e->f, e->c, pid, conn, t, &p, &created, &err));
+    ASSERT_OK(hg_fl_proc_connect(e->fl, e->f, e->c, pid, conn, NULL, t, &p, &created, &err));
     ASSERT_EQ_INT(created, 1);
     ASSERT_EQ_INT(p->state, HG_PR_WAITING);
     ASSERT_OK(hg_fl_proc_ready(e->fl, p, port, "5.4.0", "Cpp", NULL, t, &err));
@@ -186,9 +186,10 @@ HG_TEST(process_ready_and_ready_timeout)
     hg_fl_process_t *p;
     int created;
     hg_store_txn_t *t = hg_store_txn_new(e.store);
-    ASSERT_EQ_INT(hg_fl_proc_connect(e.fl, e.f, e.c, "bad/pid", &conn_a, t, &p, &created, &err),
-                  HG_EINVAL);
-    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.c, "slow", &conn_a, t, &p, &created, &err));
+    ASSERT_EQ_INT(
+        hg_fl_proc_connect(e.fl, e.f, e.c, "bad/pid", &conn_a, NULL, t, &p, &created, &err),
+        HG_EINVAL);
+    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.c, "slow", &conn_a, NULL, t, &p, &created, &err));
     commit(&e, t);
     ASSERT_EQ_INT(hg_fl_idle_count(e.fl, e.f, NULL), 0);
     /* just before the deadline nothing happens; at it, the WAITING process is dropped */
@@ -385,7 +386,7 @@ HG_TEST(reconnect_within_grace_keeps_the_process)
     hg_fl_process_t *again;
     int created;
     t = hg_store_txn_new(e.store);
-    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.c, "p1", &conn_b, t, &again, &created, &err));
+    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.c, "p1", &conn_b, NULL, t, &again, &created, &err));
     commit(&e, t);
     ASSERT_TRUE(again == p);
     ASSERT_EQ_INT(created, 0);
@@ -475,7 +476,7 @@ HG_TEST(state_survives_a_restart)
     hg_fl_process_t *rp;
     int created;
     t = hg_store_txn_new(e.store);
-    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.c, "p1", &conn_b, t, &rp, &created, &err));
+    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.c, "p1", &conn_b, NULL, t, &rp, &created, &err));
     commit(&e, t);
     ASSERT_TRUE(rp == back->process && !created && rp->state == HG_PR_ACTIVE);
     /* the reservation clock kept running across the restart: b times out 60 s after creation */

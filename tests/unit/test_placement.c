@@ -269,7 +269,7 @@ static hg_fl_process_t *ready(env_t *e, hg_fl_compute_t *c, void *conn)
     hg_fl_process_t *p;
     int created;
     hg_store_txn_t *t = hg_store_txn_new(e->store);
-    ASSERT_OK(hg_fl_proc_connect(e->fl, e->f, c, "p", conn, t, &p, &created, &err));
+    ASSERT_OK(hg_fl_proc_connect(e->fl, e->f, c, "p", conn, NULL, t, &p, &created, &err));
     ASSERT_OK(hg_fl_proc_ready(e->fl, p, 7000, NULL, NULL, NULL, t, &err));
     commit(e, t);
     return p;

@@ -1040,6 +1040,142 @@ HG_TEST(process_dropped_while_an_answer_commits)
     env_close(&e);
 }
 
+/* ---- credentials that run out: RefreshConnection, and a known process coming back ---- */
+
+/* Connect pid with this token instead of the environment's. */
+static int cl_connect_token(env_t *e, cl_t *cl, const char *pid, const char *token)
+{
+    char target[1024];
+    snprintf(target, sizeof(target),
+             "/sdk?Authorization=%s&ComputeId=host-1&FleetId=%s&IdempotencyToken=tok-2&pID=%s&"
+             "sdkLanguage=Go&sdkVersion=5.3.0",
+             token, e->f->id, pid);
+    return cl_open(e, cl, target, 1);
+}
+
+HG_TEST(refresh_connection_pushed_a_third_of_a_lifetime_before_expiry)
+{
+    env_t e;
+    env_open(&e);
+    cl_t c;
+    cl_connect_sdk(&e, &c, "p-long");
+    activate(&c, 7777);
+    /* the token is fresh: due at 2/3 of its lifetime, not a second before */
+    hg_clock_advance(&e.clock, HG_FL_TOKEN_TTL_MS - HG_FL_TOKEN_TTL_MS / 3 - 1000);
+    ASSERT_EQ_INT(hg_sdk_tick(e.sdk, 100), 0);
+    ASSERT_TRUE(cl_quiet(&c));
+    hg_clock_advance(&e.clock, 1000);
+    ASSERT_EQ_INT(hg_sdk_tick(e.sdk, 100), 1);
+    json_t *m = cl_json(&c, NULL);
+    ASSERT_STR_EQ(json_string_value(json_object_get(m, "Action")), "RefreshConnection");
+    ASSERT_EQ_INT(status_of(m), 200);
+    ASSERT_NULL(json_object_get(m, "RequestId")); /* a push: the SDKs route it by Action */
+    ASSERT_STR_EQ(json_string_value(json_object_get(m, "RefreshConnectionEndpoint")),
+                  "ws://127.0.0.1/sdk"); /* the Host this socket reached */
+    char fresh[HG_FL_TOKEN_CHARS + 1];
+    snprintf(fresh, sizeof(fresh), "%s", json_string_value(json_object_get(m, "AuthToken")));
+    json_decref(m);
+    /* a third of its life left is less than half: a new token, durable, that outlives the old */
+    ASSERT_TRUE(strcmp(fresh, e.token) != 0);
+    int64_t exp_fresh = 0;
+    ASSERT_OK(hg_fleet_token_check(e.fl, e.f->id, "host-1", fresh, &exp_fresh));
+    ASSERT_EQ_INT(exp_fresh, hg_clock_now_ms(&e.clock) + HG_FL_TOKEN_TTL_MS);
+    ASSERT_EQ_INT(hg_sdk_tick(e.sdk, 100), 0); /* once per socket */
+    /* the SDK opens a new socket with it and closes the old one; the process stays ACTIVE */
+    cl_t c2;
+    ASSERT_EQ_INT(cl_connect_token(&e, &c2, "p-long", fresh), 101);
+    cl_end(&c);
+    hg_fl_process_t *p = hg_fl_proc_find(e.fl, proc_key(&e, "p-long"));
+    ASSERT_NOT_NULL(p);
+    ASSERT_EQ_INT(p->state, HG_PR_ACTIVE);
+    ASSERT_NOT_NULL(p->conn);
+    /* the new socket's turn comes a third of the fresh token's life before it expires */
+    hg_clock_advance(&e.clock, HG_FL_TOKEN_TTL_MS - HG_FL_TOKEN_TTL_MS / 3 - 1000);
+    ASSERT_EQ_INT(hg_sdk_tick(e.sdk, 100), 0);
+    hg_clock_advance(&e.clock, 1000);
+    ASSERT_EQ_INT(hg_sdk_tick(e.sdk, 100), 1);
+    m = cl_json(&c2, NULL);
+    ASSERT_STR_EQ(json_string_value(json_object_get(m, "Action")), "RefreshConnection");
+    json_decref(m);
+    cl_end(&c2);
+    env_close(&e);
+}
+
+HG_TEST(expired_token_reconnects_a_known_process_only)
+{
+    env_t e;
+    env_open(&e);
+    cl_t c;
+    cl_connect_sdk(&e, &c, "p-old");
+    activate(&c, 7777); /* stored, with the hash of the token it connected with */
+    cl_t other;
+    cl_connect_sdk(&e, &other, "p-other"); /* known too, but never connected with that token */
+    const hg_fl_token_t *tok;
+    hg_error_t err;
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    hg_clock_advance(&e.clock, HG_FL_TOKEN_TTL_MS / 2 + 1);
+    ASSERT_OK(hg_fl_compute_token(e.fl, e.c, t, &tok, &err)); /* a second live token */
+    char second[HG_FL_TOKEN_CHARS + 1];
+    snprintf(second, sizeof(second), "%s", tok->token);
+    hg_test_commit(&e.loop, t);
+    cl_t o2;
+    ASSERT_EQ_INT(cl_connect_token(&e, &o2, "p-other", second), 101);
+    cl_end(&other);
+    /* the first token expires while p-old is connected; then its socket drops */
+    hg_clock_advance(&e.clock, HG_FL_TOKEN_TTL_MS / 2);
+    ASSERT_EQ_INT(hg_fleet_token_check(e.fl, e.f->id, "host-1", e.token, NULL), HG_EUNAUTHORIZED);
+    cl_end(&c);
+    hg_fl_process_t *p = hg_fl_proc_find(e.fl, proc_key(&e, "p-old"));
+    RUN_UNTIL(&e, p->conn == NULL);
+    /* within its grace it comes back with the URL it started with */
+    cl_t c2;
+    ASSERT_EQ_INT(cl_connect_token(&e, &c2, "p-old", e.token), 101);
+    ASSERT_NOT_NULL(p->conn);
+    ASSERT_EQ_INT(p->state, HG_PR_ACTIVE);
+    /* and is handed a live token at once */
+    ASSERT_EQ_INT(hg_sdk_tick(e.sdk, 100), 1);
+    json_t *m = cl_json(&c2, NULL);
+    ASSERT_STR_EQ(json_string_value(json_object_get(m, "Action")), "RefreshConnection");
+    ASSERT_OK(hg_fleet_token_check(e.fl, e.f->id, "host-1",
+                                   json_string_value(json_object_get(m, "AuthToken")), NULL));
+    json_decref(m);
+    /* the expired token opens nothing else: not a new process, not one that used another */
+    cl_t bad;
+    ASSERT_EQ_INT(cl_connect_token(&e, &bad, "p-new", e.token), 403);
+    cl_end(&bad);
+    ASSERT_EQ_INT(cl_connect_token(&e, &bad, "p-other", e.token), 403);
+    cl_end(&bad);
+    cl_end(&o2);
+    cl_end(&c2);
+    env_close(&e);
+}
+
+HG_TEST(known_process_token_survives_a_reload)
+{
+    env_t e;
+    env_open(&e);
+    cl_t c;
+    cl_connect_sdk(&e, &c, "p-kept");
+    activate(&c, 7777);
+    cl_end(&c);
+    hg_fl_process_t *p = hg_fl_proc_find(e.fl, proc_key(&e, "p-kept"));
+    RUN_UNTIL(&e, p->conn == NULL);
+    hg_test_commit(&e.loop, hg_store_txn_new(e.store)); /* everything durable */
+    /* a new fleet module loads the process (as after a restart) with what it connected with */
+    hg_fleet_t *again = hg_fleet_new(&e.clock, e.store,
+                                     &(hg_fl_config_t){.token_ttl_ms = HG_FL_TOKEN_TTL_MS,
+                                                       .region = "us-west-2",
+                                                       .account = "000000000000"});
+    ASSERT_OK(hg_fleet_load(again));
+    hg_clock_advance(&e.clock, HG_FL_TOKEN_TTL_MS + 1);
+    ASSERT_EQ_INT(hg_fleet_token_check(again, e.f->id, "host-1", e.token, NULL), HG_EUNAUTHORIZED);
+    ASSERT_TRUE(hg_fl_proc_auth_known(again, e.f->id, "host-1", "p-kept", e.token));
+    ASSERT_TRUE(!hg_fl_proc_auth_known(again, e.f->id, "host-1", "p-kept", "0123"));
+    ASSERT_TRUE(!hg_fl_proc_auth_known(again, e.f->id, "host-1", "p-nope", e.token));
+    hg_fleet_free(again);
+    env_close(&e);
+}
+
 HG_SUITE(sdk) = {HG_CASE(sigv4_payload_go_sdk_vector),
                  HG_CASE(sigv4_payload_refusals),
                  HG_CASE(sigv4_socket_accepted_and_refused),
@@ -1054,4 +1190,7 @@ HG_SUITE(sdk) = {HG_CASE(sigv4_payload_go_sdk_vector),
                  HG_CASE(no_process_ready_in_time_closes_1000),
                  HG_CASE(close_before_process_ready_forgets_the_process),
                  HG_CASE(process_dropped_while_an_answer_commits),
+                 HG_CASE(refresh_connection_pushed_a_third_of_a_lifetime_before_expiry),
+                 HG_CASE(expired_token_reconnects_a_known_process_only),
+                 HG_CASE(known_process_token_survives_a_reload),
                  HG_CASE_END};

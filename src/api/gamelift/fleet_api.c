@@ -30,8 +30,6 @@
 #include "fleetiq/fleetiq.h"
 #include "placement/placement.h"
 
-#define SDK_PATH "/sdk"
-
 /* ---- errors and small helpers ---- */
 
 static hg_fleet_t *FL(hg_gl_call_t *c)
@@ -191,27 +189,6 @@ static json_t *location_states(hg_gl_call_t *c, const hg_fl_fleet_t *f)
     return arr;
 }
 
-/* ws://<Host>/sdk: the address the client reached us at, on the same port. */
-static void sdk_endpoint(hg_gl_call_t *c, char *out, size_t cap)
-{
-    if (c->api->sdk_endpoint[0]) {
-        snprintf(out, cap, "%s", c->api->sdk_endpoint);
-        return;
-    }
-    const char *scheme = c->api->tls ? "wss" : "ws";
-    const hg_http_header_t *h = hg_http_req_header(c->req, "Host");
-    int ok = h && h->value_len > 0 && h->value_len <= 100;
-    for (size_t i = 0; ok && i < h->value_len; i++) {
-        char ch = h->value[i];
-        if (ch <= ' ' || ch > '~' || ch == '/' || ch == '?' || ch == '#' || ch == '"' || ch == '\\')
-            ok = 0;
-    }
-    if (ok)
-        snprintf(out, cap, "%s://%.*s" SDK_PATH, scheme, (int)h->value_len, h->value);
-    else
-        snprintf(out, cap, "%s://127.0.0.1:7770" SDK_PATH, scheme);
-}
-
 static json_t *render_compute(hg_gl_call_t *c, const hg_fl_compute_t *cp)
 {
     json_t *o = json_object();
@@ -227,7 +204,7 @@ static json_t *render_compute(hg_gl_call_t *c, const hg_fl_compute_t *cp)
     json_object_set_new(o, "Location", json_string(cp->location));
     json_object_set_new(o, "CreationTime", hg_gl_time(cp->created_ms));
     char ep[300];
-    sdk_endpoint(c, ep, sizeof(ep));
+    hg_api_sdk_endpoint(c->api, c->req, c->api->tls, ep, sizeof(ep));
     json_object_set_new(o, "GameLiftServiceSdkEndpoint", json_string(ep));
     return o;
 }

@@ -288,6 +288,12 @@ void hg_native_registry(hg_native_call_t *c, const char *rest, size_t n)
             hg_native_finish(c);
             return;
         }
+        if (hg_store_fenced(c->api->store)) { /* its snapshot would show memory (store.h) */
+            hg_error_set(&c->err, HG_ESHUTDOWN,
+                         "the service is restarting after a storage failure; retry shortly");
+            hg_native_finish(c);
+            return;
+        }
         hg_events_subscribe(c);
         return;
     }

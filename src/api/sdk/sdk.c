@@ -7,12 +7,25 @@
  *   sdk_conn_t  one socket. Referenced by its WebSocket and by every answer waiting for a
  *               commit; freed when both are done.
  *   req_t       one request between its arrival and its answer (after the commit).
+ *
+ * Credentials that run out: a socket is authenticated once, at the upgrade, but the SDKs
+ * reconnect to the URL they started with, whose token (GetComputeAuthToken) expires after
+ * compute-auth-token-ttl-s (or whose SigV4 signature is refused after SIGV4_MAX_AGE_S). Each
+ * socket therefore has a refresh time, a third of the token's lifetime before it expires, on a
+ * list in time order (hg_sdk_tick walks its head): then the process is handed the compute's
+ * current token — a new one when less than half its life is left — once that is durable, in a
+ * RefreshConnection push with this endpoint; the SDK opens a new socket with it and closes the
+ * old one. A process whose token expired anyway (it was disconnected, or hangard was down,
+ * when it was due) may still reconnect while it is known (fleet.h).
  */
 #include "api/sdk/sdk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "auth/policy.h"
 #include "auth/sigv4.h"
@@ -27,6 +40,7 @@
 
 #define SIGV4_MAX_AGE_S 86400 /* the SDKs reconnect with the URL they signed once */
 #define QUERY_VALUE_MAX 2048
+#define ENDPOINT_MAX 256
 
 typedef struct dedup {
     char rid[HG_SDK_REQUEST_ID_MAX + 1];
@@ -51,14 +65,18 @@ typedef struct sdk_conn {
     sdk_proc_t *sp;
     hg_list_t node; /* sp->conns */
     unsigned refs;
+    int64_t refresh_ms;          /* when to hand the process a fresh token */
+    hg_list_t rnode;             /* sdk->refresh, in refresh_ms order, until refreshed or closed */
+    char endpoint[ENDPOINT_MAX]; /* RefreshConnectionEndpoint: the URL this socket reached */
 } sdk_conn_t;
 
 struct hg_sdk {
     hg_api_t *api;
-    hg_map_t procs; /* key → sdk_proc_t */
+    hg_map_t procs;    /* key → sdk_proc_t */
+    hg_list_t refresh; /* sdk_conn_t waiting for their refresh time, soonest first */
     int stopped;
     size_t nconns;
-    uint64_t connects, refused, messages, errors, duplicates, pushes;
+    uint64_t connects, refused, messages, errors, duplicates, pushes, refreshes;
 };
 
 typedef struct req {
@@ -130,7 +148,10 @@ static void render_metrics(hg_buf_t *out, void *ud)
            "Server SDK requests repeated with a known RequestId (answered from the cache).",
            sdk->duplicates);
     metric(out, "hangar_sdk_pushes_total", "counter",
-           "CreateGameSession and TerminateProcess pushes sent.", sdk->pushes);
+           "CreateGameSession, TerminateProcess and RefreshConnection pushes sent.", sdk->pushes);
+    metric(out, "hangar_sdk_refreshes_total", "counter",
+           "RefreshConnection pushes sent (a fresh auth token before the old one expires).",
+           sdk->refreshes);
     metric(out, "hangar_server_processes", "gauge", "Server processes known (all states).",
            st.processes);
     metric(out, "hangar_server_processes_waiting", "gauge",
@@ -161,6 +182,7 @@ hg_sdk_t *hg_sdk_new(hg_api_t *api)
     hg_sdk_t *sdk = hg_calloc(1, sizeof(*sdk));
     sdk->api = api;
     hg_map_init(&sdk->procs);
+    hg_list_init(&sdk->refresh);
     hg_metrics_register("sdk", render_metrics, sdk);
     return sdk;
 }
@@ -170,6 +192,8 @@ void hg_sdk_stop(hg_sdk_t *sdk)
     if (sdk == NULL || sdk->stopped)
         return;
     sdk->stopped = 1;
+    while (!hg_list_empty(&sdk->refresh))
+        hg_list_remove(sdk->refresh.next);
     hg_metrics_unregister("sdk");
 }
 
@@ -272,9 +296,11 @@ static void answer(req_t *r)
 static void on_committed(void *ud, int rc)
 {
     req_t *r = ud;
-    if (rc < 0 && r->status == 200) {
-        r->status = 500;
-        hg_error_set(&r->err, HG_ESTORE, "the change could not be made durable");
+    if (rc < 0) { /* the answer must not rest on changes the disk refused (store.h) */
+        r->status = rc == HG_ESHUTDOWN ? 503 : 500;
+        hg_error_set(&r->err, rc == HG_ESHUTDOWN ? HG_ESHUTDOWN : HG_ESTORE,
+                     rc == HG_ESHUTDOWN ? "the service is restarting; retry shortly"
+                                        : "the change could not be made durable");
         hg_buf_free(&r->fields);
         hg_buf_init(&r->fields);
     }
@@ -613,6 +639,8 @@ static void on_close(hg_ws_t *ws, void *ud, int code)
     (void)ws;
     c->ws = NULL;
     sdk->nconns--;
+    if (hg_list_linked(&c->rnode))
+        hg_list_remove(&c->rnode);
     /* c stays among sp's sockets while the fleet hears of it: a process that goes now is
      * dropped (hg_sdk_drop) with sp still in use, so sp is freed only below, with c */
     hg_fl_process_t *p = hg_fl_proc_find(sdk->api->fleet, c->sp->key);
@@ -681,6 +709,85 @@ void hg_sdk_push_terminate(hg_sdk_t *sdk, hg_fl_process_t *p, int64_t terminatio
     hg_buf_free(&b);
 }
 
+/* ---- RefreshConnection (see the top of this file) ---- */
+
+typedef struct refresh {
+    sdk_conn_t *conn;
+    char token[HG_FL_TOKEN_CHARS + 1];
+} refresh_t;
+
+static void on_refresh_committed(void *ud, int rc)
+{
+    refresh_t *r = ud;
+    sdk_conn_t *c = r->conn;
+    /* to the socket that was due, else the process's newest (it reconnected meanwhile) */
+    sdk_conn_t *to = c->ws ? c : newest_conn(c->sp);
+    if (rc == 0 && to && !c->sdk->stopped) {
+        hg_buf_t b;
+        hg_buf_init(&b);
+        hg_buf_puts(&b, "{\"Action\":\"RefreshConnection\",\"StatusCode\":200");
+        f_str(&b, "RefreshConnectionEndpoint", c->endpoint);
+        f_str(&b, "AuthToken", r->token);
+        hg_buf_puts(&b, "}");
+        send_text(to, b.data, b.len);
+        c->sdk->pushes++;
+        c->sdk->refreshes++;
+        hg_buf_free(&b);
+        HG_LOG(HG_LOG_INFO, "sdk", "refresh pushed process=%s tok=%.8s", c->sp->key, r->token);
+    }
+    OPENSSL_cleanse(r->token, sizeof(r->token));
+    hg_free(r);
+    conn_unref(c);
+}
+
+/* Hand c's process the compute's current token, once it is durable. */
+static void refresh_conn(hg_sdk_t *sdk, sdk_conn_t *c)
+{
+    hg_fl_process_t *p = hg_fl_proc_find(sdk->api->fleet, c->sp->key);
+    if (p == NULL)
+        return;
+    hg_error_t err;
+    const hg_fl_token_t *tok;
+    hg_store_txn_t *txn = hg_store_txn_new(sdk->api->store);
+    if (hg_fl_compute_token(sdk->api->fleet, p->compute, txn, &tok, &err) < 0) {
+        HG_LOG(HG_LOG_WARN, "sdk", "no token to refresh process=%s: %s", c->sp->key, err.msg);
+        hg_store_txn_free(txn);
+        return;
+    }
+    refresh_t *r = hg_calloc(1, sizeof(*r));
+    r->conn = c;
+    c->refs++;
+    memcpy(r->token, tok->token, sizeof(r->token));
+    hg_store_commit(txn, on_refresh_committed, r);
+}
+
+/* Put c on the refresh list at its time (almost always the tail: times grow as sockets come). */
+static void refresh_schedule(hg_sdk_t *sdk, sdk_conn_t *c, int64_t at_ms)
+{
+    c->refresh_ms = at_ms;
+    hg_list_t *q = sdk->refresh.prev;
+    while (q != &sdk->refresh && hg_container_of(q, sdk_conn_t, rnode)->refresh_ms > at_ms)
+        q = q->prev;
+    hg_list_insert_tail(q->next, &c->rnode); /* after q */
+}
+
+size_t hg_sdk_tick(hg_sdk_t *sdk, size_t budget)
+{
+    size_t n = 0;
+    if (sdk->stopped)
+        return 0;
+    int64_t now = hg_clock_now_ms(sdk->api->clock);
+    while (n < budget && !hg_list_empty(&sdk->refresh)) {
+        sdk_conn_t *c = hg_container_of(sdk->refresh.next, sdk_conn_t, rnode);
+        if (c->refresh_ms > now)
+            break;
+        hg_list_remove(&c->rnode);
+        refresh_conn(sdk, c);
+        n++;
+    }
+    return n;
+}
+
 void hg_sdk_drop(hg_sdk_t *sdk, hg_fl_process_t *p)
 {
     sdk_proc_t *sp = hg_map_get(&sdk->procs, p->key);
@@ -745,10 +852,26 @@ static void query_escape(hg_buf_t *b, const char *s)
     }
 }
 
+/* X-Amz-Date (YYYYMMDDTHHMMSSZ) as epoch ms; 0 when malformed. */
+static int64_t amz_date_ms(const char *date)
+{
+    struct tm tm = {0};
+    char z = 0;
+    if (strlen(date) != 16 ||
+        sscanf(date, "%4d%2d%2dT%2d%2d%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &z) != 7 ||
+        z != 'Z')
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t < 0 ? 0 : (int64_t)t * 1000;
+}
+
 /* SigV4 on the socket (§7.6): the key must exist, sign the SDK's payload, and may connect
- * server processes. */
+ * server processes. *expires_ms: when the signature gets too old to reconnect with. */
 static int check_sigv4(hg_api_t *api, const hg_http_req_t *req, const char *fleet_id,
-                       const char *compute, const char *pid, hg_error_t *err)
+                       const char *compute, const char *pid, int64_t *expires_ms, hg_error_t *err)
 {
     char cred[512], date[32], sig[128], alg[64];
     if (query_get(req, "X-Amz-Algorithm", alg, sizeof(alg)) != 1 ||
@@ -792,6 +915,7 @@ static int check_sigv4(hg_api_t *api, const hg_http_req_t *req, const char *flee
         return hg_error_set(err, HG_EUNAUTHORIZED,
                             "key %s is not allowed to perform gamelift:ActivateServerProcess",
                             k->id);
+    *expires_ms = amz_date_ms(date) + SIGV4_MAX_AGE_S * 1000LL;
     return 0;
 }
 
@@ -850,25 +974,45 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req)
     }
     hg_fleet_t *fl = api->fleet;
     int rc;
+    int64_t expires_ms = 0; /* of the credentials; 0: already expired (refresh at once) */
+    int sigv4 = strcmp(auth, "SigV4") == 0;
     status = 403;
-    if (strcmp(auth, "SigV4") == 0)
-        rc = check_sigv4(api, req, fleet_id, compute, pid, &err);
-    else if ((rc = hg_fleet_token_check(fl, fleet_id, compute, auth)) < 0)
-        hg_error_set(&err, rc,
-                     rc == HG_ENOTFOUND ? "no such fleet or compute: %s / %s"
-                                        : "the auth token is not valid for compute %s of fleet %s",
-                     compute, fleet_id);
-    if (rc < 0)
-        goto refused;
+    if (sigv4)
+        rc = check_sigv4(api, req, fleet_id, compute, pid, &expires_ms, &err);
+    else
+        rc = hg_fleet_token_check(fl, fleet_id, compute, auth, &expires_ms);
     hg_fl_fleet_t *f;
     hg_fl_compute_t *c;
-    if (hg_fl_fleet_get(fl, fleet_id, &f, &err) < 0 || hg_fl_compute_get(f, compute, &c, &err) < 0)
+    if ((rc == 0 || (rc == HG_EUNAUTHORIZED && !sigv4)) &&
+        (hg_fl_fleet_get(fl, fleet_id, &f, &err) < 0 ||
+         hg_fl_compute_get(f, compute, &c, &err) < 0))
         goto refused;
+    if (rc == HG_EUNAUTHORIZED && !sigv4 && hg_fl_proc_auth_known(fl, f->id, c->name, pid, auth)) {
+        /* its token expired while it was away: a known process may come back (fleet.h) */
+        HG_LOG(HG_LOG_INFO, "sdk", "expired token accepted for known process %s/%s/%s", f->id,
+               c->name, pid);
+        rc = 0;
+        expires_ms = 0;
+    }
+    if (rc < 0) {
+        if (!sigv4)
+            hg_error_set(&err, rc,
+                         rc == HG_ENOTFOUND
+                             ? "no such fleet or compute: %s / %s"
+                             : "the auth token is not valid for compute %s of fleet %s",
+                         compute, fleet_id);
+        goto refused;
+    }
 
     sdk_conn_t *conn = hg_calloc(1, sizeof(*conn));
     conn->sdk = sdk;
     conn->refs = 1;
     hg_list_init(&conn->node);
+    hg_list_init(&conn->rnode);
+    /* RefreshConnection hands back the URL this socket reached us at, with its scheme */
+    hg_http_conn_t *hc = hg_http_req_conn(req);
+    hg_api_sdk_endpoint(api, req, hc && hg_http_conn_is_tls(hc), conn->endpoint,
+                        sizeof(conn->endpoint));
     hg_fl_process_t *p;
     int created;
     /* a live socket of this process keeps it if this upgrade's handshake turns out bad */
@@ -877,7 +1021,7 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req)
     hg_fl_process_t *prev = hg_fl_proc_find(fl, key);
     void *prev_conn = prev ? prev->conn : NULL;
     hg_store_txn_t *txn = hg_store_txn_new(api->store);
-    if (hg_fl_proc_connect(fl, f, c, pid, conn, txn, &p, &created, &err) < 0) {
+    if (hg_fl_proc_connect(fl, f, c, pid, conn, sigv4 ? NULL : auth, txn, &p, &created, &err) < 0) {
         hg_store_txn_free(txn);
         hg_free(conn);
         status = err.code == HG_ELIMIT ? 429 : 400;
@@ -912,6 +1056,10 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req)
     sp->nconns++;
     sdk->nconns++;
     sdk->connects++;
+    /* a third of a token's lifetime before these credentials expire, at once when they have */
+    int64_t now = hg_clock_now_ms(api->clock);
+    int64_t at = expires_ms - hg_fleet_token_ttl_ms(fl) / 3;
+    refresh_schedule(sdk, conn, at > now ? at : now);
     HG_LOG(HG_LOG_INFO, "sdk", "%s process=%s sdk=%s/%s peer=%s",
            created ? "connected" : "reconnected", p->key, lang, ver, hg_ws_peer(conn->ws));
     return;

@@ -52,5 +52,8 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req);
 void hg_sdk_push_start(hg_sdk_t *sdk, hg_fl_process_t *p, hg_fl_gsession_t *gs);
 void hg_sdk_push_terminate(hg_sdk_t *sdk, hg_fl_process_t *p, int64_t termination_ms);
 void hg_sdk_drop(hg_sdk_t *sdk, hg_fl_process_t *p);
+/* Push RefreshConnection (a fresh auth token) to the sockets whose time came, at most budget;
+ * returns how many. Called from the daemon's cron. */
+size_t hg_sdk_tick(hg_sdk_t *sdk, size_t budget);
 
 #endif

@@ -733,7 +733,7 @@ static void on_refresh_committed(void *ud, int rc)
         c->sdk->pushes++;
         c->sdk->refreshes++;
         hg_buf_free(&b);
-        HG_LOG(HG_LOG_INFO, "sdk", "refresh pushed process=%s tok=%.8s", c->sp->key, r->token);
+        HG_LOG(HG_LOG_INFO, "sdk", "refresh pushed process=%s", c->sp->key);
     }
     OPENSSL_cleanse(r->token, sizeof(r->token));
     hg_free(r);

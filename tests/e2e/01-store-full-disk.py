@@ -15,7 +15,7 @@ import botocore.exceptions
 import harness
 from harness import EventStream, announce, no_daemon, reg_call, wait_until
 
-TMPFS_MB = 3
+TMPFS_MB = 16
 
 
 class Namespace:
@@ -39,23 +39,16 @@ class Namespace:
         return "/proc/%d/root%s/%s" % (self.p.pid, self.path, name)
 
     def fill(self):
-        """Writes a file until the tmpfs is full."""
-        with open(self.inside("filler"), "wb") as f:
-            chunk = b"\0" * 65536
+        """Writes files until the tmpfs is full, to the last page."""
+        for name, chunk in (("filler", 1 << 16), ("filler2", 512)):
+            fd = os.open(self.inside(name), os.O_WRONLY | os.O_CREAT, 0o600)
             try:
                 while True:
-                    f.write(chunk)
-                    f.flush()
+                    os.write(fd, b"\0" * chunk)
             except OSError as e:
                 assert e.errno == errno.ENOSPC, e
-        # a small chunk too, so not even one page is left
-        try:
-            with open(self.inside("filler2"), "wb") as f:
-                while True:
-                    f.write(b"\0" * 512)
-                    f.flush()
-        except OSError as e:
-            assert e.errno == errno.ENOSPC, e
+            finally:
+                os.close(fd)
 
     def free(self):
         for name in ("filler", "filler2"):
@@ -149,6 +142,7 @@ def test_full_disk_shows_nothing_that_is_not_durable(_):
         d.start()
         c = d.client()
         c.create_location(LocationName="custom-before")
+        harness.create_group(c, "disk-group")
         sub = Subscriber(d)
         kept = announce(d, "disk", "10.9.0.1", 7001, name="kept", lease_s=600)
         sub.stream.wait_for(harness.for_server(kept["id"], "server.up"))
@@ -157,6 +151,7 @@ def test_full_disk_shows_nothing_that_is_not_durable(_):
         outcomes = []
         for i in range(4):
             outcomes.append(attempt(lambda: c.create_location(LocationName="custom-lost-%d" % i)))
+            outcomes.append(attempt(lambda: harness.register(c, "disk-group", "gs-lost")))
             r = None
             try:
                 r = reg_call(d, "POST", "/v1/registry/servers",
@@ -174,11 +169,16 @@ def test_full_disk_shows_nothing_that_is_not_durable(_):
         assert got == {"custom-before"}, got
         servers = when_serving(lambda: harness.reg_list_all(d, kind="disk"))
         assert [s["id"] for s in servers] == [kept["id"]], servers
+        # a failed RegisterGameServer is not describable (and a retry will not conflict)
+        when_serving(lambda: harness.expect_error(
+            "NotFoundException", c.describe_game_server, GameServerGroupName="disk-group",
+            GameServerId="gs-lost"))
         out = d.output()
         assert "store failure" in out, d.log_tail()
 
         ns.free()
         when_serving(lambda: c.create_location(LocationName="custom-after"))
+        harness.register(c, "disk-group", "gs-lost")  # the retry: registered, no conflict
         sub.resume()
         fresh = announce(d, "disk", "10.9.0.2", 7001, name="fresh", lease_s=600)
         sub.stream.wait_for(harness.for_server(fresh["id"], "server.up"), timeout=10)

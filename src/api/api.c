@@ -107,6 +107,14 @@ void hg_api_sdk_endpoint(const hg_api_t *api, const hg_http_req_t *req, int tls,
         snprintf(out, cap, "%s://127.0.0.1:7770/sdk", scheme);
 }
 
+int hg_api_commit_failed(hg_error_t *err, int rc)
+{
+    if (rc == HG_ESHUTDOWN)
+        return hg_error_set(err, HG_ESHUTDOWN,
+                            "The service is restarting after a storage failure; retry shortly");
+    return hg_error_set(err, HG_EINTERNAL, "The change could not be made durable");
+}
+
 void hg_api_handle(hg_http_req_t *req, void *ud)
 {
     hg_api_t *api = ud;

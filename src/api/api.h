@@ -57,6 +57,11 @@ int hg_api_authenticate(hg_api_t *api, const hg_http_req_t *req, const char *con
 void hg_api_sdk_endpoint(const hg_api_t *api, const hg_http_req_t *req, int tls, char *out,
                          size_t cap);
 
+/* The answer to a request whose commit failed (rc < 0), whatever its handler found — an error
+ * too may rest on changes the disk refused: HG_EINTERNAL for the failed batch, HG_ESHUTDOWN
+ * once the store is fenced (store.h). Fills err; returns its code. */
+int hg_api_commit_failed(hg_error_t *err, int rc);
+
 /* A random request id (UUID v4 text, 36 chars + NUL). */
 void hg_api_request_id(char out[37]);
 

@@ -44,15 +44,39 @@ static void mkdir_tmp(char *dir, size_t n)
     ASSERT_NOT_NULL(mkdtemp(dir));
 }
 
+/* A store on a new loop. */
+static hg_store_t *open_on(uv_loop_t *loop, const hg_store_backend_t *be, const char *dir,
+                           size_t batch_max)
+{
+    uv_loop_init(loop);
+    hg_store_t *s;
+    hg_error_t err;
+    ASSERT_OK(hg_store_open(loop, be, dir, batch_max, &s, &err));
+    return s;
+}
+
+/* Close s (its last callbacks run) and its loop, asserting nothing is left open. */
+static void close_on(uv_loop_t *loop, hg_store_t *s)
+{
+    hg_store_close(s);
+    uv_run(loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(loop));
+}
+
+/* Records of coll. */
+static int count_in(hg_store_t *s, const char *coll)
+{
+    int n = 0;
+    ASSERT_OK(hg_store_load(s, coll, count_cb, &n));
+    return n;
+}
+
 HG_TEST(fifo_completion_barriers_and_reload)
 {
     char dir[64];
     mkdir_tmp(dir, sizeof(dir));
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    hg_store_t *s;
-    hg_error_t err;
-    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
+    hg_store_t *s = open_on(&loop, &hg_store_sqlite, dir, 8);
     rec_t rec = {.n = 0};
     cb_arg_t args[40];
     for (int i = 0; i < 40; i++) {
@@ -79,21 +103,12 @@ HG_TEST(fifo_completion_barriers_and_reload)
     ASSERT_EQ_INT(st.txns, 27);
     ASSERT_TRUE(st.batches >= 4);  /* batch_max 8: at least 27/8 commits */
     ASSERT_TRUE(st.batches <= 27); /* and grouped when they queue together */
-    hg_store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_OK(uv_loop_close(&loop));
+    close_on(&loop, s);
 
-    uv_loop_init(&loop);
-    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
-    int n = 0;
-    ASSERT_OK(hg_store_load(s, "things", count_cb, &n));
-    ASSERT_EQ_INT(n, 26); /* 27 puts, k00 deleted */
-    n = 0;
-    ASSERT_OK(hg_store_load(s, "other", count_cb, &n));
-    ASSERT_EQ_INT(n, 0);
-    hg_store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_OK(uv_loop_close(&loop));
+    s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    ASSERT_EQ_INT(count_in(s, "things"), 26); /* 27 puts, k00 deleted */
+    ASSERT_EQ_INT(count_in(s, "other"), 0);
+    close_on(&loop, s);
     hg_test_rmtree(dir);
 }
 
@@ -102,17 +117,12 @@ HG_TEST(empty_txn_with_nothing_in_flight_completes_at_once)
     char dir[64];
     mkdir_tmp(dir, sizeof(dir));
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    hg_store_t *s;
-    hg_error_t err;
-    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
+    hg_store_t *s = open_on(&loop, &hg_store_sqlite, dir, 8);
     rec_t rec = {.n = 0};
     cb_arg_t a = {&rec, 7};
     hg_store_commit(hg_store_txn_new(s), on_commit, &a);
     ASSERT_EQ_INT(rec.n, 1); /* synchronously */
-    hg_store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_OK(uv_loop_close(&loop));
+    close_on(&loop, s);
     hg_test_rmtree(dir);
 }
 
@@ -186,10 +196,7 @@ HG_TEST(failed_commit_fences_the_store_until_reopened)
     hg_store_backend_t be = hg_store_sqlite;
     be.apply = failing_apply;
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    hg_store_t *s;
-    hg_error_t err;
-    ASSERT_OK(hg_store_open(&loop, &be, dir, 8, &s, &err));
+    hg_store_t *s = open_on(&loop, &be, dir, 8);
     fence_log_t l = {.hook_rc = 1};
     hg_store_set_failure_cb(s, on_failure, &l);
     put_one(s, "a", &l, 0);
@@ -223,23 +230,16 @@ HG_TEST(failed_commit_fences_the_store_until_reopened)
     ASSERT_EQ_INT(l.n, 6);                                      /* at once, and refused */
     ASSERT_EQ_INT(l.rcs[5], HG_ESHUTDOWN);
     ASSERT_EQ_INT(l.failures, 1); /* told once */
-    hg_store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_OK(uv_loop_close(&loop));
+    close_on(&loop, s);
 
-    uv_loop_init(&loop);
-    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
-    int n = 0;
-    ASSERT_OK(hg_store_load(s, "things", count_cb, &n));
-    ASSERT_EQ_INT(n, 1); /* a only */
+    s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    ASSERT_EQ_INT(count_in(s, "things"), 1); /* a only */
     fence_log_t l2 = {0};
     put_one(s, "f", &l2, 0); /* a store opened anew writes again */
     while (l2.n < 1)
         uv_run(&loop, UV_RUN_ONCE);
     ASSERT_EQ_INT(l2.rcs[0], 0);
-    hg_store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_OK(uv_loop_close(&loop));
+    close_on(&loop, s);
     hg_test_rmtree(dir);
 }
 
@@ -250,10 +250,7 @@ HG_TEST(loads_while_commits_are_written_lose_nothing)
     char dir[64];
     mkdir_tmp(dir, sizeof(dir));
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    hg_store_t *s;
-    hg_error_t err;
-    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 4, &s, &err));
+    hg_store_t *s = open_on(&loop, &hg_store_sqlite, dir, 4);
     enum { N = 4000 };
     int done = 0;
     for (int i = 0; i < N; i++) {
@@ -272,18 +269,11 @@ HG_TEST(loads_while_commits_are_written_lose_nothing)
     }
     while (done < N)
         uv_run(&loop, UV_RUN_ONCE);
-    hg_store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_OK(uv_loop_close(&loop));
+    close_on(&loop, s);
     /* every acknowledged write is found by a new process */
-    uv_loop_init(&loop);
-    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
-    int n = 0;
-    ASSERT_OK(hg_store_load(s, "things", count_cb, &n));
-    ASSERT_EQ_INT(n, N);
-    hg_store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ASSERT_OK(uv_loop_close(&loop));
+    s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    ASSERT_EQ_INT(count_in(s, "things"), N);
+    close_on(&loop, s);
     hg_test_rmtree(dir);
 }
 

@@ -237,14 +237,8 @@ static void finish(hg_gl_call_t *c)
 static void on_commit(void *ud, int rc)
 {
     hg_gl_call_t *c = ud;
-    /* A failed commit: whatever the handler found (an error too) may rest on changes the disk
-     * refused, so the answer says only that; after it the store is fenced (store.h). */
     if (rc < 0) {
-        if (rc == HG_ESHUTDOWN)
-            hg_error_set(&c->err, HG_ESHUTDOWN,
-                         "The service is restarting after a storage failure; retry shortly");
-        else
-            hg_error_set(&c->err, HG_EINTERNAL, "The change could not be made durable");
+        hg_api_commit_failed(&c->err, rc);
         json_decref(c->out);
         c->out = NULL;
         c->out_text.len = 0;

@@ -63,14 +63,8 @@ done:
 static void on_commit(void *ud, int rc)
 {
     hg_native_call_t *c = ud;
-    /* A failed commit: whatever the handler found (an error too) may rest on changes the disk
-     * refused, so the answer says only that; after it the store is fenced (store.h). */
     if (rc < 0) {
-        if (rc == HG_ESHUTDOWN)
-            hg_error_set(&c->err, HG_ESHUTDOWN,
-                         "the service is restarting after a storage failure; retry shortly");
-        else
-            hg_error_set(&c->err, HG_EINTERNAL, "the change could not be made durable");
+        hg_api_commit_failed(&c->err, rc);
         json_decref(c->out);
         c->out = NULL;
     }

@@ -296,11 +296,8 @@ static void answer(req_t *r)
 static void on_committed(void *ud, int rc)
 {
     req_t *r = ud;
-    if (rc < 0) { /* the answer must not rest on changes the disk refused (store.h) */
-        r->status = rc == HG_ESHUTDOWN ? 503 : 500;
-        hg_error_set(&r->err, rc == HG_ESHUTDOWN ? HG_ESHUTDOWN : HG_ESTORE,
-                     rc == HG_ESHUTDOWN ? "the service is restarting; retry shortly"
-                                        : "the change could not be made durable");
+    if (rc < 0) {
+        r->status = hg_api_commit_failed(&r->err, rc) == HG_ESHUTDOWN ? 503 : 500;
         hg_buf_free(&r->fields);
         hg_buf_init(&r->fields);
     }

@@ -35,6 +35,11 @@ typedef struct hg_api {
     struct hg_events *events;
     struct hg_sdk *sdk;
     struct hg_placement *placement;
+    struct hg_players *players;
+    struct hg_ptokens *ptokens;
+    struct hg_ratelimit *open_auth_limit; /* unsigned /v1/auth calls, per source address */
+    int auth_device;                      /* device logins without a signature are allowed */
+    int allow_plain_bearer;               /* bearer tokens over plain HTTP from anywhere */
     int64_t sigv4_skew_s;
     char region[32];
     char sdk_endpoint[256];        /* GameLiftServiceSdkEndpoint; "" = derived from the Host */

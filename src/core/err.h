@@ -61,7 +61,9 @@
     XX(EMETHOD, -1028, 405, 405, "UnknownOperationException", "method_not_allowed",                \
        "method not allowed")                                                                       \
     XX(EMEDIATYPE, -1029, 415, 415, "UnsupportedMediaTypeException", "unsupported_media_type",     \
-       "unsupported media type")
+       "unsupported media type")                                                                   \
+    XX(ETOKEN, -1030, 401, 401, "UnauthorizedException", "invalid_token",                          \
+       "the token is not valid or has expired")
 
 enum hg_err {
     HG_OK = 0,

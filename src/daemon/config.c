@@ -60,6 +60,22 @@ const hg_config_def_t hg_config_defs[] = {
     {"compute-auth-token-ttl-s", I(compute_auth_token_ttl_s), "900", 3, 86400, "s",
      "Lifetime of a compute auth token (GetComputeAuthToken; GameLift: 15 minutes). A server "
      "process is sent a fresh one (RefreshConnection) when a third of its token's life is left."},
+    {"auth-device", I(auth_device), "0", 0, 1, "0|1",
+     "Let game clients log in with a device id without a signature (POST /v1/auth/device), "
+     "rate-limited per source address (auth-open-per-minute). 0: such logins need a key with "
+     "players:Vouch."},
+    {"auth-open-per-minute", I(auth_open_per_minute), "60", 1, 100000, "calls",
+     "Unsigned POST /v1/auth/device and /v1/auth/refresh calls per source address per minute "
+     "(429 beyond); at most 100,000 addresses are counted per minute."},
+    {"allow-plain-bearer", I(allow_plain_bearer), "0", 0, 1, "0|1",
+     "Accept player bearer tokens over plain HTTP from anywhere. 0: over TLS, or over plain "
+     "HTTP from this machine only (a token on a plain connection crosses the network in "
+     "clear)."},
+    {"player-token-ttl-s", I(player_token_ttl_s), "3600", 60, 86400, "s",
+     "Lifetime of a player access token (a JWT); refresh with the refresh token."},
+    {"refresh-token-ttl-s", I(refresh_token_ttl_s), "2592000", 60, 31536000, "s",
+     "Lifetime of a player session's refresh token, from its last rotation (default 30 "
+     "days)."},
     {"sdk-process-ready-timeout-s", I(sdk_process_ready_timeout_s), "300", 1, 3600, "s",
      "A Server SDK connection that has not called ProcessReady this long after connecting is "
      "closed."},

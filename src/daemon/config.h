@@ -39,6 +39,11 @@ typedef struct hg_config {
     char sdk_endpoint[256];
     char notification_hosts[1024];
     int64_t compute_auth_token_ttl_s;
+    int64_t auth_device;
+    int64_t auth_open_per_minute;
+    int64_t allow_plain_bearer;
+    int64_t player_token_ttl_s;
+    int64_t refresh_token_ttl_s;
     int64_t sdk_process_ready_timeout_s;
     int64_t sdk_heartbeat_timeout_s;
     int64_t sdk_unhealthy_reports;

@@ -44,9 +44,11 @@
 #include "api/native/events.h"
 #include "api/sdk/sdk.h"
 #include "auth/keys.h"
+#include "auth/ptoken.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/ratelimit.h"
 #include "daemon/config.h"
 #include "fleet/fleet.h"
 #include "fleet/session.h"
@@ -55,6 +57,7 @@
 #include "net/probe.h"
 #include "net/webhook.h"
 #include "placement/placement.h"
+#include "players/players.h"
 #include "registry/registry.h"
 #include "rt/clock.h"
 #include "rt/watchdog.h"
@@ -88,8 +91,11 @@ typedef struct daemon {
     hg_events_t *events;
     hg_sdk_t *sdk;
     hg_placement_t *placement;
-    hg_webhook_t *webhook;     /* placement notifications */
-    uv_timer_t placement_wake; /* runs hg_pl_run on the next loop turn after a kick */
+    hg_players_t *players;
+    hg_ptokens_t *ptokens;
+    hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
+    hg_webhook_t *webhook;          /* placement notifications */
+    uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
     hg_http_server_t *http;
     hg_api_t api;
     uv_timer_t cron;
@@ -539,6 +545,12 @@ static int serve(daemon_t *d)
         hg_error_set(&err, rc, "cannot load access keys");
         goto fail;
     }
+    d->players = hg_players_new(d->store, &d->clock, d->cfg.refresh_token_ttl_s * 1000);
+    d->ptokens = hg_ptokens_new(d->store, &d->clock, d->cfg.player_token_ttl_s * 1000);
+    hg_ratelimit_init(&d->open_auth_limit, (uint32_t)d->cfg.auth_open_per_minute, 60000, 100000);
+    if ((rc = hg_players_load(d->players, &err)) < 0 ||
+        (rc = hg_ptokens_load(d->ptokens, &err)) < 0)
+        goto fail;
     hg_fq_config_t fqc = {
         .health_window_ms = d->cfg.fleetiq_health_window_s * 1000,
         .deregister_after_ms = d->cfg.fleetiq_deregister_after_s * 1000,
@@ -616,6 +628,11 @@ static int serve(daemon_t *d)
         .events = d->events,
         .sdk = d->sdk,
         .placement = d->placement,
+        .players = d->players,
+        .ptokens = d->ptokens,
+        .open_auth_limit = &d->open_auth_limit,
+        .auth_device = (int)d->cfg.auth_device,
+        .allow_plain_bearer = (int)d->cfg.allow_plain_bearer,
         .sigv4_skew_s = d->cfg.sigv4_skew_s,
     };
     snprintf(d->api.sdk_endpoint, sizeof(d->api.sdk_endpoint), "%s", d->cfg.sdk_endpoint);
@@ -695,6 +712,9 @@ out:
     hg_sdk_free(d->sdk);
     hg_registry_free(d->registry);
     hg_events_free(d->events);
+    hg_players_free(d->players);
+    hg_ptokens_free(d->ptokens);
+    hg_ratelimit_free(&d->open_auth_limit);
     hg_keys_free(d->keys);
     hg_gl_validate_fini();
     uv_loop_close(&d->loop);

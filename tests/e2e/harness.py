@@ -184,11 +184,12 @@ class Daemon:
     the daemon create one (read it back with load_credentials()). listen='arg'|'env'|'config'
     and data='arg'|'env'|'config' choose how those two options reach the daemon; config is extra
     text for the config file (written only when needed); args/env are passed through; wrap is
-    argv put before hangard's (it must exec hangard, so the pid stays the daemon's).
+    argv put before hangard's (it must exec hangard, so the pid stays the daemon's); host is the
+    address it listens on (0.0.0.0 to be reached on this machine's other addresses too).
     """
 
     def __init__(self, args=(), env=None, admin=True, listen="arg", data="arg", config=None,
-                 wrap=()):
+                 wrap=(), host="127.0.0.1"):
         self.tmp = tmpdir()
         self.data = os.path.join(self.tmp, "data")
         os.mkdir(self.data)
@@ -200,6 +201,7 @@ class Daemon:
         self.config_extra = config
         self.config_path = None
         self.wrap = list(wrap)  # argv before hangard's (e.g. nsenter into a mount namespace)
+        self.host = host  # the address it listens on (clients reach it on 127.0.0.1)
         self.stdout_path = os.path.join(self.tmp, "hangard.stdout")
         self.stderr_path = os.path.join(self.tmp, "hangard.stderr")
         self.port = None
@@ -217,7 +219,7 @@ class Daemon:
         argv = self.wrap + [HANGARD]
         env = dict(os.environ)
         env.update(self.env)
-        listen = "127.0.0.1:%d" % self.port
+        listen = "%s:%d" % (self.host, self.port)
         conf = []
         if self.listen_via == "arg":
             argv += ["--listen", listen]

@@ -20,9 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/native/native_int.h"
 #include "auth/policy.h"
+#include "auth/ptoken.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -94,6 +96,9 @@ int hg_native_parse_body(hg_native_call_t *c)
 
 int hg_native_require(hg_native_call_t *c, const char *action)
 {
+    if (c->key == NULL)
+        return hg_error_set(&c->err, HG_EUNAUTHORIZED,
+                            "%s needs an access key (SigV4); a player token cannot do it", action);
     /* Managing keys is reserved to the administrator key: a key that could create keys could
      * grant itself anything, whatever its own policy says. */
     if (strcmp(action, "keys:Manage") == 0 && !c->key->admin)
@@ -206,6 +211,55 @@ done:
     hg_native_commit(c, txn);
 }
 
+/* A plain-HTTP peer on this machine: a bearer token does not cross a network from it. */
+static int loopback(const char *peer)
+{
+    return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]:", 6) == 0 ||
+           strncmp(peer, "[::ffff:127.", 12) == 0;
+}
+
+/* Authorization: Bearer <player access token> (auth/ptoken.h): the call acts as that player. */
+static int bearer(hg_native_call_t *c, const char *v, size_t len)
+{
+    hg_api_t *api = c->api;
+    hg_http_conn_t *conn = hg_http_req_conn(c->req);
+    if (!api->allow_plain_bearer && !(conn && hg_http_conn_is_tls(conn)) &&
+        !(conn && loopback(hg_http_conn_peer(conn))))
+        return hg_error_set(&c->err, HG_ENOAUTH,
+                            "bearer tokens are accepted over TLS only (or over plain HTTP from "
+                            "this machine, or with the allow-plain-bearer option): on a plain "
+                            "connection the token would cross the network in clear");
+    while (len && v[0] == ' ')
+        v++, len--;
+    if (len == 0 || len > HG_PTOKEN_MAX)
+        return hg_error_set(&c->err, HG_ETOKEN, "the bearer token is missing or too long");
+    char token[HG_PTOKEN_MAX + 1], id[HG_PLAYER_ID_LEN + 1];
+    memcpy(token, v, len);
+    token[len] = '\0';
+    if (hg_ptokens_verify(api->ptokens, token, id, sizeof(id), c->sid, sizeof(c->sid), &c->err) < 0)
+        return hg_error_set(&c->err, HG_ETOKEN, "%s", c->err.msg);
+    hg_player_t *p = hg_player_find(api->players, id);
+    if (p == NULL || hg_player_session(p, c->sid, hg_clock_now_ms(api->clock)) == NULL)
+        return hg_error_set(&c->err, HG_ETOKEN, "the token's session has ended (logged out?)");
+    c->player = p;
+    return 0;
+}
+
+/* Who is calling: a SigV4 key, a player (bearer), or nobody on an open call. */
+static int authenticate(hg_native_call_t *c)
+{
+    const hg_http_header_t *h = hg_http_req_header(c->req, "Authorization");
+    if (h && h->value_len >= 7 && strncasecmp(h->value, "Bearer ", 7) == 0)
+        return bearer(c, h->value + 7, h->value_len - 7);
+    const char *sig;
+    size_t sig_len;
+    if (h == NULL && !hg_http_query_raw(c->req, "X-Amz-Signature", &sig, &sig_len) &&
+        hg_native_is_open(c->req))
+        return 0;
+    static const char *const services[] = {"hangar", NULL};
+    return hg_api_authenticate(c->api, c->req, services, &c->key, &c->err);
+}
+
 static int prefix(const char *p, size_t n, const char *want, size_t *wl)
 {
     *wl = strlen(want);
@@ -222,8 +276,7 @@ void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
     c->req = req;
     hg_error_clear(&c->err);
     hg_api_request_id(c->request_id);
-    static const char *const services[] = {"hangar", NULL};
-    if (hg_api_authenticate(api, req, services, &c->key, &c->err) < 0) {
+    if (authenticate(c) < 0) {
         hg_native_finish(c);
         return;
     }
@@ -235,6 +288,14 @@ void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
     }
     if (prefix(p, n, "/registry", &wl)) {
         hg_native_registry(c, p + wl, n - wl);
+        return;
+    }
+    if (prefix(p, n, "/auth", &wl)) {
+        hg_native_auth(c, p + wl, n - wl);
+        return;
+    }
+    if (prefix(p, n, "/players", &wl)) {
+        hg_native_players(c, p + wl, n - wl);
         return;
     }
     hg_error_set(&c->err, HG_ENOROUTE, "no such endpoint %.*s",

@@ -6,13 +6,16 @@
 
 #include "api/api.h"
 #include "core/buf.h"
+#include "players/players.h"
 
 typedef struct hg_native_call {
     hg_api_t *api;
     hg_http_req_t *req;
-    const hg_key_t *key;
-    json_t *in;        /* parsed body (owned) */
-    json_t *out;       /* answer body (owned) */
+    const hg_key_t *key; /* the SigV4 key, or */
+    hg_player_t *player; /* the player of a bearer token (key NULL), or neither (open calls) */
+    char sid[HG_PLAYER_SID_LEN + 1]; /* with player: its session */
+    json_t *in;                      /* parsed body (owned) */
+    json_t *out;                     /* answer body (owned) */
     hg_buf_t out_text; /* or the answer already rendered (hot paths); used when non-empty */
     int status;        /* success status; 200 when 0 */
     char request_id[37];
@@ -35,5 +38,10 @@ int hg_native_limit(hg_native_call_t *c, size_t def, size_t *out);
 
 /* Endpoint groups: rest is the path after the group prefix. */
 void hg_native_registry(hg_native_call_t *c, const char *rest, size_t rest_len);
+void hg_native_auth(hg_native_call_t *c, const char *rest, size_t rest_len);
+void hg_native_players(hg_native_call_t *c, const char *rest, size_t rest_len);
+
+/* The calls open to clients without credentials (their handlers check what they need). */
+int hg_native_is_open(const hg_http_req_t *req);
 
 #endif

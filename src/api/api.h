@@ -37,6 +37,7 @@ typedef struct hg_api {
     struct hg_placement *placement;
     struct hg_players *players;
     struct hg_ptokens *ptokens;
+    struct hg_lbs *leaderboards;
     struct hg_ratelimit *open_auth_limit; /* unsigned /v1/auth calls, per source address */
     int auth_device;                      /* device logins without a signature are allowed */
     int allow_plain_bearer;               /* bearer tokens over plain HTTP from anywhere */

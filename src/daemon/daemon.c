@@ -58,6 +58,7 @@
 #include "net/webhook.h"
 #include "placement/placement.h"
 #include "players/players.h"
+#include "rank/board.h"
 #include "registry/registry.h"
 #include "rt/clock.h"
 #include "rt/watchdog.h"
@@ -71,6 +72,7 @@
 #define REGISTRY_TICK_BUDGET 1000
 #define FLEET_TICK_MS 100 /* process, game session and player session deadlines */
 #define FLEET_TICK_BUDGET 2000
+#define LB_TICK_BUDGET 5000       /* leaderboard resets, expired keys, old-period deletes */
 #define PLACEMENT_RUN_BUDGET 2000 /* placements attempted per loop turn after capacity appeared */
 #define PROBE_TIMEOUT_MS 3000
 #define WATCHDOG_MS 100           /* a loop iteration busier than this is logged */
@@ -93,6 +95,7 @@ typedef struct daemon {
     hg_placement_t *placement;
     hg_players_t *players;
     hg_ptokens_t *ptokens;
+    hg_lbs_t *leaderboards;
     hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
     hg_webhook_t *webhook;          /* placement notifications */
     uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
@@ -131,6 +134,7 @@ static void on_cron(uv_timer_t *t)
         hg_fleet_tick(d->fleet, FLEET_TICK_BUDGET);
         hg_pl_tick(d->placement, FLEET_TICK_BUDGET);
         hg_sdk_tick(d->sdk, FLEET_TICK_BUDGET);
+        hg_lbs_tick(d->leaderboards, LB_TICK_BUDGET);
     }
 }
 
@@ -245,6 +249,13 @@ static int write_credentials(const daemon_t *d, const hg_key_t *admin, const cha
     int rc = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -errno;
     fclose(f);
     return rc;
+}
+
+/* Leaderboard entries show their player's display name. */
+static const char *player_name(void *ud, const char *player_id)
+{
+    const hg_player_t *p = hg_player_find(((daemon_t *)ud)->players, player_id);
+    return p ? p->display_name : NULL;
 }
 
 /* FleetIQ game servers are entries of the one registry (kind "game"). */
@@ -548,8 +559,11 @@ static int serve(daemon_t *d)
     d->players = hg_players_new(d->store, &d->clock, d->cfg.refresh_token_ttl_s * 1000);
     d->ptokens = hg_ptokens_new(d->store, &d->clock, d->cfg.player_token_ttl_s * 1000);
     hg_ratelimit_init(&d->open_auth_limit, (uint32_t)d->cfg.auth_open_per_minute, 60000, 100000);
+    d->leaderboards = hg_lbs_new(d->store, &d->clock);
+    hg_lbs_set_names(d->leaderboards, player_name, d);
     if ((rc = hg_players_load(d->players, &err)) < 0 ||
-        (rc = hg_ptokens_load(d->ptokens, &err)) < 0)
+        (rc = hg_ptokens_load(d->ptokens, &err)) < 0 ||
+        (rc = hg_lbs_load(d->leaderboards, &err)) < 0)
         goto fail;
     hg_fq_config_t fqc = {
         .health_window_ms = d->cfg.fleetiq_health_window_s * 1000,
@@ -630,6 +644,7 @@ static int serve(daemon_t *d)
         .placement = d->placement,
         .players = d->players,
         .ptokens = d->ptokens,
+        .leaderboards = d->leaderboards,
         .open_auth_limit = &d->open_auth_limit,
         .auth_device = (int)d->cfg.auth_device,
         .allow_plain_bearer = (int)d->cfg.allow_plain_bearer,
@@ -712,6 +727,7 @@ out:
     hg_sdk_free(d->sdk);
     hg_registry_free(d->registry);
     hg_events_free(d->events);
+    hg_lbs_free(d->leaderboards);
     hg_players_free(d->players);
     hg_ptokens_free(d->ptokens);
     hg_ratelimit_free(&d->open_auth_limit);

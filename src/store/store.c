@@ -48,6 +48,7 @@ struct hg_store {
     hg_lane_t lane;
     hg_store_stats_t stats;
     hg_histogram_t commit_hist; /* seconds per backend apply (the fsync is in it) */
+    int holds;                  /* loads in progress (nested loads hold the lane once) */
     int lane_fenced;            /* lane thread only: a batch failed, refuse every later one */
     int fenced;                 /* loop thread: a failed transaction completed */
     hg_store_failure_cb on_failure;
@@ -192,11 +193,24 @@ void hg_store_close(hg_store_t *s)
     hg_free(s);
 }
 
+/* The connection is ours while we read; a load from inside a load's callback keeps the hold. */
+static void hold(hg_store_t *s)
+{
+    if (s->holds++ == 0)
+        hg_lane_hold(&s->lane);
+}
+
+static void release(hg_store_t *s)
+{
+    if (--s->holds == 0)
+        hg_lane_release(&s->lane);
+}
+
 int hg_store_load(hg_store_t *s, const char *coll, hg_store_load_cb cb, void *ud)
 {
-    hg_lane_hold(&s->lane); /* the connection is ours while we read */
+    hold(s);
     int rc = s->be->load(s->state, coll, cb, ud);
-    hg_lane_release(&s->lane);
+    release(s);
     return rc;
 }
 
@@ -293,9 +307,9 @@ int hg_store_put_now(hg_store_t *s, const char *coll, const char *key, json_t *v
 {
     hg_store_txn_t *t = hg_store_txn_new(s);
     hg_store_put(t, coll, key, value);
-    hg_lane_hold(&s->lane);
+    hold(s);
     int rc = s->be->apply(s->state, t->ops, t->nops);
-    hg_lane_release(&s->lane);
+    release(s);
     hg_store_txn_free(t);
     return rc;
 }

@@ -3,6 +3,7 @@ key was created on first start (the newcomer's path). Only the endpoint, the dat
 the path of the binary are substituted; the code blocks come from README.md itself, so an
 example that stops working fails here."""
 
+import json
 import os
 import re
 import subprocess
@@ -109,6 +110,19 @@ def test_keys_example(d):
                      .replace("keys list", "keys list --endpoint " + d.url + " --data " + d.data))
     assert '"name": "lobby"' in out, out
     assert "gamelift:ClaimGameServer" in out, out
+
+
+@fresh(admin=False, env={"HANGAR_AUTH_DEVICE": "1"})
+def test_leaderboard_example(d):
+    lang, code = _block("leaderboard")
+    assert lang == "sh"
+    out = _sh(d, code).splitlines()
+    assert len(out) == 4, out
+    submitted, top, around, friends = (json.loads(line) for line in out)
+    assert submitted["rank"] == 1 and submitted["score"] == 4200, submitted
+    assert [e["display_name"] for e in top["items"]] == ["Ann"], top
+    assert around["entry"]["rank"] == 1, around
+    assert friends["items"][0]["friend_rank"] == 1, friends
 
 
 if __name__ == "__main__":

@@ -298,6 +298,10 @@ void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
         hg_native_players(c, p + wl, n - wl);
         return;
     }
+    if (prefix(p, n, "/leaderboards", &wl)) {
+        hg_native_leaderboards(c, p + wl, n - wl);
+        return;
+    }
     hg_error_set(&c->err, HG_ENOROUTE, "no such endpoint %.*s",
                  (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
     hg_native_finish(c);

@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/str.h"
 
 #define COLL "auth.signing_keys"
 #define ISSUER "hangar"
@@ -69,20 +70,10 @@ void hg_ptokens_free(hg_ptokens_t *t)
     hg_free(t);
 }
 
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static json_t *key_record(const skey_t *k)
 {
     char h[65];
-    hex(k->secret, sizeof(k->secret), h);
+    hg_hex_encode(k->secret, sizeof(k->secret), h);
     json_t *r = json_pack("{s:s,s:I}", "secret", h, "created_ms", (json_int_t)k->created_ms);
     OPENSSL_cleanse(h, sizeof(h));
     return r;
@@ -102,7 +93,7 @@ static skey_t *add_key(hg_ptokens_t *t, hg_store_txn_t *txn)
     skey_t *k = &t->keys[t->nkeys++];
     unsigned char id[KID_LEN / 2];
     HG_BUG_ON(RAND_bytes(id, sizeof(id)) != 1 || RAND_bytes(k->secret, sizeof(k->secret)) != 1);
-    hex(id, sizeof(id), k->kid);
+    hg_hex_encode(id, sizeof(id), k->kid);
     k->created_ms = hg_clock_now_ms(t->clock);
     return k;
 }
@@ -115,12 +106,8 @@ static int load_key(void *ud, const char *kid, json_t *v)
         return 0;
     skey_t k = {.created_ms = json_integer_value(json_object_get(v, "created_ms"))};
     memcpy(k.kid, kid, KID_LEN + 1);
-    for (size_t i = 0; i < 32; i++) {
-        unsigned b;
-        if (sscanf(s + 2 * i, "%2x", &b) != 1)
-            return 0;
-        k.secret[i] = (unsigned char)b;
-    }
+    if (hg_hex_decode(s, k.secret, sizeof(k.secret)) < 0)
+        return 0;
     /* oldest first */
     size_t at = t->nkeys;
     while (at > 0 && t->keys[at - 1].created_ms > k.created_ms)
@@ -190,7 +177,7 @@ int hg_ptokens_verify(hg_ptokens_t *t, const char *token, char *player_id, size_
     unsigned char md[32];
     char key[65];
     SHA256((const unsigned char *)token, len, md);
-    hex(md, sizeof(md), key);
+    hg_hex_encode(md, sizeof(md), key);
     const verified_t *seen = hg_map_get(&t->cache, key);
     if (seen && seen->exp_s > now_s && seen->iat_s <= now_s + HG_PTOKEN_SKEW_S &&
         strlen(seen->player_id) < id_cap && strlen(seen->sid) < sid_cap) {

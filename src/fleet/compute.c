@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/vec.h"
 #include "fleet/fleet_int.h"
 
@@ -237,12 +238,7 @@ int hg_fl_compute_token(hg_fleet_t *fl, hg_fl_compute_t *c, hg_store_txn_t *txn,
     hg_fl_token_t *t = &c->tokens[c->ntokens++];
     unsigned char rnd[HG_FL_TOKEN_CHARS / 2];
     HG_BUG_ON(RAND_bytes(rnd, sizeof(rnd)) != 1);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        t->token[2 * i] = hex[rnd[i] >> 4];
-        t->token[2 * i + 1] = hex[rnd[i] & 15];
-    }
-    t->token[HG_FL_TOKEN_CHARS] = '\0';
+    hg_hex_encode(rnd, sizeof(rnd), t->token);
     OPENSSL_cleanse(rnd, sizeof(rnd));
     t->issued_ms = now;
     t->expires_ms = now + fl->cfg.token_ttl_ms;
@@ -261,12 +257,7 @@ void hg_fleet_token_hash(const char *token, char *out)
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token, strlen(token), md);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof(md); i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[HG_FL_TOKEN_HASH_CHARS] = '\0';
+    hg_hex_encode(md, sizeof(md), out);
 }
 
 int hg_fleet_token_check(hg_fleet_t *fl, const char *fleet_id, const char *compute,

@@ -26,6 +26,7 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/str.h"
 
 #define META_COLL "players.meta"
 #define META_IDS "ids"
@@ -89,29 +90,6 @@ size_t hg_players_count(const hg_players_t *pl)
 
 /* ---- text helpers ---- */
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (s == NULL || strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = 0, lo = 0;
-        if (sscanf(s + 2 * i, "%1x%1x", (unsigned *)&hi, (unsigned *)&lo) != 2)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 /* n random bytes as unpadded base64url (out: 4*ceil(n/3)+1 bytes at least). */
 static void random_b64url(size_t n, char *out)
 {
@@ -167,7 +145,7 @@ static void derive_id(const hg_players_t *pl, const char *origin, char out[HG_PL
     md[6] = (uint8_t)((md[6] & 0x0f) | 0x80); /* version 8: custom */
     md[8] = (uint8_t)((md[8] & 0x3f) | 0x80); /* variant 1 */
     char h[33];
-    hex(md, 16, h);
+    hg_hex_encode(md, 16, h);
     snprintf(out, HG_PLAYER_ID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16,
              h + 20);
 }
@@ -202,7 +180,7 @@ static void save_player(const hg_players_t *pl, const hg_player_t *p, hg_store_t
     for (size_t i = 0; i < p->nsessions; i++) {
         const hg_player_session_t *s = &p->sessions[i];
         char h[65];
-        hex(s->refresh_hash, sizeof(s->refresh_hash), h);
+        hg_hex_encode(s->refresh_hash, sizeof(s->refresh_hash), h);
         hg_buf_puts(&b, i ? ",{\"sid\":" : "{\"sid\":");
         hg_jsonw_str(&b, s->sid);
         hg_buf_puts(&b, ",\"refresh\":");
@@ -535,7 +513,7 @@ static int load_meta(void *ud, const char *key, json_t *v)
 {
     hg_players_t *pl = ud;
     if (strcmp(key, META_IDS) == 0 &&
-        unhex(json_string_value(json_object_get(v, "secret")), pl->id_secret, 32) < 0)
+        hg_hex_decode(json_string_value(json_object_get(v, "secret")), pl->id_secret, 32) < 0)
         return HG_ESTORE;
     return 0;
 }
@@ -561,7 +539,8 @@ static int load_player(void *ud, const char *key, json_t *v)
             strlen(sid) != HG_PLAYER_SID_LEN)
             continue;
         hg_player_session_t *ss = &p->sessions[p->nsessions];
-        if (unhex(json_string_value(json_object_get(s, "refresh")), ss->refresh_hash, 32) < 0)
+        if (hg_hex_decode(json_string_value(json_object_get(s, "refresh")), ss->refresh_hash, 32) <
+            0)
             continue;
         memcpy(ss->sid, sid, HG_PLAYER_SID_LEN + 1);
         ss->created_ms = json_integer_value(json_object_get(s, "created_ms"));
@@ -602,7 +581,7 @@ int hg_players_load(hg_players_t *pl, hg_error_t *err)
     if (memcmp(pl->id_secret, zero, sizeof(zero)) == 0) { /* first start */
         HG_BUG_ON(RAND_bytes(pl->id_secret, sizeof(pl->id_secret)) != 1);
         char h[65];
-        hex(pl->id_secret, sizeof(pl->id_secret), h);
+        hg_hex_encode(pl->id_secret, sizeof(pl->id_secret), h);
         json_t *rec = json_pack("{s:s}", "secret", h);
         rc = hg_store_put_now(pl->store, META_COLL, META_IDS, rec);
         json_decref(rec);

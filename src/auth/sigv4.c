@@ -286,6 +286,11 @@ static int parse_amz_date(const char *s, int64_t *t)
     return 0;
 }
 
+int hg_sigv4_parse_date(const char *amz_date, int64_t *t)
+{
+    return parse_amz_date(amz_date, t) < 0 ? HG_EINVAL : 0;
+}
+
 static void put_digits(char *out, int64_t v, int n)
 {
     for (int i = n - 1; i >= 0; i--, v /= 10)

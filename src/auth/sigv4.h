@@ -134,6 +134,9 @@ int hg_sigv4_verify_payload(const char *access_key, const char *secret, const ch
                             size_t len, const char *signature, int64_t now_s, int64_t skew_s,
                             int64_t max_age_s, hg_error_t *err);
 
+/* A NUL-terminated X-Amz-Date (YYYYMMDDTHHMMSSZ) as Unix seconds: 0 and *t, or HG_EINVAL. */
+int hg_sigv4_parse_date(const char *amz_date, int64_t *t);
+
 /* Release the calling thread's OpenSSL contexts and key cache (the cache is wiped first).
  * Optional: call before a thread that used this module exits. Safe when nothing was created;
  * the next call on this thread recreates the state. */

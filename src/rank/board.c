@@ -278,6 +278,11 @@ static void entries_coll(const hg_lb_t *b, int64_t start, char *out, size_t cap)
     snprintf(out, cap, "lb.e/%s/%lld", b->id, (long long)start);
 }
 
+static void idem_coll(const hg_lb_t *b, char *out, size_t cap)
+{
+    snprintf(out, cap, "lb.i/%s", b->id);
+}
+
 static void save_board(const hg_lb_t *b, hg_store_txn_t *txn)
 {
     json_t *r =
@@ -490,7 +495,7 @@ int hg_lb_delete(hg_lbs_t *l, hg_lb_t *b, hg_store_txn_t *txn)
 {
     hg_store_del(txn, BOARDS_COLL, b->id);
     char coll[HG_LB_ID_MAX + 16];
-    snprintf(coll, sizeof(coll), "lb.i/%s", b->id);
+    idem_coll(b, coll, sizeof(coll));
     for (hg_list_t *q = b->idem_fifo.next; q != &b->idem_fifo; q = q->next)
         hg_store_del(txn, coll, hg_container_of(q, idem_t, node)->key);
     purge_later(l, b, b->cur_start, b->cur);
@@ -604,7 +609,7 @@ static void idem_remember(hg_lbs_t *l, hg_lb_t *b, const char *key, const char *
                           int64_t now, hg_store_txn_t *txn)
 {
     char coll[HG_LB_ID_MAX + 16];
-    snprintf(coll, sizeof(coll), "lb.i/%s", b->id);
+    idem_coll(b, coll, sizeof(coll));
     if (hg_map_count(&b->idem) >= HG_LB_IDEM_MAX) {
         idem_t *old = hg_container_of(b->idem_fifo.next, idem_t, node);
         hg_store_del(txn, coll, old->key);
@@ -775,14 +780,15 @@ size_t hg_lbs_tick(hg_lbs_t *l, size_t budget)
         }
         /* idempotency keys past their day */
         char coll[HG_LB_ID_MAX + 16];
-        snprintf(coll, sizeof(coll), "lb.i/%s", b->id);
         hg_store_txn_t *txn = NULL;
         while (done < budget && !hg_list_empty(&b->idem_fifo)) {
             idem_t *i = hg_container_of(b->idem_fifo.next, idem_t, node);
             if (now - i->t_ms < HG_LB_IDEM_TTL_MS)
                 break;
-            if (txn == NULL)
+            if (txn == NULL) {
                 txn = hg_store_txn_new(l->store);
+                idem_coll(b, coll, sizeof(coll));
+            }
             hg_store_del(txn, coll, i->key);
             hg_map_del(&b->idem, i->key);
             hg_list_remove(&i->node);
@@ -944,7 +950,7 @@ static int load_periods(hg_lbs_t *l, const board_load_t *bl)
         }
     }
     char coll[HG_LB_ID_MAX + 16];
-    snprintf(coll, sizeof(coll), "lb.i/%s", b->id);
+    idem_coll(b, coll, sizeof(coll));
     if (rc == 0)
         rc = hg_store_load(l->store, coll, load_idem, b);
     if (b->reset) {

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -849,22 +848,6 @@ static void query_escape(hg_buf_t *b, const char *s)
     }
 }
 
-/* X-Amz-Date (YYYYMMDDTHHMMSSZ) as epoch ms; 0 when malformed. */
-static int64_t amz_date_ms(const char *date)
-{
-    struct tm tm = {0};
-    char z = 0;
-    if (strlen(date) != 16 ||
-        sscanf(date, "%4d%2d%2dT%2d%2d%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &z) != 7 ||
-        z != 'Z')
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    return t < 0 ? 0 : (int64_t)t * 1000;
-}
-
 /* SigV4 on the socket (§7.6): the key must exist, sign the SDK's payload, and may connect
  * server processes. *expires_ms: when the signature gets too old to reconnect with. */
 static int check_sigv4(hg_api_t *api, const hg_http_req_t *req, const char *fleet_id,
@@ -912,7 +895,9 @@ static int check_sigv4(hg_api_t *api, const hg_http_req_t *req, const char *flee
         return hg_error_set(err, HG_EUNAUTHORIZED,
                             "key %s is not allowed to perform gamelift:ActivateServerProcess",
                             k->id);
-    *expires_ms = amz_date_ms(date) + SIGV4_MAX_AGE_S * 1000LL;
+    int64_t signed_s = 0; /* verified above: a valid date */
+    hg_sigv4_parse_date(date, &signed_s);
+    *expires_ms = (signed_s + SIGV4_MAX_AGE_S) * 1000LL;
     return 0;
 }
 

@@ -54,6 +54,7 @@
 #include "fleet/session.h"
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
+#include "logs/logs.h"
 #include "net/probe.h"
 #include "net/webhook.h"
 #include "placement/placement.h"
@@ -73,6 +74,7 @@
 #define FLEET_TICK_MS 100 /* process, game session and player session deadlines */
 #define FLEET_TICK_BUDGET 2000
 #define LB_TICK_BUDGET 5000       /* leaderboard resets, expired keys, old-period deletes */
+#define LOGS_TICK_BUDGET 5000     /* expired events deleted a tick */
 #define PLACEMENT_RUN_BUDGET 2000 /* placements attempted per loop turn after capacity appeared */
 #define PROBE_TIMEOUT_MS 3000
 #define WATCHDOG_MS 100           /* a loop iteration busier than this is logged */
@@ -96,6 +98,7 @@ typedef struct daemon {
     hg_players_t *players;
     hg_ptokens_t *ptokens;
     hg_lbs_t *leaderboards;
+    hg_logs_t *logs;
     hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
     hg_webhook_t *webhook;          /* placement notifications */
     uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
@@ -135,6 +138,7 @@ static void on_cron(uv_timer_t *t)
         hg_pl_tick(d->placement, FLEET_TICK_BUDGET);
         hg_sdk_tick(d->sdk, FLEET_TICK_BUDGET);
         hg_lbs_tick(d->leaderboards, LB_TICK_BUDGET);
+        hg_logs_tick(d->logs, LOGS_TICK_BUDGET);
     }
 }
 
@@ -561,9 +565,11 @@ static int serve(daemon_t *d)
     hg_ratelimit_init(&d->open_auth_limit, (uint32_t)d->cfg.auth_open_per_minute, 60000, 100000);
     d->leaderboards = hg_lbs_new(d->store, &d->clock);
     hg_lbs_set_names(d->leaderboards, player_name, d);
+    d->logs = hg_logs_new(&d->loop, d->store, &d->clock);
     if ((rc = hg_players_load(d->players, &err)) < 0 ||
         (rc = hg_ptokens_load(d->ptokens, &err)) < 0 ||
-        (rc = hg_lbs_load(d->leaderboards, &err)) < 0)
+        (rc = hg_lbs_load(d->leaderboards, &err)) < 0 ||
+        (rc = hg_logs_start(d->logs, d->cfg.event_retention, &err)) < 0)
         goto fail;
     hg_fq_config_t fqc = {
         .health_window_ms = d->cfg.fleetiq_health_window_s * 1000,
@@ -645,6 +651,7 @@ static int serve(daemon_t *d)
         .players = d->players,
         .ptokens = d->ptokens,
         .leaderboards = d->leaderboards,
+        .logs = d->logs,
         .open_auth_limit = &d->open_auth_limit,
         .auth_device = (int)d->cfg.auth_device,
         .allow_plain_bearer = (int)d->cfg.allow_plain_bearer,
@@ -728,6 +735,7 @@ out:
     hg_registry_free(d->registry);
     hg_events_free(d->events);
     hg_lbs_free(d->leaderboards);
+    hg_logs_free(d->logs);
     hg_players_free(d->players);
     hg_ptokens_free(d->ptokens);
     hg_ratelimit_free(&d->open_auth_limit);

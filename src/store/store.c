@@ -330,3 +330,17 @@ void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out)
     *out = s->stats;
     out->inflight = hg_lane_inflight(&s->lane);
 }
+
+/* Placeholder until the reader lane lands (logs module work). */
+void hg_store_scan(hg_store_t *s, const char *coll, const char *prefix, const char *after,
+                   size_t limit, int desc, hg_store_rows_cb cb, void *ud)
+{
+    (void)s, (void)coll, (void)prefix, (void)after, (void)limit, (void)desc;
+    cb(ud, HG_ENOTIMPL, NULL, 0, 0);
+}
+
+void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_rows_cb cb, void *ud)
+{
+    (void)s, (void)coll, (void)key;
+    cb(ud, HG_ENOTIMPL, NULL, 0, 0);
+}

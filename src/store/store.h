@@ -112,6 +112,22 @@ void hg_store_txn_free(hg_store_txn_t *t);
  * writer off the backend as hg_store_load() does. */
 int hg_store_put_now(hg_store_t *s, const char *coll, const char *key, json_t *value);
 
+/* History reads (records not kept in memory: ledger, purchases; logs.h's events). They run off
+ * the loop thread, on the store's reader lane with its own connection, and see only committed
+ * (durable) records. */
+typedef struct hg_store_row {
+    const char *key;
+    const char *value; /* JSON text */
+} hg_store_row_t;
+/* Runs on the loop thread: rc 0 and rows (borrowed for the call) in key order, more = 1 when
+ * further rows match; rc < 0 on failure (n 0). */
+typedef void (*hg_store_rows_cb)(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more);
+/* Up to limit (1..1000) records of coll whose keys start with prefix ("" for all) and sort after
+ * `after` (NULL: from the first), ascending; or descending from before `after` when desc. */
+void hg_store_scan(hg_store_t *s, const char *coll, const char *prefix, const char *after,
+                   size_t limit, int desc, hg_store_rows_cb cb, void *ud);
+/* One record (n = 1) or none (n = 0). */
+void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_rows_cb cb, void *ud);
 /* Who hears of the first failed commit (see "Failure" above). */
 void hg_store_set_failure_cb(hg_store_t *s, hg_store_failure_cb cb, void *ud);
 /* 1 once a transaction failed: every later commit fails too. */

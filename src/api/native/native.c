@@ -302,6 +302,18 @@ void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
         hg_native_leaderboards(c, p + wl, n - wl);
         return;
     }
+    if (prefix(p, n, "/events", &wl)) {
+        hg_native_logs(c, p + wl, n - wl);
+        return;
+    }
+    if (prefix(p, n, "/catalog", &wl)) {
+        hg_native_catalog(c, p + wl, n - wl);
+        return;
+    }
+    if (prefix(p, n, "/purchases", &wl)) {
+        hg_native_purchases(c, p + wl, n - wl);
+        return;
+    }
     hg_error_set(&c->err, HG_ENOROUTE, "no such endpoint %.*s",
                  (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
     hg_native_finish(c);

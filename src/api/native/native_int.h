@@ -41,6 +41,9 @@ void hg_native_registry(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_auth(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_players(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_leaderboards(hg_native_call_t *c, const char *rest, size_t rest_len);
+void hg_native_logs(hg_native_call_t *c, const char *rest, size_t rest_len);
+void hg_native_catalog(hg_native_call_t *c, const char *rest, size_t rest_len);
+void hg_native_purchases(hg_native_call_t *c, const char *rest, size_t rest_len);
 
 /* The calls open to clients without credentials (their handlers check what they need). */
 int hg_native_is_open(const hg_http_req_t *req);

@@ -30,11 +30,20 @@
 #           starts/s from PL_RATE_CONNS connections, PL_WARMUP s + a PL_DURATION s window:
 #           StartGameSessionPlacement sent → FULFILLED p50 / p99.
 #        A fresh daemon per run; PL_VERIFY placements per run read back (DescribeGameSessionPlacement).
+#   6. leaderboards beside Redis sorted sets and nginx (part 1's GET row; run here when part 1 is not):
+#        a. Redis, appendonly yes + appendfsync always (../shared/peers/redis.sh's aof-always mode),
+#           a LB_ENTRIES-member zset filled as redis.sh fills it: MEMORY USAGE, then
+#           redis-benchmark -c LB_CONNS -P 1: ZADD lb <rand> <existing member>, ZREVRANK lb <member>;
+#        b. hangard with a LB_ENTRIES-entry board ("set" operator, like ZADD; written into its store
+#           by lbprep.py, then loaded at start): hangar_memory_bytes per entry, and wrk -c LB_CONNS
+#           with LB_PLAYERS device-logged-in players' bearer tokens: durable score submits, and rank
+#           reads of random entries.
 #   Each BP_RUNS times (default 3): medians and spread (max-min)/median.
 #
-# Usage: bench/run.sh [--only fleetiq|registry|sessions|placement]   (or BENCH_ONLY=…; default all)
-#   fleetiq = parts 1 and 2, registry = part 3, sessions = part 4, placement = part 5 (4 and 5
-#   with part 1's nginx GET row). RESULTS.md then holds only that part.
+# Usage: bench/run.sh [--only fleetiq|registry|sessions|placement|leaderboards]   (or BENCH_ONLY=…;
+#   default all)
+#   fleetiq = parts 1 and 2, registry = part 3, sessions = part 4, placement = part 5,
+#   leaderboards = part 6 (4, 5 and 6 with part 1's nginx GET row). RESULTS.md then holds only that part.
 #
 # Env: BP_RUNS (3)  WRK_THREADS (2) WRK_CONNS (64) WRK_DURATION (10)
 #      GL_CONNS (64) GL_THREADS (1) GL_DURATION (10) GL_WARMUP (1)
@@ -43,15 +52,16 @@
 #      SL_WARMUP (2)
 #      PL_PROCS (16000) PL_CONNS (64) PL_PLAYERS (4) PL_RATE (500) PL_RATE_CONNS (16) PL_DURATION (10)
 #      PL_WARMUP (2) PL_VERIFY (200)
+#      LB_ENTRIES (1000000) LB_PLAYERS (1000) LB_CONNS (50)
 #      REDIS_PORT (18379) REDIS_N1 (200000) REDIS_N16 (1000000)
 #      NGINX_PORT (18180) HANGARD_PORT (17780) BUILD (<repo>/build)
 #      QUIET_BUDGET (60): seconds the run may wait, in all, for the shared box to go quiet
 #      DISTURBED_PCT (25) MAX_RETRIES (4): a glload run during which unrelated processes used more
 #      than DISTURBED_PCT % of a core is repeated, at most MAX_RETRIES times in all
-# Bounded: re-executes itself under timeout (900 s); every load command has its own timeout.
+# Bounded: re-executes itself under timeout (1200 s); every load command has its own timeout.
 # Loopback only; starts its own nginx and hangard and stops exactly those PIDs (lib.sh).
 # Budget: ~7-10 min with the defaults (more when the shared box is busy: quiet waits, repeats);
-# --only registry ~2 min, --only sessions ~2.5 min, --only placement ~2 min.
+# --only registry ~2 min, --only sessions ~2.5 min, --only placement ~2 min, --only leaderboards ~3 min.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,28 +74,29 @@ if [ ! -f "$SHARED/lib.sh" ] || [ ! -f "$SHARED/nginx_wrk.sh" ]; then
 fi
 # shellcheck source=/dev/null
 source "$SHARED/lib.sh"
-bp_guard 900 "$@"
+bp_guard 1200 "$@"
 ONLY=${BENCH_ONLY:-all}
 while [ $# -gt 0 ]; do
   case $1 in
     --only) ONLY=${2:-}; shift 2 || shift ;;
     --only=*) ONLY=${1#--only=}; shift ;;
-    *) echo "usage: bench/run.sh [--only fleetiq|registry|sessions|placement]" >&2; exit 1 ;;
+    *) echo "usage: bench/run.sh [--only fleetiq|registry|sessions|placement|leaderboards]" >&2; exit 1 ;;
   esac
 done
-case $ONLY in all | fleetiq | registry | sessions | placement) ;; *) echo "bench/run.sh: --only fleetiq, registry, sessions or placement (got '$ONLY')" >&2; exit 1 ;; esac
+case $ONLY in all | fleetiq | registry | sessions | placement | leaderboards) ;; *) echo "bench/run.sh: --only fleetiq, registry, sessions, placement or leaderboards (got '$ONLY')" >&2; exit 1 ;; esac
 want() { [ "$ONLY" = all ] || [ "$ONLY" = "$1" ]; }
-want_nginx() { want fleetiq || want sessions || want placement; } # part 1's GET row is the ratios' base
+want_nginx() { want fleetiq || want sessions || want placement || want leaderboards; } # part 1's GET row is the ratios' base
 bp_init hangar-bench
 bp_need curl curl
 if want_nginx; then
   bp_need nginx nginx-light
   bp_need wrk wrk
 fi
-if want registry; then
+if want registry || want leaderboards; then
   bp_need redis-server redis-server
   bp_need redis-benchmark redis-tools
 fi
+want leaderboards && bp_need python3 python3
 
 BUILD=${BUILD:-$ROOT/build}
 NGINX_PORT=${NGINX_PORT:-18180}
@@ -118,10 +129,13 @@ PL_RATE_CONNS=${PL_RATE_CONNS:-16}
 PL_DURATION=${PL_DURATION:-10}
 PL_WARMUP=${PL_WARMUP:-2}
 PL_VERIFY=${PL_VERIFY:-200}
+LB_ENTRIES=${LB_ENTRIES:-1000000}
+LB_PLAYERS=${LB_PLAYERS:-1000}
+LB_CONNS=${LB_CONNS:-50}
 export HANGAR_ADMIN_KEY_ID=AKIDBENCH HANGAR_ADMIN_SECRET=benchsecret
 OUT=$HERE/RESULTS.md
 want_nginx && bp_port_free "$NGINX_PORT"
-want registry && bp_port_free "$REDIS_PORT"
+{ want registry || want leaderboards; } && bp_port_free "$REDIS_PORT"
 bp_port_free "$HANGARD_PORT"
 
 # ---- build (incremental) ----
@@ -583,6 +597,128 @@ if want placement; then
   sessload_series placement "hangard: placement latency, open loop at $PL_RATE starts/s, $PL_RATE_PROCS ready processes, $PL_RATE_CONNS conns" pl_paced "$PL_RATE_PROCS" "$PL_RATE_CONNS" "${PL_ARGS[@]}" -R "$PL_RATE"
 fi
 
+# ---- 6. leaderboards beside Redis sorted sets (AOF always) and nginx (part 1's GET row) ----
+LB_ROWS=()       # markdown rows of the leaderboards table
+declare -A LB=() # medians and figures: redis_zadd redis_zrevrank lb_submit lb_rank mem_* ready_s …
+
+# lb_wrk_row LABEL KEY URL PID LUA: one bp_wrk_series at LB_CONNS connections (redis-benchmark's
+# -c 50), one row of the leaderboards table
+lb_wrk_row() {
+  local label=$1 key=$2 url=$3 pid=$4 lua=$5 i0 i1 irq errs=0 file f
+  wait_quiet
+  i0=$(irq_snap)
+  WRK_CONNS=$LB_CONNS bp_wrk_series "$label" "$url" "$pid" "$lua"
+  i1=$(irq_snap); irq=$(irq_pct "$i0" "$i1")
+  IFS=$'\t' read -r -a f <<<"$(last_wrk_row)"
+  for file in "$BP_DIR"/wrk-"$(echo "$label" | tr -c 'a-zA-Z0-9' _)"-*.txt; do
+    if grep -qE 'Non-2xx|Socket errors' "$file"; then
+      errs=1; FLAGS+=("$label: $(grep -hE 'Non-2xx|Socket errors' "$file" | tr '\n' ' ') ($file)")
+    fi
+  done
+  LB[$key]=${f[1]}
+  RAW+=("$label: $(tail -1 "$BP_RESULTS/$BP_NAME.tsv" | awk -F'\t' '{print $NF}') req/s")
+  LB_ROWS+=("| $label | wrk -t$WRK_THREADS -c$LB_CONNS | ${f[1]} | ${f[2]} | ${f[3]} / ${f[4]} | ${f[5]} | ${f[6]} | $irq | $(others "${f[7]}" "${f[5]}" "${f[6]}" "$irq") | @R_${key}@ | $([ $errs = 0 ] && echo 0 || echo 'see flags') |")
+}
+
+# lb_redis_series LABEL KEY CMD...: redis.sh's `series` (redis-benchmark -c 50 -P 1 -r LB_ENTRIES),
+# one row of the leaderboards table
+lb_redis_series() {
+  local label=$1 key=$2; shift 2
+  local i out line el t0 t1 c0 c1 i0 i1 irq sc cc bz tf=$BP_DIR/rb.time
+  local rps=() p50=() p99=() scpu=() ccpu=() irqs=() oth=()
+  for ((i = 1; i <= BP_RUNS; i++)); do
+    wait_quiet
+    t0=$(ticks_of "$RPID"); c0=$(bp_cpu_snap); i0=$(irq_snap)
+    out=$(timeout 120 /usr/bin/time -f '%U %S %e' -o "$tf" \
+          redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$LB_CONNS" -n "$REDIS_N1" -P 1 -r "$LB_ENTRIES" --csv "$@")
+    t1=$(ticks_of "$RPID"); c1=$(bp_cpu_snap); i1=$(irq_snap)
+    echo "$out" >"$BP_DIR/redis-$key-$i.csv"
+    line=$(tail -1 <<<"$out" | tr -d '"')
+    el=$(awk '{print $3}' "$tf")
+    sc=$(ticks_pct "$t0" "$t1" "$el")
+    cc=$(awk '{printf "%.0f", ($1+$2)/$3*100}' "$tf")
+    irq=$(irq_pct "$i0" "$i1"); bz=$(bp_cpu_busy_pct "$c0" "$c1")
+    rps+=("$(cut -d, -f2 <<<"$line")"); p50+=("$(cut -d, -f5 <<<"$line")"); p99+=("$(cut -d, -f7 <<<"$line")")
+    scpu+=("$sc"); ccpu+=("$cc"); irqs+=("$irq"); oth+=("$(others "$bz" "$sc" "$cc" "$irq")")
+    bp_log "$label run $i: $line; redis=$sc% client=$cc% softirq=$irq%"
+    bp_tsv "$label" "$i" "$line"
+  done
+  LB[$key]=$(bp_median "${rps[@]}")
+  RAW+=("$label: ${rps[*]} ops/s; others CPU ${oth[*]} %")
+  LB_ROWS+=("| $label | redis-benchmark -c $LB_CONNS -P 1 | $(bp_fmt "${LB[$key]}") | $(bp_spread "${rps[@]}") | $(bp_median "${p50[@]}") / $(bp_median "${p99[@]}") | $(bp_median "${scpu[@]}") | $(bp_median "${ccpu[@]}") | $(bp_median "${irqs[@]}") | $(bp_median "${oth[@]}") | @R_${key}@ | - |")
+}
+rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+hmem() { curl -fsS "http://127.0.0.1:$HANGARD_PORT/metrics" | awk '$1=="hangar_memory_bytes"{print $2}'; }
+hsign() { curl -fsS --aws-sigv4 "aws:amz:us-east-1:hangar" --user "$HANGAR_ADMIN_KEY_ID:$HANGAR_ADMIN_SECRET" "$@"; }
+
+if want leaderboards; then
+  # a. Redis with appendonly yes + appendfsync always (redis.sh's "aof-always" mode), the zset
+  #    filled as redis.sh fills it: LB_ENTRIES members m:%012d, scores uniform in 0..999999
+  mkdir -p "$BP_DIR/data-redis-lb"
+  bp_start redis-lb "$BP_DIR/redis-lb.out" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$BP_DIR/data-redis-lb" \
+    --save "" --daemonize no --logfile "$BP_DIR/redis-lb.log" --appendonly yes --appendfsync always
+  RPID=$BP_LAST_PID
+  bp_wait_tcp "$REDIS_PORT" 15 "$RPID"
+  rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+  REDIS_VERSION=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')
+  r0=$(rss_kib "$RPID"); u0=$(rcli INFO memory | awk -F: '/^used_memory:/{print $2+0}')
+  awk -v n="$LB_ENTRIES" -v batch=1000 'BEGIN{ srand(42);
+    for (i = 0; i < n; i += batch) {
+      m = (n - i < batch) ? n - i : batch
+      printf "*%d\r\n$4\r\nZADD\r\n$2\r\nlb\r\n", 2 + 2 * m
+      for (j = i; j < i + m; j++) {
+        s = sprintf("%d", int(rand() * 1000000)); k = sprintf("m:%012d", j)
+        printf "$%d\r\n%s\r\n$%d\r\n%s\r\n", length(s), s, length(k), k } } }' |
+    timeout 180 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --pipe >"$BP_DIR/redis-lb-fill.log" 2>&1
+  [ "$(rcli ZCARD lb)" = "$LB_ENTRIES" ] || bp_die "Redis zset fill failed: $(cat "$BP_DIR/redis-lb-fill.log")"
+  LB[redis_usage]=$(rcli MEMORY USAGE lb SAMPLES 0)
+  LB[redis_used]=$(($(rcli INFO memory | awk -F: '/^used_memory:/{print $2+0}') - u0))
+  LB[redis_rss]=$((($(rss_kib "$RPID") - r0) * 1024))
+  bp_log "Redis: ZCARD lb = $LB_ENTRIES; MEMORY USAGE lb = ${LB[redis_usage]} B; used_memory +${LB[redis_used]} B; RSS +${LB[redis_rss]} B"
+  lb_redis_series "Redis $REDIS_VERSION, appendfsync always: ZADD lb <rand score> <existing member>" redis_zadd ZADD lb __rand_int__ m:__rand_int__
+  lb_redis_series "Redis $REDIS_VERSION, appendfsync always: ZREVRANK lb <existing member>" redis_zrevrank ZREVRANK lb m:__rand_int__
+  bp_stop "$RPID" TERM 30
+  rm -rf "$BP_DIR/data-redis-lb"
+
+  # b. hangard: the board is created through the API ("set", like ZADD), the daemon stopped, the
+  #    LB_ENTRIES entries written into its store (lbprep.py fill), the daemon started again on it
+  start_hangard --auth-device 1 --auth-open-per-minute 100000
+  LB_DATA=$BP_DIR/data-$HN
+  hsign -H 'Content-Type: application/json' -o /dev/null \
+    -d '{"id":"big","order":"desc","operator":"set","max_entries":10000000}' "http://127.0.0.1:$HANGARD_PORT/v1/leaderboards"
+  LB[mem0]=$(hmem); LB[rss0]=$(($(rss_kib "$HPID") * 1024))
+  kill -TERM "$HPID"; wait "$HPID" 2>/dev/null || true; bp_stop "$HPID" TERM 20
+  timeout 300 python3 "$HERE/lbprep.py" fill "$LB_DATA/hangar.db" big "$LB_ENTRIES" || bp_die "lbprep.py fill failed"
+  sync
+  t0=$(date +%s.%N)
+  bp_start "hangard-$HN-lb" "$BP_DIR/hangard-$HN.log" "$HANGARD" --listen "127.0.0.1:$HANGARD_PORT" --data "$LB_DATA" \
+    --auth-device 1 --auth-open-per-minute 100000
+  HPID=$BP_LAST_PID
+  bp_wait_tcp "$HANGARD_PORT" 120 "$HPID"
+  curl -fsS "http://127.0.0.1:$HANGARD_PORT/healthz" >/dev/null
+  LB[ready_s]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+  got=$(hsign "http://127.0.0.1:$HANGARD_PORT/v1/leaderboards/big" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')
+  [ "$got" = "$LB_ENTRIES" ] || bp_die "hangard loaded $got entries of the $LB_ENTRIES lbprep.py wrote (has the entry record changed? see board.c)"
+  LB[mem]=$(($(hmem) - LB[mem0])); LB[rss]=$(($(rss_kib "$HPID") * 1024 - LB[rss0]))
+  bp_log "hangard: $got entries ready in ${LB[ready_s]} s; hangar_memory_bytes +${LB[mem]} B; RSS +${LB[rss]} B"
+  mkdir -p "$BP_DIR/lb"
+  timeout 300 python3 "$HERE/lbprep.py" login "http://127.0.0.1:$HANGARD_PORT" big "$LB_PLAYERS" "$BP_DIR/lb" "$LB_ENTRIES" ||
+    bp_die "lbprep.py login failed"
+  lb_wrk_row "hangard: POST /v1/leaderboards/big/scores as one of $LB_PLAYERS players (bearer), durable" lb_submit \
+    "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/lb/submit.lua"
+  lb_wrk_row "hangard: GET /v1/leaderboards/big/entries/<random entry> (bearer): rank, score" lb_rank \
+    "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/lb/rank.lua"
+  stop_hangard
+  for ((k = 0; k < ${#LB_ROWS[@]}; k++)); do
+    row=${LB_ROWS[$k]}
+    row=${row//@R_redis_zadd@/1.00 (ZADD)}
+    row=${row//@R_redis_zrevrank@/$(ratio "${LB[redis_zrevrank]}" "$NGINX_GET_RPS") (nginx)}
+    row=${row//@R_lb_submit@/$(ratio "${LB[lb_submit]:-0}" "${LB[redis_zadd]:-0}") (ZADD)}
+    row=${row//@R_lb_rank@/$(ratio "${LB[lb_rank]:-0}" "$NGINX_GET_RPS") (nginx)}
+    LB_ROWS[k]=$row
+  done
+fi
+
 # ---- RESULTS.md ----
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
 DIRTY=$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt bench | wc -l)
@@ -596,8 +732,8 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
   echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "- machine: $(nproc) cores, $CPU, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); load generator and servers share the cores"
   echo "- commit: $COMMIT$([ "$DIRTY" = 0 ] || echo " + $DIRTY uncommitted file(s) under src/, bench/, CMakeLists.txt")"
-  echo "- versions: $(want_nginx && echo "$(nginx -v 2>&1 | sed 's#.*/#nginx #'), wrk $({ wrk -v 2>&1 || true; } | awk 'NR==1{print $2}'), ")$(want registry && echo "Redis ${REDIS_VERSION:-?}, ")libuv $(pkg-config --modversion libuv), SQLite $(pkg-config --modversion sqlite3), OpenSSL $(pkg-config --modversion libcrypto)"
-  echo "- command: \`$([ "$BUILD" = "$ROOT/build" ] || echo "BUILD=$BUILD ")BP_RUNS=$BP_RUNS$(want fleetiq && echo " WRK_THREADS=$WRK_THREADS WRK_CONNS=$WRK_CONNS WRK_DURATION=$WRK_DURATION GL_CONNS=$GL_CONNS GL_THREADS=$GL_THREADS GL_DURATION=$GL_DURATION GL_WARMUP=$GL_WARMUP")$(want registry && echo " EV_SUBS=$EV_SUBS EV_CONNS=$EV_CONNS EV_DEPTH=$EV_DEPTH EV_DURATION=$EV_DURATION EV_WARMUP=$EV_WARMUP EV_RATE=$EV_RATE")$(want sessions && echo " SL_PROCS=$SL_PROCS SL_CONNS=$SL_CONNS SL_PLAYERS=$SL_PLAYERS SL_RECYCLE_PROCS=$SL_RECYCLE_PROCS SL_DURATION=$SL_DURATION SL_WARMUP=$SL_WARMUP")$(want placement && echo " PL_PROCS=$PL_PROCS PL_CONNS=$PL_CONNS PL_PLAYERS=$PL_PLAYERS PL_RATE=$PL_RATE PL_RATE_CONNS=$PL_RATE_CONNS PL_DURATION=$PL_DURATION PL_WARMUP=$PL_WARMUP PL_VERIFY=$PL_VERIFY") bench/run.sh$([ "$ONLY" = all ] || echo " --only $ONLY")\`"
+  echo "- versions: $(want_nginx && echo "$(nginx -v 2>&1 | sed 's#.*/#nginx #'), wrk $({ wrk -v 2>&1 || true; } | awk 'NR==1{print $2}'), ")$({ want registry || want leaderboards; } && echo "Redis ${REDIS_VERSION:-?}, ")libuv $(pkg-config --modversion libuv), SQLite $(pkg-config --modversion sqlite3), OpenSSL $(pkg-config --modversion libcrypto)"
+  echo "- command: \`$([ "$BUILD" = "$ROOT/build" ] || echo "BUILD=$BUILD ")BP_RUNS=$BP_RUNS$(want fleetiq && echo " WRK_THREADS=$WRK_THREADS WRK_CONNS=$WRK_CONNS WRK_DURATION=$WRK_DURATION GL_CONNS=$GL_CONNS GL_THREADS=$GL_THREADS GL_DURATION=$GL_DURATION GL_WARMUP=$GL_WARMUP")$(want registry && echo " EV_SUBS=$EV_SUBS EV_CONNS=$EV_CONNS EV_DEPTH=$EV_DEPTH EV_DURATION=$EV_DURATION EV_WARMUP=$EV_WARMUP EV_RATE=$EV_RATE")$(want sessions && echo " SL_PROCS=$SL_PROCS SL_CONNS=$SL_CONNS SL_PLAYERS=$SL_PLAYERS SL_RECYCLE_PROCS=$SL_RECYCLE_PROCS SL_DURATION=$SL_DURATION SL_WARMUP=$SL_WARMUP")$(want placement && echo " PL_PROCS=$PL_PROCS PL_CONNS=$PL_CONNS PL_PLAYERS=$PL_PLAYERS PL_RATE=$PL_RATE PL_RATE_CONNS=$PL_RATE_CONNS PL_DURATION=$PL_DURATION PL_WARMUP=$PL_WARMUP PL_VERIFY=$PL_VERIFY")$(want leaderboards && echo " LB_ENTRIES=$LB_ENTRIES LB_PLAYERS=$LB_PLAYERS LB_CONNS=$LB_CONNS") bench/run.sh$([ "$ONLY" = all ] || echo " --only $ONLY")\`"
   if want_nginx; then
     echo "  - wrk: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_DURATION}s --latency [-s LUA] URL\` via \`bp_wrk_series\` (../shared/peers/lib.sh)"
   fi
@@ -613,6 +749,10 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
   if want registry; then
     echo "  - Redis, as ../shared/peers/redis.sh: \`redis-server --port $REDIS_PORT --bind 127.0.0.1 --save \"\" --appendonly no …\`, 8 × \`redis-cli SUBSCRIBE room:fan\`, \`redis-benchmark -c 50 -n $REDIS_N1|$REDIS_N16 -P 1|16 -r 1000000 --csv PUBLISH room:fan <64 B>\`"
     echo "  - evload: \`evload -a 127.0.0.1:$HANGARD_PORT -S $EV_SUBS -d $EV_DURATION -W $EV_WARMUP -P HANGARD_PID -c $EV_CONNS -D $EV_DEPTH\` (saturating) and \`… -c 1 -D 8 -R $EV_RATE\` (paced)"
+  fi
+  if want leaderboards; then
+    echo "  - Redis, as ../shared/peers/redis.sh's aof-always mode: \`redis-server --port $REDIS_PORT --bind 127.0.0.1 --save \"\" --appendonly yes --appendfsync always …\`, the zset filled by redis.sh's awk, \`redis-benchmark -c $LB_CONNS -n $REDIS_N1 -P 1 -r $LB_ENTRIES --csv ZADD lb __rand_int__ m:__rand_int__\` (and \`ZREVRANK lb m:__rand_int__\`)"
+    echo "  - leaderboards: \`hangard … --auth-device 1 --auth-open-per-minute 100000\`, \`bench/lbprep.py fill\` / \`login\`, \`wrk -t$WRK_THREADS -c$LB_CONNS -d${WRK_DURATION}s --latency -s submit.lua|rank.lua\`"
   fi
   echo "  - hangard: \`HANGAR_ADMIN_KEY_ID=AKIDBENCH HANGAR_ADMIN_SECRET=… hangard --listen 127.0.0.1:$HANGARD_PORT --data FRESH_DIR\`, one fresh daemon per workload, defaults otherwise (SQLite WAL, synchronous=FULL, group commit)"
   echo
@@ -700,6 +840,29 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
     echo "| case | tool | changes/s | spread | deliveries/s | request p50 / p99 ms | answer → event p50 / p99 / max ms | server CPU % | client CPU % | softirq CPU % | others CPU % | deliveries ratio to Redis -P 1 | checks |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     printf '%s\n' "${EV_ROWS[@]}"
+    echo
+  fi
+  if want leaderboards; then
+    echo "## Leaderboards beside Redis sorted sets (appendfsync always) and nginx"
+    echo
+    echo "A $(bp_fmt "$LB_ENTRIES")-entry board (hangard) and a $(bp_fmt "$LB_ENTRIES")-member zset (Redis), both with uniform random"
+    echo "scores. hangard's submit: POST /v1/leaderboards/big/scores {\"score\": rand} with one of $LB_PLAYERS players' bearer"
+    echo "tokens (HS256 JWT, verified), the \"set\" operator (the score replaced, like ZADD), answered 200 with the"
+    echo "player's new rank once the entry is committed to SQLite (WAL, synchronous=FULL, group commit). Redis's"
+    echo "ZADD is answered once its AOF write is fsync'd (appendfsync always). hangard's rank read: GET"
+    echo "/v1/leaderboards/big/entries/<random entry> with a bearer token, answered with rank, score, subscore and"
+    echo "the player's display name as JSON. Ratios: submits to Redis's ZADD, reads to nginx's 1-worker GET /ok."
+    echo
+    echo "| case | tool | req/s | spread | p50 / p99 ms | server CPU % | client CPU % | softirq CPU % | others CPU % | ratio | errors |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    [ -z "$NGINX_GET_ROW" ] || awk -F'|' -v OFS='|' '{ print "", $2, " wrk -t'"$WRK_THREADS"' -c'"$WRK_CONNS"' ", $6, $5, $7, $8, $9, $10, $11, " 1.00 (nginx) ", $13, "" }' <<<"$NGINX_GET_ROW"
+    printf '%s\n' "${LB_ROWS[@]}"
+    echo
+    echo "Memory for the $(bp_fmt "$LB_ENTRIES") entries: Redis \`MEMORY USAGE lb SAMPLES 0\` $(bp_fmt "${LB[redis_usage]:-0}") B = $(awk -v a="${LB[redis_usage]:-0}" -v n="$LB_ENTRIES" 'BEGIN{printf "%.1f", a/n}') B an entry"
+    echo "(used_memory +$(awk -v a="${LB[redis_used]:-0}" -v n="$LB_ENTRIES" 'BEGIN{printf "%.1f", a/n}') B, RSS +$(awk -v a="${LB[redis_rss]:-0}" -v n="$LB_ENTRIES" 'BEGIN{printf "%.1f", a/n}') B an entry; members \`m:%012d\`, 14 bytes);"
+    echo "hangard \`hangar_memory_bytes\` (its accounted heap) +$(bp_fmt "${LB[mem]:-0}") B = $(awk -v a="${LB[mem]:-0}" -v n="$LB_ENTRIES" 'BEGIN{printf "%.1f", a/n}') B an entry (RSS"
+    echo "+$(awk -v a="${LB[rss]:-0}" -v n="$LB_ENTRIES" 'BEGIN{printf "%.1f", a/n}') B an entry; ids are 16-byte UUIDs); the daemon was serving $(bp_fmt "${LB[ready_s]:-0}" 1) s after it was started on"
+    echo "the filled store (reading and ranking every entry)."
     echo
   fi
   echo "Per run (in run order):"
@@ -909,10 +1072,38 @@ interpret_registry() {
   echo "thread's time goes under this load: bench/README.md, \"Profiling a row\"."
   echo
 }
+interpret_leaderboards() {
+  local z=${LB[redis_zadd]:-0} v m rm
+  echo "## Interpretation: leaderboards"
+  echo
+  echo "Targets (the issue), on a $(bp_fmt "$LB_ENTRIES")-entry board at Redis's concurrency (-c $LB_CONNS):"
+  if [ -n "${LB[lb_submit]:-}" ]; then
+    v=$(verdict "${LB[lb_submit]}" at-least "$z")
+    echo "- durable HTTP submits/s >= 1.0x Redis ZADD with appendfsync always: $(bp_fmt "${LB[lb_submit]}") vs $(bp_fmt "$z") = $(ratio "${LB[lb_submit]}" "$z")x: $v the target"
+    echo "  (BASELINES.md: ZADD aof-always 53,519/s, so $(ratio "${LB[lb_submit]}" 53519)x that figure)."
+  fi
+  if [ -n "${LB[lb_rank]:-}" ]; then
+    v=$(verdict "$(ratio "${LB[lb_rank]}" "$NGINX_GET_RPS")" at-least 0.8)
+    echo "- HTTP rank reads/s >= 0.8x nginx's static 1-worker GET: $(bp_fmt "${LB[lb_rank]}") vs $(bp_fmt "$NGINX_GET_RPS") = $(ratio "${LB[lb_rank]}" "$NGINX_GET_RPS")x: $v the target"
+    echo "  (Redis ZREVRANK, a bare in-memory lookup with no HTTP, no auth and no JSON: $(bp_fmt "${LB[redis_zrevrank]:-0}")/s)."
+  fi
+  m=$(awk -v a="${LB[mem]:-0}" -v n="$LB_ENTRIES" 'BEGIN{printf "%.1f", a/n}')
+  rm=$(awk -v a="${LB[redis_usage]:-0}" -v n="$LB_ENTRIES" 'BEGIN{printf "%.1f", a/n}')
+  echo "- memory per entry <= Redis's (MEMORY USAGE of the key / its entries): $m B vs $rm B: $(awk -v a="$m" -v b="$rm" 'BEGIN{print (a > 0 && a <= b) ? "meets" : "misses"}') the target."
+  echo
+  echo "What is compared: a Redis ZADD is an unauthenticated RESP command, appended to the AOF and fsync'd"
+  echo "before its reply. A hangard submit is an HTTP request whose bearer token is verified (a JWT, HS256;"
+  echo "verified tokens are cached by their SHA-256 until they expire), whose JSON body is parsed and checked,"
+  echo "applied to the board's rank set, written as the entry's record to SQLite and committed with fsync before"
+  echo "the answer carries the new rank. The load generator (wrk, or redis-benchmark) shares the $(nproc) cores with"
+  echo "the server: see the client CPU column."
+  echo
+}
 want fleetiq && interpret >>"$OUT.tmp"
 want registry && interpret_registry >>"$OUT.tmp"
 want sessions && interpret_sessions >>"$OUT.tmp"
 want placement && interpret_placement >>"$OUT.tmp"
+want leaderboards && interpret_leaderboards >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
 bp_log "wrote $OUT; raw outputs in $BP_DIR"

@@ -279,6 +279,7 @@ void hg_config_print_help(FILE *f)
     fprintf(f, "usage: hangard [--config FILE] [--OPTION VALUE ...]\n"
                "       hangard keys create --name NAME (--allow ACTION ... | --policy FILE)\n"
                "       hangard keys list | keys revoke KEY_ID\n"
+               "       hangard check --data DIR   (wallets and ledgers agree; exit 1 if not)\n"
                "       hangard --print-config | --config-doc | --version | --help\n\n"
                "Every option is also HANGAR_<OPTION> in the environment (upper case, '-' as "
                "'_')\nand 'option = value' in the config file.\n\noptions:\n");

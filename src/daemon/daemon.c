@@ -64,6 +64,7 @@
 #include "rt/clock.h"
 #include "rt/watchdog.h"
 #include "store/store.h"
+#include "wallet/wallet.h"
 
 #define HANGAR_VERSION "0.1.0"
 #define CRON_TICK_MS 100
@@ -75,6 +76,7 @@
 #define FLEET_TICK_BUDGET 2000
 #define LB_TICK_BUDGET 5000       /* leaderboard resets, expired keys, old-period deletes */
 #define LOGS_TICK_BUDGET 5000     /* expired events deleted a tick */
+#define WALLET_TICK_BUDGET 5000   /* expired purchase idempotency keys a tick */
 #define PLACEMENT_RUN_BUDGET 2000 /* placements attempted per loop turn after capacity appeared */
 #define PROBE_TIMEOUT_MS 3000
 #define WATCHDOG_MS 100           /* a loop iteration busier than this is logged */
@@ -99,6 +101,7 @@ typedef struct daemon {
     hg_ptokens_t *ptokens;
     hg_lbs_t *leaderboards;
     hg_logs_t *logs;
+    hg_wallets_t *wallet;
     hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
     hg_webhook_t *webhook;          /* placement notifications */
     uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
@@ -139,6 +142,7 @@ static void on_cron(uv_timer_t *t)
         hg_sdk_tick(d->sdk, FLEET_TICK_BUDGET);
         hg_lbs_tick(d->leaderboards, LB_TICK_BUDGET);
         hg_logs_tick(d->logs, LOGS_TICK_BUDGET);
+        hg_wallets_tick(d->wallet, WALLET_TICK_BUDGET);
     }
 }
 
@@ -566,10 +570,13 @@ static int serve(daemon_t *d)
     d->leaderboards = hg_lbs_new(d->store, &d->clock);
     hg_lbs_set_names(d->leaderboards, player_name, d);
     d->logs = hg_logs_new(&d->loop, d->store, &d->clock);
+    d->wallet =
+        hg_wallets_new(d->store, &d->clock, d->logs, d->cfg.purchase_idempotency_ttl_s * 1000);
     if ((rc = hg_players_load(d->players, &err)) < 0 ||
         (rc = hg_ptokens_load(d->ptokens, &err)) < 0 ||
         (rc = hg_lbs_load(d->leaderboards, &err)) < 0 ||
-        (rc = hg_logs_start(d->logs, d->cfg.event_retention, &err)) < 0)
+        (rc = hg_logs_start(d->logs, d->cfg.event_retention, &err)) < 0 ||
+        (rc = hg_wallets_load(d->wallet, &err)) < 0)
         goto fail;
     hg_fq_config_t fqc = {
         .health_window_ms = d->cfg.fleetiq_health_window_s * 1000,
@@ -652,6 +659,7 @@ static int serve(daemon_t *d)
         .ptokens = d->ptokens,
         .leaderboards = d->leaderboards,
         .logs = d->logs,
+        .wallet = d->wallet,
         .open_auth_limit = &d->open_auth_limit,
         .auth_device = (int)d->cfg.auth_device,
         .allow_plain_bearer = (int)d->cfg.allow_plain_bearer,
@@ -735,6 +743,7 @@ out:
     hg_registry_free(d->registry);
     hg_events_free(d->events);
     hg_lbs_free(d->leaderboards);
+    hg_wallets_free(d->wallet);
     hg_logs_free(d->logs);
     hg_players_free(d->players);
     hg_ptokens_free(d->ptokens);
@@ -801,6 +810,8 @@ int hg_daemon_main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "keys") == 0)
         return hg_keys_cli(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return hg_check_cli(argc - 1, argv + 1);
     hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
     hg_config_init(cfg);
     hg_error_t err;

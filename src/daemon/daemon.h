@@ -8,5 +8,7 @@ int hg_daemon_main(int argc, char **argv);
 
 /* `hangard keys …` (daemon/keys_cli.c). */
 int hg_keys_cli(int argc, char **argv);
+/* `hangard check --data DIR` (check_cli.c): the wallets and ledgers of a store agree. */
+int hg_check_cli(int argc, char **argv);
 
 #endif

@@ -33,8 +33,9 @@
 
 void hg_native_finish(hg_native_call_t *c)
 {
-    char extra[80];
-    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", c->request_id);
+    char extra[120];
+    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", c->request_id,
+             c->replayed && c->err.code == 0 ? "Idempotent-Replayed: true\r\n" : "");
     json_t *body;
     int status;
     if (c->err.code) {
@@ -59,6 +60,8 @@ done:
     json_decref(c->in);
     json_decref(c->out);
     hg_buf_free(&c->out_text);
+    if (c->pending_txn)
+        hg_store_txn_free(c->pending_txn);
     hg_free(c);
 }
 
@@ -109,6 +112,11 @@ int hg_native_require(hg_native_call_t *c, const char *action)
         return 0;
     return hg_error_set(&c->err, HG_EUNAUTHORIZED, "access key %s is not allowed to %s", c->key->id,
                         action);
+}
+
+int hg_native_allows(const hg_native_call_t *c, const char *action)
+{
+    return c->key && strcmp(action, "keys:Manage") != 0 && hg_policy_allows(c->key->policy, action);
 }
 
 int hg_native_query(hg_native_call_t *c, const char *name, char *out, size_t cap)

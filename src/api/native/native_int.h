@@ -18,6 +18,8 @@ typedef struct hg_native_call {
     json_t *out;                     /* answer body (owned) */
     hg_buf_t out_text; /* or the answer already rendered (hot paths); used when non-empty */
     int status;        /* success status; 200 when 0 */
+    int replayed;      /* an idempotent replay: the answer says Idempotent-Replayed: true */
+    hg_store_txn_t *pending_txn; /* a transaction an asynchronous handler is filling */
     char request_id[37];
     hg_error_t err; /* last: its message buffer is not cleared per request (see native.c) */
 } hg_native_call_t;
@@ -30,6 +32,8 @@ void hg_native_commit(hg_native_call_t *c, hg_store_txn_t *txn);
 int hg_native_parse_body(hg_native_call_t *c);
 /* The key must allow `action`. */
 int hg_native_require(hg_native_call_t *c, const char *action);
+/* The key (none for a player) allows `action`; nothing is set. */
+int hg_native_allows(const hg_native_call_t *c, const char *action);
 /* Query parameter `name`, URL-decoded into out (cap bytes). 1 found, 0 absent, HG_EINVAL when
  * too long or malformed (c->err set). */
 int hg_native_query(hg_native_call_t *c, const char *name, char *out, size_t cap);
@@ -44,6 +48,9 @@ void hg_native_leaderboards(hg_native_call_t *c, const char *rest, size_t rest_l
 void hg_native_logs(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_catalog(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_purchases(hg_native_call_t *c, const char *rest, size_t rest_len);
+/* /v1/players/{id|me}/wallet[/credits], …/purchases, …/ledger: 1 when rest is one of them (c is
+ * answered), 0 when not (nothing done). */
+int hg_native_player_wallet(hg_native_call_t *c, const char *rest, size_t rest_len);
 
 /* The calls open to clients without credentials (their handlers check what they need). */
 int hg_native_is_open(const hg_http_req_t *req);

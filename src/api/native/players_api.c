@@ -272,6 +272,8 @@ static void player_call(hg_native_call_t *c, hg_player_t *p, const char *rest, s
 
 void hg_native_players(hg_native_call_t *c, const char *rest, size_t n)
 {
+    if (hg_native_player_wallet(c, rest, n))
+        return;
     hg_store_txn_t *txn = hg_store_txn_new(c->api->store);
     hg_player_t *p = NULL;
     if (n >= 3 && memcmp(rest, "/me", 3) == 0 && (n == 3 || rest[3] == '/')) {

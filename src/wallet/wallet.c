@@ -1,0 +1,1000 @@
+/* hangar — wallets, catalog, purchases, credits (wallet.h).
+ *
+ * DESIGN: everything a purchase or a credit decides on is in memory (catalog, balances,
+ * inventories, idempotency records, this run's receipts), so a decision is a handful of map
+ * lookups on the loop thread and two concurrent purchases for one player are simply one after
+ * the other. The decision and all its records go into one store transaction (group commit); the
+ * caller answers once it commits. Records whose only use is to be read back later (purchases,
+ * ledger entries, older receipts) are written and never loaded: the history reads go through
+ * the store's reader lane.
+ */
+#include "wallet/wallet.h"
+
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/jsonw.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/map.h"
+#include "players/players.h"
+
+#define CATALOG_COLL "wallet.catalog"
+#define RECEIPT_COLL "wallet.rcpt"
+#define PARTITIONS 64
+#define RECEIPT_KEEP_MS 60000 /* a remembered receipt is durable well before this */
+
+typedef struct price {
+    char cur[HG_WALLET_CURRENCY_MAX + 1];
+    int64_t amount;
+} price_t;
+
+typedef struct item {
+    char sku[HG_WALLET_SKU_MAX + 1];
+    price_t price[HG_WALLET_PRICES_MAX];
+    int nprice;
+    int stackable;
+    int64_t max_per_player; /* 0: no limit */
+    char *metadata;         /* compact JSON object text or NULL */
+    int64_t created_ms, updated_ms;
+} item_t;
+
+typedef struct bal {
+    char cur[HG_WALLET_CURRENCY_MAX + 1];
+    int64_t n;
+} bal_t;
+
+typedef struct inv {
+    char sku[HG_WALLET_SKU_MAX + 1];
+    int64_t q;
+    int64_t acquired_ms;
+} inv_t;
+
+typedef struct wallet {
+    bal_t *bal;
+    size_t nbal;
+    inv_t *inv;
+    size_t ninv;
+    uint64_t seq; /* the next ledger entry's number */
+    char player[];
+} wallet_t;
+
+typedef struct idem {
+    hg_list_t node; /* fifo by time */
+    int64_t t_ms;
+    char *body;   /* "sku\nquantity" */
+    char *answer; /* the first answer */
+    char key[];   /* "<player>/<key>" */
+} idem_t;
+
+typedef struct rcpt {
+    hg_list_t node; /* fifo by time */
+    int64_t t_ms;
+    char player[40];
+    char cur[HG_WALLET_CURRENCY_MAX + 1];
+    int64_t amount;
+    char *answer;
+    char id[];
+} rcpt_t;
+
+struct hg_wallets {
+    hg_store_t *store;
+    hg_clock_t *clock;
+    hg_logs_t *logs;
+    int64_t idem_ttl_ms;
+    hg_map_t items;   /* sku → item_t */
+    hg_map_t wallets; /* player → wallet_t */
+    hg_map_t idem;    /* "<player>/<key>" → idem_t */
+    hg_list_t idem_fifo;
+    hg_map_t rcpts; /* receipt id → rcpt_t (this run's, the latest HG_WALLET_RECENT_RECEIPTS) */
+    hg_list_t rcpt_fifo;
+    int64_t uuid_ms; /* purchase ids: the last millisecond used, and a counter within it */
+    uint16_t uuid_seq;
+};
+
+/* ---- names ---- */
+
+static void part_coll(const char *base, const char *player, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%02u", base, hg_player_partition(player));
+}
+
+void hg_wallet_ledger_coll(const char *player_id, char *out, size_t cap)
+{
+    part_coll("wallet.ledger", player_id, out, cap);
+}
+
+void hg_wallet_purchases_coll(const char *player_id, char *out, size_t cap)
+{
+    part_coll("wallet.pp", player_id, out, cap);
+}
+
+static int valid_chars(const char *s, size_t max, const char *extra, int lower_only)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max)
+        return 0;
+    for (; *s; s++) {
+        char c = *s;
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                 (!lower_only && c >= 'A' && c <= 'Z') || (extra && strchr(extra, c));
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static int valid_sku(const char *s)
+{
+    return s && valid_chars(s, HG_WALLET_SKU_MAX, ".:-", 0);
+}
+
+static int valid_currency(const char *s)
+{
+    return s && valid_chars(s, HG_WALLET_CURRENCY_MAX, NULL, 1);
+}
+
+static int printable(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max)
+        return 0;
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~')
+            return 0;
+    return 1;
+}
+
+/* A UUID v7: 48 bits of milliseconds, then a 12-bit counter within the millisecond, then
+ * random bits; increasing within this process even when the clock stands still. */
+static void new_purchase_id(hg_wallets_t *w, int64_t now, char out[HG_WALLET_ID_LEN + 1])
+{
+    if (now > w->uuid_ms) {
+        w->uuid_ms = now;
+        w->uuid_seq = 0;
+    } else if (++w->uuid_seq > 0xfff) {
+        w->uuid_ms++;
+        w->uuid_seq = 0;
+    }
+    uint8_t r[8];
+    HG_BUG_ON(RAND_bytes(r, sizeof(r)) != 1);
+    uint64_t ms = (uint64_t)w->uuid_ms & 0xffffffffffffu;
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), "%08x-%04x-7%03x-%04x-%02x%02x%02x%02x%02x%02x",
+             (unsigned)(ms >> 16), (unsigned)(ms & 0xffff), (unsigned)(w->uuid_seq & 0xfff),
+             (unsigned)(0x8000 | ((r[0] << 8 | r[1]) & 0x3fff)), r[2], r[3], r[4], r[5], r[6],
+             r[7]);
+    memcpy(out, tmp, HG_WALLET_ID_LEN);
+    out[HG_WALLET_ID_LEN] = '\0';
+}
+
+/* ---- life ---- */
+
+hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *logs,
+                             int64_t idem_ttl_ms)
+{
+    hg_wallets_t *w = hg_calloc(1, sizeof(*w));
+    w->store = store;
+    w->clock = clock;
+    w->logs = logs;
+    w->idem_ttl_ms = idem_ttl_ms;
+    hg_map_init(&w->items);
+    hg_map_init(&w->wallets);
+    hg_map_init(&w->idem);
+    hg_map_init(&w->rcpts);
+    hg_list_init(&w->idem_fifo);
+    hg_list_init(&w->rcpt_fifo);
+    return w;
+}
+
+static void item_free(item_t *it)
+{
+    hg_free(it->metadata);
+    hg_free(it);
+}
+
+static void wallet_free(wallet_t *wl)
+{
+    hg_free(wl->bal);
+    hg_free(wl->inv);
+    hg_free(wl);
+}
+
+static void idem_free(idem_t *i)
+{
+    hg_free(i->body);
+    hg_free(i->answer);
+    hg_free(i);
+}
+
+static void rcpt_free(rcpt_t *r)
+{
+    hg_free(r->answer);
+    hg_free(r);
+}
+
+void hg_wallets_free(hg_wallets_t *w)
+{
+    if (w == NULL)
+        return;
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hg_map_next(&w->items, &it, &k, &v))
+        item_free(v);
+    it = 0;
+    while (hg_map_next(&w->wallets, &it, &k, &v))
+        wallet_free(v);
+    it = 0;
+    while (hg_map_next(&w->idem, &it, &k, &v))
+        idem_free(v);
+    it = 0;
+    while (hg_map_next(&w->rcpts, &it, &k, &v))
+        rcpt_free(v);
+    hg_map_free(&w->items);
+    hg_map_free(&w->wallets);
+    hg_map_free(&w->idem);
+    hg_map_free(&w->rcpts);
+    hg_free(w);
+}
+
+/* ---- records ---- */
+
+static json_t *item_json(const item_t *it)
+{
+    json_t *price = json_object();
+    for (int i = 0; i < it->nprice; i++)
+        json_object_set_new(price, it->price[i].cur, json_integer(it->price[i].amount));
+    json_t *md = it->metadata ? json_loads(it->metadata, 0, NULL) : NULL;
+    json_t *o = json_pack(
+        "{s:s,s:o,s:b,s:o,s:o,s:f,s:f}", "sku", it->sku, "price", price, "stackable", it->stackable,
+        "max_per_player", it->max_per_player ? json_integer(it->max_per_player) : json_null(),
+        "metadata", md ? md : json_null(), "created", (double)it->created_ms / 1000.0, "updated",
+        (double)it->updated_ms / 1000.0);
+    return o;
+}
+
+static void save_item(const item_t *it, hg_store_txn_t *txn)
+{
+    json_t *o = item_json(it);
+    json_object_set_new(o, "created_ms", json_integer(it->created_ms));
+    json_object_set_new(o, "updated_ms", json_integer(it->updated_ms));
+    hg_store_put(txn, CATALOG_COLL, it->sku, o);
+    json_decref(o);
+}
+
+static void save_wallet(const wallet_t *wl, hg_store_txn_t *txn)
+{
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_puts(&b, "{\"b\":{");
+    for (size_t i = 0; i < wl->nbal; i++) {
+        if (i)
+            hg_buf_puts(&b, ",");
+        hg_jsonw_key(&b, wl->bal[i].cur);
+        hg_jsonw_int(&b, wl->bal[i].n);
+    }
+    hg_buf_puts(&b, "},\"i\":[");
+    for (size_t i = 0; i < wl->ninv; i++) {
+        if (i)
+            hg_buf_puts(&b, ",");
+        hg_buf_puts(&b, "[");
+        hg_jsonw_str(&b, wl->inv[i].sku);
+        hg_buf_printf(&b, ",%" PRId64 ",%" PRId64 "]", wl->inv[i].q, wl->inv[i].acquired_ms);
+    }
+    hg_buf_printf(&b, "],\"n\":%" PRIu64 "}", wl->seq);
+    char coll[24];
+    part_coll("wallet", wl->player, coll, sizeof(coll));
+    hg_store_put_text(txn, coll, wl->player, hg_buf_steal(&b, NULL));
+}
+
+static wallet_t *wallet_get(hg_wallets_t *w, const char *player, int create)
+{
+    wallet_t *wl = hg_map_get(&w->wallets, player);
+    if (wl || !create)
+        return wl;
+    size_t n = strlen(player) + 1;
+    wl = hg_calloc(1, sizeof(*wl) + n);
+    memcpy(wl->player, player, n);
+    wl->seq = 1;
+    hg_map_set(&w->wallets, wl->player, wl);
+    return wl;
+}
+
+static bal_t *bal_find(const wallet_t *wl, const char *cur)
+{
+    for (size_t i = 0; i < wl->nbal; i++)
+        if (strcmp(wl->bal[i].cur, cur) == 0)
+            return &wl->bal[i];
+    return NULL;
+}
+
+static inv_t *inv_find(const wallet_t *wl, const char *sku)
+{
+    for (size_t i = 0; i < wl->ninv; i++)
+        if (strcmp(wl->inv[i].sku, sku) == 0)
+            return &wl->inv[i];
+    return NULL;
+}
+
+static bal_t *bal_add_slot(wallet_t *wl, const char *cur)
+{
+    wl->bal = hg_realloc(wl->bal, (wl->nbal + 1) * sizeof(*wl->bal));
+    bal_t *b = &wl->bal[wl->nbal++];
+    snprintf(b->cur, sizeof(b->cur), "%s", cur);
+    b->n = 0;
+    return b;
+}
+
+/* A ledger entry for a change of `amount` leaving `balance`. */
+static void ledger_put(wallet_t *wl, const char *cur, int64_t amount, int64_t balance,
+                       const char *kind, const char *ref, int64_t now, hg_store_txn_t *txn)
+{
+    char coll[32], key[80];
+    hg_wallet_ledger_coll(wl->player, coll, sizeof(coll));
+    snprintf(key, sizeof(key), "%s/%016" PRIu64, wl->player, wl->seq);
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_printf(&b, "{\"seq\":%" PRIu64 ",\"currency\":", wl->seq);
+    hg_jsonw_str(&b, cur);
+    hg_buf_printf(&b, ",\"amount\":%" PRId64 ",\"balance\":%" PRId64 ",\"kind\":", amount, balance);
+    hg_jsonw_str(&b, kind);
+    hg_buf_puts(&b, ",\"ref\":");
+    hg_jsonw_str(&b, ref);
+    hg_buf_puts(&b, ",\"time\":");
+    hg_jsonw_time_ms(&b, now);
+    hg_buf_puts(&b, "}");
+    hg_store_put_text(txn, coll, key, hg_buf_steal(&b, NULL));
+    wl->seq++;
+}
+
+static void write_balances(hg_buf_t *out, const wallet_t *wl)
+{
+    hg_buf_puts(out, "{");
+    for (size_t i = 0; wl && i < wl->nbal; i++) {
+        if (i)
+            hg_buf_puts(out, ",");
+        hg_jsonw_key(out, wl->bal[i].cur);
+        hg_jsonw_int(out, wl->bal[i].n);
+    }
+    hg_buf_puts(out, "}");
+}
+
+static void write_inventory(hg_buf_t *out, const wallet_t *wl)
+{
+    hg_buf_puts(out, "[");
+    for (size_t i = 0; wl && i < wl->ninv; i++) {
+        if (i)
+            hg_buf_puts(out, ",");
+        hg_buf_puts(out, "{\"sku\":");
+        hg_jsonw_str(out, wl->inv[i].sku);
+        hg_buf_printf(out, ",\"quantity\":%" PRId64 ",\"acquired\":", wl->inv[i].q);
+        hg_jsonw_time_ms(out, wl->inv[i].acquired_ms);
+        hg_buf_puts(out, "}");
+    }
+    hg_buf_puts(out, "]");
+}
+
+void hg_wallet_write(hg_wallets_t *w, const char *player_id, hg_buf_t *out)
+{
+    const wallet_t *wl = wallet_get(w, player_id, 0);
+    hg_buf_puts(out, "{\"player_id\":");
+    hg_jsonw_str(out, player_id);
+    hg_buf_puts(out, ",\"balances\":");
+    write_balances(out, wl);
+    hg_buf_puts(out, ",\"inventory\":");
+    write_inventory(out, wl);
+    hg_buf_puts(out, "}");
+}
+
+/* ---- catalog ---- */
+
+static int parse_price(json_t *p, item_t *it, hg_error_t *err)
+{
+    if (!json_is_object(p))
+        return hg_error_set(err, HG_EINVAL, "price must be an object of currency: amount");
+    if (json_object_size(p) > HG_WALLET_PRICES_MAX)
+        return hg_error_set(err, HG_EINVAL, "a price has at most %d currencies",
+                            HG_WALLET_PRICES_MAX);
+    const char *cur;
+    json_t *v;
+    it->nprice = 0;
+    json_object_foreach (p, cur, v) {
+        if (!valid_currency(cur))
+            return hg_error_set(err, HG_EINVAL, "currency codes are 1..%d of [a-z0-9_]",
+                                HG_WALLET_CURRENCY_MAX);
+        if (!json_is_integer(v) || json_integer_value(v) < 1)
+            return hg_error_set(err, HG_EINVAL, "the price in %s must be a positive integer", cur);
+        snprintf(it->price[it->nprice].cur, sizeof(it->price[0].cur), "%s", cur);
+        it->price[it->nprice++].amount = json_integer_value(v);
+    }
+    return 0;
+}
+
+int hg_wallet_item_put(hg_wallets_t *w, const char *sku, json_t *body, hg_store_txn_t *txn,
+                       json_t **out, int *created, hg_error_t *err)
+{
+    if (!valid_sku(sku))
+        return hg_error_set(err, HG_EINVAL, "a sku is 1..%d of [A-Za-z0-9_.:-]", HG_WALLET_SKU_MAX);
+    json_t *st = json_object_get(body, "stackable"), *mp = json_object_get(body, "max_per_player");
+    json_t *md = json_object_get(body, "metadata");
+    if (!json_is_boolean(st))
+        return hg_error_set(err, HG_EINVAL, "stackable (true or false) is required");
+    if (mp && !json_is_null(mp) && (!json_is_integer(mp) || json_integer_value(mp) < 1))
+        return hg_error_set(err, HG_EINVAL, "max_per_player must be a positive integer");
+    if (md && !json_is_null(md) && !json_is_object(md))
+        return hg_error_set(err, HG_EINVAL, "metadata must be a JSON object");
+    item_t tmp = {0};
+    int rc;
+    if ((rc = parse_price(json_object_get(body, "price"), &tmp, err)) < 0)
+        return rc;
+    char *mtext = md && json_is_object(md) ? json_dumps(md, JSON_COMPACT) : NULL;
+    if (mtext && strlen(mtext) > HG_WALLET_METADATA_MAX) {
+        free(mtext);
+        return hg_error_set(err, HG_EINVAL, "metadata is at most %d bytes", HG_WALLET_METADATA_MAX);
+    }
+    item_t *it = hg_map_get(&w->items, sku);
+    *created = it == NULL;
+    if (it == NULL && hg_map_count(&w->items) >= HG_WALLET_ITEMS_MAX) {
+        free(mtext);
+        return hg_error_set(err, HG_ELIMIT, "the catalog holds its %d items", HG_WALLET_ITEMS_MAX);
+    }
+    int64_t now = hg_clock_now_ms(w->clock);
+    if (it == NULL) {
+        it = hg_calloc(1, sizeof(*it));
+        snprintf(it->sku, sizeof(it->sku), "%s", sku);
+        it->created_ms = now;
+        hg_map_set(&w->items, it->sku, it);
+    }
+    memcpy(it->price, tmp.price, sizeof(it->price));
+    it->nprice = tmp.nprice;
+    it->stackable = json_is_true(st);
+    it->max_per_player = mp && json_is_integer(mp) ? json_integer_value(mp) : 0;
+    hg_free(it->metadata);
+    it->metadata = mtext ? hg_strdup(mtext) : NULL;
+    free(mtext);
+    it->updated_ms = now;
+    save_item(it, txn);
+    *out = item_json(it);
+    return 0;
+}
+
+int hg_wallet_item_get(hg_wallets_t *w, const char *sku, json_t **out, hg_error_t *err)
+{
+    item_t *it = hg_map_get(&w->items, sku);
+    if (it == NULL)
+        return hg_error_set(err, HG_ENOTFOUND, "no item %.64s in the catalog", sku);
+    *out = item_json(it);
+    return 0;
+}
+
+static int cmp_item(const void *x, const void *y)
+{
+    return strcmp((*(item_t *const *)x)->sku, (*(item_t *const *)y)->sku);
+}
+
+json_t *hg_wallet_items(hg_wallets_t *w, const char *after, size_t limit)
+{
+    size_t n = hg_map_count(&w->items), k = 0, it = 0;
+    item_t **all = hg_malloc((n ? n : 1) * sizeof(*all));
+    const char *key;
+    void *v;
+    while (hg_map_next(&w->items, &it, &key, &v))
+        if (after == NULL || strcmp(key, after) > 0)
+            all[k++] = v;
+    qsort(all, k, sizeof(*all), cmp_item);
+    json_t *items = json_array();
+    for (size_t i = 0; i < k && i < limit; i++)
+        json_array_append_new(items, item_json(all[i]));
+    json_t *o = json_pack("{s:o}", "items", items);
+    if (k > limit)
+        json_object_set_new(o, "next", json_string(all[limit - 1]->sku));
+    hg_free(all);
+    return o;
+}
+
+int hg_wallet_item_delete(hg_wallets_t *w, const char *sku, hg_store_txn_t *txn, hg_error_t *err)
+{
+    item_t *it = hg_map_get(&w->items, sku);
+    if (it == NULL)
+        return hg_error_set(err, HG_ENOTFOUND, "no item %.64s in the catalog", sku);
+    hg_map_del(&w->items, sku);
+    hg_store_del(txn, CATALOG_COLL, sku);
+    item_free(it);
+    return 0;
+}
+
+/* ---- credits ---- */
+
+static void rcpt_remember(hg_wallets_t *w, const char *id, const char *player, const char *cur,
+                          int64_t amount, const char *answer, int64_t t_ms)
+{
+    size_t n = strlen(id) + 1;
+    rcpt_t *r = hg_calloc(1, sizeof(*r) + n);
+    memcpy(r->id, id, n);
+    snprintf(r->player, sizeof(r->player), "%s", player);
+    snprintf(r->cur, sizeof(r->cur), "%s", cur);
+    r->amount = amount;
+    r->answer = hg_strdup(answer);
+    r->t_ms = t_ms;
+    hg_list_insert_tail(&w->rcpt_fifo, &r->node);
+    hg_map_set(&w->rcpts, r->id, r);
+}
+
+typedef struct credit_op {
+    hg_wallets_t *w;
+    hg_wallet_credit_t cr;
+    char *strs; /* owns the texts cr points to */
+    hg_store_txn_t *txn;
+    hg_buf_t *out;
+    int *replayed;
+    hg_error_t *err;
+    hg_wallet_done_cb done;
+    void *ud;
+} credit_op_t;
+
+/* The receipt was credited before (same player, currency, amount: replay; else conflict). */
+static int credited_before(const hg_wallet_credit_t *cr, const char *player, const char *cur,
+                           int64_t amount, const char *answer, hg_buf_t *out, int *replayed,
+                           hg_error_t *err)
+{
+    if (strcmp(player, cr->player_id) != 0 || strcmp(cur, cr->currency) != 0 ||
+        amount != cr->amount)
+        return hg_error_set(err, HG_ECONFLICT,
+                            "receipt %.64s was credited already, with another player, currency "
+                            "or amount",
+                            cr->receipt_id);
+    hg_buf_puts(out, answer);
+    *replayed = 1;
+    return 0;
+}
+
+static int credit_apply(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_txn_t *txn,
+                        hg_buf_t *out, hg_error_t *err)
+{
+    wallet_t *wl = wallet_get(w, cr->player_id, 1);
+    bal_t *b = bal_find(wl, cr->currency);
+    if (b == NULL && wl->nbal >= HG_WALLET_CURRENCIES_MAX)
+        return hg_error_set(err, HG_ELIMIT, "a wallet holds at most %d currencies",
+                            HG_WALLET_CURRENCIES_MAX);
+    int64_t have = b ? b->n : 0;
+    if (have > INT64_MAX - cr->amount)
+        return hg_error_set(err, HG_ELIMIT, "the balance would leave the int64 range");
+    /* attributes of the payment event, checked before anything changes */
+    hg_buf_t a;
+    hg_buf_init(&a);
+    hg_buf_puts(&a, "{\"receipt_id\":");
+    hg_jsonw_str(&a, cr->receipt_id);
+    hg_buf_puts(&a, ",\"currency\":");
+    hg_jsonw_str(&a, cr->currency);
+    hg_buf_printf(&a, ",\"amount\":%" PRId64, cr->amount);
+    if (cr->reason) {
+        hg_buf_puts(&a, ",\"reason\":");
+        hg_jsonw_str(&a, cr->reason);
+    }
+    hg_buf_puts(&a, "}");
+    int64_t now = hg_clock_now_ms(w->clock);
+    uint64_t ev;
+    int rc = hg_logs_append(w->logs, txn, "payment.credit", cr->player_id, now, a.data, &ev, err);
+    hg_buf_free(&a);
+    if (rc < 0)
+        return rc;
+    if (b == NULL)
+        b = bal_add_slot(wl, cr->currency);
+    b->n = have + cr->amount;
+    ledger_put(wl, cr->currency, cr->amount, b->n, "credit", cr->receipt_id, now, txn);
+    save_wallet(wl, txn);
+    size_t start = out->len;
+    hg_buf_puts(out, "{\"receipt_id\":");
+    hg_jsonw_str(out, cr->receipt_id);
+    hg_buf_puts(out, ",\"player_id\":");
+    hg_jsonw_str(out, cr->player_id);
+    hg_buf_puts(out, ",\"currency\":");
+    hg_jsonw_str(out, cr->currency);
+    hg_buf_printf(out,
+                  ",\"amount\":%" PRId64 ",\"balance\":%" PRId64 ",\"ledger_seq\":%" PRIu64
+                  ",\"event_id\":%" PRIu64 ",\"credited\":",
+                  cr->amount, b->n, wl->seq - 1, ev);
+    hg_jsonw_time_ms(out, now);
+    hg_buf_puts(out, "}");
+    const char *answer = out->data + start;
+    json_t *r =
+        json_pack("{s:s,s:s,s:I,s:s,s:I}", "player_id", cr->player_id, "currency", cr->currency,
+                  "amount", (json_int_t)cr->amount, "a", answer, "t", (json_int_t)now);
+    if (cr->reason)
+        json_object_set_new(r, "reason", json_string(cr->reason));
+    hg_store_put(txn, RECEIPT_COLL, cr->receipt_id, r);
+    json_decref(r);
+    rcpt_remember(w, cr->receipt_id, cr->player_id, cr->currency, cr->amount, answer, now);
+    return 0;
+}
+
+static void credit_found(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    (void)more;
+    credit_op_t *op = ud;
+    hg_wallets_t *w = op->w;
+    const hg_wallet_credit_t *cr = &op->cr;
+    rcpt_t *r;
+    if (rc < 0) {
+        rc = hg_error_set(op->err, HG_EINTERNAL, "cannot read receipt %.64s: %s", cr->receipt_id,
+                          hg_strerror(rc));
+    } else if ((r = hg_map_get(&w->rcpts, cr->receipt_id)) != NULL) {
+        /* credited meanwhile by a request that raced this one */
+        rc = credited_before(cr, r->player, r->cur, r->amount, r->answer, op->out, op->replayed,
+                             op->err);
+    } else if (n == 1) {
+        json_t *v = json_loads(rows[0].value, 0, NULL);
+        const char *p = json_string_value(json_object_get(v, "player_id"));
+        const char *c = json_string_value(json_object_get(v, "currency"));
+        const char *a = json_string_value(json_object_get(v, "a"));
+        if (p == NULL || c == NULL || a == NULL)
+            rc = hg_error_set(op->err, HG_EINTERNAL, "receipt %.64s is unreadable", cr->receipt_id);
+        else
+            rc = credited_before(cr, p, c, json_integer_value(json_object_get(v, "amount")), a,
+                                 op->out, op->replayed, op->err);
+        json_decref(v);
+    } else {
+        rc = credit_apply(w, cr, op->txn, op->out, op->err);
+    }
+    op->done(op->ud, rc);
+    hg_free(op->strs);
+    hg_free(op);
+}
+
+void hg_wallet_credit(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_txn_t *txn,
+                      hg_buf_t *out, int *replayed, hg_error_t *err, hg_wallet_done_cb done,
+                      void *ud)
+{
+    *replayed = 0;
+    int rc = 0;
+    if (cr->receipt_id == NULL || !printable(cr->receipt_id, HG_WALLET_RECEIPT_MAX))
+        rc = hg_error_set(err, HG_EINVAL, "receipt_id must be 1..%d printable ASCII characters",
+                          HG_WALLET_RECEIPT_MAX);
+    else if (!valid_currency(cr->currency))
+        rc = hg_error_set(err, HG_EINVAL, "currency must be 1..%d of [a-z0-9_]",
+                          HG_WALLET_CURRENCY_MAX);
+    else if (cr->amount < 1)
+        rc = hg_error_set(err, HG_EINVAL, "amount must be a positive integer");
+    else if (cr->reason && strlen(cr->reason) > HG_WALLET_REASON_MAX)
+        rc = hg_error_set(err, HG_EINVAL, "reason is at most %d bytes", HG_WALLET_REASON_MAX);
+    if (rc < 0) {
+        done(ud, rc);
+        return;
+    }
+    rcpt_t *r = hg_map_get(&w->rcpts, cr->receipt_id);
+    if (r) {
+        done(ud, credited_before(cr, r->player, r->cur, r->amount, r->answer, out, replayed, err));
+        return;
+    }
+    /* not credited in this run: the store knows whether it was before */
+    credit_op_t *op = hg_calloc(1, sizeof(*op));
+    size_t lp = strlen(cr->player_id) + 1, lc = strlen(cr->currency) + 1,
+           lr = strlen(cr->receipt_id) + 1, ls = cr->reason ? strlen(cr->reason) + 1 : 0;
+    op->strs = hg_malloc(lp + lc + lr + ls);
+    char *s = op->strs;
+    op->cr = *cr;
+    op->cr.player_id = memcpy(s, cr->player_id, lp), s += lp;
+    op->cr.currency = memcpy(s, cr->currency, lc), s += lc;
+    op->cr.receipt_id = memcpy(s, cr->receipt_id, lr), s += lr;
+    op->cr.reason = cr->reason ? memcpy(s, cr->reason, ls) : NULL;
+    op->w = w;
+    op->txn = txn;
+    op->out = out;
+    op->replayed = replayed;
+    op->err = err;
+    op->done = done;
+    op->ud = ud;
+    hg_store_get(w->store, RECEIPT_COLL, op->cr.receipt_id, credit_found, op);
+}
+
+/* ---- purchases ---- */
+
+/* The partition of "<player>/<key>" is the player's. */
+static unsigned idem_part(const char *key)
+{
+    char p[40];
+    const char *slash = strchr(key, '/');
+    size_t n = slash ? (size_t)(slash - key) : strlen(key);
+    if (n >= sizeof(p))
+        n = sizeof(p) - 1;
+    memcpy(p, key, n);
+    p[n] = '\0';
+    return hg_player_partition(p);
+}
+
+static void idem_remember(hg_wallets_t *w, const char *key, const char *body, const char *answer,
+                          int64_t now, hg_store_txn_t *txn)
+{
+    char coll[24];
+    snprintf(coll, sizeof(coll), "wallet.idem/%02u", idem_part(key));
+    if (hg_map_count(&w->idem) >= HG_WALLET_IDEM_MAX) {
+        idem_t *old = hg_container_of(w->idem_fifo.next, idem_t, node);
+        char oc[24];
+        snprintf(oc, sizeof(oc), "wallet.idem/%02u", idem_part(old->key));
+        hg_store_del(txn, oc, old->key);
+        hg_map_del(&w->idem, old->key);
+        hg_list_remove(&old->node);
+        idem_free(old);
+    }
+    size_t kl = strlen(key) + 1;
+    idem_t *i = hg_calloc(1, sizeof(*i) + kl);
+    memcpy(i->key, key, kl);
+    i->t_ms = now;
+    i->body = hg_strdup(body);
+    i->answer = hg_strdup(answer);
+    hg_list_insert_tail(&w->idem_fifo, &i->node);
+    hg_map_set(&w->idem, i->key, i);
+    json_t *r = json_pack("{s:s,s:s,s:I}", "h", body, "a", answer, "t", (json_int_t)now);
+    hg_store_put(txn, coll, i->key, r);
+    json_decref(r);
+}
+
+int hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku, int64_t quantity,
+                       const char *idem_key, hg_store_txn_t *txn, hg_buf_t *out, int *replayed,
+                       hg_error_t *err)
+{
+    *replayed = 0;
+    if (idem_key == NULL || !printable(idem_key, HG_WALLET_IDEM_KEY_MAX))
+        return hg_error_set(err, HG_EINVAL,
+                            "idempotency_key is required: 1..%d printable ASCII characters",
+                            HG_WALLET_IDEM_KEY_MAX);
+    if (sku == NULL || !valid_sku(sku))
+        return hg_error_set(err, HG_EINVAL, "sku must be 1..%d of [A-Za-z0-9_.:-]",
+                            HG_WALLET_SKU_MAX);
+    if (quantity < 1 || quantity > HG_WALLET_QUANTITY_MAX)
+        return hg_error_set(err, HG_EINVAL, "quantity must be 1..%d", HG_WALLET_QUANTITY_MAX);
+    int64_t now = hg_clock_now_ms(w->clock);
+    char ikey[40 + HG_WALLET_IDEM_KEY_MAX + 2], body[HG_WALLET_SKU_MAX + 24];
+    snprintf(ikey, sizeof(ikey), "%s/%s", player_id, idem_key);
+    snprintf(body, sizeof(body), "%s\n%" PRId64, sku, quantity);
+    idem_t *i = hg_map_get(&w->idem, ikey);
+    if (i && now - i->t_ms < w->idem_ttl_ms) {
+        if (strcmp(i->body, body) != 0)
+            return hg_error_set(err, HG_ECONFLICT,
+                                "idempotency_key %.64s was used for another purchase (another "
+                                "sku or quantity)",
+                                idem_key);
+        hg_buf_puts(out, i->answer);
+        *replayed = 1;
+        return 0;
+    }
+    item_t *it = hg_map_get(&w->items, sku);
+    if (it == NULL)
+        return hg_error_set(err, HG_ENOTFOUND, "no item %s in the catalog", sku);
+    wallet_t *wl = wallet_get(w, player_id, 0);
+    inv_t *have = wl ? inv_find(wl, sku) : NULL;
+    int64_t owned = have ? have->q : 0;
+    if (!it->stackable && (quantity > 1 || owned > 0))
+        return hg_error_set(err, HG_ELIMIT, "%s is not stackable: a player owns at most one", sku);
+    if (it->max_per_player && owned + quantity > it->max_per_player)
+        return hg_error_set(err, HG_ELIMIT,
+                            "a player owns at most %" PRId64 " of %s (owns %" PRId64 ")",
+                            it->max_per_player, sku, owned);
+    if (have == NULL && wl && wl->ninv >= HG_WALLET_INVENTORY_MAX)
+        return hg_error_set(err, HG_ELIMIT, "an inventory holds at most %d items",
+                            HG_WALLET_INVENTORY_MAX);
+    int64_t charge[HG_WALLET_PRICES_MAX];
+    for (int k = 0; k < it->nprice; k++) {
+        if (it->price[k].amount > INT64_MAX / quantity)
+            return hg_error_set(err, HG_EINVAL, "the price of %" PRId64 " × %s leaves int64",
+                                quantity, sku);
+        charge[k] = it->price[k].amount * quantity;
+        bal_t *b = wl ? bal_find(wl, it->price[k].cur) : NULL;
+        if (b == NULL || b->n < charge[k])
+            return hg_error_set(err, HG_EFUNDS,
+                                "%" PRId64 " × %s costs %" PRId64 " %s; the balance is %" PRId64,
+                                quantity, sku, charge[k], it->price[k].cur, b ? b->n : 0);
+    }
+    /* decided: every write below goes into txn */
+    char pid[HG_WALLET_ID_LEN + 1];
+    new_purchase_id(w, now, pid);
+    hg_buf_t a;
+    hg_buf_init(&a);
+    hg_buf_puts(&a, "{\"purchase_id\":");
+    hg_jsonw_str(&a, pid);
+    hg_buf_puts(&a, ",\"sku\":");
+    hg_jsonw_str(&a, sku);
+    hg_buf_printf(&a, ",\"quantity\":%" PRId64 ",\"charged\":{", quantity);
+    for (int k = 0; k < it->nprice; k++) {
+        if (k)
+            hg_buf_puts(&a, ",");
+        hg_jsonw_key(&a, it->price[k].cur);
+        hg_jsonw_int(&a, charge[k]);
+    }
+    hg_buf_puts(&a, "}}");
+    uint64_t ev;
+    int rc = hg_logs_append(w->logs, txn, "payment.purchase", player_id, now, a.data, &ev, err);
+    hg_buf_free(&a);
+    if (rc < 0)
+        return rc;
+    wl = wallet_get(w, player_id, 1);
+    for (int k = 0; k < it->nprice; k++) {
+        bal_t *b = bal_find(wl, it->price[k].cur);
+        b->n -= charge[k];
+        ledger_put(wl, it->price[k].cur, -charge[k], b->n, "purchase", pid, now, txn);
+    }
+    have = inv_find(wl, sku);
+    if (have == NULL) {
+        wl->inv = hg_realloc(wl->inv, (wl->ninv + 1) * sizeof(*wl->inv));
+        have = &wl->inv[wl->ninv++];
+        snprintf(have->sku, sizeof(have->sku), "%s", sku);
+        have->q = 0;
+        have->acquired_ms = now;
+    }
+    have->q += quantity;
+    save_wallet(wl, txn);
+    /* the answer, which is also the idempotency record's */
+    size_t start = out->len;
+    hg_buf_puts(out, "{\"purchase_id\":");
+    hg_jsonw_str(out, pid);
+    hg_buf_puts(out, ",\"player_id\":");
+    hg_jsonw_str(out, player_id);
+    hg_buf_puts(out, ",\"sku\":");
+    hg_jsonw_str(out, sku);
+    hg_buf_printf(out, ",\"quantity\":%" PRId64 ",\"charged\":{", quantity);
+    for (int k = 0; k < it->nprice; k++) {
+        if (k)
+            hg_buf_puts(out, ",");
+        hg_jsonw_key(out, it->price[k].cur);
+        hg_jsonw_int(out, charge[k]);
+    }
+    hg_buf_puts(out, "},\"idempotency_key\":");
+    hg_jsonw_str(out, idem_key);
+    hg_buf_printf(out, ",\"event_id\":%" PRIu64 ",\"created\":", ev);
+    hg_jsonw_time_ms(out, now);
+    size_t record_end = out->len; /* the purchase record: up to here, closed */
+    hg_buf_puts(out, ",\"balances\":");
+    write_balances(out, wl);
+    hg_buf_puts(out, ",\"inventory\":");
+    write_inventory(out, wl);
+    hg_buf_puts(out, "}");
+    /* the purchase record and the player's index of it */
+    size_t rlen = record_end - start;
+    char *rec = hg_malloc(rlen + 2);
+    memcpy(rec, out->data + start, rlen);
+    rec[rlen] = '}';
+    rec[rlen + 1] = '\0';
+    hg_store_put_text(txn, HG_WALLET_PURCHASE_COLL, pid, rec);
+    char coll[32], key[40 + HG_WALLET_ID_LEN + 2];
+    hg_wallet_purchases_coll(player_id, coll, sizeof(coll));
+    snprintf(key, sizeof(key), "%s/%s", player_id, pid);
+    rec = hg_malloc(rlen + 2);
+    memcpy(rec, out->data + start, rlen);
+    rec[rlen] = '}';
+    rec[rlen + 1] = '\0';
+    hg_store_put_text(txn, coll, key, rec);
+    idem_remember(w, ikey, body, out->data + start, now, txn);
+    return 0;
+}
+
+/* ---- upkeep ---- */
+
+void hg_wallets_tick(hg_wallets_t *w, size_t budget)
+{
+    int64_t now = hg_clock_now_ms(w->clock);
+    hg_store_txn_t *txn = NULL;
+    while (budget && !hg_list_empty(&w->idem_fifo)) {
+        idem_t *i = hg_container_of(w->idem_fifo.next, idem_t, node);
+        if (now - i->t_ms < w->idem_ttl_ms)
+            break;
+        if (txn == NULL)
+            txn = hg_store_txn_new(w->store);
+        char coll[24];
+        snprintf(coll, sizeof(coll), "wallet.idem/%02u", idem_part(i->key));
+        hg_store_del(txn, coll, i->key);
+        hg_map_del(&w->idem, i->key);
+        hg_list_remove(&i->node);
+        idem_free(i);
+        budget--;
+    }
+    if (txn)
+        hg_store_commit(txn, NULL, NULL);
+    /* receipts: memory only (the store keeps every one); durable long before RECEIPT_KEEP_MS */
+    while (budget && hg_map_count(&w->rcpts) > HG_WALLET_RECENT_RECEIPTS) {
+        rcpt_t *r = hg_container_of(w->rcpt_fifo.next, rcpt_t, node);
+        if (now - r->t_ms < RECEIPT_KEEP_MS)
+            break;
+        hg_map_del(&w->rcpts, r->id);
+        hg_list_remove(&r->node);
+        rcpt_free(r);
+        budget--;
+    }
+}
+
+/* ---- load ---- */
+
+static int load_item(void *ud, const char *key, json_t *v)
+{
+    hg_wallets_t *w = ud;
+    hg_error_t err;
+    item_t tmp = {0};
+    if (!valid_sku(key) || parse_price(json_object_get(v, "price"), &tmp, &err) < 0)
+        return 0; /* unreadable: skipped */
+    item_t *it = hg_calloc(1, sizeof(*it));
+    *it = tmp;
+    snprintf(it->sku, sizeof(it->sku), "%s", key);
+    it->stackable = json_is_true(json_object_get(v, "stackable"));
+    it->max_per_player = json_integer_value(json_object_get(v, "max_per_player"));
+    json_t *md = json_object_get(v, "metadata");
+    if (json_is_object(md)) {
+        char *t = json_dumps(md, JSON_COMPACT);
+        it->metadata = hg_strdup(t);
+        free(t);
+    }
+    it->created_ms = json_integer_value(json_object_get(v, "created_ms"));
+    it->updated_ms = json_integer_value(json_object_get(v, "updated_ms"));
+    hg_map_set(&w->items, it->sku, it);
+    return 0;
+}
+
+static int load_wallet(void *ud, const char *key, json_t *v)
+{
+    hg_wallets_t *w = ud;
+    wallet_t *wl = wallet_get(w, key, 1);
+    wl->seq = (uint64_t)json_integer_value(json_object_get(v, "n"));
+    if (wl->seq == 0)
+        wl->seq = 1;
+    const char *cur;
+    json_t *n;
+    json_object_foreach (json_object_get(v, "b"), cur, n) {
+        bal_t *b = bal_add_slot(wl, cur);
+        b->n = json_integer_value(n);
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach (json_object_get(v, "i"), i, e) {
+        const char *sku = json_string_value(json_array_get(e, 0));
+        if (sku == NULL)
+            continue;
+        wl->inv = hg_realloc(wl->inv, (wl->ninv + 1) * sizeof(*wl->inv));
+        inv_t *in = &wl->inv[wl->ninv++];
+        snprintf(in->sku, sizeof(in->sku), "%s", sku);
+        in->q = json_integer_value(json_array_get(e, 1));
+        in->acquired_ms = json_integer_value(json_array_get(e, 2));
+    }
+    return 0;
+}
+
+static int load_idem(void *ud, const char *key, json_t *v)
+{
+    hg_wallets_t *w = ud;
+    const char *h = json_string_value(json_object_get(v, "h"));
+    const char *a = json_string_value(json_object_get(v, "a"));
+    if (h == NULL || a == NULL || hg_map_get(&w->idem, key))
+        return 0;
+    size_t kl = strlen(key) + 1;
+    idem_t *i = hg_calloc(1, sizeof(*i) + kl);
+    memcpy(i->key, key, kl);
+    i->t_ms = json_integer_value(json_object_get(v, "t"));
+    i->body = hg_strdup(h);
+    i->answer = hg_strdup(a);
+    hg_list_t *q = w->idem_fifo.prev; /* keep the fifo in time order */
+    while (q != &w->idem_fifo && hg_container_of(q, idem_t, node)->t_ms > i->t_ms)
+        q = q->prev;
+    hg_list_insert_tail(q->next, &i->node);
+    hg_map_set(&w->idem, i->key, i);
+    return 0;
+}
+
+int hg_wallets_load(hg_wallets_t *w, hg_error_t *err)
+{
+    int rc = hg_store_load(w->store, CATALOG_COLL, load_item, w);
+    for (unsigned p = 0; rc >= 0 && p < PARTITIONS; p++) {
+        char coll[24];
+        snprintf(coll, sizeof(coll), "wallet/%02u", p);
+        if ((rc = hg_store_load(w->store, coll, load_wallet, w)) < 0)
+            break;
+        snprintf(coll, sizeof(coll), "wallet.idem/%02u", p);
+        rc = hg_store_load(w->store, coll, load_idem, w);
+    }
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load wallets: %s", hg_strerror(rc));
+    HG_LOG(HG_LOG_INFO, "wallet", "loaded items=%zu wallets=%zu idempotency_keys=%zu",
+           hg_map_count(&w->items), hg_map_count(&w->wallets), hg_map_count(&w->idem));
+    return 0;
+}

@@ -13,7 +13,7 @@ DATA       ?= ./hangar-data
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan run test unit unit-asan e2e e2e-asan bench fuzz format format-check clean
+.PHONY: all deps build build-asan run test unit unit-asan e2e e2e-asan bench crash fuzz format format-check clean
 
 all: build
 
@@ -51,6 +51,11 @@ test: format-check unit unit-asan e2e-asan
 
 bench: build
 	bench/run.sh
+
+# The full crash test of purchases and credits (100 kill -9s); `make test` runs a short one
+# (tests/e2e/08-wallet-crash.py).
+crash: build
+	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/crash/wallet_crash.py --rounds 100
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHG_FUZZ=ON >/dev/null

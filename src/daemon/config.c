@@ -77,9 +77,6 @@ const hg_config_def_t hg_config_defs[] = {
      "How long events (POST /v1/events and the payment events) are kept, by type: an exact "
      "type, a prefix ending in * (payment.*), or * for every other type; days 1..36500. "
      "Empty: every event is kept."},
-    {"purchase-idempotency-ttl-s", I(purchase_idempotency_ttl_s), "86400", 60, 2592000, "s",
-     "How long a purchase's idempotency_key answers with the first purchase (and refuses "
-     "another body); the purchase itself is kept for ever."},
     {"refresh-token-ttl-s", I(refresh_token_ttl_s), "2592000", 60, 31536000, "s",
      "Lifetime of a player session's refresh token, from its last rotation (default 30 "
      "days)."},

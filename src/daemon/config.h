@@ -51,7 +51,6 @@ typedef struct hg_config {
     int64_t game_session_activation_timeout_s;
     int64_t player_session_reservation_s;
     char event_retention[1024];
-    int64_t purchase_idempotency_ttl_s;
 } hg_config_t;
 
 typedef enum { HG_CFG_STR, HG_CFG_INT } hg_config_type_t;

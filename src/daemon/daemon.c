@@ -76,7 +76,7 @@
 #define FLEET_TICK_BUDGET 2000
 #define LB_TICK_BUDGET 5000       /* leaderboard resets, expired keys, old-period deletes */
 #define LOGS_TICK_BUDGET 5000     /* expired events deleted a tick */
-#define WALLET_TICK_BUDGET 5000   /* expired purchase idempotency keys a tick */
+#define WALLET_TICK_BUDGET 5000   /* purchases and receipts of this run forgotten a tick */
 #define PLACEMENT_RUN_BUDGET 2000 /* placements attempted per loop turn after capacity appeared */
 #define PROBE_TIMEOUT_MS 3000
 #define WATCHDOG_MS 100           /* a loop iteration busier than this is logged */
@@ -570,8 +570,7 @@ static int serve(daemon_t *d)
     d->leaderboards = hg_lbs_new(d->store, &d->clock);
     hg_lbs_set_names(d->leaderboards, player_name, d);
     d->logs = hg_logs_new(&d->loop, d->store, &d->clock);
-    d->wallet =
-        hg_wallets_new(d->store, &d->clock, d->logs, d->cfg.purchase_idempotency_ttl_s * 1000);
+    d->wallet = hg_wallets_new(d->store, &d->clock, d->logs);
     if ((rc = hg_players_load(d->players, &err)) < 0 ||
         (rc = hg_ptokens_load(d->ptokens, &err)) < 0 ||
         (rc = hg_lbs_load(d->leaderboards, &err)) < 0 ||

@@ -14,9 +14,18 @@
  * anything that is not durable. The failure callback tells the owner once, on the loop; the
  * daemon then stops serving and rebuilds its memory from the store (daemon.c). The failed
  * batch's transactions get the backend's error; the ones refused after it HG_ESHUTDOWN.
+ *
+ * History reads (hg_store_scan, _get, _events, _event_types) are jobs on a second lane, the
+ * store reader, whose thread owns the backend's read-only connection (hg_store_reads_t, found
+ * at the start of the backend's state). A job copies its arguments when submitted; on the lane
+ * it asks the backend for limit + 1 rows (the extra one only says `more`) and copies them into
+ * the job (one growing text buffer and offsets into it); its done callback turns the offsets
+ * into pointers and calls back on the loop. Closing stops the reader first (its callbacks may
+ * still commit, e.g. the retention sweep's deletes) and refuses reads from then on.
  */
 #include "store/store.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -46,6 +55,11 @@ struct hg_store {
     const hg_store_backend_t *be;
     void *state;
     hg_lane_t lane;
+    const hg_store_reads_t *reads; /* NULL: no history reads */
+    void *reader;                  /* the reads' connection, used only by the reader lane */
+    hg_lane_t reader_lane;
+    int reader_started;
+    int closing; /* hg_store_close began: reads are refused */
     hg_store_stats_t stats;
     hg_histogram_t commit_hist; /* seconds per backend apply (the fsync is in it) */
     int holds;                  /* loads in progress (nested loads hold the lane once) */
@@ -54,6 +68,8 @@ struct hg_store {
     hg_store_failure_cb on_failure;
     void *failure_ud;
 };
+
+#define READER_BATCH_MAX 16 /* reads taken by the reader thread at once */
 
 static void render(hg_buf_t *out, void *ud)
 {
@@ -71,10 +87,17 @@ static void render(hg_buf_t *out, void *ud)
                   "# HELP hangar_store_inflight Transactions queued or committing.\n"
                   "# TYPE hangar_store_inflight gauge\n"
                   "hangar_store_inflight %zu\n"
+                  "# HELP hangar_store_reads_total History reads completed (reader lane).\n"
+                  "# TYPE hangar_store_reads_total counter\n"
+                  "hangar_store_reads_total %llu\n"
+                  "# HELP hangar_store_read_errors_total History reads the backend failed.\n"
+                  "# TYPE hangar_store_read_errors_total counter\n"
+                  "hangar_store_read_errors_total %llu\n"
                   "# HELP hangar_store_commit_seconds Time to commit one batch, fsync included.\n"
                   "# TYPE hangar_store_commit_seconds histogram\n",
                   (unsigned long long)s->stats.batches, (unsigned long long)s->stats.txns,
-                  (unsigned long long)s->stats.failures, hg_lane_inflight(&s->lane));
+                  (unsigned long long)s->stats.failures, hg_lane_inflight(&s->lane),
+                  (unsigned long long)s->stats.reads, (unsigned long long)s->stats.read_errors);
     hg_histogram_render(out, "hangar_store_commit_seconds", "", &s->commit_hist);
 }
 
@@ -119,6 +142,8 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
         t->rc = rc;
     }
 }
+
+static void reader_batch(hg_lane_t *lane, hg_list_t *batch, size_t n);
 
 static void run_hooks(hg_store_txn_t *t, int rc)
 {
@@ -169,11 +194,36 @@ int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char
     rc = backend->open(location, &s->state, err);
     if (rc < 0)
         goto out;
+    s->reads = *(const hg_store_reads_t *const *)s->state;
+    if (s->reads && s->reads->version != HG_STORE_READS_VERSION) {
+        backend->close(s->state);
+        rc = hg_error_set(err, HG_EINTERNAL, "store backend %s has reads version %d, want %d",
+                          backend->name, s->reads->version, HG_STORE_READS_VERSION);
+        goto out;
+    }
+    if (s->reads && (rc = s->reads->reader_open(s->state, &s->reader, err)) < 0) {
+        backend->close(s->state);
+        goto out;
+    }
     rc = hg_lane_start(&s->lane, loop, "store-writer", writer_batch, batch_max, s);
     if (rc < 0) {
+        if (s->reads)
+            s->reads->reader_close(s->reader);
         backend->close(s->state);
         hg_error_set(err, rc, "cannot start the store writer lane: %s", hg_strerror(rc));
         goto out;
+    }
+    if (s->reads) {
+        rc =
+            hg_lane_start(&s->reader_lane, loop, "store-reader", reader_batch, READER_BATCH_MAX, s);
+        if (rc < 0) {
+            hg_lane_stop(&s->lane);
+            s->reads->reader_close(s->reader);
+            backend->close(s->state);
+            hg_error_set(err, rc, "cannot start the store reader lane: %s", hg_strerror(rc));
+            goto out;
+        }
+        s->reader_started = 1;
     }
     hg_metrics_register("store", render, s);
     *out = s;
@@ -187,8 +237,15 @@ void hg_store_close(hg_store_t *s)
 {
     if (s == NULL)
         return;
+    /* the reader first: its callbacks may still commit (through the writer, drained next);
+     * reads submitted from here on are refused */
+    s->closing = 1;
+    if (s->reader_started)
+        hg_lane_stop(&s->reader_lane);
     hg_lane_stop(&s->lane);
     hg_metrics_unregister("store");
+    if (s->reads)
+        s->reads->reader_close(s->reader);
     s->be->close(s->state);
     hg_free(s);
 }
@@ -221,19 +278,20 @@ hg_store_txn_t *hg_store_txn_new(hg_store_t *s)
     return t;
 }
 
-static void add_op(hg_store_txn_t *t, hg_store_op_kind_t kind, const char *coll, const char *key,
-                   char *value)
+static hg_store_op_t *add_op(hg_store_txn_t *t, hg_store_op_kind_t kind, const char *coll,
+                             const char *key, char *value)
 {
     if (t->nops == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 4;
         t->ops = hg_realloc(t->ops, t->cap * sizeof(*t->ops));
     }
-    hg_store_op_t *op = hg_malloc(sizeof(*op));
+    hg_store_op_t *op = hg_calloc(1, sizeof(*op));
     op->kind = kind;
     op->coll = hg_strdup(coll);
-    op->key = hg_strdup(key);
+    op->key = key ? hg_strdup(key) : NULL;
     op->value = value;
     t->ops[t->nops++] = op;
+    return op;
 }
 
 void hg_store_put(hg_store_txn_t *t, const char *coll, const char *key, json_t *value)
@@ -252,6 +310,22 @@ void hg_store_put_text(hg_store_txn_t *t, const char *coll, const char *key, cha
 void hg_store_del(hg_store_txn_t *t, const char *coll, const char *key)
 {
     add_op(t, HG_STORE_DEL, coll, key, NULL);
+}
+
+void hg_store_event_add(hg_store_txn_t *t, const hg_store_event_t *ev)
+{
+    hg_store_op_t *op = add_op(t, HG_STORE_EVENT_ADD, "events", NULL, NULL);
+    op->ev_id = ev->id;
+    op->ev_time_ms = ev->time_ms;
+    op->ev_type = hg_strdup(ev->type);
+    op->ev_player = ev->player ? hg_strdup(ev->player) : NULL;
+    op->ev_attrs = ev->attrs ? hg_strdup(ev->attrs) : NULL;
+}
+
+void hg_store_event_del(hg_store_txn_t *t, uint64_t id)
+{
+    hg_store_op_t *op = add_op(t, HG_STORE_EVENT_DEL, "events", NULL, NULL);
+    op->ev_id = id;
 }
 
 int hg_store_txn_empty(const hg_store_txn_t *t)
@@ -280,6 +354,9 @@ void hg_store_txn_free(hg_store_txn_t *t)
         hg_free(t->ops[i]->coll);
         hg_free(t->ops[i]->key);
         hg_free(t->ops[i]->value);
+        hg_free(t->ops[i]->ev_type);
+        hg_free(t->ops[i]->ev_player);
+        hg_free(t->ops[i]->ev_attrs);
         hg_free(t->ops[i]);
     }
     hg_free(t->ops);
@@ -331,16 +408,295 @@ void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out)
     out->inflight = hg_lane_inflight(&s->lane);
 }
 
-/* Placeholder until the reader lane lands (logs module work). */
+int hg_store_last_event_id(hg_store_t *s, uint64_t *out)
+{
+    *out = 0;
+    if (s->reads == NULL)
+        return HG_ENOTIMPL;
+    hold(s);
+    int rc = s->reads->last_event_id(s->state, out);
+    release(s);
+    return rc;
+}
+
+/* ---- history reads (the reader lane) ---- */
+
+typedef enum { READ_SCAN, READ_GET, READ_EVENTS, READ_TYPES } read_kind_t;
+
+/* Strings per row, by kind: key and value; type, player and attributes; a name. */
+static const size_t read_width[] = {2, 2, 3, 1};
+
+typedef struct read_job {
+    hg_lane_job_t job; /* first: the lane's done callback recovers the read */
+    hg_store_t *store;
+    read_kind_t kind;
+    /* arguments, owned copies */
+    char *coll, *prefix, *after, *key;
+    hg_store_event_query_t q; /* q.type and q.player point into owned copies */
+    size_t limit;
+    int desc;
+    /* results, filled on the lane */
+    int rc;
+    size_t n; /* rows kept (at most limit) */
+    int more;
+    hg_buf_t text; /* every string of the rows, each NUL-terminated, back to back */
+    size_t *offs;  /* read_width[kind] offsets into text per row; SIZE_MAX: NULL */
+    uint64_t *ids; /* events: id and time per row */
+    int64_t *times;
+    size_t cap; /* rows offs/ids/times have room for */
+    union {
+        hg_store_rows_cb rows;
+        hg_store_events_cb events;
+        hg_store_names_cb names;
+    } cb;
+    void *ud;
+} read_job_t;
+
+static void read_free(read_job_t *r)
+{
+    hg_free(r->coll);
+    hg_free(r->prefix);
+    hg_free(r->after);
+    hg_free(r->key);
+    hg_free((char *)r->q.type);
+    hg_free((char *)r->q.player);
+    hg_buf_free(&r->text);
+    hg_free(r->offs);
+    hg_free(r->ids);
+    hg_free(r->times);
+    hg_free(r);
+}
+
+/* Lane thread: room for one more row; 0 when the row is the limit + 1st (only says `more`). */
+static int read_row(read_job_t *r)
+{
+    if (r->n == r->limit) {
+        r->more = 1;
+        return 0;
+    }
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        if (r->cap > r->limit)
+            r->cap = r->limit;
+        r->offs = hg_realloc(r->offs, r->cap * read_width[r->kind] * sizeof(*r->offs));
+        if (r->kind == READ_EVENTS) {
+            r->ids = hg_realloc(r->ids, r->cap * sizeof(*r->ids));
+            r->times = hg_realloc(r->times, r->cap * sizeof(*r->times));
+        }
+    }
+    return 1;
+}
+
+static void read_str(read_job_t *r, size_t col, const char *str)
+{
+    size_t *off = &r->offs[r->n * read_width[r->kind] + col];
+    if (str == NULL) {
+        *off = SIZE_MAX;
+        return;
+    }
+    *off = r->text.len;
+    hg_buf_append(&r->text, str, strlen(str) + 1);
+}
+
+static int on_read_row(void *ud, const char *key, const char *value)
+{
+    read_job_t *r = ud;
+    if (!read_row(r))
+        return 1;
+    read_str(r, 0, key);
+    read_str(r, 1, value);
+    r->n++;
+    return 0;
+}
+
+static int on_read_event(void *ud, const hg_store_event_t *ev)
+{
+    read_job_t *r = ud;
+    if (!read_row(r))
+        return 1;
+    r->ids[r->n] = ev->id;
+    r->times[r->n] = ev->time_ms;
+    read_str(r, 0, ev->type);
+    read_str(r, 1, ev->player);
+    read_str(r, 2, ev->attrs);
+    r->n++;
+    return 0;
+}
+
+static int on_read_name(void *ud, const char *name)
+{
+    read_job_t *r = ud;
+    if (!read_row(r))
+        return 1;
+    read_str(r, 0, name);
+    r->n++;
+    return 0;
+}
+
+/* Lane thread: run each read of the batch on the reader connection. */
+static void reader_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
+{
+    hg_store_t *s = lane->data;
+    (void)n;
+    hg_list_t *q;
+    hg_list_foreach (q, batch) {
+        read_job_t *r = (read_job_t *)hg_container_of(q, hg_lane_job_t, node);
+        switch (r->kind) {
+        case READ_SCAN:
+            r->rc = s->reads->scan(s->reader, r->coll, r->prefix, r->after, r->limit + 1, r->desc,
+                                   on_read_row, r);
+            break;
+        case READ_GET: r->rc = s->reads->get(s->reader, r->coll, r->key, on_read_row, r); break;
+        case READ_EVENTS: {
+            hg_store_event_query_t eq = r->q;
+            eq.limit = r->limit + 1;
+            r->rc = s->reads->events(s->reader, &eq, on_read_event, r);
+            break;
+        }
+        case READ_TYPES:
+            r->rc = s->reads->event_types(s->reader, r->after ? r->after : "", r->limit + 1,
+                                          on_read_name, r);
+            break;
+        }
+    }
+}
+
+static const char *read_at(const read_job_t *r, size_t row, size_t col)
+{
+    size_t off = r->offs[row * read_width[r->kind] + col];
+    return off == SIZE_MAX ? NULL : r->text.data + off;
+}
+
+/* Loop thread: hand the rows to the caller. */
+static void read_done(hg_lane_job_t *job)
+{
+    read_job_t *r = (read_job_t *)job;
+    hg_store_t *s = r->store;
+    size_t n = r->rc < 0 ? 0 : r->n;
+    int more = r->rc < 0 ? 0 : r->more;
+    int rc = r->rc < 0 ? r->rc : 0;
+    if (rc < 0) {
+        s->stats.read_errors++;
+        HG_LOG(HG_LOG_ERROR, "store", "history read failed rc=%s", hg_err_name(rc));
+    } else {
+        s->stats.reads++;
+    }
+    switch (r->kind) {
+    case READ_SCAN:
+    case READ_GET: {
+        hg_store_row_t *rows = hg_malloc((n ? n : 1) * sizeof(*rows));
+        for (size_t i = 0; i < n; i++) {
+            rows[i].key = read_at(r, i, 0);
+            rows[i].value = read_at(r, i, 1);
+        }
+        r->cb.rows(r->ud, rc, rows, n, more);
+        hg_free(rows);
+        break;
+    }
+    case READ_EVENTS: {
+        hg_store_event_t *evs = hg_malloc((n ? n : 1) * sizeof(*evs));
+        for (size_t i = 0; i < n; i++) {
+            evs[i].id = r->ids[i];
+            evs[i].time_ms = r->times[i];
+            evs[i].type = read_at(r, i, 0);
+            evs[i].player = read_at(r, i, 1);
+            evs[i].attrs = read_at(r, i, 2);
+        }
+        r->cb.events(r->ud, rc, evs, n, more);
+        hg_free(evs);
+        break;
+    }
+    case READ_TYPES: {
+        const char **names = hg_malloc((n ? n : 1) * sizeof(*names));
+        for (size_t i = 0; i < n; i++)
+            names[i] = read_at(r, i, 0);
+        r->cb.names(r->ud, rc, names, n, more);
+        hg_free(names);
+        break;
+    }
+    }
+    read_free(r);
+}
+
+/* Why a read cannot run now (the caller calls back at once with it), or 0. */
+static int read_refused(const hg_store_t *s, size_t limit)
+{
+    if (s->closing)
+        return HG_ESHUTDOWN;
+    if (s->reads == NULL)
+        return HG_ENOTIMPL;
+    return limit < 1 || limit > HG_STORE_READ_MAX ? HG_EINVAL : 0;
+}
+
+static read_job_t *read_new(hg_store_t *s, read_kind_t kind, size_t limit, void *ud)
+{
+    read_job_t *r = hg_calloc(1, sizeof(*r));
+    r->store = s;
+    r->kind = kind;
+    r->limit = limit;
+    r->ud = ud;
+    hg_buf_init(&r->text);
+    r->job.done = read_done;
+    return r;
+}
+
 void hg_store_scan(hg_store_t *s, const char *coll, const char *prefix, const char *after,
                    size_t limit, int desc, hg_store_rows_cb cb, void *ud)
 {
-    (void)s, (void)coll, (void)prefix, (void)after, (void)limit, (void)desc;
-    cb(ud, HG_ENOTIMPL, NULL, 0, 0);
+    int rc = read_refused(s, limit);
+    if (rc < 0) {
+        cb(ud, rc, NULL, 0, 0);
+        return;
+    }
+    read_job_t *r = read_new(s, READ_SCAN, limit, ud);
+    r->cb.rows = cb;
+    r->coll = hg_strdup(coll);
+    r->prefix = hg_strdup(prefix ? prefix : "");
+    r->after = after ? hg_strdup(after) : NULL;
+    r->desc = desc;
+    hg_lane_submit(&s->reader_lane, &r->job);
 }
 
 void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_rows_cb cb, void *ud)
 {
-    (void)s, (void)coll, (void)key;
-    cb(ud, HG_ENOTIMPL, NULL, 0, 0);
+    int rc = read_refused(s, 1);
+    if (rc < 0) {
+        cb(ud, rc, NULL, 0, 0);
+        return;
+    }
+    read_job_t *r = read_new(s, READ_GET, 1, ud);
+    r->cb.rows = cb;
+    r->coll = hg_strdup(coll);
+    r->key = hg_strdup(key);
+    hg_lane_submit(&s->reader_lane, &r->job);
+}
+
+void hg_store_events(hg_store_t *s, const hg_store_event_query_t *q, hg_store_events_cb cb,
+                     void *ud)
+{
+    int rc = read_refused(s, q->limit);
+    if (rc < 0) {
+        cb(ud, rc, NULL, 0, 0);
+        return;
+    }
+    read_job_t *r = read_new(s, READ_EVENTS, q->limit, ud);
+    r->cb.events = cb;
+    r->q = *q;
+    r->q.type = q->type ? hg_strdup(q->type) : NULL;
+    r->q.player = q->player ? hg_strdup(q->player) : NULL;
+    hg_lane_submit(&s->reader_lane, &r->job);
+}
+
+void hg_store_event_types(hg_store_t *s, const char *after, size_t limit, hg_store_names_cb cb,
+                          void *ud)
+{
+    int rc = read_refused(s, limit);
+    if (rc < 0) {
+        cb(ud, rc, NULL, 0, 0);
+        return;
+    }
+    read_job_t *r = read_new(s, READ_TYPES, limit, ud);
+    r->cb.names = cb;
+    r->after = after ? hg_strdup(after) : NULL;
+    hg_lane_submit(&s->reader_lane, &r->job);
 }

@@ -46,18 +46,40 @@ typedef void (*hg_store_failure_cb)(void *ud, int rc);
 /* Start-up load: one call per record, value borrowed for the call. Non-zero stops the load. */
 typedef int (*hg_store_load_cb)(void *ud, const char *key, json_t *value);
 
-typedef enum { HG_STORE_PUT = 1, HG_STORE_DEL = 2 } hg_store_op_kind_t;
+typedef enum {
+    HG_STORE_PUT = 1,
+    HG_STORE_DEL = 2,
+    HG_STORE_EVENT_ADD = 3, /* append one event to the event log (logs/logs.h) */
+    HG_STORE_EVENT_DEL = 4, /* delete one event by id (the retention sweep) */
+} hg_store_op_kind_t;
+
+/* An event of the event log, as stored and as read back. Its strings are borrowed. */
+typedef struct hg_store_event {
+    uint64_t id;        /* unique, assigned by the logs module; > 0 */
+    int64_t time_ms;    /* the event's time, epoch milliseconds */
+    const char *type;   /* never NULL */
+    const char *player; /* NULL: none */
+    const char *attrs;  /* a JSON object's compact text; NULL: none */
+} hg_store_event_t;
 
 typedef struct hg_store_op {
     hg_store_op_kind_t kind;
-    char *coll;
-    char *key;
-    char *value; /* compact JSON text for PUT */
+    char *coll;  /* PUT, DEL: the collection; EVENT_*: "events" (the table) */
+    char *key;   /* PUT, DEL: the key; EVENT_*: NULL */
+    char *value; /* PUT: compact JSON text; else NULL */
+    /* EVENT_ADD: the event (ev_type, ev_player and ev_attrs owned by the op, the last two may
+     * be NULL); EVENT_DEL: ev_id only */
+    uint64_t ev_id;
+    int64_t ev_time_ms;
+    char *ev_type;
+    char *ev_player;
+    char *ev_attrs;
 } hg_store_op_t;
 
 /* The backend vtable (rule 18). open/load/close run on the loop thread before/after serving;
  * apply runs on the store writer lane and must make every op of every transaction in the batch
- * durable atomically before returning 0. */
+ * durable atomically before returning 0 (event ops included: an event appended with a
+ * purchase commits with it). */
 #define HG_STORE_BACKEND_VERSION 1
 typedef struct hg_store_backend {
     int version;
@@ -70,11 +92,61 @@ typedef struct hg_store_backend {
 
 extern const hg_store_backend_t hg_store_sqlite;
 
+/* ---- history reads: the backend side ----
+ *
+ * History (records not kept in memory, and the event log) is read off the loop thread, on the
+ * store's reader lane, through a connection of its own that sees only committed data. A
+ * backend that serves such reads says so through its state: the state open() returns starts
+ * with a `const hg_store_reads_t *` (its read vtable), NULL for a backend without history
+ * reads (they then fail HG_ENOTIMPL). The write vtable above stays as it was, so backends and
+ * test doubles built on it need no change.
+ *
+ * reader_open runs on the loop thread in hg_store_open (after open); reader_close in
+ * hg_store_close (after the reader lane stopped); every other function but last_event_id runs
+ * on the reader lane with the reader handle, calling fn once per row, in order, for at most
+ * `limit` rows (a non-zero return from fn stops the read early, without error). Strings
+ * passed to fn are borrowed for the call. last_event_id runs on the loop thread before serving,
+ * on the writer's state, while the writer lane is held (as load does). */
+typedef int (*hg_store_row_fn)(void *ud, const char *key, const char *value);
+typedef int (*hg_store_event_fn)(void *ud, const hg_store_event_t *ev);
+typedef int (*hg_store_name_fn)(void *ud, const char *name);
+
+/* Which events to read. Strings are borrowed. */
+typedef struct hg_store_event_query {
+    const char *type;   /* exact type, or NULL */
+    const char *player; /* exact player id, or NULL */
+    int64_t from_ms;    /* time_ms >= from_ms (INT64_MIN: no bound) */
+    int64_t to_ms;      /* time_ms < to_ms (INT64_MAX: no bound) */
+    uint64_t after_id;  /* id > after_id (0: from the first) */
+    size_t limit;       /* rows: 1..HG_STORE_READ_MAX */
+    int by_time;        /* order by (time_ms, id) instead of id; after_id is then ignored */
+} hg_store_event_query_t;
+
+#define HG_STORE_READS_VERSION 1
+typedef struct hg_store_reads {
+    int version;
+    int (*reader_open)(void *state, void **reader, hg_error_t *err);
+    void (*reader_close)(void *reader);
+    /* records of coll with keys starting with prefix ("" for all), after `after` (NULL: from
+     * the first) in key order, ascending, or descending before `after` when desc */
+    int (*scan)(void *reader, const char *coll, const char *prefix, const char *after, size_t limit,
+                int desc, hg_store_row_fn fn, void *ud);
+    int (*get)(void *reader, const char *coll, const char *key, hg_store_row_fn fn, void *ud);
+    int (*events)(void *reader, const hg_store_event_query_t *q, hg_store_event_fn fn, void *ud);
+    /* the distinct event types sorted after `after` ("" for all), ascending */
+    int (*event_types)(void *reader, const char *after, size_t limit, hg_store_name_fn fn,
+                       void *ud);
+    /* the highest event id stored, 0 when none */
+    int (*last_event_id)(void *state, uint64_t *out);
+} hg_store_reads_t;
+
 typedef struct hg_store_stats {
     uint64_t batches;  /* backend commits */
     uint64_t txns;     /* non-empty transactions committed */
     uint64_t failures; /* failed batches */
     size_t inflight;
+    uint64_t reads;       /* history reads completed */
+    uint64_t read_errors; /* history reads that failed in the backend */
 } hg_store_stats_t;
 
 /* Open a store. location: a directory for the embedded SQLite store (hangar.db inside it). */
@@ -114,7 +186,15 @@ int hg_store_put_now(hg_store_t *s, const char *coll, const char *key, json_t *v
 
 /* History reads (records not kept in memory: ledger, purchases; logs.h's events). They run off
  * the loop thread, on the store's reader lane with its own connection, and see only committed
- * (durable) records. */
+ * (durable) records: a read submitted after a commit's callback ran sees that commit.
+ *
+ * Reader lane: one thread, FIFO (reads complete, and their callbacks run, in submission
+ * order); each read is one statement, so no read holds a snapshot between pages. Arguments
+ * are copied when the read is submitted; rows are copied on the lane and handed to the
+ * callback on the loop thread, borrowed for the call. A read refused at once (bad limit, no
+ * reader, store closing: HG_EINVAL, HG_ENOTIMPL, HG_ESHUTDOWN) calls back before the submitting
+ * function returns. A failed read (HG_ESTORE) does not fence the store: reads change nothing. */
+#define HG_STORE_READ_MAX 1000 /* rows per read */
 typedef struct hg_store_row {
     const char *key;
     const char *value; /* JSON text */
@@ -123,11 +203,33 @@ typedef struct hg_store_row {
  * further rows match; rc < 0 on failure (n 0). */
 typedef void (*hg_store_rows_cb)(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more);
 /* Up to limit (1..1000) records of coll whose keys start with prefix ("" for all) and sort after
- * `after` (NULL: from the first), ascending; or descending from before `after` when desc. */
+ * `after` (NULL: from the first), ascending; or descending from before `after` when desc.
+ * Keys compare as bytes (memcmp order). */
 void hg_store_scan(hg_store_t *s, const char *coll, const char *prefix, const char *after,
                    size_t limit, int desc, hg_store_rows_cb cb, void *ud);
 /* One record (n = 1) or none (n = 0). */
 void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_rows_cb cb, void *ud);
+/* Runs on the loop thread: events (borrowed for the call) in the query's order, more = 1 when
+ * further events match; rc < 0 on failure (n 0). */
+typedef void (*hg_store_events_cb)(void *ud, int rc, const hg_store_event_t *evs, size_t n,
+                                   int more);
+/* Up to q->limit events matching q (q and its strings are copied). */
+void hg_store_events(hg_store_t *s, const hg_store_event_query_t *q, hg_store_events_cb cb,
+                     void *ud);
+/* Runs on the loop thread: names (borrowed for the call) ascending, more as above. */
+typedef void (*hg_store_names_cb)(void *ud, int rc, const char *const *names, size_t n, int more);
+/* Up to limit (1..1000) distinct event types sorting after `after` (NULL or "": from the
+ * first). */
+void hg_store_event_types(hg_store_t *s, const char *after, size_t limit, hg_store_names_cb cb,
+                          void *ud);
+/* The highest event id stored (0 when none). Synchronous, before serving, like hg_store_load.
+ * HG_ENOTIMPL when the backend has no history reads. */
+int hg_store_last_event_id(hg_store_t *s, uint64_t *out);
+/* Append an event to t (HG_STORE_EVENT_ADD): every string is copied; player and attrs may be
+ * NULL. The logs module validates events and assigns ids (logs.h hg_logs_append): call that. */
+void hg_store_event_add(hg_store_txn_t *t, const hg_store_event_t *ev);
+/* Delete event id in t (HG_STORE_EVENT_DEL; nothing when no such event). */
+void hg_store_event_del(hg_store_txn_t *t, uint64_t id);
 /* Who hears of the first failed commit (see "Failure" above). */
 void hg_store_set_failure_cb(hg_store_t *s, hg_store_failure_cb cb, void *ud);
 /* 1 once a transaction failed: every later commit fails too. */

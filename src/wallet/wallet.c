@@ -26,7 +26,8 @@
 #define CATALOG_COLL "wallet.catalog"
 #define RECEIPT_COLL "wallet.rcpt"
 #define PARTITIONS 64
-#define RECEIPT_KEEP_MS 60000 /* a remembered receipt is durable well before this */
+#define RECENT_MS                                                                                  \
+    60000 /* a durable receipt or purchase is forgotten after this (or sooner: caps) */
 
 typedef struct price {
     char cur[HG_WALLET_CURRENCY_MAX + 1];
@@ -63,9 +64,12 @@ typedef struct wallet {
     char player[];
 } wallet_t;
 
+/* A purchase of this run, remembered by its idempotency key while it may still be in flight
+ * and for RECENT_MS after (the store has every one: wallet.pk). */
 typedef struct idem {
     hg_list_t node; /* fifo by time */
     int64_t t_ms;
+    int durable;  /* its transaction committed: it may be forgotten */
     char *body;   /* "sku\nquantity" */
     char *answer; /* the first answer */
     char key[];   /* "<player>/<key>" */
@@ -74,6 +78,7 @@ typedef struct idem {
 typedef struct rcpt {
     hg_list_t node; /* fifo by time */
     int64_t t_ms;
+    int durable;
     char player[40];
     char cur[HG_WALLET_CURRENCY_MAX + 1];
     int64_t amount;
@@ -85,10 +90,9 @@ struct hg_wallets {
     hg_store_t *store;
     hg_clock_t *clock;
     hg_logs_t *logs;
-    int64_t idem_ttl_ms;
     hg_map_t items;   /* sku → item_t */
     hg_map_t wallets; /* player → wallet_t */
-    hg_map_t idem;    /* "<player>/<key>" → idem_t */
+    hg_map_t idem;    /* "<player>/<key>" → idem_t (this run's latest purchases) */
     hg_list_t idem_fifo;
     hg_map_t rcpts; /* receipt id → rcpt_t (this run's, the latest HG_WALLET_RECENT_RECEIPTS) */
     hg_list_t rcpt_fifo;
@@ -174,14 +178,12 @@ static void new_purchase_id(hg_wallets_t *w, int64_t now, char out[HG_WALLET_ID_
 
 /* ---- life ---- */
 
-hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *logs,
-                             int64_t idem_ttl_ms)
+hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *logs)
 {
     hg_wallets_t *w = hg_calloc(1, sizeof(*w));
     w->store = store;
     w->clock = clock;
     w->logs = logs;
-    w->idem_ttl_ms = idem_ttl_ms;
     hg_map_init(&w->items);
     hg_map_init(&w->wallets);
     hg_map_init(&w->idem);
@@ -510,8 +512,14 @@ int hg_wallet_item_delete(hg_wallets_t *w, const char *sku, hg_store_txn_t *txn,
 
 /* ---- credits ---- */
 
-static void rcpt_remember(hg_wallets_t *w, const char *id, const char *player, const char *cur,
-                          int64_t amount, const char *answer, int64_t t_ms)
+static void rcpt_durable(void *ud, int rc)
+{
+    if (rc == 0)
+        ((rcpt_t *)ud)->durable = 1;
+}
+
+static rcpt_t *rcpt_remember(hg_wallets_t *w, const char *id, const char *player, const char *cur,
+                             int64_t amount, const char *answer, int64_t t_ms)
 {
     size_t n = strlen(id) + 1;
     rcpt_t *r = hg_calloc(1, sizeof(*r) + n);
@@ -523,6 +531,7 @@ static void rcpt_remember(hg_wallets_t *w, const char *id, const char *player, c
     r->t_ms = t_ms;
     hg_list_insert_tail(&w->rcpt_fifo, &r->node);
     hg_map_set(&w->rcpts, r->id, r);
+    return r;
 }
 
 typedef struct credit_op {
@@ -609,7 +618,9 @@ static int credit_apply(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_
         json_object_set_new(r, "reason", json_string(cr->reason));
     hg_store_put(txn, RECEIPT_COLL, cr->receipt_id, r);
     json_decref(r);
-    rcpt_remember(w, cr->receipt_id, cr->player_id, cr->currency, cr->amount, answer, now);
+    hg_store_txn_on_commit(
+        txn, rcpt_durable,
+        rcpt_remember(w, cr->receipt_id, cr->player_id, cr->currency, cr->amount, answer, now));
     return 0;
 }
 
@@ -694,33 +705,15 @@ void hg_wallet_credit(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_tx
 
 /* ---- purchases ---- */
 
-/* The partition of "<player>/<key>" is the player's. */
-static unsigned idem_part(const char *key)
+static void idem_durable(void *ud, int rc)
 {
-    char p[40];
-    const char *slash = strchr(key, '/');
-    size_t n = slash ? (size_t)(slash - key) : strlen(key);
-    if (n >= sizeof(p))
-        n = sizeof(p) - 1;
-    memcpy(p, key, n);
-    p[n] = '\0';
-    return hg_player_partition(p);
+    if (rc == 0)
+        ((idem_t *)ud)->durable = 1;
 }
 
 static void idem_remember(hg_wallets_t *w, const char *key, const char *body, const char *answer,
                           int64_t now, hg_store_txn_t *txn)
 {
-    char coll[24];
-    snprintf(coll, sizeof(coll), "wallet.idem/%02u", idem_part(key));
-    if (hg_map_count(&w->idem) >= HG_WALLET_IDEM_MAX) {
-        idem_t *old = hg_container_of(w->idem_fifo.next, idem_t, node);
-        char oc[24];
-        snprintf(oc, sizeof(oc), "wallet.idem/%02u", idem_part(old->key));
-        hg_store_del(txn, oc, old->key);
-        hg_map_del(&w->idem, old->key);
-        hg_list_remove(&old->node);
-        idem_free(old);
-    }
     size_t kl = strlen(key) + 1;
     idem_t *i = hg_calloc(1, sizeof(*i) + kl);
     memcpy(i->key, key, kl);
@@ -729,40 +722,59 @@ static void idem_remember(hg_wallets_t *w, const char *key, const char *body, co
     i->answer = hg_strdup(answer);
     hg_list_insert_tail(&w->idem_fifo, &i->node);
     hg_map_set(&w->idem, i->key, i);
-    json_t *r = json_pack("{s:s,s:s,s:I}", "h", body, "a", answer, "t", (json_int_t)now);
-    hg_store_put(txn, coll, i->key, r);
-    json_decref(r);
+    hg_store_txn_on_commit(txn, idem_durable, i);
 }
 
-int hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku, int64_t quantity,
-                       const char *idem_key, hg_store_txn_t *txn, hg_buf_t *out, int *replayed,
-                       hg_error_t *err)
+typedef struct buy_op {
+    hg_wallets_t *w;
+    char player[40];
+    char sku[HG_WALLET_SKU_MAX + 1];
+    int64_t quantity;
+    char ikey[40 + HG_WALLET_IDEM_KEY_MAX + 2]; /* "<player>/<key>" */
+    char body[HG_WALLET_SKU_MAX + 24];          /* "sku\nquantity" */
+    hg_store_txn_t *txn;
+    hg_buf_t *out;
+    int *replayed;
+    hg_error_t *err;
+    hg_wallet_done_cb done;
+    void *ud;
+} buy_op_t;
+
+static void buy_end(buy_op_t *op, int rc)
 {
-    *replayed = 0;
-    if (idem_key == NULL || !printable(idem_key, HG_WALLET_IDEM_KEY_MAX))
-        return hg_error_set(err, HG_EINVAL,
-                            "idempotency_key is required: 1..%d printable ASCII characters",
-                            HG_WALLET_IDEM_KEY_MAX);
-    if (sku == NULL || !valid_sku(sku))
-        return hg_error_set(err, HG_EINVAL, "sku must be 1..%d of [A-Za-z0-9_.:-]",
-                            HG_WALLET_SKU_MAX);
-    if (quantity < 1 || quantity > HG_WALLET_QUANTITY_MAX)
-        return hg_error_set(err, HG_EINVAL, "quantity must be 1..%d", HG_WALLET_QUANTITY_MAX);
+    op->done(op->ud, rc);
+    hg_free(op);
+}
+
+static int key_reused(buy_op_t *op)
+{
+    return hg_error_set(op->err, HG_ECONFLICT,
+                        "idempotency_key %.64s was used for another purchase (another sku or "
+                        "quantity)",
+                        strchr(op->ikey, '/') + 1);
+}
+
+/* The key was used before: the same body is answered with the first answer. */
+static int replay(buy_op_t *op, const idem_t *i)
+{
+    if (strcmp(i->body, op->body) != 0)
+        return key_reused(op);
+    hg_buf_puts(op->out, i->answer);
+    *op->replayed = 1;
+    return 0;
+}
+
+/* Decide against memory and write the purchase into op->txn. */
+static int buy_apply(buy_op_t *op)
+{
+    hg_wallets_t *w = op->w;
+    const char *player_id = op->player, *sku = op->sku, *ikey = op->ikey, *body = op->body;
+    const char *idem_key = strchr(ikey, '/') + 1;
+    int64_t quantity = op->quantity;
+    hg_store_txn_t *txn = op->txn;
+    hg_buf_t *out = op->out;
+    hg_error_t *err = op->err;
     int64_t now = hg_clock_now_ms(w->clock);
-    char ikey[40 + HG_WALLET_IDEM_KEY_MAX + 2], body[HG_WALLET_SKU_MAX + 24];
-    snprintf(ikey, sizeof(ikey), "%s/%s", player_id, idem_key);
-    snprintf(body, sizeof(body), "%s\n%" PRId64, sku, quantity);
-    idem_t *i = hg_map_get(&w->idem, ikey);
-    if (i && now - i->t_ms < w->idem_ttl_ms) {
-        if (strcmp(i->body, body) != 0)
-            return hg_error_set(err, HG_ECONFLICT,
-                                "idempotency_key %.64s was used for another purchase (another "
-                                "sku or quantity)",
-                                idem_key);
-        hg_buf_puts(out, i->answer);
-        *replayed = 1;
-        return 0;
-    }
     item_t *it = hg_map_get(&w->items, sku);
     if (it == NULL)
         return hg_error_set(err, HG_ENOTFOUND, "no item %s in the catalog", sku);
@@ -853,23 +865,115 @@ int hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku, 
     hg_buf_puts(out, ",\"inventory\":");
     write_inventory(out, wl);
     hg_buf_puts(out, "}");
-    /* the purchase record and the player's index of it */
+    /* the purchase as answered (by its id), its key's record and the player's index of it */
+    hg_store_put_text(txn, HG_WALLET_PURCHASE_COLL, pid, hg_strdup(out->data + start));
+    char coll[32], key[40 + HG_WALLET_ID_LEN + 2];
+    hg_wallet_purchases_coll(player_id, coll, sizeof(coll));
+    snprintf(key, sizeof(key), "%s/%s", player_id, pid);
     size_t rlen = record_end - start;
     char *rec = hg_malloc(rlen + 2);
     memcpy(rec, out->data + start, rlen);
     rec[rlen] = '}';
     rec[rlen + 1] = '\0';
-    hg_store_put_text(txn, HG_WALLET_PURCHASE_COLL, pid, rec);
-    char coll[32], key[40 + HG_WALLET_ID_LEN + 2];
-    hg_wallet_purchases_coll(player_id, coll, sizeof(coll));
-    snprintf(key, sizeof(key), "%s/%s", player_id, pid);
-    rec = hg_malloc(rlen + 2);
-    memcpy(rec, out->data + start, rlen);
-    rec[rlen] = '}';
-    rec[rlen + 1] = '\0';
     hg_store_put_text(txn, coll, key, rec);
+    snprintf(coll, sizeof(coll), "wallet.pk/%02u", hg_player_partition(player_id));
+    json_t *r = json_pack("{s:s,s:s}", "h", body, "p", pid);
+    hg_store_put(txn, coll, ikey, r);
+    json_decref(r);
     idem_remember(w, ikey, body, out->data + start, now, txn);
     return 0;
+}
+
+static void buy_first_answer(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    (void)more;
+    buy_op_t *op = ud;
+    if (rc < 0 || n == 0) {
+        rc = hg_error_set(op->err, HG_EINTERNAL, "cannot read the purchase of key %s: %s", op->ikey,
+                          rc < 0 ? hg_strerror(rc) : "missing");
+    } else {
+        hg_buf_puts(op->out, rows[0].value);
+        *op->replayed = 1;
+        rc = 0;
+    }
+    buy_end(op, rc);
+}
+
+static void buy_key_found(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    (void)more;
+    buy_op_t *op = ud;
+    idem_t *i;
+    if (rc < 0) {
+        rc = hg_error_set(op->err, HG_EINTERNAL, "cannot read idempotency key %s: %s", op->ikey,
+                          hg_strerror(rc));
+    } else if ((i = hg_map_get(&op->w->idem, op->ikey)) != NULL) {
+        rc = replay(op, i); /* bought meanwhile by a request that raced this one */
+    } else if (n == 1) {
+        json_t *v = json_loads(rows[0].value, 0, NULL);
+        const char *h = json_string_value(json_object_get(v, "h"));
+        const char *p = json_string_value(json_object_get(v, "p"));
+        if (h == NULL || p == NULL) {
+            rc = hg_error_set(op->err, HG_EINTERNAL, "idempotency key %s is unreadable", op->ikey);
+        } else if (strcmp(h, op->body) != 0) {
+            rc = key_reused(op);
+        } else {
+            char pid[HG_WALLET_ID_LEN + 1];
+            snprintf(pid, sizeof(pid), "%s", p);
+            json_decref(v);
+            hg_store_get(op->w->store, HG_WALLET_PURCHASE_COLL, pid, buy_first_answer, op);
+            return;
+        }
+        json_decref(v);
+    } else {
+        rc = buy_apply(op);
+    }
+    buy_end(op, rc);
+}
+
+void hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku, int64_t quantity,
+                        const char *idem_key, hg_store_txn_t *txn, hg_buf_t *out, int *replayed,
+                        hg_error_t *err, hg_wallet_done_cb done, void *ud)
+{
+    *replayed = 0;
+    int rc = 0;
+    if (idem_key == NULL || !printable(idem_key, HG_WALLET_IDEM_KEY_MAX))
+        rc = hg_error_set(err, HG_EINVAL,
+                          "idempotency_key is required: 1..%d printable ASCII characters",
+                          HG_WALLET_IDEM_KEY_MAX);
+    else if (sku == NULL || !valid_sku(sku))
+        rc =
+            hg_error_set(err, HG_EINVAL, "sku must be 1..%d of [A-Za-z0-9_.:-]", HG_WALLET_SKU_MAX);
+    else if (quantity < 1 || quantity > HG_WALLET_QUANTITY_MAX)
+        rc = hg_error_set(err, HG_EINVAL, "quantity must be 1..%d", HG_WALLET_QUANTITY_MAX);
+    else if (strlen(player_id) >= sizeof(((buy_op_t *)0)->player))
+        rc = hg_error_set(err, HG_EINVAL, "player_id is not a player id");
+    if (rc < 0) {
+        done(ud, rc);
+        return;
+    }
+    buy_op_t *op = hg_calloc(1, sizeof(*op));
+    op->w = w;
+    snprintf(op->player, sizeof(op->player), "%s", player_id);
+    snprintf(op->sku, sizeof(op->sku), "%s", sku);
+    op->quantity = quantity;
+    snprintf(op->ikey, sizeof(op->ikey), "%s/%s", player_id, idem_key);
+    snprintf(op->body, sizeof(op->body), "%s\n%" PRId64, sku, quantity);
+    op->txn = txn;
+    op->out = out;
+    op->replayed = replayed;
+    op->err = err;
+    op->done = done;
+    op->ud = ud;
+    idem_t *i = hg_map_get(&w->idem, op->ikey);
+    if (i) {
+        buy_end(op, replay(op, i));
+        return;
+    }
+    /* not bought in this run lately: the store knows whether the key was used before */
+    char coll[24];
+    snprintf(coll, sizeof(coll), "wallet.pk/%02u", hg_player_partition(player_id));
+    hg_store_get(w->store, coll, op->ikey, buy_key_found, op);
 }
 
 /* ---- upkeep ---- */
@@ -877,27 +981,22 @@ int hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku, 
 void hg_wallets_tick(hg_wallets_t *w, size_t budget)
 {
     int64_t now = hg_clock_now_ms(w->clock);
-    hg_store_txn_t *txn = NULL;
+    /* memory only (the store keeps every one): a purchase or receipt is forgotten once durable
+     * and RECENT_MS old, or sooner beyond the caps */
     while (budget && !hg_list_empty(&w->idem_fifo)) {
         idem_t *i = hg_container_of(w->idem_fifo.next, idem_t, node);
-        if (now - i->t_ms < w->idem_ttl_ms)
+        if (!i->durable ||
+            (now - i->t_ms < RECENT_MS && hg_map_count(&w->idem) <= HG_WALLET_RECENT_PURCHASES))
             break;
-        if (txn == NULL)
-            txn = hg_store_txn_new(w->store);
-        char coll[24];
-        snprintf(coll, sizeof(coll), "wallet.idem/%02u", idem_part(i->key));
-        hg_store_del(txn, coll, i->key);
         hg_map_del(&w->idem, i->key);
         hg_list_remove(&i->node);
         idem_free(i);
         budget--;
     }
-    if (txn)
-        hg_store_commit(txn, NULL, NULL);
-    /* receipts: memory only (the store keeps every one); durable long before RECEIPT_KEEP_MS */
-    while (budget && hg_map_count(&w->rcpts) > HG_WALLET_RECENT_RECEIPTS) {
+    while (budget && !hg_list_empty(&w->rcpt_fifo)) {
         rcpt_t *r = hg_container_of(w->rcpt_fifo.next, rcpt_t, node);
-        if (now - r->t_ms < RECEIPT_KEEP_MS)
+        if (!r->durable ||
+            (now - r->t_ms < RECENT_MS && hg_map_count(&w->rcpts) <= HG_WALLET_RECENT_RECEIPTS))
             break;
         hg_map_del(&w->rcpts, r->id);
         hg_list_remove(&r->node);
@@ -960,41 +1059,17 @@ static int load_wallet(void *ud, const char *key, json_t *v)
     return 0;
 }
 
-static int load_idem(void *ud, const char *key, json_t *v)
-{
-    hg_wallets_t *w = ud;
-    const char *h = json_string_value(json_object_get(v, "h"));
-    const char *a = json_string_value(json_object_get(v, "a"));
-    if (h == NULL || a == NULL || hg_map_get(&w->idem, key))
-        return 0;
-    size_t kl = strlen(key) + 1;
-    idem_t *i = hg_calloc(1, sizeof(*i) + kl);
-    memcpy(i->key, key, kl);
-    i->t_ms = json_integer_value(json_object_get(v, "t"));
-    i->body = hg_strdup(h);
-    i->answer = hg_strdup(a);
-    hg_list_t *q = w->idem_fifo.prev; /* keep the fifo in time order */
-    while (q != &w->idem_fifo && hg_container_of(q, idem_t, node)->t_ms > i->t_ms)
-        q = q->prev;
-    hg_list_insert_tail(q->next, &i->node);
-    hg_map_set(&w->idem, i->key, i);
-    return 0;
-}
-
 int hg_wallets_load(hg_wallets_t *w, hg_error_t *err)
 {
     int rc = hg_store_load(w->store, CATALOG_COLL, load_item, w);
     for (unsigned p = 0; rc >= 0 && p < PARTITIONS; p++) {
         char coll[24];
         snprintf(coll, sizeof(coll), "wallet/%02u", p);
-        if ((rc = hg_store_load(w->store, coll, load_wallet, w)) < 0)
-            break;
-        snprintf(coll, sizeof(coll), "wallet.idem/%02u", p);
-        rc = hg_store_load(w->store, coll, load_idem, w);
+        rc = hg_store_load(w->store, coll, load_wallet, w);
     }
     if (rc < 0)
         return hg_error_set(err, rc, "cannot load wallets: %s", hg_strerror(rc));
-    HG_LOG(HG_LOG_INFO, "wallet", "loaded items=%zu wallets=%zu idempotency_keys=%zu",
-           hg_map_count(&w->items), hg_map_count(&w->wallets), hg_map_count(&w->idem));
+    HG_LOG(HG_LOG_INFO, "wallet", "loaded items=%zu wallets=%zu", hg_map_count(&w->items),
+           hg_map_count(&w->wallets));
     return 0;
 }

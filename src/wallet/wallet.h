@@ -5,15 +5,20 @@
  *   wallet.catalog         <sku>                     → an item (hot: loaded at start)
  *   wallet/<nn>            <player>                  → balances, inventory, next ledger number
  *                                                      (hot: loaded at start)
- *   wallet.idem/<nn>       <player>/<key>            → a purchase's idempotency record (hot,
- *                                                      until purchase-idempotency-ttl-s)
- *   wallet.rcpt            <receipt id>              → a credit (history; the receipts of this
- *                                                      run are also in memory)
- *   wallet.purchase        <purchase id>             → a purchase (history)
+ *   wallet.pk/<nn>         <player>/<key>            → a purchase's idempotency key: its body and
+ *                                                      purchase id (history, kept for ever)
+ *   wallet.rcpt            <receipt id>              → a credit and its answer (history, for ever)
+ *   wallet.purchase        <purchase id>             → a purchase as it was answered (history)
  *   wallet.pp/<nn>         <player>/<purchase id>    → the player's purchases, by time (history)
  *   wallet.ledger/<nn>     <player>/<seq, 16 digits> → a ledger entry (history)
  * nn is hg_player_partition(player) (00..63). History is not loaded at start: it is read off the
  * loop thread (hg_store_scan / hg_store_get).
+ *
+ * Idempotency: a purchase's key and a credit's receipt are remembered for ever. The purchases and
+ * receipts of this run stay in memory until they are durable and RECENT (60 s) old, or the
+ * HG_WALLET_RECENT_* caps are passed; any other key or receipt is looked up in the store (one
+ * read on the reader lane) before it is applied, and looked up again in memory when that read
+ * returns, so two requests racing with one key apply it once.
  *
  * Every change of a balance is a ledger entry {seq, currency, amount (+ credit, - debit),
  * balance (after), kind ("credit" | "purchase"), ref (receipt or purchase id), time}, written in
@@ -40,30 +45,29 @@
 #include "rt/clock.h"
 #include "store/store.h"
 
-#define HG_WALLET_SKU_MAX 64             /* sku: 1..64 of [A-Za-z0-9_.:-] */
-#define HG_WALLET_CURRENCY_MAX 32        /* currency: 1..32 of [a-z0-9_] */
-#define HG_WALLET_PRICES_MAX 8           /* currencies in one price */
-#define HG_WALLET_ITEMS_MAX 100000       /* catalog items */
-#define HG_WALLET_METADATA_MAX 4096      /* item metadata: JSON object, bytes compact */
-#define HG_WALLET_CURRENCIES_MAX 32      /* currencies one wallet holds */
-#define HG_WALLET_INVENTORY_MAX 10000    /* distinct skus one wallet holds */
-#define HG_WALLET_QUANTITY_MAX 10000     /* quantity of one purchase */
-#define HG_WALLET_RECEIPT_MAX 256        /* receipt_id: 1..256 printable ASCII */
-#define HG_WALLET_REASON_MAX 256         /* a credit's reason */
-#define HG_WALLET_IDEM_KEY_MAX 128       /* idempotency_key: 1..128 printable ASCII */
-#define HG_WALLET_IDEM_MAX 1000000       /* purchase idempotency records kept in all */
-#define HG_WALLET_RECENT_RECEIPTS 100000 /* receipts of this run kept in memory */
-#define HG_WALLET_PAGE_MAX 1000          /* purchases or ledger entries per page */
-#define HG_WALLET_ID_LEN 36              /* purchase ids: UUID v7 text (time-ordered) */
+#define HG_WALLET_SKU_MAX 64              /* sku: 1..64 of [A-Za-z0-9_.:-] */
+#define HG_WALLET_CURRENCY_MAX 32         /* currency: 1..32 of [a-z0-9_] */
+#define HG_WALLET_PRICES_MAX 8            /* currencies in one price */
+#define HG_WALLET_ITEMS_MAX 100000        /* catalog items */
+#define HG_WALLET_METADATA_MAX 4096       /* item metadata: JSON object, bytes compact */
+#define HG_WALLET_CURRENCIES_MAX 32       /* currencies one wallet holds */
+#define HG_WALLET_INVENTORY_MAX 10000     /* distinct skus one wallet holds */
+#define HG_WALLET_QUANTITY_MAX 10000      /* quantity of one purchase */
+#define HG_WALLET_RECEIPT_MAX 256         /* receipt_id: 1..256 printable ASCII */
+#define HG_WALLET_REASON_MAX 256          /* a credit's reason */
+#define HG_WALLET_IDEM_KEY_MAX 128        /* idempotency_key: 1..128 printable ASCII */
+#define HG_WALLET_RECENT_PURCHASES 100000 /* purchases of this run kept in memory, at most */
+#define HG_WALLET_RECENT_RECEIPTS 100000  /* receipts of this run kept in memory, at most */
+#define HG_WALLET_PAGE_MAX 1000           /* purchases or ledger entries per page */
+#define HG_WALLET_ID_LEN 36               /* purchase ids: UUID v7 text (time-ordered) */
 
 typedef struct hg_wallets hg_wallets_t;
 
-hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *logs,
-                             int64_t idem_ttl_ms);
+hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *logs);
 void hg_wallets_free(hg_wallets_t *w);
-/* Start-up: the catalog, every wallet partition and the live idempotency records. */
+/* Start-up: the catalog and every wallet partition. */
 int hg_wallets_load(hg_wallets_t *w, hg_error_t *err);
-/* Drop expired idempotency records and the oldest remembered receipts (budget records). */
+/* Forget durable purchases and receipts of this run past RECENT or the caps (budget of them). */
 void hg_wallets_tick(hg_wallets_t *w, size_t budget);
 
 /* ---- catalog ---- */
@@ -101,10 +105,11 @@ void hg_wallet_credit(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_tx
  * *replayed 1 when the key was used with the same body (the first answer). Errors: HG_ENOTFOUND
  * (sku), HG_EINVAL (quantity, key), HG_EFUNDS (insufficient funds), HG_ELIMIT (max_per_player,
  * a non-stackable item owned already, wallet limits), HG_ECONFLICT (the key with another
- * body). Nothing changes on error. */
-int hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku, int64_t quantity,
-                       const char *idem_key, hg_store_txn_t *txn, hg_buf_t *out, int *replayed,
-                       hg_error_t *err);
+ * body). Nothing changes on error. Asynchronous as hg_wallet_credit() (a key not in memory is
+ * looked up in the store): done(ud, rc) on the loop thread; commit txn then, also on error. */
+void hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku, int64_t quantity,
+                        const char *idem_key, hg_store_txn_t *txn, hg_buf_t *out, int *replayed,
+                        hg_error_t *err, hg_wallet_done_cb done, void *ud);
 
 /* Collections of the history records of a player (for pages read with hg_store_scan). */
 void hg_wallet_ledger_coll(const char *player_id, char *out, size_t cap);

@@ -158,9 +158,22 @@ static void history_page(hg_native_call_t *c, const char *coll, const char *play
 
 /* ---- /v1/purchases ---- */
 
+static void purchase_done(void *ud, int rc)
+{
+    hg_native_call_t *c = ud;
+    hg_store_txn_t *txn = c->pending_txn;
+    c->pending_txn = NULL;
+    if (rc == 0) {
+        c->status = 201;
+    } else {
+        hg_store_txn_free(txn);
+        txn = hg_store_txn_new(c->api->store); /* the error answers after what it rests on */
+    }
+    hg_native_commit(c, txn);
+}
+
 static void purchase(hg_native_call_t *c)
 {
-    hg_store_txn_t *txn = hg_store_txn_new(c->api->store);
     const char *pid = NULL;
     if (hg_native_parse_body(c) == 0) {
         json_t *in = c->in, *named = json_object_get(in, "player_id");
@@ -178,27 +191,20 @@ static void purchase(hg_native_call_t *c)
                 hg_error_set(&c->err, HG_ENOTFOUND, "no player %.40s", pid);
         }
     }
-    if (c->err.code == 0) {
-        json_t *sku = json_object_get(c->in, "sku"), *q = json_object_get(c->in, "quantity");
-        json_t *key = json_object_get(c->in, "idempotency_key");
-        if (!json_is_string(sku) || (q && !json_is_integer(q)) || !json_is_string(key)) {
-            hg_error_set(&c->err, HG_EINVAL,
-                         "give sku and idempotency_key as strings and quantity as an integer");
-        } else {
-            int replayed;
-            if (hg_wallet_purchase(c->api->wallet, pid, json_string_value(sku),
-                                   q ? json_integer_value(q) : 1, json_string_value(key), txn,
-                                   &c->out_text, &replayed, &c->err) == 0) {
-                c->status = 201;
-                c->replayed = replayed;
-            }
-        }
-    }
+    json_t *sku = json_object_get(c->in, "sku"), *q = json_object_get(c->in, "quantity");
+    json_t *key = json_object_get(c->in, "idempotency_key");
+    if (c->err.code == 0 &&
+        (!json_is_string(sku) || (q && !json_is_integer(q)) || !json_is_string(key)))
+        hg_error_set(&c->err, HG_EINVAL,
+                     "give sku and idempotency_key as strings and quantity as an integer");
     if (c->err.code) {
-        hg_store_txn_free(txn);
-        txn = hg_store_txn_new(c->api->store); /* the error answers after what it rests on */
+        hg_native_commit(c, hg_store_txn_new(c->api->store));
+        return;
     }
-    hg_native_commit(c, txn);
+    c->pending_txn = hg_store_txn_new(c->api->store);
+    hg_wallet_purchase(c->api->wallet, pid, json_string_value(sku), q ? json_integer_value(q) : 1,
+                       json_string_value(key), c->pending_txn, &c->out_text, &c->replayed, &c->err,
+                       purchase_done, c);
 }
 
 void hg_native_purchases(hg_native_call_t *c, const char *rest, size_t n)
@@ -233,20 +239,6 @@ void hg_native_purchases(hg_native_call_t *c, const char *rest, size_t n)
 
 /* ---- /v1/players/{id|me}/wallet, …/purchases, …/ledger ---- */
 
-static void credit_done(void *ud, int rc)
-{
-    hg_native_call_t *c = ud;
-    hg_store_txn_t *txn = c->pending_txn;
-    c->pending_txn = NULL;
-    if (rc == 0) {
-        c->status = 201;
-    } else {
-        hg_store_txn_free(txn);
-        txn = hg_store_txn_new(c->api->store);
-    }
-    hg_native_commit(c, txn);
-}
-
 static void credit(hg_native_call_t *c, const char *player)
 {
     if (hg_native_require(c, "wallet:Credit") < 0 || hg_native_parse_body(c) < 0) {
@@ -274,7 +266,7 @@ static void credit(hg_native_call_t *c, const char *player)
     };
     c->pending_txn = hg_store_txn_new(c->api->store);
     hg_wallet_credit(c->api->wallet, &cr, c->pending_txn, &c->out_text, &c->replayed, &c->err,
-                     credit_done, c);
+                     purchase_done, c);
 }
 
 int hg_native_player_wallet(hg_native_call_t *c, const char *rest, size_t n)

@@ -125,5 +125,22 @@ def test_leaderboard_example(d):
     assert friends["items"][0]["friend_rank"] == 1, friends
 
 
+@fresh(admin=False, args=["--auth-device", "1"])
+def test_wallet_example(d):
+    """The wallet example runs after the leaderboard example's set-up lines (the ones that define
+    H, KEY, SECRET and TOKEN), as the README says."""
+    _, lb = _block("leaderboard")
+    setup = "\n".join(line for line in lb.splitlines()
+                      if line.startswith(("H=", "KEY=", "SECRET=", "TOKEN=", "        python3")))
+    lang, code = _block("wallet")
+    assert lang == "sh"
+    out = _sh(d, setup + "\n" + code).splitlines()
+    assert len(out) == 5, out
+    first, again = json.loads(out[0]), json.loads(out[1])
+    assert first == again and first["charged"] == {"gold": 120}, (first, again)
+    assert first["balances"] == {"gold": 380}, first
+    assert out[2:] == ["level.end,1", "payment.credit,1", "payment.purchase,1"], out
+
+
 if __name__ == "__main__":
     harness.run()

@@ -1,0 +1,407 @@
+/* Unit tests: history reads on the store's reader lane (hg_store_scan, hg_store_get,
+ * hg_store_events, hg_store_event_types) against the real SQLite backend: key order and
+ * prefixes, paging in both directions with `more`, committed-only visibility, event filters,
+ * the schema upgrade of a version 1 store, and reads refused once the store closes. */
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "core/alloc.h"
+#include "store/store.h"
+#include "test.h"
+#include "test_util.h"
+
+#define MAX_ROWS 64
+
+/* What one read answered (rows copied). */
+typedef struct got {
+    int done, rc, more;
+    size_t n;
+    char keys[MAX_ROWS][64];
+    char values[MAX_ROWS][128];
+    uint64_t ids[MAX_ROWS];
+    int64_t times[MAX_ROWS];
+    int has_player[MAX_ROWS], has_attrs[MAX_ROWS];
+} got_t;
+
+static void on_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    got_t *g = ud;
+    g->done = 1;
+    g->rc = rc;
+    g->more = more;
+    g->n = n;
+    ASSERT_TRUE(n <= MAX_ROWS);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(g->keys[i], sizeof(g->keys[i]), "%s", rows[i].key);
+        snprintf(g->values[i], sizeof(g->values[i]), "%s", rows[i].value);
+    }
+}
+
+static void on_events(void *ud, int rc, const hg_store_event_t *evs, size_t n, int more)
+{
+    got_t *g = ud;
+    g->done = 1;
+    g->rc = rc;
+    g->more = more;
+    g->n = n;
+    ASSERT_TRUE(n <= MAX_ROWS);
+    for (size_t i = 0; i < n; i++) {
+        g->ids[i] = evs[i].id;
+        g->times[i] = evs[i].time_ms;
+        snprintf(g->keys[i], sizeof(g->keys[i]), "%s", evs[i].type);
+        snprintf(g->values[i], sizeof(g->values[i]), "%s", evs[i].attrs ? evs[i].attrs : "");
+        g->has_player[i] = evs[i].player != NULL;
+        g->has_attrs[i] = evs[i].attrs != NULL;
+    }
+}
+
+static void on_names(void *ud, int rc, const char *const *names, size_t n, int more)
+{
+    got_t *g = ud;
+    g->done = 1;
+    g->rc = rc;
+    g->more = more;
+    g->n = n;
+    for (size_t i = 0; i < n; i++)
+        snprintf(g->keys[i], sizeof(g->keys[i]), "%s", names[i]);
+}
+
+static void wait_got(uv_loop_t *loop, got_t *g)
+{
+    while (!g->done)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+static hg_store_t *open_on(uv_loop_t *loop, const char *dir)
+{
+    uv_loop_init(loop);
+    hg_store_t *s;
+    hg_error_t err;
+    ASSERT_OK(hg_store_open(loop, &hg_store_sqlite, dir, 8, &s, &err));
+    return s;
+}
+
+static void close_on(uv_loop_t *loop, hg_store_t *s)
+{
+    hg_store_close(s);
+    uv_run(loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(loop));
+}
+
+static void put(hg_store_txn_t *t, const char *coll, const char *key, int v)
+{
+    json_t *j = json_pack("{s:i}", "v", v);
+    hg_store_put(t, coll, key, j);
+    json_decref(j);
+}
+
+static got_t *scan(uv_loop_t *loop, hg_store_t *s, const char *coll, const char *prefix,
+                   const char *after, size_t limit, int desc)
+{
+    static got_t g;
+    memset(&g, 0, sizeof(g));
+    hg_store_scan(s, coll, prefix, after, limit, desc, on_rows, &g);
+    wait_got(loop, &g);
+    return &g;
+}
+
+HG_TEST(scan_orders_filters_by_prefix_and_pages_both_ways)
+{
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    /* ledger of two players, plus a neighbour collection and a key sorting right after the
+     * prefix range */
+    for (int i = 0; i < 12; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "p1/%03d", i);
+        put(t, "ledger", key, i);
+        snprintf(key, sizeof(key), "p2/%03d", i);
+        put(t, "ledger", key, 100 + i);
+    }
+    put(t, "ledger", "p10/000", 999);
+    put(t, "ledger", "p1", 998);
+    put(t, "other", "p1/000", -1);
+    hg_test_commit(&loop, t);
+
+    got_t *g = scan(&loop, s, "ledger", "p1/", NULL, 5, 0);
+    ASSERT_OK(g->rc);
+    ASSERT_EQ_INT(g->n, 5);
+    ASSERT_EQ_INT(g->more, 1);
+    ASSERT_STR_EQ(g->keys[0], "p1/000");
+    ASSERT_STR_EQ(g->keys[4], "p1/004");
+    ASSERT_STR_EQ(g->values[0], "{\"v\":0}");
+    /* the next pages: after the last key; the last page says no more */
+    g = scan(&loop, s, "ledger", "p1/", "p1/004", 5, 0);
+    ASSERT_EQ_INT(g->n, 5);
+    ASSERT_STR_EQ(g->keys[0], "p1/005");
+    ASSERT_EQ_INT(g->more, 1);
+    g = scan(&loop, s, "ledger", "p1/", "p1/009", 5, 0);
+    ASSERT_EQ_INT(g->n, 2);
+    ASSERT_STR_EQ(g->keys[1], "p1/011");
+    ASSERT_EQ_INT(g->more, 0);
+    /* exactly limit rows left: more is 0 */
+    g = scan(&loop, s, "ledger", "p1/", "p1/006", 5, 0);
+    ASSERT_EQ_INT(g->n, 5);
+    ASSERT_EQ_INT(g->more, 0);
+    /* descending, newest first, then before a key */
+    g = scan(&loop, s, "ledger", "p2/", NULL, 3, 1);
+    ASSERT_EQ_INT(g->n, 3);
+    ASSERT_STR_EQ(g->keys[0], "p2/011");
+    ASSERT_STR_EQ(g->keys[2], "p2/009");
+    ASSERT_EQ_INT(g->more, 1);
+    g = scan(&loop, s, "ledger", "p2/", "p2/002", 3, 1);
+    ASSERT_EQ_INT(g->n, 2);
+    ASSERT_STR_EQ(g->keys[0], "p2/001");
+    ASSERT_STR_EQ(g->keys[1], "p2/000");
+    ASSERT_EQ_INT(g->more, 0);
+    /* every key of the collection, no prefix: 12 + 12 + 2, nothing of "other" */
+    g = scan(&loop, s, "ledger", "", NULL, 1000, 0);
+    ASSERT_EQ_INT(g->n > MAX_ROWS ? 0 : g->n, 26);
+    ASSERT_STR_EQ(g->keys[0], "p1");
+    ASSERT_STR_EQ(g->keys[13], "p10/000");
+    /* a prefix with no keys, and an unknown collection */
+    g = scan(&loop, s, "ledger", "p3/", NULL, 10, 0);
+    ASSERT_OK(g->rc);
+    ASSERT_EQ_INT(g->n, 0);
+    ASSERT_EQ_INT(g->more, 0);
+    g = scan(&loop, s, "nothing", "", NULL, 10, 1);
+    ASSERT_EQ_INT(g->n, 0);
+    /* limits out of 1..1000 are refused at once */
+    g = scan(&loop, s, "ledger", "", NULL, 0, 0);
+    ASSERT_EQ_INT(g->rc, HG_EINVAL);
+    g = scan(&loop, s, "ledger", "", NULL, 1001, 0);
+    ASSERT_EQ_INT(g->rc, HG_EINVAL);
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
+HG_TEST(get_sees_only_committed_records)
+{
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    got_t g = {0};
+    hg_store_get(s, "purchases", "x1", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_OK(g.rc);
+    ASSERT_EQ_INT(g.n, 0);
+
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    put(t, "purchases", "x1", 7);
+    hg_test_commit(&loop, t);
+    memset(&g, 0, sizeof(g));
+    hg_store_get(s, "purchases", "x1", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_EQ_INT(g.n, 1);
+    ASSERT_STR_EQ(g.keys[0], "x1");
+    ASSERT_STR_EQ(g.values[0], "{\"v\":7}");
+    /* a record deleted and committed is gone for readers */
+    t = hg_store_txn_new(s);
+    hg_store_del(t, "purchases", "x1");
+    hg_test_commit(&loop, t);
+    memset(&g, 0, sizeof(g));
+    hg_store_get(s, "purchases", "x1", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_EQ_INT(g.n, 0);
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
+static void add_event(hg_store_txn_t *t, uint64_t id, int64_t ms, const char *type,
+                      const char *player, const char *attrs)
+{
+    hg_store_event_t ev = {id, ms, type, player, attrs};
+    hg_store_event_add(t, &ev);
+}
+
+static got_t *events(uv_loop_t *loop, hg_store_t *s, const hg_store_event_query_t *q)
+{
+    static got_t g;
+    memset(&g, 0, sizeof(g));
+    hg_store_events(s, q, on_events, &g);
+    wait_got(loop, &g);
+    ASSERT_OK(g.rc);
+    return &g;
+}
+
+HG_TEST(events_are_appended_in_txns_filtered_and_deleted)
+{
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    uint64_t last;
+    ASSERT_OK(hg_store_last_event_id(s, &last));
+    ASSERT_EQ_INT(last, 0);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    for (int i = 1; i <= 20; i++)
+        add_event(t, (uint64_t)i, 1000000 - i * 10, i % 2 ? "match.end" : "shop.view",
+                  i % 4 == 0 ? "p4" : NULL, i % 3 == 0 ? "{\"n\":3}" : NULL);
+    put(t, "purchases", "x", 1); /* an event commits with the records of its transaction */
+    hg_test_commit(&loop, t);
+
+    hg_store_event_query_t q = {.from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 7};
+    got_t *g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 7);
+    ASSERT_EQ_INT(g->more, 1);
+    ASSERT_EQ_INT(g->ids[0], 1);
+    ASSERT_EQ_INT(g->times[0], 999990);
+    ASSERT_STR_EQ(g->keys[0], "match.end");
+    ASSERT_EQ_INT(g->has_player[0], 0);
+    ASSERT_EQ_INT(g->has_attrs[0], 0);
+    ASSERT_EQ_INT(g->has_attrs[2], 1);
+    ASSERT_STR_EQ(g->values[2], "{\"n\":3}");
+    q.after_id = 14;
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 6);
+    ASSERT_EQ_INT(g->ids[0], 15);
+    ASSERT_EQ_INT(g->more, 0);
+    /* by type, by player, by time range [from, to) */
+    hg_store_event_query_t bt = {
+        .type = "shop.view", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 100};
+    g = events(&loop, s, &bt);
+    ASSERT_EQ_INT(g->n, 10);
+    for (size_t i = 0; i < g->n; i++)
+        ASSERT_EQ_INT(g->ids[i] % 2, 0);
+    hg_store_event_query_t bp = {
+        .player = "p4", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 100};
+    g = events(&loop, s, &bp);
+    ASSERT_EQ_INT(g->n, 5);
+    ASSERT_EQ_INT(g->ids[4], 20);
+    hg_store_event_query_t tr = {.from_ms = 999900, .to_ms = 999950, .limit = 100};
+    g = events(&loop, s, &tr); /* times 999990 - 10(i-1): ids 5..10 have 999950..999900 */
+    ASSERT_EQ_INT(g->n, 5);
+    ASSERT_EQ_INT(g->ids[0], 6);
+    ASSERT_EQ_INT(g->ids[4], 10);
+    /* by time: oldest first (the retention sweep's order) */
+    hg_store_event_query_t old = {
+        .type = "match.end", .from_ms = INT64_MIN, .to_ms = 999850, .limit = 3, .by_time = 1};
+    g = events(&loop, s, &old); /* 17 (999830) and 19 (999810) */
+    ASSERT_EQ_INT(g->n, 2);
+    ASSERT_EQ_INT(g->ids[0], 19);
+    ASSERT_EQ_INT(g->ids[1], 17);
+    ASSERT_EQ_INT(g->more, 0);
+    old.limit = 1;
+    g = events(&loop, s, &old);
+    ASSERT_EQ_INT(g->n, 1);
+    ASSERT_EQ_INT(g->ids[0], 19);
+    ASSERT_EQ_INT(g->more, 1);
+    /* distinct types, paged */
+    got_t names = {0};
+    hg_store_event_types(s, NULL, 1, on_names, &names);
+    wait_got(&loop, &names);
+    ASSERT_EQ_INT(names.n, 1);
+    ASSERT_STR_EQ(names.keys[0], "match.end");
+    ASSERT_EQ_INT(names.more, 1);
+    memset(&names, 0, sizeof(names));
+    hg_store_event_types(s, "match.end", 10, on_names, &names);
+    wait_got(&loop, &names);
+    ASSERT_EQ_INT(names.n, 1);
+    ASSERT_STR_EQ(names.keys[0], "shop.view");
+    ASSERT_EQ_INT(names.more, 0);
+    /* delete, then the last id after a reopen */
+    t = hg_store_txn_new(s);
+    hg_store_event_del(t, 20);
+    hg_store_event_del(t, 1);
+    hg_store_event_del(t, 12345); /* none: nothing */
+    hg_test_commit(&loop, t);
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 5);
+    close_on(&loop, s);
+    s = open_on(&loop, dir);
+    ASSERT_OK(hg_store_last_event_id(s, &last));
+    ASSERT_EQ_INT(last, 19);
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
+HG_TEST(version_1_store_gets_the_events_table)
+{
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/hangar.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(db,
+                               "PRAGMA journal_mode=WAL; CREATE TABLE records(coll TEXT NOT NULL, "
+                               "key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (coll, key)) "
+                               "WITHOUT ROWID; INSERT INTO records VALUES('a','k','{\"old\":1}');"
+                               "PRAGMA user_version=1",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+    sqlite3_close(db);
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    got_t g = {0};
+    hg_store_get(s, "a", "k", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_EQ_INT(g.n, 1);
+    ASSERT_STR_EQ(g.values[0], "{\"old\":1}");
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    add_event(t, 5, 1, "x", NULL, NULL);
+    hg_test_commit(&loop, t);
+    close_on(&loop, s);
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+    ASSERT_EQ_INT(sqlite3_column_int(q, 0), 2);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    hg_test_rmtree(dir);
+}
+
+static void on_closing_read(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    (void)rows, (void)more;
+    got_t *g = ud;
+    g->done++;
+    g->rc = rc;
+    g->n = n;
+}
+
+/* A read submitted from the callback of a read that completes while the store closes. */
+static hg_store_t *closing_store;
+static got_t closing_second;
+
+static void on_first_then_read(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    on_closing_read(ud, rc, rows, n, more);
+    hg_store_get(closing_store, "a", "b", on_closing_read, &closing_second);
+}
+
+HG_TEST(reads_in_flight_complete_at_close_and_later_ones_are_refused)
+{
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    closing_store = s;
+    got_t first = {0};
+    memset(&closing_second, 0, sizeof(closing_second));
+    hg_store_get(s, "a", "b", on_first_then_read, &first);
+    hg_store_close(s); /* drains: first completes, the read it submits is refused */
+    ASSERT_EQ_INT(first.done, 1);
+    ASSERT_OK(first.rc);
+    ASSERT_EQ_INT(closing_second.done, 1);
+    ASSERT_EQ_INT(closing_second.rc, HG_ESHUTDOWN);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    hg_test_rmtree(dir);
+}
+
+HG_SUITE(store_scan) = {
+    HG_CASE(scan_orders_filters_by_prefix_and_pages_both_ways),
+    HG_CASE(get_sees_only_committed_records),
+    HG_CASE(events_are_appended_in_txns_filtered_and_deleted),
+    HG_CASE(version_1_store_gets_the_events_table),
+    HG_CASE(reads_in_flight_complete_at_close_and_later_ones_are_refused),
+    HG_CASE_END,
+};

@@ -1,0 +1,297 @@
+/* Unit tests: wallets (wallet/wallet.h) on the manual clock with the real store — prices and
+ * charges, funds and limits leaving nothing changed, idempotent purchases and receipts (in
+ * memory, then from the store once forgotten, and after a reload), the ledger's running balance,
+ * and what memory forgets and when. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "test.h"
+#include "test_util.h"
+#include "wallet/wallet.h"
+
+#define T0 1804672800000LL
+
+typedef struct env {
+    char dir[64];
+    uv_loop_t loop;
+    hg_clock_t clock;
+    hg_store_t *store;
+    hg_logs_t *logs;
+    hg_wallets_t *w;
+} env_t;
+
+static void env_open(env_t *e, int fresh)
+{
+    if (fresh) {
+        snprintf(e->dir, sizeof(e->dir), "/tmp/hg-wallet-XXXXXX");
+        ASSERT_NOT_NULL(mkdtemp(e->dir));
+        hg_clock_init_manual(&e->clock, T0);
+    }
+    uv_loop_init(&e->loop);
+    hg_error_t err;
+    ASSERT_OK(hg_store_open(&e->loop, &hg_store_sqlite, e->dir, 64, &e->store, &err));
+    e->logs = hg_logs_new(&e->loop, e->store, &e->clock);
+    ASSERT_OK(hg_logs_start(e->logs, "", &err));
+    e->w = hg_wallets_new(e->store, &e->clock, e->logs);
+    ASSERT_OK(hg_wallets_load(e->w, &err));
+}
+
+static void env_close(env_t *e)
+{
+    hg_test_commit(&e->loop, hg_store_txn_new(e->store));
+    hg_store_close(e->store);
+    hg_wallets_free(e->w);
+    hg_logs_free(e->logs);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&e->loop));
+}
+
+static const char *pid(int i)
+{
+    static char buf[8][40];
+    char *p = buf[i & 7];
+    snprintf(p, 40, "00000000-0000-8000-8000-%012d", i);
+    return p;
+}
+
+static void put_item(env_t *e, const char *sku, const char *body)
+{
+    json_t *b = json_loads(body, 0, NULL), *out;
+    ASSERT_NOT_NULL(b);
+    int created;
+    hg_error_t err;
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    ASSERT_OK(hg_wallet_item_put(e->w, sku, b, t, &out, &created, &err));
+    hg_test_commit(&e->loop, t);
+    json_decref(out);
+    json_decref(b);
+}
+
+typedef struct result {
+    int done, rc;
+} result_t;
+
+static void on_done(void *ud, int rc)
+{
+    result_t *r = ud;
+    r->done = 1;
+    r->rc = rc;
+}
+
+/* Run an asynchronous wallet call to its end and commit its transaction (as the API does);
+ * returns its rc; *out_json the answer (new reference) on success. */
+static int finish(env_t *e, result_t *r, hg_store_txn_t *t, hg_buf_t *out, json_t **out_json)
+{
+    while (!r->done)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    if (r->rc == 0) {
+        hg_test_commit(&e->loop, t);
+        if (out_json) {
+            *out_json = json_loadb(out->data, out->len, 0, NULL);
+            ASSERT_NOT_NULL(*out_json);
+        }
+    } else {
+        hg_store_txn_free(t);
+    }
+    hg_buf_free(out);
+    return r->rc;
+}
+
+static int credit(env_t *e, int player, const char *cur, int64_t amount, const char *receipt,
+                  int *replayed, json_t **answer)
+{
+    hg_wallet_credit_t cr = {
+        .player_id = pid(player), .currency = cur, .amount = amount, .receipt_id = receipt};
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    hg_buf_t out;
+    hg_buf_init(&out);
+    hg_error_t err;
+    result_t r = {0};
+    hg_wallet_credit(e->w, &cr, t, &out, replayed, &err, on_done, &r);
+    return finish(e, &r, t, &out, answer);
+}
+
+static int buy(env_t *e, int player, const char *sku, int64_t q, const char *key, int *replayed,
+               json_t **answer)
+{
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    hg_buf_t out;
+    hg_buf_init(&out);
+    hg_error_t err;
+    result_t r = {0};
+    hg_wallet_purchase(e->w, pid(player), sku, q, key, t, &out, replayed, &err, on_done, &r);
+    return finish(e, &r, t, &out, answer);
+}
+
+static int64_t balance(env_t *e, int player, const char *cur)
+{
+    hg_buf_t out;
+    hg_buf_init(&out);
+    hg_wallet_write(e->w, pid(player), &out);
+    json_t *v = json_loadb(out.data, out.len, 0, NULL);
+    int64_t n = json_integer_value(json_object_get(json_object_get(v, "balances"), cur));
+    json_decref(v);
+    hg_buf_free(&out);
+    return n;
+}
+
+static int64_t owned(env_t *e, int player, const char *sku)
+{
+    hg_buf_t out;
+    hg_buf_init(&out);
+    hg_wallet_write(e->w, pid(player), &out);
+    json_t *v = json_loadb(out.data, out.len, 0, NULL), *it;
+    int64_t n = 0;
+    size_t i;
+    json_array_foreach (json_object_get(v, "inventory"), i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "sku")), sku) == 0)
+            n = json_integer_value(json_object_get(it, "quantity"));
+    }
+    json_decref(v);
+    hg_buf_free(&out);
+    return n;
+}
+
+HG_TEST(purchases_charge_every_currency_and_errors_change_nothing)
+{
+    env_t e;
+    env_open(&e, 1);
+    put_item(&e, "potion",
+             "{\"price\": {\"gold\": 5, \"gems\": 2}, \"stackable\": true, "
+             "\"max_per_player\": 4}");
+    put_item(&e, "sword", "{\"price\": {\"gold\": 100}, \"stackable\": false}");
+    int rep;
+    json_t *a;
+    ASSERT_OK(credit(&e, 1, "gold", 120, "r1", &rep, NULL));
+    ASSERT_OK(credit(&e, 1, "gems", 5, "r2", &rep, NULL));
+    ASSERT_OK(buy(&e, 1, "potion", 2, "k1", &rep, &a));
+    ASSERT_EQ_INT(rep, 0);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(a, "charged"), "gold")), 10);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(json_object_get(a, "charged"), "gems")), 4);
+    json_decref(a);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 110);
+    ASSERT_EQ_INT(balance(&e, 1, "gems"), 1);
+    ASSERT_EQ_INT(owned(&e, 1, "potion"), 2);
+    /* gems short: nothing is debited, not even the gold */
+    ASSERT_EQ_INT(buy(&e, 1, "potion", 1, "k2", &rep, NULL), HG_EFUNDS);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 110);
+    ASSERT_OK(credit(&e, 1, "gems", 100, "r3", &rep, NULL));
+    ASSERT_EQ_INT(buy(&e, 1, "potion", 3, "k3", &rep, NULL), HG_ELIMIT); /* 2 + 3 > 4 */
+    ASSERT_OK(buy(&e, 1, "sword", 1, "k4", &rep, NULL));
+    ASSERT_EQ_INT(buy(&e, 1, "sword", 1, "k5", &rep, NULL), HG_ELIMIT); /* not stackable */
+    ASSERT_EQ_INT(buy(&e, 1, "nothing", 1, "k6", &rep, NULL), HG_ENOTFOUND);
+    ASSERT_EQ_INT(buy(&e, 1, "potion", 0, "k7", &rep, NULL), HG_EINVAL);
+    ASSERT_EQ_INT(buy(&e, 1, "potion", 1, NULL, &rep, NULL), HG_EINVAL);
+    ASSERT_EQ_INT(buy(&e, 2, "potion", 1, "k1", &rep, NULL), HG_EFUNDS); /* keys are per player */
+    ASSERT_EQ_INT(credit(&e, 1, "gold", INT64_MAX, "r4", &rep, NULL), HG_ELIMIT);
+    ASSERT_EQ_INT(credit(&e, 1, "Gold", 1, "r5", &rep, NULL), HG_EINVAL);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 10);
+    ASSERT_EQ_INT(owned(&e, 1, "potion"), 2);
+    env_close(&e);
+    hg_test_rmtree(e.dir);
+}
+
+HG_TEST(keys_and_receipts_replay_from_memory_then_from_the_store)
+{
+    env_t e;
+    env_open(&e, 1);
+    put_item(&e, "gem", "{\"price\": {\"gold\": 3}, \"stackable\": true}");
+    int rep;
+    json_t *first, *again;
+    ASSERT_OK(credit(&e, 1, "gold", 100, "r1", &rep, &first));
+    ASSERT_OK(credit(&e, 1, "gold", 100, "r1", &rep, &again)); /* memory */
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_TRUE(json_equal(first, again));
+    json_decref(again);
+    ASSERT_EQ_INT(credit(&e, 2, "gold", 100, "r1", &rep, NULL), HG_ECONFLICT);
+    ASSERT_EQ_INT(credit(&e, 1, "gold", 99, "r1", &rep, NULL), HG_ECONFLICT);
+    json_t *p1;
+    ASSERT_OK(buy(&e, 1, "gem", 2, "k1", &rep, &p1));
+    ASSERT_OK(buy(&e, 1, "gem", 2, "k1", &rep, &again));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_TRUE(json_equal(p1, again));
+    json_decref(again);
+    ASSERT_EQ_INT(buy(&e, 1, "gem", 3, "k1", &rep, NULL), HG_ECONFLICT);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 94);
+    /* a minute later the tick forgets them (durable): the store answers the same */
+    hg_clock_advance(&e.clock, 61000);
+    hg_wallets_tick(e.w, 100);
+    ASSERT_OK(credit(&e, 1, "gold", 100, "r1", &rep, &again));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_TRUE(json_equal(first, again));
+    json_decref(again);
+    ASSERT_EQ_INT(credit(&e, 1, "gold", 101, "r1", &rep, NULL), HG_ECONFLICT);
+    ASSERT_OK(buy(&e, 1, "gem", 2, "k1", &rep, &again));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_TRUE(json_equal(p1, again));
+    json_decref(again);
+    ASSERT_EQ_INT(buy(&e, 1, "gem", 1, "k1", &rep, NULL), HG_ECONFLICT);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 94);
+    env_close(&e);
+    /* and after a restart */
+    env_open(&e, 0);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 94);
+    ASSERT_EQ_INT(owned(&e, 1, "gem"), 2);
+    ASSERT_OK(buy(&e, 1, "gem", 2, "k1", &rep, &again));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_TRUE(json_equal(p1, again));
+    json_decref(again);
+    ASSERT_OK(credit(&e, 1, "gold", 100, "r1", &rep, NULL));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 94);
+    json_decref(first);
+    json_decref(p1);
+    env_close(&e);
+    hg_test_rmtree(e.dir);
+}
+
+/* A purchase that is not durable yet is never forgotten, however old: its retry must find it. */
+static void hold_done(void *ud, int rc)
+{
+    (void)rc;
+    *(int *)ud = 1;
+}
+
+HG_TEST(memory_forgets_only_what_is_durable_and_old)
+{
+    env_t e;
+    env_open(&e, 1);
+    put_item(&e, "gem", "{\"price\": {\"gold\": 1}, \"stackable\": true}");
+    int rep;
+    ASSERT_OK(credit(&e, 1, "gold", 10, "r1", &rep, NULL));
+    /* a purchase decided but whose transaction is not committed yet */
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    hg_buf_t out;
+    hg_buf_init(&out);
+    hg_error_t err;
+    result_t r = {0};
+    hg_wallet_purchase(e.w, pid(1), "gem", 1, "pending", t, &out, &rep, &err, on_done, &r);
+    while (!r.done)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    ASSERT_OK(r.rc);
+    hg_clock_advance(&e.clock, 3600000);
+    hg_wallets_tick(e.w, 100);
+    /* its retry is answered from memory: the same answer, no second charge */
+    json_t *again;
+    ASSERT_OK(buy(&e, 1, "gem", 1, "pending", &rep, &again));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 9);
+    json_t *first = json_loadb(out.data, out.len, 0, NULL);
+    ASSERT_TRUE(json_equal(first, again));
+    json_decref(first);
+    json_decref(again);
+    hg_buf_free(&out);
+    int committed = 0;
+    hg_store_commit(t, hold_done, &committed);
+    while (!committed)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    env_close(&e);
+    hg_test_rmtree(e.dir);
+}
+
+HG_SUITE(wallet) = {HG_CASE(purchases_charge_every_currency_and_errors_change_nothing),
+                    HG_CASE(keys_and_receipts_replay_from_memory_then_from_the_store),
+                    HG_CASE(memory_forgets_only_what_is_durable_and_old), HG_CASE_END};

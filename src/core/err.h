@@ -63,7 +63,7 @@
     XX(EMEDIATYPE, -1029, 415, 415, "UnsupportedMediaTypeException", "unsupported_media_type",     \
        "unsupported media type")                                                                   \
     XX(ETOKEN, -1030, 401, 401, "UnauthorizedException", "invalid_token",                          \
-       "the token is not valid or has expired")                                                   \
+       "the token is not valid or has expired")                                                    \
     XX(EFUNDS, -1031, 400, 409, "InvalidRequestException", "insufficient_funds",                   \
        "insufficient funds")
 

@@ -12,7 +12,7 @@
  * the oldest beyond HG_PTOKEN_KEYS_MAX are dropped, and tokens they signed stop working. The
  * first key is created and stored synchronously at first start.
  *
- * Verified tokens are remembered (HG_PTOKEN_CACHE, keyed by the SHA-256 of the token, until
+ * Verified tokens are remembered (HG_PTOKEN_CACHE, keyed by the token's text, until
  * their exp; the whole cache is dropped when full and at every rotation), so a client sending
  * the same token again costs one hash instead of libjwt's parse and HMAC; profiles of rank
  * reads showed JWT parsing (jansson, base64) as a third of the loop's time.

@@ -74,24 +74,6 @@ static sum_t *sum_get(sums_t *s, const char *key)
     return e;
 }
 
-static int count_events(sqlite3 *db, const char *type, const char *member, const char *id)
-{
-    sqlite3_stmt *q;
-    int n = -1;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM events WHERE type = ?1 AND "
-                           "json_extract(attrs, '$.' || ?2) = ?3",
-                           -1, &q, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(q, 1, type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, member, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        n = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    return n;
-}
-
 int hg_check_cli(int argc, char **argv)
 {
     const char *data = NULL;
@@ -241,35 +223,46 @@ int hg_check_cli(int argc, char **argv)
                    sums.v[i].key, sums.v[i].total);
             bad = 1;
         }
-    /* payment events: one per purchase and per receipt */
+    /* payment events: one per purchase and per receipt. The events are counted by the id they
+     * carry into a temporary table (the temp database is writable on a read-only connection),
+     * then joined: one pass each, not a scan of the events per purchase. */
     int has_events = 0;
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'",
                            -1, &q, NULL) == SQLITE_OK) {
         has_events = sqlite3_step(q) == SQLITE_ROW;
         sqlite3_finalize(q);
     }
-    const struct {
-        const char *coll, *type, *member;
-        long *count;
-    } pay[] = {{"wallet.purchase", "payment.purchase", "purchase_id", &purchases},
-               {"wallet.rcpt", "payment.credit", "receipt_id", NULL}};
-    for (int p = 0; p < 2; p++) {
-        if (sqlite3_prepare_v2(db, "SELECT key FROM records WHERE coll = ?1", -1, &q, NULL) !=
-            SQLITE_OK)
-            goto sql;
-        sqlite3_bind_text(q, 1, pay[p].coll, -1, SQLITE_STATIC);
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            const char *id = (const char *)sqlite3_column_text(q, 0);
-            if (pay[p].count)
-                (*pay[p].count)++;
-            int n = has_events ? count_events(db, pay[p].type, pay[p].member, id) : 0;
-            if (n != 1) {
-                printf("%s %s: %d %s events (1 due)\n", pay[p].member, id, n, pay[p].type);
-                bad = 1;
-            }
+    if (sqlite3_exec(db,
+                     "CREATE TEMP TABLE pay(kind TEXT, id TEXT, n INTEGER, PRIMARY KEY (kind, id))",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        (has_events &&
+         sqlite3_exec(db,
+                      "INSERT INTO pay SELECT 'wallet.purchase', json_extract(attrs, "
+                      "'$.purchase_id'), count(*) FROM events WHERE type = 'payment.purchase' "
+                      "GROUP BY 2; INSERT INTO pay SELECT 'wallet.rcpt', json_extract(attrs, "
+                      "'$.receipt_id'), count(*) FROM events WHERE type = 'payment.credit' GROUP "
+                      "BY 2",
+                      NULL, NULL, NULL) != SQLITE_OK))
+        goto sql;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT r.coll, r.key, coalesce(p.n, 0) FROM records r LEFT JOIN pay p "
+                           "ON p.kind = r.coll AND p.id = r.key WHERE r.coll IN "
+                           "('wallet.purchase', 'wallet.rcpt')",
+                           -1, &q, NULL) != SQLITE_OK)
+        goto sql;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *coll = (const char *)sqlite3_column_text(q, 0);
+        int purchase = strcmp(coll, "wallet.purchase") == 0, n = sqlite3_column_int(q, 2);
+        if (purchase)
+            purchases++;
+        if (n != 1) {
+            printf("%s %s: %d %s events (1 due)\n", purchase ? "purchase_id" : "receipt_id",
+                   (const char *)sqlite3_column_text(q, 1), n,
+                   purchase ? "payment.purchase" : "payment.credit");
+            bad = 1;
         }
-        sqlite3_finalize(q);
     }
+    sqlite3_finalize(q);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(db);
     free(sums.v);

@@ -77,6 +77,21 @@ const hg_config_def_t hg_config_defs[] = {
      "How long events (POST /v1/events and the payment events) are kept, by type: an exact "
      "type, a prefix ending in * (payment.*), or * for every other type; days 1..36500. "
      "Empty: every event is kept."},
+    {"rooms-max", I(rooms_max), "10000", 1, 1000000, "rooms",
+     "Realtime rooms this node holds (POST /v1/rooms: 409 limit_exceeded beyond)."},
+    {"room-max-message", I(room_max_message), "16384", 125, 1048576, "bytes",
+     "Bytes of one message a room client sends (the socket closes 1009 beyond)."},
+    {"room-rate-per-s", I(room_rate_per_s), "60", 1, 100000, "messages",
+     "Messages a second one room client may send, with bursts of twice that (closed 4008 "
+     "beyond)."},
+    {"room-send-queue-bytes", I(room_send_queue_bytes), "1048576", 4096, 67108864, "bytes",
+     "Bytes queued for one room client that is not reading: beyond, it is cut off (4009) so it "
+     "never slows the room."},
+    {"room-reconnect-grace-s", I(room_reconnect_grace_s), "30", 0, 3600, "s",
+     "A room client that drops keeps its seat this long: reconnecting with ?after= it gets what "
+     "it missed, and nobody sees it leave."},
+    {"room-empty-close-s", I(room_empty_close_s), "300", 1, 604800, "s",
+     "A room with no one seated is closed after this long."},
     {"refresh-token-ttl-s", I(refresh_token_ttl_s), "2592000", 60, 31536000, "s",
      "Lifetime of a player session's refresh token, from its last rotation (default 30 "
      "days)."},

@@ -51,6 +51,12 @@ typedef struct hg_config {
     int64_t game_session_activation_timeout_s;
     int64_t player_session_reservation_s;
     char event_retention[1024];
+    int64_t rooms_max;
+    int64_t room_max_message;
+    int64_t room_rate_per_s;
+    int64_t room_send_queue_bytes;
+    int64_t room_reconnect_grace_s;
+    int64_t room_empty_close_s;
 } hg_config_t;
 
 typedef enum { HG_CFG_STR, HG_CFG_INT } hg_config_type_t;

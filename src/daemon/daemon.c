@@ -61,6 +61,7 @@
 #include "players/players.h"
 #include "rank/board.h"
 #include "registry/registry.h"
+#include "rooms/rooms.h"
 #include "rt/clock.h"
 #include "rt/watchdog.h"
 #include "store/store.h"
@@ -102,6 +103,7 @@ typedef struct daemon {
     hg_lbs_t *leaderboards;
     hg_logs_t *logs;
     hg_wallets_t *wallet;
+    hg_rooms_t *rooms;
     hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
     hg_webhook_t *webhook;          /* placement notifications */
     uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
@@ -143,6 +145,7 @@ static void on_cron(uv_timer_t *t)
         hg_lbs_tick(d->leaderboards, LB_TICK_BUDGET);
         hg_logs_tick(d->logs, LOGS_TICK_BUDGET);
         hg_wallets_tick(d->wallet, WALLET_TICK_BUDGET);
+        hg_rooms_tick(d->rooms);
     }
 }
 
@@ -571,11 +574,20 @@ static int serve(daemon_t *d)
     hg_lbs_set_names(d->leaderboards, player_name, d);
     d->logs = hg_logs_new(&d->loop, d->store, &d->clock);
     d->wallet = hg_wallets_new(d->store, &d->clock, d->logs);
+    hg_rooms_config_t roomc = {
+        .max_rooms = (size_t)d->cfg.rooms_max,
+        .max_message = (size_t)d->cfg.room_max_message,
+        .rate_per_s = (uint32_t)d->cfg.room_rate_per_s,
+        .send_queue_bytes = (size_t)d->cfg.room_send_queue_bytes,
+        .reconnect_grace_ms = d->cfg.room_reconnect_grace_s * 1000,
+        .empty_close_ms = d->cfg.room_empty_close_s * 1000,
+    };
+    d->rooms = hg_rooms_new(d->store, &d->clock, &roomc);
     if ((rc = hg_players_load(d->players, &err)) < 0 ||
         (rc = hg_ptokens_load(d->ptokens, &err)) < 0 ||
         (rc = hg_lbs_load(d->leaderboards, &err)) < 0 ||
         (rc = hg_logs_start(d->logs, d->cfg.event_retention, &err)) < 0 ||
-        (rc = hg_wallets_load(d->wallet, &err)) < 0)
+        (rc = hg_wallets_load(d->wallet, &err)) < 0 || (rc = hg_rooms_load(d->rooms, &err)) < 0)
         goto fail;
     hg_fq_config_t fqc = {
         .health_window_ms = d->cfg.fleetiq_health_window_s * 1000,
@@ -659,6 +671,7 @@ static int serve(daemon_t *d)
         .leaderboards = d->leaderboards,
         .logs = d->logs,
         .wallet = d->wallet,
+        .rooms = d->rooms,
         .open_auth_limit = &d->open_auth_limit,
         .auth_device = (int)d->cfg.auth_device,
         .allow_plain_bearer = (int)d->cfg.allow_plain_bearer,
@@ -743,6 +756,7 @@ out:
     hg_events_free(d->events);
     hg_lbs_free(d->leaderboards);
     hg_wallets_free(d->wallet);
+    hg_rooms_free(d->rooms);
     hg_logs_free(d->logs);
     hg_players_free(d->players);
     hg_ptokens_free(d->ptokens);

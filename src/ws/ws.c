@@ -942,8 +942,13 @@ int hg_ws_send(hg_ws_t *ws, int kind, const void *data, size_t len)
     if (kind == HG_WS_TEXT && !utf8_valid(data, len))
         return HG_EINVAL;
     int binary = kind == HG_WS_BINARY;
-    size_t q = queued(ws);
-    if (len > ws->lim.max_queue_bytes || q > ws->lim.max_queue_bytes - len ||
+    /* Two bounds (ws.h): what the kernel refused at the last write (the peer not reading)
+     * against max_queue_bytes, and everything queued, this turn's sends included, against
+     * HG_WS_TURN_FACTOR times it (memory). A burst that arrives in one turn is not the
+     * peer's slowness: it is handed to the kernel at the end of the turn. */
+    size_t q = queued(ws), stuck = ws->conn ? hg_http_conn_write_queue(ws->conn) : 0;
+    size_t cap = ws->lim.max_queue_bytes;
+    if (len > cap || stuck > cap - len || q > HG_WS_TURN_FACTOR * cap - len ||
         wslay_event_get_queued_msg_count(ws->ctx) + ws->out_msgs >= ws->lim.max_queue_msgs) {
         m.queue_full++;
         return HG_ELIMIT;

@@ -12,9 +12,13 @@
  * Limits (docs/limits.md) and backpressure (STYLE.md rule 14):
  * - a received message is at most max_message bytes after reassembly (close 1009); memory for it
  *   grows with the bytes that actually arrived, not with the length a frame header announces;
- * - the send queue (messages queued, bytes being written) holds at most max_queue_bytes and
- *   max_queue_msgs: beyond, hg_ws_send() returns HG_ELIMIT and queues nothing; the caller's policy
- *   decides (drop, coalesce, or close with 1008/1013);
+ * - the send queue: the bytes the kernel did not take at the last write (the peer is not reading
+ *   them) stay under max_queue_bytes, and everything queued — this loop turn's sends included,
+ *   which leave in one write at the end of the turn — under HG_WS_TURN_FACTOR × max_queue_bytes;
+ *   messages queued under max_queue_msgs. Beyond, hg_ws_send() returns HG_ELIMIT and queues
+ *   nothing; the caller's policy decides (drop, coalesce, or close with 1008/1013). A burst
+ *   fanned out in one turn (a room relaying what one client sent in a 64 KiB read) is thus not
+ *   mistaken for a slow peer;
  * - while the send queue is more than half full the peer is not read (a peer that does not read
  *   its answers, or floods pings, stops being read): reading resumes as the queue drains;
  * - an idle peer is pinged every ping_interval_ms; with no sign of life for pong_timeout_ms after
@@ -44,6 +48,7 @@ typedef struct hg_ws hg_ws_t;
 #define HG_WS_DEFAULT_MAX_QUEUE_MSGS 4096
 #define HG_WS_DEFAULT_CLOSE_TIMEOUT_MS 5000
 #define HG_WS_MIN_MAX_MESSAGE 125 /* a control frame's payload must always fit */
+#define HG_WS_TURN_FACTOR 4       /* all queued bytes ≤ this × max_queue_bytes (see above) */
 
 typedef struct hg_ws_limits {
     size_t max_message;        /* bytes of one received message (after reassembly) -> 1009 */

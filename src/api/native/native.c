@@ -28,6 +28,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "ws/ws.h"
 
 #define JSON_TYPE "application/json"
 
@@ -259,6 +260,14 @@ static int authenticate(hg_native_call_t *c)
     const hg_http_header_t *h = hg_http_req_header(c->req, "Authorization");
     if (h && h->value_len >= 7 && strncasecmp(h->value, "Bearer ", 7) == 0)
         return bearer(c, h->value + 7, h->value_len - 7);
+    /* a browser cannot set headers on a WebSocket: a room's socket may carry the token in
+     * ?token= (docs/rooms.md) */
+    const char *tok;
+    size_t tok_len;
+    if (h == NULL && hg_ws_is_upgrade(c->req) && c->req->path_len > 10 &&
+        memcmp(c->req->path, "/v1/rooms/", 10) == 0 &&
+        hg_http_query_raw(c->req, "token", &tok, &tok_len))
+        return bearer(c, tok, tok_len);
     const char *sig;
     size_t sig_len;
     if (h == NULL && !hg_http_query_raw(c->req, "X-Amz-Signature", &sig, &sig_len) &&
@@ -308,6 +317,10 @@ void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
     }
     if (prefix(p, n, "/leaderboards", &wl)) {
         hg_native_leaderboards(c, p + wl, n - wl);
+        return;
+    }
+    if (prefix(p, n, "/rooms", &wl)) {
+        hg_native_rooms(c, p + wl, n - wl);
         return;
     }
     if (prefix(p, n, "/events", &wl)) {

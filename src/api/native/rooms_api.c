@@ -1,0 +1,162 @@
+/* hangar — /v1/rooms (docs/rooms.md; the domain is rooms/rooms.h).
+ *
+ *     POST   /v1/rooms                      {"label"?, "metadata"?, "max_clients"?} → 201 a room
+ *                                           (rooms:Create)
+ *     GET    /v1/rooms[?label=&has_room=1&limit=&after=]   rooms in id order (rooms:Read or a
+ *                                           player); has_room=1: only rooms with a free seat
+ *     GET    /v1/rooms/{id}                 one room (rooms:Read or a player)
+ *     DELETE /v1/rooms/{id}                 close it: clients get 4004 (rooms:Delete)
+ *     GET    /v1/rooms/{id} + WebSocket upgrade, as a player (Authorization: Bearer, or
+ *            ?token= for browsers), [?after=<seq>&epoch=<epoch>]: take a seat and talk
+ */
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/native/native_int.h"
+#include "core/alloc.h"
+#include "rooms/rooms.h"
+#include "ws/ws.h"
+
+static int may_read(hg_native_call_t *c)
+{
+    return c->player ? 0 : hg_native_require(c, "rooms:Read");
+}
+
+static void create(hg_native_call_t *c, hg_store_txn_t *txn)
+{
+    if (hg_native_require(c, "rooms:Create") < 0 || hg_native_parse_body(c) < 0)
+        return;
+    json_t *label = json_object_get(c->in, "label"), *md = json_object_get(c->in, "metadata");
+    json_t *mc = json_object_get(c->in, "max_clients");
+    if ((label && !json_is_string(label)) || (md && !json_is_null(md) && !json_is_object(md)) ||
+        (mc && (!json_is_integer(mc) || json_integer_value(mc) < 1))) {
+        hg_error_set(&c->err, HG_EINVAL,
+                     "label is a string, metadata an object, max_clients a positive integer");
+        return;
+    }
+    hg_room_spec_t spec = {
+        .label = json_string_value(label),
+        .metadata = json_is_object(md) ? md : NULL,
+        .max_clients = mc ? (size_t)json_integer_value(mc) : 0,
+    };
+    hg_room_t *r;
+    if (hg_room_create(c->api->rooms, &spec, txn, &r, &c->err) == 0) {
+        c->out = hg_room_json(r);
+        c->status = 201;
+    }
+}
+
+static void list(hg_native_call_t *c)
+{
+    size_t limit;
+    char label[HG_ROOM_LABEL_MAX * 3 + 1], after[HG_ROOM_ID_LEN + 1], has[8];
+    int hl, ha, hh;
+    if (may_read(c) < 0 || hg_native_limit(c, 100, &limit) < 0 ||
+        (hl = hg_native_query(c, "label", label, sizeof(label))) < 0 ||
+        (ha = hg_native_query(c, "after", after, sizeof(after))) < 0 ||
+        (hh = hg_native_query(c, "has_room", has, sizeof(has))) < 0)
+        return;
+    c->out = hg_rooms_list(c->api->rooms, hl ? label : NULL, hh && strcmp(has, "1") == 0,
+                           ha ? after : NULL, limit);
+}
+
+/* The WebSocket: a player takes a seat in r. Returns 1 when the connection was taken over. */
+static int join(hg_native_call_t *c, hg_room_t *r)
+{
+    if (c->player == NULL) {
+        hg_error_set(&c->err, c->key ? HG_EUNAUTHORIZED : HG_ENOAUTH,
+                     "a room is joined by a player (a bearer token in Authorization or ?token=)");
+        return 0;
+    }
+    char after[24], epoch[16];
+    int ha, he;
+    if ((ha = hg_native_query(c, "after", after, sizeof(after))) < 0 ||
+        (he = hg_native_query(c, "epoch", epoch, sizeof(epoch))) < 0)
+        return 0;
+    uint64_t a = 0;
+    unsigned long e = 0;
+    if (ha) {
+        char *end;
+        a = strtoull(after, &end, 10);
+        if (*end || after[0] == '\0' || after[0] == '-') {
+            hg_error_set(&c->err, HG_EINVAL, "after must be a seq this room gave");
+            return 0;
+        }
+    }
+    if (he) {
+        char *end;
+        e = strtoul(epoch, &end, 10);
+        if (*end || epoch[0] == '\0' || epoch[0] == '-' || e > UINT32_MAX) {
+            hg_error_set(&c->err, HG_EINVAL, "epoch must be the epoch this room's welcome gave");
+            return 0;
+        }
+    }
+    if (hg_room_can_join(r, c->player->id, &c->err) < 0)
+        return 0;
+    hg_ws_limits_t lim;
+    hg_rooms_ws_limits(c->api->rooms, &lim);
+    hg_ws_cb_t cb;
+    void *ud = hg_room_seat_prepare(c->api->rooms, r, c->player->id, ha, a, (uint32_t)e, &cb);
+    hg_ws_t *ws;
+    if (hg_ws_accept(c->req, &lim, NULL, &cb, ud, &ws, &c->err) < 0) {
+        hg_room_seat_abandon(ud);
+        return 0;
+    }
+    hg_room_attach(ud, ws);
+    return 1;
+}
+
+static void call_free(hg_native_call_t *c)
+{
+    json_decref(c->in);
+    json_decref(c->out);
+    hg_buf_free(&c->out_text);
+    hg_free(c);
+}
+
+void hg_native_rooms(hg_native_call_t *c, const char *rest, size_t n)
+{
+    hg_store_txn_t *txn = hg_store_txn_new(c->api->store);
+    int m = c->req->method;
+    if (n == 0) {
+        if (m == HTTP_POST)
+            create(c, txn);
+        else if (m == HTTP_GET)
+            list(c);
+        else
+            hg_error_set(&c->err, HG_EMETHOD, "use GET or POST on /v1/rooms");
+    } else if (n == 1 + HG_ROOM_ID_LEN && rest[0] == '/') {
+        char id[HG_ROOM_ID_LEN + 1];
+        memcpy(id, rest + 1, HG_ROOM_ID_LEN);
+        id[HG_ROOM_ID_LEN] = '\0';
+        hg_room_t *r = hg_room_find(c->api->rooms, id);
+        if (r == NULL) {
+            hg_error_set(&c->err, HG_ENOTFOUND, "no room %s", id);
+        } else if (m == HTTP_GET && hg_ws_is_upgrade(c->req)) {
+            if (join(c, r)) {
+                hg_store_txn_free(txn);
+                call_free(c);
+                return;
+            }
+        } else if (m == HTTP_GET) {
+            if (may_read(c) == 0)
+                c->out = hg_room_json(r);
+        } else if (m == HTTP_DELETE) {
+            if (hg_native_require(c, "rooms:Delete") == 0) {
+                c->out = json_pack("{s:s,s:b}", "room_id", id, "closed", 1);
+                hg_room_close(c->api->rooms, r, txn);
+            }
+        } else {
+            hg_error_set(&c->err, HG_EMETHOD, "use GET or DELETE on a room");
+        }
+    } else {
+        hg_error_set(&c->err, HG_ENOTFOUND, "no such room");
+    }
+    if (c->err.code) {
+        hg_store_txn_free(txn);
+        txn = hg_store_txn_new(c->api->store);
+    }
+    hg_native_commit(c, txn);
+}

@@ -1,0 +1,682 @@
+/* hangar — realtime rooms (rooms.h).
+ *
+ * DESIGN: a room is a list of seats in join order, a sequence number and a ring of the messages
+ * it emitted. emit() numbers a message, renders it once and queues the same bytes on every
+ * connected seat's WebSocket in one pass; a seat whose queue cannot take it is cut off
+ * (HG_ROOM_CLOSE_SLOW) rather than waited for, so one slow client never slows the room. A
+ * connection (conn_t) is separate from its seat: a reconnect moves the seat to the new socket
+ * and the old socket's late callbacks find no seat.
+ */
+#include "rooms/rooms.h"
+
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/jsonw.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/map.h"
+
+#define ROOMS_COLL "rooms"
+
+typedef struct msg {
+    uint64_t seq;
+    int binary;
+    size_t len;
+    char data[];
+} msg_t;
+
+typedef struct conn conn_t;
+
+typedef struct seat {
+    hg_list_t node; /* in the room's seats, join order */
+    hg_room_t *room;
+    conn_t *conn;    /* NULL while disconnected (within the grace) */
+    int64_t gone_ms; /* when it disconnected */
+    double tokens;   /* rate limit: a token bucket of rate_per_s, burst 2 × rate */
+    int64_t tok_ms;
+    char player[40];
+} seat_t;
+
+struct conn {
+    hg_rooms_t *rs;
+    hg_room_t *room;
+    seat_t *seat; /* NULL once replaced, or before attach */
+    hg_ws_t *ws;
+    int has_after;
+    uint64_t after;
+    uint32_t epoch;
+    char player[40];
+};
+
+struct hg_room {
+    hg_rooms_t *rs;
+    char id[HG_ROOM_ID_LEN + 1];
+    char label[HG_ROOM_LABEL_MAX + 1];
+    char *metadata; /* compact JSON object or NULL */
+    size_t max_clients;
+    int64_t created_ms;
+    hg_list_t seats;
+    size_t nseats;
+    uint64_t seq;
+    uint32_t epoch;
+    msg_t *ring[HG_ROOM_BUFFER_MSGS];
+    size_t ring_head, ring_count, ring_bytes; /* oldest at ring_head */
+    int64_t empty_since;                      /* 0: someone is seated */
+};
+
+struct hg_rooms {
+    hg_store_t *store;
+    hg_clock_t *clock;
+    hg_rooms_config_t cfg;
+    hg_map_t rooms; /* id → hg_room_t */
+    int stopping;
+};
+
+/* ---- life ---- */
+
+hg_rooms_t *hg_rooms_new(hg_store_t *store, hg_clock_t *clock, const hg_rooms_config_t *cfg)
+{
+    hg_rooms_t *rs = hg_calloc(1, sizeof(*rs));
+    rs->store = store;
+    rs->clock = clock;
+    rs->cfg = *cfg;
+    hg_map_init(&rs->rooms);
+    return rs;
+}
+
+static void ring_clear(hg_room_t *r)
+{
+    for (size_t i = 0; i < r->ring_count; i++)
+        hg_free(r->ring[(r->ring_head + i) % HG_ROOM_BUFFER_MSGS]);
+    r->ring_count = r->ring_bytes = r->ring_head = 0;
+}
+
+/* Drop every seat (their sockets closed with code) and free the room. */
+static void room_free(hg_room_t *r, int code, const char *why)
+{
+    while (!hg_list_empty(&r->seats)) {
+        seat_t *s = hg_container_of(r->seats.next, seat_t, node);
+        hg_list_remove(&s->node);
+        if (s->conn) {
+            s->conn->seat = NULL;
+            hg_ws_close(s->conn->ws, code, why);
+        }
+        hg_free(s);
+    }
+    ring_clear(r);
+    hg_free(r->metadata);
+    hg_free(r);
+}
+
+void hg_rooms_free(hg_rooms_t *rs)
+{
+    if (rs == NULL)
+        return;
+    rs->stopping = 1;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&rs->rooms, &it, NULL, &v))
+        room_free(v, 1012, "service restart");
+    hg_map_free(&rs->rooms);
+    hg_free(rs);
+}
+
+static uint32_t new_epoch(void)
+{
+    uint32_t e = 0;
+    while (e == 0)
+        HG_BUG_ON(RAND_bytes((unsigned char *)&e, sizeof(e)) != 1);
+    return e;
+}
+
+static hg_room_t *room_new(hg_rooms_t *rs, const char *id)
+{
+    hg_room_t *r = hg_calloc(1, sizeof(*r));
+    r->rs = rs;
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    hg_list_init(&r->seats);
+    r->epoch = new_epoch();
+    r->empty_since = hg_clock_now_ms(rs->clock);
+    hg_map_set(&rs->rooms, r->id, r);
+    return r;
+}
+
+static void save_room(const hg_room_t *r, hg_store_txn_t *txn)
+{
+    json_t *md = r->metadata ? json_loads(r->metadata, 0, NULL) : NULL;
+    json_t *v = json_pack("{s:s,s:o,s:I,s:I}", "label", r->label, "metadata", md ? md : json_null(),
+                          "max_clients", (json_int_t)r->max_clients, "created_ms",
+                          (json_int_t)r->created_ms);
+    hg_store_put(txn, ROOMS_COLL, r->id, v);
+    json_decref(v);
+}
+
+static void random_id(char out[HG_ROOM_ID_LEN + 1])
+{
+    unsigned char b[16];
+    HG_BUG_ON(RAND_bytes(b, sizeof(b)) != 1);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, HG_ROOM_ID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
+int hg_room_create(hg_rooms_t *rs, const hg_room_spec_t *spec, hg_store_txn_t *txn, hg_room_t **out,
+                   hg_error_t *err)
+{
+    const char *label = spec->label ? spec->label : "";
+    if (strlen(label) > HG_ROOM_LABEL_MAX)
+        return hg_error_set(err, HG_EINVAL, "label is at most %d characters", HG_ROOM_LABEL_MAX);
+    for (const char *c = label; *c; c++)
+        if ((unsigned char)*c < ' ')
+            return hg_error_set(err, HG_EINVAL, "label has control characters");
+    size_t max = spec->max_clients ? spec->max_clients : HG_ROOM_CLIENTS_DEFAULT;
+    if (max > HG_ROOM_CLIENTS_MAX)
+        return hg_error_set(err, HG_EINVAL, "max_clients is 1..%d", HG_ROOM_CLIENTS_MAX);
+    char *md = NULL;
+    if (spec->metadata) {
+        md = json_dumps(spec->metadata, JSON_COMPACT);
+        if (md == NULL || strlen(md) > HG_ROOM_METADATA_MAX) {
+            free(md);
+            return hg_error_set(err, HG_EINVAL, "metadata is a JSON object of at most %d bytes",
+                                HG_ROOM_METADATA_MAX);
+        }
+    }
+    if (hg_map_count(&rs->rooms) >= rs->cfg.max_rooms) {
+        free(md);
+        return hg_error_set(err, HG_ELIMIT, "this node holds its %zu rooms", rs->cfg.max_rooms);
+    }
+    char id[HG_ROOM_ID_LEN + 1];
+    random_id(id);
+    hg_room_t *r = room_new(rs, id);
+    snprintf(r->label, sizeof(r->label), "%s", label);
+    r->metadata = md ? hg_strdup(md) : NULL;
+    free(md);
+    r->max_clients = max;
+    r->created_ms = hg_clock_now_ms(rs->clock);
+    save_room(r, txn);
+    *out = r;
+    return 0;
+}
+
+hg_room_t *hg_room_find(hg_rooms_t *rs, const char *id)
+{
+    return hg_map_get(&rs->rooms, id);
+}
+
+void hg_room_close(hg_rooms_t *rs, hg_room_t *r, hg_store_txn_t *txn)
+{
+    hg_store_del(txn, ROOMS_COLL, r->id);
+    hg_map_del(&rs->rooms, r->id);
+    room_free(r, HG_ROOM_CLOSE_CLOSED, "room closed");
+}
+
+static size_t connected(const hg_room_t *r)
+{
+    size_t n = 0;
+    hg_list_t *q;
+    hg_list_foreach (q, &r->seats) {
+        if (hg_container_of(q, seat_t, node)->conn)
+            n++;
+    }
+    return n;
+}
+
+json_t *hg_room_json(const hg_room_t *r)
+{
+    json_t *md = r->metadata ? json_loads(r->metadata, 0, NULL) : NULL;
+    json_t *players = json_array();
+    hg_list_t *q;
+    hg_list_foreach (q, &r->seats) {
+        json_array_append_new(players, json_string(hg_container_of(q, seat_t, node)->player));
+    }
+    return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:I,s:f}", "room_id", r->id, "label", r->label,
+                     "metadata", md ? md : json_null(), "max_clients", (json_int_t)r->max_clients,
+                     "clients", (json_int_t)r->nseats, "connected", (json_int_t)connected(r),
+                     "players", players, "seq", (json_int_t)r->seq, "created",
+                     (double)r->created_ms / 1000.0);
+}
+
+static int cmp_room(const void *a, const void *b)
+{
+    return strcmp((*(hg_room_t *const *)a)->id, (*(hg_room_t *const *)b)->id);
+}
+
+json_t *hg_rooms_list(hg_rooms_t *rs, const char *label, int has_space, const char *after,
+                      size_t limit)
+{
+    size_t n = hg_map_count(&rs->rooms), k = 0, it = 0;
+    hg_room_t **all = hg_malloc((n ? n : 1) * sizeof(*all));
+    void *v;
+    while (hg_map_next(&rs->rooms, &it, NULL, &v)) {
+        hg_room_t *r = v;
+        if ((label && strcmp(r->label, label) != 0) || (has_space && r->nseats >= r->max_clients) ||
+            (after && strcmp(r->id, after) <= 0))
+            continue;
+        all[k++] = r;
+    }
+    qsort(all, k, sizeof(*all), cmp_room);
+    json_t *items = json_array();
+    for (size_t i = 0; i < k && i < limit; i++)
+        json_array_append_new(items, hg_room_json(all[i]));
+    json_t *o = json_pack("{s:o}", "items", items);
+    if (k > limit)
+        json_object_set_new(o, "next", json_string(all[limit - 1]->id));
+    hg_free(all);
+    return o;
+}
+
+/* ---- emitting ---- */
+
+static void cut_off(seat_t *s, int code, const char *why)
+{
+    conn_t *c = s->conn;
+    if (c == NULL)
+        return;
+    s->conn = NULL;
+    s->gone_ms = hg_clock_now_ms(s->room->rs->clock);
+    c->seat = NULL;
+    hg_ws_close(c->ws, code, why);
+}
+
+/* Queue bytes on one seat's socket; a full queue cuts it off. */
+static void deliver(seat_t *s, int binary, const char *data, size_t len)
+{
+    if (s->conn == NULL)
+        return;
+    int rc = hg_ws_send(s->conn->ws, binary ? HG_WS_BINARY : HG_WS_TEXT_VALID, data, len);
+    if (rc == HG_ELIMIT)
+        cut_off(s, HG_ROOM_CLOSE_SLOW, "too slow: the send queue overflowed");
+}
+
+static void ring_push(hg_room_t *r, msg_t *m)
+{
+    while (r->ring_count && (r->ring_count == HG_ROOM_BUFFER_MSGS ||
+                             r->ring_bytes + m->len > HG_ROOM_BUFFER_BYTES)) {
+        msg_t *old = r->ring[r->ring_head];
+        r->ring_bytes -= old->len;
+        hg_free(old);
+        r->ring_head = (r->ring_head + 1) % HG_ROOM_BUFFER_MSGS;
+        r->ring_count--;
+    }
+    r->ring[(r->ring_head + r->ring_count) % HG_ROOM_BUFFER_MSGS] = m;
+    r->ring_count++;
+    r->ring_bytes += m->len;
+}
+
+/* Number, render, keep and deliver a text message: {"seq","type","from","data"}. data is
+ * compact JSON text or NULL (no data member). */
+static void emit_text(hg_room_t *r, const char *type, const char *from, const char *data,
+                      size_t data_len)
+{
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_printf(&b, "{\"seq\":%" PRIu64 ",\"type\":", ++r->seq);
+    hg_jsonw_str(&b, type);
+    hg_buf_puts(&b, ",\"from\":");
+    hg_jsonw_str(&b, from);
+    if (data) {
+        hg_buf_puts(&b, ",\"data\":");
+        hg_buf_append(&b, data, data_len);
+    }
+    hg_buf_puts(&b, "}");
+    msg_t *m = hg_malloc(sizeof(*m) + b.len);
+    m->seq = r->seq;
+    m->binary = 0;
+    m->len = b.len;
+    memcpy(m->data, b.data, b.len);
+    hg_buf_free(&b);
+    ring_push(r, m);
+    hg_list_t *q, *t;
+    hg_list_foreach_safe (q, t, &r->seats) {
+        deliver(hg_container_of(q, seat_t, node), 0, m->data, m->len);
+    }
+}
+
+static void emit_binary(hg_room_t *r, const char *type, size_t tlen, const char *from,
+                        const char *payload, size_t plen)
+{
+    size_t flen = strlen(from), len = 8 + 1 + flen + 1 + tlen + plen;
+    msg_t *m = hg_malloc(sizeof(*m) + len);
+    m->seq = ++r->seq;
+    m->binary = 1;
+    m->len = len;
+    unsigned char *p = (unsigned char *)m->data;
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(m->seq >> (56 - 8 * i));
+    p[8] = (unsigned char)flen;
+    memcpy(p + 9, from, flen);
+    p[9 + flen] = (unsigned char)tlen;
+    memcpy(p + 10 + flen, type, tlen);
+    memcpy(p + 10 + flen + tlen, payload, plen);
+    ring_push(r, m);
+    hg_list_t *q, *t;
+    hg_list_foreach_safe (q, t, &r->seats) {
+        deliver(hg_container_of(q, seat_t, node), 1, m->data, m->len);
+    }
+}
+
+static void send_error(conn_t *c, const char *code, const char *message, const char *ref)
+{
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_puts(&b, "{\"type\":\"error\",\"data\":{\"code\":");
+    hg_jsonw_str(&b, code);
+    hg_buf_puts(&b, ",\"message\":");
+    hg_jsonw_str(&b, message);
+    if (ref) {
+        hg_buf_puts(&b, ",\"ref\":");
+        hg_jsonw_str(&b, ref);
+    }
+    hg_buf_puts(&b, "}}");
+    if (c->seat)
+        deliver(c->seat, 0, b.data, b.len);
+    hg_buf_free(&b);
+}
+
+/* ---- seats ---- */
+
+int hg_room_can_join(const hg_room_t *r, const char *player, hg_error_t *err)
+{
+    hg_list_t *q;
+    hg_list_foreach (q, &r->seats) {
+        if (strcmp(hg_container_of(q, seat_t, node)->player, player) == 0)
+            return 0;
+    }
+    if (r->nseats >= r->max_clients)
+        return hg_error_set(err, HG_ELIMIT, "room %s is full (%zu clients)", r->id, r->max_clients);
+    return 0;
+}
+
+void hg_rooms_ws_limits(const hg_rooms_t *rs, hg_ws_limits_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->max_message = rs->cfg.max_message;
+    out->max_queue_bytes = rs->cfg.send_queue_bytes;
+    out->max_queue_msgs = 1u << 20;
+    out->ping_interval_ms = 20000;
+    out->pong_timeout_ms = 20000;
+}
+
+static void remove_seat(hg_room_t *r, seat_t *s, const char *reason)
+{
+    hg_list_remove(&s->node);
+    r->nseats--;
+    if (s->conn) {
+        s->conn->seat = NULL;
+        hg_ws_close(s->conn->ws, 1000, reason);
+    }
+    char player[40];
+    snprintf(player, sizeof(player), "%s", s->player);
+    hg_free(s);
+    if (r->nseats == 0)
+        r->empty_since = hg_clock_now_ms(r->rs->clock);
+    if (!r->rs->stopping) {
+        hg_buf_t d;
+        hg_buf_init(&d);
+        hg_buf_puts(&d, "{\"reason\":");
+        hg_jsonw_str(&d, reason);
+        hg_buf_puts(&d, "}");
+        emit_text(r, "leave", player, d.data, d.len);
+        hg_buf_free(&d);
+    }
+}
+
+static int valid_type(const char *t, size_t n)
+{
+    if (n < 1 || n > HG_ROOM_TYPE_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int reserved_type(const char *t, size_t n)
+{
+    static const char *const res[] = {"join", "leave", "error", "welcome", "reset"};
+    for (size_t i = 0; i < sizeof(res) / sizeof(res[0]); i++)
+        if (strlen(res[i]) == n && memcmp(res[i], t, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* The rate limit: 1 when the seat may send one more message now. */
+static int take_token(hg_rooms_t *rs, seat_t *s)
+{
+    int64_t now = hg_clock_now_ms(rs->clock);
+    double rate = rs->cfg.rate_per_s, burst = 2.0 * rate;
+    s->tokens += (double)(now - s->tok_ms) * rate / 1000.0;
+    if (s->tokens > burst)
+        s->tokens = burst;
+    s->tok_ms = now;
+    if (s->tokens < 1.0)
+        return 0;
+    s->tokens -= 1.0;
+    return 1;
+}
+
+static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size_t len)
+{
+    (void)ws;
+    conn_t *c = ud;
+    seat_t *s = c->seat;
+    if (s == NULL)
+        return;
+    hg_room_t *r = s->room;
+    if (!take_token(c->rs, s)) {
+        cut_off(s, HG_ROOM_CLOSE_RATE, "too many messages a second");
+        return;
+    }
+    if (binary) {
+        size_t tlen = len ? (unsigned char)data[0] : 0;
+        if (len < 1 + tlen || !valid_type(data + 1, tlen) || reserved_type(data + 1, tlen)) {
+            send_error(c, "bad_message",
+                       "a binary message is [type length: 1 byte][type][payload], the type 1..64 "
+                       "of [A-Za-z0-9_.:-] and not a room type",
+                       NULL);
+            return;
+        }
+        emit_binary(r, data + 1, tlen, s->player, data + 1 + tlen, len - 1 - tlen);
+        return;
+    }
+    json_error_t jerr;
+    json_t *in = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *type = json_object_get(in, "type"), *d = json_object_get(in, "data");
+    const char *t = json_string_value(type);
+    if (!json_is_object(in) || t == NULL || !valid_type(t, strlen(t)) ||
+        reserved_type(t, strlen(t))) {
+        send_error(c, "bad_message",
+                   "send {\"type\": \"<1..64 of [A-Za-z0-9_.:-], not join, leave, error, welcome "
+                   "or reset>\", \"data\": <any JSON>}",
+                   t);
+        json_decref(in);
+        return;
+    }
+    char *dtext = d ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    emit_text(r, t, s->player, dtext, dtext ? strlen(dtext) : 0);
+    free(dtext);
+    json_decref(in);
+}
+
+static void on_close(hg_ws_t *ws, void *ud, int code)
+{
+    (void)ws;
+    conn_t *c = ud;
+    seat_t *s = c->seat;
+    if (s) {
+        hg_room_t *r = s->room;
+        s->conn = NULL;
+        s->gone_ms = hg_clock_now_ms(c->rs->clock);
+        if (code == 1000 && !c->rs->stopping)
+            remove_seat(r, s, "left"); /* a client that closes normally leaves at once */
+    }
+    hg_free(c);
+}
+
+void *hg_room_seat_prepare(hg_rooms_t *rs, hg_room_t *r, const char *player, int has_after,
+                           uint64_t after, uint32_t epoch, hg_ws_cb_t *cb)
+{
+    conn_t *c = hg_calloc(1, sizeof(*c));
+    c->rs = rs;
+    c->room = r;
+    c->has_after = has_after;
+    c->after = after;
+    c->epoch = epoch;
+    snprintf(c->player, sizeof(c->player), "%s", player);
+    memset(cb, 0, sizeof(*cb));
+    cb->on_message = on_message;
+    cb->on_close = on_close;
+    return c;
+}
+
+void hg_room_seat_abandon(void *seat_ud)
+{
+    hg_free(seat_ud);
+}
+
+static void welcome(conn_t *c, hg_room_t *r)
+{
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_puts(&b, "{\"type\":\"welcome\",\"room\":");
+    hg_jsonw_str(&b, r->id);
+    hg_buf_puts(&b, ",\"you\":");
+    hg_jsonw_str(&b, c->player);
+    hg_buf_printf(&b, ",\"seq\":%" PRIu64 ",\"epoch\":%" PRIu32 ",\"players\":[", r->seq, r->epoch);
+    hg_list_t *q;
+    int first = 1;
+    hg_list_foreach (q, &r->seats) {
+        if (!first)
+            hg_buf_puts(&b, ",");
+        first = 0;
+        hg_jsonw_str(&b, hg_container_of(q, seat_t, node)->player);
+    }
+    hg_buf_puts(&b, "]}");
+    deliver(c->seat, 0, b.data, b.len);
+    hg_buf_free(&b);
+}
+
+/* What a reconnecting client missed: every kept message after c->after, or a reset when they
+ * are not all kept (or another epoch's). */
+static void replay(conn_t *c, hg_room_t *r)
+{
+    uint64_t oldest = r->ring_count ? r->ring[r->ring_head]->seq : r->seq + 1;
+    if (c->epoch != r->epoch || c->after > r->seq || c->after + 1 < oldest) {
+        static const char reset[] =
+            "{\"type\":\"reset\",\"data\":{\"reason\":\"the messages after your seq are not "
+            "kept (another epoch, or too far behind)\"}}";
+        deliver(c->seat, 0, reset, sizeof(reset) - 1);
+        return;
+    }
+    for (size_t i = 0; i < r->ring_count && c->seat; i++) {
+        msg_t *m = r->ring[(r->ring_head + i) % HG_ROOM_BUFFER_MSGS];
+        if (m->seq > c->after)
+            deliver(c->seat, m->binary, m->data, m->len);
+    }
+}
+
+void hg_room_attach(void *seat_ud, hg_ws_t *ws)
+{
+    conn_t *c = seat_ud;
+    hg_room_t *r = c->room;
+    c->ws = ws;
+    seat_t *s = NULL;
+    hg_list_t *q;
+    hg_list_foreach (q, &r->seats) {
+        seat_t *x = hg_container_of(q, seat_t, node);
+        if (strcmp(x->player, c->player) == 0)
+            s = x;
+    }
+    int joined = 0;
+    if (s) {
+        if (s->conn) /* the same player again: the newer socket wins */
+            cut_off(s, HG_ROOM_CLOSE_REPLACED, "connected again elsewhere");
+    } else {
+        s = hg_calloc(1, sizeof(*s));
+        s->room = r;
+        snprintf(s->player, sizeof(s->player), "%s", c->player);
+        hg_list_insert_tail(&r->seats, &s->node);
+        r->nseats++;
+        r->empty_since = 0;
+        joined = 1;
+    }
+    s->conn = c;
+    c->seat = s;
+    s->tokens = 2.0 * c->rs->cfg.rate_per_s;
+    s->tok_ms = hg_clock_now_ms(c->rs->clock);
+    welcome(c, r);
+    if (c->has_after && c->seat)
+        replay(c, r);
+    if (joined)
+        emit_text(r, "join", c->player, NULL, 0);
+}
+
+/* ---- upkeep ---- */
+
+void hg_rooms_tick(hg_rooms_t *rs)
+{
+    int64_t now = hg_clock_now_ms(rs->clock);
+    hg_store_txn_t *txn = NULL;
+    size_t it = 0;
+    const char *id;
+    void *v;
+    while (hg_map_next(&rs->rooms, &it, &id, &v)) {
+        hg_room_t *r = v;
+        hg_list_t *q, *t;
+        hg_list_foreach_safe (q, t, &r->seats) {
+            seat_t *s = hg_container_of(q, seat_t, node);
+            if (s->conn == NULL && now - s->gone_ms >= rs->cfg.reconnect_grace_ms)
+                remove_seat(r, s, "disconnected");
+        }
+        if (r->nseats == 0 && r->empty_since && now - r->empty_since >= rs->cfg.empty_close_ms) {
+            if (txn == NULL)
+                txn = hg_store_txn_new(rs->store);
+            hg_room_close(rs, r, txn); /* deleting the current key is allowed while iterating */
+        }
+    }
+    if (txn)
+        hg_store_commit(txn, NULL, NULL);
+}
+
+static int load_room(void *ud, const char *key, json_t *v)
+{
+    hg_rooms_t *rs = ud;
+    if (strlen(key) != HG_ROOM_ID_LEN || hg_map_get(&rs->rooms, key))
+        return 0;
+    hg_room_t *r = room_new(rs, key);
+    snprintf(r->label, sizeof(r->label), "%s",
+             json_string_value(json_object_get(v, "label"))
+                 ? json_string_value(json_object_get(v, "label"))
+                 : "");
+    json_t *md = json_object_get(v, "metadata");
+    if (json_is_object(md)) {
+        char *t = json_dumps(md, JSON_COMPACT);
+        r->metadata = hg_strdup(t);
+        free(t);
+    }
+    r->max_clients = (size_t)json_integer_value(json_object_get(v, "max_clients"));
+    if (r->max_clients < 1 || r->max_clients > HG_ROOM_CLIENTS_MAX)
+        r->max_clients = HG_ROOM_CLIENTS_DEFAULT;
+    r->created_ms = json_integer_value(json_object_get(v, "created_ms"));
+    return 0;
+}
+
+int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err)
+{
+    int rc = hg_store_load(rs->store, ROOMS_COLL, load_room, rs);
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load rooms: %s", hg_strerror(rc));
+    HG_LOG(HG_LOG_INFO, "rooms", "loaded rooms=%zu", hg_map_count(&rs->rooms));
+    return 0;
+}

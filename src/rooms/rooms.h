@@ -1,0 +1,106 @@
+/* hangar — realtime rooms: an ordered, low-latency channel per game (seed 004).
+ *
+ * A room is a set of seats (players) and a message sequence. Every message the room emits — a
+ * client's message relayed, what a script broadcasts, a join, a leave — gets the room's next
+ * `seq` and goes to every connected seat at once, on the loop thread, so all clients see the same
+ * messages in the same order with no gaps. The last HG_ROOM_BUFFER_MSGS messages are kept: a
+ * client that reconnects within the reconnect grace with ?after=<seq> gets what it missed and
+ * keeps its seat (no leave, no join). docs/rooms.md is the protocol.
+ *
+ * Wire (text frames, JSON):
+ *   client → room   {"type": "<type>", "data": <any JSON>}
+ *   room → clients  {"seq": n, "type": "<type>", "from": "<player id>", "data": <any>}
+ *                   types join and leave are the room's own (from = who joined or left)
+ *   room → one      {"type": "welcome", "room", "you", "seq": <last seq>, "epoch", "players"}
+ *                   on connecting; {"type": "error", "data": {"code", "message", "ref"}} to the
+ *                   sender of a message that was refused (no seq: not a room message)
+ * Binary frames are relayed as they are, behind a header (docs/rooms.md): client → room
+ *   [type length: 1 byte][type][payload]; room → clients [seq: 8 bytes, big-endian]
+ *   [from length: 1 byte][from][type length: 1 byte][type][payload].
+ *
+ * Durability: a room's record (id, label, metadata, max_clients, script) is stored, so rooms
+ * exist again after a restart (empty; clients reconnect). Messages are not stored: after a
+ * restart a room starts a new `epoch` and numbers from 1 again; a client whose after= names
+ * another epoch gets {"type": "reset"} and the room's state from the script, not a replay.
+ *
+ * Threading: loop thread only.
+ */
+#ifndef HG_ROOMS_ROOMS_H
+#define HG_ROOMS_ROOMS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "rt/clock.h"
+#include "store/store.h"
+#include "ws/ws.h"
+
+#define HG_ROOM_ID_LEN 36               /* a room id: UUID v4 text */
+#define HG_ROOM_LABEL_MAX 64            /* label: 0..64 printable characters */
+#define HG_ROOM_METADATA_MAX 4096       /* metadata: a JSON object, compact */
+#define HG_ROOM_CLIENTS_DEFAULT 16      /* max_clients when not given */
+#define HG_ROOM_CLIENTS_MAX 1000        /* max_clients at most */
+#define HG_ROOM_BUFFER_MSGS 1024        /* messages kept for reconnects, per room */
+#define HG_ROOM_BUFFER_BYTES (1u << 20) /* … and at most this many bytes of them */
+#define HG_ROOM_TYPE_MAX 64             /* a message type: 1..64 of [A-Za-z0-9_.:-] */
+#define HG_ROOM_PAGE_MAX 1000           /* rooms per list page */
+
+/* WebSocket close codes of the room protocol (docs/rooms.md). */
+#define HG_ROOM_CLOSE_RATE 4008     /* more messages a second than allowed */
+#define HG_ROOM_CLOSE_SLOW 4009     /* its send queue overflowed: it could not keep up */
+#define HG_ROOM_CLOSE_KICKED 4010   /* the script kicked it */
+#define HG_ROOM_CLOSE_REPLACED 4011 /* the same player connected again */
+#define HG_ROOM_CLOSE_CLOSED 4004   /* the room was closed (DELETE, the script, emptiness) */
+
+typedef struct hg_rooms hg_rooms_t;
+typedef struct hg_room hg_room_t;
+
+typedef struct hg_rooms_config {
+    size_t max_rooms;           /* rooms on this node */
+    size_t max_message;         /* bytes of one message from a client (1009 beyond) */
+    uint32_t rate_per_s;        /* messages a second per client (burst: twice) */
+    size_t send_queue_bytes;    /* bytes queued to one client before it is cut off (4009) */
+    int64_t reconnect_grace_ms; /* a dropped client's seat is kept this long */
+    int64_t empty_close_ms;     /* a room with no one in it is closed after this long */
+} hg_rooms_config_t;
+
+hg_rooms_t *hg_rooms_new(hg_store_t *store, hg_clock_t *clock, const hg_rooms_config_t *cfg);
+/* Closes every client (1012 at server stop comes from the WebSocket layer before this). */
+void hg_rooms_free(hg_rooms_t *rs);
+int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err);
+/* Seats past their grace, rooms empty past empty_close_ms (deleted, in txns it commits). */
+void hg_rooms_tick(hg_rooms_t *rs);
+
+typedef struct hg_room_spec {
+    const char *label;  /* NULL: "" */
+    json_t *metadata;   /* NULL or an object (borrowed) */
+    size_t max_clients; /* 0: HG_ROOM_CLIENTS_DEFAULT */
+} hg_room_spec_t;
+
+int hg_room_create(hg_rooms_t *rs, const hg_room_spec_t *spec, hg_store_txn_t *txn, hg_room_t **out,
+                   hg_error_t *err);
+hg_room_t *hg_room_find(hg_rooms_t *rs, const char *id);
+/* Close: every client gets HG_ROOM_CLOSE_CLOSED, the record is deleted in txn. */
+void hg_room_close(hg_rooms_t *rs, hg_room_t *r, hg_store_txn_t *txn);
+json_t *hg_room_json(const hg_room_t *r);
+/* Rooms with this label (NULL: any) and, when has_space, a free seat; after an id, id order. */
+json_t *hg_rooms_list(hg_rooms_t *rs, const char *label, int has_space, const char *after,
+                      size_t limit);
+
+/* Whether player may take a seat now (HG_ELIMIT: full; the seat of a player already in it is
+ * always there). */
+int hg_room_can_join(const hg_room_t *r, const char *player, hg_error_t *err);
+/* The WebSocket limits a room connection is accepted with. */
+void hg_rooms_ws_limits(const hg_rooms_t *rs, hg_ws_limits_t *out);
+/* The accepted WebSocket callbacks and their user data for player joining r; after is the
+ * client's ?after= (has_after 0 when absent). Call before hg_ws_accept and pass *cb, *ud to it;
+ * then hg_room_attach(ud, ws). */
+void *hg_room_seat_prepare(hg_rooms_t *rs, hg_room_t *r, const char *player, int has_after,
+                           uint64_t after, uint32_t epoch, hg_ws_cb_t *cb);
+void hg_room_attach(void *seat_ud, hg_ws_t *ws);
+void hg_room_seat_abandon(void *seat_ud); /* hg_ws_accept failed */
+
+#endif

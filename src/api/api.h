@@ -41,6 +41,7 @@ typedef struct hg_api {
     struct hg_logs *logs;
     struct hg_wallets *wallet;
     struct hg_rooms *rooms;
+    struct hg_scripts *scripts;
     struct hg_ratelimit *open_auth_limit; /* unsigned /v1/auth calls, per source address */
     int auth_device;                      /* device logins without a signature are allowed */
     int allow_plain_bearer;               /* bearer tokens over plain HTTP from anywhere */

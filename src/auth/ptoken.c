@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/map.h"

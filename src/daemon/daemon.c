@@ -104,6 +104,7 @@ typedef struct daemon {
     hg_logs_t *logs;
     hg_wallets_t *wallet;
     hg_rooms_t *rooms;
+    hg_scripts_t *scripts;
     hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
     hg_webhook_t *webhook;          /* placement notifications */
     uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
@@ -582,12 +583,14 @@ static int serve(daemon_t *d)
         .reconnect_grace_ms = d->cfg.room_reconnect_grace_s * 1000,
         .empty_close_ms = d->cfg.room_empty_close_s * 1000,
     };
-    d->rooms = hg_rooms_new(d->store, &d->clock, &roomc);
+    d->scripts = hg_scripts_new(d->store, &d->clock);
+    d->rooms = hg_rooms_new(&d->loop, d->store, &d->clock, d->scripts, &roomc);
     if ((rc = hg_players_load(d->players, &err)) < 0 ||
         (rc = hg_ptokens_load(d->ptokens, &err)) < 0 ||
         (rc = hg_lbs_load(d->leaderboards, &err)) < 0 ||
         (rc = hg_logs_start(d->logs, d->cfg.event_retention, &err)) < 0 ||
-        (rc = hg_wallets_load(d->wallet, &err)) < 0 || (rc = hg_rooms_load(d->rooms, &err)) < 0)
+        (rc = hg_wallets_load(d->wallet, &err)) < 0 ||
+        (rc = hg_scripts_load(d->scripts, &err)) < 0 || (rc = hg_rooms_load(d->rooms, &err)) < 0)
         goto fail;
     hg_fq_config_t fqc = {
         .health_window_ms = d->cfg.fleetiq_health_window_s * 1000,
@@ -672,6 +675,7 @@ static int serve(daemon_t *d)
         .logs = d->logs,
         .wallet = d->wallet,
         .rooms = d->rooms,
+        .scripts = d->scripts,
         .open_auth_limit = &d->open_auth_limit,
         .auth_device = (int)d->cfg.auth_device,
         .allow_plain_bearer = (int)d->cfg.allow_plain_bearer,
@@ -757,6 +761,7 @@ out:
     hg_lbs_free(d->leaderboards);
     hg_wallets_free(d->wallet);
     hg_rooms_free(d->rooms);
+    hg_scripts_free(d->scripts); /* after the rooms: they hold references to its versions */
     hg_logs_free(d->logs);
     hg_players_free(d->players);
     hg_ptokens_free(d->ptokens);

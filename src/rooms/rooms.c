@@ -22,6 +22,7 @@
 #include "core/map.h"
 
 #define ROOMS_COLL "rooms"
+#define SCRIPT_TIMER_MS 10 /* the clock of on_tick and room.after */
 
 typedef struct msg {
     uint64_t seq;
@@ -39,6 +40,7 @@ typedef struct seat {
     int64_t gone_ms; /* when it disconnected */
     double tokens;   /* rate limit: a token bucket of rate_per_s, burst 2 × rate */
     int64_t tok_ms;
+    int kicked; /* by the script: removed once its call returns */
     char player[40];
 } seat_t;
 
@@ -67,9 +69,30 @@ struct hg_room {
     msg_t *ring[HG_ROOM_BUFFER_MSGS];
     size_t ring_head, ring_count, ring_bytes; /* oldest at ring_head */
     int64_t empty_since;                      /* 0: someone is seated */
+    /* the script, when the room runs one */
+    char script_name[HG_SCRIPT_NAME_MAX + 1]; /* "": none */
+    uint32_t script_version;
+    char *options; /* on_create's, kept for a restart */
+    hg_script_room_t *sr;
+    const char *cur_from; /* whose message the running handler handles ("" for the room) */
+    int in_script, close_requested, disposing;
+    int64_t last_tick_ms, next_tick_ms;
+    struct {
+        uint64_t id;
+        int64_t due_ms;
+    } timers[HG_SCRIPT_TIMERS_MAX];
+    size_t ntimers;
+    const char **player_ptrs;
+    size_t player_cap;
+    hg_list_t scripted_node; /* in rs->scripted */
 };
 
 struct hg_rooms {
+    uv_loop_t *loop;
+    hg_scripts_t *scripts;
+    uv_timer_t timer; /* ticks and timers of scripted rooms, every SCRIPT_TIMER_MS */
+    int timer_on;
+    hg_list_t scripted; /* rooms that run a script */
     hg_store_t *store;
     hg_clock_t *clock;
     hg_rooms_config_t cfg;
@@ -79,9 +102,19 @@ struct hg_rooms {
 
 /* ---- life ---- */
 
-hg_rooms_t *hg_rooms_new(hg_store_t *store, hg_clock_t *clock, const hg_rooms_config_t *cfg)
+static void on_script_timer(uv_timer_t *t);
+static int room_start_script(hg_room_t *r, hg_script_t *s, uint32_t version, const char *name,
+                             const char *options, hg_error_t *err);
+
+hg_rooms_t *hg_rooms_new(uv_loop_t *loop, hg_store_t *store, hg_clock_t *clock,
+                         hg_scripts_t *scripts, const hg_rooms_config_t *cfg)
 {
     hg_rooms_t *rs = hg_calloc(1, sizeof(*rs));
+    rs->loop = loop;
+    rs->scripts = scripts;
+    hg_list_init(&rs->scripted);
+    uv_timer_init(loop, &rs->timer);
+    rs->timer.data = rs;
     rs->store = store;
     rs->clock = clock;
     rs->cfg = *cfg;
@@ -99,6 +132,14 @@ static void ring_clear(hg_room_t *r)
 /* Drop every seat (their sockets closed with code) and free the room. */
 static void room_free(hg_room_t *r, int code, const char *why)
 {
+    if (r->sr) {
+        r->disposing = 1; /* on_dispose may call the room API: it reaches no one now */
+        hg_script_room_free(r->sr);
+        r->sr = NULL;
+        hg_list_remove(&r->scripted_node);
+    }
+    hg_free(r->options);
+    hg_free(r->player_ptrs);
     while (!hg_list_empty(&r->seats)) {
         seat_t *s = hg_container_of(r->seats.next, seat_t, node);
         hg_list_remove(&s->node);
@@ -152,6 +193,12 @@ static void save_room(const hg_room_t *r, hg_store_txn_t *txn)
     json_t *v = json_pack("{s:s,s:o,s:I,s:I}", "label", r->label, "metadata", md ? md : json_null(),
                           "max_clients", (json_int_t)r->max_clients, "created_ms",
                           (json_int_t)r->created_ms);
+    if (r->script_name[0]) {
+        json_object_set_new(v, "script", json_string(r->script_name));
+        json_object_set_new(v, "script_version", json_integer(r->script_version));
+        if (r->options)
+            json_object_set_new(v, "options", json_string(r->options));
+    }
     hg_store_put(txn, ROOMS_COLL, r->id, v);
     json_decref(v);
 }
@@ -201,6 +248,18 @@ int hg_room_create(hg_rooms_t *rs, const hg_room_spec_t *spec, hg_store_txn_t *t
     free(md);
     r->max_clients = max;
     r->created_ms = hg_clock_now_ms(rs->clock);
+    if (spec->script) {
+        hg_script_t *s;
+        uint32_t v;
+        int rc = hg_scripts_get(rs->scripts, spec->script, 0, &s, &v, err);
+        if (rc == 0)
+            rc = room_start_script(r, s, v, spec->script, spec->options, err);
+        if (rc < 0) {
+            hg_map_del(&rs->rooms, r->id);
+            room_free(r, 1000, "");
+            return rc;
+        }
+    }
     save_room(r, txn);
     *out = r;
     return 0;
@@ -209,6 +268,14 @@ int hg_room_create(hg_rooms_t *rs, const hg_room_spec_t *spec, hg_store_txn_t *t
 hg_room_t *hg_room_find(hg_rooms_t *rs, const char *id)
 {
     return hg_map_get(&rs->rooms, id);
+}
+
+static void close_room_now(hg_room_t *r)
+{
+    hg_rooms_t *rs = r->rs;
+    hg_store_txn_t *txn = hg_store_txn_new(rs->store);
+    hg_room_close(rs, r, txn);
+    hg_store_commit(txn, NULL, NULL);
 }
 
 void hg_room_close(hg_rooms_t *rs, hg_room_t *r, hg_store_txn_t *txn)
@@ -237,11 +304,16 @@ json_t *hg_room_json(const hg_room_t *r)
     hg_list_foreach (q, &r->seats) {
         json_array_append_new(players, json_string(hg_container_of(q, seat_t, node)->player));
     }
-    return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:I,s:f}", "room_id", r->id, "label", r->label,
-                     "metadata", md ? md : json_null(), "max_clients", (json_int_t)r->max_clients,
-                     "clients", (json_int_t)r->nseats, "connected", (json_int_t)connected(r),
-                     "players", players, "seq", (json_int_t)r->seq, "created",
-                     (double)r->created_ms / 1000.0);
+    json_t *o = json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:I,s:f}", "room_id", r->id, "label",
+                          r->label, "metadata", md ? md : json_null(), "max_clients",
+                          (json_int_t)r->max_clients, "clients", (json_int_t)r->nseats, "connected",
+                          (json_int_t)connected(r), "players", players, "seq", (json_int_t)r->seq,
+                          "created", (double)r->created_ms / 1000.0);
+    if (r->script_name[0]) {
+        json_object_set_new(o, "script", json_string(r->script_name));
+        json_object_set_new(o, "script_version", json_integer(r->script_version));
+    }
+    return o;
 }
 
 static int cmp_room(const void *a, const void *b)
@@ -381,9 +453,237 @@ static void send_error(conn_t *c, const char *code, const char *message, const c
     hg_buf_free(&b);
 }
 
+/* ---- the script's host: what a room's Lua handlers may do (script.h) ---- */
+
+static void remove_seat(hg_room_t *r, seat_t *s, const char *reason);
+static void close_room_now(hg_room_t *r);
+
+static seat_t *seat_of(hg_room_t *r, const char *player)
+{
+    hg_list_t *q;
+    hg_list_foreach (q, &r->seats) {
+        seat_t *s = hg_container_of(q, seat_t, node);
+        if (strcmp(s->player, player) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void h_broadcast(void *ud, const char *type, const char *data)
+{
+    hg_room_t *r = ud;
+    if (!r->disposing)
+        emit_text(r, type, r->cur_from ? r->cur_from : "", data, data ? strlen(data) : 0);
+}
+
+/* To one player: {"type", "from", "data", "private": true}, no seq (not a room message). */
+static int h_send(void *ud, const char *player, const char *type, const char *data)
+{
+    hg_room_t *r = ud;
+    seat_t *s = r->disposing ? NULL : seat_of(r, player);
+    if (s == NULL || s->conn == NULL)
+        return HG_ENOTFOUND;
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_puts(&b, "{\"type\":");
+    hg_jsonw_str(&b, type);
+    hg_buf_puts(&b, ",\"from\":");
+    hg_jsonw_str(&b, r->cur_from ? r->cur_from : "");
+    if (data) {
+        hg_buf_puts(&b, ",\"data\":");
+        hg_buf_puts(&b, data);
+    }
+    hg_buf_puts(&b, ",\"private\":true}");
+    deliver(s, 0, b.data, b.len);
+    hg_buf_free(&b);
+    return 0;
+}
+
+static int h_kick(void *ud, const char *player, const char *reason)
+{
+    hg_room_t *r = ud;
+    seat_t *s = r->disposing ? NULL : seat_of(r, player);
+    if (s == NULL)
+        return HG_ENOTFOUND;
+    s->kicked = 1; /* removed (leave, on_leave) once the running call returns */
+    cut_off(s, HG_ROOM_CLOSE_KICKED, reason && reason[0] ? reason : "kicked");
+    return 0;
+}
+
+static void h_close(void *ud)
+{
+    ((hg_room_t *)ud)->close_requested = 1;
+}
+
+static void h_after(void *ud, uint64_t id, uint64_t ms)
+{
+    hg_room_t *r = ud;
+    if (r->ntimers < HG_SCRIPT_TIMERS_MAX) { /* script.c keeps the count under the cap */
+        r->timers[r->ntimers].id = id;
+        r->timers[r->ntimers].due_ms = hg_clock_now_ms(r->rs->clock) + (int64_t)ms;
+        r->ntimers++;
+    }
+}
+
+static int64_t h_now(void *ud)
+{
+    return hg_clock_now_ms(((hg_room_t *)ud)->rs->clock);
+}
+
+static const char *const *h_players(void *ud, size_t *n)
+{
+    hg_room_t *r = ud;
+    if (r->player_cap < r->nseats + 1) {
+        r->player_cap = r->nseats + 16;
+        r->player_ptrs = hg_realloc(r->player_ptrs, r->player_cap * sizeof(*r->player_ptrs));
+    }
+    size_t k = 0;
+    hg_list_t *q;
+    hg_list_foreach (q, &r->seats) {
+        r->player_ptrs[k++] = hg_container_of(q, seat_t, node)->player;
+    }
+    *n = k;
+    return r->player_ptrs;
+}
+
+static const hg_script_host_t host = {
+    .broadcast = h_broadcast,
+    .send = h_send,
+    .kick = h_kick,
+    .close = h_close,
+    .after = h_after,
+    .now_ms = h_now,
+    .players = h_players,
+};
+
+/* After every call into the script: the seats it kicked leave, and a close it asked for
+ * happens (r is freed then: returns 1). */
+static int after_call(hg_room_t *r)
+{
+    r->in_script = 0;
+    r->cur_from = NULL;
+    hg_list_t *q, *t;
+    hg_list_foreach_safe (q, t, &r->seats) {
+        seat_t *s = hg_container_of(q, seat_t, node);
+        if (s->kicked)
+            remove_seat(r, s, "kicked");
+    }
+    if (r->close_requested) {
+        close_room_now(r);
+        return 1;
+    }
+    return 0;
+}
+
+static void timer_arm(hg_rooms_t *rs)
+{
+    if (!rs->timer_on && !hg_list_empty(&rs->scripted)) {
+        uv_timer_start(&rs->timer, on_script_timer, SCRIPT_TIMER_MS, SCRIPT_TIMER_MS);
+        rs->timer_on = 1;
+    }
+}
+
+/* Run script s in r (on_create with options). */
+static int room_start_script(hg_room_t *r, hg_script_t *s, uint32_t version, const char *name,
+                             const char *options, hg_error_t *err)
+{
+    hg_script_limits_t lim = {0};
+    hg_script_room_t *sr;
+    r->in_script = 1;
+    r->cur_from = "";
+    int rc = hg_script_room_new(s, r->id, &lim, &host, r, options, &sr, err);
+    r->in_script = 0;
+    r->cur_from = NULL;
+    if (rc < 0)
+        return rc;
+    r->sr = sr;
+    snprintf(r->script_name, sizeof(r->script_name), "%s", name);
+    r->script_version = version;
+    hg_free(r->options);
+    r->options = options ? hg_strdup(options) : NULL;
+    int64_t now = hg_clock_now_ms(r->rs->clock);
+    r->last_tick_ms = now;
+    r->next_tick_ms = hg_script_tick_ms(s) ? now + hg_script_tick_ms(s) : 0;
+    hg_list_insert_tail(&r->rs->scripted, &r->scripted_node);
+    timer_arm(r->rs);
+    return 0;
+}
+
+/* Ticks and timers of every scripted room that are due. */
+static void on_script_timer(uv_timer_t *t)
+{
+    hg_rooms_t *rs = t->data;
+    if (hg_list_empty(&rs->scripted)) {
+        uv_timer_stop(&rs->timer);
+        rs->timer_on = 0;
+        return;
+    }
+    int64_t now = hg_clock_now_ms(rs->clock);
+    hg_list_t *q, *nx;
+    hg_list_foreach_safe (q, nx, &rs->scripted) {
+        hg_room_t *r = hg_container_of(q, hg_room_t, scripted_node);
+        hg_error_t err;
+        int freed = 0;
+        for (size_t i = 0; i < r->ntimers && !freed;) {
+            if (r->timers[i].due_ms > now) {
+                i++;
+                continue;
+            }
+            uint64_t id = r->timers[i].id;
+            r->timers[i] = r->timers[--r->ntimers];
+            r->in_script = 1;
+            r->cur_from = "";
+            if (hg_script_room_timer(r->sr, id, &err) < 0)
+                HG_LOG(HG_LOG_WARN, "rooms", "room=%s timer: %s", r->id, hg_error_message(&err));
+            freed = after_call(r);
+            i = 0; /* the timer may have added or fired others: scan again */
+        }
+        if (freed || r->next_tick_ms == 0 || now < r->next_tick_ms)
+            continue;
+        uint64_t dt = (uint64_t)(now - r->last_tick_ms);
+        r->last_tick_ms = now;
+        r->next_tick_ms = now + hg_script_tick_ms(hg_script_room_script(r->sr));
+        r->in_script = 1;
+        r->cur_from = "";
+        if (hg_script_room_tick(r->sr, dt, &err) < 0)
+            HG_LOG(HG_LOG_WARN, "rooms", "room=%s on_tick: %s", r->id, hg_error_message(&err));
+        after_call(r);
+    }
+}
+
+void hg_rooms_migrate(hg_rooms_t *rs, const char *name, hg_script_t *s, uint32_t v,
+                      hg_store_txn_t *txn, size_t *ok, size_t *failed)
+{
+    *ok = *failed = 0;
+    hg_list_t *q, *nx;
+    hg_list_foreach_safe (q, nx, &rs->scripted) {
+        hg_room_t *r = hg_container_of(q, hg_room_t, scripted_node);
+        if (strcmp(r->script_name, name) != 0 || r->script_version == v)
+            continue;
+        hg_error_t err;
+        r->in_script = 1;
+        r->cur_from = "";
+        size_t keep = r->ntimers;
+        r->ntimers = 0; /* the old state's timers do not carry over (script.h) */
+        if (hg_script_room_migrate(r->sr, s, &err) < 0) {
+            r->ntimers = keep; /* still the old state's */
+            HG_LOG(HG_LOG_WARN, "rooms", "room=%s migrate to %s v%u: %s", r->id, name, v,
+                   hg_error_message(&err));
+            (*failed)++;
+        } else {
+            r->script_version = v;
+            uint32_t tick = hg_script_tick_ms(s);
+            r->next_tick_ms = tick ? hg_clock_now_ms(rs->clock) + tick : 0;
+            save_room(r, txn);
+            (*ok)++;
+        }
+        after_call(r);
+    }
+}
+
 /* ---- seats ---- */
 
-int hg_room_can_join(const hg_room_t *r, const char *player, hg_error_t *err)
+int hg_room_can_join(hg_room_t *r, const char *player, hg_error_t *err)
 {
     hg_list_t *q;
     hg_list_foreach (q, &r->seats) {
@@ -392,6 +692,21 @@ int hg_room_can_join(const hg_room_t *r, const char *player, hg_error_t *err)
     }
     if (r->nseats >= r->max_clients)
         return hg_error_set(err, HG_ELIMIT, "room %s is full (%zu clients)", r->id, r->max_clients);
+    if (r->sr) { /* on_join may refuse (the reason goes back to the client, 403) */
+        hg_room_t *rw = (hg_room_t *)r;
+        rw->in_script = 1;
+        rw->cur_from = "";
+        int rc = hg_script_room_join(rw->sr, player, err);
+        int closed = after_call(rw);
+        if (rc == 1 && !closed)
+            return 0;
+        char why[256];
+        snprintf(why, sizeof(why), "%s", rc <= 0 ? hg_error_message(err) : "");
+        if (closed)
+            return hg_error_set(err, HG_ENOTFOUND, "the room closed");
+        return hg_error_set(err, HG_EUNAUTHORIZED, "%s%s", rc < 0 ? "on_join failed: " : "",
+                            why[0] ? why : "the room refused");
+    }
     return 0;
 }
 
@@ -416,6 +731,8 @@ static void remove_seat(hg_room_t *r, seat_t *s, const char *reason)
     char player[40];
     snprintf(player, sizeof(player), "%s", s->player);
     hg_free(s);
+    if (r->sr && !r->rs->stopping && !r->disposing)
+        hg_script_room_leave(r->sr, player); /* inside a call (kick) it waits: see after_call */
     if (r->nseats == 0)
         r->empty_since = hg_clock_now_ms(r->rs->clock);
     if (!r->rs->stopping) {
@@ -504,6 +821,24 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
         return;
     }
     char *dtext = d ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    int handled = 0;
+    if (r->sr) {
+        hg_error_t err;
+        r->in_script = 1;
+        r->cur_from = s->player;
+        handled = hg_script_room_message(r->sr, s->player, t, dtext, &err); /* none: nil */
+        if (handled < 0)
+            send_error(c, err.code == HG_ELIMIT ? "handler_limit" : "handler_failed",
+                       hg_error_message(&err), t);
+        else if (handled == 0 && !hg_script_relays_unknown(hg_script_room_script(r->sr)))
+            send_error(c, "no_handler", "this room has no handler for that type", t);
+        else if (handled == 0)
+            emit_text(r, t, s->player, dtext, dtext ? strlen(dtext) : 0);
+        free(dtext);
+        json_decref(in);
+        after_call(r); /* r may be gone after this */
+        return;
+    }
     emit_text(r, t, s->player, dtext, dtext ? strlen(dtext) : 0);
     free(dtext);
     json_decref(in);
@@ -518,8 +853,11 @@ static void on_close(hg_ws_t *ws, void *ud, int code)
         hg_room_t *r = s->room;
         s->conn = NULL;
         s->gone_ms = hg_clock_now_ms(c->rs->clock);
-        if (code == 1000 && !c->rs->stopping)
+        if (code == 1000 && !c->rs->stopping) {
             remove_seat(r, s, "left"); /* a client that closes normally leaves at once */
+            if (r->close_requested)    /* its on_leave closed the room */
+                close_room_now(r);
+        }
     }
     hg_free(c);
 }
@@ -639,7 +977,8 @@ void hg_rooms_tick(hg_rooms_t *rs)
             if (s->conn == NULL && now - s->gone_ms >= rs->cfg.reconnect_grace_ms)
                 remove_seat(r, s, "disconnected");
         }
-        if (r->nseats == 0 && r->empty_since && now - r->empty_since >= rs->cfg.empty_close_ms) {
+        if (r->close_requested ||
+            (r->nseats == 0 && r->empty_since && now - r->empty_since >= rs->cfg.empty_close_ms)) {
             if (txn == NULL)
                 txn = hg_store_txn_new(rs->store);
             hg_room_close(rs, r, txn); /* deleting the current key is allowed while iterating */
@@ -669,6 +1008,20 @@ static int load_room(void *ud, const char *key, json_t *v)
     if (r->max_clients < 1 || r->max_clients > HG_ROOM_CLIENTS_MAX)
         r->max_clients = HG_ROOM_CLIENTS_DEFAULT;
     r->created_ms = json_integer_value(json_object_get(v, "created_ms"));
+    const char *sn = json_string_value(json_object_get(v, "script"));
+    if (sn) { /* the room runs its version again, from on_create (its state is not stored) */
+        hg_script_t *s;
+        uint32_t ver;
+        hg_error_t err;
+        uint32_t want = (uint32_t)json_integer_value(json_object_get(v, "script_version"));
+        if (hg_scripts_get(rs->scripts, sn, want, &s, &ver, &err) < 0 ||
+            room_start_script(r, s, ver, sn, json_string_value(json_object_get(v, "options")),
+                              &err) < 0)
+            HG_LOG(HG_LOG_WARN, "rooms",
+                   "room=%s script=%s v%u does not start: %s; the room "
+                   "relays only",
+                   r->id, sn, want, hg_error_message(&err));
+    }
     return 0;
 }
 

@@ -32,8 +32,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "core/buf.h"
 #include "core/err.h"
+#include "rooms/scripts.h"
 #include "rt/clock.h"
 #include "store/store.h"
 #include "ws/ws.h"
@@ -67,7 +70,8 @@ typedef struct hg_rooms_config {
     int64_t empty_close_ms;     /* a room with no one in it is closed after this long */
 } hg_rooms_config_t;
 
-hg_rooms_t *hg_rooms_new(hg_store_t *store, hg_clock_t *clock, const hg_rooms_config_t *cfg);
+hg_rooms_t *hg_rooms_new(uv_loop_t *loop, hg_store_t *store, hg_clock_t *clock,
+                         hg_scripts_t *scripts, const hg_rooms_config_t *cfg);
 /* Closes every client (1012 at server stop comes from the WebSocket layer before this). */
 void hg_rooms_free(hg_rooms_t *rs);
 int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err);
@@ -75,9 +79,12 @@ int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err);
 void hg_rooms_tick(hg_rooms_t *rs);
 
 typedef struct hg_room_spec {
-    const char *label;  /* NULL: "" */
-    json_t *metadata;   /* NULL or an object (borrowed) */
-    size_t max_clients; /* 0: HG_ROOM_CLIENTS_DEFAULT */
+    const char *script;  /* NULL: none (every message relayed); else a script's name: its
+                            current version runs the room (on_create with options) */
+    const char *options; /* JSON text for on_create, or NULL */
+    const char *label;   /* NULL: "" */
+    json_t *metadata;    /* NULL or an object (borrowed) */
+    size_t max_clients;  /* 0: HG_ROOM_CLIENTS_DEFAULT */
 } hg_room_spec_t;
 
 int hg_room_create(hg_rooms_t *rs, const hg_room_spec_t *spec, hg_store_txn_t *txn, hg_room_t **out,
@@ -90,9 +97,15 @@ json_t *hg_room_json(const hg_room_t *r);
 json_t *hg_rooms_list(hg_rooms_t *rs, const char *label, int has_space, const char *after,
                       size_t limit);
 
-/* Whether player may take a seat now (HG_ELIMIT: full; the seat of a player already in it is
- * always there). */
-int hg_room_can_join(const hg_room_t *r, const char *player, hg_error_t *err);
+/* Switch every live room running script name to version v (compiled s) at a message
+ * boundary: on_migrate carries each room's state; a room whose migration fails keeps its version.
+ * Counts in *ok and *failed. */
+void hg_rooms_migrate(hg_rooms_t *rs, const char *name, hg_script_t *s, uint32_t v,
+                      hg_store_txn_t *txn, size_t *ok, size_t *failed);
+
+/* Whether player may take a seat now (HG_ELIMIT: full; HG_EUNAUTHORIZED: the script's on_join
+ * refused, err says why; the seat of a player already in it is always there). */
+int hg_room_can_join(hg_room_t *r, const char *player, hg_error_t *err);
 /* The WebSocket limits a room connection is accepted with. */
 void hg_rooms_ws_limits(const hg_rooms_t *rs, hg_ws_limits_t *out);
 /* The accepted WebSocket callbacks and their user data for player joining r; after is the

@@ -46,7 +46,7 @@ class Client:
         self.ws = websocket.create_connection(ws_url(d, rid, query), header=hdr, timeout=10,
                                               sockopt=sockopt)
         self.player = player
-        self.msgs, self.close_code, self.lock = [], None, threading.Lock()
+        self.msgs, self.close_code, self.lock = [], None, threading.RLock()
         self.cv = threading.Condition(self.lock)
         self.t = None
         if read:

@@ -319,6 +319,10 @@ void hg_native_handle(hg_api_t *api, hg_http_req_t *req)
         hg_native_leaderboards(c, p + wl, n - wl);
         return;
     }
+    if (prefix(p, n, "/scripts", &wl)) {
+        hg_native_scripts(c, p + wl, n - wl);
+        return;
+    }
     if (prefix(p, n, "/rooms", &wl)) {
         hg_native_rooms(c, p + wl, n - wl);
         return;

@@ -47,6 +47,7 @@ void hg_native_players(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_leaderboards(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_logs(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_rooms(hg_native_call_t *c, const char *rest, size_t rest_len);
+void hg_native_scripts(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_catalog(hg_native_call_t *c, const char *rest, size_t rest_len);
 void hg_native_purchases(hg_native_call_t *c, const char *rest, size_t rest_len);
 /* /v1/players/{id|me}/wallet[/credits], …/purchases, …/ledger: 1 when rest is one of them (c is

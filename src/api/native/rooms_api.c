@@ -29,14 +29,20 @@ static void create(hg_native_call_t *c, hg_store_txn_t *txn)
     if (hg_native_require(c, "rooms:Create") < 0 || hg_native_parse_body(c) < 0)
         return;
     json_t *label = json_object_get(c->in, "label"), *md = json_object_get(c->in, "metadata");
-    json_t *mc = json_object_get(c->in, "max_clients");
-    if ((label && !json_is_string(label)) || (md && !json_is_null(md) && !json_is_object(md)) ||
+    json_t *mc = json_object_get(c->in, "max_clients"), *script = json_object_get(c->in, "script");
+    json_t *opts = json_object_get(c->in, "options");
+    if ((script && !json_is_null(script) && !json_is_string(script)) ||
+        (label && !json_is_string(label)) || (md && !json_is_null(md) && !json_is_object(md)) ||
         (mc && (!json_is_integer(mc) || json_integer_value(mc) < 1))) {
         hg_error_set(&c->err, HG_EINVAL,
                      "label is a string, metadata an object, max_clients a positive integer");
         return;
     }
+    char *otext =
+        opts && !json_is_null(opts) ? json_dumps(opts, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     hg_room_spec_t spec = {
+        .script = json_string_value(script),
+        .options = otext,
         .label = json_string_value(label),
         .metadata = json_is_object(md) ? md : NULL,
         .max_clients = mc ? (size_t)json_integer_value(mc) : 0,
@@ -46,6 +52,7 @@ static void create(hg_native_call_t *c, hg_store_txn_t *txn)
         c->out = hg_room_json(r);
         c->status = 201;
     }
+    free(otext);
 }
 
 static void list(hg_native_call_t *c)

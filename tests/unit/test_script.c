@@ -1,0 +1,948 @@
+/* Unit tests: room scripts (rooms/script.h) against a fake host that records what the script
+ * asks for — compile checks and their line numbers, the sandbox, handlers by type, join
+ * refusals, the instruction budget, the time backstop and the memory cap (and that the room goes
+ * on after each), room.state, timers, JSON both ways, and migrations. */
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "core/alloc.h"
+#include "rooms/script.h"
+#include "test.h"
+
+#define ASSERT_CONTAINS(hay, needle)                                                               \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (h_ == NULL || strstr(h_, n_) == NULL)                                                  \
+            HG_FAIL_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                    \
+    } while (0)
+
+/* ---- the fake host ---- */
+
+typedef struct fake {
+    char log[16384]; /* one line per call: "b type data", "s player type data", "k player reason" */
+    size_t at;
+    int closed;
+    uint64_t timer_ids[128];
+    uint64_t timer_ms[128];
+    size_t ntimers;
+    int64_t now;
+    const char *players[8];
+    size_t nplayers;
+} fake_t;
+
+static void logf_(fake_t *f, const char *a, const char *b, const char *c, const char *d)
+{
+    int w = snprintf(f->log + f->at, sizeof(f->log) - f->at, "%s %s%s%s%s%s\n", a, b, c ? " " : "",
+                     c ? c : "", d ? " " : "", d ? d : "");
+    if (w > 0 && f->at + (size_t)w < sizeof(f->log))
+        f->at += (size_t)w;
+}
+
+static void f_broadcast(void *ud, const char *type, const char *data)
+{
+    logf_(ud, "b", type, data, NULL);
+}
+
+static int f_send(void *ud, const char *player, const char *type, const char *data)
+{
+    fake_t *f = ud;
+    for (size_t i = 0; i < f->nplayers; i++)
+        if (strcmp(f->players[i], player) == 0) {
+            logf_(f, "s", player, type, data);
+            return 0;
+        }
+    return -1;
+}
+
+static int f_kick(void *ud, const char *player, const char *reason)
+{
+    logf_(ud, "k", player, reason, NULL);
+    return 0;
+}
+
+static void f_close(void *ud)
+{
+    ((fake_t *)ud)->closed++;
+}
+
+static void f_after(void *ud, uint64_t id, uint64_t ms)
+{
+    fake_t *f = ud;
+    if (f->ntimers < 128) {
+        f->timer_ids[f->ntimers] = id;
+        f->timer_ms[f->ntimers++] = ms;
+    }
+}
+
+static int64_t f_now(void *ud)
+{
+    return ((fake_t *)ud)->now;
+}
+
+static const char *const *f_players(void *ud, size_t *n)
+{
+    fake_t *f = ud;
+    *n = f->nplayers;
+    return f->players;
+}
+
+static const hg_script_host_t host = {f_broadcast, f_send, f_kick,   f_close,
+                                      f_after,     f_now,  f_players};
+
+static void fake_reset(fake_t *f)
+{
+    f->log[0] = '\0';
+    f->at = 0;
+}
+
+static hg_script_t *compile_ok(const char *src)
+{
+    hg_script_t *s = NULL;
+    hg_error_t err = {0};
+    int rc = hg_script_compile("t", src, strlen(src), &s, &err);
+    if (rc != 0)
+        HG_FAIL_("compile: %d %s", rc, err.msg);
+    return s;
+}
+
+static hg_script_room_t *room_ok(hg_script_t *s, fake_t *f, size_t memory, uint64_t budget)
+{
+    hg_script_room_t *r = NULL;
+    hg_error_t err = {0};
+    hg_script_limits_t lim = {.memory = memory, .budget = budget};
+    int rc = hg_script_room_new(s, "room-1", &lim, &host, f, NULL, &r, &err);
+    if (rc != 0)
+        HG_FAIL_("room_new: %d %s", rc, err.msg);
+    return r;
+}
+
+static int compile_err(const char *src, hg_error_t *err)
+{
+    hg_script_t *s = NULL;
+    memset(err, 0, sizeof(*err));
+    int rc = hg_script_compile("chat", src, strlen(src), &s, err);
+    ASSERT_NULL(s);
+    return rc;
+}
+
+static int msg(hg_script_room_t *r, const char *type, const char *data, hg_error_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    return hg_script_room_message(r, "p1", type, data, err);
+}
+
+/* ---- compile ---- */
+
+typedef struct dumped {
+    char buf[4096];
+    size_t n;
+} dumped_t;
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud)
+{
+    dumped_t *d = ud;
+    (void)L;
+    if (d->n + n > sizeof(d->buf))
+        return 1;
+    memcpy(d->buf + d->n, p, n);
+    d->n += n;
+    return 0;
+}
+
+HG_TEST(compile_errors_report_the_line)
+{
+    size_t used = hg_alloc_used();
+    hg_error_t err;
+    /* a syntax error on line 3 */
+    ASSERT_EQ_INT(compile_err("return {\n  messages = {\n    move = function(room) x = = 1 end,\n"
+                              "  },\n}\n",
+                              &err),
+                  HG_EINVAL);
+    ASSERT_EQ_INT(err.code, HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "chat:3:");
+    /* a runtime error while the chunk runs, on line 2 */
+    ASSERT_EQ_INT(compile_err("local t = nil\nlocal x = t.field\nreturn {}\n", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "chat:2:");
+    ASSERT_CONTAINS(err.msg, "attempt to index");
+    /* error() with a message */
+    ASSERT_EQ_INT(compile_err("\n\n\n\nerror('nope')\n", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "chat:5: nope");
+    /* bytecode is never loaded: a real chunk, dumped by the Lua API */
+    lua_State *L = luaL_newstate();
+    ASSERT_EQ_INT(luaL_loadstring(L, "return { messages = {} }"), LUA_OK);
+    dumped_t d = {.n = 0};
+    ASSERT_EQ_INT(lua_dump(L, dump_writer, &d, 0), 0);
+    ASSERT_TRUE(d.n > 4 && memcmp(d.buf, LUA_SIGNATURE, 4) == 0);
+    hg_script_t *s = NULL;
+    ASSERT_EQ_INT(hg_script_compile("chat", d.buf, d.n, &s, &err), HG_EINVAL);
+    ASSERT_NULL(s);
+    ASSERT_CONTAINS(err.msg, "attempt to load a binary chunk");
+    lua_close(L);
+    /* a chunk that loops forever is refused, not hung on */
+    ASSERT_EQ_INT(compile_err("while true do end", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "instruction budget");
+    /* too big */
+    char *big = malloc(HG_SCRIPT_SOURCE_MAX + 2);
+    memset(big, ' ', HG_SCRIPT_SOURCE_MAX + 1);
+    big[HG_SCRIPT_SOURCE_MAX + 1] = '\0';
+    ASSERT_EQ_INT(compile_err(big, &err), HG_EINVAL);
+    free(big);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+HG_TEST(the_handler_table_is_checked)
+{
+    size_t used = hg_alloc_used();
+    hg_error_t err;
+    ASSERT_EQ_INT(compile_err("return 42", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "must return a table");
+    ASSERT_EQ_INT(compile_err("return nil", &err), HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { on_jion = function() end }", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "unknown member 'on_jion'");
+    ASSERT_EQ_INT(compile_err("return { on_join = 1 }", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "on_join must be a function");
+    ASSERT_EQ_INT(compile_err("return { messages = { move = 'x' } }", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "messages.move must be a function");
+    ASSERT_EQ_INT(compile_err("return { messages = { ['bad type'] = function() end } }", &err),
+                  HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { messages = { function() end } }", &err), HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { messages = 3 }", &err), HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { unknown = 'drop' }", &err), HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { on_tick = function() end, tick_ms = 5 }", &err), HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { on_tick = function() end, tick_ms = 60001 }", &err),
+                  HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { on_tick = function() end, tick_ms = 50.5 }", &err),
+                  HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { tick_ms = 50 }", &err), HG_EINVAL);
+    ASSERT_EQ_INT(compile_err("return { [1] = function() end }", &err), HG_EINVAL);
+    /* the check reads the table raw: a metatable neither adds members nor runs code */
+    hg_script_t *mt = compile_ok("return setmetatable({}, {__index = function() while true do "
+                                 "end end, __pairs = function() error('x') end})");
+    ASSERT_EQ_INT(hg_script_tick_ms(mt), 0);
+    hg_script_unref(mt);
+
+    /* what a good table declares */
+    hg_script_t *s = compile_ok("return { unknown = 'refuse', tick_ms = 50,\n"
+                                "  on_tick = function(room, dt) end,\n"
+                                "  messages = { move = function() end, ['chat.say'] = function() "
+                                "end } }");
+    ASSERT_EQ_INT(hg_script_relays_unknown(s), 0);
+    ASSERT_EQ_INT(hg_script_tick_ms(s), 50);
+    ASSERT_TRUE(hg_script_has_handler(s, "move"));
+    ASSERT_TRUE(hg_script_has_handler(s, "chat.say"));
+    ASSERT_FALSE(hg_script_has_handler(s, "jump"));
+    hg_script_unref(s);
+    s = compile_ok("return { on_tick = function() end }");
+    ASSERT_EQ_INT(hg_script_relays_unknown(s), 1);
+    ASSERT_EQ_INT(hg_script_tick_ms(s), HG_SCRIPT_TICK_DEFAULT_MS);
+    hg_script_unref(s);
+    s = compile_ok("return {}");
+    ASSERT_EQ_INT(hg_script_tick_ms(s), 0);
+    ASSERT_FALSE(hg_script_has_handler(s, "move"));
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+/* ---- the sandbox ---- */
+
+HG_TEST(the_sandbox_has_no_way_out)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *s = compile_ok(
+        "local absent = { 'io', 'os', 'package', 'debug', 'coroutine', 'load', 'loadfile',\n"
+        "  'dofile', 'require', 'warn' }\n"
+        "return { messages = {\n"
+        "  absent = function(room)\n"
+        "    local found = {}\n"
+        "    for _, n in ipairs(absent) do if _G[n] ~= nil then found[#found + 1] = n end end\n"
+        "    if string.dump ~= nil then found[#found + 1] = 'string.dump' end\n"
+        "    if ('').dump ~= nil then found[#found + 1] = ('').dump and 'string mt dump' end\n"
+        "    room.broadcast('absent', found)\n"
+        "  end,\n"
+        "  present = function(room)\n"
+        "    room.broadcast('present', { type(string.format), type(table.concat),\n"
+        "      type(math.floor), type(utf8.char), type(pcall), type(setmetatable),\n"
+        "      collectgarbage('count') > 0 })\n"
+        "  end,\n"
+        "  gc = function(room) collectgarbage('collect') end,\n"
+        "  finalizer = function(room) setmetatable({}, { __gc = function() end }) end,\n"
+        "  print = function(room) print('to stdout?', 1, nil, true, {}) end,\n"
+        "} }");
+    hg_script_room_t *r = room_ok(s, &f, 0, 0);
+    hg_error_t err;
+    ASSERT_EQ_INT(msg(r, "absent", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b absent {}\n"); /* an empty table is sent as {} */
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "present", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b present "
+                         "[\"function\",\"function\",\"function\",\"function\",\"function\","
+                         "\"function\",true]\n");
+    ASSERT_EQ_INT(msg(r, "gc", NULL, &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "only \"count\"");
+    ASSERT_EQ_INT(msg(r, "finalizer", NULL, &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "__gc");
+
+    /* print writes nothing to stdout */
+    char path[] = "/tmp/hg-script-stdout-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    int rc = msg(r, "print", NULL, &err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    struct stat st;
+    ASSERT_OK(fstat(fd, &st));
+    close(fd);
+    unlink(path);
+    ASSERT_EQ_INT(rc, 1);
+    ASSERT_EQ_INT(st.st_size, 0);
+
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+/* ---- handlers ---- */
+
+static const char *chat_src =
+    "return {\n"
+    "  unknown = 'refuse',\n"
+    "  on_create = function(room, options)\n"
+    "    room.state.max = options and options.max or 2\n"
+    "    room.state.said = 0\n"
+    "  end,\n"
+    "  on_join = function(room, player)\n"
+    "    if player == 'mallory' then return nil end\n" /* nil: allowed */
+    "    if #room.players() >= room.state.max then return false, 'room is full' end\n"
+    "    if player == 'eve' then return false end\n"
+    "    room.broadcast('joined', { player = player })\n"
+    "    return true\n"
+    "  end,\n"
+    "  on_leave = function(room, player) room.broadcast('left', { player = player }) end,\n"
+    "  messages = {\n"
+    "    say = function(room, player, data)\n"
+    "      room.state.said = room.state.said + 1\n"
+    "      room.broadcast('said', { from = player, text = data.text, n = room.state.said })\n"
+    "    end,\n"
+    "    whisper = function(room, player, data)\n"
+    "      local ok = room.send(data.to, 'whispered', { from = player, text = data.text })\n"
+    "      room.broadcast('whisper_ok', ok)\n"
+    "    end,\n"
+    "    boot = function(room, player, data) room.broadcast('kicked', room.kick(data.who, "
+    "'bye')) end,\n"
+    "    bye = function(room) room.close() end,\n"
+    "    now = function(room) room.broadcast('now', { now = room.now(), id = room.id }) end,\n"
+    "    fail = function(room) local x = nil\n return x.y end,\n"
+    "    badtype = function(room) room.broadcast('no spaces', 1) end,\n"
+    "  },\n"
+    "}\n";
+
+HG_TEST(handlers_run_by_type_and_call_the_host)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *s = compile_ok(chat_src);
+    ASSERT_EQ_INT(hg_script_relays_unknown(s), 0);
+    hg_script_room_t *r = NULL;
+    hg_error_t err = {0};
+    ASSERT_OK(hg_script_room_new(s, "room-1", NULL, &host, &f, "{\"max\": 3}", &r, &err));
+    ASSERT_TRUE(hg_script_room_script(r) == s);
+
+    ASSERT_EQ_INT(msg(r, "say", "{\"text\":\"hi\"}", &err), 1);
+    ASSERT_EQ_INT(msg(r, "say", "{\"text\":\"again\"}", &err), 1);
+    ASSERT_STR_EQ(f.log, "b said {\"from\":\"p1\",\"n\":1,\"text\":\"hi\"}\n"
+                         "b said {\"from\":\"p1\",\"n\":2,\"text\":\"again\"}\n");
+    fake_reset(&f);
+    /* a type without a handler: 0, nothing run */
+    ASSERT_EQ_INT(msg(r, "jump", "{}", &err), 0);
+    ASSERT_EQ_INT(msg(r, "jump", "not json", &err), 0);
+    ASSERT_STR_EQ(f.log, "");
+    /* data that is not JSON for a handler that exists */
+    ASSERT_EQ_INT(msg(r, "say", "{\"text\":", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "not valid JSON");
+    /* an invalid type is refused before anything runs */
+    ASSERT_EQ_INT(msg(r, "a b", NULL, &err), HG_EINVAL);
+
+    /* send, kick, close, now, id */
+    f.players[0] = "p1";
+    f.players[1] = "p2";
+    f.nplayers = 2;
+    f.now = 1234567;
+    ASSERT_EQ_INT(msg(r, "whisper", "{\"to\":\"p2\",\"text\":\"psst\"}", &err), 1);
+    ASSERT_EQ_INT(msg(r, "whisper", "{\"to\":\"nobody\",\"text\":\"psst\"}", &err), 1);
+    ASSERT_EQ_INT(msg(r, "boot", "{\"who\":\"p2\"}", &err), 1);
+    ASSERT_EQ_INT(msg(r, "now", NULL, &err), 1);
+    ASSERT_EQ_INT(msg(r, "bye", NULL, &err), 1);
+    ASSERT_EQ_INT(f.closed, 1);
+    ASSERT_STR_EQ(f.log, "s p2 whispered {\"from\":\"p1\",\"text\":\"psst\"}\n"
+                         "b whisper_ok true\n"
+                         "b whisper_ok false\n"
+                         "k p2 bye\n"
+                         "b kicked true\n"
+                         "b now {\"id\":\"room-1\",\"now\":1234567}\n");
+    fake_reset(&f);
+
+    /* a Lua error names the handler and the line; the room goes on */
+    ASSERT_EQ_INT(msg(r, "fail", NULL, &err), HG_EINVAL);
+    ASSERT_EQ_INT(err.code, HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "handler fail: t:28: attempt to index");
+    ASSERT_EQ_INT(msg(r, "badtype", NULL, &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "message type");
+    ASSERT_STR_EQ(f.log, "");
+    ASSERT_EQ_INT(msg(r, "say", "{\"text\":\"still here\"}", &err), 1);
+    ASSERT_CONTAINS(f.log, "\"n\":3");
+    fake_reset(&f);
+
+    /* on_leave */
+    hg_script_room_leave(r, "p2");
+    ASSERT_STR_EQ(f.log, "b left {\"player\":\"p2\"}\n");
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+HG_TEST(on_join_allows_or_refuses_with_a_reason)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *s = compile_ok(chat_src);
+    hg_script_room_t *r = room_ok(s, &f, 0, 0); /* no options: max 2 */
+    hg_error_t err = {0};
+    ASSERT_EQ_INT(hg_script_room_join(r, "p1", &err), 1);
+    ASSERT_STR_EQ(f.log, "b joined {\"player\":\"p1\"}\n");
+    f.players[0] = "p1";
+    f.nplayers = 1;
+    ASSERT_EQ_INT(hg_script_room_join(r, "mallory", &err), 1); /* nil allows */
+    ASSERT_EQ_INT(hg_script_room_join(r, "eve", &err), 0);     /* false without a reason */
+    ASSERT_EQ_INT(err.code, HG_EUNAUTHORIZED);
+    ASSERT_STR_EQ(err.msg, "refused by the room script");
+    f.players[1] = "p2";
+    f.nplayers = 2;
+    memset(&err, 0, sizeof(err));
+    ASSERT_EQ_INT(hg_script_room_join(r, "p3", &err), 0);
+    ASSERT_EQ_INT(err.code, HG_EUNAUTHORIZED);
+    ASSERT_STR_EQ(err.msg, "room is full");
+    hg_script_room_free(r);
+    hg_script_unref(s);
+
+    /* no on_join: everyone is allowed */
+    s = compile_ok("return {}");
+    r = room_ok(s, &f, 0, 0);
+    ASSERT_EQ_INT(hg_script_room_join(r, "p1", &err), 1);
+    hg_script_room_free(r);
+    hg_script_unref(s);
+
+    /* on_join that fails: < 0 */
+    s = compile_ok("return { on_join = function(room, p) error('boom') end }");
+    r = room_ok(s, &f, 0, 0);
+    ASSERT_EQ_INT(hg_script_room_join(r, "p1", &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "on_join: t:1: boom");
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+/* ---- limits ---- */
+
+static const char *limits_src =
+    "return { messages = {\n"
+    "  spin = function(room) while true do end end,\n"
+    "  swallow = function(room)\n"
+    "    while true do pcall(function() while true do end end) end\n"
+    "  end,\n"
+    "  deep_swallow = function(room)\n"
+    "    while true do pcall(function() while true do pcall(function() while true do end end)\n"
+    "      end end) end\n"
+    "  end,\n"
+    "  bomb = function(room)\n"
+    "    local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) end\n"
+    "  end,\n"
+    "  catch_bomb = function(room)\n"
+    "    local ok = pcall(function() local t = {} for i = 1, 1e9 do t[i] = {} end end)\n"
+    "    room.broadcast('caught', ok)\n"
+    "  end,\n"
+    "  big_string = function(room) local s = string.rep('x', 1 << 30) end,\n"
+    "  c_work = function(room) while true do local s = string.rep('y', 1 << 16) end end,\n"
+    "  send_big = function(room, p, data)\n"
+    "    local t = {} for i = 1, data.n do t[i] = 1 end room.broadcast('big', t)\n"
+    "  end,\n"
+    "  ok = function(room) room.state.n = (room.state.n or 0) + 1\n"
+    "    room.broadcast('ok', room.state.n) end,\n"
+    "} }\n";
+
+HG_TEST(an_infinite_loop_is_stopped_and_the_room_goes_on)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *s = compile_ok(limits_src);
+    hg_script_room_t *r = room_ok(s, &f, 0, 0);
+    hg_error_t err;
+    ASSERT_EQ_INT(msg(r, "spin", NULL, &err), HG_ELIMIT);
+    ASSERT_EQ_INT(err.code, HG_ELIMIT);
+    ASSERT_STR_EQ(err.msg, "handler spin ran past its instruction budget of 1000000");
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    /* pcall cannot swallow the stop, however deep */
+    ASSERT_EQ_INT(msg(r, "swallow", NULL, &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "instruction budget");
+    ASSERT_EQ_INT(msg(r, "deep_swallow", NULL, &err), HG_ELIMIT);
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b ok 1\nb ok 2\n");
+    hg_script_room_free(r);
+
+    /* a small budget of the room's own */
+    r = room_ok(s, &f, 0, 5000);
+    ASSERT_EQ_INT(msg(r, "spin", NULL, &err), HG_ELIMIT);
+    ASSERT_STR_EQ(err.msg, "handler spin ran past its instruction budget of 5000");
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    hg_script_room_free(r);
+
+    /* building JSON for the host is charged to the budget */
+    r = room_ok(s, &f, 0, 40000);
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "send_big", "{\"n\": 10}", &err), 1);
+    ASSERT_EQ_INT(msg(r, "send_big", "{\"n\": 6000}", &err), HG_ELIMIT);
+    ASSERT_STR_EQ(err.msg, "handler send_big ran past its instruction budget of 40000");
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b big [1,1,1,1,1,1,1,1,1,1]\nb ok 1\n"); /* nothing sent past it */
+    hg_script_room_free(r);
+
+    /* C work the instruction count does not see is stopped by the time backstop */
+    r = room_ok(s, &f, 0, UINT64_MAX);
+    ASSERT_EQ_INT(msg(r, "c_work", NULL, &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "handler c_work ran past its time limit of 250 ms");
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+HG_TEST(a_memory_bomb_is_stopped_and_the_room_goes_on)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *s = compile_ok(limits_src);
+    hg_script_room_t *r = room_ok(s, &f, 0, 0);
+    size_t before = hg_script_room_memory(r);
+    ASSERT_TRUE(before > 0 && before < 256 * 1024);
+    hg_error_t err;
+    ASSERT_EQ_INT(msg(r, "bomb", NULL, &err), HG_ELIMIT);
+    ASSERT_EQ_INT(err.code, HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "handler bomb: not enough memory");
+    ASSERT_CONTAINS(err.msg, "8388608");
+    /* the garbage is gone, and the room works */
+    ASSERT_TRUE(hg_script_room_memory(r) < before + 64 * 1024);
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    ASSERT_EQ_INT(msg(r, "big_string", NULL, &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "not enough memory");
+    /* a script may catch its own allocation failure and go on */
+    ASSERT_EQ_INT(msg(r, "catch_bomb", NULL, &err), 1);
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b ok 1\nb caught false\nb ok 2\n");
+    ASSERT_TRUE(hg_script_room_memory(r) <= HG_SCRIPT_MEMORY_DEFAULT);
+    hg_script_room_free(r);
+
+    /* a smaller cap of the room's own */
+    r = room_ok(s, &f, 1 << 20, 0);
+    ASSERT_EQ_INT(msg(r, "bomb", NULL, &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "1048576");
+    ASSERT_TRUE(hg_script_room_memory(r) < before + 64 * 1024);
+    ASSERT_EQ_INT(msg(r, "ok", NULL, &err), 1);
+    hg_script_room_free(r);
+
+    /* a cap too small for the script itself */
+    hg_script_room_t *none = NULL;
+    hg_script_limits_t tiny = {.memory = 8 * 1024};
+    memset(&err, 0, sizeof(err));
+    ASSERT_EQ_INT(hg_script_room_new(s, "x", &tiny, &host, &f, NULL, &none, &err), HG_ELIMIT);
+    ASSERT_NULL(none);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+/* ---- state and timers ---- */
+
+HG_TEST(room_state_persists_and_timers_fire)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *s = compile_ok(
+        "return { tick_ms = 50,\n"
+        "  on_create = function(room) room.state.ticks = 0 end,\n"
+        "  on_tick = function(room, dt) room.state.ticks = room.state.ticks + dt end,\n"
+        "  messages = {\n"
+        "    later = function(room, player, data)\n"
+        "      local id = room.after(data.ms, function(room)\n"
+        "        room.broadcast('fired', { ms = data.ms, ticks = room.state.ticks })\n"
+        "      end)\n"
+        "      room.broadcast('scheduled', id)\n"
+        "    end,\n"
+        "    many = function(room) for i = 1, 100 do room.after(10, function() end) end end,\n"
+        "    bad = function(room) room.after(-1, function() end) end,\n"
+        "  } }");
+    ASSERT_EQ_INT(hg_script_tick_ms(s), 50);
+    hg_script_room_t *r = room_ok(s, &f, 0, 0);
+    hg_error_t err;
+    ASSERT_EQ_INT(hg_script_room_tick(r, 50, &err), 1);
+    ASSERT_EQ_INT(hg_script_room_tick(r, 70, &err), 1);
+    ASSERT_EQ_INT(msg(r, "later", "{\"ms\": 250}", &err), 1);
+    ASSERT_EQ_INT(msg(r, "later", "{\"ms\": 10}", &err), 1);
+    ASSERT_EQ_INT(f.ntimers, 2);
+    ASSERT_EQ_INT(f.timer_ms[0], 250);
+    ASSERT_EQ_INT(f.timer_ms[1], 10);
+    ASSERT_STR_EQ(f.log, "b scheduled 1\nb scheduled 2\n");
+    fake_reset(&f);
+    ASSERT_EQ_INT(hg_script_room_timer(r, f.timer_ids[1], &err), 1);
+    ASSERT_EQ_INT(hg_script_room_tick(r, 1, &err), 1);
+    ASSERT_EQ_INT(hg_script_room_timer(r, f.timer_ids[0], &err), 1);
+    ASSERT_EQ_INT(hg_script_room_timer(r, f.timer_ids[0], &err), 0); /* fired already */
+    ASSERT_EQ_INT(hg_script_room_timer(r, 999, &err), 0);
+    ASSERT_STR_EQ(f.log, "b fired {\"ms\":10,\"ticks\":120}\nb fired {\"ms\":250,\"ticks\":121}\n");
+    /* at most HG_SCRIPT_TIMERS_MAX pending */
+    ASSERT_EQ_INT(msg(r, "many", NULL, &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "64 timers are pending");
+    ASSERT_EQ_INT(f.ntimers, 2 + HG_SCRIPT_TIMERS_MAX);
+    ASSERT_EQ_INT(msg(r, "bad", NULL, &err), HG_EINVAL);
+    /* firing frees a slot */
+    ASSERT_EQ_INT(hg_script_room_timer(r, f.timer_ids[2], &err), 1);
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "later", "{\"ms\": 5}", &err), 1);
+    ASSERT_STR_EQ(f.log, "b scheduled 67\n");
+    hg_script_room_free(r);
+    hg_script_unref(s);
+
+    /* no on_tick: 0 */
+    s = compile_ok("return {}");
+    r = room_ok(s, &f, 0, 0);
+    ASSERT_EQ_INT(hg_script_room_tick(r, 50, &err), 0);
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+/* ---- JSON ---- */
+
+static void assert_json_eq(const char *got, const char *want)
+{
+    json_t *a = json_loads(got, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL),
+           *b = json_loads(want, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    ASSERT_NOT_NULL(a);
+    ASSERT_NOT_NULL(b);
+    if (!json_equal(a, b))
+        HG_FAIL_("JSON differs: %s != %s", got, want);
+    json_decref(a);
+    json_decref(b);
+}
+
+/* The data of the one broadcast in f's log. */
+static const char *broadcast_data(fake_t *f, const char *type)
+{
+    static char buf[16384];
+    char prefix[80];
+    snprintf(prefix, sizeof(prefix), "b %s ", type);
+    ASSERT_TRUE(strncmp(f->log, prefix, strlen(prefix)) == 0);
+    snprintf(buf, sizeof(buf), "%s", f->log + strlen(prefix));
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
+
+HG_TEST(json_round_trips_and_unconvertible_values_are_refused)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *s = compile_ok(
+        "return { messages = {\n"
+        "  echo = function(room, player, data) room.broadcast('echo', data) end,\n"
+        "  types = function(room, player, data)\n"
+        "    room.broadcast('types', { type(data.i), math.type(data.i), math.type(data.f),\n"
+        "      data.n == room.null, type(data.a), #data.a, data.a[3] == room.null,\n"
+        "      data.missing == nil })\n"
+        "  end,\n"
+        "  fn = function(room) room.broadcast('x', { f = print }) end,\n"
+        "  nan = function(room) room.broadcast('x', { 0/0 }) end,\n"
+        "  inf = function(room) room.broadcast('x', math.huge) end,\n"
+        "  cycle = function(room) local t = {} t.self = t room.broadcast('x', t) end,\n"
+        "  holes = function(room) room.broadcast('x', { 1, nil, 3 }) end,\n"
+        "  mixed = function(room) room.broadcast('x', { 1, a = 2 }) end,\n"
+        "  boolkey = function(room) room.broadcast('x', { [true] = 1 }) end,\n"
+        "  utf8 = function(room) room.broadcast('x', '\\xff') end,\n"
+        "  deep = function(room) local t = {} for i = 1, 40 do t = { t } end\n"
+        "    room.broadcast('x', t) end,\n"
+        "  shared = function(room) local t = { 1 } room.broadcast('shared', { t, t }) end,\n"
+        "  huge = function(room) local t = {} for i = 1, 70000 do t[i] = i end\n"
+        "    room.broadcast('x', t) end,\n"
+        "  nothing = function(room) room.broadcast('nothing') room.broadcast('null', room.null)\n"
+        "  end,\n"
+        "} }");
+    hg_script_room_t *r = room_ok(s, &f, 0, 0);
+    hg_error_t err;
+    const char *in = "{\"a\":[1,2.5,null,{\"b\":\"str\",\"c\":true,\"d\":false}],"
+                     "\"e\":{\"f\":-3,\"g\":1e-07,\"h\":-0.0,\"i\":1.0,\"big\":9007199254740993},"
+                     "\"n\":null,\"s\":\"\\u00fcn\\u00ef \\\"q\\\" \\u0000nul\","
+                     "\"nested\":[[[[[[]]]]]],\"empty\":{}}";
+    ASSERT_EQ_INT(msg(r, "echo", in, &err), 1);
+    /* an empty array comes back as {} (Lua cannot tell them apart); the rest exactly */
+    const char *want = "{\"a\":[1,2.5,null,{\"b\":\"str\",\"c\":true,\"d\":false}],"
+                       "\"e\":{\"f\":-3,\"g\":1e-07,\"h\":-0.0,\"i\":1.0,\"big\":9007199254740993},"
+                       "\"n\":null,\"s\":\"\\u00fcn\\u00ef \\\"q\\\" \\u0000nul\","
+                       "\"nested\":[[[[[{}]]]]],\"empty\":{}}";
+    assert_json_eq(broadcast_data(&f, "echo"), want);
+    /* integers stay integers and reals reals */
+    ASSERT_CONTAINS(f.log, "\"i\":1.0");
+    ASSERT_CONTAINS(f.log, "\"f\":-3,");
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "echo", "[1,\"two\",null]", &err), 1);
+    ASSERT_STR_EQ(f.log, "b echo [1,\"two\",null]\n");
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "echo", "\"just a string\"", &err), 1);
+    ASSERT_EQ_INT(msg(r, "echo", "null", &err), 1);
+    ASSERT_EQ_INT(msg(r, "echo", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b echo \"just a string\"\nb echo null\nb echo null\n");
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "types", "{\"i\":7,\"f\":7.0,\"n\":null,\"a\":[1,2,null]}", &err), 1);
+    ASSERT_STR_EQ(f.log, "b types [\"number\",\"integer\",\"float\",true,\"table\",3,true,true]\n");
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "nothing", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b nothing null\nb null null\n");
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "shared", NULL, &err), 1); /* shared, not a cycle */
+    ASSERT_STR_EQ(f.log, "b shared [[1],[1]]\n");
+    fake_reset(&f);
+
+    static const struct {
+        const char *type, *why;
+    } bad[] = {
+        {"fn", "a function has no JSON form"},
+        {"nan", "NaN"},
+        {"inf", "NaN and infinities"},
+        {"cycle", "cycle"},
+        {"holes", "holes"},
+        {"mixed", "mixes"},
+        {"boolkey", "boolean key"},
+        {"utf8", "UTF-8"},
+        {"deep", "deeper than 32"},
+        {"huge", "more than 65536 values"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ASSERT_EQ_INT(msg(r, bad[i].type, NULL, &err), HG_EINVAL);
+        ASSERT_CONTAINS(err.msg, "room.broadcast: data cannot be sent as JSON");
+        ASSERT_CONTAINS(err.msg, bad[i].why);
+    }
+    ASSERT_STR_EQ(f.log, "");
+
+    /* data nested deeper than the limit is refused on the way in */
+    char deep[200] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    ASSERT_EQ_INT(msg(r, "echo", deep, &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "nested deeper than 32");
+    ASSERT_EQ_INT(msg(r, "echo", "{}", &err), 1);
+    hg_script_room_free(r);
+    hg_script_unref(s);
+
+    /* on_create's options */
+    s = compile_ok("return { on_create = function(room, o) room.broadcast('o', o) end }");
+    hg_script_room_t *r2 = NULL;
+    fake_reset(&f);
+    ASSERT_OK(
+        hg_script_room_new(s, "r", NULL, &host, &f, "{\"mode\":\"ffa\",\"n\":[1,2]}", &r2, &err));
+    ASSERT_STR_EQ(f.log, "b o {\"mode\":\"ffa\",\"n\":[1,2]}\n");
+    hg_script_room_free(r2);
+    r2 = NULL;
+    ASSERT_EQ_INT(hg_script_room_new(s, "r", NULL, &host, &f, "{nope", &r2, &err), HG_EINVAL);
+    ASSERT_NULL(r2);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+/* ---- migration ---- */
+
+static const char *v1_src = "return { messages = {\n"
+                            "  add = function(room, player, data)\n"
+                            "    room.state.n = (room.state.n or 0) + data.by\n"
+                            "    room.state.names = room.state.names or {}\n"
+                            "    table.insert(room.state.names, player)\n"
+                            "    room.state.fn = function() end\n"
+                            "    room.state.self = room.state\n"
+                            "    room.state.nothing = room.null\n"
+                            "    room.state.f = 0.5\n"
+                            "    room.after(1000, function() room.broadcast('old_timer', 1) end)\n"
+                            "  end,\n"
+                            "  show = function(room) room.broadcast('v1', room.state.n) end,\n"
+                            "} }";
+
+HG_TEST(migrate_carries_state_and_calls_on_migrate)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *v1 = compile_ok(v1_src);
+    hg_script_t *v2 = compile_ok(
+        "return {\n"
+        "  on_migrate = function(room, old)\n"
+        "    room.state = old\n"
+        "    room.state.version = 2\n"
+        "    room.broadcast('migrated', { n = old.n, names = old.names, fn = old.fn == nil,\n"
+        "      self = old.self == old, nothing = old.nothing == room.null, f = old.f })\n"
+        "  end,\n"
+        "  messages = { show = function(room)\n"
+        "    room.broadcast('v2', { n = room.state.n, v = room.state.version }) end },\n"
+        "}");
+    hg_script_t *v3 =
+        compile_ok("return { messages = { show = function(room)\n"
+                   "  room.broadcast('v3', { n = room.state.n, v = room.state.version "
+                   "}) end } }");
+    hg_script_room_t *r = room_ok(v1, &f, 0, 0);
+    hg_error_t err;
+    ASSERT_EQ_INT(msg(r, "add", "{\"by\":5}", &err), 1);
+    ASSERT_EQ_INT(msg(r, "add", "{\"by\":2}", &err), 1);
+    ASSERT_EQ_INT(f.ntimers, 2);
+    fake_reset(&f);
+    ASSERT_OK(hg_script_room_migrate(r, v2, &err));
+    ASSERT_TRUE(hg_script_room_script(r) == v2);
+    ASSERT_STR_EQ(f.log, "b migrated {\"f\":0.5,\"fn\":true,\"n\":7,\"names\":[\"p1\",\"p1\"],"
+                         "\"nothing\":true,\"self\":true}\n");
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "show", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b v2 {\"n\":7,\"v\":2}\n");
+    /* the old version's timers were dropped */
+    ASSERT_EQ_INT(hg_script_room_timer(r, f.timer_ids[0], &err), 0);
+    ASSERT_EQ_INT(msg(r, "add", "{\"by\":1}", &err), 0); /* v2 has no add */
+
+    /* without on_migrate, room.state is the old one */
+    fake_reset(&f);
+    ASSERT_OK(hg_script_room_migrate(r, v3, &err));
+    ASSERT_EQ_INT(msg(r, "show", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b v3 {\"n\":7,\"v\":2}\n");
+    hg_script_room_free(r);
+    hg_script_unref(v1);
+    hg_script_unref(v2);
+    hg_script_unref(v3);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+HG_TEST(migrate_to_a_broken_version_keeps_the_old_one)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_t *v1 = compile_ok(v1_src);
+    /* compiles (its chunk is fine once), but fails in the room: on_migrate errs */
+    hg_script_t *bad_migrate = compile_ok("return { on_migrate = function(room, old)\n"
+                                          "  room.broadcast('half', 1)\n"
+                                          "  error('cannot read this state') end }");
+    hg_script_t *spin_migrate =
+        compile_ok("return { on_migrate = function(room, old) while true do end end }");
+    /* its chunk fits the default memory cap (compile) but not a 1 MiB room */
+    hg_script_t *fat = compile_ok("local t = {} for i = 1, 3000 do t[i] = string.rep('x', 1000) "
+                                  "end\nreturn { messages = { fat = function() return t end } }");
+    hg_script_room_t *r = room_ok(v1, &f, 0, 0);
+    hg_error_t err;
+    ASSERT_EQ_INT(msg(r, "add", "{\"by\":3}", &err), 1);
+
+    ASSERT_EQ_INT(hg_script_room_migrate(r, bad_migrate, &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "on_migrate: t:3: cannot read this state");
+    ASSERT_EQ_INT(hg_script_room_migrate(r, spin_migrate, &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "on_migrate ran past its instruction budget");
+    ASSERT_TRUE(hg_script_room_script(r) == v1);
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r, "show", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b v1 3\n");
+    /* the old version's timer still fires */
+    fake_reset(&f);
+    ASSERT_EQ_INT(hg_script_room_timer(r, f.timer_ids[0], &err), 1);
+    ASSERT_STR_EQ(f.log, "b old_timer 1\n");
+
+    /* a state too deep to carry is refused, and nothing changes */
+    hg_script_t *deep = compile_ok("return { messages = { deepen = function(room)\n"
+                                   "  local t = {} for i = 1, 150 do t = { t } end\n"
+                                   "  room.state.deep = t end } }");
+    hg_script_room_t *r2 = room_ok(deep, &f, 0, 0);
+    ASSERT_EQ_INT(msg(r2, "deepen", NULL, &err), 1);
+    ASSERT_EQ_INT(hg_script_room_migrate(r2, v1, &err), HG_EINVAL);
+    ASSERT_CONTAINS(err.msg, "nested deeper than 100");
+    ASSERT_TRUE(hg_script_room_script(r2) == deep);
+    hg_script_room_free(r2);
+
+    /* a version whose chunk fails in the room: the room's memory cap */
+    r2 = room_ok(v1, &f, 1 << 20, 0);
+    ASSERT_EQ_INT(msg(r2, "add", "{\"by\":4}", &err), 1);
+    ASSERT_EQ_INT(hg_script_room_migrate(r2, fat, &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "script t: not enough memory");
+    ASSERT_TRUE(hg_script_room_script(r2) == v1);
+    fake_reset(&f);
+    ASSERT_EQ_INT(msg(r2, "show", NULL, &err), 1);
+    ASSERT_STR_EQ(f.log, "b v1 4\n");
+    hg_script_room_free(r2);
+    hg_script_room_free(r);
+    hg_script_unref(v1);
+    hg_script_unref(bad_migrate);
+    hg_script_unref(spin_migrate);
+    hg_script_unref(fat);
+    hg_script_unref(deep);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+/* A host callback that re-enters the room (kick -> on_leave), as the rooms module may. */
+static hg_script_room_t *reenter_room;
+
+static int f_kick_reenter(void *ud, const char *player, const char *reason)
+{
+    f_kick(ud, player, reason);
+    hg_script_room_leave(reenter_room, player);
+    hg_error_t err;
+    /* migrate from inside a call is refused */
+    ASSERT_EQ_INT(hg_script_room_migrate(reenter_room,
+                                         (hg_script_t *)hg_script_room_script(reenter_room), &err),
+                  HG_ECONFLICT);
+    return 0;
+}
+
+HG_TEST(host_callbacks_may_reenter_the_room)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_script_host_t h = host;
+    h.kick = f_kick_reenter;
+    hg_script_t *s =
+        compile_ok("return {\n"
+                   "  on_leave = function(room, p) room.broadcast('left', p) end,\n"
+                   "  messages = {\n"
+                   "    boot = function(room, player, data) room.kick(data, 'out')\n"
+                   "      room.broadcast('after', 1) end,\n"
+                   "    boot_spin = function(room, player, data) room.kick(data, 'out')\n"
+                   "      while true do end end,\n"
+                   "  } }");
+    hg_error_t err = {0};
+    ASSERT_OK(hg_script_room_new(s, "r", NULL, &h, &f, NULL, &reenter_room, &err));
+    ASSERT_EQ_INT(msg(reenter_room, "boot", "\"p2\"", &err), 1);
+    ASSERT_STR_EQ(f.log, "k p2 out\nb left \"p2\"\nb after 1\n");
+    ASSERT_EQ_INT(msg(reenter_room, "boot_spin", "\"p3\"", &err), HG_ELIMIT);
+    hg_script_room_free(reenter_room);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
+HG_SUITE(script) = {HG_CASE(compile_errors_report_the_line),
+                    HG_CASE(the_handler_table_is_checked),
+                    HG_CASE(the_sandbox_has_no_way_out),
+                    HG_CASE(handlers_run_by_type_and_call_the_host),
+                    HG_CASE(on_join_allows_or_refuses_with_a_reason),
+                    HG_CASE(an_infinite_loop_is_stopped_and_the_room_goes_on),
+                    HG_CASE(a_memory_bomb_is_stopped_and_the_room_goes_on),
+                    HG_CASE(room_state_persists_and_timers_fire),
+                    HG_CASE(json_round_trips_and_unconvertible_values_are_refused),
+                    HG_CASE(migrate_carries_state_and_calls_on_migrate),
+                    HG_CASE(migrate_to_a_broken_version_keeps_the_old_one),
+                    HG_CASE(host_callbacks_may_reenter_the_room),
+                    HG_CASE_END};

@@ -66,9 +66,9 @@ struct hg_room {
     size_t nseats;
     uint64_t seq;
     uint32_t epoch;
-    msg_t *ring[HG_ROOM_BUFFER_MSGS];
-    size_t ring_head, ring_count, ring_bytes; /* oldest at ring_head */
-    int64_t empty_since;                      /* 0: someone is seated */
+    msg_t **ring; /* grows by doubling to HG_ROOM_BUFFER_MSGS: an idle room holds none */
+    size_t ring_cap, ring_head, ring_count, ring_bytes; /* oldest at ring_head */
+    int64_t empty_since;                                /* 0: someone is seated */
     /* the script, when the room runs one */
     char script_name[HG_SCRIPT_NAME_MAX + 1]; /* "": none */
     uint32_t script_version;
@@ -125,8 +125,10 @@ hg_rooms_t *hg_rooms_new(uv_loop_t *loop, hg_store_t *store, hg_clock_t *clock,
 static void ring_clear(hg_room_t *r)
 {
     for (size_t i = 0; i < r->ring_count; i++)
-        hg_free(r->ring[(r->ring_head + i) % HG_ROOM_BUFFER_MSGS]);
-    r->ring_count = r->ring_bytes = r->ring_head = 0;
+        hg_free(r->ring[(r->ring_head + i) % r->ring_cap]);
+    hg_free(r->ring);
+    r->ring = NULL;
+    r->ring_cap = r->ring_count = r->ring_bytes = r->ring_head = 0;
 }
 
 /* Drop every seat (their sockets closed with code) and free the room. */
@@ -375,10 +377,20 @@ static void ring_push(hg_room_t *r, msg_t *m)
         msg_t *old = r->ring[r->ring_head];
         r->ring_bytes -= old->len;
         hg_free(old);
-        r->ring_head = (r->ring_head + 1) % HG_ROOM_BUFFER_MSGS;
+        r->ring_head = (r->ring_head + 1) % r->ring_cap;
         r->ring_count--;
     }
-    r->ring[(r->ring_head + r->ring_count) % HG_ROOM_BUFFER_MSGS] = m;
+    if (r->ring_count == r->ring_cap) { /* below HG_ROOM_BUFFER_MSGS: grow, oldest first */
+        size_t cap = r->ring_cap ? 2 * r->ring_cap : 8;
+        msg_t **n = hg_malloc(cap * sizeof(*n));
+        for (size_t i = 0; i < r->ring_count; i++)
+            n[i] = r->ring[(r->ring_head + i) % r->ring_cap];
+        hg_free(r->ring);
+        r->ring = n;
+        r->ring_cap = cap;
+        r->ring_head = 0;
+    }
+    r->ring[(r->ring_head + r->ring_count) % r->ring_cap] = m;
     r->ring_count++;
     r->ring_bytes += m->len;
 }
@@ -918,7 +930,7 @@ static void replay(conn_t *c, hg_room_t *r)
         return;
     }
     for (size_t i = 0; i < r->ring_count && c->seat; i++) {
-        msg_t *m = r->ring[(r->ring_head + i) % HG_ROOM_BUFFER_MSGS];
+        msg_t *m = r->ring[(r->ring_head + i) % r->ring_cap];
         if (m->seq > c->after)
             deliver(c->seat, m->binary, m->data, m->len);
     }

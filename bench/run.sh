@@ -272,8 +272,8 @@ start_hangard() { # [EXTRA HANGARD ARGS…]; sets HPID; a fresh data dir each ti
   bp_wait_tcp "$HANGARD_PORT" 10 "$HPID"
   curl -fsS "http://127.0.0.1:$HANGARD_PORT/healthz" >/dev/null
 }
-stop_hangard() {
-  local rc=0 k
+stop_hangard() { # [keep]: leave the data directory (the caller reads it, then removes it)
+  local rc=0 k keep=${1:-}
   kill -0 "$HPID" 2>/dev/null || FLAGS+=("hangard-$HN (pid $HPID) was no longer running at the end of its series: see $BP_DIR/hangard-$HN.log")
   # SIGTERM must end it cleanly (status 0): a crash on the way out is flagged too
   kill -TERM "$HPID" 2>/dev/null || true
@@ -283,7 +283,7 @@ stop_hangard() {
   [ "$rc" = 0 ] || FLAGS+=("hangard-$HN exited with status $rc after SIGTERM$([ "$rc" -le 128 ] || echo " (signal $((rc - 128)))") : see $BP_DIR/hangard-$HN.log")
   if grep -qE 'level=(error|fatal)' "$BP_DIR/hangard-$HN.log"; then
     FLAGS+=("hangard-$HN logged errors: $(grep -cE 'level=(error|fatal)' "$BP_DIR/hangard-$HN.log") line(s), first: $(grep -m1 -E 'level=(error|fatal)' "$BP_DIR/hangard-$HN.log")")
-  elif [ "$rc" = 0 ]; then
+  elif [ "$rc" = 0 ] && [ -z "$keep" ]; then
     # a clean run's database is not needed again: removed now, its dirty pages are dropped
     # instead of being written back while the next series measures fsyncs
     rm -rf "$BP_DIR/data-$HN"
@@ -789,12 +789,11 @@ if want purchases; then
     "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/pu/buy.lua"
   pu_wrk_row "hangard: POST /v1/events, batches of 100 events (bearer), durable" events \
     "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/pu/events.lua"
-  # the store must still balance: stop (SIGTERM), check, then the usual clean-up
-  kill -TERM "$HPID" 2>/dev/null || true
-  for ((k = 0; k < 200; k++)); do kill -0 "$HPID" 2>/dev/null || break; sleep 0.1; done
+  # the store must still balance: stop (SIGTERM, checked as always), check it, remove it
+  stop_hangard keep
   PU[check]=$("$HANGARD" check --data "$PU_DATA" 2>&1 | tail -1) || FLAGS+=("hangard check found the purchases' store inconsistent: ${PU[check]}")
   bp_log "hangard check: ${PU[check]}"
-  stop_hangard
+  rm -rf "$PU_DATA"
   PU[events_ps]=$(awk -v r="${PU[events]:-0}" 'BEGIN{printf "%.0f", r*100}')
   for ((k = 0; k < ${#PU_ROWS[@]}; k++)); do
     row=${PU_ROWS[$k]}

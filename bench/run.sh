@@ -613,13 +613,15 @@ fi
 LB_ROWS=()       # markdown rows of the leaderboards table
 declare -A LB=() # medians and figures: redis_zadd redis_zrevrank lb_submit lb_rank mem_* ready_s …
 
-# lb_wrk_row LABEL KEY URL PID LUA: one bp_wrk_series at LB_CONNS connections (redis-benchmark's
-# -c 50), one row of the leaderboards table
-lb_wrk_row() {
-  local label=$1 key=$2 url=$3 pid=$4 lua=$5 i0 i1 irq errs=0 file f
+# part_wrk_row ROWS MAP CONNS LABEL KEY URL PID LUA: one bp_wrk_series at CONNS connections, a row
+# appended to the array named ROWS (its figure cell is @FIG_KEY@ and its ratio cell @R_KEY@, filled
+# once the part's rows are known), the median req/s into MAP[KEY]
+part_wrk_row() {
+  local -n rows_=$1 map_=$2
+  local conns=$3 label=$4 key=$5 url=$6 pid=$7 lua=$8 i0 i1 irq errs=0 file f
   wait_quiet
   i0=$(irq_snap)
-  WRK_CONNS=$LB_CONNS bp_wrk_series "$label" "$url" "$pid" "$lua"
+  WRK_CONNS=$conns bp_wrk_series "$label" "$url" "$pid" "$lua"
   i1=$(irq_snap); irq=$(irq_pct "$i0" "$i1")
   IFS=$'\t' read -r -a f <<<"$(last_wrk_row)"
   for file in "$BP_DIR"/wrk-"$(echo "$label" | tr -c 'a-zA-Z0-9' _)"-*.txt; do
@@ -627,9 +629,9 @@ lb_wrk_row() {
       errs=1; FLAGS+=("$label: $(grep -hE 'Non-2xx|Socket errors' "$file" | tr '\n' ' ') ($file)")
     fi
   done
-  LB[$key]=${f[1]}
+  map_[$key]=${f[1]}
   RAW+=("$label: $(tail -1 "$BP_RESULTS/$BP_NAME.tsv" | awk -F'\t' '{print $NF}') req/s")
-  LB_ROWS+=("| $label | wrk -t$WRK_THREADS -c$LB_CONNS | ${f[1]} | ${f[2]} | ${f[3]} / ${f[4]} | ${f[5]} | ${f[6]} | $irq | $(others "${f[7]}" "${f[5]}" "${f[6]}" "$irq") | @R_${key}@ | $([ $errs = 0 ] && echo 0 || echo 'see flags') |")
+  rows_+=("| $label | wrk -t$WRK_THREADS -c$conns | @FIG_${key}@ | ${f[2]} | ${f[3]} / ${f[4]} | ${f[5]} | ${f[6]} | $irq | $(others "${f[7]}" "${f[5]}" "${f[6]}" "$irq") | @R_${key}@ | $([ $errs = 0 ] && echo 0 || echo 'see flags') |")
 }
 
 # lb_redis_series LABEL KEY CMD...: redis.sh's `series` (redis-benchmark -c 50 -P 1 -r LB_ENTRIES),
@@ -716,9 +718,9 @@ if want leaderboards; then
   mkdir -p "$BP_DIR/lb"
   timeout 300 python3 "$HERE/lbprep.py" login "http://127.0.0.1:$HANGARD_PORT" big "$LB_PLAYERS" "$BP_DIR/lb" "$LB_ENTRIES" ||
     bp_die "lbprep.py login failed"
-  lb_wrk_row "hangard: POST /v1/leaderboards/big/scores as one of $LB_PLAYERS players (bearer), durable" lb_submit \
+  part_wrk_row LB_ROWS LB "$LB_CONNS" "hangard: POST /v1/leaderboards/big/scores as one of $LB_PLAYERS players (bearer), durable" lb_submit \
     "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/lb/submit.lua"
-  lb_wrk_row "hangard: GET /v1/leaderboards/big/entries/<random entry> (bearer): rank, score" lb_rank \
+  part_wrk_row LB_ROWS LB "$LB_CONNS" "hangard: GET /v1/leaderboards/big/entries/<random entry> (bearer): rank, score" lb_rank \
     "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/lb/rank.lua"
   stop_hangard
   for ((k = 0; k < ${#LB_ROWS[@]}; k++)); do
@@ -727,6 +729,8 @@ if want leaderboards; then
     row=${row//@R_redis_zrevrank@/$(ratio "${LB[redis_zrevrank]}" "$NGINX_GET_RPS") (nginx)}
     row=${row//@R_lb_submit@/$(ratio "${LB[lb_submit]:-0}" "${LB[redis_zadd]:-0}") (ZADD)}
     row=${row//@R_lb_rank@/$(ratio "${LB[lb_rank]:-0}" "$NGINX_GET_RPS") (nginx)}
+    row=${row//@FIG_lb_submit@/${LB[lb_submit]:-0}}
+    row=${row//@FIG_lb_rank@/${LB[lb_rank]:-0}}
     LB_ROWS[k]=$row
   done
 fi
@@ -734,24 +738,6 @@ fi
 # ---- 7. purchases beside PostgreSQL and SQLite (their own scripts, in this run) ----
 PU_ROWS=()       # markdown rows of the purchases table
 declare -A PU=() # figures: pg pg_cte sqlite1 sqlite64 buy events check …
-
-# pu_wrk_row LABEL KEY URL PID LUA: one bp_wrk_series at PU_CONNS connections, a row
-pu_wrk_row() {
-  local label=$1 key=$2 url=$3 pid=$4 lua=$5 i0 i1 irq errs=0 file f
-  wait_quiet
-  i0=$(irq_snap)
-  WRK_CONNS=$PU_CONNS bp_wrk_series "$label" "$url" "$pid" "$lua"
-  i1=$(irq_snap); irq=$(irq_pct "$i0" "$i1")
-  IFS=$'\t' read -r -a f <<<"$(last_wrk_row)"
-  for file in "$BP_DIR"/wrk-"$(echo "$label" | tr -c 'a-zA-Z0-9' _)"-*.txt; do
-    if grep -qE 'Non-2xx|Socket errors' "$file"; then
-      errs=1; FLAGS+=("$label: $(grep -hE 'Non-2xx|Socket errors' "$file" | tr '\n' ' ') ($file)")
-    fi
-  done
-  PU[$key]=${f[1]}
-  RAW+=("$label: $(tail -1 "$BP_RESULTS/$BP_NAME.tsv" | awk -F'\t' '{print $NF}') req/s")
-  PU_ROWS+=("| $label | wrk -t$WRK_THREADS -c$PU_CONNS | @FIG_${key}@ | ${f[2]} | ${f[3]} / ${f[4]} | ${f[5]} | ${f[6]} | $irq | $(others "${f[7]}" "${f[5]}" "${f[6]}" "$irq") | @R_${key}@ | $([ $errs = 0 ] && echo 0 || echo 'see flags') |")
-}
 
 if want purchases; then
   # a. the peers, each by its own script (its figures are its medians; its output in BP_RESULTS)
@@ -785,9 +771,9 @@ if want purchases; then
   mkdir -p "$BP_DIR/pu"
   timeout 600 python3 "$HERE/walletprep.py" "http://127.0.0.1:$HANGARD_PORT" "$PU_PLAYERS" "$BP_DIR/pu" ||
     bp_die "walletprep.py failed"
-  pu_wrk_row "hangard: POST /v1/purchases as one of $PU_PLAYERS players (bearer), a new idempotency key each, durable" buy \
+  part_wrk_row PU_ROWS PU "$PU_CONNS" "hangard: POST /v1/purchases as one of $PU_PLAYERS players (bearer), a new idempotency key each, durable" buy \
     "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/pu/buy.lua"
-  pu_wrk_row "hangard: POST /v1/events, batches of 100 events (bearer), durable" events \
+  part_wrk_row PU_ROWS PU "$PU_CONNS" "hangard: POST /v1/events, batches of 100 events (bearer), durable" events \
     "http://127.0.0.1:$HANGARD_PORT" "$HPID" "$BP_DIR/pu/events.lua"
   # the store must still balance: stop (SIGTERM, checked as always), check it, remove it
   stop_hangard keep

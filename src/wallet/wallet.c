@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,21 +65,24 @@ typedef struct wallet {
     char player[];
 } wallet_t;
 
+/* What idem_t and rcpt_t start with: their place in the fifo of this run's recent ones. */
+typedef struct recent {
+    hg_list_t node; /* fifo by time */
+    int64_t t_ms;
+    int durable; /* its transaction committed: it may be forgotten */
+} recent_t;
+
 /* A purchase of this run, remembered by its idempotency key while it may still be in flight
  * and for RECENT_MS after (the store has every one: wallet.pk). */
 typedef struct idem {
-    hg_list_t node; /* fifo by time */
-    int64_t t_ms;
-    int durable;  /* its transaction committed: it may be forgotten */
+    recent_t rec; /* first */
     char *body;   /* "sku\nquantity" */
     char *answer; /* the first answer */
     char key[];   /* "<player>/<key>" */
 } idem_t;
 
 typedef struct rcpt {
-    hg_list_t node; /* fifo by time */
-    int64_t t_ms;
-    int durable;
+    recent_t rec; /* first */
     char player[40];
     char cur[HG_WALLET_CURRENCY_MAX + 1];
     int64_t amount;
@@ -217,6 +221,16 @@ static void rcpt_free(rcpt_t *r)
 {
     hg_free(r->answer);
     hg_free(r);
+}
+
+static void idem_free_v(void *p)
+{
+    idem_free(p);
+}
+
+static void rcpt_free_v(void *p)
+{
+    rcpt_free(p);
 }
 
 void hg_wallets_free(hg_wallets_t *w)
@@ -515,7 +529,7 @@ int hg_wallet_item_delete(hg_wallets_t *w, const char *sku, hg_store_txn_t *txn,
 static void rcpt_durable(void *ud, int rc)
 {
     if (rc == 0)
-        ((rcpt_t *)ud)->durable = 1;
+        ((rcpt_t *)ud)->rec.durable = 1;
 }
 
 static rcpt_t *rcpt_remember(hg_wallets_t *w, const char *id, const char *player, const char *cur,
@@ -528,8 +542,8 @@ static rcpt_t *rcpt_remember(hg_wallets_t *w, const char *id, const char *player
     snprintf(r->cur, sizeof(r->cur), "%s", cur);
     r->amount = amount;
     r->answer = hg_strdup(answer);
-    r->t_ms = t_ms;
-    hg_list_insert_tail(&w->rcpt_fifo, &r->node);
+    r->rec.t_ms = t_ms;
+    hg_list_insert_tail(&w->rcpt_fifo, &r->rec.node);
     hg_map_set(&w->rcpts, r->id, r);
     return r;
 }
@@ -708,7 +722,7 @@ void hg_wallet_credit(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_tx
 static void idem_durable(void *ud, int rc)
 {
     if (rc == 0)
-        ((idem_t *)ud)->durable = 1;
+        ((idem_t *)ud)->rec.durable = 1;
 }
 
 static void idem_remember(hg_wallets_t *w, const char *key, const char *body, const char *answer,
@@ -717,10 +731,10 @@ static void idem_remember(hg_wallets_t *w, const char *key, const char *body, co
     size_t kl = strlen(key) + 1;
     idem_t *i = hg_calloc(1, sizeof(*i) + kl);
     memcpy(i->key, key, kl);
-    i->t_ms = now;
+    i->rec.t_ms = now;
     i->body = hg_strdup(body);
     i->answer = hg_strdup(answer);
-    hg_list_insert_tail(&w->idem_fifo, &i->node);
+    hg_list_insert_tail(&w->idem_fifo, &i->rec.node);
     hg_map_set(&w->idem, i->key, i);
     hg_store_txn_on_commit(txn, idem_durable, i);
 }
@@ -978,31 +992,30 @@ void hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku,
 
 /* ---- upkeep ---- */
 
+/* Forget from the head of fifo (oldest first) what is durable and RECENT_MS old, or beyond cap
+ * (idem_t and rcpt_t both start with their recent_t; key_off: where their key is). */
+static void forget(hg_list_t *fifo, hg_map_t *map, size_t cap, size_t key_off,
+                   void (*free_fn)(void *), int64_t now, size_t *budget)
+{
+    while (*budget && !hg_list_empty(fifo)) {
+        recent_t *e = hg_container_of(fifo->next, recent_t, node);
+        if (!e->durable || (now - e->t_ms < RECENT_MS && hg_map_count(map) <= cap))
+            break;
+        hg_map_del(map, (const char *)e + key_off);
+        hg_list_remove(&e->node);
+        free_fn(e);
+        (*budget)--;
+    }
+}
+
 void hg_wallets_tick(hg_wallets_t *w, size_t budget)
 {
+    /* memory only (the store keeps every one) */
     int64_t now = hg_clock_now_ms(w->clock);
-    /* memory only (the store keeps every one): a purchase or receipt is forgotten once durable
-     * and RECENT_MS old, or sooner beyond the caps */
-    while (budget && !hg_list_empty(&w->idem_fifo)) {
-        idem_t *i = hg_container_of(w->idem_fifo.next, idem_t, node);
-        if (!i->durable ||
-            (now - i->t_ms < RECENT_MS && hg_map_count(&w->idem) <= HG_WALLET_RECENT_PURCHASES))
-            break;
-        hg_map_del(&w->idem, i->key);
-        hg_list_remove(&i->node);
-        idem_free(i);
-        budget--;
-    }
-    while (budget && !hg_list_empty(&w->rcpt_fifo)) {
-        rcpt_t *r = hg_container_of(w->rcpt_fifo.next, rcpt_t, node);
-        if (!r->durable ||
-            (now - r->t_ms < RECENT_MS && hg_map_count(&w->rcpts) <= HG_WALLET_RECENT_RECEIPTS))
-            break;
-        hg_map_del(&w->rcpts, r->id);
-        hg_list_remove(&r->node);
-        rcpt_free(r);
-        budget--;
-    }
+    forget(&w->idem_fifo, &w->idem, HG_WALLET_RECENT_PURCHASES, offsetof(idem_t, key), idem_free_v,
+           now, &budget);
+    forget(&w->rcpt_fifo, &w->rcpts, HG_WALLET_RECENT_RECEIPTS, offsetof(rcpt_t, id), rcpt_free_v,
+           now, &budget);
 }
 
 /* ---- load ---- */

@@ -88,7 +88,7 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
         if (n == 100000)
             abort(); /* the queue cap did not hold */
     }
-    if (hg_ws_queued_bytes(ws) > lim.max_queue_bytes + 64 * 1024)
+    if (hg_ws_queued_bytes(ws) > HG_WS_TURN_FACTOR * lim.max_queue_bytes + 64 * 1024)
         abort();
     if (flags & 0x02)
         hg_ws_close(ws, len >= 2 ? ((unsigned char)data[0] << 8 | (unsigned char)data[1]) : 1000,

@@ -795,6 +795,32 @@ static int take_token(hg_rooms_t *rs, seat_t *s)
     return 1;
 }
 
+int hg_room_parse(int binary, const char *data, size_t len, hg_room_envelope_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (binary) {
+        size_t tlen = len ? (unsigned char)data[0] : 0;
+        if (len < 1 + tlen || !valid_type(data + 1, tlen) || reserved_type(data + 1, tlen))
+            return HG_EINVAL;
+        memcpy(out->type, data + 1, tlen);
+        out->type[tlen] = '\0';
+        out->payload = data + 1 + tlen;
+        out->payload_len = len - 1 - tlen;
+        return 0;
+    }
+    json_error_t jerr;
+    json_t *in = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *t = json_string_value(json_object_get(in, "type"));
+    json_t *d = json_object_get(in, "data");
+    int ok = json_is_object(in) && t && valid_type(t, strlen(t)) && !reserved_type(t, strlen(t));
+    if (t && strlen(t) <= HG_ROOM_TYPE_MAX) /* named in the error when refused */
+        memcpy(out->type, t, strlen(t) + 1);
+    if (ok && d)
+        out->data = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(in);
+    return ok ? 0 : HG_EINVAL;
+}
+
 static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size_t len)
 {
     (void)ws;
@@ -807,32 +833,22 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
         cut_off(s, HG_ROOM_CLOSE_RATE, "too many messages a second");
         return;
     }
-    if (binary) {
-        size_t tlen = len ? (unsigned char)data[0] : 0;
-        if (len < 1 + tlen || !valid_type(data + 1, tlen) || reserved_type(data + 1, tlen)) {
-            send_error(c, "bad_message",
-                       "a binary message is [type length: 1 byte][type][payload], the type 1..64 "
-                       "of [A-Za-z0-9_.:-] and not a room type",
-                       NULL);
-            return;
-        }
-        emit_binary(r, data + 1, tlen, s->player, data + 1 + tlen, len - 1 - tlen);
-        return;
-    }
-    json_error_t jerr;
-    json_t *in = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *type = json_object_get(in, "type"), *d = json_object_get(in, "data");
-    const char *t = json_string_value(type);
-    if (!json_is_object(in) || t == NULL || !valid_type(t, strlen(t)) ||
-        reserved_type(t, strlen(t))) {
+    hg_room_envelope_t env;
+    if (hg_room_parse(binary, data, len, &env) < 0) {
         send_error(c, "bad_message",
-                   "send {\"type\": \"<1..64 of [A-Za-z0-9_.:-], not join, leave, error, welcome "
-                   "or reset>\", \"data\": <any JSON>}",
-                   t);
-        json_decref(in);
+                   binary ? "a binary message is [type length: 1 byte][type][payload], the type "
+                            "1..64 of [A-Za-z0-9_.:-] and not a room type"
+                          : "send {\"type\": \"<1..64 of [A-Za-z0-9_.:-], not join, leave, error, "
+                            "welcome or reset>\", \"data\": <any JSON>}",
+                   env.type[0] ? env.type : NULL);
         return;
     }
-    char *dtext = d ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (binary) {
+        emit_binary(r, env.type, strlen(env.type), s->player, env.payload, env.payload_len);
+        return;
+    }
+    const char *t = env.type;
+    char *dtext = env.data;
     int handled = 0;
     if (r->sr) {
         hg_error_t err;
@@ -847,13 +863,11 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
         else if (handled == 0)
             emit_text(r, t, s->player, dtext, dtext ? strlen(dtext) : 0);
         free(dtext);
-        json_decref(in);
         after_call(r); /* r may be gone after this */
         return;
     }
     emit_text(r, t, s->player, dtext, dtext ? strlen(dtext) : 0);
     free(dtext);
-    json_decref(in);
 }
 
 static void on_close(hg_ws_t *ws, void *ud, int code)

@@ -106,6 +106,18 @@ void hg_rooms_migrate(hg_rooms_t *rs, const char *name, hg_script_t *s, uint32_t
 /* Whether player may take a seat now (HG_ELIMIT: full; HG_EUNAUTHORIZED: the script's on_join
  * refused, err says why; the seat of a player already in it is always there). */
 int hg_room_can_join(hg_room_t *r, const char *player, hg_error_t *err);
+/* A client's message (the wire above), parsed and checked: text {"type", "data"?} or binary
+ * [type length][type][payload]. 0, or HG_EINVAL (type then holds what was sent as the type when it
+ * was a string of at most HG_ROOM_TYPE_MAX bytes, for the error's "ref"). data: the compact JSON
+ * of "data" (free() it) or NULL when absent; payload: inside the input (binary). */
+typedef struct hg_room_envelope {
+    char type[HG_ROOM_TYPE_MAX + 1];
+    char *data;
+    const char *payload;
+    size_t payload_len;
+} hg_room_envelope_t;
+int hg_room_parse(int binary, const char *data, size_t len, hg_room_envelope_t *out);
+
 /* The WebSocket limits a room connection is accepted with. */
 void hg_rooms_ws_limits(const hg_rooms_t *rs, hg_ws_limits_t *out);
 /* The accepted WebSocket callbacks and their user data for player joining r; after is the

@@ -41,7 +41,7 @@ typedef struct seat {
     double tokens;   /* rate limit: a token bucket of rate_per_s, burst 2 × rate */
     int64_t tok_ms;
     int kicked; /* by the script: removed once its call returns */
-    char player[40];
+    char player[HG_ROOM_PLAYER_MAX + 1];
 } seat_t;
 
 struct conn {
@@ -52,14 +52,15 @@ struct conn {
     int has_after;
     uint64_t after;
     uint32_t epoch;
-    char player[40];
+    char player[HG_ROOM_PLAYER_MAX + 1];
 };
 
 struct hg_room {
     hg_rooms_t *rs;
     char id[HG_ROOM_ID_LEN + 1];
     char label[HG_ROOM_LABEL_MAX + 1];
-    char *metadata; /* compact JSON object or NULL */
+    char *metadata;     /* compact JSON object or NULL */
+    char *game_session; /* the GameLift game session's ARN it belongs to, or NULL */
     size_t max_clients;
     int64_t created_ms;
     hg_list_t seats;
@@ -141,6 +142,7 @@ static void room_free(hg_room_t *r, int code, const char *why)
         hg_list_remove(&r->scripted_node);
     }
     hg_free(r->options);
+    hg_free(r->game_session);
     hg_free(r->player_ptrs);
     while (!hg_list_empty(&r->seats)) {
         seat_t *s = hg_container_of(r->seats.next, seat_t, node);
@@ -195,6 +197,8 @@ static void save_room(const hg_room_t *r, hg_store_txn_t *txn)
     json_t *v = json_pack("{s:s,s:o,s:I,s:I}", "label", r->label, "metadata", md ? md : json_null(),
                           "max_clients", (json_int_t)r->max_clients, "created_ms",
                           (json_int_t)r->created_ms);
+    if (r->game_session)
+        json_object_set_new(v, "game_session_id", json_string(r->game_session));
     if (r->script_name[0]) {
         json_object_set_new(v, "script", json_string(r->script_name));
         json_object_set_new(v, "script_version", json_integer(r->script_version));
@@ -250,6 +254,7 @@ int hg_room_create(hg_rooms_t *rs, const hg_room_spec_t *spec, hg_store_txn_t *t
     free(md);
     r->max_clients = max;
     r->created_ms = hg_clock_now_ms(rs->clock);
+    r->game_session = spec->game_session ? hg_strdup(spec->game_session) : NULL;
     if (spec->script) {
         hg_script_t *s;
         uint32_t v;
@@ -311,6 +316,8 @@ json_t *hg_room_json(const hg_room_t *r)
                           (json_int_t)r->max_clients, "clients", (json_int_t)r->nseats, "connected",
                           (json_int_t)connected(r), "players", players, "seq", (json_int_t)r->seq,
                           "created", (double)r->created_ms / 1000.0);
+    json_object_set_new(o, "game_session_id",
+                        r->game_session ? json_string(r->game_session) : json_null());
     if (r->script_name[0]) {
         json_object_set_new(o, "script", json_string(r->script_name));
         json_object_set_new(o, "script_version", json_integer(r->script_version));
@@ -740,7 +747,7 @@ static void remove_seat(hg_room_t *r, seat_t *s, const char *reason)
         s->conn->seat = NULL;
         hg_ws_close(s->conn->ws, 1000, reason);
     }
-    char player[40];
+    char player[HG_ROOM_PLAYER_MAX + 1];
     snprintf(player, sizeof(player), "%s", s->player);
     hg_free(s);
     if (r->sr && !r->rs->stopping && !r->disposing)
@@ -1034,6 +1041,8 @@ static int load_room(void *ud, const char *key, json_t *v)
     if (r->max_clients < 1 || r->max_clients > HG_ROOM_CLIENTS_MAX)
         r->max_clients = HG_ROOM_CLIENTS_DEFAULT;
     r->created_ms = json_integer_value(json_object_get(v, "created_ms"));
+    const char *gsid = json_string_value(json_object_get(v, "game_session_id"));
+    r->game_session = gsid ? hg_strdup(gsid) : NULL;
     const char *sn = json_string_value(json_object_get(v, "script"));
     if (sn) { /* the room runs its version again, from on_create (its state is not stored) */
         hg_script_t *s;
@@ -1058,4 +1067,9 @@ int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err)
         return hg_error_set(err, rc, "cannot load rooms: %s", hg_strerror(rc));
     HG_LOG(HG_LOG_INFO, "rooms", "loaded rooms=%zu", hg_map_count(&rs->rooms));
     return 0;
+}
+
+const char *hg_room_game_session(const hg_room_t *r)
+{
+    return r->game_session;
 }

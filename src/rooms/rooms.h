@@ -48,8 +48,11 @@
 #define HG_ROOM_CLIENTS_MAX 1000        /* max_clients at most */
 #define HG_ROOM_BUFFER_MSGS 1024        /* messages kept for reconnects, per room */
 #define HG_ROOM_BUFFER_BYTES (1u << 20) /* … and at most this many bytes of them */
-#define HG_ROOM_TYPE_MAX 64             /* a message type: 1..64 of [A-Za-z0-9_.:-] */
-#define HG_ROOM_PAGE_MAX 1000           /* rooms per list page */
+#define HG_ROOM_PLAYER_MAX                                                                         \
+    128                       /* a seat's player id (a GameLift PlayerId when joined with a player \
+                                 session): 1..128 bytes */
+#define HG_ROOM_TYPE_MAX 64   /* a message type: 1..64 of [A-Za-z0-9_.:-] */
+#define HG_ROOM_PAGE_MAX 1000 /* rooms per list page */
 
 /* WebSocket close codes of the room protocol (docs/rooms.md). */
 #define HG_ROOM_CLOSE_RATE 4008     /* more messages a second than allowed */
@@ -79,12 +82,14 @@ int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err);
 void hg_rooms_tick(hg_rooms_t *rs);
 
 typedef struct hg_room_spec {
-    const char *script;  /* NULL: none (every message relayed); else a script's name: its
-                            current version runs the room (on_create with options) */
-    const char *options; /* JSON text for on_create, or NULL */
-    const char *label;   /* NULL: "" */
-    json_t *metadata;    /* NULL or an object (borrowed) */
-    size_t max_clients;  /* 0: HG_ROOM_CLIENTS_DEFAULT */
+    const char *script;       /* NULL: none (every message relayed); else a script's name: its
+                                 current version runs the room (on_create with options) */
+    const char *options;      /* JSON text for on_create, or NULL */
+    const char *game_session; /* NULL, or the ARN of the GameLift game session it belongs to
+                                 (players may then join with its player session ids) */
+    const char *label;        /* NULL: "" */
+    json_t *metadata;         /* NULL or an object (borrowed) */
+    size_t max_clients;       /* 0: HG_ROOM_CLIENTS_DEFAULT */
 } hg_room_spec_t;
 
 int hg_room_create(hg_rooms_t *rs, const hg_room_spec_t *spec, hg_store_txn_t *txn, hg_room_t **out,
@@ -93,6 +98,8 @@ hg_room_t *hg_room_find(hg_rooms_t *rs, const char *id);
 /* Close: every client gets HG_ROOM_CLOSE_CLOSED, the record is deleted in txn. */
 void hg_room_close(hg_rooms_t *rs, hg_room_t *r, hg_store_txn_t *txn);
 json_t *hg_room_json(const hg_room_t *r);
+/* The game session's ARN, or NULL. */
+const char *hg_room_game_session(const hg_room_t *r);
 /* Rooms with this label (NULL: any) and, when has_space, a free seat; after an id, id order. */
 json_t *hg_rooms_list(hg_rooms_t *rs, const char *label, int has_space, const char *after,
                       size_t limit);

@@ -289,5 +289,60 @@ def test_delete_closes_and_restart_brings_the_room_back(d):
     c2.close()
 
 
+@fresh(args=OPEN)
+def test_a_game_sessions_room_is_joined_with_player_session_ids(d):
+    import glsdk
+    c = d.client()
+    c.create_location(LocationName="custom-rooms-1")
+    fid = c.create_fleet(Name="rooms", ComputeType="ANYWHERE",
+                         Locations=[{"Location": "custom-rooms-1"}])["FleetAttributes"]["FleetId"]
+    ep = c.register_compute(FleetId=fid, ComputeName="host-1", IpAddress="127.0.0.1",
+                            Location="custom-rooms-1")["Compute"]["GameLiftServiceSdkEndpoint"]
+
+    def hosted(port, pid):
+        """A process ready on host-1 and the game session it hosts (pushed, activated)."""
+        tok = c.get_compute_auth_token(FleetId=fid, ComputeName="host-1")["AuthToken"]
+        p = glsdk.ServerSdk(ep, fid, "host-1", process_id=pid, auth_token=tok, call_timeout=10)
+        p.connect()
+        p.process_ready(port, ["/local/game/logs"])
+        g = c.create_game_session(FleetId=fid, MaximumPlayerSessionCount=4)["GameSession"][
+            "GameSessionId"]
+        assert p.wait_push("CreateGameSession", timeout=5)["GameSessionId"] == g
+        p.activate_game_session(g)
+        return p, g
+
+    sdk, gsid = hosted(7777, "room-proc")
+    pss = c.create_player_sessions(GameSessionId=gsid, PlayerIds=["alice", "bob"])["PlayerSessions"]
+    sdk2, other = hosted(7778, "other-proc")
+    stranger = c.create_player_session(GameSessionId=other, PlayerId="eve")["PlayerSession"]
+    assert reg_call(d, "POST", "/v1/rooms", {"game_session_id": "nope"}).status == 404
+    r = room(d, game_session_id=gsid, max_clients=4)
+    assert r["game_session_id"] == gsid, r
+
+    def joined(ps):
+        ws = websocket.create_connection(ws_url(d, r["room_id"], "?player_session_id=" +
+                                                ps["PlayerSessionId"]), timeout=10)
+        return ws, json.loads(ws.recv())
+
+    wa, welcome = joined(pss[0])
+    assert welcome["type"] == "welcome" and welcome["you"] == "alice", welcome
+    wb, _ = joined(pss[1])
+    wb.send(json.dumps({"type": "hello", "data": 1}))
+    seen = [json.loads(wa.recv()) for _ in range(3)]  # alice's join, bob's join, hello
+    assert [(m["type"], m["from"]) for m in seen] == [("join", "alice"), ("join", "bob"),
+                                                      ("hello", "bob")], seen
+    for bad in ("?player_session_id=" + stranger["PlayerSessionId"], "?player_session_id=psess-x",
+                ""):
+        try:
+            websocket.create_connection(ws_url(d, r["room_id"], bad), timeout=5).close()
+            raise AssertionError("joined with %r" % bad)
+        except websocket.WebSocketBadStatusException as e:
+            assert e.status_code in (401, 403), (bad, e.status_code)
+    wa.close()
+    wb.close()
+    sdk.close(1000)
+    sdk2.close(1000)
+
+
 if __name__ == "__main__":
     harness.run()

@@ -227,13 +227,18 @@ static int loopback(const char *peer)
            strncmp(peer, "[::ffff:127.", 12) == 0;
 }
 
+int hg_native_bearer_transport_ok(const hg_native_call_t *c)
+{
+    hg_http_conn_t *conn = hg_http_req_conn(c->req);
+    return c->api->allow_plain_bearer || (conn && hg_http_conn_is_tls(conn)) ||
+           (conn && loopback(hg_http_conn_peer(conn)));
+}
+
 /* Authorization: Bearer <player access token> (auth/ptoken.h): the call acts as that player. */
 static int bearer(hg_native_call_t *c, const char *v, size_t len)
 {
     hg_api_t *api = c->api;
-    hg_http_conn_t *conn = hg_http_req_conn(c->req);
-    if (!api->allow_plain_bearer && !(conn && hg_http_conn_is_tls(conn)) &&
-        !(conn && loopback(hg_http_conn_peer(conn))))
+    if (!hg_native_bearer_transport_ok(c))
         return hg_error_set(&c->err, HG_ENOAUTH,
                             "bearer tokens are accepted over TLS only (or over plain HTTP from "
                             "this machine, or with the allow-plain-bearer option): on a plain "
@@ -264,10 +269,13 @@ static int authenticate(hg_native_call_t *c)
      * ?token= (docs/rooms.md) */
     const char *tok;
     size_t tok_len;
-    if (h == NULL && hg_ws_is_upgrade(c->req) && c->req->path_len > 10 &&
-        memcmp(c->req->path, "/v1/rooms/", 10) == 0 &&
-        hg_http_query_raw(c->req, "token", &tok, &tok_len))
+    int room_ws = h == NULL && hg_ws_is_upgrade(c->req) && c->req->path_len > 10 &&
+                  memcmp(c->req->path, "/v1/rooms/", 10) == 0;
+    if (room_ws && hg_http_query_raw(c->req, "token", &tok, &tok_len))
         return bearer(c, tok, tok_len);
+    /* a game session's room: the player session id is the credential (rooms_api.c checks it) */
+    if (room_ws && hg_http_query_raw(c->req, "player_session_id", &tok, &tok_len))
+        return 0;
     const char *sig;
     size_t sig_len;
     if (h == NULL && !hg_http_query_raw(c->req, "X-Amz-Signature", &sig, &sig_len) &&

@@ -32,6 +32,9 @@ void hg_native_commit(hg_native_call_t *c, hg_store_txn_t *txn);
 int hg_native_parse_body(hg_native_call_t *c);
 /* The key must allow `action`. */
 int hg_native_require(hg_native_call_t *c, const char *action);
+/* A secret the client sends as it is (a bearer token, a player session id) may come over this
+ * connection: TLS, loopback, or the allow-plain-bearer option. */
+int hg_native_bearer_transport_ok(const hg_native_call_t *c);
 /* The key (none for a player) allows `action`; nothing is set. */
 int hg_native_allows(const hg_native_call_t *c, const char *action);
 /* Query parameter `name`, URL-decoded into out (cap bytes). 1 found, 0 absent, HG_EINVAL when

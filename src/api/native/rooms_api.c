@@ -16,6 +16,7 @@
 
 #include "api/native/native_int.h"
 #include "core/alloc.h"
+#include "fleet/session.h"
 #include "rooms/rooms.h"
 #include "ws/ws.h"
 
@@ -30,7 +31,13 @@ static void create(hg_native_call_t *c, hg_store_txn_t *txn)
         return;
     json_t *label = json_object_get(c->in, "label"), *md = json_object_get(c->in, "metadata");
     json_t *mc = json_object_get(c->in, "max_clients"), *script = json_object_get(c->in, "script");
-    json_t *opts = json_object_get(c->in, "options");
+    json_t *opts = json_object_get(c->in, "options"),
+           *gs = json_object_get(c->in, "game_session_id");
+    if (gs && !json_is_null(gs) &&
+        (!json_is_string(gs) || hg_fl_gs_find(c->api->fleet, json_string_value(gs)) == NULL)) {
+        hg_error_set(&c->err, HG_ENOTFOUND, "game_session_id names no game session");
+        return;
+    }
     if ((script && !json_is_null(script) && !json_is_string(script)) ||
         (label && !json_is_string(label)) || (md && !json_is_null(md) && !json_is_object(md)) ||
         (mc && (!json_is_integer(mc) || json_integer_value(mc) < 1))) {
@@ -42,6 +49,7 @@ static void create(hg_native_call_t *c, hg_store_txn_t *txn)
         opts && !json_is_null(opts) ? json_dumps(opts, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     hg_room_spec_t spec = {
         .script = json_string_value(script),
+        .game_session = json_string_value(gs),
         .options = otext,
         .label = json_string_value(label),
         .metadata = json_is_object(md) ? md : NULL,
@@ -70,13 +78,50 @@ static void list(hg_native_call_t *c)
 }
 
 /* The WebSocket: a player takes a seat in r. Returns 1 when the connection was taken over. */
+/* Who takes the seat: the bearer's player, or the PlayerId of a player session of the room's
+ * game session (?player_session_id=, RESERVED or ACTIVE). */
+static const char *joiner(hg_native_call_t *c, hg_room_t *r)
+{
+    if (c->player)
+        return c->player->id;
+    char psid[64];
+    int has = hg_native_query(c, "player_session_id", psid, sizeof(psid));
+    if (has < 0)
+        return NULL;
+    if (has == 0 || c->key) {
+        hg_error_set(&c->err, c->key ? HG_EUNAUTHORIZED : HG_ENOAUTH,
+                     "a room is joined by a player (a bearer token in Authorization or ?token=), "
+                     "or with a player session id of the room's game session");
+        return NULL;
+    }
+    if (!hg_native_bearer_transport_ok(c)) {
+        hg_error_set(&c->err, HG_ENOAUTH,
+                     "player session ids are accepted over TLS only (or plain HTTP from this "
+                     "machine, or with the allow-plain-bearer option)");
+        return NULL;
+    }
+    hg_fl_psession_t *ps = hg_fl_ps_find(c->api->fleet, psid);
+    const char *gs = hg_room_game_session(r);
+    if (ps == NULL || gs == NULL || ps->gs == NULL || strcmp(ps->gs->arn, gs) != 0 ||
+        (ps->status != HG_PS_RESERVED && ps->status != HG_PS_ACTIVE)) {
+        hg_error_set(&c->err, HG_EUNAUTHORIZED,
+                     "player_session_id is not a reserved or active player session of this "
+                     "room's game session");
+        return NULL;
+    }
+    if (ps->player_id == NULL || strlen(ps->player_id) > HG_ROOM_PLAYER_MAX) {
+        hg_error_set(&c->err, HG_EINVAL, "the player session's PlayerId is over %d bytes",
+                     HG_ROOM_PLAYER_MAX);
+        return NULL;
+    }
+    return ps->player_id;
+}
+
 static int join(hg_native_call_t *c, hg_room_t *r)
 {
-    if (c->player == NULL) {
-        hg_error_set(&c->err, c->key ? HG_EUNAUTHORIZED : HG_ENOAUTH,
-                     "a room is joined by a player (a bearer token in Authorization or ?token=)");
+    const char *player = joiner(c, r);
+    if (player == NULL)
         return 0;
-    }
     char after[24], epoch[16];
     int ha, he;
     if ((ha = hg_native_query(c, "after", after, sizeof(after))) < 0 ||
@@ -100,12 +145,12 @@ static int join(hg_native_call_t *c, hg_room_t *r)
             return 0;
         }
     }
-    if (hg_room_can_join(r, c->player->id, &c->err) < 0)
+    if (hg_room_can_join(r, player, &c->err) < 0)
         return 0;
     hg_ws_limits_t lim;
     hg_rooms_ws_limits(c->api->rooms, &lim);
     hg_ws_cb_t cb;
-    void *ud = hg_room_seat_prepare(c->api->rooms, r, c->player->id, ha, a, (uint32_t)e, &cb);
+    void *ud = hg_room_seat_prepare(c->api->rooms, r, player, ha, a, (uint32_t)e, &cb);
     hg_ws_t *ws;
     if (hg_ws_accept(c->req, &lim, NULL, &cb, ud, &ws, &c->err) < 0) {
         hg_room_seat_abandon(ud);

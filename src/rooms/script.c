@@ -761,8 +761,9 @@ static void open_room_api(lua_State *L, hg_script_room_t *r)
 
 /* ---- loading and checking a script ---- */
 
-static const char *const members[] = {"on_create",  "on_join",  "on_leave", "on_tick", "on_dispose",
-                                      "on_migrate", "messages", "unknown",  "tick_ms"};
+static const char *const members[] = {"on_create",  "on_join",          "on_leave", "on_tick",
+                                      "on_dispose", "on_migrate",       "messages", "unknown",
+                                      "tick_ms",    "on_create_request"};
 
 static int check_fail(call_t *c, const char *fmt, const char *a, const char *b)
 {
@@ -918,8 +919,9 @@ static void push_room(lua_State *L)
 /* on_create, on_join, on_leave, on_tick, on_dispose and message handlers. */
 static int p_handler(lua_State *L, call_t *c)
 {
+    /* no on_join: allowed; no on_create_request: players may not create rooms */
     if (!push_handler(L, c))
-        return strcmp(c->hname ? c->hname : "", "on_join") == 0 ? 1 : 0; /* no on_join: allowed */
+        return strcmp(c->hname ? c->hname : "", "on_join") == 0 ? 1 : 0;
     if (c->bad != NULL) {
         c->rc = HG_EINVAL; /* the message is c->bad's */
         return 0;
@@ -930,7 +932,8 @@ static int p_handler(lua_State *L, call_t *c)
         lua_pushstring(L, c->player);
         nargs++;
     }
-    if (c->type != NULL || strcmp(c->hname, "on_create") == 0) {
+    int ask = c->hname != NULL && strcmp(c->hname, "on_create_request") == 0;
+    if (c->type != NULL || strcmp(c->hname, "on_create") == 0 || ask) {
         if (c->data != NULL)
             push_json(L, c->data, 0);
         else
@@ -940,10 +943,15 @@ static int p_handler(lua_State *L, call_t *c)
         lua_pushinteger(L, (lua_Integer)c->n);
         nargs++;
     }
-    int join = c->hname != NULL && strcmp(c->hname, "on_join") == 0;
+    int join = (c->hname != NULL && strcmp(c->hname, "on_join") == 0) || ask;
     lua_call(L, nargs, join ? 2 : 0);
     if (!join)
         return 1;
+    if (ask && !lua_toboolean(L, -2)) { /* on_create_request: only a true value allows */
+        if (lua_type(L, -1) == LUA_TSTRING)
+            snprintf(c->msg, sizeof(c->msg), "%s", lua_tostring(L, -1));
+        return 0;
+    }
     if (lua_type(L, -2) == LUA_TBOOLEAN && !lua_toboolean(L, -2)) { /* only false refuses */
         if (lua_type(L, -1) == LUA_TSTRING)
             snprintf(c->msg, sizeof(c->msg), "%s", lua_tostring(L, -1));
@@ -1239,6 +1247,46 @@ out:
         hg_free(r->id);
         hg_free(r);
     }
+    return rc;
+}
+
+int hg_script_create_request(hg_script_t *s, const char *player, const char *options,
+                             hg_error_t *err)
+{
+    /* a throwaway room state with no host: the API is there, every call reaches nothing */
+    hg_script_room_t *r = hg_calloc(1, sizeof(*r));
+    json_t *opts = NULL;
+    hg_script_ref(s);
+    r->script = s;
+    r->id = hg_strdup("");
+    r->memory = HG_SCRIPT_MEMORY_DEFAULT;
+    r->budget = HG_SCRIPT_BUDGET_DEFAULT;
+    int rc = parse_json(options, "options", &opts, err);
+    if (rc == 0)
+        rc = vm_new(r, r->memory, r->budget, &r->vm, err);
+    if (rc == 0) {
+        decl_t d = {.collect = 0};
+        call_t c;
+        call_init(&c, NULL, "script %s", s->name);
+        c.fn = p_load;
+        c.script = s;
+        c.decl = &d;
+        rc = vm_run(r->vm, &c, err);
+        if (rc >= 0) {
+            call_init(&c, "on_create_request", "%s", "on_create_request");
+            c.player = player;
+            c.data = opts;
+            rc = vm_run(r->vm, &c, err);
+            if (rc == 0)
+                hg_error_set(err, HG_EUNAUTHORIZED, "%s",
+                             c.msg[0] ? c.msg : "this script does not let players create rooms");
+        }
+    }
+    json_decref(opts);
+    vm_free(r->vm);
+    hg_script_unref(r->script);
+    hg_free(r->id);
+    hg_free(r);
     return rc;
 }
 

@@ -113,6 +113,12 @@ int hg_script_has_handler(const hg_script_t *s, const char *type);
 int hg_script_room_new(hg_script_t *s, const char *room_id, const hg_script_limits_t *lim,
                        const hg_script_host_t *host, void *host_ud, const char *options,
                        hg_script_room_t **out, hg_error_t *err);
+/* on_create_request(room, player, options) in a throwaway state with no host (the room API's
+ * calls reach nothing): 1 when it returns a true value (the player may create a room with this
+ * script), 0 when not or when the script has none (err: the reason, HG_EUNAUTHORIZED), < 0 when
+ * it failed (HG_EINVAL, HG_ELIMIT). */
+int hg_script_create_request(hg_script_t *s, const char *player, const char *options,
+                             hg_error_t *err);
 /* on_dispose (if any), then the Lua state is closed. */
 void hg_script_room_free(hg_script_room_t *r);
 

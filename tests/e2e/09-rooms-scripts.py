@@ -181,5 +181,33 @@ def test_deploy_during_traffic_migrate_and_rollback(d):
     cb.close()
 
 
+@fresh(args=OPEN)
+def test_players_create_rooms_when_the_script_allows(d):
+    lobby = r'''
+return {
+  on_create_request = function(room, player, options)
+    if options and options.ranked then return false, "ranked rooms are made by the matchmaker" end
+    return true
+  end,
+  messages = {},
+}'''
+    assert deploy(d, "lobby", lobby).status == 201
+    assert deploy(d, "closed", "return { messages = {} }").status == 201
+    p = login(d, 1)
+
+    def create(body):
+        return d.http(
+            "POST", "/v1/rooms", json.dumps(body).encode(),
+            {"Content-Type": "application/json", "Authorization": "Bearer " + p["token"]})
+
+    r = create({"script": "lobby", "label": "casual"})
+    assert r.status == 201 and r.json()["script"] == "lobby", r
+    r = create({"script": "lobby", "options": {"ranked": True}})
+    assert r.status == 403 and "matchmaker" in r.json()["error"]["message"], r
+    assert create({"script": "closed"}).status == 403  # no on_create_request: keys only
+    assert create({"label": "no script"}).status == 403
+    assert create({"script": "nope"}).status == 404
+
+
 if __name__ == "__main__":
     harness.run()

@@ -933,6 +933,33 @@ HG_TEST(host_callbacks_may_reenter_the_room)
     ASSERT_EQ_INT(hg_alloc_used(), used);
 }
 
+HG_TEST(on_create_request_decides_who_may_create_rooms)
+{
+    size_t before = hg_alloc_used();
+    hg_error_t err;
+    hg_script_t *none = compile_ok("return { messages = {} }");
+    ASSERT_EQ_INT(hg_script_create_request(none, "p1", NULL, &err), 0); /* no hook: nobody */
+    ASSERT_EQ_INT(err.code, HG_EUNAUTHORIZED);
+    hg_script_unref(none);
+    hg_script_t *s = compile_ok(
+        "return { on_create_request = function(room, player, options)\n"
+        "  if options and options.mode == 'ranked' then return false, 'ranked rooms are ours' end\n"
+        "  room.broadcast('x', {}) -- reaches nothing: no host\n"
+        "  return player ~= 'banned'\n"
+        "end }");
+    ASSERT_EQ_INT(hg_script_create_request(s, "p1", "{\"mode\":\"casual\"}", &err), 1);
+    ASSERT_EQ_INT(hg_script_create_request(s, "banned", NULL, &err), 0);
+    ASSERT_EQ_INT(hg_script_create_request(s, "p1", "{\"mode\":\"ranked\"}", &err), 0);
+    ASSERT_TRUE(strstr(hg_error_message(&err), "ranked rooms are ours") != NULL);
+    ASSERT_EQ_INT(hg_script_create_request(s, "p1", "not json", &err), HG_EINVAL);
+    hg_script_unref(s);
+    hg_script_t *loop =
+        compile_ok("return { on_create_request = function() while true do end end }");
+    ASSERT_EQ_INT(hg_script_create_request(loop, "p1", NULL, &err), HG_ELIMIT);
+    hg_script_unref(loop);
+    ASSERT_EQ_INT(hg_alloc_used(), before);
+}
+
 HG_SUITE(script) = {HG_CASE(compile_errors_report_the_line),
                     HG_CASE(the_handler_table_is_checked),
                     HG_CASE(the_sandbox_has_no_way_out),
@@ -942,6 +969,7 @@ HG_SUITE(script) = {HG_CASE(compile_errors_report_the_line),
                     HG_CASE(a_memory_bomb_is_stopped_and_the_room_goes_on),
                     HG_CASE(room_state_persists_and_timers_fire),
                     HG_CASE(json_round_trips_and_unconvertible_values_are_refused),
+                    HG_CASE(on_create_request_decides_who_may_create_rooms),
                     HG_CASE(migrate_carries_state_and_calls_on_migrate),
                     HG_CASE(migrate_to_a_broken_version_keeps_the_old_one),
                     HG_CASE(host_callbacks_may_reenter_the_room),

@@ -1,7 +1,9 @@
 /* hangar — /v1/rooms (docs/rooms.md; the domain is rooms/rooms.h).
  *
- *     POST   /v1/rooms                      {"label"?, "metadata"?, "max_clients"?} → 201 a room
- *                                           (rooms:Create)
+ *     POST   /v1/rooms                      {"label"?, "metadata"?, "max_clients"?, "script"?,
+ *                                           "options"?, "game_session_id"?} → 201 a room
+ *                                           (rooms:Create, or a player when the script's
+ *                                           on_create_request allows it)
  *     GET    /v1/rooms[?label=&has_room=1&limit=&after=]   rooms in id order (rooms:Read or a
  *                                           player); has_room=1: only rooms with a free seat
  *     GET    /v1/rooms/{id}                 one room (rooms:Read or a player)
@@ -18,6 +20,8 @@
 #include "core/alloc.h"
 #include "fleet/session.h"
 #include "rooms/rooms.h"
+#include "rooms/script.h"
+#include "rooms/scripts.h"
 #include "ws/ws.h"
 
 static int may_read(hg_native_call_t *c)
@@ -25,9 +29,33 @@ static int may_read(hg_native_call_t *c)
     return c->player ? 0 : hg_native_require(c, "rooms:Read");
 }
 
+/* A player may create a room only with a script whose on_create_request says yes. */
+static int player_may_create(hg_native_call_t *c, json_t *script, json_t *opts)
+{
+    if (!json_is_string(script))
+        return hg_error_set(&c->err, HG_EUNAUTHORIZED,
+                            "a player creates rooms only with a script whose on_create_request "
+                            "allows it (give \"script\")");
+    hg_script_t *s;
+    uint32_t v;
+    int rc = hg_scripts_get(c->api->scripts, json_string_value(script), 0, &s, &v, &c->err);
+    if (rc < 0)
+        return rc;
+    char *otext =
+        opts && !json_is_null(opts) ? json_dumps(opts, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    rc = hg_script_create_request(s, c->player->id, otext, &c->err);
+    free(otext);
+    if (rc == 0)
+        return HG_EUNAUTHORIZED; /* err: the script's reason */
+    return rc < 0 ? rc : 0;
+}
+
 static void create(hg_native_call_t *c, hg_store_txn_t *txn)
 {
-    if (hg_native_require(c, "rooms:Create") < 0 || hg_native_parse_body(c) < 0)
+    if ((!c->player && hg_native_require(c, "rooms:Create") < 0) || hg_native_parse_body(c) < 0)
+        return;
+    if (c->player && player_may_create(c, json_object_get(c->in, "script"),
+                                       json_object_get(c->in, "options")) < 0)
         return;
     json_t *label = json_object_get(c->in, "label"), *md = json_object_get(c->in, "metadata");
     json_t *mc = json_object_get(c->in, "max_clients"), *script = json_object_get(c->in, "script");

@@ -1201,6 +1201,18 @@ static int parse_json(const char *text, const char *what, json_t **out, hg_error
     return HG_OK;
 }
 
+/* Run script s's source in vm: its handler table becomes the state's. */
+static int load_script(vm_t *vm, hg_script_t *s, hg_error_t *err)
+{
+    decl_t d = {.collect = 0};
+    call_t c;
+    call_init(&c, NULL, "script %s", s->name);
+    c.fn = p_load;
+    c.script = s;
+    c.decl = &d;
+    return vm_run(vm, &c, err);
+}
+
 int hg_script_room_new(hg_script_t *s, const char *room_id, const hg_script_limits_t *lim,
                        const hg_script_host_t *host, void *host_ud, const char *options,
                        hg_script_room_t **out, hg_error_t *err)
@@ -1222,15 +1234,10 @@ int hg_script_room_new(hg_script_t *s, const char *room_id, const hg_script_limi
     rc = vm_new(r, r->memory, r->budget, &r->vm, err);
     if (rc < 0)
         goto out;
-    decl_t d = {.collect = 0};
-    call_t c;
-    call_init(&c, NULL, "script %s", s->name);
-    c.fn = p_load;
-    c.script = s;
-    c.decl = &d;
-    rc = vm_run(r->vm, &c, err);
+    rc = load_script(r->vm, s, err);
     if (rc < 0)
         goto out;
+    call_t c;
     call_init(&c, "on_create", "%s", "on_create");
     c.data = opts;
     rc = vm_run(r->vm, &c, err);
@@ -1264,23 +1271,15 @@ int hg_script_create_request(hg_script_t *s, const char *player, const char *opt
     int rc = parse_json(options, "options", &opts, err);
     if (rc == 0)
         rc = vm_new(r, r->memory, r->budget, &r->vm, err);
-    if (rc == 0) {
-        decl_t d = {.collect = 0};
+    if (rc == 0 && (rc = load_script(r->vm, s, err)) >= 0) {
         call_t c;
-        call_init(&c, NULL, "script %s", s->name);
-        c.fn = p_load;
-        c.script = s;
-        c.decl = &d;
+        call_init(&c, "on_create_request", "%s", "on_create_request");
+        c.player = player;
+        c.data = opts;
         rc = vm_run(r->vm, &c, err);
-        if (rc >= 0) {
-            call_init(&c, "on_create_request", "%s", "on_create_request");
-            c.player = player;
-            c.data = opts;
-            rc = vm_run(r->vm, &c, err);
-            if (rc == 0)
-                hg_error_set(err, HG_EUNAUTHORIZED, "%s",
-                             c.msg[0] ? c.msg : "this script does not let players create rooms");
-        }
+        if (rc == 0)
+            hg_error_set(err, HG_EUNAUTHORIZED, "%s",
+                         c.msg[0] ? c.msg : "this script does not let players create rooms");
     }
     json_decref(opts);
     vm_free(r->vm);
@@ -1381,13 +1380,7 @@ int hg_script_room_migrate(hg_script_room_t *r, hg_script_t *s, hg_error_t *err)
     rc = vm_new(r, r->memory, r->budget, &nv, err);
     if (rc < 0)
         goto out;
-    decl_t d = {.collect = 0};
-    call_t load;
-    call_init(&load, NULL, "script %s", s->name);
-    load.fn = p_load;
-    load.script = s;
-    load.decl = &d;
-    rc = vm_run(nv, &load, err);
+    rc = load_script(nv, s, err);
     if (rc < 0)
         goto out;
     call_t wr, rd;

@@ -371,13 +371,6 @@ void hg_events_publish(hg_events_t *ev, hg_store_txn_t *txn, const char *type, c
 
 /* ---- subscribing ---- */
 
-static void call_free(hg_native_call_t *c)
-{
-    json_decref(c->in);
-    json_decref(c->out);
-    hg_free(c);
-}
-
 void hg_events_subscribe(hg_native_call_t *c)
 {
     hg_events_t *ev = c->api->events;
@@ -453,7 +446,7 @@ void hg_events_subscribe(hg_native_call_t *c)
     }
     hg_list_insert_tail(&ev->subs, &s->node);
     ev->nsubs++;
-    call_free(c);
+    hg_native_release(c);
     uint64_t first = hg_stream_first_seq(ev->stream), last = hg_stream_last_seq(ev->stream);
     if (want_snapshot)
         send_snapshot(s, "requested");

@@ -252,14 +252,6 @@ typedef struct xport {
     hg_buf_t chunk;
 } xport_t;
 
-static void call_free(hg_native_call_t *c)
-{
-    json_decref(c->in);
-    json_decref(c->out);
-    hg_buf_free(&c->out_text);
-    hg_free(c);
-}
-
 static void xs_data(void *ud, const char *data, size_t len)
 {
     (void)ud, (void)data, (void)len; /* nothing is read from an export's client */
@@ -309,7 +301,7 @@ static int sink_begin(void *ud)
                             "the export must be the only request in flight on its connection");
     }
     xp->c = NULL;
-    call_free(c);
+    hg_native_release(c);
     return 0;
 }
 

@@ -32,6 +32,16 @@
 
 #define JSON_TYPE "application/json"
 
+void hg_native_release(hg_native_call_t *c)
+{
+    json_decref(c->in);
+    json_decref(c->out);
+    hg_buf_free(&c->out_text);
+    if (c->pending_txn)
+        hg_store_txn_free(c->pending_txn);
+    hg_free(c);
+}
+
 void hg_native_finish(hg_native_call_t *c)
 {
     char extra[120];
@@ -58,12 +68,7 @@ void hg_native_finish(hg_native_call_t *c)
     free(text);
     json_decref(body);
 done:
-    json_decref(c->in);
-    json_decref(c->out);
-    hg_buf_free(&c->out_text);
-    if (c->pending_txn)
-        hg_store_txn_free(c->pending_txn);
-    hg_free(c);
+    hg_native_release(c);
 }
 
 static void on_commit(void *ud, int rc)

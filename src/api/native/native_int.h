@@ -26,6 +26,8 @@ typedef struct hg_native_call {
 
 /* Answer (c->err or c->out) and free c. */
 void hg_native_finish(hg_native_call_t *c);
+/* Free c without answering: its handler took the connection over (a WebSocket, a stream). */
+void hg_native_release(hg_native_call_t *c);
 /* Commit txn (takes ownership), then answer: durable before acknowledged. */
 void hg_native_commit(hg_native_call_t *c, hg_store_txn_t *txn);
 /* Parse the body into c->in (an object; empty body = {}). */

@@ -188,14 +188,6 @@ static int join(hg_native_call_t *c, hg_room_t *r)
     return 1;
 }
 
-static void call_free(hg_native_call_t *c)
-{
-    json_decref(c->in);
-    json_decref(c->out);
-    hg_buf_free(&c->out_text);
-    hg_free(c);
-}
-
 void hg_native_rooms(hg_native_call_t *c, const char *rest, size_t n)
 {
     hg_store_txn_t *txn = hg_store_txn_new(c->api->store);
@@ -217,7 +209,7 @@ void hg_native_rooms(hg_native_call_t *c, const char *rest, size_t n)
         } else if (m == HTTP_GET && hg_ws_is_upgrade(c->req)) {
             if (join(c, r)) {
                 hg_store_txn_free(txn);
-                call_free(c);
+                hg_native_release(c);
                 return;
             }
         } else if (m == HTTP_GET) {

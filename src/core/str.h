@@ -1,8 +1,36 @@
-/* hangar — small string helpers shared by the parsers (percent-decoding, hex). */
+/* hangar — small string helpers shared by the parsers (percent-decoding, hex, the shapes of
+ * names and tokens the APIs accept). */
 #ifndef HG_CORE_STR_H
 #define HG_CORE_STR_H
 
 #include <stddef.h>
+#include <string.h>
+
+/* The n bytes at s are 1..max of [A-Za-z0-9_] and the characters of extra (a NUL never is): board
+ * ids, skus, script names, message and event types. */
+static inline int hg_str_name(const char *s, size_t n, size_t max, const char *extra)
+{
+    if (n < 1 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || (c != 0 && strchr(extra, c) != NULL)))
+            return 0;
+    }
+    return 1;
+}
+
+/* s is min..max bytes of printable ASCII without spaces (0x21..0x7e): external ids,
+ * idempotency keys, receipt ids. */
+static inline int hg_str_token(const char *s, size_t min, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= max || (unsigned char)s[n] <= ' ' || (unsigned char)s[n] > '~')
+            return 0;
+    return n >= min;
+}
 
 /* The value of one hexadecimal digit (either case), or -1. */
 static inline int hg_hex_digit(int c)

@@ -42,6 +42,7 @@
 #include "core/jsonw.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #define DAY_MS 86400000LL
 #define META_COLL "logs.meta"
@@ -120,27 +121,14 @@ void hg_logs_free(hg_logs_t *lg)
 
 /* ---- validation ---- */
 
-static int type_char(int c)
-{
-    return isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-';
-}
-
 int hg_logs_type_valid(const char *type)
 {
-    size_t n = 0;
-    for (; type[n]; n++)
-        if (n >= HG_LOGS_TYPE_MAX || !type_char((unsigned char)type[n]))
-            return 0;
-    return n > 0;
+    return hg_str_name(type, strlen(type), HG_LOGS_TYPE_MAX, ".:-");
 }
 
 static int player_valid(const char *p)
 {
-    size_t n = 0;
-    for (; p[n]; n++)
-        if (n >= HG_LOGS_PLAYER_MAX || (unsigned char)p[n] <= 0x20 || (unsigned char)p[n] >= 0x7f)
-            return 0;
-    return n > 0;
+    return hg_str_token(p, 1, HG_LOGS_PLAYER_MAX);
 }
 
 /* ---- retention rules ---- */
@@ -181,13 +169,10 @@ static int parse_rule(const char *s, size_t n, rule_t *r, hg_error_t *err)
     }
     r->kind = sl > 0 && s[sl - 1] == '*' ? RULE_PREFIX : RULE_EXACT;
     r->len = r->kind == RULE_PREFIX ? sl - 1 : sl;
-    if (r->len == 0 || r->len > HG_LOGS_TYPE_MAX)
+    if (!hg_str_name(s, r->len, HG_LOGS_TYPE_MAX, ".:-"))
         goto bad_sel;
     memcpy(r->sel, s, r->len);
     r->sel[r->len] = '\0';
-    for (size_t i = 0; i < r->len; i++)
-        if (!type_char((unsigned char)r->sel[i]))
-            goto bad_sel;
     return 0;
 bad_days:
     return hg_error_set(err, HG_EINVAL, "event-retention: \"%.*s\": days must be 1..%d",

@@ -112,13 +112,7 @@ static void sha256(const char *s, uint8_t out[32])
 /* 6..128 printable ASCII, no spaces. */
 static int valid_ext_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n < HG_PLAYER_EXT_ID_MIN || n > HG_PLAYER_EXT_ID_MAX)
-        return 0;
-    for (; *s; s++)
-        if (*s <= ' ' || *s > '~')
-            return 0;
-    return 1;
+    return hg_str_token(s, HG_PLAYER_EXT_ID_MIN, HG_PLAYER_EXT_ID_MAX);
 }
 
 /* 1..HG_PLAYER_NAME_MAX characters of UTF-8 (jansson has checked the encoding) without control

@@ -34,6 +34,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/str.h"
 #include "core/vec.h"
 
 #define BOARDS_COLL "lb.boards"
@@ -389,13 +390,7 @@ const char *hg_lb_id(const hg_lb_t *b)
 
 static int valid_board_id(const char *id)
 {
-    size_t n = strlen(id);
-    if (n == 0 || n > HG_LB_ID_MAX)
-        return 0;
-    for (; *id; id++)
-        if (!isalnum((unsigned char)*id) && *id != '_' && *id != '-' && *id != '.')
-            return 0;
-    return 1;
+    return hg_str_name(id, strlen(id), HG_LB_ID_MAX, "_-.");
 }
 
 /* Periods of b for time now: current start and previous start (-1: none). */
@@ -643,11 +638,7 @@ int hg_lb_submit(hg_lbs_t *l, hg_lb_t *b, const hg_lb_submit_t *s, hg_store_txn_
     int64_t now = hg_clock_now_ms(l->clock);
     char ikey[HG_RANKSET_ID_TEXT + HG_LB_IDEM_KEY_MAX + 2] = "";
     if (s->idem_key) {
-        size_t kn = strlen(s->idem_key);
-        int ok = kn >= 1 && kn <= HG_LB_IDEM_KEY_MAX;
-        for (const char *c = s->idem_key; ok && *c; c++)
-            ok = *c > ' ' && *c <= '~';
-        if (!ok)
+        if (!hg_str_token(s->idem_key, 1, HG_LB_IDEM_KEY_MAX))
             return hg_error_set(err, HG_EINVAL,
                                 "idempotency_key must be 1 to %d printable ASCII characters",
                                 HG_LB_IDEM_KEY_MAX);

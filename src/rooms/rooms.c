@@ -20,6 +20,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/str.h"
 
 #define ROOMS_COLL "rooms"
 #define SCRIPT_TIMER_MS 10 /* the clock of on_tick and room.after */
@@ -704,11 +705,8 @@ void hg_rooms_migrate(hg_rooms_t *rs, const char *name, hg_script_t *s, uint32_t
 
 int hg_room_can_join(hg_room_t *r, const char *player, hg_error_t *err)
 {
-    hg_list_t *q;
-    hg_list_foreach (q, &r->seats) {
-        if (strcmp(hg_container_of(q, seat_t, node)->player, player) == 0)
-            return 0;
-    }
+    if (seat_of(r, player))
+        return 0;
     if (r->nseats >= r->max_clients)
         return hg_error_set(err, HG_ELIMIT, "room %s is full (%zu clients)", r->id, r->max_clients);
     if (r->sr) { /* on_join may refuse (the reason goes back to the client, 403) */
@@ -767,15 +765,7 @@ static void remove_seat(hg_room_t *r, seat_t *s, const char *reason)
 
 static int valid_type(const char *t, size_t n)
 {
-    if (n < 1 || n > HG_ROOM_TYPE_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return hg_str_name(t, n, HG_ROOM_TYPE_MAX, ".:-");
 }
 
 static int reserved_type(const char *t, size_t n)
@@ -962,13 +952,7 @@ void hg_room_attach(void *seat_ud, hg_ws_t *ws)
     conn_t *c = seat_ud;
     hg_room_t *r = c->room;
     c->ws = ws;
-    seat_t *s = NULL;
-    hg_list_t *q;
-    hg_list_foreach (q, &r->seats) {
-        seat_t *x = hg_container_of(q, seat_t, node);
-        if (strcmp(x->player, c->player) == 0)
-            s = x;
-    }
+    seat_t *s = seat_of(r, c->player);
     int joined = 0;
     if (s) {
         if (s->conn) /* the same player again: the newer socket wins */

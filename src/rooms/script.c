@@ -52,6 +52,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #define HOOK_STEP 1000   /* instructions between two runs of the count hook */
 #define VALUE_COST 8     /* instructions charged per JSON value built for the host */
@@ -337,15 +338,7 @@ static int vm_run(vm_t *vm, call_t *c, hg_error_t *err)
 
 static int valid_type(const char *s, size_t n)
 {
-    if (n < 1 || n > HG_SCRIPT_TYPE_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == ':' || ch == '-'))
-            return 0;
-    }
-    return 1;
+    return hg_str_name(s, n, HG_SCRIPT_TYPE_MAX, ".:-");
 }
 
 /* ---- JSON <-> Lua ---- */

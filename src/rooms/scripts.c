@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/str.h"
 
 #define SCRIPTS_COLL "scripts"
 
@@ -67,14 +68,7 @@ void hg_scripts_free(hg_scripts_t *s)
 
 static int valid_name(const char *n)
 {
-    size_t len = strlen(n);
-    if (len < 1 || len > HG_SCRIPT_NAME_MAX)
-        return 0;
-    for (; *n; n++)
-        if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') ||
-              *n == '_' || *n == '.' || *n == '-'))
-            return 0;
-    return 1;
+    return hg_str_name(n, strlen(n), HG_SCRIPT_NAME_MAX, ".-");
 }
 
 static void src_coll(const char *name, char *out, size_t cap)

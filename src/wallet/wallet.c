@@ -22,6 +22,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/str.h"
 #include "players/players.h"
 
 #define CATALOG_COLL "wallet.catalog"
@@ -30,25 +31,21 @@
 #define RECENT_MS                                                                                  \
     60000 /* a durable receipt or purchase is forgotten after this (or sooner: caps) */
 
-typedef struct price {
+/* An amount of one currency: a price's part, a balance. */
+typedef struct money {
     char cur[HG_WALLET_CURRENCY_MAX + 1];
-    int64_t amount;
-} price_t;
+    int64_t n;
+} money_t;
 
 typedef struct item {
     char sku[HG_WALLET_SKU_MAX + 1];
-    price_t price[HG_WALLET_PRICES_MAX];
+    money_t price[HG_WALLET_PRICES_MAX];
     int nprice;
     int stackable;
     int64_t max_per_player; /* 0: no limit */
     char *metadata;         /* compact JSON object text or NULL */
     int64_t created_ms, updated_ms;
 } item_t;
-
-typedef struct bal {
-    char cur[HG_WALLET_CURRENCY_MAX + 1];
-    int64_t n;
-} bal_t;
 
 typedef struct inv {
     char sku[HG_WALLET_SKU_MAX + 1];
@@ -57,7 +54,7 @@ typedef struct inv {
 } inv_t;
 
 typedef struct wallet {
-    bal_t *bal;
+    money_t *bal;
     size_t nbal;
     inv_t *inv;
     size_t ninv;
@@ -121,40 +118,17 @@ void hg_wallet_purchases_coll(const char *player_id, char *out, size_t cap)
     part_coll("wallet.pp", player_id, out, cap);
 }
 
-static int valid_chars(const char *s, size_t max, const char *extra, int lower_only)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > max)
-        return 0;
-    for (; *s; s++) {
-        char c = *s;
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                 (!lower_only && c >= 'A' && c <= 'Z') || (extra && strchr(extra, c));
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 static int valid_sku(const char *s)
 {
-    return s && valid_chars(s, HG_WALLET_SKU_MAX, ".:-", 0);
+    return s && hg_str_name(s, strlen(s), HG_WALLET_SKU_MAX, ".:-");
 }
 
+/* [a-z0-9_], lower case only: currency codes */
 static int valid_currency(const char *s)
 {
-    return s && valid_chars(s, HG_WALLET_CURRENCY_MAX, NULL, 1);
-}
-
-static int printable(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > max)
-        return 0;
-    for (; *s; s++)
-        if (*s <= ' ' || *s > '~')
-            return 0;
-    return 1;
+    size_t n = s ? strlen(s) : 0;
+    return n >= 1 && n <= HG_WALLET_CURRENCY_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
 /* A UUID v7: 48 bits of milliseconds, then a 12-bit counter within the millisecond, then
@@ -264,7 +238,7 @@ static json_t *item_json(const item_t *it)
 {
     json_t *price = json_object();
     for (int i = 0; i < it->nprice; i++)
-        json_object_set_new(price, it->price[i].cur, json_integer(it->price[i].amount));
+        json_object_set_new(price, it->price[i].cur, json_integer(it->price[i].n));
     json_t *md = it->metadata ? json_loads(it->metadata, 0, NULL) : NULL;
     json_t *o = json_pack(
         "{s:s,s:o,s:b,s:o,s:o,s:f,s:f}", "sku", it->sku, "price", price, "stackable", it->stackable,
@@ -321,7 +295,7 @@ static wallet_t *wallet_get(hg_wallets_t *w, const char *player, int create)
     return wl;
 }
 
-static bal_t *bal_find(const wallet_t *wl, const char *cur)
+static money_t *bal_find(const wallet_t *wl, const char *cur)
 {
     for (size_t i = 0; i < wl->nbal; i++)
         if (strcmp(wl->bal[i].cur, cur) == 0)
@@ -337,10 +311,10 @@ static inv_t *inv_find(const wallet_t *wl, const char *sku)
     return NULL;
 }
 
-static bal_t *bal_add_slot(wallet_t *wl, const char *cur)
+static money_t *bal_add_slot(wallet_t *wl, const char *cur)
 {
     wl->bal = hg_realloc(wl->bal, (wl->nbal + 1) * sizeof(*wl->bal));
-    bal_t *b = &wl->bal[wl->nbal++];
+    money_t *b = &wl->bal[wl->nbal++];
     snprintf(b->cur, sizeof(b->cur), "%s", cur);
     b->n = 0;
     return b;
@@ -426,7 +400,7 @@ static int parse_price(json_t *p, item_t *it, hg_error_t *err)
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return hg_error_set(err, HG_EINVAL, "the price in %s must be a positive integer", cur);
         snprintf(it->price[it->nprice].cur, sizeof(it->price[0].cur), "%s", cur);
-        it->price[it->nprice++].amount = json_integer_value(v);
+        it->price[it->nprice++].n = json_integer_value(v);
     }
     return 0;
 }
@@ -580,7 +554,7 @@ static int credit_apply(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_
                         hg_buf_t *out, hg_error_t *err)
 {
     wallet_t *wl = wallet_get(w, cr->player_id, 1);
-    bal_t *b = bal_find(wl, cr->currency);
+    money_t *b = bal_find(wl, cr->currency);
     if (b == NULL && wl->nbal >= HG_WALLET_CURRENCIES_MAX)
         return hg_error_set(err, HG_ELIMIT, "a wallet holds at most %d currencies",
                             HG_WALLET_CURRENCIES_MAX);
@@ -677,7 +651,7 @@ void hg_wallet_credit(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_tx
 {
     *replayed = 0;
     int rc = 0;
-    if (cr->receipt_id == NULL || !printable(cr->receipt_id, HG_WALLET_RECEIPT_MAX))
+    if (cr->receipt_id == NULL || !hg_str_token(cr->receipt_id, 1, HG_WALLET_RECEIPT_MAX))
         rc = hg_error_set(err, HG_EINVAL, "receipt_id must be 1..%d printable ASCII characters",
                           HG_WALLET_RECEIPT_MAX);
     else if (!valid_currency(cr->currency))
@@ -806,11 +780,11 @@ static int buy_apply(buy_op_t *op)
                             HG_WALLET_INVENTORY_MAX);
     int64_t charge[HG_WALLET_PRICES_MAX];
     for (int k = 0; k < it->nprice; k++) {
-        if (it->price[k].amount > INT64_MAX / quantity)
+        if (it->price[k].n > INT64_MAX / quantity)
             return hg_error_set(err, HG_EINVAL, "the price of %" PRId64 " × %s leaves int64",
                                 quantity, sku);
-        charge[k] = it->price[k].amount * quantity;
-        bal_t *b = wl ? bal_find(wl, it->price[k].cur) : NULL;
+        charge[k] = it->price[k].n * quantity;
+        money_t *b = wl ? bal_find(wl, it->price[k].cur) : NULL;
         if (b == NULL || b->n < charge[k])
             return hg_error_set(err, HG_EFUNDS,
                                 "%" PRId64 " × %s costs %" PRId64 " %s; the balance is %" PRId64,
@@ -840,7 +814,7 @@ static int buy_apply(buy_op_t *op)
         return rc;
     wl = wallet_get(w, player_id, 1);
     for (int k = 0; k < it->nprice; k++) {
-        bal_t *b = bal_find(wl, it->price[k].cur);
+        money_t *b = bal_find(wl, it->price[k].cur);
         b->n -= charge[k];
         ledger_put(wl, it->price[k].cur, -charge[k], b->n, "purchase", pid, now, txn);
     }
@@ -951,7 +925,7 @@ void hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku,
 {
     *replayed = 0;
     int rc = 0;
-    if (idem_key == NULL || !printable(idem_key, HG_WALLET_IDEM_KEY_MAX))
+    if (idem_key == NULL || !hg_str_token(idem_key, 1, HG_WALLET_IDEM_KEY_MAX))
         rc = hg_error_set(err, HG_EINVAL,
                           "idempotency_key is required: 1..%d printable ASCII characters",
                           HG_WALLET_IDEM_KEY_MAX);
@@ -1054,7 +1028,7 @@ static int load_wallet(void *ud, const char *key, json_t *v)
     const char *cur;
     json_t *n;
     json_object_foreach (json_object_get(v, "b"), cur, n) {
-        bal_t *b = bal_add_slot(wl, cur);
+        money_t *b = bal_add_slot(wl, cur);
         b->n = json_integer_value(n);
     }
     size_t i;

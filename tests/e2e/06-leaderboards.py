@@ -14,18 +14,11 @@ from harness import fresh, native_error, reg_call
 OPEN = ["--auth-device", "1"]
 
 
-def call(d, method, path, body=None, token=None):
-    hdrs = {"Content-Type": "application/json"}
-    if token:
-        hdrs["Authorization"] = "Bearer " + token
-    return d.http(method, path, None if body is None else json.dumps(body).encode(), hdrs)
+call = harness.player_call
 
 
 def login(d, n, name=None):
-    r = call(d, "POST", "/v1/auth/device",
-             {"device_id": "device-lb-%04d" % n, "display_name": name or "P%d" % n})
-    assert r.status in (200, 201), r
-    return r.json()
+    return harness.device_login(d, "device-lb-%04d" % n, name or "P%d" % n)
 
 
 def board(d, bid, order="desc", operator="best", **kw):

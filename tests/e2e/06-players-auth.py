@@ -18,16 +18,9 @@ import harness
 from harness import fresh, native_error
 
 OPEN = ["--auth-device", "1"]
-JSON = {"Content-Type": "application/json"}
 
 
-def call(d, method, path, body=None, token=None, headers=None):
-    hdrs = dict(JSON)
-    if token:
-        hdrs["Authorization"] = "Bearer " + token
-    hdrs.update(headers or {})
-    data = None if body is None else json.dumps(body).encode()
-    return d.http(method, path, data, hdrs)
+call = harness.player_call
 
 
 def device_login(d, device_id, name=None, expect=(200, 201)):

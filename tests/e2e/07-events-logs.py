@@ -18,17 +18,11 @@ OPEN = ["--auth-device", "1"]
 DAY = 86400
 
 
-def call(d, method, path, body=None, token=None):
-    hdrs = {"Content-Type": "application/json"}
-    if token:
-        hdrs["Authorization"] = "Bearer " + token
-    return d.http(method, path, None if body is None else json.dumps(body).encode(), hdrs)
+call = harness.player_call
 
 
 def login(d, n):
-    r = call(d, "POST", "/v1/auth/device", {"device_id": "device-ev-%04d" % n})
-    assert r.status in (200, 201), r
-    return r.json()
+    return harness.device_login(d, "device-ev-%04d" % n)
 
 
 def post(d, events, key=None, token=None, expect=201):

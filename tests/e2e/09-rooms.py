@@ -22,10 +22,7 @@ OPEN = ["--auth-device", "1"]
 
 
 def login(d, n):
-    r = d.http("POST", "/v1/auth/device", json.dumps({"device_id": "room-device-%04d" % n}).encode(),
-               {"Content-Type": "application/json"})
-    assert r.status in (200, 201), r
-    return r.json()
+    return harness.device_login(d, "room-device-%04d" % n)
 
 
 def room(d, **kw):

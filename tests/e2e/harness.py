@@ -680,6 +680,27 @@ def reg_call(d, method, path, body=None, key=None, signed=True):
     return d.admin(method, path, body, key_id=kid, secret=sec, signed=signed)
 
 
+def player_call(d, method, path, body=None, token=None, headers=None):
+    """A /v1 request as a player (Authorization: Bearer token) or with no credentials at all;
+    body is JSON-encoded."""
+    hdrs = {"Content-Type": "application/json"}
+    if token:
+        hdrs["Authorization"] = "Bearer " + token
+    hdrs.update(headers or {})
+    return d.http(method, path, None if body is None else json.dumps(body).encode(), hdrs)
+
+
+def device_login(d, device_id, display_name=None):
+    """POST /v1/auth/device (the daemon runs with --auth-device 1): its answer, a player with a
+    token."""
+    body = {"device_id": device_id}
+    if display_name is not None:
+        body["display_name"] = display_name
+    r = player_call(d, "POST", "/v1/auth/device", body)
+    assert r.status in (200, 201), r
+    return r.json()
+
+
 def native_error(r, status, code=None):
     """Asserts r is the native error shape {"error": {"code", "message", "request_id"}}."""
     assert r.status == status, "want HTTP %d, got %r" % (status, r)

@@ -75,6 +75,11 @@ int hg_api_commit_failed(hg_error_t *err, int rc);
 /* A random request id (UUID v4 text, 36 chars + NUL). */
 void hg_api_request_id(char out[37]);
 
+/* Room scripts' leaderboard and wallet calls (hg_rooms_service_fn; ud is the hg_api_t):
+ * api/native/room_services.c. */
+void hg_api_room_service(void *ud, const char *room_id, const char *op, const char *args,
+                         uint64_t call_id);
+
 /* Module entry points used by the router. */
 void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req);
 void hg_native_handle(hg_api_t *api, hg_http_req_t *req);

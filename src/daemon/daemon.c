@@ -585,6 +585,7 @@ static int serve(daemon_t *d)
     };
     d->scripts = hg_scripts_new(d->store, &d->clock);
     d->rooms = hg_rooms_new(&d->loop, d->store, &d->clock, d->scripts, &roomc);
+    hg_rooms_set_service(d->rooms, hg_api_room_service, &d->api);
     if ((rc = hg_players_load(d->players, &err)) < 0 ||
         (rc = hg_ptokens_load(d->ptokens, &err)) < 0 ||
         (rc = hg_lbs_load(d->leaderboards, &err)) < 0 ||

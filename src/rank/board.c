@@ -973,3 +973,69 @@ int hg_lbs_load(hg_lbs_t *l, hg_error_t *err)
     HG_LOG(HG_LOG_INFO, "rank", "loaded leaderboards=%zu", hg_map_count(&l->boards));
     return 0;
 }
+
+/* {"items": [...]} with entries from rank `from` (1-based), at most limit; "next" when more. */
+void hg_lb_write_page(hg_buf_t *o, const hg_lb_view_t *v, size_t from, size_t limit)
+{
+    hg_rankset_entry_t **es = hg_malloc(limit * sizeof(*es));
+    size_t n = hg_rankset_range(v->set, from, limit, es);
+    hg_buf_puts(o, "{\"items\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            hg_buf_puts(o, ",");
+        hg_lb_write_entry(o, es[i], from + i, v->name, v->name_ud);
+    }
+    hg_buf_puts(o, "]");
+    if (n && from + n - 1 < hg_lb_count(v)) {
+        hg_buf_printf(o, ",\"next\":\"%zu\"", from + n - 1);
+    }
+    hg_buf_printf(o, ",\"count\":%zu}", hg_lb_count(v));
+    hg_free(es);
+}
+
+typedef struct ranked {
+    hg_rankset_entry_t *e;
+    size_t rank;
+} ranked_t;
+
+static int cmp_ranked(const void *x, const void *y)
+{
+    size_t a = ((const ranked_t *)x)->rank, b = ((const ranked_t *)y)->rank;
+    return a < b ? -1 : a > b;
+}
+
+/* Entries of ids (borrowed texts), those present, in rank order; the others in missing. */
+void hg_lb_write_ranks(hg_buf_t *o, const hg_lb_view_t *v, const char *const *ids, size_t n,
+                       int friends)
+{
+    ranked_t *r = hg_malloc((n ? n : 1) * sizeof(*r));
+    size_t k = 0;
+    json_t *missing = json_array();
+    for (size_t i = 0; i < n; i++) {
+        uint8_t id[HG_RANKSET_ID_LEN];
+        hg_rankset_entry_t *e = NULL;
+        if (hg_rankset_id_parse(ids[i], id) == 0)
+            e = hg_rankset_get(v->set, id, &r[k].rank);
+        if (e) {
+            r[k++].e = e;
+        } else {
+            json_array_append_new(missing, json_string(ids[i]));
+        }
+    }
+    qsort(r, k, sizeof(*r), cmp_ranked);
+    hg_buf_puts(o, "{\"items\":[");
+    for (size_t i = 0; i < k; i++) {
+        if (i)
+            hg_buf_puts(o, ",");
+        hg_lb_write_entry(o, r[i].e, r[i].rank, v->name, v->name_ud);
+        if (friends) { /* its place among them, beside its global rank */
+            o->len--;
+            hg_buf_printf(o, ",\"friend_rank\":%zu}", i + 1);
+        }
+    }
+    hg_buf_puts(o, "],\"missing\":");
+    hg_jsonw_value(o, missing);
+    hg_buf_puts(o, "}");
+    json_decref(missing);
+    hg_free(r);
+}

@@ -124,5 +124,12 @@ size_t hg_lb_count(const hg_lb_view_t *v);
 /* One entry: {"player_id","display_name","rank","score","subscore","metadata","updated"}. */
 void hg_lb_write_entry(hg_buf_t *out, const hg_rankset_entry_t *e, size_t rank, hg_lb_name_cb name,
                        void *ud);
+/* {"items": [...], "next"?, "count"}: entries from rank `from` (1-based), at most limit; "next"
+ * (a cursor: the last rank given) when more follow. */
+void hg_lb_write_page(hg_buf_t *o, const hg_lb_view_t *v, size_t from, size_t limit);
+/* {"items": [...], "missing": [ids]}: the entries of ids (those present) in rank order, with
+ * "friend_rank" (the place among them) when friends. */
+void hg_lb_write_ranks(hg_buf_t *o, const hg_lb_view_t *v, const char *const *ids, size_t n,
+                       int friends);
 
 #endif

@@ -87,7 +87,15 @@ struct hg_room {
     const char **player_ptrs;
     size_t player_cap;
     hg_list_t scripted_node; /* in rs->scripted */
+    hg_list_t replies;       /* service answers that came during a script call: reply_t */
 };
+
+/* A service answer held until the script call in progress ends. */
+typedef struct reply {
+    hg_list_t node;
+    uint64_t id;
+    char *result, *code, *message;
+} reply_t;
 
 struct hg_rooms {
     uv_loop_t *loop;
@@ -100,6 +108,8 @@ struct hg_rooms {
     hg_rooms_config_t cfg;
     hg_map_t rooms; /* id → hg_room_t */
     int stopping;
+    hg_rooms_service_fn service; /* scripts' leaderboard and wallet calls (the API layer) */
+    void *service_ud;
 };
 
 /* ---- life ---- */
@@ -134,8 +144,19 @@ static void ring_clear(hg_room_t *r)
 }
 
 /* Drop every seat (their sockets closed with code) and free the room. */
+static void reply_free(reply_t *p)
+{
+    hg_list_remove(&p->node);
+    hg_free(p->result);
+    hg_free(p->code);
+    hg_free(p->message);
+    hg_free(p);
+}
+
 static void room_free(hg_room_t *r, int code, const char *why)
 {
+    while (!hg_list_empty(&r->replies))
+        reply_free(hg_container_of(r->replies.next, reply_t, node));
     if (r->sr) {
         r->disposing = 1; /* on_dispose may call the room API: it reaches no one now */
         hg_script_room_free(r->sr);
@@ -186,6 +207,7 @@ static hg_room_t *room_new(hg_rooms_t *rs, const char *id)
     r->rs = rs;
     snprintf(r->id, sizeof(r->id), "%s", id);
     hg_list_init(&r->seats);
+    hg_list_init(&r->replies);
     r->epoch = new_epoch();
     r->empty_since = hg_clock_now_ms(rs->clock);
     hg_map_set(&rs->rooms, r->id, r);
@@ -566,6 +588,13 @@ static const char *const *h_players(void *ud, size_t *n)
     return r->player_ptrs;
 }
 
+static void h_service(void *ud, const char *op, const char *args, uint64_t call_id)
+{
+    hg_room_t *r = ud;
+    if (r->rs->service)
+        r->rs->service(r->rs->service_ud, r->id, op, args, call_id);
+}
+
 static const hg_script_host_t host = {
     .broadcast = h_broadcast,
     .send = h_send,
@@ -574,10 +603,14 @@ static const hg_script_host_t host = {
     .after = h_after,
     .now_ms = h_now,
     .players = h_players,
+    .service = h_service,
 };
 
-/* After every call into the script: the seats it kicked leave, and a close it asked for
- * happens (r is freed then: returns 1). */
+static int deliver_reply(hg_room_t *r, uint64_t id, const char *result, const char *code,
+                         const char *message);
+
+/* After every call into the script: the seats it kicked leave, a close it asked for happens (r
+ * is freed then: returns 1), and service answers that came during the call are delivered. */
 static int after_call(hg_room_t *r)
 {
     r->in_script = 0;
@@ -591,6 +624,19 @@ static int after_call(hg_room_t *r)
     if (r->close_requested) {
         close_room_now(r);
         return 1;
+    }
+    if (!hg_list_empty(&r->replies) && r->sr != NULL) {
+        reply_t *p = hg_container_of(r->replies.next, reply_t, node);
+        hg_list_remove(&p->node);
+        hg_list_init(&p->node);
+        uint64_t id = p->id;
+        char *res = p->result, *code = p->code, *message = p->message;
+        hg_free(p);
+        int freed = deliver_reply(r, id, res, code, message); /* the next one in its after_call */
+        hg_free(res);
+        hg_free(code);
+        hg_free(message);
+        return freed;
     }
     return 0;
 }
@@ -669,6 +715,43 @@ static void on_script_timer(uv_timer_t *t)
             HG_LOG(HG_LOG_WARN, "rooms", "room=%s on_tick: %s", r->id, hg_error_message(&err));
         after_call(r);
     }
+}
+
+void hg_rooms_set_service(hg_rooms_t *rs, hg_rooms_service_fn fn, void *ud)
+{
+    rs->service = fn;
+    rs->service_ud = ud;
+}
+
+/* The answer to call id into r's script; 1 when r was freed (it closed). */
+static int deliver_reply(hg_room_t *r, uint64_t id, const char *result, const char *code,
+                         const char *message)
+{
+    hg_error_t err;
+    r->in_script = 1;
+    r->cur_from = "";
+    if (hg_script_room_reply(r->sr, id, result, code, message, &err) < 0)
+        HG_LOG(HG_LOG_WARN, "rooms", "room=%s reply %" PRIu64 ": %s", r->id, id,
+               hg_error_message(&err));
+    return after_call(r);
+}
+
+void hg_rooms_service_reply(hg_rooms_t *rs, const char *room_id, uint64_t call_id,
+                            const char *result, const char *code, const char *message)
+{
+    hg_room_t *r = hg_room_find(rs, room_id);
+    if (r == NULL || r->sr == NULL || rs->stopping)
+        return;         /* the room closed meanwhile: the call's effect stands, no one to tell */
+    if (r->in_script) { /* answered at once, inside the call that asked: after it */
+        reply_t *p = hg_calloc(1, sizeof(*p));
+        p->id = call_id;
+        p->result = result ? hg_strdup(result) : NULL;
+        p->code = code ? hg_strdup(code) : NULL;
+        p->message = message ? hg_strdup(message) : NULL;
+        hg_list_insert_tail(&r->replies, &p->node);
+        return;
+    }
+    deliver_reply(r, call_id, result, code, message);
 }
 
 void hg_rooms_migrate(hg_rooms_t *rs, const char *name, hg_script_t *s, uint32_t v,

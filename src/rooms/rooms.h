@@ -110,6 +110,17 @@ json_t *hg_rooms_list(hg_rooms_t *rs, const char *label, int has_space, const ch
 void hg_rooms_migrate(hg_rooms_t *rs, const char *name, hg_script_t *s, uint32_t v,
                       hg_store_txn_t *txn, size_t *ok, size_t *failed);
 
+/* Scripts' service calls (room.leaderboard_submit, room.purchase, …: script.h), made by the
+ * layer that owns leaderboards and wallets: fn gets the room's id, the op, its args (JSON text)
+ * and the call's id, and answers later — once durable, never from inside fn — with
+ * hg_rooms_service_reply (result JSON text, or an error's /v1 code and message). An answer for
+ * a room that has closed is dropped. */
+typedef void (*hg_rooms_service_fn)(void *ud, const char *room_id, const char *op, const char *args,
+                                    uint64_t call_id);
+void hg_rooms_set_service(hg_rooms_t *rs, hg_rooms_service_fn fn, void *ud);
+void hg_rooms_service_reply(hg_rooms_t *rs, const char *room_id, uint64_t call_id,
+                            const char *result, const char *code, const char *message);
+
 /* Whether player may take a seat now (HG_ELIMIT: full; HG_EUNAUTHORIZED: the script's on_join
  * refused, err says why; the seat of a player already in it is always there). */
 int hg_room_can_join(hg_room_t *r, const char *player, hg_error_t *err);

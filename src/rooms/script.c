@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/alloc.h"
@@ -65,7 +66,7 @@
 enum { OVER_NONE, OVER_BUDGET, OVER_TIME };
 
 /* Registry keys (their addresses) */
-static char KEY_HANDLERS, KEY_ROOM, KEY_TIMERS;
+static char KEY_HANDLERS, KEY_ROOM, KEY_TIMERS, KEY_CALLS;
 
 /* One Lua state and its limits. The allocator's ud, so any Lua callback finds it. */
 typedef struct vm {
@@ -80,6 +81,7 @@ typedef struct vm {
     int over;               /* OVER_* */
     int depth;              /* calls in progress (host callbacks may re-enter) */
     size_t ntimers;         /* pending room.after timers */
+    size_t ncalls;          /* pending service calls */
 } vm_t;
 
 struct hg_script {
@@ -92,6 +94,7 @@ struct hg_script {
     uint32_t tick_ms; /* 0: no on_tick */
     char **types;     /* messages' keys, sorted */
     size_t ntypes;
+    unsigned grants; /* HG_SCRIPT_GRANT_* */
 };
 
 struct hg_script_room {
@@ -103,6 +106,7 @@ struct hg_script_room {
     size_t memory;
     uint64_t budget;
     uint64_t next_timer; /* across versions, so a dropped timer's id is never reused */
+    uint64_t next_call;  /* the same for service calls */
 };
 
 /* What the table declared (filled by check_table). */
@@ -121,13 +125,15 @@ typedef int (*call_fn)(lua_State *L, call_t *c);
 struct call {
     vm_t *vm;
     call_fn fn;
-    char label[96];        /* "handler move", "on_join", "timer 3" */
-    hg_script_t *script;   /* K_LOAD */
-    decl_t *decl;          /* K_LOAD: filled */
-    const char *hname;     /* the handler's member name (on_join ...) */
-    const char *player;    /* join, leave, message */
-    const char *type;      /* message */
-    json_t *data;          /* borrowed: parsed before the call, released after it */
+    char label[96];      /* "handler move", "on_join", "timer 3" */
+    hg_script_t *script; /* K_LOAD */
+    decl_t *decl;        /* K_LOAD: filled */
+    const char *hname;   /* the handler's member name (on_join ...) */
+    const char *player;  /* join, leave, message */
+    const char *type;    /* message */
+    json_t *data;        /* borrowed: parsed before the call, released after it */
+    const char *code;    /* reply: the error's code and message (NULL: a result) */
+    const char *message;
     const hg_error_t *bad; /* the data did not parse: refuse when a handler exists */
     uint64_t n;            /* dt_ms, timer id */
     call_t *next;          /* migrate: the write into the new state */
@@ -732,6 +738,83 @@ static int api_players(lua_State *L)
     return 1;
 }
 
+/* ---- services: leaderboards and wallets, where the version was granted them ---- */
+
+static const char *const grant_names[HG_SCRIPT_GRANTS_N] = {
+    "leaderboards:Read", "leaderboards:Submit", "wallet:Read", "wallet:Credit", "wallet:Purchase"};
+
+const char *hg_script_grant_name(int i)
+{
+    return i >= 0 && i < HG_SCRIPT_GRANTS_N ? grant_names[i] : NULL;
+}
+
+unsigned hg_script_grant_parse(const char *action)
+{
+    for (int i = 0; i < HG_SCRIPT_GRANTS_N; i++)
+        if (strcasecmp(action, grant_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+/* The service functions: the name the script calls, the op the host gets, the grant it needs
+ * and whether a callback is required (reads: what else would they be for). */
+typedef struct service {
+    const char *name;
+    unsigned grant;
+    int needs_cb;
+} service_t;
+
+static const service_t services[] = {
+    {"leaderboard_submit", HG_SCRIPT_GRANT_LB_SUBMIT, 0},
+    {"leaderboard_top", HG_SCRIPT_GRANT_LB_READ, 1},
+    {"leaderboard_ranks", HG_SCRIPT_GRANT_LB_READ, 1},
+    {"wallet_get", HG_SCRIPT_GRANT_WALLET_READ, 1},
+    {"wallet_credit", HG_SCRIPT_GRANT_WALLET_CREDIT, 0},
+    {"purchase", HG_SCRIPT_GRANT_WALLET_PURCHASE, 0},
+};
+
+static const char *grant_of(unsigned bit)
+{
+    for (int i = 0; i < HG_SCRIPT_GRANTS_N; i++)
+        if (bit == 1u << i)
+            return grant_names[i];
+    return "?";
+}
+
+/* room.<service>(args, cb): checked here, answered later (hg_script_room_reply). */
+static int api_service(lua_State *L)
+{
+    hg_script_room_t *r = api_room(L);
+    vm_t *vm = vm_of(L);
+    const service_t *sv = lua_touserdata(L, lua_upvalueindex(1));
+    if ((r->script->grants & sv->grant) == 0)
+        return luaL_error(L,
+                          "room.%s needs the grant %s, which this script version was not "
+                          "deployed with",
+                          sv->name, grant_of(sv->grant));
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (sv->needs_cb || !lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (vm->ncalls >= HG_SCRIPT_CALLS_MAX)
+        return luaL_error(L, "room.%s: %d service calls are pending already", sv->name,
+                          HG_SCRIPT_CALLS_MAX);
+    /* the slot first: a failure after it (data_text raises) leaves it to the next call's id */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_CALLS);
+    uint64_t id = r->next_call + 1;
+    if (lua_isfunction(L, 2))
+        lua_pushvalue(L, 2);
+    else
+        lua_pushboolean(L, 1); /* pending, without a callback */
+    lua_rawseti(L, -2, (lua_Integer)id);
+    char *args = data_text(L, 1, sv->name);
+    r->next_call = id;
+    vm->ncalls++;
+    if (r->host.service)
+        r->host.service(r->ud, sv->name, args, id);
+    free(args);
+    return 0;
+}
+
 /* Create the room table and the timers table in the registry. */
 static void open_room_api(lua_State *L, hg_script_room_t *r)
 {
@@ -739,8 +822,13 @@ static void open_room_api(lua_State *L, hg_script_room_t *r)
                                    {"kick", api_kick},           {"close", api_close},
                                    {"after", api_after},         {"now", api_now},
                                    {"players", api_players},     {NULL, NULL}};
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 16);
     luaL_setfuncs(L, fns, 0);
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+        lua_pushlightuserdata(L, (void *)&services[i]);
+        lua_pushcclosure(L, api_service, 1);
+        lua_setfield(L, -2, services[i].name);
+    }
     lua_pushstring(L, r->id);
     lua_setfield(L, -2, "id");
     lua_newtable(L);
@@ -750,6 +838,8 @@ static void open_room_api(lua_State *L, hg_script_room_t *r)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_ROOM);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_TIMERS);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_CALLS);
 }
 
 /* ---- loading and checking a script ---- */
@@ -968,6 +1058,38 @@ static int p_timer(lua_State *L, call_t *c)
     return 1;
 }
 
+/* A service call's answer: cb(room, result, err). */
+static int p_reply(lua_State *L, call_t *c)
+{
+    if (c->n > (uint64_t)LUA_MAXINTEGER)
+        return 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_CALLS);
+    int t = lua_rawgeti(L, -1, (lua_Integer)c->n);
+    if (t == LUA_TNIL)
+        return 0; /* answered already, or dropped by a migration */
+    lua_pushnil(L);
+    lua_rawseti(L, -3, (lua_Integer)c->n);
+    c->vm->ncalls--;
+    if (t != LUA_TFUNCTION)
+        return 0; /* a write without a callback */
+    push_room(L);
+    if (c->code == NULL && c->data != NULL)
+        push_json(L, c->data, 0);
+    else
+        lua_pushnil(L);
+    if (c->code != NULL) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, c->code);
+        lua_setfield(L, -2, "code");
+        lua_pushstring(L, c->message ? c->message : "");
+        lua_setfield(L, -2, "message");
+    } else {
+        lua_pushnil(L);
+    }
+    lua_call(L, 3, 0);
+    return 1;
+}
+
 static void call_init(call_t *c, const char *hname, const char *fmt, const char *arg)
 {
     memset(c, 0, sizeof(*c));
@@ -1172,6 +1294,16 @@ uint32_t hg_script_tick_ms(const hg_script_t *s)
     return s->tick_ms;
 }
 
+void hg_script_set_grants(hg_script_t *s, unsigned grants)
+{
+    s->grants = grants;
+}
+
+unsigned hg_script_grants(const hg_script_t *s)
+{
+    return s->grants;
+}
+
 int hg_script_has_handler(const hg_script_t *s, const char *type)
 {
     return type != NULL && s->ntypes > 0 &&
@@ -1360,6 +1492,28 @@ int hg_script_room_timer(hg_script_room_t *r, uint64_t timer_id, hg_error_t *err
     c.fn = p_timer;
     c.n = timer_id;
     return vm_run(r->vm, &c, err);
+}
+
+int hg_script_room_reply(hg_script_room_t *r, uint64_t call_id, const char *result,
+                         const char *code, const char *message, hg_error_t *err)
+{
+    char id[24];
+    json_t *j = NULL;
+    call_t c;
+    snprintf(id, sizeof(id), "%" PRIu64, call_id);
+    call_init(&c, NULL, "reply %s", id);
+    c.fn = p_reply;
+    c.n = call_id;
+    c.code = code;
+    c.message = message;
+    if (code == NULL && parse_json(result, "result", &j, err) < 0) {
+        c.code = "internal"; /* the host's answer did not parse: the callback hears of it */
+        c.message = "the service's answer was not JSON";
+    }
+    c.data = j;
+    int rc = vm_run(r->vm, &c, err);
+    json_decref(j);
+    return rc;
 }
 
 int hg_script_room_migrate(hg_script_room_t *r, hg_script_t *s, hg_error_t *err)

@@ -29,6 +29,18 @@
  * HG_SCRIPT_DATA_VALUES_MAX values are an error in the calling handler.
  * on_join: `false[, reason]` refuses; anything else (true, nil) allows.
  *
+ * Services: where the version was deployed with the grant (hg_script_set_grants), a script
+ * reaches the leaderboards and wallets — room.leaderboard_submit(args, cb),
+ * room.leaderboard_top(args, cb), room.leaderboard_ranks(args, cb), room.wallet_get(args, cb),
+ * room.wallet_credit(args, cb), room.purchase(args, cb). args is a table (sent to the host as
+ * JSON text); every call is asynchronous: the host answers later with hg_script_room_reply() and
+ * cb(room, result, err) runs then, result a table (nil on error) and err nil or {code, message}.
+ * Answers come only once what they show is durable (a write committed; a read's snapshot behind
+ * a barrier), so nothing a script broadcasts from them can be lost. cb may be nil for writes.
+ * Without the grant the call raises ("… needs the grant leaderboards:Submit"). At most
+ * HG_SCRIPT_CALLS_MAX calls are pending per room; a migration drops the old state's pending
+ * callbacks (the calls themselves complete).
+ *
  * Sandbox: the base library without dofile, loadfile, load, require, warn, collectgarbage's
  * control options (only "count"), print goes to the debug log, setmetatable refuses a metatable
  * with __gc (finalizers run out of the budget's reach); string (no string.dump), table, math,
@@ -67,6 +79,22 @@
 #define HG_SCRIPT_DATA_VALUES_MAX 65536     /* values in one data sent (each charged 8 instr.) */
 #define HG_SCRIPT_STATE_DEPTH_MAX 100       /* nesting of room.state copied by a migration */
 #define HG_SCRIPT_TICK_DEFAULT_MS 100       /* tick_ms when on_tick is there without it */
+#define HG_SCRIPT_CALLS_MAX 64              /* service calls pending per room */
+
+/* What a version may reach beyond its room (granted at deploy by a key that holds the same
+ * action: docs/rooms.md). */
+enum {
+    HG_SCRIPT_GRANT_LB_READ = 1 << 0,         /* leaderboards:Read */
+    HG_SCRIPT_GRANT_LB_SUBMIT = 1 << 1,       /* leaderboards:Submit */
+    HG_SCRIPT_GRANT_WALLET_READ = 1 << 2,     /* wallet:Read */
+    HG_SCRIPT_GRANT_WALLET_CREDIT = 1 << 3,   /* wallet:Credit */
+    HG_SCRIPT_GRANT_WALLET_PURCHASE = 1 << 4, /* wallet:Purchase */
+    HG_SCRIPT_GRANTS_N = 5
+};
+/* The action of grant bit i (0..HG_SCRIPT_GRANTS_N-1), e.g. "wallet:Credit". */
+const char *hg_script_grant_name(int i);
+/* The bit of an action's name (exact, case-insensitive), or 0 when it is not grantable. */
+unsigned hg_script_grant_parse(const char *action);
 
 /* A compiled, checked script version (immutable; shared by the rooms that run it). */
 typedef struct hg_script hg_script_t;
@@ -87,6 +115,9 @@ typedef struct hg_script_host {
     int64_t (*now_ms)(void *ud);
     /* the player ids in the room, in join order: *n set, borrowed array */
     const char *const *(*players)(void *ud, size_t *n);
+    /* a service call (op "leaderboard_submit", …; args JSON text): answer it later, on the loop
+     * thread and never from inside this callback, with hg_script_room_reply(…, call_id, …) */
+    void (*service)(void *ud, const char *op, const char *args, uint64_t call_id);
 } hg_script_host_t;
 
 typedef struct hg_script_limits {
@@ -107,6 +138,9 @@ void hg_script_unref(hg_script_t *s);
 int hg_script_relays_unknown(const hg_script_t *s); /* 1 relay (the default), 0 refuse */
 uint32_t hg_script_tick_ms(const hg_script_t *s);   /* 0: no on_tick */
 int hg_script_has_handler(const hg_script_t *s, const char *type);
+/* The grants (HG_SCRIPT_GRANT_* bits) rooms running s have: set once, before s is shared. */
+void hg_script_set_grants(hg_script_t *s, unsigned grants);
+unsigned hg_script_grants(const hg_script_t *s);
 
 /* A room's instance: a fresh Lua state running the script (its own copy of the handler table),
  * then on_create(room, options) with options (JSON text or NULL). */
@@ -135,6 +169,12 @@ int hg_script_room_tick(hg_script_room_t *r, uint64_t dt_ms, hg_error_t *err);
 /* The room.after timer timer_id is due: 1 its function ran, 0 no such pending timer (fired
  * already, or dropped by a migration), < 0 it failed (err; the timer is gone all the same). */
 int hg_script_room_timer(hg_script_room_t *r, uint64_t timer_id, hg_error_t *err);
+/* The answer to service call call_id: result (JSON text) or, on failure, code (an error code
+ * as /v1 names it, "insufficient_funds") and message. cb(room, result, err) runs: 1, 0 when the
+ * call has no callback pending (none was given, or a migration dropped it), < 0 it failed
+ * (err). */
+int hg_script_room_reply(hg_script_room_t *r, uint64_t call_id, const char *result,
+                         const char *code, const char *message, hg_error_t *err);
 /* Switch r to version s at a message boundary: a new Lua state runs s, then
  * on_migrate(room, old_state) with the old state's room.state deep-copied across (tables,
  * strings, numbers, booleans, room.null; functions, userdata and metatables are dropped;

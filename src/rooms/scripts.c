@@ -18,6 +18,7 @@ typedef struct version {
     char *source;
     size_t len;
     hg_script_t *compiled; /* NULL until a room needs it */
+    unsigned grants;       /* HG_SCRIPT_GRANT_* given at deploy */
 } version_t;
 
 typedef struct script {
@@ -76,13 +77,35 @@ static void src_coll(const char *name, char *out, size_t cap)
     snprintf(out, cap, "scripts.v/%s", name);
 }
 
+/* The grants' action names, in their order. */
+static json_t *grants_json(unsigned grants)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < HG_SCRIPT_GRANTS_N; i++)
+        if (grants & (1u << i))
+            json_array_append_new(a, json_string(hg_script_grant_name(i)));
+    return a;
+}
+
+static unsigned grants_parse(json_t *a)
+{
+    unsigned g = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach (a, i, e)
+        if (json_is_string(e))
+            g |= hg_script_grant_parse(json_string_value(e));
+    return g;
+}
+
 static void save_script(const script_t *sc, hg_store_txn_t *txn)
 {
     json_t *vs = json_array();
     for (size_t i = 0; i < sc->nvers; i++)
-        json_array_append_new(vs, json_pack("{s:I,s:I,s:I}", "version", (json_int_t)sc->vers[i].v,
-                                            "created_ms", (json_int_t)sc->vers[i].created_ms,
-                                            "bytes", (json_int_t)sc->vers[i].len));
+        json_array_append_new(
+            vs, json_pack("{s:I,s:I,s:I,s:o}", "version", (json_int_t)sc->vers[i].v, "created_ms",
+                          (json_int_t)sc->vers[i].created_ms, "bytes", (json_int_t)sc->vers[i].len,
+                          "grants", grants_json(sc->vers[i].grants)));
     json_t *o = json_pack("{s:I,s:o}", "current", (json_int_t)sc->current, "versions", vs);
     hg_store_put(txn, SCRIPTS_COLL, sc->name, o);
     json_decref(o);
@@ -97,7 +120,7 @@ static version_t *find_version(script_t *sc, uint32_t v)
 }
 
 int hg_scripts_deploy(hg_scripts_t *s, const char *name, const char *source, size_t len,
-                      hg_store_txn_t *txn, uint32_t *version, hg_error_t *err)
+                      unsigned grants, hg_store_txn_t *txn, uint32_t *version, hg_error_t *err)
 {
     if (!valid_name(name))
         return hg_error_set(err, HG_EINVAL, "a script name is 1..%d of [A-Za-z0-9_.-]",
@@ -109,6 +132,7 @@ int hg_scripts_deploy(hg_scripts_t *s, const char *name, const char *source, siz
     int rc = hg_script_compile(name, source, len, &compiled, err);
     if (rc < 0)
         return rc;
+    hg_script_set_grants(compiled, grants);
     if (sc == NULL) {
         sc = hg_calloc(1, sizeof(*sc));
         snprintf(sc->name, sizeof(sc->name), "%s", name);
@@ -133,6 +157,7 @@ int hg_scripts_deploy(hg_scripts_t *s, const char *name, const char *source, siz
     nv->source[len] = '\0';
     nv->len = len;
     nv->compiled = compiled;
+    nv->grants = grants;
     sc->current = v;
     snprintf(key, sizeof(key), "%08u", v);
     json_t *rec = json_pack("{s:s%}", "source", source, len);
@@ -166,6 +191,7 @@ int hg_scripts_get(hg_scripts_t *s, const char *name, uint32_t version, hg_scrip
         int rc = hg_script_compile(name, v->source, v->len, &v->compiled, err);
         if (rc < 0)
             return rc;
+        hg_script_set_grants(v->compiled, v->grants);
     }
     *out = v->compiled;
     *out_version = v->v;
@@ -179,9 +205,10 @@ json_t *hg_scripts_json(hg_scripts_t *s, const char *name)
         return NULL;
     json_t *vs = json_array();
     for (size_t i = 0; i < sc->nvers; i++)
-        json_array_append_new(vs, json_pack("{s:I,s:f,s:I}", "version", (json_int_t)sc->vers[i].v,
-                                            "created", (double)sc->vers[i].created_ms / 1000.0,
-                                            "bytes", (json_int_t)sc->vers[i].len));
+        json_array_append_new(
+            vs, json_pack("{s:I,s:f,s:I,s:o}", "version", (json_int_t)sc->vers[i].v, "created",
+                          (double)sc->vers[i].created_ms / 1000.0, "bytes",
+                          (json_int_t)sc->vers[i].len, "grants", grants_json(sc->vers[i].grants)));
     return json_pack("{s:s,s:I,s:o}", "name", sc->name, "current", (json_int_t)sc->current,
                      "versions", vs);
 }
@@ -243,6 +270,7 @@ static int load_script(void *ud, const char *key, json_t *v)
         version_t *x = &sc->vers[sc->nvers++];
         x->v = (uint32_t)json_integer_value(json_object_get(e, "version"));
         x->created_ms = json_integer_value(json_object_get(e, "created_ms"));
+        x->grants = grants_parse(json_object_get(e, "grants"));
     }
     hg_map_set(&s->byname, sc->name, sc);
     return 0;

@@ -209,5 +209,117 @@ return {
     assert create({"script": "nope"}).status == 404
 
 
+ARENA = r"""
+return {
+  messages = {
+    -- the game's end: the winner's score goes on the board, the winner gets coins; everyone
+    -- hears of it only once both are durable
+    win = function(room, player, data)
+      room.leaderboard_submit({board = "arena", player = player, score = data.score},
+        function(room, entry, err)
+          if err then room.broadcast("failed", err) return end
+          room.wallet_credit({player = player, currency = "coin", amount = 50,
+                              receipt_id = room.id .. ":" .. player},
+            function(room, w, err)
+              if err then room.broadcast("failed", err) return end
+              room.broadcast("won", {rank = entry.rank, score = entry.score,
+                                     coins = w.balance})
+            end)
+        end)
+    end,
+    top = function(room, player, data)
+      room.leaderboard_top({board = "arena", limit = 3}, function(room, page, err)
+        room.send(player, "top", err or page)
+      end)
+    end,
+    buy = function(room, player, data)
+      room.purchase({player = player, sku = data.sku, quantity = 1,
+                     idempotency_key = data.key}, function(room, res, err)
+        room.send(player, "bought", err or {charged = res.charged, balances = res.balances})
+      end)
+    end,
+    wallet = function(room, player, data)
+      room.wallet_get({player = player}, function(room, w) room.send(player, "wallet", w) end)
+    end,
+  },
+}
+"""
+
+
+@fresh(args=OPEN)
+def test_scripts_reach_leaderboards_and_wallets_as_granted(d):
+    assert reg_call(d, "POST", "/v1/leaderboards",
+                    {"id": "arena", "order": "desc", "operator": "best"}).status in (200, 201)
+    assert reg_call(d, "PUT", "/v1/catalog/items/sword",
+                    {"price": {"coin": 30}, "stackable": True}).status in (200, 201)
+    # a deployer cannot grant what its own key does not hold
+    deployer = d.create_key("deployer", allow=["rooms:Deploy", "leaderboards:Submit"])
+    r = reg_call(d, "PUT", "/v1/scripts/arena",
+                 {"source": ARENA, "grants": ["leaderboards:Submit", "wallet:Credit"]}, deployer)
+    harness.native_error(r, 403)
+    assert "wallet:Credit" in r.json()["error"]["message"], r
+    r = reg_call(d, "PUT", "/v1/scripts/arena", {"source": ARENA, "grants": ["rooms:Delete"]})
+    harness.native_error(r, 400)
+    # deployed without grants: the calls raise and the sender hears the error
+    r = deploy(d, "arena", ARENA)
+    assert r.status == 201 and r.json()["grants"] == [], r
+    room = make_room(d, "arena")
+    a = login(d, 1)
+    ca = Client(d, room["room_id"], a)
+    ca.send("win", {"score": 10})
+    ca.wait(lambda ms: any(m.get("type") == "error" for m in ms))
+    err = [m for m in ca.msgs if m.get("type") == "error"][0]["data"]
+    assert "needs the grant leaderboards:Submit" in err["message"], err
+    ca.close()
+    # the admin deploys with the grants; a migrate moves the live room onto them
+    grants = ["leaderboards:Read", "leaderboards:Submit", "wallet:Read", "wallet:Credit",
+              "wallet:Purchase"]
+    r = reg_call(d, "PUT", "/v1/scripts/arena",
+                 {"source": ARENA, "grants": grants, "migrate": True})
+    assert r.status == 201 and r.json()["grants"] == grants and r.json()["migrated"] == 1, r
+    vers = reg_call(d, "GET", "/v1/scripts/arena/versions").json()["items"]
+    assert vers[0]["grants"] == [] and vers[1]["grants"] == grants, vers
+    b = login(d, 2)
+    ca, cb = Client(d, room["room_id"], a), Client(d, room["room_id"], b)
+    ca.send("win", {"score": 70})
+    cb.wait(lambda ms: any(m.get("type") in ("won", "failed") for m in ms))
+    won = [m for m in cb.msgs if m.get("type") in ("won", "failed")][0]
+    assert won["type"] == "won" and won["data"] == {"rank": 1, "score": 70, "coins": 50}, won
+    # what the script did is what the API reads
+    e = harness.player_call(d, "GET", "/v1/leaderboards/arena/entries", token=b["token"]).json()
+    assert [(x["player_id"], x["score"]) for x in e["items"]] == [(a["player_id"], 70)], e
+    w = reg_call(d, "GET", "/v1/players/%s/wallet" % a["player_id"]).json()
+    assert w["balances"] == {"coin": 50}, w
+    # the same receipt again (a second win by a): the credit replays, no more coins
+    ca.send("win", {"score": 20})
+    cb.wait(lambda ms: len([m for m in ms if m.get("type") in ("won", "failed")]) == 2)
+    again = [m for m in cb.msgs if m.get("type") in ("won", "failed")][1]
+    assert again["data"] == {"rank": 1, "score": 70, "coins": 50}, again
+    # reads, a purchase, and an error with its /v1 code
+    ca.send("top")
+    ca.wait(lambda ms: any(m.get("type") == "top" for m in ms))
+    top = [m for m in ca.msgs if m.get("type") == "top"][0]["data"]
+    assert top["count"] == 1 and top["items"][0]["player_id"] == a["player_id"], top
+    ca.send("buy", {"sku": "sword", "key": "k1"})
+    ca.wait(lambda ms: any(m.get("type") == "bought" for m in ms))
+    got = [m for m in ca.msgs if m.get("type") == "bought"][0]["data"]
+    assert got["charged"] == {"coin": 30} and got["balances"] == {"coin": 20}, got
+    ca.send("buy", {"sku": "sword", "key": "k2"})
+    ca.wait(lambda ms: len([m for m in ms if m.get("type") == "bought"]) == 2)
+    got = [m for m in ca.msgs if m.get("type") == "bought"][1]["data"]
+    assert got["code"] == "insufficient_funds", got
+    ca.send("wallet")
+    ca.wait(lambda ms: any(m.get("type") == "wallet" for m in ms))
+    w = [m for m in ca.msgs if m.get("type") == "wallet"][0]["data"]
+    assert w["balances"] == {"coin": 20} and w["inventory"][0]["sku"] == "sword", w
+    assert not any(m.get("type") == "bought" for m in cb.msgs)  # room.send: to one
+    # the grants survive a restart
+    ca.close()
+    cb.close()
+    d.restart()
+    vers = reg_call(d, "GET", "/v1/scripts/arena/versions").json()["items"]
+    assert vers[1]["grants"] == grants, vers
+
+
 if __name__ == "__main__":
     harness.run()

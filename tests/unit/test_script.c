@@ -93,8 +93,15 @@ static const char *const *f_players(void *ud, size_t *n)
     return f->players;
 }
 
-static const hg_script_host_t host = {f_broadcast, f_send, f_kick,   f_close,
-                                      f_after,     f_now,  f_players};
+static void f_service(void *ud, const char *op, const char *args, uint64_t id)
+{
+    char n[24];
+    snprintf(n, sizeof(n), "%llu", (unsigned long long)id);
+    logf_(ud, "v", op, args, n);
+}
+
+static const hg_script_host_t host = {f_broadcast, f_send, f_kick,    f_close,
+                                      f_after,     f_now,  f_players, f_service};
 
 static void fake_reset(fake_t *f)
 {
@@ -960,7 +967,69 @@ HG_TEST(on_create_request_decides_who_may_create_rooms)
     ASSERT_EQ_INT(hg_alloc_used(), before);
 }
 
-HG_SUITE(script) = {HG_CASE(compile_errors_report_the_line),
+HG_TEST(service_calls_need_their_grant_and_answer_through_callbacks)
+{
+    size_t before = hg_alloc_used();
+    fake_t f = {0};
+    hg_error_t err;
+    const char *src =
+        "return { messages = {\n"
+        "  win = function(room, player, data)\n"
+        "    room.leaderboard_submit({board = 'weekly', player = player, score = data.score},\n"
+        "      function(room, res, e)\n"
+        "        if e then room.broadcast('failed', e) else room.broadcast('ranked', res) end\n"
+        "      end)\n"
+        "  end,\n"
+        "  buy = function(room, player) room.purchase({player = player, sku = 'sword', quantity = "
+        "1,\n"
+        "    idempotency_key = 'k1'}) end,\n"
+        "  top = function(room) room.leaderboard_top({board = 'weekly'}) end,\n"
+        "  many = function(room) for i = 1, 100 do room.leaderboard_submit({board = 'b', score = "
+        "i}) "
+        "end end,\n"
+        "} }";
+    hg_script_t *s = compile_ok(src);
+    hg_script_room_t *r = room_ok(s, &f, 0, 0);
+    /* no grants: each call raises, naming the grant */
+    ASSERT_TRUE(msg(r, "win", "{\"score\":5}", &err) < 0);
+    ASSERT_CONTAINS(hg_error_message(&err), "needs the grant leaderboards:Submit");
+    ASSERT_TRUE(msg(r, "buy", NULL, &err) < 0);
+    ASSERT_CONTAINS(hg_error_message(&err), "wallet:Purchase");
+    hg_script_room_free(r);
+
+    hg_script_set_grants(s, HG_SCRIPT_GRANT_LB_SUBMIT | HG_SCRIPT_GRANT_LB_READ);
+    ASSERT_EQ_INT(hg_script_grants(s), HG_SCRIPT_GRANT_LB_SUBMIT | HG_SCRIPT_GRANT_LB_READ);
+    fake_reset(&f);
+    r = room_ok(s, &f, 0, 0);
+    ASSERT_EQ_INT(msg(r, "win", "{\"score\":5}", &err), 1);
+    ASSERT_CONTAINS(f.log, "v leaderboard_submit {\"board\":\"weekly\",\"player\":\"p1\","
+                           "\"score\":5} 1\n");
+    ASSERT_TRUE(strstr(f.log, "b ranked") == NULL);      /* nothing until the answer */
+    ASSERT_EQ_INT(msg(r, "top", NULL, &err), HG_EINVAL); /* a read needs its callback */
+    ASSERT_CONTAINS(hg_error_message(&err), "function expected");
+    ASSERT_EQ_INT(hg_script_room_reply(r, 1, "{\"rank\":3}", NULL, NULL, &err), 1);
+    ASSERT_CONTAINS(f.log, "b ranked {\"rank\":3}\n");
+    ASSERT_EQ_INT(hg_script_room_reply(r, 1, "{}", NULL, NULL, &err), 0); /* answered once */
+    ASSERT_EQ_INT(msg(r, "win", "{\"score\":7}", &err), 1);
+    ASSERT_EQ_INT(hg_script_room_reply(r, 2, NULL, "limit_exceeded", "board full", &err), 1);
+    ASSERT_CONTAINS(f.log, "b failed {\"code\":\"limit_exceeded\",\"message\":\"board full\"}");
+    ASSERT_TRUE(msg(r, "buy", NULL, &err) < 0); /* not granted */
+    /* pending calls are bounded */
+    ASSERT_TRUE(msg(r, "many", NULL, &err) < 0);
+    ASSERT_CONTAINS(hg_error_message(&err), "service calls are pending already");
+    /* a write without a callback: answered quietly, and its slot is free again */
+    for (uint64_t id = 3; id < 3 + HG_SCRIPT_CALLS_MAX; id++)
+        ASSERT_EQ_INT(hg_script_room_reply(r, id, "{}", NULL, NULL, &err), 0);
+    ASSERT_EQ_INT(msg(r, "win", "{\"score\":9}", &err), 1);
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_script_grant_parse("Wallet:credit"), HG_SCRIPT_GRANT_WALLET_CREDIT);
+    ASSERT_EQ_INT(hg_script_grant_parse("rooms:Deploy"), 0);
+    ASSERT_EQ_INT(hg_alloc_used(), before);
+}
+
+HG_SUITE(script) = {HG_CASE(service_calls_need_their_grant_and_answer_through_callbacks),
+                    HG_CASE(compile_errors_report_the_line),
                     HG_CASE(the_handler_table_is_checked),
                     HG_CASE(the_sandbox_has_no_way_out),
                     HG_CASE(handlers_run_by_type_and_call_the_host),

@@ -145,26 +145,6 @@ static int submit(hg_native_call_t *c, hg_lb_t *b, hg_store_txn_t *txn)
     return rc;
 }
 
-/* {"items": [...]} with entries from rank `from` (1-based), at most limit; "next" when more. */
-static void page(hg_native_call_t *c, const hg_lb_view_t *v, size_t from, size_t limit)
-{
-    hg_rankset_entry_t **es = hg_malloc(limit * sizeof(*es));
-    size_t n = hg_rankset_range(v->set, from, limit, es);
-    hg_buf_t *o = &c->out_text;
-    hg_buf_puts(o, "{\"items\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            hg_buf_puts(o, ",");
-        hg_lb_write_entry(o, es[i], from + i, v->name, v->name_ud);
-    }
-    hg_buf_puts(o, "]");
-    if (n && from + n - 1 < hg_lb_count(v)) {
-        hg_buf_printf(o, ",\"next\":\"%zu\"", from + n - 1);
-    }
-    hg_buf_printf(o, ",\"count\":%zu}", hg_lb_count(v));
-    hg_free(es);
-}
-
 static int entries(hg_native_call_t *c, hg_lb_t *b)
 {
     int rc, prev, has_after;
@@ -184,7 +164,7 @@ static int entries(hg_native_call_t *c, hg_lb_t *b)
             return hg_error_set(&c->err, HG_EINVAL, "after must be a cursor this API gave");
         from = (size_t)a + 1;
     }
-    page(c, &v, from, limit);
+    hg_lb_write_page(&c->out_text, &v, from, limit);
     return 0;
 }
 
@@ -231,54 +211,6 @@ static int around(hg_native_call_t *c, hg_lb_t *b, const char *pid)
     return 0;
 }
 
-typedef struct ranked {
-    hg_rankset_entry_t *e;
-    size_t rank;
-} ranked_t;
-
-static int cmp_ranked(const void *x, const void *y)
-{
-    size_t a = ((const ranked_t *)x)->rank, b = ((const ranked_t *)y)->rank;
-    return a < b ? -1 : a > b;
-}
-
-/* Entries of ids (borrowed texts), those present, in rank order; the others in missing. */
-static void ranks_of(hg_native_call_t *c, const hg_lb_view_t *v, const char *const *ids, size_t n,
-                     int friends)
-{
-    ranked_t *r = hg_malloc((n ? n : 1) * sizeof(*r));
-    size_t k = 0;
-    json_t *missing = json_array();
-    for (size_t i = 0; i < n; i++) {
-        uint8_t id[HG_RANKSET_ID_LEN];
-        hg_rankset_entry_t *e = NULL;
-        if (hg_rankset_id_parse(ids[i], id) == 0)
-            e = hg_rankset_get(v->set, id, &r[k].rank);
-        if (e) {
-            r[k++].e = e;
-        } else {
-            json_array_append_new(missing, json_string(ids[i]));
-        }
-    }
-    qsort(r, k, sizeof(*r), cmp_ranked);
-    hg_buf_t *o = &c->out_text;
-    hg_buf_puts(o, "{\"items\":[");
-    for (size_t i = 0; i < k; i++) {
-        if (i)
-            hg_buf_puts(o, ",");
-        hg_lb_write_entry(o, r[i].e, r[i].rank, v->name, v->name_ud);
-        if (friends) { /* its place among them, beside its global rank */
-            o->len--;
-            hg_buf_printf(o, ",\"friend_rank\":%zu}", i + 1);
-        }
-    }
-    hg_buf_puts(o, "],\"missing\":");
-    hg_jsonw_value(o, missing);
-    hg_buf_puts(o, "}");
-    json_decref(missing);
-    hg_free(r);
-}
-
 static int friends(hg_native_call_t *c, hg_lb_t *b)
 {
     int rc, prev;
@@ -302,7 +234,7 @@ static int friends(hg_native_call_t *c, hg_lb_t *b)
     ids[0] = p->id;
     for (size_t i = 0; i < p->nfriends; i++)
         ids[i + 1] = p->friends[i];
-    ranks_of(c, &v, ids, p->nfriends + 1, 1);
+    hg_lb_write_ranks(&c->out_text, &v, ids, p->nfriends + 1, 1);
     hg_free(ids);
     return 0;
 }
@@ -327,7 +259,7 @@ static int ranks(hg_native_call_t *c, hg_lb_t *b)
             return hg_error_set(&c->err, HG_EINVAL, "player_ids[%zu] is not a string", i);
         }
     }
-    ranks_of(c, &v, ids, n, 0);
+    hg_lb_write_ranks(&c->out_text, &v, ids, n, 0);
     hg_free(ids);
     return 0;
 }

@@ -1,8 +1,10 @@
 /* hangar — /v1/scripts: room scripts and their versions (docs/rooms.md; rooms/scripts.h).
  *
- *     PUT  /v1/scripts/{name}            {"source", "migrate"?: bool} → 201 {"name", "version",
- *                                        "migrated", "migrate_failed"} (rooms:Deploy); a script
- *                                        that does not compile or check: 400 with the Lua error
+ *     PUT  /v1/scripts/{name}            {"source", "migrate"?: bool, "grants"?: [action]} → 201
+ *                                        {"name", "version", "grants", "migrated",
+ *                                        "migrate_failed"} (rooms:Deploy, and every action
+ *                                        granted); a script that does not compile or check: 400
+ *                                        with the Lua error
  *     GET  /v1/scripts                   {"items": [...]} (rooms:Read)
  *     GET  /v1/scripts/{name}            one, with its versions (rooms:Read)
  *     GET  /v1/scripts/{name}/versions   {"items": [{"version", "created", "bytes"}], "current"}
@@ -31,6 +33,35 @@ static void maybe_migrate(hg_native_call_t *c, const char *name, uint32_t v, hg_
     }
     json_object_set_new(c->out, "migrated", json_integer((json_int_t)ok));
     json_object_set_new(c->out, "migrate_failed", json_integer((json_int_t)failed));
+}
+
+/* The body's "grants": actions the version's rooms may use, each held by the deploying key (a
+ * script can never do more than whoever deployed it). */
+static int parse_grants(hg_native_call_t *c, unsigned *out)
+{
+    json_t *g = json_object_get(c->in, "grants"), *e;
+    size_t i;
+    *out = 0;
+    if (g == NULL || json_is_null(g))
+        return 0;
+    if (!json_is_array(g) || json_array_size(g) > HG_SCRIPT_GRANTS_N)
+        return hg_error_set(&c->err, HG_EINVAL, "grants must be a list of at most %d actions",
+                            HG_SCRIPT_GRANTS_N);
+    json_array_foreach (g, i, e) {
+        unsigned bit = json_is_string(e) ? hg_script_grant_parse(json_string_value(e)) : 0;
+        if (bit == 0)
+            return hg_error_set(&c->err, HG_EINVAL,
+                                "grants[%zu]: not a grantable action (leaderboards:Read, "
+                                "leaderboards:Submit, wallet:Read, wallet:Credit, wallet:Purchase)",
+                                i);
+        int k = 0;
+        while ((1u << k) != bit)
+            k++;
+        if (hg_native_require(c, hg_script_grant_name(k)) < 0)
+            return c->err.code;
+        *out |= bit;
+    }
+    return 0;
 }
 
 void hg_native_scripts(hg_native_call_t *c, const char *rest, size_t n)
@@ -69,10 +100,17 @@ void hg_native_scripts(hg_native_call_t *c, const char *rest, size_t n)
             goto answer;
         }
         uint32_t v;
-        if (hg_scripts_deploy(sc, name, json_string_value(src), json_string_length(src), txn, &v,
-                              &c->err) < 0)
+        unsigned grants;
+        if (parse_grants(c, &grants) < 0 ||
+            hg_scripts_deploy(sc, name, json_string_value(src), json_string_length(src), grants,
+                              txn, &v, &c->err) < 0)
             goto answer;
         c->out = json_pack("{s:s,s:I}", "name", name, "version", (json_int_t)v);
+        json_t *j = hg_scripts_json(sc, name);
+        json_t *vs = json_object_get(j, "versions");
+        json_object_set(c->out, "grants",
+                        json_object_get(json_array_get(vs, json_array_size(vs) - 1), "grants"));
+        json_decref(j);
         c->status = 201;
         maybe_migrate(c, name, v, txn);
     } else if (sub[0] == '\0' && m == HTTP_GET) {

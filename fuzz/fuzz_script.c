@@ -58,8 +58,12 @@ static const char *const *h_players(void *ud, size_t *n)
     *n = 2;
     return players;
 }
-static const hg_script_host_t host = {h_broadcast, h_send, h_kick,   h_close,
-                                      h_after,     h_now,  h_players};
+static void h_service(void *ud, const char *op, const char *args, uint64_t id)
+{
+    (void)ud, (void)op, (void)args, (void)id; /* never answered: the callbacks stay pending */
+}
+static const hg_script_host_t host = {h_broadcast, h_send, h_kick,    h_close,
+                                      h_after,     h_now,  h_players, h_service};
 
 static const char ECHO[] = "return { messages = { echo = function(room, p, d) "
                            "room.broadcast('echo', d) end } }";
@@ -81,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         } else {
             hg_script_room_t *r;
+            hg_script_set_grants(s, (1u << HG_SCRIPT_GRANTS_N) - 1); /* the service calls too */
             if (hg_script_room_new(s, "room", &lim, &host, &timer, NULL, &r, &err) == 0) {
                 hg_script_room_join(r, "p1", &err);
                 static const char *const types[] = {"move", "chat", "x", "echo"};
@@ -89,6 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 hg_script_room_tick(r, 50, &err);
                 if (timer)
                     hg_script_room_timer(r, timer, &err);
+                hg_script_room_reply(r, 1, "{\"rank\":1}", NULL, NULL, &err);
+                hg_script_room_reply(r, 2, NULL, "not_found", "no such board", &err);
                 hg_script_room_leave(r, "p1");
                 hg_script_room_free(r);
             }

@@ -47,11 +47,11 @@ static void committed(void *ud, int rc)
     if (rc < 0 && v->err.code == 0)
         hg_api_commit_failed(&v->err, rc);
     if (v->err.code)
-        hg_rooms_service_reply(v->api->rooms, v->room, v->id, NULL,
-                               hg_err_native_code(v->err.code), hg_error_message(&v->err));
+        hg_rooms_service_reply(v->api->rooms, v->room, v->id, NULL, hg_err_native_code(v->err.code),
+                               hg_error_message(&v->err));
     else
-        hg_rooms_service_reply(v->api->rooms, v->room, v->id,
-                               v->out.len ? v->out.data : "null", NULL, NULL);
+        hg_rooms_service_reply(v->api->rooms, v->room, v->id, v->out.len ? v->out.data : "null",
+                               NULL, NULL);
     svc_free(v);
 }
 
@@ -111,7 +111,8 @@ static void submit(svc_t *v)
     json_t *score = json_object_get(v->args, "score"), *sub = json_object_get(v->args, "subscore");
     json_t *md = json_object_get(v->args, "metadata"),
            *key = json_object_get(v->args, "idempotency_key");
-    if (!json_is_integer(score) || (sub && !json_is_integer(sub)) || (key && !json_is_string(key))) {
+    if (!json_is_integer(score) || (sub && !json_is_integer(sub)) ||
+        (key && !json_is_string(key))) {
         hg_error_set(&v->err, HG_EINVAL,
                      "score (and subscore) must be integers; idempotency_key a string");
         return;
@@ -178,7 +179,8 @@ static void wallet_get(svc_t *v)
 static int credit(svc_t *v)
 {
     const char *pid = arg_player(v);
-    json_t *amount = json_object_get(v->args, "amount"), *reason = json_object_get(v->args, "reason");
+    json_t *amount = json_object_get(v->args, "amount"),
+           *reason = json_object_get(v->args, "reason");
     const char *cur = arg_str(v, "currency"), *rid = arg_str(v, "receipt_id");
     if (pid == NULL)
         return 0;

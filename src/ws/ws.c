@@ -51,6 +51,16 @@
  * injected clock (no domain state here).
  * - Memory outside hg_malloc: wslay's context, its copies of queued messages (bounded by
  *   max_queue_bytes) and control frames (125 bytes).
+ * - Parking: wslay's context is 8.8 KB (two 4 KiB buffers), most of what a connection costs, so
+ *   an idle connection keeps none (ctx NULL, "parked"; 100,000 idle room clients must fit in
+ *   1 GiB). A connection starts parked; ctx_get() makes the context when wslay is needed: bytes
+ *   from the peer other than a pong, a send that must queue behind others, a close. When the
+ *   ping falls due (the peer silent for ping_interval_ms) and nothing is in flight — no frame or
+ *   fragmented message half received, nothing queued in wslay, no close — the context is freed
+ *   and the ping is framed into `out` by us. The pong that answers it is read by us too
+ *   (park_read: a whole masked pong at the front of `in`), so an idle connection stays parked
+ *   through its pings. Everything else reaching a parked connection unparks it first, at a
+ *   frame boundary, so wslay sees the same byte stream it would have.
  *
  * States:
  *
@@ -115,6 +125,8 @@ struct hg_ws {
     int ping_out;      /* a ping was sent and nothing heard since */
     int pong_grace;    /* the pong deadline passed once: look again after one poll */
     int close_pending; /* application close waiting for the queue to empty */
+    int rx_frag;       /* a data message's first frame came without FIN: more to come */
+    int parked;        /* counted in m.parked: no wslay context (see DESIGN) */
     uint16_t pending_code;
     size_t pending_reason_len;
     char pending_reason[REASON_MAX + 1];
@@ -146,7 +158,7 @@ struct hg_ws {
 static struct {
     int registered;
     uint64_t open, accepted, rejected, msgs_in, msgs_out, bytes_in, bytes_out, writes, queue_full,
-        read_paused, ping_timeouts;
+        read_paused, ping_timeouts, parked, parks;
     uint64_t closes[NCODES];
 } m;
 
@@ -188,9 +200,16 @@ static void render(hg_buf_t *out, void *ud)
                   "# TYPE hangar_ws_read_paused_total counter\nhangar_ws_read_paused_total %llu\n"
                   "# HELP hangar_ws_ping_timeouts_total Peers dropped for not answering a ping.\n"
                   "# TYPE hangar_ws_ping_timeouts_total counter\n"
-                  "hangar_ws_ping_timeouts_total %llu\n",
+                  "hangar_ws_ping_timeouts_total %llu\n"
+                  "# HELP hangar_ws_parked_connections Open connections holding no WebSocket "
+                  "parser context (idle).\n"
+                  "# TYPE hangar_ws_parked_connections gauge\n"
+                  "hangar_ws_parked_connections %llu\n"
+                  "# HELP hangar_ws_parks_total Times an idle connection's context was freed.\n"
+                  "# TYPE hangar_ws_parks_total counter\nhangar_ws_parks_total %llu\n",
                   (unsigned long long)m.writes, (unsigned long long)m.queue_full,
-                  (unsigned long long)m.read_paused, (unsigned long long)m.ping_timeouts);
+                  (unsigned long long)m.read_paused, (unsigned long long)m.ping_timeouts,
+                  (unsigned long long)m.parked, (unsigned long long)m.parks);
     hg_buf_puts(out, "# HELP hangar_ws_closes_total Closed WebSocket connections by close code.\n"
                      "# TYPE hangar_ws_closes_total counter\n");
     for (int i = 0; i < NCODES; i++) {
@@ -334,7 +353,8 @@ static int writing(const hg_ws_t *ws)
 
 static size_t queued(const hg_ws_t *ws)
 {
-    size_t n = wslay_event_get_queued_msg_length(ws->ctx) + ws->out.len - ws->out_hdr;
+    size_t n =
+        (ws->ctx ? wslay_event_get_queued_msg_length(ws->ctx) : 0) + ws->out.len - ws->out_hdr;
     if (ws->conn)
         n += hg_http_conn_write_queue(ws->conn);
     return n;
@@ -344,8 +364,16 @@ static size_t queued(const hg_ws_t *ws)
 static int rx_blocked(const hg_ws_t *ws)
 {
     return queued(ws) > ws->lim.max_queue_bytes / 2 ||
-           wslay_event_get_queued_msg_count(ws->ctx) > ws->lim.max_queue_msgs / 2;
+           (ws->ctx && wslay_event_get_queued_msg_count(ws->ctx) > ws->lim.max_queue_msgs / 2);
 }
+
+/* Messages queued in wslay (none while parked). */
+static size_t wslay_queued(const hg_ws_t *ws)
+{
+    return ws->ctx ? wslay_event_get_queued_msg_count(ws->ctx) : 0;
+}
+
+static int ctx_get(hg_ws_t *ws);
 
 static void arm_timer(hg_ws_t *ws);
 
@@ -380,8 +408,10 @@ static void note_code(hg_ws_t *ws, int code)
  * read nothing more. */
 static void fail(hg_ws_t *ws, int code)
 {
-    wslay_event_queue_close(ws->ctx, (uint16_t)code, NULL, 0); /* no-op if one is queued */
-    wslay_event_shutdown_read(ws->ctx);
+    if (ctx_get(ws) == 0) {
+        wslay_event_queue_close(ws->ctx, (uint16_t)code, NULL, 0); /* no-op if one is queued */
+        wslay_event_shutdown_read(ws->ctx);
+    }
     ws->rx_drop = 1;
     ws->close_pending = 0;
     note_code(ws, code);
@@ -491,6 +521,7 @@ static void on_frame_start(wslay_event_context_ptr ctx,
     ws->rx_ctrl = wslay_is_ctrl_frame(a->opcode);
     if (ws->rx_ctrl || ws->rx_drop)
         return;
+    ws->rx_frag = !a->fin;
     if (a->opcode != WSLAY_CONTINUATION_FRAME)
         ws->msg.len = 0; /* a new message (wslay checked the fragment order) */
     if (a->payload_length > ws->lim.max_message - ws->msg.len)
@@ -543,6 +574,76 @@ static const struct wslay_event_callbacks wslay_cbs = {
     .on_msg_recv_callback = on_msg_recv,
 };
 
+/* ---- parking (see DESIGN) ---- */
+
+/* The wslay context, made now if the connection is parked. 0, or -1 when it cannot be made (the
+ * connection is then closed). */
+static int ctx_get(hg_ws_t *ws)
+{
+    if (ws->ctx)
+        return 0;
+    if (wslay_event_context_server_init(&ws->ctx, &wslay_cbs, ws) != 0) {
+        ws->ctx = NULL;
+        HG_LOG(HG_LOG_ERROR, "ws", "peer=%s msg=\"cannot create the WebSocket context\"", ws->peer);
+        if (ws->state < WS_SHUT && ws->conn) {
+            ws->state = WS_SHUT;
+            hg_http_conn_close(ws->conn, 0);
+        }
+        return -1;
+    }
+    wslay_event_config_set_no_buffering(ws->ctx, 1);
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->lim.max_message);
+    if (ws->parked) {
+        ws->parked = 0;
+        m.parked--;
+    }
+    return 0;
+}
+
+/* Free the context when it holds nothing wslay would need again. */
+static void park(hg_ws_t *ws)
+{
+    if (ws->ctx == NULL || ws->state != WS_OPEN || ws->accepting || ws->in_proceed ||
+        ws->rx_hn != 0 || ws->rx_in_payload || ws->rx_frag || ws->msg.len != 0 ||
+        in_avail(ws) != 0 || ws->close_pending || wslay_event_get_queued_msg_count(ws->ctx) ||
+        wslay_event_want_write(ws->ctx) || !wslay_event_get_read_enabled(ws->ctx))
+        return;
+    wslay_event_context_free(ws->ctx);
+    ws->ctx = NULL;
+    hg_buf_free(&ws->in);
+    hg_buf_free(&ws->msg);
+    if (ws->out.len == 0)
+        hg_buf_free(&ws->out);
+    ws->in_off = 0;
+    ws->parked = 1;
+    m.parked++;
+    m.parks++;
+}
+
+/* Parked: read the whole masked pongs (FIN, opcode 0xA, no RSV, ≤ 125 bytes) at the front of
+ * `in` ourselves. Anything else stays for wslay. */
+static void park_read(hg_ws_t *ws)
+{
+    while (in_avail(ws) >= 6) {
+        const uint8_t *p = (const uint8_t *)ws->in.data + ws->in_off;
+        size_t len = p[1] & 0x7f;
+        if (p[0] != 0x8A || !(p[1] & 0x80) || len > 125 || in_avail(ws) < 6 + len)
+            return;
+        ws->in_off += 6 + len;
+        if (ws->in_off == ws->in.len)
+            ws->in.len = ws->in_off = 0;
+        heard(ws);
+    }
+}
+
+/* An empty ping, framed into `out` by us (parked, or nothing queued in wslay). */
+static void raw_ping(hg_ws_t *ws)
+{
+    static const uint8_t ping[2] = {0x89, 0x00};
+    hg_buf_append(&ws->out, ping, sizeof(ping));
+    ws->out_hdr += sizeof(ping); /* not a message: not counted as queued */
+}
+
 /* ---- the pump ---- */
 
 /* Move bytes between the connection and wslay until nothing moves, write once, then decide
@@ -551,8 +652,15 @@ static void proceed(hg_ws_t *ws)
 {
     if (ws->in_proceed || ws->accepting || ws->state >= WS_SHUT)
         return;
+    if (ws->ctx == NULL) {
+        park_read(ws);
+        if ((in_avail(ws) > 0 || ws->close_pending) && ctx_get(ws) < 0)
+            return;
+    }
     ws->in_proceed = 1;
     for (;;) {
+        if (ws->ctx == NULL)
+            break; /* parked: only `out` to write */
         int progress = 0;
         if (ws->close_pending && wslay_event_get_queued_msg_count(ws->ctx) == 0) {
             /* everything queued before hg_ws_close() is out: now the close frame */
@@ -597,7 +705,7 @@ static void proceed(hg_ws_t *ws)
         if (!progress)
             break;
     }
-    if (ws->close_code == 0 && wslay_event_get_close_sent(ws->ctx))
+    if (ws->ctx && ws->close_code == 0 && wslay_event_get_close_sent(ws->ctx))
         ws->close_code = wslay_event_get_status_code_sent(ws->ctx);
 
     if (ws->out.len > 0 && !writing(ws)) { /* one write in flight: the rest on drain */
@@ -614,7 +722,7 @@ static void proceed(hg_ws_t *ws)
         }
     }
 
-    int want_read = wslay_event_want_read(ws->ctx);
+    int want_read = ws->ctx ? wslay_event_want_read(ws->ctx) : 1;
     int blocked = want_read && rx_blocked(ws);
     if (blocked && !ws->rx_paused)
         m.read_paused++;
@@ -622,8 +730,8 @@ static void proceed(hg_ws_t *ws)
     /* asserted every time: the HTTP layer may have restarted reading behind us */
     hg_http_conn_pause(ws->conn, !want_read || blocked);
 
-    if (!want_read && !wslay_event_want_write(ws->ctx) && !ws->close_pending && !writing(ws) &&
-        ws->out.len == 0) {
+    if (ws->ctx && !want_read && !wslay_event_want_write(ws->ctx) && !ws->close_pending &&
+        !writing(ws) && ws->out.len == 0) {
         /* both close frames done (or reading failed and ours is out): end TCP */
         ws->state = WS_SHUT;
         hg_http_conn_close(ws->conn, 1);
@@ -699,14 +807,19 @@ static void on_timer(uv_timer_t *t)
         return;
     } else if (ws->lim.ping_interval_ms && !ws->ping_out &&
                now - ws->alive_ms >= ws->lim.ping_interval_ms) {
+        /* silent for a ping interval: idle, so let go of the context if it holds nothing */
+        park(ws);
         struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
-        if (wslay_event_queue_msg(ws->ctx, &ping) == 0) {
-            ws->ping_out = 1;
-            ws->pong_grace = 0;
-            ws->ping_ms = now;
-            proceed(ws);
-        }
+        if (ws->ctx == NULL || (wslay_queued(ws) == 0 && !wslay_event_want_write(ws->ctx)))
+            raw_ping(ws);
+        else if (wslay_event_queue_msg(ws->ctx, &ping) != 0)
+            goto rearm;
+        ws->ping_out = 1;
+        ws->pong_grace = 0;
+        ws->ping_ms = now;
+        proceed(ws);
     }
+rearm:
     arm_timer(ws);
 }
 
@@ -715,7 +828,8 @@ static void on_timer(uv_timer_t *t)
 static void on_conn_data(void *ud, const char *data, size_t len)
 {
     hg_ws_t *ws = ud;
-    if (ws->state >= WS_SHUT || (!ws->accepting && !wslay_event_get_read_enabled(ws->ctx)))
+    if (ws->state >= WS_SHUT ||
+        (!ws->accepting && ws->ctx && !wslay_event_get_read_enabled(ws->ctx)))
         return; /* nothing more will be read */
     if (ws->in_off) {
         hg_buf_consume(&ws->in, ws->in_off);
@@ -757,7 +871,10 @@ static void ws_free(hg_ws_t *ws)
 {
     if (ws == NULL)
         return;
-    wslay_event_context_free(ws->ctx);
+    if (ws->ctx)
+        wslay_event_context_free(ws->ctx);
+    if (ws->parked)
+        m.parked--;
     hg_buf_free(&ws->in);
     hg_buf_free(&ws->out);
     hg_buf_free(&ws->msg);
@@ -893,12 +1010,7 @@ int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subp
     hg_buf_init(&ws->out);
     hg_buf_init(&ws->msg);
     snprintf(ws->peer, sizeof(ws->peer), "%s", hg_http_conn_peer(conn));
-    if (wslay_event_context_server_init(&ws->ctx, &wslay_cbs, ws) != 0) {
-        rc = bad(err, HG_EINTERNAL, "", "cannot create the WebSocket context");
-        goto out;
-    }
-    wslay_event_config_set_no_buffering(ws->ctx, 1);
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->lim.max_message);
+    /* parked from the start: no wslay context until the peer sends more than pongs */
 
     /* Bytes the client sent after the request may be handed to on_conn_data inside
      * hg_http_upgrade(): `accepting` keeps them buffered until we return. */
@@ -915,6 +1027,8 @@ int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subp
     uv_idle_init(ws->loop, &ws->pump);
     ws->pump.data = ws;
     ws->handles = 2;
+    ws->parked = 1;
+    m.parked++;
     ws->alive_ms = uv_now(ws->loop);
     arm_timer(ws);
     if (in_avail(ws) > 0)
@@ -949,12 +1063,11 @@ int hg_ws_send(hg_ws_t *ws, int kind, const void *data, size_t len)
     size_t q = queued(ws), stuck = ws->conn ? hg_http_conn_write_queue(ws->conn) : 0;
     size_t cap = ws->lim.max_queue_bytes;
     if (len > cap || stuck > cap - len || q > HG_WS_TURN_FACTOR * cap - len ||
-        wslay_event_get_queued_msg_count(ws->ctx) + ws->out_msgs >= ws->lim.max_queue_msgs) {
+        wslay_queued(ws) + ws->out_msgs >= ws->lim.max_queue_msgs) {
         m.queue_full++;
         return HG_ELIMIT;
     }
-    if (wslay_event_get_queued_msg_count(ws->ctx) == 0 && !ws->close_pending &&
-        ws->out.len < WRITE_MAX) {
+    if (wslay_queued(ws) == 0 && !ws->close_pending && ws->out.len < WRITE_MAX) {
         /* Nothing queued in wslay (no frame half sent, no control frame waiting): frame the
          * message straight into `out`. A server's frames are unmasked, so this is a 2-10 byte
          * header and the payload: no copy of the message into wslay's queue and back out. */
@@ -986,6 +1099,8 @@ int hg_ws_send(hg_ws_t *ws, int kind, const void *data, size_t len)
     }
     struct wslay_event_msg msg = {binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
                                   (const uint8_t *)data, len};
+    if (ctx_get(ws) < 0)
+        return HG_ECONFLICT;
     int rc = wslay_event_queue_msg(ws->ctx, &msg);
     if (rc == WSLAY_ERR_NO_MORE_MSG)
         return HG_ECONFLICT; /* wslay is closing (protocol error seen in this turn) */

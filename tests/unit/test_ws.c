@@ -1082,6 +1082,51 @@ HG_TEST(answering_peer_stays_open)
     finish(&c);
 }
 
+/* An idle connection holds no wslay context ("parked"): from the handshake, and again once the
+ * ping falls due; its pongs are read while parked; a message unparks it and arrives intact. */
+static int count_op(wsctx_t *c, int op, const char *payload)
+{
+    sframe_t f;
+    int n = 0;
+    for (int i = 0; sframe_at(c, i, &f); i++)
+        if (f.op == op &&
+            (payload == NULL || (f.len == strlen(payload) && memcmp(f.p, payload, f.len) == 0)))
+            n++;
+    return n;
+}
+
+HG_TEST(idle_connection_parks_through_pings_and_unparks_for_messages)
+{
+    wsctx_t c;
+    start(&c);
+    c.lim.ping_interval_ms = 10;
+    c.lim.pong_timeout_ms = 400;
+    c.auto_pong = 1;
+    unsigned long long p0 = metric("hangar_ws_parked_connections");
+    unsigned long long k0 = metric("hangar_ws_parks_total");
+    handshake(&c, NULL);
+    ASSERT_EQ_INT(metric("hangar_ws_parked_connections"), p0 + 1); /* parked from the start */
+    cl_frame(&c, 1, 1, "hello", 5);
+    RUN_UNTIL(&c, count_op(&c, 1, "hello") == 1);
+    ASSERT_EQ_INT(metric("hangar_ws_parked_connections"), p0); /* wslay read it */
+    RUN_UNTIL(&c, count_op(&c, 9, NULL) >= 5 || c.closes > 0); /* pinged, and answering */
+    ASSERT_EQ_INT(c.closes, 0);
+    /* parked once, at the first ping: the pongs since were read without a context (each one
+     * read by wslay would have meant a new context and another park at the next ping) */
+    ASSERT_EQ_INT(metric("hangar_ws_parks_total"), k0 + 1);
+    ASSERT_EQ_INT(metric("hangar_ws_parked_connections"), p0 + 1);
+    /* a fragmented message across an unpark, then a close: all as without parking */
+    cl_frame(&c, 0, 1, "wor", 3);
+    cl_frame(&c, 1, 0, "ld", 2);
+    RUN_UNTIL(&c, count_op(&c, 1, "world") == 1);
+    ASSERT_EQ_INT(c.nmsg, 2);
+    cl_close(&c, 1000, "bye");
+    RUN_UNTIL(&c, c.closes == 1);
+    ASSERT_EQ_INT(c.close_code, 1000);
+    finish(&c);
+    ASSERT_EQ_INT(metric("hangar_ws_parked_connections"), p0);
+}
+
 /* A peer that floods pings without reading its pongs stops being read: the send queue (pongs)
  * stays bounded, and what it sent waits in the kernel, not in our memory. */
 static size_t maxq;
@@ -1134,6 +1179,7 @@ HG_TEST(ping_flood_from_non_reading_peer_is_bounded)
 }
 
 HG_SUITE(ws) = {
+    HG_CASE(idle_connection_parks_through_pings_and_unparks_for_messages),
     HG_CASE(handshake_accept_key_and_subprotocol),
     HG_CASE(subprotocol_only_when_offered),
     HG_CASE(bad_handshakes_rejected),

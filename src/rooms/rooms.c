@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/jsonscan.h"
 #include "core/jsonw.h"
 #include "core/list.h"
 #include "core/log.h"
@@ -875,30 +876,87 @@ static int take_token(hg_rooms_t *rs, seat_t *s)
     return 1;
 }
 
+static int parse_text(const char *data, size_t len, hg_room_envelope_t *out);
+
 int hg_room_parse(int binary, const char *data, size_t len, hg_room_envelope_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (binary) {
-        size_t tlen = len ? (unsigned char)data[0] : 0;
-        if (len < 1 + tlen || !valid_type(data + 1, tlen) || reserved_type(data + 1, tlen))
-            return HG_EINVAL;
-        memcpy(out->type, data + 1, tlen);
-        out->type[tlen] = '\0';
-        out->payload = data + 1 + tlen;
-        out->payload_len = len - 1 - tlen;
-        return 0;
+    if (!binary) {
+        int rc = parse_text(data, len, out);
+        if (rc < 0) {
+            out->data = NULL;
+            out->data_len = 0;
+        }
+        return rc;
     }
-    json_error_t jerr;
-    json_t *in = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *t = json_string_value(json_object_get(in, "type"));
-    json_t *d = json_object_get(in, "data");
-    int ok = json_is_object(in) && t && valid_type(t, strlen(t)) && !reserved_type(t, strlen(t));
-    if (t && strlen(t) <= HG_ROOM_TYPE_MAX) /* named in the error when refused */
-        memcpy(out->type, t, strlen(t) + 1);
-    if (ok && d)
-        out->data = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(in);
-    return ok ? 0 : HG_EINVAL;
+    size_t tlen = len ? (unsigned char)data[0] : 0;
+    if (len < 1 + tlen || !valid_type(data + 1, tlen) || reserved_type(data + 1, tlen))
+        return HG_EINVAL;
+    memcpy(out->type, data + 1, tlen);
+    out->type[tlen] = '\0';
+    out->payload = data + 1 + tlen;
+    out->payload_len = len - 1 - tlen;
+    return 0;
+}
+
+static int parse_text(const char *data, size_t len, hg_room_envelope_t *out)
+{
+    /* one pass, no tree: the members checked, "data" passed on as the bytes that came */
+    const char *p = hg_json_ws(data, data + len), *end = data + len;
+    int has_type = 0;
+    if (p >= end || *p != '{')
+        return HG_EINVAL;
+    p = hg_json_ws(p + 1, end);
+    if (p < end && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            char key[8];
+            size_t klen;
+            if (hg_json_string(&p, end, key, sizeof(key), &klen) < 0)
+                return HG_EINVAL;
+            p = hg_json_ws(p, end);
+            if (p >= end || *p != ':')
+                return HG_EINVAL;
+            p = hg_json_ws(p + 1, end);
+            if (klen == 4 && memcmp(key, "type", 4) == 0) {
+                char t[HG_ROOM_TYPE_MAX + 2];
+                size_t tlen;
+                if (has_type || p >= end || *p != '"' ||
+                    hg_json_string(&p, end, t, sizeof(t), &tlen) < 0)
+                    return HG_EINVAL;
+                has_type = 1;
+                if (tlen <= HG_ROOM_TYPE_MAX && strlen(t) == tlen) /* named in the error */
+                    memcpy(out->type, t, tlen + 1);
+                else
+                    out->type[0] = '\0';
+            } else if (klen == 4 && memcmp(key, "data", 4) == 0) {
+                if (out->data != NULL)
+                    return HG_EINVAL; /* twice */
+                const char *v = p;
+                if (hg_json_skip(&p, end) < 0)
+                    return HG_EINVAL;
+                out->data = v;
+                out->data_len = (size_t)(p - v);
+            } else if (hg_json_skip(&p, end) < 0) {
+                return HG_EINVAL;
+            }
+            p = hg_json_ws(p, end);
+            if (p < end && *p == ',') {
+                p = hg_json_ws(p + 1, end);
+                continue;
+            }
+            if (p < end && *p == '}') {
+                p++;
+                break;
+            }
+            return HG_EINVAL;
+        }
+    }
+    if (hg_json_ws(p, end) != end || !has_type || out->type[0] == '\0')
+        return HG_EINVAL;
+    size_t tl = strlen(out->type);
+    return valid_type(out->type, tl) && !reserved_type(out->type, tl) ? 0 : HG_EINVAL;
 }
 
 static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size_t len)
@@ -928,10 +986,15 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
         return;
     }
     const char *t = env.type;
-    char *dtext = env.data;
     int handled = 0;
     if (r->sr) {
         hg_error_t err;
+        char *dtext = NULL; /* the script's parser wants it NUL-terminated */
+        if (env.data) {
+            dtext = hg_malloc(env.data_len + 1);
+            memcpy(dtext, env.data, env.data_len);
+            dtext[env.data_len] = '\0';
+        }
         r->in_script = 1;
         r->cur_from = s->player;
         handled = hg_script_room_message(r->sr, s->player, t, dtext, &err); /* none: nil */
@@ -941,13 +1004,12 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
         else if (handled == 0 && !hg_script_relays_unknown(hg_script_room_script(r->sr)))
             send_error(c, "no_handler", "this room has no handler for that type", t);
         else if (handled == 0)
-            emit_text(r, t, s->player, dtext, dtext ? strlen(dtext) : 0);
-        free(dtext);
+            emit_text(r, t, s->player, env.data, env.data_len);
+        hg_free(dtext);
         after_call(r); /* r may be gone after this */
         return;
     }
-    emit_text(r, t, s->player, dtext, dtext ? strlen(dtext) : 0);
-    free(dtext);
+    emit_text(r, t, s->player, env.data, env.data_len);
 }
 
 static void on_close(hg_ws_t *ws, void *ud, int code)

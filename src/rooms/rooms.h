@@ -126,11 +126,14 @@ void hg_rooms_service_reply(hg_rooms_t *rs, const char *room_id, uint64_t call_i
 int hg_room_can_join(hg_room_t *r, const char *player, hg_error_t *err);
 /* A client's message (the wire above), parsed and checked: text {"type", "data"?} or binary
  * [type length][type][payload]. 0, or HG_EINVAL (type then holds what was sent as the type when it
- * was a string of at most HG_ROOM_TYPE_MAX bytes, for the error's "ref"). data: the compact JSON
- * of "data" (free() it) or NULL when absent; payload: inside the input (binary). */
+ * was a string of at most HG_ROOM_TYPE_MAX bytes, for the error's "ref"). The whole text must be
+ * JSON (core/jsonscan.h), "type" and "data" at most once each; other members are ignored. data:
+ * the JSON text of "data" as it came (inside the input: data_len bytes), NULL when absent;
+ * payload: inside the input (binary). */
 typedef struct hg_room_envelope {
     char type[HG_ROOM_TYPE_MAX + 1];
-    char *data;
+    const char *data;
+    size_t data_len;
     const char *payload;
     size_t payload_len;
 } hg_room_envelope_t;

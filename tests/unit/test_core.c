@@ -1,6 +1,7 @@
 /* Unit tests: core (errors, buffers). */
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/jsonscan.h"
 #include "rt/turn.h"
 #include "test.h"
 
@@ -107,5 +108,92 @@ HG_TEST(turn_runs_each_node_once_and_keeps_poll_from_blocking)
     ASSERT_OK(uv_loop_close(&loop));
 }
 
-HG_SUITE(core) = {HG_CASE(err_map), HG_CASE(buf_grow), HG_CASE(error_messages_are_valid_utf8),
-                  HG_CASE(turn_runs_each_node_once_and_keeps_poll_from_blocking), HG_CASE_END};
+/* The scanner takes exactly the JSON texts (a table of both kinds), stops right after the value,
+ * and decodes strings (escapes, surrogate pairs, truncation). */
+HG_TEST(json_scan_accepts_json_and_nothing_else)
+{
+    static const char *const good[] = {"0",
+                                       "-0",
+                                       "1.5e-3",
+                                       "12345678901234567890123",
+                                       "true",
+                                       "null",
+                                       "\"a\\\"b\"",
+                                       "[]",
+                                       "{}",
+                                       " [ 1 , {\"a\" : [ ] } , \"x\" ] ",
+                                       "{\"a\":{\"b\":{\"c\":[[[]]]}}}",
+                                       "\"\\ud83d\\ude00\"",
+                                       "\"\\u00e9/\\/\"",
+                                       "[1e400]"};
+    static const char *const bad[] = {"",
+                                      " ",
+                                      "01",
+                                      "1.",
+                                      ".5",
+                                      "-",
+                                      "1e",
+                                      "+1",
+                                      "tru",
+                                      "nul",
+                                      "[1,]",
+                                      "[,1]",
+                                      "{\"a\"}",
+                                      "{\"a\":}",
+                                      "{\"a\":1,}",
+                                      "{a:1}",
+                                      "[1 2]",
+                                      "\"\\x\"",
+                                      "\"\\u12\"",
+                                      "\"\\u0000\"",
+                                      "\"\\ud83d\"",
+                                      "\"\\ude00\"",
+                                      "\"tab\there\"",
+                                      "[",
+                                      "{",
+                                      "]",
+                                      "\"open",
+                                      "{\"a\":1 \"b\":2}"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        const char *p = good[i], *end = p + strlen(p);
+        if (hg_json_skip(&p, end) != 0 || hg_json_ws(p, end) != end)
+            HG_FAIL_("refused: %s", good[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *p = bad[i], *end = p + strlen(p);
+        if (hg_json_skip(&p, end) == 0 && hg_json_ws(p, end) == end)
+            HG_FAIL_("accepted: %s", bad[i]);
+    }
+    /* nesting: at the limit yes, past it no */
+    char deep[2 * HG_JSON_SCAN_DEPTH + 4];
+    for (int extra = 0; extra <= 1; extra++) {
+        int n = HG_JSON_SCAN_DEPTH + extra;
+        memset(deep, '[', (size_t)n);
+        memset(deep + n, ']', (size_t)n);
+        const char *p = deep;
+        ASSERT_EQ_INT(hg_json_skip(&p, deep + 2 * n), extra ? -1 : 0);
+    }
+    const char *two = "[1] {\"b\":2}", *p = two;
+    ASSERT_EQ_INT(hg_json_skip(&p, two + strlen(two)), 0);
+    ASSERT_EQ_INT((int)(p - two), 3); /* right after the first value */
+    char out[8];
+    size_t len;
+    const char *s = "\"h\\u00e9\\ud83d\\ude00\"";
+    p = s;
+    ASSERT_EQ_INT(hg_json_string(&p, s + strlen(s), out, sizeof(out), &len), 0);
+    ASSERT_EQ_INT(len, 7);
+    ASSERT_STR_EQ(out, "h\xc3\xa9\xf0\x9f\x98\x80");
+    s = "\"longer than eight\"";
+    p = s;
+    ASSERT_EQ_INT(hg_json_string(&p, s + strlen(s), out, sizeof(out), &len), 0);
+    ASSERT_EQ_INT(len, sizeof(out)); /* too long: cap, and the first 7 bytes */
+    ASSERT_STR_EQ(out, "longer ");
+    ASSERT_TRUE(*p == '\0');
+}
+
+HG_SUITE(core) = {HG_CASE(err_map),
+                  HG_CASE(buf_grow),
+                  HG_CASE(error_messages_are_valid_utf8),
+                  HG_CASE(turn_runs_each_node_once_and_keeps_poll_from_blocking),
+                  HG_CASE(json_scan_accepts_json_and_nothing_else),
+                  HG_CASE_END};

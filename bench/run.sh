@@ -79,6 +79,8 @@
 #      RM_C_RAMP (RM_RAMP,100,120,160,200,250,300,400: roomload's) RM_MEASURE (8) RM_WARMUP (2)
 #      RM_P99 (20 ms) RM_MQTT_PORT (18883) RM_MOSQ_NODE (1) RM_IDLE_CONNS (100000: lowered to what
 #      ulimit -n allows) RM_IDLE_PER_ROOM (16) RM_IDLE_HOLD (10)
+#      RM_PEERS (../shared/peers: where colyseus.sh and mosquitto.sh are run from; a copy whose
+#      colyseus/package-lock.json npm ci accepts, when the shared one is out of step with this npm)
 #      REDIS_PORT (18379) REDIS_N1 (200000) REDIS_N16 (1000000)
 #      NGINX_PORT (18180) HANGARD_PORT (17780) BUILD (<repo>/build)
 #      QUIET_BUDGET (60): seconds the run may wait, in all, for the shared box to go quiet
@@ -179,6 +181,7 @@ RM_MOSQ_NODE=${RM_MOSQ_NODE:-1}
 RM_IDLE_CONNS=${RM_IDLE_CONNS:-100000}
 RM_IDLE_PER_ROOM=${RM_IDLE_PER_ROOM:-16}
 RM_IDLE_HOLD=${RM_IDLE_HOLD:-10}
+RM_PEERS=${RM_PEERS:-$SHARED}
 export HANGAR_ADMIN_KEY_ID=AKIDBENCH HANGAR_ADMIN_SECRET=benchsecret
 OUT=$HERE/RESULTS.md
 want_nginx && bp_port_free "$NGINX_PORT"
@@ -860,10 +863,10 @@ peer_script() {
   local name=$1 key=$2; shift 2
   local f
   wait_quiet
-  bp_log "running ../shared/peers/$name.sh (BP_RUNS=$BP_RUNS ROOMS=$RM_ROOMS BASE=$RM_BASE RAMP=$RM_RAMP MEASURE=$RM_MEASURE $*)"
+  bp_log "running $RM_PEERS/$name.sh (BP_RUNS=$BP_RUNS ROOMS=$RM_ROOMS BASE=$RM_BASE RAMP=$RM_RAMP MEASURE=$RM_MEASURE $*)"
   if ! env BP_RUNS="$BP_RUNS" ROOMS="$RM_ROOMS" BASE="$RM_BASE" RAMP="$RM_RAMP" MEASURE="$RM_MEASURE" "$@" \
-       timeout 600 bash "$SHARED/$name.sh" >"$BP_DIR/$name-peer.log" 2>&1; then
-    FLAGS+=("../shared/peers/$name.sh failed: see $BP_DIR/$name-peer.log")
+       timeout 600 bash "$RM_PEERS/$name.sh" >"$BP_DIR/$name-peer.log" 2>&1; then
+    FLAGS+=("$RM_PEERS/$name.sh failed: see $BP_DIR/$name-peer.log ($(grep -m1 -E 'npm error|ERROR' "$BP_DIR/$name-peer.log" || true))")
     return
   fi
   grep '^| ' "$BP_RESULTS/$name.md" | grep -v '^| peer |' | while IFS= read -r l; do echo "$l"; done >"$BP_DIR/$name-rows.md"
@@ -1022,7 +1025,7 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
     echo "  - purchases: \`hangard … --auth-device 1 --auth-open-per-minute 100000\`, \`bench/walletprep.py URL $PU_PLAYERS DIR\`, \`wrk -t$WRK_THREADS -c$PU_CONNS -d${WRK_DURATION}s --latency -s buy.lua|events.lua\`, then \`hangard check --data DIR\`"
   fi
   if want rooms; then
-    echo "  - peers: \`BP_RUNS=$BP_RUNS ROOMS=$RM_ROOMS BASE=$RM_BASE RAMP=$RM_RAMP MEASURE=$RM_MEASURE ../shared/peers/colyseus.sh\`$([ "$RM_MOSQ_NODE" != 1 ] || echo " and \`… VARIANTS=nodelay ../shared/peers/mosquitto.sh\`"), unchanged, in this run"
+    echo "  - peers: \`BP_RUNS=$BP_RUNS ROOMS=$RM_ROOMS BASE=$RM_BASE RAMP=$RM_RAMP MEASURE=$RM_MEASURE $RM_PEERS/colyseus.sh\`$([ "$RM_MOSQ_NODE" != 1 ] || echo " and \`… VARIANTS=nodelay ../shared/peers/mosquitto.sh\`"), unchanged, in this run"
     echo "  - roomload: \`roomload -t mqtt|hangard [-l 1] -R $RM_ROOMS -n 8 -b $RM_BASE -x $BP_RUNS -u $RM_C_RAMP -d $RM_MEASURE -W $RM_WARMUP -L $RM_P99 -P SERVER_PID\`; Mosquitto $MOSQ_VERSION with mosquitto.sh's nodelay config on port $RM_MQTT_PORT; hangard with \`--room-rate-per-s 100000\`"
     echo "  - idle: \`hangard … ${RM[idle_hargs]:-}\`, \`roomload -t hangard -m idle -c ${RM[idle_conns]:-$RM_IDLE_CONNS} -n $RM_IDLE_PER_ROOM -H $RM_IDLE_HOLD -P HANGARD_PID\`"
   fi
@@ -1458,7 +1461,7 @@ interpret_rooms() {
       plain) echo -n "- hangard, plain relay" ;; lua) echo -n "- hangard, every message through a Lua handler" ;;
       mqtt) echo -n "- Mosquitto with roomload" ;; mosq_node) echo -n "- Mosquitto with its Node client" ;;
     esac
-    echo ": $(bp_fmt "${RM[${k}_best]}") deliveries/s at ${RM[${k}_rate]} msg/s per client (p99 ${RM[${k}_p99]} ms) = $(ratio "${RM[${k}_best]}" "$c")x Colyseus ($(bp_fmt "$c")/s);"
+    echo ": $(bp_fmt "${RM[${k}_best]}") deliveries/s at ${RM[${k}_rate]} msg/s per client (p99 ${RM[${k}_p99]} ms)$([ "${c%.*}" -gt 0 ] 2>/dev/null && echo " = $(ratio "${RM[${k}_best]}" "$c")x Colyseus ($(bp_fmt "$c")/s)" || echo " (no Colyseus figure in this run)");"
     echo "  the next step: ${RM[${k}_sat]}."
   done
   echo

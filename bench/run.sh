@@ -45,12 +45,26 @@
 #           request a new idempotency key, each answered once durable (walletprep.py set-up);
 #        b. wrk -c PU_CONNS: POST /v1/events, batches of 100 events (events/s = 100 × req/s);
 #        then `hangard check` on the stopped store (every ledger sums to its balances).
+#   8. realtime rooms beside Colyseus and Mosquitto: RM_ROOMS rooms x 8 clients, each client sending
+#      RM_BASE msg/s to its room (BP_RUNS times), then a ramp until saturated; deliveries to all 8
+#      members, sender included (../shared/peers/roomload/core.js's pattern and saturation rules):
+#        a. Colyseus by its own script, ../shared/peers/colyseus.sh (its Node server and client);
+#        b. Mosquitto by its own script, ../shared/peers/mosquitto.sh (VARIANTS=nodelay; npm mqtt
+#           client), when RM_MOSQ_NODE=1;
+#        c. Mosquitto started as mosquitto.sh starts it (Nagle off), driven by bench/roomload -t mqtt;
+#        d. hangard, plain relay, driven by roomload -t hangard (WebSocket, bearer tokens);
+#        e. hangard, every message through a Lua handler that broadcasts it (roomload -l 1);
+#        f. hangard, idle: RM_IDLE_CONNS room connections (RM_IDLE_PER_ROOM a room, source
+#           addresses spread over 127.1.0.0/16) held RM_IDLE_HOLD s: RSS per connection.
+#      roomload's own rows stop at p99 > RM_P99 ms (20); the peers' scripts keep core.js's 250 ms
+#      rule, and their best step under RM_P99 is read from their JSONL.
 #   Each BP_RUNS times (default 3): medians and spread (max-min)/median.
 #
-# Usage: bench/run.sh [--only fleetiq|registry|sessions|placement|leaderboards|purchases]
+# Usage: bench/run.sh [--only fleetiq|registry|sessions|placement|leaderboards|purchases|rooms]
 #   (or BENCH_ONLY=…; default all)
 #   fleetiq = parts 1 and 2, registry = part 3, sessions = part 4, placement = part 5,
-#   leaderboards = part 6, purchases = part 7 (4, 5 and 6 with part 1's nginx GET row). RESULTS.md then holds only that part.
+#   leaderboards = part 6, purchases = part 7, rooms = part 8 (4, 5 and 6 with part 1's nginx GET
+#   row). RESULTS.md then holds only that part.
 #
 # Env: BP_RUNS (3)  WRK_THREADS (2) WRK_CONNS (64) WRK_DURATION (10)
 #      GL_CONNS (64) GL_THREADS (1) GL_DURATION (10) GL_WARMUP (1)
@@ -61,6 +75,12 @@
 #      PL_WARMUP (2) PL_VERIFY (200)
 #      LB_ENTRIES (1000000) LB_PLAYERS (1000) LB_CONNS (50)
 #      PU_PLAYERS (1000) PU_CONNS (64) PU_PG_DURATION (10: pgbench seconds per run)
+#      RM_ROOMS (100) RM_BASE (10) RM_RAMP (15,20,25,30,35,40,50,60,80: the peers' scripts)
+#      RM_C_RAMP (RM_RAMP,100,120,160,200,250,300,400: roomload's) RM_MEASURE (8) RM_WARMUP (2)
+#      RM_P99 (20 ms) RM_MQTT_PORT (18883) RM_MOSQ_NODE (1) RM_IDLE_CONNS (100000: lowered to what
+#      ulimit -n allows) RM_IDLE_PER_ROOM (16) RM_IDLE_HOLD (10)
+#      RM_PEERS (../shared/peers: where colyseus.sh and mosquitto.sh are run from; a copy whose
+#      colyseus/package-lock.json npm ci accepts, when the shared one is out of step with this npm)
 #      REDIS_PORT (18379) REDIS_N1 (200000) REDIS_N16 (1000000)
 #      NGINX_PORT (18180) HANGARD_PORT (17780) BUILD (<repo>/build)
 #      QUIET_BUDGET (60): seconds the run may wait, in all, for the shared box to go quiet
@@ -70,7 +90,11 @@
 # Loopback only; starts its own nginx and hangard and stops exactly those PIDs (lib.sh).
 # Budget: ~7-10 min with the defaults (more when the shared box is busy: quiet waits, repeats);
 # --only registry ~2 min, --only sessions ~2.5 min, --only placement ~2 min, --only leaderboards ~3 min,
-# --only purchases ~6 min (PostgreSQL's script alone is ~2.5 min).
+# --only purchases ~6 min (PostgreSQL's script alone is ~2.5 min), --only rooms ~12 min (the
+# first run also npm-installs the peers' Node clients).
+# Rooms, idle row: one descriptor per connection in roomload and in hangard alike; the hard limit
+# (ulimit -Hn; 20,000 on the project's VM, not raisable there) caps RM_IDLE_CONNS. 100,000 needs
+# ulimit -n >= 100,200 for both (root: ulimit -n 200000 before running).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,10 +113,10 @@ while [ $# -gt 0 ]; do
   case $1 in
     --only) ONLY=${2:-}; shift 2 || shift ;;
     --only=*) ONLY=${1#--only=}; shift ;;
-    *) echo "usage: bench/run.sh [--only fleetiq|registry|sessions|placement|leaderboards|purchases]" >&2; exit 1 ;;
+    *) echo "usage: bench/run.sh [--only fleetiq|registry|sessions|placement|leaderboards|purchases|rooms]" >&2; exit 1 ;;
   esac
 done
-case $ONLY in all | fleetiq | registry | sessions | placement | leaderboards | purchases) ;; *) echo "bench/run.sh: --only fleetiq, registry, sessions, placement, leaderboards or purchases (got '$ONLY')" >&2; exit 1 ;; esac
+case $ONLY in all | fleetiq | registry | sessions | placement | leaderboards | purchases | rooms) ;; *) echo "bench/run.sh: --only fleetiq, registry, sessions, placement, leaderboards, purchases or rooms (got '$ONLY')" >&2; exit 1 ;; esac
 want() { [ "$ONLY" = all ] || [ "$ONLY" = "$1" ]; }
 want_nginx() { want fleetiq || want sessions || want placement || want leaderboards; } # part 1's GET row is the ratios' base
 bp_init hangar-bench
@@ -105,7 +129,8 @@ if want registry || want leaderboards; then
   bp_need redis-server redis-server
   bp_need redis-benchmark redis-tools
 fi
-{ want leaderboards || want purchases; } && bp_need python3 python3
+{ want leaderboards || want purchases || want rooms; } && bp_need python3 python3
+want rooms && bp_need mosquitto mosquitto
 
 BUILD=${BUILD:-$ROOT/build}
 NGINX_PORT=${NGINX_PORT:-18180}
@@ -144,21 +169,36 @@ LB_CONNS=${LB_CONNS:-50}
 PU_PLAYERS=${PU_PLAYERS:-1000}
 PU_CONNS=${PU_CONNS:-64}
 PU_PG_DURATION=${PU_PG_DURATION:-10}
+RM_ROOMS=${RM_ROOMS:-100}
+RM_BASE=${RM_BASE:-10}
+RM_RAMP=${RM_RAMP:-15,20,25,30,35,40,50,60,80}
+RM_C_RAMP=${RM_C_RAMP:-$RM_RAMP,100,120,160,200,250,300,400}
+RM_MEASURE=${RM_MEASURE:-8}
+RM_WARMUP=${RM_WARMUP:-2}
+RM_P99=${RM_P99:-20}
+RM_MQTT_PORT=${RM_MQTT_PORT:-18883}
+RM_MOSQ_NODE=${RM_MOSQ_NODE:-1}
+RM_IDLE_CONNS=${RM_IDLE_CONNS:-100000}
+RM_IDLE_PER_ROOM=${RM_IDLE_PER_ROOM:-16}
+RM_IDLE_HOLD=${RM_IDLE_HOLD:-10}
+RM_PEERS=${RM_PEERS:-$SHARED}
 export HANGAR_ADMIN_KEY_ID=AKIDBENCH HANGAR_ADMIN_SECRET=benchsecret
 OUT=$HERE/RESULTS.md
 want_nginx && bp_port_free "$NGINX_PORT"
 { want registry || want leaderboards; } && bp_port_free "$REDIS_PORT"
 bp_port_free "$HANGARD_PORT"
+want rooms && bp_port_free "$RM_MQTT_PORT"
 
 # ---- build (incremental) ----
-bp_log "building hangard, glload, evload and sessload in $BUILD"
+bp_log "building hangard, glload, evload, sessload and roomload in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-timeout 300 cmake --build "$BUILD" -j"$(nproc)" --target hangard glload evload sessload >"$BP_DIR/build.log" 2>&1 ||
+timeout 300 cmake --build "$BUILD" -j"$(nproc)" --target hangard glload evload sessload roomload >"$BP_DIR/build.log" 2>&1 ||
   { tail -30 "$BP_DIR/build.log" >&2; bp_die "build failed (log: $BP_DIR/build.log)"; }
 HANGARD=$BUILD/hangard
 GLLOAD=$BUILD/glload
 EVLOAD=$BUILD/evload
 SESSLOAD=$BUILD/sessload
+ROOMLOAD=$BUILD/roomload
 
 ROWS=()      # markdown rows of the final table
 RAW=()       # per-run req/s of every row
@@ -791,6 +831,160 @@ if want purchases; then
   done
 fi
 
+# ---- 8. realtime rooms beside Colyseus and Mosquitto ----
+RM_ROWS=()       # markdown rows in bp_room_header's columns, every system
+RM_BEST=()       # rows of the "best under RM_P99" table
+declare -A RM=() # figures: colyseus_best mosq_node_best mqtt_best plain_best lua_best idle_* …
+
+# peer_best JSONL LABEL_PREFIX: from a core.js JSONL, the step with the most deliveries/s among the
+# unsaturated ones whose p99 is under RM_P99, and the first saturated step, as
+# "best rate p99 server_cpu client_cpu sat_rate sat_p99 sat_server_cpu sat_client_cpu" (- when none)
+peer_best() {
+  python3 - "$1" "$2" "$RM_P99" <<'PY'
+import json, sys
+rs = []
+for line in open(sys.argv[1]):
+    if line.strip():
+        r = json.loads(line)
+        if r.get("label", "").startswith(sys.argv[2]):
+            rs.append(r)
+lim = float(sys.argv[3])
+ok = [r for r in rs if not r["saturated"] and r["p99_ms"] is not None and r["p99_ms"] < lim]
+b = max(ok, key=lambda r: r["delivered_per_s"]) if ok else None
+s = next((r for r in rs if r["saturated"] or r["p99_ms"] is None or r["p99_ms"] >= lim), None)
+f = lambda r, k: "-" if r is None or r.get(k) is None else str(r[k])
+print(f(b, "delivered_per_s") if b else 0, f(b, "rate"), f(b, "p99_ms"), f(b, "server_cpu_pct"),
+      f(b, "client_cpu_pct"), f(s, "rate"), f(s, "p99_ms"), f(s, "server_cpu_pct"), f(s, "client_cpu_pct"))
+PY
+}
+
+# peer_script NAME KEY ENV...: run ../shared/peers/NAME.sh as it is, keep its rows and its best step
+peer_script() {
+  local name=$1 key=$2; shift 2
+  local f
+  wait_quiet
+  bp_log "running $RM_PEERS/$name.sh (BP_RUNS=$BP_RUNS ROOMS=$RM_ROOMS BASE=$RM_BASE RAMP=$RM_RAMP MEASURE=$RM_MEASURE $*)"
+  if ! env BP_RUNS="$BP_RUNS" ROOMS="$RM_ROOMS" BASE="$RM_BASE" RAMP="$RM_RAMP" MEASURE="$RM_MEASURE" "$@" \
+       timeout 600 bash "$RM_PEERS/$name.sh" >"$BP_DIR/$name-peer.log" 2>&1; then
+    FLAGS+=("$RM_PEERS/$name.sh failed: see $BP_DIR/$name-peer.log ($(grep -m1 -E 'npm error|ERROR' "$BP_DIR/$name-peer.log" || true))")
+    return
+  fi
+  grep '^| ' "$BP_RESULTS/$name.md" | grep -v '^| peer |' | while IFS= read -r l; do echo "$l"; done >"$BP_DIR/$name-rows.md"
+  mapfile -t rows <"$BP_DIR/$name-rows.md"
+  RM_ROWS+=("${rows[@]}")
+  read -r -a f <<<"$(peer_best "$BP_ROOT/$name/roomload.jsonl" "")"
+  RM[${key}_best]=${f[0]}; RM[${key}_rate]=${f[1]}; RM[${key}_p99]=${f[2]}; RM[${key}_scpu]=${f[3]}; RM[${key}_ccpu]=${f[4]}
+  RM[${key}_sat]="${f[5]} msg/s: p99 ${f[6]} ms, server ${f[7]}%, client ${f[8]}%"
+  RAW+=("$name.sh: $(sed 's/^SUMMARY //' "$BP_ROOT/$name/summary.txt" 2>/dev/null | tr '\n' ' ')")
+}
+
+# roomload_series KEY LABEL PID ROOMLOAD_ARGS...: one roomload run (BP_RUNS base runs + the ramp)
+roomload_series() {
+  local key=$1 label=$2 pid=$3; shift 3
+  local out rc=0 res
+  wait_quiet
+  out=$(timeout 900 "$ROOMLOAD" -q "$label" -R "$RM_ROOMS" -n 8 -b "$RM_BASE" -x "$BP_RUNS" -u "$RM_C_RAMP" \
+        -d "$RM_MEASURE" -W "$RM_WARMUP" -L "$RM_P99" -P "$pid" -e "$BP_DIR/roomload-$key.errors" "$@" \
+        2>"$BP_DIR/roomload-$key.stderr") || rc=$?
+  echo "$out" >"$BP_DIR/roomload-$key.txt"
+  res=$(grep '^RESULT ' <<<"$out" | tail -1 || true)
+  if [ -z "$res" ]; then
+    FLAGS+=("$label: roomload exited $rc without a RESULT line (stderr: $(tail -c 600 "$BP_DIR/roomload-$key.stderr" | tr '\n' ' '))")
+    return
+  fi
+  mapfile -t rows < <(grep '^| ' <<<"$out")
+  RM_ROWS+=("${rows[@]}")
+  grep '^STEP ' <<<"$out" | while IFS= read -r l; do bp_tsv "$label" "$l"; done
+  RAW+=("$label: $(grep '^STEP ' <<<"$out" | awk '{for(i=1;i<=NF;i++){split($i,a,"="); if(a[1]=="rate")r=a[2]; if(a[1]=="delivered_per_s")d=a[2]; if(a[1]=="p99_ms")p=a[2]}; printf "%s/s/client %s deliveries/s p99 %s ms; ", r, d, p}')")
+  RM[${key}_best]=$(kv best_delivered_per_s "$res"); RM[${key}_rate]=$(kv best_rate "$res")
+  RM[${key}_p99]=$(kv best_p99_ms "$res"); RM[${key}_scpu]=$(kv best_server_cpu_pct "$res")
+  RM[${key}_ccpu]=$(kv best_client_cpu_pct "$res"); RM[${key}_loop]=$(kv best_server_loop_cpu_pct "$res")
+  RM[${key}_sat]="$(kv saturated_rate "$res") msg/s: p99 $(kv saturated_p99_ms "$res") ms, delivered $(kv saturated_ratio "$res") of expected, server $(kv saturated_server_cpu_pct "$res")% (loop thread $(kv saturated_server_loop_cpu_pct "$res")%), roomload $(kv saturated_client_cpu_pct "$res")%"
+  [ -n "$(kv saturated_rate "$res")" ] || RM[${key}_sat]="not reached (ramp ended at its last rate)"
+  RM[${key}_checks]="seq gaps $(kv gaps "$res") ($(kv gap_msgs "$res") missing), seq back $(kv seq_back "$res"), order gaps $(kv order_gaps "$res"), order back $(kv order_back "$res"), foreign $(kv foreign "$res"), closes $(kv closes "$res"), lost $(kv lost "$res"), errors $(kv error_msgs "$res")"
+  if [ "$rc" != 0 ] || [ "$(kv flagged "$res")" != 0 ]; then
+    FLAGS+=("$label: roomload flagged the run (exit $rc): ${RM[${key}_checks]}, failed $(kv failed "$res"), unparsed $(kv unparsed "$res") (details: $BP_DIR/roomload-$key.stderr, .errors)")
+  fi
+  bp_log "$label: best ${RM[${key}_best]} deliveries/s at ${RM[${key}_rate]} msg/s/client (p99 ${RM[${key}_p99]} ms); saturated at ${RM[${key}_sat]}"
+}
+
+if want rooms; then
+  # a-b. the peers, each by its own script (their own servers and Node clients)
+  peer_script colyseus colyseus
+  [ "$RM_MOSQ_NODE" != 1 ] || peer_script mosquitto mosq_node VARIANTS=nodelay
+
+  # c. Mosquitto as mosquitto.sh starts it (its "nodelay" config), driven by roomload -t mqtt
+  MOSQ_VERSION=$(dpkg-query -W -f '${Version}' mosquitto 2>/dev/null || echo '?')
+  cat >"$BP_DIR/mosquitto.conf" <<CONF
+listener $RM_MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_connections -1
+set_tcp_nodelay true
+log_dest stdout
+log_type error
+log_type warning
+connection_messages false
+CONF
+  bp_start mosquitto "$BP_DIR/mosquitto.log" mosquitto -c "$BP_DIR/mosquitto.conf"
+  MPID=$BP_LAST_PID
+  bp_wait_tcp "$RM_MQTT_PORT" 15 "$MPID"
+  roomload_series mqtt "mosquitto $MOSQ_VERSION mqtt/tcp nodelay, C client (roomload)" "$MPID" -t mqtt -a "127.0.0.1:$RM_MQTT_PORT"
+  kill -0 "$MPID" 2>/dev/null || FLAGS+=("mosquitto exited during its run: see $BP_DIR/mosquitto.log")
+  bp_stop "$MPID" TERM 15
+
+  # d-e. hangard, a fresh daemon each; the per-client rate limit (60/s) raised above the ramp
+  RM_HARGS=(--room-rate-per-s 100000)
+  start_hangard "${RM_HARGS[@]}"
+  roomload_series plain "hangard, plain relay (roomload)" "$HPID" -t hangard -a "127.0.0.1:$HANGARD_PORT"
+  stop_hangard
+  start_hangard "${RM_HARGS[@]}"
+  roomload_series lua "hangard, Lua relay handler (roomload)" "$HPID" -t hangard -l 1 -a "127.0.0.1:$HANGARD_PORT"
+  stop_hangard
+
+  # f. idle connections: one descriptor each in roomload and in hangard
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  RM[idle_nofile]=$(ulimit -n)
+  RM[idle_asked]=$RM_IDLE_CONNS
+  if [ "${RM[idle_nofile]}" != unlimited ] && [ $((RM_IDLE_CONNS + 200)) -gt "${RM[idle_nofile]}" ]; then
+    RM_IDLE_CONNS=$((RM[idle_nofile] - 200))
+    bp_log "ulimit -n is ${RM[idle_nofile]} (hard limit): idle connections lowered from ${RM[idle_asked]} to $RM_IDLE_CONNS"
+  fi
+  idle_rooms=$(((RM_IDLE_CONNS + RM_IDLE_PER_ROOM - 1) / RM_IDLE_PER_ROOM))
+  RM[idle_hargs]="--http-max-conns $((RM_IDLE_CONNS + 1000)) --rooms-max $((idle_rooms + 100)) --room-empty-close-s 3600"
+  # shellcheck disable=SC2086
+  start_hangard ${RM[idle_hargs]}
+  wait_quiet
+  out=$(timeout $((RM_IDLE_CONNS / 200 + RM_IDLE_HOLD + 300)) "$ROOMLOAD" -t hangard -m idle -a "127.0.0.1:$HANGARD_PORT" \
+        -c "$RM_IDLE_CONNS" -n "$RM_IDLE_PER_ROOM" -H "$RM_IDLE_HOLD" -P "$HPID" -e "$BP_DIR/roomload-idle.errors" \
+        2>"$BP_DIR/roomload-idle.stderr") || true
+  echo "$out" >"$BP_DIR/roomload-idle.txt"
+  stop_hangard
+  res=$(grep '^RESULT ' <<<"$out" | tail -1 || true)
+  if [ -z "$res" ]; then
+    FLAGS+=("hangard idle connections: roomload gave no RESULT line (stderr: $(tail -c 600 "$BP_DIR/roomload-idle.stderr" | tr '\n' ' '))")
+  else
+    for k in held conns connect_s server_rss_before_kib server_rss_after_kib server_bytes_per_conn server_heap_bytes_per_conn all_joined failed lost closes; do
+      RM[idle_$k]=$(kv "$k" "$res")
+    done
+    [ "$(kv flagged "$res")" = 0 ] && [ "${RM[idle_all_joined]}" = 1 ] ||
+      FLAGS+=("hangard idle connections: ${RM[idle_held]} of ${RM[idle_conns]} held, failed ${RM[idle_failed]}, lost ${RM[idle_lost]}, closes ${RM[idle_closes]} (details: $BP_DIR/roomload-idle.stderr)")
+    bp_log "idle: ${RM[idle_held]} of ${RM[idle_conns]} held; ${RM[idle_server_bytes_per_conn]} bytes of RSS a connection"
+  fi
+
+  # the summary table: best unsaturated deliveries/s with p99 under RM_P99, ratios to Colyseus
+  rm_best_row() { # KEY SYSTEM CLIENT
+    local k=$1
+    [ -n "${RM[${k}_best]:-}" ] || return 0
+    RM_BEST+=("| $2 | $3 | $(bp_fmt "${RM[${k}_best]}") | ${RM[${k}_rate]} | ${RM[${k}_p99]} | ${RM[${k}_scpu]}$([ -z "${RM[${k}_loop]:-}" ] || echo " (loop ${RM[${k}_loop]})") | ${RM[${k}_ccpu]} | $(ratio "${RM[${k}_best]}" "${RM[colyseus_best]:-0}") | ${RM[${k}_sat]} | ${RM[${k}_checks]:--} |")
+  }
+  rm_best_row colyseus "Colyseus (colyseus.sh)" "Node, colyseus.js"
+  rm_best_row mosq_node "Mosquitto $MOSQ_VERSION, nodelay (mosquitto.sh)" "Node, npm mqtt"
+  rm_best_row mqtt "Mosquitto $MOSQ_VERSION, nodelay" "C, roomload -t mqtt"
+  rm_best_row plain "hangard, plain relay" "C, roomload -t hangard"
+  rm_best_row lua "hangard, Lua relay handler" "C, roomload -t hangard -l 1"
+fi
+
 # ---- RESULTS.md ----
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
 DIRTY=$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt bench | wc -l)
@@ -805,7 +999,7 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
   echo "- machine: $(nproc) cores, $CPU, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); load generator and servers share the cores"
   echo "- commit: $COMMIT$([ "$DIRTY" = 0 ] || echo " + $DIRTY uncommitted file(s) under src/, bench/, CMakeLists.txt")"
   echo "- versions: $(want_nginx && echo "$(nginx -v 2>&1 | sed 's#.*/#nginx #'), wrk $({ wrk -v 2>&1 || true; } | awk 'NR==1{print $2}'), ")$({ want registry || want leaderboards; } && echo "Redis ${REDIS_VERSION:-?}, ")libuv $(pkg-config --modversion libuv), SQLite $(pkg-config --modversion sqlite3), OpenSSL $(pkg-config --modversion libcrypto)"
-  echo "- command: \`$([ "$BUILD" = "$ROOT/build" ] || echo "BUILD=$BUILD ")BP_RUNS=$BP_RUNS$(want fleetiq && echo " WRK_THREADS=$WRK_THREADS WRK_CONNS=$WRK_CONNS WRK_DURATION=$WRK_DURATION GL_CONNS=$GL_CONNS GL_THREADS=$GL_THREADS GL_DURATION=$GL_DURATION GL_WARMUP=$GL_WARMUP")$(want registry && echo " EV_SUBS=$EV_SUBS EV_CONNS=$EV_CONNS EV_DEPTH=$EV_DEPTH EV_DURATION=$EV_DURATION EV_WARMUP=$EV_WARMUP EV_RATE=$EV_RATE")$(want sessions && echo " SL_PROCS=$SL_PROCS SL_CONNS=$SL_CONNS SL_PLAYERS=$SL_PLAYERS SL_RECYCLE_PROCS=$SL_RECYCLE_PROCS SL_DURATION=$SL_DURATION SL_WARMUP=$SL_WARMUP")$(want placement && echo " PL_PROCS=$PL_PROCS PL_CONNS=$PL_CONNS PL_PLAYERS=$PL_PLAYERS PL_RATE=$PL_RATE PL_RATE_CONNS=$PL_RATE_CONNS PL_DURATION=$PL_DURATION PL_WARMUP=$PL_WARMUP PL_VERIFY=$PL_VERIFY")$(want leaderboards && echo " LB_ENTRIES=$LB_ENTRIES LB_PLAYERS=$LB_PLAYERS LB_CONNS=$LB_CONNS")$(want purchases && echo " PU_PLAYERS=$PU_PLAYERS PU_CONNS=$PU_CONNS PU_PG_DURATION=$PU_PG_DURATION") bench/run.sh$([ "$ONLY" = all ] || echo " --only $ONLY")\`"
+  echo "- command: \`$([ "$BUILD" = "$ROOT/build" ] || echo "BUILD=$BUILD ")BP_RUNS=$BP_RUNS$(want fleetiq && echo " WRK_THREADS=$WRK_THREADS WRK_CONNS=$WRK_CONNS WRK_DURATION=$WRK_DURATION GL_CONNS=$GL_CONNS GL_THREADS=$GL_THREADS GL_DURATION=$GL_DURATION GL_WARMUP=$GL_WARMUP")$(want registry && echo " EV_SUBS=$EV_SUBS EV_CONNS=$EV_CONNS EV_DEPTH=$EV_DEPTH EV_DURATION=$EV_DURATION EV_WARMUP=$EV_WARMUP EV_RATE=$EV_RATE")$(want sessions && echo " SL_PROCS=$SL_PROCS SL_CONNS=$SL_CONNS SL_PLAYERS=$SL_PLAYERS SL_RECYCLE_PROCS=$SL_RECYCLE_PROCS SL_DURATION=$SL_DURATION SL_WARMUP=$SL_WARMUP")$(want placement && echo " PL_PROCS=$PL_PROCS PL_CONNS=$PL_CONNS PL_PLAYERS=$PL_PLAYERS PL_RATE=$PL_RATE PL_RATE_CONNS=$PL_RATE_CONNS PL_DURATION=$PL_DURATION PL_WARMUP=$PL_WARMUP PL_VERIFY=$PL_VERIFY")$(want leaderboards && echo " LB_ENTRIES=$LB_ENTRIES LB_PLAYERS=$LB_PLAYERS LB_CONNS=$LB_CONNS")$(want purchases && echo " PU_PLAYERS=$PU_PLAYERS PU_CONNS=$PU_CONNS PU_PG_DURATION=$PU_PG_DURATION")$(want rooms && echo " RM_ROOMS=$RM_ROOMS RM_BASE=$RM_BASE RM_RAMP=$RM_RAMP RM_C_RAMP=$RM_C_RAMP RM_MEASURE=$RM_MEASURE RM_WARMUP=$RM_WARMUP RM_P99=$RM_P99 RM_MOSQ_NODE=$RM_MOSQ_NODE RM_IDLE_CONNS=${RM[idle_asked]:-$RM_IDLE_CONNS} RM_IDLE_PER_ROOM=$RM_IDLE_PER_ROOM RM_IDLE_HOLD=$RM_IDLE_HOLD") bench/run.sh$([ "$ONLY" = all ] || echo " --only $ONLY")\`"
   if want_nginx; then
     echo "  - wrk: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_DURATION}s --latency [-s LUA] URL\` via \`bp_wrk_series\` (../shared/peers/lib.sh)"
   fi
@@ -829,6 +1023,11 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
   if want purchases; then
     echo "  - peers: \`BP_RUNS=$BP_RUNS PG_DURATION=$PU_PG_DURATION PG_SHORT=$PU_PG_DURATION ../shared/peers/postgres.sh\` and \`BP_RUNS=$BP_RUNS ../shared/peers/sqlite.sh\`, unchanged, in this run"
     echo "  - purchases: \`hangard … --auth-device 1 --auth-open-per-minute 100000\`, \`bench/walletprep.py URL $PU_PLAYERS DIR\`, \`wrk -t$WRK_THREADS -c$PU_CONNS -d${WRK_DURATION}s --latency -s buy.lua|events.lua\`, then \`hangard check --data DIR\`"
+  fi
+  if want rooms; then
+    echo "  - peers: \`BP_RUNS=$BP_RUNS ROOMS=$RM_ROOMS BASE=$RM_BASE RAMP=$RM_RAMP MEASURE=$RM_MEASURE $RM_PEERS/colyseus.sh\`$([ "$RM_MOSQ_NODE" != 1 ] || echo " and \`… VARIANTS=nodelay ../shared/peers/mosquitto.sh\`"), unchanged, in this run"
+    echo "  - roomload: \`roomload -t mqtt|hangard [-l 1] -R $RM_ROOMS -n 8 -b $RM_BASE -x $BP_RUNS -u $RM_C_RAMP -d $RM_MEASURE -W $RM_WARMUP -L $RM_P99 -P SERVER_PID\`; Mosquitto $MOSQ_VERSION with mosquitto.sh's nodelay config on port $RM_MQTT_PORT; hangard with \`--room-rate-per-s 100000\`"
+    echo "  - idle: \`hangard … ${RM[idle_hargs]:-}\`, \`roomload -t hangard -m idle -c ${RM[idle_conns]:-$RM_IDLE_CONNS} -n $RM_IDLE_PER_ROOM -H $RM_IDLE_HOLD -P HANGARD_PID\`"
   fi
   echo "  - hangard: \`HANGAR_ADMIN_KEY_ID=AKIDBENCH HANGAR_ADMIN_SECRET=… hangard --listen 127.0.0.1:$HANGARD_PORT --data FRESH_DIR\`, one fresh daemon per workload, defaults otherwise (SQLite WAL, synchronous=FULL, group commit)"
   echo
@@ -960,6 +1159,43 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
     echo "After the runs, \`hangard check\` on the stopped store: ${PU[check]:-not run}"
     echo
   fi
+  if want rooms; then
+    echo "## Realtime rooms beside Colyseus and Mosquitto"
+    echo
+    echo "$RM_ROOMS rooms × 8 clients; each client sends its room msg/s messages of ~80 bytes carrying their send time; every"
+    echo "message is delivered to the room's 8 members, the sender included (deliveries = 8 × sends). Steps as"
+    echo "../shared/peers/roomload/core.js: the base rate $BP_RUNS times (median, spread), then the ramp until a step is"
+    echo "saturated: delivered < 97% of expected, > 0.5% undelivered after the drain, or p99 over the limit (roomload:"
+    echo "$RM_P99 ms; the peers' own scripts keep core.js's 250 ms, so their rows may go on past $RM_P99 ms). Latency: send time"
+    echo "in the payload → received, one clock. Server CPU: the server process (hangard: loop thread and store writer;"
+    echo "Mosquitto, Colyseus: one process); client CPU: the load generator (one Node process, or roomload's one thread)."
+    echo "hangard runs with --room-rate-per-s 100000 (its per-client limit, 60/s by default, would close the ramp's"
+    echo "clients with 4008). Colyseus and the first Mosquitto rows are their own scripts' output, unchanged, in this run."
+    echo
+    echo "| peer | step | rooms x clients | msg/s per client | sent msg/s | delivered msg/s | spread | p50 ms | p99 ms | undelivered | server CPU % | client CPU % | machine busy % |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${RM_ROWS[@]}"
+    echo
+    echo "Best unsaturated step with p99 under $RM_P99 ms (the issue's figure), and where each one saturated:"
+    echo
+    echo "| system | load client | deliveries/s | at msg/s per client | p99 ms | server CPU % | client CPU % | ratio to Colyseus | first saturated step | checks (roomload) |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---|---|"
+    printf '%s\n' "${RM_BEST[@]}"
+    echo
+    if [ -n "${RM[idle_held]:-}" ]; then
+      echo "Idle connections: hangard with ${RM[idle_hargs]}; \`roomload -m idle -c ${RM[idle_conns]} -n $RM_IDLE_PER_ROOM -H $RM_IDLE_HOLD\`: ${RM[idle_conns]} room WebSockets"
+      echo "over $(((RM[idle_conns] + RM_IDLE_PER_ROOM - 1) / RM_IDLE_PER_ROOM)) rooms of $RM_IDLE_PER_ROOM, each socket bound to a source address in 127.1.0.0/16 (1,000 a address), welcomed, then"
+      echo "held $RM_IDLE_HOLD s. hangard's VmRSS before the first connection (rooms created, players logged in) and after the hold."
+      echo
+      echo "| case | connections asked | held | connect s | hangard RSS before / after KiB | RSS bytes per connection | hangar_memory_bytes per connection |"
+      echo "|---|---:|---:|---:|---:|---:|---:|"
+      echo "| hangard idle room connections | ${RM[idle_asked]}$([ "${RM[idle_asked]}" = "${RM[idle_conns]}" ] || echo " (run: ${RM[idle_conns]}, ulimit -n ${RM[idle_nofile]})") | ${RM[idle_held]} | ${RM[idle_connect_s]} | ${RM[idle_server_rss_before_kib]} / ${RM[idle_server_rss_after_kib]} | ${RM[idle_server_bytes_per_conn]} | ${RM[idle_server_heap_bytes_per_conn]} |"
+      echo
+      [ "${RM[idle_asked]}" = "${RM[idle_conns]}" ] ||
+        echo "The connections asked (${RM[idle_asked]}) were lowered to ${RM[idle_conns]}: each needs a descriptor in roomload and in hangard, and this box's hard limit is ulimit -n ${RM[idle_nofile]} (not raisable without CAP_SYS_RESOURCE). With ulimit -n >= $((RM[idle_asked] + 200)) the full count runs; hangard's own limits are raised on its command line above."
+      echo
+    fi
+  fi
   echo "Per run (in run order):"
   echo
   for r in "${RAW[@]}"; do echo "- $r"; done
@@ -976,7 +1212,7 @@ CPU=$(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}')
     for f in "${FLAGS[@]}"; do echo "- $f"; done
     echo
   else
-    echo "No errors: every request of every hangard run was answered 200; no timeouts, no crash, nothing logged at error level$(want registry && echo "; no event lost, duplicated or out of order")."
+    echo "No errors: every request of every hangard run was answered 200; no timeouts, no crash, nothing logged at error level$(want registry && echo "; no event lost, duplicated or out of order")$(want rooms && echo "; no room message lost, duplicated or out of order, no client closed by a server")."
     echo
   fi
 } >"$OUT.tmp"
@@ -1211,12 +1447,46 @@ interpret_leaderboards() {
   echo "the server: see the client CPU column."
   echo
 }
+interpret_rooms() {
+  local c=${RM[colyseus_best]:-0} k
+  echo "## Interpretation: realtime rooms"
+  echo
+  echo "Figure (the issue): deliveries/s at the best unsaturated step with p99 under $RM_P99 ms, $RM_ROOMS rooms × 8 clients,"
+  echo "beside Colyseus in the same run (BASELINES.md: Colyseus 128,000/s; Mosquitto over MQTT/TCP, Nagle off, 160,000/s at"
+  echo "p99 24 ms, client-bound)."
+  echo
+  for k in plain lua mqtt mosq_node; do
+    [ -n "${RM[${k}_best]:-}" ] || continue
+    case $k in
+      plain) echo -n "- hangard, plain relay" ;; lua) echo -n "- hangard, every message through a Lua handler" ;;
+      mqtt) echo -n "- Mosquitto with roomload" ;; mosq_node) echo -n "- Mosquitto with its Node client" ;;
+    esac
+    echo ": $(bp_fmt "${RM[${k}_best]}") deliveries/s at ${RM[${k}_rate]} msg/s per client (p99 ${RM[${k}_p99]} ms)$([ "${c%.*}" -gt 0 ] 2>/dev/null && echo " = $(ratio "${RM[${k}_best]}" "$c")x Colyseus ($(bp_fmt "$c")/s)" || echo " (no Colyseus figure in this run)");"
+    echo "  the next step: ${RM[${k}_sat]}."
+  done
+  echo
+  echo "Which side saturated: the server CPU column is the server process (hangard's loop thread in brackets: the"
+  echo "room fan-out runs there), the client CPU column the load generator. A server near 100% of a core (loop thread)"
+  echo "is the server's ceiling; a client near 100% means the figure is a floor for the server. The peers' Node clients"
+  echo "reach ~100% of a core around 150-250k deliveries/s (../shared/peers/README.md), which is why the rows driven by"
+  echo "roomload (one C thread, no allocation per message) are the ones to read for hangard's and Mosquitto's own"
+  echo "ceilings; the Colyseus row is Colyseus with its own client, as BASELINES.md measured it. Both ends share the"
+  echo "$(nproc) cores: every row's machine busy column says how much of the box was left."
+  if [ -n "${RM[idle_held]:-}" ]; then
+    echo
+    echo "- idle: ${RM[idle_held]} of ${RM[idle_conns]} room connections held; hangard's RSS grew ${RM[idle_server_bytes_per_conn]} bytes per"
+    echo "  connection (${RM[idle_server_heap_bytes_per_conn]} of them counted by its allocator: seat, connection, WebSocket state and"
+    echo "  buffers; the rest is libuv/kernel-facing buffers and allocator slack)."
+  fi
+  echo
+}
 want fleetiq && interpret >>"$OUT.tmp"
 want registry && interpret_registry >>"$OUT.tmp"
 want sessions && interpret_sessions >>"$OUT.tmp"
 want placement && interpret_placement >>"$OUT.tmp"
 want leaderboards && interpret_leaderboards >>"$OUT.tmp"
 want purchases && interpret_purchases >>"$OUT.tmp"
+want rooms && interpret_rooms >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
 bp_log "wrote $OUT; raw outputs in $BP_DIR"

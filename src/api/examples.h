@@ -8,7 +8,8 @@
  *     GET /examples/           index.html
  *     GET /examples/<name>     that file; 404 for any other name
  *
- * Only regular files directly in the directory are kept, named 1..HG_EXAMPLES_NAME_MAX of
+ * Only regular files directly in the directory are kept (a symbolic link is what it points to:
+ * the directory's owner chose it), named 1..HG_EXAMPLES_NAME_MAX of
  * [A-Za-z0-9._-] not starting with '.', with a known extension (.html .js .css .lua .json .md
  * .txt), at most HG_EXAMPLES_FILES_MAX files and HG_EXAMPLES_BYTES_MAX bytes together. A
  * request names one of them exactly or gets 404: there is no path to resolve, so no '..', '/',

@@ -239,7 +239,8 @@ def get(d, method, path, headers=None):
 @fresh(args=OPEN)
 def test_the_page_is_served_read_only(d):
     types = {"index.html": "text/html", "app.js": "text/javascript",
-             "tictactoe.lua": "text/plain", "chat.lua": "text/plain"}
+             "style.css": "text/css", "tictactoe.lua": "text/plain", "chat.lua": "text/plain",
+             "README.md": "text/markdown"}
     for name, ctype in types.items():
         r = get(d, "GET", "/examples/" + name)
         with open(os.path.join(EXAMPLES, name), "rb") as f:
@@ -255,7 +256,7 @@ def test_the_page_is_served_read_only(d):
     assert int(head.headers["content-length"]) == len(index.body), head.headers
     assert get(d, "GET", "/examples/app.js?v=1").status == 200  # a query changes nothing
     for bad in ("/examples/../README.md", "/examples/..%2FREADME.md", "/examples/%2e%2e/Makefile",
-                "/examples//etc/passwd", "/examples/README.md", "/examples/.hidden.js",
+                "/examples//etc/passwd", "/examples/README", "/examples/.hidden.js",
                 "/examples/index.html%00.js", "/examples/sub/index.html", "/examples/nope.html",
                 "/examples/..", "/examples/."):
         r = get(d, "GET", bad)
@@ -272,11 +273,73 @@ def test_no_examples_dir_no_pages(d):
     assert get(d, "GET", "/examples/").status == 404
 
 
+def readme_block(name):
+    import re
+    with open(os.path.join(EXAMPLES, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"<!-- rooms-readme: %s .*?-->\s*```sh\n(.*?)```" % re.escape(name), text, re.S)
+    assert m, "examples/rooms/README.md has no block named %s" % name
+    return m.group(1)
+
+
+@fresh(admin=False, args=OPEN)
+def test_the_readme_commands_deploy_and_create(d):
+    """The README's curl commands, as written (only the endpoint and data directory differ)."""
+    import subprocess
+    d.load_credentials()
+    code = readme_block("deploy") + readme_block("create")
+    code = code.replace("http://127.0.0.1:7770", d.url).replace("./hangar-data", d.data)
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=harness.REPO,
+                       env=harness.clean_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, "the README's commands failed:\n%s\n%s" % (p.stdout, p.stderr)
+    out = [json.loads(ln) for ln in p.stdout.splitlines() if ln.strip()]
+    assert [(o.get("name"), o.get("version")) for o in out[:2]] == [("tictactoe", 1), ("chat", 1)]
+    assert out[2]["script"] == "chat" and out[2]["room_id"], out
+    r = reg_call(d, "GET", "/v1/rooms/" + out[2]["room_id"])
+    assert r.status == 200 and r.json()["script_version"] == 1, r
+
+
 @harness.no_daemon
 def test_a_missing_examples_dir_stops_start_up(d):
     p = harness.hangard_cli("--listen", "127.0.0.1:0", "--data", harness.tmpdir(),
                             "--examples-dir", "/nonexistent-hangar-examples")
     assert p.returncode == 1 and "examples-dir /nonexistent-hangar-examples" in p.stderr, p
+
+
+@harness.no_daemon
+def test_examples_dir_limits_and_what_is_not_served(d):
+    def start_fails(files, says):
+        tmp = harness.tmpdir()
+        for name, size in files:
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(b"x" * size)
+        p = harness.hangard_cli("--listen", "127.0.0.1:0", "--data", harness.tmpdir(),
+                                "--examples-dir", tmp)
+        assert p.returncode == 1 and says in p.stderr, p
+
+    start_fails([("f%d.js" % i, 1) for i in range(65)], "more than 64 files")
+    start_fails([("a.html", 1 << 19), ("b.html", (1 << 19) + 1)], "over 1048576 bytes")
+    tmp = harness.tmpdir()
+    for name in ("index.html", ".hidden.js", "run.sh", "notes.JS", "ok.json", "a b.js", "x.js~"):
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(name)
+    os.mkdir(os.path.join(tmp, "sub.js"))
+    elsewhere = os.path.join(harness.tmpdir(), "elsewhere.txt")
+    with open(elsewhere, "w") as f:
+        f.write("linked")
+    os.symlink(elsewhere, os.path.join(tmp, "linked.txt"))  # the directory's owner's choice
+    dmn = harness.Daemon(args=["--examples-dir", tmp])
+    try:
+        dmn.start()
+        assert get(dmn, "GET", "/examples/").body == b"index.html"
+        r = get(dmn, "GET", "/examples/ok.json")
+        assert r.status == 200 and r.headers["content-type"] == "application/json", r
+        for name in (".hidden.js", "run.sh", "notes.JS", "a%20b.js", "x.js~", "sub.js"):
+            assert get(dmn, "GET", "/examples/" + name).status == 404, name
+        assert get(dmn, "GET", "/examples/linked.txt").body == b"linked"
+    finally:
+        rc = dmn.stop()
+    assert rc == 0, "hangard exited %s on SIGTERM\n%s" % (rc, dmn.log_tail())
 
 
 if __name__ == "__main__":

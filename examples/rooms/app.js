@@ -18,6 +18,7 @@ const page = {
   state: null,       // the last tic-tac-toe state
   names: {},         // chat: player id -> nickname
   closed: false,     // the room is gone or we were kicked: no reconnect
+  retries: 0,        // reconnects since the last welcome
 };
 
 function setStatus(text, phase) {
@@ -131,6 +132,7 @@ function drawBoard(st) {
 function onMessage(m) {
   switch (m.type) {
     case "welcome":
+      page.retries = 0;
       page.me = m.you;
       document.body.dataset.me = m.you;
       send("hello", params.get("name") ? { name: params.get("name") } : undefined);
@@ -169,6 +171,10 @@ function connect() {
     if (why || page.closed) {
       page.closed = true;
       setStatus("Disconnected: " + (why || ev.reason || ev.code), "closed");
+      return;
+    }
+    if (++page.retries > 5) { // refused (403), full (409) or gone (404): a browser cannot tell
+      setStatus("Cannot join this room (refused, full or closed)", "closed");
       return;
     }
     setStatus("Connection lost (" + ev.code + "); reconnecting…", "reconnecting");

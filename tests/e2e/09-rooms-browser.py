@@ -1,7 +1,8 @@
 """09 the rooms demo page in a real browser: headless Chromium, driven over the Chrome DevTools
 Protocol (websocket-client), opens hangard's /examples/ page twice, each page in its own browser
-context (its own storage, so its own device login and player). The two pages play tic-tac-toe
-by clicking cells until X wins; each page must show the board, the winning line and who won, and
+context (its own storage, so its own device login and player). The first opens a tic-tac-toe
+room from the page's lobby, the second follows its link, and they play by clicking cells until X
+wins; each page must show the board, the winning line and who won, and
 a third client in the room must have seen the same game; then both ask for a rematch and the
 sides swap. A chat room opened the same way carries a line from one page to the other.
 
@@ -175,14 +176,19 @@ class Cdp:
     def wait(self, pred, what):
         """Polls view() until pred(view) holds; fails naming what and showing the page."""
         deadline = time.monotonic() + STEP_S
-        v = None
+        v = err = None
         while time.monotonic() < deadline:
-            v = self.view()
+            try:
+                v = self.view()
+            except AssertionError as e:  # a navigation replaced the page under the evaluation
+                err = e
+                v = None
             if v is not None and pred(v):
                 return v
             time.sleep(0.05)
-        raise AssertionError("%s: no %s within %.0fs; the page shows %s; console: %s" % (
-            self.name, what, STEP_S, json.dumps(v), self.console()))
+        raise AssertionError("%s: no %s within %.0fs; the page shows %s%s; console: %s" % (
+            self.name, what, STEP_S, json.dumps(v), " (last error: %s)" % err if err else "",
+            self.console()))
 
     def open(self, url):
         self.call("Page.navigate", {"url": url})
@@ -221,19 +227,24 @@ def test_two_pages_play_tictactoe_to_the_end_and_chat(d):
     t0 = time.monotonic()
     examples.deploy(d, "tictactoe")
     examples.deploy(d, "chat")
-    rid = create_room(d, "tictactoe")
-    # a third player in the room that only listens (it never says hello: no seat)
-    watcher = rooms.Client(d, rid, rooms.login(d, 99))
     chrome = Chromium()
-    pages = []
+    pages, watcher = [], None
     try:
         a, b = chrome.new_page("page A"), chrome.new_page("page B")
         pages += [a, b]
-        url = d.url + "/examples/?room=" + rid
-        a.open(url)  # the first page sits as X ...
+        # page A opens a room from the page's lobby (players may: on_create_request) and sits
+        # as X; its address then carries the room
+        a.open(d.url + "/examples/")
+        a.wait(lambda v: v["data"].get("phase") == "lobby", "the lobby")
+        a.js("document.getElementById('new-tictactoe').click()")
         va = a.wait(lambda v: v["data"].get("phase") == "waiting" and v["you"] == "X",
                     "seat as X, waiting")
-        b.open(url)  # ... the second as O, and the game starts
+        url = a.js("location.href")
+        rid = a.js("new URLSearchParams(location.search).get('room')")
+        assert rid and url == d.url + "/examples/?room=" + rid, url
+        # a third player in the room that only listens (it never says hello: no seat)
+        watcher = rooms.Client(d, rid, rooms.login(d, 99))
+        b.open(url)  # the second page sits as O, and the game starts
         vb = b.wait(lambda v: v["data"].get("phase") == "playing" and v["you"] == "O",
                     "seat as O, playing")
         va = a.wait(lambda v: v["data"].get("phase") == "playing", "the game to start")
@@ -318,7 +329,8 @@ def test_two_pages_play_tictactoe_to_the_end_and_chat(d):
         for p in pages:
             p.close()
         chrome.close()
-        watcher.close()
+        if watcher:
+            watcher.close()
     took = time.monotonic() - t0
     print("  (browser test took %.1fs)" % took)
     assert took < 20, "the browser test took %.1fs (budget 20 s)" % took

@@ -1,5 +1,6 @@
 # hangar — the newcomer's entry points. Each target installs what is missing first.
-#   make run    build and start hangard on 127.0.0.1:7770 with data in ./hangar-data
+#   make run    build and start hangard on 127.0.0.1:7770 with data in ./hangar-data, serving
+#               the rooms demo page at /examples/ (examples/rooms/README.md)
 #   make test   format check, unit tests (plain and under ASan+UBSan), then the end-to-end
 #               suite against the ASan+UBSan daemon
 #   make bench  benchmarks beside the peers; writes bench/RESULTS.md
@@ -29,7 +30,7 @@ build-asan: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 run: build
-	$(BUILD)/hangard --listen $(LISTEN) --data $(DATA)
+	$(BUILD)/hangard --listen $(LISTEN) --data $(DATA) --examples-dir examples/rooms
 
 unit: build
 	$(BUILD)/unit_tests

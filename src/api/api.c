@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/examples.h"
 #include "api/sdk/sdk.h"
 #include "auth/sigv4.h"
 #include "core/metrics.h"
@@ -141,6 +142,10 @@ void hg_api_handle(hg_http_req_t *req, void *ud)
     if ((req->path_len == 4 && memcmp(req->path, "/sdk", 4) == 0) ||
         (req->path_len == 5 && memcmp(req->path, "/sdk/", 5) == 0)) {
         hg_sdk_handle(api, req);
+        return;
+    }
+    if (api->examples && hg_examples_match(req)) {
+        hg_examples_handle(api->examples, req);
         return;
     }
     if (req->path_len == 1 && req->path[0] == '/' && req->method == HTTP_POST) {

@@ -5,6 +5,7 @@
  *     GET /healthz      200 while serving
  *     GET /metrics      Prometheus text
  *     GET /sdk[/]       the GameLift Server SDK WebSocket endpoint (api/sdk)
+ *     GET /examples/…   the example pages, when examples-dir is set (api/examples.h)
  *
  * hg_api_t holds borrowed pointers to the domain modules the handlers translate into; the
  * daemon fills it at start-up. Loop thread only.
@@ -42,6 +43,7 @@ typedef struct hg_api {
     struct hg_wallets *wallet;
     struct hg_rooms *rooms;
     struct hg_scripts *scripts;
+    const struct hg_examples *examples;   /* the example pages; NULL: not served (404) */
     struct hg_ratelimit *open_auth_limit; /* unsigned /v1/auth calls, per source address */
     int auth_device;                      /* device logins without a signature are allowed */
     int allow_plain_bearer;               /* bearer tokens over plain HTTP from anywhere */

@@ -92,6 +92,11 @@ const hg_config_def_t hg_config_defs[] = {
      "it missed, and nobody sees it leave."},
     {"room-empty-close-s", I(room_empty_close_s), "300", 1, 604800, "s",
      "A room with no one seated is closed after this long."},
+    {"examples-dir", S(examples_dir), "", 0, 0, "path",
+     "Directory whose pages hangard serves under /examples/ to anyone, without authentication "
+     "(GET and HEAD; `make run` gives examples/rooms, the rooms demo). Its files are read once "
+     "at start-up (docs/limits.md: at most 64 files, 1 MiB together; a file that cannot be read "
+     "stops start-up). Empty: /examples/ answers 404."},
     {"refresh-token-ttl-s", I(refresh_token_ttl_s), "2592000", 60, 31536000, "s",
      "Lifetime of a player session's refresh token, from its last rotation (default 30 "
      "days)."},

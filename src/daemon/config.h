@@ -57,6 +57,7 @@ typedef struct hg_config {
     int64_t room_send_queue_bytes;
     int64_t room_reconnect_grace_s;
     int64_t room_empty_close_s;
+    char examples_dir[1024];
 } hg_config_t;
 
 typedef enum { HG_CFG_STR, HG_CFG_INT } hg_config_type_t;

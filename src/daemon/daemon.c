@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/examples.h"
 #include "api/gamelift/gamelift.h"
 #include "api/gamelift/validate.h"
 #include "api/native/events.h"
@@ -105,6 +106,7 @@ typedef struct daemon {
     hg_wallets_t *wallet;
     hg_rooms_t *rooms;
     hg_scripts_t *scripts;
+    hg_examples_t *examples;        /* the example pages (examples-dir), or NULL */
     hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
     hg_webhook_t *webhook;          /* placement notifications */
     uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
@@ -653,6 +655,9 @@ static int serve(daemon_t *d)
         hg_error_set(&err, rc, "cannot load game session queues and placements");
         goto fail;
     }
+    if (d->cfg.examples_dir[0] && /* reads the files (start-up only) */
+        (rc = hg_examples_load(d->cfg.examples_dir, &d->examples, &err)) < 0)
+        goto fail;
     const hg_key_t *admin;
     int created;
     if ((rc = hg_keys_bootstrap_admin(d->keys, d->cfg.admin_key_id, d->cfg.admin_secret, &admin,
@@ -677,6 +682,7 @@ static int serve(daemon_t *d)
         .wallet = d->wallet,
         .rooms = d->rooms,
         .scripts = d->scripts,
+        .examples = d->examples,
         .open_auth_limit = &d->open_auth_limit,
         .auth_device = (int)d->cfg.auth_device,
         .allow_plain_bearer = (int)d->cfg.allow_plain_bearer,
@@ -768,6 +774,7 @@ out:
     hg_ptokens_free(d->ptokens);
     hg_ratelimit_free(&d->open_auth_limit);
     hg_keys_free(d->keys);
+    hg_examples_free(d->examples);
     hg_gl_validate_fini();
     uv_loop_close(&d->loop);
     if (rc == 0)

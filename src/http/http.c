@@ -269,6 +269,7 @@ static const char *reason(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 301: return "Moved Permanently";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -320,7 +321,8 @@ static void serialise(hg_http_server_t *s, hg_http_req_int_t *r, int status,
     if (!r->keep_alive)
         hg_buf_puts(o, "Connection: close\r\n");
     hg_buf_puts(o, "\r\n");
-    hg_buf_append(o, body, len);
+    if (r->pub.method != HTTP_HEAD) /* HEAD: the headers GET would get, Content-Length too */
+        hg_buf_append(o, body, len);
     r->ready = 1;
 }
 

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     hg_match_ticket_t *t = calloc(n, sizeof(*t));
     hg_match_player_t *p = calloc(n, sizeof(*p));
     hg_match_attr_t *a = calloc(n, sizeof(*a));
-    char (*ids)[16] = calloc(n, sizeof(*ids));
+    char(*ids)[16] = calloc(n, sizeof(*ids));
     double *secs = calloc((size_t)runs, sizeof(*secs));
     if (!t || !p || !a || !ids || !secs) {
         fprintf(stderr, "matchbench: out of memory\n");
@@ -73,11 +73,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         snprintf(ids[i], sizeof(ids[i]), "t%zu", i);
-        a[i] = (hg_match_attr_t){.name = "skill", .type = HG_RULES_ATTR_NUMBER,
-                                 .n = (double)(seed >> 33 & 4095)};
+        a[i] = (hg_match_attr_t){
+            .name = "skill", .type = HG_RULES_ATTR_NUMBER, .n = (double)(seed >> 33 & 4095)};
         p[i] = (hg_match_player_t){.id = ids[i], .attrs = &a[i], .nattrs = 1};
-        t[i] = (hg_match_ticket_t){.id = ids[i], .players = &p[i], .nplayers = 1,
-                                   .start_ms = (int64_t)(i % 5000)};
+        t[i] = (hg_match_ticket_t){
+            .id = ids[i], .players = &p[i], .nplayers = 1, .start_ms = (int64_t)(i % 5000)};
     }
     size_t matched = 0, matches = 0, evals = 0;
     for (int r = 0; r < runs; r++) {

@@ -41,15 +41,15 @@ typedef enum rx_fn {
 typedef enum rx_base { B_NUM, B_STR, B_MAP, B_TEAM, B_PLAYER } rx_base_t;
 
 typedef struct rx {
-    uint8_t kind;   /* rx_kind_t */
-    uint8_t fn;     /* rx_fn_t, RX_FUNC */
-    uint8_t base;   /* rx_base_t of the result */
-    uint8_t depth;  /* list depth of the result: 0 scalar, 1 list, 2 list of lists ... */
-    uint8_t has_fn; /* the subtree applies an aggregation function */
-    int attr;       /* RX_ATTR: index into the rule set's attributes */
-    double num;     /* RX_NUM */
-    char *str;      /* RX_STR */
-    struct rx *kid; /* RX_PLAYERS, RX_ATTR, RX_PLAYERID, RX_FUNC */
+    uint8_t kind;      /* rx_kind_t */
+    uint8_t fn;        /* rx_fn_t, RX_FUNC */
+    uint8_t base;      /* rx_base_t of the result */
+    uint8_t depth;     /* list depth of the result: 0 scalar, 1 list, 2 list of lists ... */
+    uint8_t has_fn;    /* the subtree applies an aggregation function */
+    int attr;          /* RX_ATTR: index into the rule set's attributes */
+    double num;        /* RX_NUM */
+    char *str;         /* RX_STR */
+    struct rx *kid;    /* RX_PLAYERS, RX_ATTR, RX_PLAYERID, RX_FUNC */
     struct rx **items; /* RX_LIST */
     size_t nitems;
     uint16_t *teams; /* RX_TEAMS: compiled team indices */
@@ -95,12 +95,12 @@ typedef struct stmt {
 
 typedef struct rule {
     char *name;
-    uint8_t type;     /* rule_type_t */
-    uint8_t op;       /* cmp_op_t (comparison) */
-    uint8_t agg;      /* party_agg_t */
-    uint8_t coll_op;  /* coll_op_t */
-    uint8_t desc;     /* sorts: descending */
-    uint8_t map_max;  /* sorts: mapKey maxValue (else minValue) */
+    uint8_t type;        /* rule_type_t */
+    uint8_t op;          /* cmp_op_t (comparison) */
+    uint8_t agg;         /* party_agg_t */
+    uint8_t coll_op;     /* coll_op_t */
+    uint8_t desc;        /* sorts: descending */
+    uint8_t map_max;     /* sorts: mapKey maxValue (else minValue) */
     uint8_t in_compound; /* referenced by a compound statement: evaluated only through it */
     uint8_t monotone;    /* failing on a partial match means failing on every larger one */
     uint8_t per_player;  /* measurements read players directly (no aggregation function) and
@@ -121,14 +121,14 @@ typedef struct rattr {
     char *name;
     hg_rules_attr_type_t type;
     int has_default;
-    double dnum;    /* number default */
-    char *dstr;     /* string default */
-    char **dlist;   /* string_list default */
+    double dnum;  /* number default */
+    char *dstr;   /* string default */
+    char **dlist; /* string_list default */
     size_t ndlist;
-    char **dkeys;   /* string_number_map default */
+    char **dkeys; /* string_number_map default */
     double *dvals;
     size_t ndmap;
-    uint8_t used;   /* referenced by a rule, the algorithm or a sort */
+    uint8_t used; /* referenced by a rule, the algorithm or a sort */
 } rattr_t;
 
 typedef struct rteam {

@@ -48,8 +48,8 @@
 #define ARENA_VALS 65536 /* values one rule evaluation may build */
 #define MAX_SLOTS (HG_RULES_LARGE_MAX_PLAYERS + HG_MATCH_MAX_BACKFILL_PLAYERS)
 #define HILL_ROUNDS 6
-#define MAP_SCAN 1024   /* tickets scanned per anchor for a string_number_map sort */
-#define MAX_REFILLS 4   /* drop-and-refill rounds per anchor */
+#define MAP_SCAN 1024 /* tickets scanned per anchor for a string_number_map sort */
+#define MAX_REFILLS 4 /* drop-and-refill rounds per anchor */
 #define MAX_REGIONS 65536
 
 /* ---- resolved inputs ---- */
@@ -512,8 +512,7 @@ static void collapse(work_t *w, int agg)
         size_t j = i + 1;
         if (v->k == V_NUM && v->owner >= 0) {
             double acc = v->n, mn = v->n, mx = v->n;
-            while (j < w->nleaves && w->leaves[j]->k == V_NUM &&
-                   w->leaves[j]->owner == v->owner) {
+            while (j < w->nleaves && w->leaves[j]->k == V_NUM && w->leaves[j]->owner == v->owner) {
                 acc += w->leaves[j]->n;
                 mn = w->leaves[j]->n < mn ? w->leaves[j]->n : mn;
                 mx = w->leaves[j]->n > mx ? w->leaves[j]->n : mx;
@@ -905,13 +904,13 @@ static int pick_region(work_t *w)
             continue;
         double avg = n ? sum / (double)n : 0;
         size_t pop = w->rs->batching == BATCH_LARGEST_POPULATION ? w->region_pop[r] : 0;
-        int better = best < 0 || pop > best_pop ||
-                     (pop == best_pop &&
-                      (mx < best_max ||
-                       (mx == best_max &&
-                        (avg < best_avg ||
-                         (avg == best_avg && strcmp(w->region_name[r],
-                                                    w->region_name[best]) < 0)))));
+        int better =
+            best < 0 || pop > best_pop ||
+            (pop == best_pop &&
+             (mx < best_max ||
+              (mx == best_max &&
+               (avg < best_avg ||
+                (avg == best_avg && strcmp(w->region_name[r], w->region_name[best]) < 0)))));
         if (better) {
             best = (int)r;
             best_max = mx;
@@ -1851,8 +1850,8 @@ static int by_prio(const void *a, const void *b)
     return (x->tk > y->tk) - (x->tk < y->tk);
 }
 
-static int run(work_t *w, const hg_match_ticket_t *pool, const hg_match_backfill_t *bf,
-               size_t nbf, int64_t now_ms)
+static int run(work_t *w, const hg_match_ticket_t *pool, const hg_match_backfill_t *bf, size_t nbf,
+               int64_t now_ms)
 {
     const hg_rules_t *rs = w->rs;
     hg_match_result_t *o = w->out;
@@ -1979,8 +1978,7 @@ int hg_match_run(const hg_rules_t *rs, const hg_match_ticket_t *pool, size_t n,
                    : HG_EINVAL;
     for (size_t i = 0; i < nbf; i++)
         if (bf[i].nplayers > HG_MATCH_MAX_BACKFILL_PLAYERS || (bf[i].nplayers && !bf[i].players))
-            return err ? hg_error_set(err, HG_EINVAL,
-                                      "a backfill request holds at most %d players",
+            return err ? hg_error_set(err, HG_EINVAL, "a backfill request holds at most %d players",
                                       HG_MATCH_MAX_BACKFILL_PLAYERS)
                        : HG_EINVAL;
     work_t w;

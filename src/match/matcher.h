@@ -43,11 +43,11 @@
 typedef struct hg_match_attr {
     const char *name;
     hg_rules_attr_type_t type;
-    double n;                     /* HG_RULES_ATTR_NUMBER ("N") */
-    const char *s;                /* HG_RULES_ATTR_STRING ("S") */
-    const char *const *sl;        /* HG_RULES_ATTR_STRING_LIST ("SL") */
+    double n;              /* HG_RULES_ATTR_NUMBER ("N") */
+    const char *s;         /* HG_RULES_ATTR_STRING ("S") */
+    const char *const *sl; /* HG_RULES_ATTR_STRING_LIST ("SL") */
     size_t nsl;
-    const char *const *map_keys;  /* HG_RULES_ATTR_STRING_NUMBER_MAP ("SDM") */
+    const char *const *map_keys; /* HG_RULES_ATTR_STRING_NUMBER_MAP ("SDM") */
     const double *map_vals;
     size_t nmap;
 } hg_match_attr_t;
@@ -120,12 +120,12 @@ typedef struct hg_match_proposal {
 typedef struct hg_match_result {
     hg_match_proposal_t *matches;
     size_t nmatches;
-    size_t *tickets;         /* pool indices, grouped by proposal, in team order */
-    uint16_t *teams;         /* the team (hg_rules_team_name) of each entry of tickets */
-    uint8_t *state;          /* hg_match_state_t per pool ticket */
-    uint8_t *bf_state;       /* hg_match_bf_state_t per backfill request */
-    size_t evals;            /* rule-set evaluations spent */
-    int budget_exhausted;    /* the run stopped early; the rest waits for the next run */
+    size_t *tickets;      /* pool indices, grouped by proposal, in team order */
+    uint16_t *teams;      /* the team (hg_rules_team_name) of each entry of tickets */
+    uint8_t *state;       /* hg_match_state_t per pool ticket */
+    uint8_t *bf_state;    /* hg_match_bf_state_t per backfill request */
+    size_t evals;         /* rule-set evaluations spent */
+    int budget_exhausted; /* the run stopped early; the rest waits for the next run */
 } hg_match_result_t;
 
 /**

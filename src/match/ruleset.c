@@ -56,6 +56,10 @@ static int fail(ctx_t *c, const char *fmt, ...)
     else
         hg_error_set(c->err, HG_EINVAL, "%s", msg);
     snprintf(c->err->field, sizeof(c->err->field), "RuleSetBody");
+    /* messages quote the body (and jansson's text quotes it too): no control bytes, no DEL */
+    for (char *p = c->err->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return HG_EINVAL;
 }
 
@@ -94,7 +98,8 @@ static int as_number(const json_t *v, double *out)
     if (!json_is_string(v))
         return 0;
     const char *s = json_string_value(v);
-    if (json_string_length(v) == 0 || json_string_length(v) > 64 || strlen(s) != json_string_length(v))
+    if (json_string_length(v) == 0 || json_string_length(v) > 64 ||
+        strlen(s) != json_string_length(v))
         return 0;
     char *end = NULL;
     double d = strtod(s, &end);
@@ -120,8 +125,7 @@ static int check_keys(ctx_t *c, json_t *obj, const char *const *allowed)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v)
-    {
+    json_object_foreach (obj, key, v) {
         int ok = 0;
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(*a, key) == 0;
@@ -360,8 +364,11 @@ static rx_t *xp_path(xp_t *p)
     if (xp_bracket(p, &a, &b) != HG_OK)
         return NULL;
     rx_t *x = rx_new(RX_TEAMS, B_TEAM, 0);
-    /* a name may appear several times; the definitions' replicas bound the total */
-    x->teams = hg_calloc(rs->nteams * (HG_RULES_EXPR_MAX / 2 + 1), sizeof(*x->teams));
+    /* each name of the selector stands for at most every team */
+    size_t names = 1;
+    for (size_t k = a; k < b; k++)
+        names += p->s[k] == ',';
+    x->teams = hg_calloc(names * rs->nteams + 1, sizeof(*x->teams));
     int many = 0;
     if (b - a == 1 && p->s[a] == '*') {
         for (size_t t = 0; t < rs->nteams; t++)
@@ -369,7 +376,7 @@ static rx_t *xp_path(xp_t *p)
         many = 1;
     } else {
         size_t k = a;
-        int names = 0;
+        int seen = 0;
         while (k <= b) {
             size_t e = k;
             while (e < b && p->s[e] != ',')
@@ -385,10 +392,10 @@ static rx_t *xp_path(xp_t *p)
                 rx_free(x);
                 return NULL;
             }
-            names++;
+            seen++;
             k = e + 1;
         }
-        if (names > 1)
+        if (seen > 1)
             many = 1;
     }
     x->depth = (uint8_t)(many ? 1 : 0);
@@ -417,9 +424,9 @@ static rx_t *xp_path(xp_t *p)
         }
         rs->attrs[ai].used = 1;
         hg_rules_attr_type_t t = rs->attrs[ai].type;
-        rx_base_t base = t == HG_RULES_ATTR_NUMBER               ? B_NUM
+        rx_base_t base = t == HG_RULES_ATTR_NUMBER              ? B_NUM
                          : t == HG_RULES_ATTR_STRING_NUMBER_MAP ? B_MAP
-                                                                 : B_STR;
+                                                                : B_STR;
         rx_t *at = rx_new(RX_ATTR, base, pl->depth + (t == HG_RULES_ATTR_STRING_LIST));
         at->attr = ai;
         at->kid = pl;
@@ -470,7 +477,9 @@ static rx_t *xp_func(xp_t *p, rx_fn_t fn, int depth)
 static rx_t *xp_expr(xp_t *p, int depth)
 {
     if (depth > HG_RULES_EXPR_DEPTH_MAX) {
-        xp_fail(p, "nested deeper than " "8" " levels");
+        char why[48];
+        snprintf(why, sizeof(why), "nested deeper than %d levels", HG_RULES_EXPR_DEPTH_MAX);
+        xp_fail(p, why);
         return NULL;
     }
     xp_ws(p);
@@ -482,8 +491,7 @@ static rx_t *xp_expr(xp_t *p, int depth)
     if ((ch >= '0' && ch <= '9') || ch == '-' || ch == '.') {
         size_t j = p->i;
         char num[40];
-        while (j < p->n && j - p->i < sizeof(num) - 1 &&
-               strchr("0123456789.-+eE", p->s[j]) != NULL)
+        while (j < p->n && j - p->i < sizeof(num) - 1 && strchr("0123456789.-+eE", p->s[j]) != NULL)
             j++;
         memcpy(num, p->s + p->i, j - p->i);
         num[j - p->i] = '\0';
@@ -663,7 +671,7 @@ static stmt_t *sp_stmt(sp_t *p, int depth)
     }
     sp_ws(p);
     size_t j = p->i;
-    while (j < p->n && (valid_name((char[]){p->s[j], 0}) || p->s[j] == '_'))
+    while (j < p->n && hg_str_name(p->s + j, 1, 1, NAME_EXTRA))
         j++;
     if (j == p->i) {
         sp_fail(p, "expected a rule name or and/or/not/xor");
@@ -768,8 +776,9 @@ static int parse_default(ctx_t *c, rattr_t *a, json_t *d)
         break;
     case HG_RULES_ATTR_STRING_LIST:
         if (!json_is_array(d) || json_array_size(d) > HG_RULES_MAX_LIST) {
-            rc = fail(c, "The default of a string_list attribute must be a list of at most %d "
-                         "strings",
+            rc = fail(c,
+                      "The default of a string_list attribute must be a list of at most %d "
+                      "strings",
                       HG_RULES_MAX_LIST);
             break;
         }
@@ -786,8 +795,9 @@ static int parse_default(ctx_t *c, rattr_t *a, json_t *d)
         break;
     case HG_RULES_ATTR_STRING_NUMBER_MAP: {
         if (!json_is_object(d) || json_object_size(d) > HG_RULES_MAX_MAP) {
-            rc = fail(c, "The default of a string_number_map attribute must be an object of at "
-                         "most %d numbers",
+            rc = fail(c,
+                      "The default of a string_number_map attribute must be an object of at "
+                      "most %d numbers",
                       HG_RULES_MAX_MAP);
             break;
         }
@@ -795,8 +805,7 @@ static int parse_default(ctx_t *c, rattr_t *a, json_t *d)
         a->dvals = hg_calloc(json_object_size(d) + 1, sizeof(*a->dvals));
         const char *k;
         json_t *v;
-        json_object_foreach(d, k, v)
-        {
+        json_object_foreach (d, k, v) {
             if (rc != HG_OK)
                 break;
             if (!json_is_number(v) || strlen(k) > 100) {
@@ -976,13 +985,16 @@ static int pick(const json_t *v, const char *const *names)
 static int parse_algorithm(ctx_t *c, json_t *o)
 {
     hg_rules_t *rs = c->rs;
-    static const char *const keys[] = {"strategy",       "batchingPreference",
-                                       "sortByAttributes", "expansionAgeSelection",
-                                       "backfillPriority", "balancedAttribute",
+    static const char *const keys[] = {"strategy",
+                                       "batchingPreference",
+                                       "sortByAttributes",
+                                       "expansionAgeSelection",
+                                       "backfillPriority",
+                                       "balancedAttribute",
                                        NULL};
     static const char *const strategies[] = {"exhaustiveSearch", "balanced", NULL};
-    static const char *const batching[] = {"random", "sorted", "largestPopulation",
-                                           "fastestRegion", NULL};
+    static const char *const batching[] = {"random", "sorted", "largestPopulation", "fastestRegion",
+                                           NULL};
     static const char *const ages[] = {"newest", "oldest", NULL};
     static const char *const prios[] = {"normal", "low", "high", NULL};
     set_loc(c, "algorithm section");
@@ -990,8 +1002,9 @@ static int parse_algorithm(ctx_t *c, json_t *o)
     rs->batching = rs->large ? BATCH_LARGEST_POPULATION : BATCH_RANDOM;
     if (o == NULL) {
         if (rs->large)
-            return fail(c, "A large match (teams' maxPlayers add up to more than %d) needs "
-                           "algorithm.strategy balanced with a balancedAttribute",
+            return fail(c,
+                        "A large match (teams' maxPlayers add up to more than %d) needs "
+                        "algorithm.strategy balanced with a balancedAttribute",
                         HG_RULES_SMALL_MAX_PLAYERS);
         return HG_OK;
     }
@@ -1076,21 +1089,25 @@ typedef struct rule_kind {
 static const char *const k_batch[] = {"batchAttribute", "maxDistance", "partyAggregation", NULL};
 static const char *const k_cmp[] = {"measurements", "referenceValue", "operation",
                                     "partyAggregation", NULL};
-static const char *const k_dist[] = {"measurements", "referenceValue", "minDistance",
+static const char *const k_dist[] = {"measurements", "referenceValue",   "minDistance",
                                      "maxDistance",  "partyAggregation", NULL};
-static const char *const k_coll[] = {"measurements", "referenceValue",  "operation", "minCount",
+static const char *const k_coll[] = {"measurements", "referenceValue",   "operation", "minCount",
                                      "maxCount",     "partyAggregation", NULL};
 static const char *const k_lat[] = {"maxLatency", "maxDistance", "distanceReference",
                                     "partyAggregation", NULL};
-static const char *const k_sort[] = {"sortDirection", "sortAttribute", "mapKey",
-                                     "partyAggregation", NULL};
+static const char *const k_sort[] = {"sortDirection", "sortAttribute", "mapKey", "partyAggregation",
+                                     NULL};
 static const char *const k_comp[] = {"statement", NULL};
 
 static const rule_kind_t kinds[] = {
-    {"batchDistance", R_BATCH_DISTANCE, k_batch}, {"comparison", R_COMPARISON, k_cmp},
-    {"distance", R_DISTANCE, k_dist},             {"collection", R_COLLECTION, k_coll},
-    {"latency", R_LATENCY, k_lat},                {"distanceSort", R_DISTANCE_SORT, k_sort},
-    {"absoluteSort", R_ABSOLUTE_SORT, k_sort},    {"compound", R_COMPOUND, k_comp},
+    {"batchDistance", R_BATCH_DISTANCE, k_batch},
+    {"comparison", R_COMPARISON, k_cmp},
+    {"distance", R_DISTANCE, k_dist},
+    {"collection", R_COLLECTION, k_coll},
+    {"latency", R_LATENCY, k_lat},
+    {"distanceSort", R_DISTANCE_SORT, k_sort},
+    {"absoluteSort", R_ABSOLUTE_SORT, k_sort},
+    {"compound", R_COMPOUND, k_comp},
 };
 
 static int check_rule_keys(ctx_t *c, json_t *o, const rule_kind_t *k)
@@ -1305,8 +1322,8 @@ static int parse_collection(ctx_t *c, rule_t *r, json_t *o)
                                                  "strings");
     }
     pop_loc(c, at);
-    r->per_player = op == COLL_REF_COUNT && direct(r) &&
-                    (r->ref->kind == RX_STR || r->ref->kind == RX_LIST);
+    r->per_player =
+        op == COLL_REF_COUNT && direct(r) && (r->ref->kind == RX_STR || r->ref->kind == RX_LIST);
     /* an intersection only shrinks as lists join, a contains count only grows */
     r->monotone = r->per_player || (op == COLL_INTERSECTION && !r->has[P_MAX_COUNT]) ||
                   (op == COLL_CONTAINS && !r->has[P_MIN_COUNT] && r->ref->kind == RX_STR);
@@ -1472,8 +1489,9 @@ static int parse_rules(ctx_t *c, json_t *arr)
         set_loc(c, "rules section: array index=%zu: %s", i, r->name);
         if (rs->large && r->type != R_LATENCY && r->type != R_BATCH_DISTANCE) {
             push_loc(c, "type");
-            rc = fail(c, "A large match (more than %d players) allows only latency and "
-                         "batchDistance rules",
+            rc = fail(c,
+                      "A large match (more than %d players) allows only latency and "
+                      "batchDistance rules",
                       HG_RULES_SMALL_MAX_PLAYERS);
             break;
         }
@@ -1498,9 +1516,9 @@ static const struct {
     const char *name;
     rule_prop_t prop;
 } exp_props[] = {
-    {"maxDistance", P_MAX_DISTANCE}, {"minDistance", P_MIN_DISTANCE},
-    {"minCount", P_MIN_COUNT},       {"maxCount", P_MAX_COUNT},
-    {"maxLatency", P_MAX_LATENCY},   {"referenceValue", P_REFERENCE},
+    {"maxDistance", P_MAX_DISTANCE},    {"minDistance", P_MIN_DISTANCE},
+    {"minCount", P_MIN_COUNT},          {"maxCount", P_MAX_COUNT},
+    {"maxLatency", P_MAX_LATENCY},      {"referenceValue", P_REFERENCE},
     {"distanceReference", P_REFERENCE},
 };
 
@@ -1522,8 +1540,7 @@ static int bind_target(ctx_t *c, const char *t, int16_t e, int *is_team)
             if (strcmp(prop, exp_props[k].name) == 0) {
                 rule_prop_t p = exp_props[k].prop;
                 if (!r->has[p])
-                    return fail(c, "target %.200s: the rule has no numeric %s to expand", t,
-                                prop);
+                    return fail(c, "target %.200s: the rule has no numeric %s to expand", t, prop);
                 if (r->exp[p] >= 0)
                     return fail(c, "target %.200s is expanded twice", t);
                 r->exp[p] = e;
@@ -1623,9 +1640,8 @@ static int parse_expansions(ctx_t *c, json_t *arr)
 
 static int parse_root(ctx_t *c, json_t *root)
 {
-    static const char *const keys[] = {"name",  "ruleLanguageVersion", "playerAttributes",
-                                       "teams", "rules",               "expansions",
-                                       "algorithm", NULL};
+    static const char *const keys[] = {"name",  "ruleLanguageVersion", "playerAttributes", "teams",
+                                       "rules", "expansions",          "algorithm",        NULL};
     hg_rules_t *rs = c->rs;
     if (!json_is_object(root))
         return fail(c, "A rule set must be a JSON object");

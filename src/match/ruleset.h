@@ -7,7 +7,10 @@
  * The matcher (match/matcher.h) reads the compiled form. No I/O, no clock, no globals: any
  * thread may call these functions, and any number of threads may read one compiled rule set.
  *
- * Limits (each refusal is HG_EINVAL with a message naming the limit and its location):
+ * Limits: the HG_RULES_* constants below (also listed in docs/flexmatch.md). Each is checked
+ * before anything sized by it is allocated; a refusal is HG_EINVAL with a message naming the
+ * limit and its location. The parser's recursion is bounded by HG_RULES_EXPR_DEPTH_MAX and
+ * HG_RULES_STATEMENT_DEPTH_MAX, so no input can exhaust the C stack.
  */
 #ifndef HG_MATCH_RULESET_H
 #define HG_MATCH_RULESET_H

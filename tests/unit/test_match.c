@@ -176,7 +176,8 @@ static void refused(const char *json, const char *want)
 
 /* ---- the AWS guide's "two teams with evenly matched players" ---- */
 
-static const char *const ALIENS = "{"
+static const char *const ALIENS =
+    "{"
     "\"name\": \"aliens_vs_cowboys\", \"ruleLanguageVersion\": \"1.0\","
     "\"playerAttributes\": [{\"name\": \"skill\", \"type\": \"number\", \"default\": 10}],"
     "\"teams\": [{\"name\": \"cowboys\", \"maxPlayers\": 8, \"minPlayers\": 4},"
@@ -285,7 +286,7 @@ HG_TEST(expansion_age_selection)
                       "  \"steps\": [{\"waitTimeSeconds\": 10, \"value\": 100}]}]}";
     char json[1024];
     pool_t *p = pool_new(4);
-    solo(p, 0, 0);     /* 20 s old at now */
+    solo(p, 0, 0);      /* 20 s old at now */
     solo(p, 15000, 50); /* 5 s old */
     hg_match_result_t r;
     snprintf(json, sizeof(json), fmt, "");
@@ -710,11 +711,12 @@ HG_TEST(backfill_fills_open_slots)
     for (int i = 0; i < 13; i++) {
         snprintf(ids[i], sizeof(ids[i]), "c%d", i);
         cur_attrs[i] = (hg_match_attr_t){.name = "skill", .type = HG_RULES_ATTR_NUMBER, .n = 20};
-        cur_players[i] = (hg_match_player_t){.id = ids[i], .attrs = &cur_attrs[i], .nattrs = 1,
+        cur_players[i] = (hg_match_player_t){.id = ids[i],
+                                             .attrs = &cur_attrs[i],
+                                             .nattrs = 1,
                                              .team = i < 7 ? "cowboys" : "aliens"};
     }
-    hg_match_backfill_t bf = {.id = "bf", .players = cur_players, .nplayers = 13,
-                              .start_ms = 500};
+    hg_match_backfill_t bf = {.id = "bf", .players = cur_players, .nplayers = 13, .start_ms = 500};
     pool_t *p = pool_new(8);
     tk(p, 0); /* a party of 3: no team has room for it */
     for (int k = 0; k < 3; k++) {
@@ -916,7 +918,8 @@ HG_TEST(valid_aws_shapes_accepted)
         "   \"measurements\": [\"flatten(team[aliens].players[playerId])\"]},"
         "  {\"name\": \"Stats\", \"type\": \"comparison\", \"operation\": \"<=\","
         "   \"measurements\": [\"stddev(flatten(teams[*].players.attributes[skill]))\","
-        "                      \"median(flatten(teams[aliens_1,aliens_2].players.attributes[skill]))\","
+        "                      "
+        "\"median(flatten(teams[aliens_1,aliens_2].players.attributes[skill]))\","
         "                      \"sum(max(teams[*].players.attributes[skill]))\"],"
         "   \"referenceValue\": 100000},"
         "  {\"name\": \"Common\", \"type\": \"collection\", \"operation\": \"intersection\","

@@ -129,6 +129,7 @@ typedef struct work {
     player_t *pl;
     aval_t *av;
     lat_t *lats;
+    size_t next_lat; /* the next free entry of lats */
     hg_map_t regions;
     const char **region_name;
     uint32_t *bf_region; /* per backfill request: its Region's id, UINT32_MAX when none */
@@ -1067,12 +1068,10 @@ static void balance(work_t *w)
     if (w->bal_attr < 0)
         return;
     uint32_t mov[MAX_SLOTS];
-    uint16_t old[MAX_SLOTS];
     int want[HG_RULES_MAX_TEAMS], have[HG_RULES_MAX_TEAMS] = {0};
     double sum[HG_RULES_MAX_TEAMS] = {0};
     memcpy(want, m->count, sizeof(want));
     for (size_t s = 0; s < m->nslots; s++) {
-        old[s] = m->team[s];
         const tk_t *t = &w->tk[m->tk[s]];
         if (t->fixed_team >= 0) {
             have[m->team[s]] += (int)t->np;
@@ -1111,7 +1110,6 @@ static void balance(work_t *w)
     }
     for (size_t j = 0; j < nmov; j++)
         slot_move(w, mov[j], nteam[j]);
-    (void)old;
 }
 
 /* Swaps and moves of parties between teams, keeping the best; 1 when the match passes. */
@@ -1648,7 +1646,8 @@ static int resolve_ticket(work_t *w, uint32_t k, const hg_match_player_t *player
     for (size_t i = 0; i < np; i++) {
         size_t pi = (*next_player)++;
         int s = resolve_player(w, &players[i], &w->pl[pi], w->av + pi * w->rs->nattrs,
-                               w->lats + pi * HG_MATCH_MAX_LATENCIES);
+                               w->lats + w->next_lat);
+        w->next_lat += w->pl[pi].nlat;
         if (s != HG_MATCH_WAITING && st == HG_MATCH_WAITING)
             st = s;
     }
@@ -1863,7 +1862,17 @@ static int run(work_t *w, const hg_match_ticket_t *pool, const hg_match_backfill
     w->tk = hg_calloc(w->ntk + 1, sizeof(*w->tk));
     w->pl = hg_calloc(np + 1, sizeof(*w->pl));
     w->av = hg_calloc((np + 1) * (rs->nattrs ? rs->nattrs : 1), sizeof(*w->av));
-    w->lats = hg_calloc((np + 1) * HG_MATCH_MAX_LATENCIES, sizeof(*w->lats));
+    size_t nlat = 0;
+    for (size_t i = 0; i < w->n; i++)
+        for (size_t j = 0; pool[i].players && j < pool[i].nplayers && j < HG_MATCH_MAX_PARTY; j++)
+            nlat += pool[i].players[j].nlatency < HG_MATCH_MAX_LATENCIES
+                        ? pool[i].players[j].nlatency
+                        : HG_MATCH_MAX_LATENCIES;
+    for (size_t i = 0; i < nbf; i++)
+        for (size_t j = 0; j < bf[i].nplayers; j++)
+            nlat += bf[i].players[j].nlatency < HG_MATCH_MAX_LATENCIES ? bf[i].players[j].nlatency
+                                                                       : HG_MATCH_MAX_LATENCIES;
+    w->lats = hg_calloc(nlat + 1, sizeof(*w->lats));
     w->arena = hg_malloc(ARENA_VALS * sizeof(*w->arena));
     w->leaves = hg_malloc(ARENA_VALS * sizeof(*w->leaves));
     hg_map_init(&w->regions);

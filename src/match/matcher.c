@@ -390,7 +390,10 @@ static int apply_core(work_t *w, rx_fn_t fn, const val_t *v, val_t *out)
         *out = (val_t){.k = V_LIST, .owner = -1, .l = {it, k}};
         return 0;
     }
-    /* numeric aggregations; non-numbers (missing values) are skipped */
+    /* numeric aggregations; non-numbers (missing values) are skipped. The scratch numbers
+     * borrow arena values: a val_t is at least as large and as aligned as a double, so
+     * n / 2 + 2 values hold n doubles. */
+    _Static_assert(sizeof(val_t) >= 2 * sizeof(double), "val_t holds two doubles");
     double *num = (double *)vals(w, n / 2 + 2);
     if (num == NULL)
         return -1;

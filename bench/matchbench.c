@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     hg_match_ticket_t *t = calloc(n, sizeof(*t));
     hg_match_player_t *p = calloc(n, sizeof(*p));
     hg_match_attr_t *a = calloc(n, sizeof(*a));
-    char(*ids)[16] = calloc(n, sizeof(*ids));
+    char(*ids)[24] = calloc(n, sizeof(*ids));
     double *secs = calloc((size_t)runs, sizeof(*secs));
     if (!t || !p || !a || !ids || !secs) {
         fprintf(stderr, "matchbench: out of memory\n");

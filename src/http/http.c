@@ -1307,6 +1307,15 @@ int hg_http_conn_write(hg_http_conn_t *c, const void *data, size_t len)
     return 0;
 }
 
+size_t hg_http_conn_try_write(hg_http_conn_t *c, const void *data, size_t len)
+{
+    if (c->closing || c->shutting || c->tls || c->writing || len == 0)
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len));
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    return n > 0 ? (size_t)n : 0; /* an error shows again on the queued write, which closes */
+}
+
 size_t hg_http_conn_write_queue(const hg_http_conn_t *c)
 {
     return c->out_bytes;

@@ -133,6 +133,10 @@ int hg_http_upgrade(hg_http_req_t *req, const char *response, const hg_http_stre
                     void *ud, hg_http_conn_t **out);
 /* Queue bytes (copied) on an upgraded connection. HG_ECONFLICT once it is closing. */
 int hg_http_conn_write(hg_http_conn_t *c, const void *data, size_t len);
+/* Hand bytes to the kernel now, when nothing is queued before them (plain TCP only): how many it
+ * took (0..len; 0 also when it cannot be tried: TLS, writes in flight, the socket full). No copy,
+ * no callback: on_drain does not run for them. The rest goes with hg_http_conn_write(). */
+size_t hg_http_conn_try_write(hg_http_conn_t *c, const void *data, size_t len);
 /* Bytes queued and not yet written. */
 size_t hg_http_conn_write_queue(const hg_http_conn_t *c);
 /* Stop or resume reading (backpressure on the peer). */

@@ -6,6 +6,9 @@
  *   proceed() pumps wslay_event_send/recv until neither makes progress, then issues ONE
  *   hg_http_conn_write() of `out` and pauses or resumes reading from wslay_event_want_read() and
  *   the send-queue level.
+ * - A write first tries the kernel directly (hg_http_conn_try_write): most often it takes all of
+ *   `out`, and there is no copy, no write request and no drain callback to run (on_drain, if the
+ *   application has one, then comes from the pump). What it does not take is queued as below.
  * - One write in flight per connection: the send callback would-blocks while the connection has
  *   bytes being written or `out` holds WRITE_MAX bytes; the next batch leaves when the
  *   connection's on_drain says the write finished. Messages sent meanwhile wait in wslay's queue
@@ -127,6 +130,7 @@ struct hg_ws {
     int close_pending; /* application close waiting for the queue to empty */
     int rx_frag;       /* a data message's first frame came without FIN: more to come */
     int parked;        /* counted in m.parked: no wslay context (see DESIGN) */
+    int drain_due;     /* a write went straight to the kernel: on_drain from the pump */
     uint16_t pending_code;
     size_t pending_reason_len;
     char pending_reason[REASON_MAX + 1];
@@ -646,6 +650,8 @@ static void raw_ping(hg_ws_t *ws)
 
 /* ---- the pump ---- */
 
+static void on_pump(uv_idle_t *p);
+
 /* Move bytes between the connection and wslay until nothing moves, write once, then decide
  * reading and closing. Callbacks into the application (on_message) run from here. */
 static void proceed(hg_ws_t *ws)
@@ -710,7 +716,13 @@ static void proceed(hg_ws_t *ws)
 
     if (ws->out.len > 0 && !writing(ws)) { /* one write in flight: the rest on drain */
         m.writes++;
-        int rc = hg_http_conn_write(ws->conn, ws->out.data, ws->out.len);
+        /* most often the kernel takes it all at once: no copy, no write request, no drain */
+        size_t done = hg_http_conn_try_write(ws->conn, ws->out.data, ws->out.len);
+        int rc = 0, all = done == ws->out.len;
+        if (!all)
+            rc = hg_http_conn_write(ws->conn, ws->out.data + done, ws->out.len - done);
+        else if (ws->cb.on_drain) /* on_conn_drain will not come for these: tell it after */
+            ws->drain_due = 1;
         ws->out.len = 0;
         ws->out_hdr = 0;
         ws->out_msgs = 0;
@@ -720,6 +732,10 @@ static void proceed(hg_ws_t *ws)
             ws->state = WS_SHUT;
             goto out;
         }
+        /* a write that went at once brings no drain to pump the rest: the pump does, next */
+        if (ws->drain_due ||
+            (all && ws->ctx && (wslay_event_want_write(ws->ctx) || ws->close_pending)))
+            uv_idle_start(&ws->pump, on_pump);
     }
 
     int want_read = ws->ctx ? wslay_event_want_read(ws->ctx) : 1;
@@ -745,6 +761,10 @@ static void on_pump(uv_idle_t *p)
     hg_ws_t *ws = p->data;
     uv_idle_stop(p);
     proceed(ws);
+    if (ws->drain_due && ws->state == WS_OPEN && !ws->in_proceed && queued(ws) == 0) {
+        ws->drain_due = 0;
+        ws->cb.on_drain(ws, ws->ud);
+    }
 }
 
 /* Pump before the loop next blocks (not now: more sends may follow in this turn). */
@@ -851,8 +871,10 @@ static void on_conn_drain(void *ud)
         heard(ws);
     }
     proceed(ws);
-    if (ws->state == WS_OPEN && ws->cb.on_drain && queued(ws) == 0)
+    if (ws->state == WS_OPEN && ws->cb.on_drain && queued(ws) == 0) {
+        ws->drain_due = 0;
         ws->cb.on_drain(ws, ws->ud);
+    }
 }
 
 /* The server stops: most often a planned restart, so ask the peer to come back (1012), not to

@@ -1028,7 +1028,29 @@ HG_TEST(service_calls_need_their_grant_and_answer_through_callbacks)
     ASSERT_EQ_INT(hg_alloc_used(), before);
 }
 
-HG_SUITE(script) = {HG_CASE(service_calls_need_their_grant_and_answer_through_callbacks),
+HG_TEST(scripts_cannot_send_the_rooms_own_types)
+{
+    size_t before = hg_alloc_used();
+    fake_t f = {0};
+    hg_error_t err;
+    hg_script_t *s = compile_ok("return { messages = {\n"
+                                "  a = function(room, p) room.broadcast('error', {}) end,\n"
+                                "  b = function(room, p) room.send(p, 'welcome', {}) end,\n"
+                                "  c = function(room, p) room.broadcast('refused', {}) end } }");
+    hg_script_room_t *r = room_ok(s, &f, 0, 0);
+    ASSERT_TRUE(msg(r, "a", NULL, &err) < 0);
+    ASSERT_CONTAINS(hg_error_message(&err), "the room's own types");
+    ASSERT_TRUE(msg(r, "b", NULL, &err) < 0);
+    ASSERT_EQ_INT(msg(r, "c", NULL, &err), 1);
+    ASSERT_CONTAINS(f.log, "b refused {}");
+    ASSERT_TRUE(strstr(f.log, "b error") == NULL);
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), before);
+}
+
+HG_SUITE(script) = {HG_CASE(scripts_cannot_send_the_rooms_own_types),
+                    HG_CASE(service_calls_need_their_grant_and_answer_through_callbacks),
                     HG_CASE(compile_errors_report_the_line),
                     HG_CASE(the_handler_table_is_checked),
                     HG_CASE(the_sandbox_has_no_way_out),

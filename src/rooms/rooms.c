@@ -1048,7 +1048,16 @@ void *hg_room_seat_prepare(hg_rooms_t *rs, hg_room_t *r, const char *player, int
 
 void hg_room_seat_abandon(void *seat_ud)
 {
-    hg_free(seat_ud);
+    conn_t *c = seat_ud;
+    hg_room_t *r = c->room;
+    /* on_join let a player in who never came (the upgrade failed): the script hears it leave */
+    if (r->sr && seat_of(r, c->player) == NULL && !r->rs->stopping) {
+        r->in_script = 1;
+        r->cur_from = "";
+        hg_script_room_leave(r->sr, c->player);
+        after_call(r);
+    }
+    hg_free(c);
 }
 
 static void welcome(conn_t *c, hg_room_t *r)

@@ -147,6 +147,7 @@ void hg_rooms_ws_limits(const hg_rooms_t *rs, hg_ws_limits_t *out);
 void *hg_room_seat_prepare(hg_rooms_t *rs, hg_room_t *r, const char *player, int has_after,
                            uint64_t after, uint32_t epoch, hg_ws_cb_t *cb);
 void hg_room_attach(void *seat_ud, hg_ws_t *ws);
-void hg_room_seat_abandon(void *seat_ud); /* hg_ws_accept failed */
+/* hg_ws_accept failed: a player whose on_join was allowed but who has no seat gets on_leave. */
+void hg_room_seat_abandon(void *seat_ud);
 
 #endif

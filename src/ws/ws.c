@@ -967,6 +967,30 @@ static void limits_norm(hg_ws_limits_t *l, const hg_ws_limits_t *in)
         l->close_timeout_ms = HG_WS_DEFAULT_CLOSE_TIMEOUT_MS;
 }
 
+int hg_ws_check(const hg_http_req_t *req, hg_error_t *err)
+{
+    const hg_http_header_t *h;
+    const char *v;
+    size_t vlen;
+    if (req->method != HTTP_GET)
+        return bad(err, HG_EINVAL, "", "a WebSocket handshake must be a GET");
+    if (!has_token(hg_http_req_header(req, "Upgrade"), "websocket", 1))
+        return bad(err, HG_EINVAL, "Upgrade", "Upgrade: websocket is required");
+    if (!has_token(hg_http_req_header(req, "Connection"), "upgrade", 1))
+        return bad(err, HG_EINVAL, "Connection", "Connection: Upgrade is required");
+    h = hg_http_req_header(req, "Sec-WebSocket-Version");
+    v = h ? trimmed(h, &vlen) : "";
+    if (h == NULL || vlen != 2 || memcmp(v, "13", 2) != 0)
+        return bad(err, HG_EINVAL, "Sec-WebSocket-Version",
+                   "unsupported Sec-WebSocket-Version: 13 is required");
+    h = hg_http_req_header(req, "Sec-WebSocket-Key");
+    v = h ? trimmed(h, &vlen) : "";
+    if (h == NULL || !key_valid(v, vlen))
+        return bad(err, HG_EINVAL, "Sec-WebSocket-Key",
+                   "Sec-WebSocket-Key must be 16 bytes in base64");
+    return 0;
+}
+
 int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subprotocol,
                  const hg_ws_cb_t *cb, void *ud, hg_ws_t **out, hg_error_t *err)
 {
@@ -976,32 +1000,10 @@ int hg_ws_accept(hg_http_req_t *req, const hg_ws_limits_t *lim, const char *subp
     const hg_http_header_t *h;
     const char *v;
     size_t vlen;
-    if (req->method != HTTP_GET) {
-        rc = bad(err, HG_EINVAL, "", "a WebSocket handshake must be a GET");
+    if ((rc = hg_ws_check(req, err)) < 0)
         goto out;
-    }
-    if (!has_token(hg_http_req_header(req, "Upgrade"), "websocket", 1)) {
-        rc = bad(err, HG_EINVAL, "Upgrade", "Upgrade: websocket is required");
-        goto out;
-    }
-    if (!has_token(hg_http_req_header(req, "Connection"), "upgrade", 1)) {
-        rc = bad(err, HG_EINVAL, "Connection", "Connection: Upgrade is required");
-        goto out;
-    }
-    h = hg_http_req_header(req, "Sec-WebSocket-Version");
-    v = h ? trimmed(h, &vlen) : "";
-    if (h == NULL || vlen != 2 || memcmp(v, "13", 2) != 0) {
-        rc = bad(err, HG_EINVAL, "Sec-WebSocket-Version",
-                 "unsupported Sec-WebSocket-Version: 13 is required");
-        goto out;
-    }
     h = hg_http_req_header(req, "Sec-WebSocket-Key");
-    v = h ? trimmed(h, &vlen) : "";
-    if (h == NULL || !key_valid(v, vlen)) {
-        rc = bad(err, HG_EINVAL, "Sec-WebSocket-Key",
-                 "Sec-WebSocket-Key must be 16 bytes in base64");
-        goto out;
-    }
+    v = trimmed(h, &vlen);
     hg_http_conn_t *conn = hg_http_req_conn(req);
     if (conn == NULL) {
         rc = bad(err, HG_ECONFLICT, "", "the client has gone");

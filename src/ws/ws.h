@@ -82,6 +82,11 @@ typedef struct hg_ws_cb {
  */
 int hg_ws_is_upgrade(const hg_http_req_t *req);
 
+/* The handshake's checks of hg_ws_accept() (method, Upgrade, Connection, version 13, the key),
+ * without accepting: 0, or HG_EINVAL with err naming the header. For a caller that must do
+ * something irreversible between deciding and accepting (a room's on_join). */
+int hg_ws_check(const hg_http_req_t *req, hg_error_t *err);
+
 /**
  * Check the handshake (GET, Upgrade/Connection tokens, Sec-WebSocket-Version 13, a
  * Sec-WebSocket-Key of 16 base64-encoded bytes), answer 101 with Sec-WebSocket-Accept (and

@@ -321,5 +321,39 @@ def test_scripts_reach_leaderboards_and_wallets_as_granted(d):
     assert vers[1]["grants"] == grants, vers
 
 
+COUNTER = r"""
+return {
+  on_create = function(room) room.state.joins = 0; room.state.leaves = 0 end,
+  on_join = function(room, player) room.state.joins = room.state.joins + 1 end,
+  on_leave = function(room, player) room.state.leaves = room.state.leaves + 1 end,
+  messages = { stats = function(room, player)
+    room.send(player, "stats", {joins = room.state.joins, leaves = room.state.leaves})
+  end },
+}
+"""
+
+
+@fresh(args=OPEN)
+def test_on_join_runs_only_for_a_handshake_that_can_complete(d):
+    assert deploy(d, "counter", COUNTER).status == 201
+    room = make_room(d, "counter")
+    a = login(d, 1)
+    # three upgrades that fail their handshake (no version, no key): on_join never runs
+    for hdrs in (["Sec-WebSocket-Version: 8"], ["Sec-WebSocket-Key: short"]):
+        r = d.http("GET", "/v1/rooms/%s?token=%s" % (room["room_id"], a["token"]), None,
+                   dict([("Upgrade", "websocket"), ("Connection", "Upgrade")] +
+                        [tuple(h.split(": ", 1)) for h in hdrs]))
+        assert r.status == 400, r
+    r = d.http("GET", "/v1/rooms/%s?token=%s" % (room["room_id"], a["token"]), None,
+               {"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert r.status == 400, r
+    c = Client(d, room["room_id"], a)
+    c.send("stats")
+    c.wait(lambda ms: any(m.get("type") == "stats" for m in ms))
+    st = [m for m in c.msgs if m.get("type") == "stats"][0]["data"]
+    assert st == {"joins": 1, "leaves": 0}, st
+    c.close()
+
+
 if __name__ == "__main__":
     harness.run()

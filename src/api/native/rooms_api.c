@@ -173,7 +173,9 @@ static int join(hg_native_call_t *c, hg_room_t *r)
             return 0;
         }
     }
-    if (hg_room_can_join(r, player, &c->err) < 0)
+    /* the handshake checked before on_join runs: after it, only a vanished client can fail the
+     * upgrade (and then the script hears on_leave) */
+    if (hg_ws_check(c->req, &c->err) < 0 || hg_room_can_join(r, player, &c->err) < 0)
         return 0;
     hg_ws_limits_t lim;
     hg_rooms_ws_limits(c->api->rooms, &lim);

@@ -42,9 +42,13 @@ static json_t *render_placement(const hg_pl_placement_t *p)
     json_object_set_new(o, "PlacementId", json_string(p->id));
     json_object_set_new(o, "GameSessionQueueName", json_string(p->queue_name));
     json_object_set_new(o, "Status", json_string(hg_pl_status_name(p->status)));
-    static const char *const echoed[] = {"GameProperties",  "MaximumPlayerSessionCount",
-                                         "GameSessionName", "PlayerLatencies",
-                                         "GameSessionData", NULL};
+    static const char *const echoed[] = {"GameProperties",
+                                         "MaximumPlayerSessionCount",
+                                         "GameSessionName",
+                                         "PlayerLatencies",
+                                         "GameSessionData",
+                                         "MatchmakerData",
+                                         NULL};
     for (const char *const *k = echoed; *k; k++) {
         json_t *v = json_object_get(p->req, *k);
         if (v)

@@ -537,6 +537,12 @@ out:
     return rc;
 }
 
+void hg_fm_config_arn(const hg_flexmatch_t *fm, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "arn:aws:gamelift:%s:%s:matchmakingconfiguration/%s", fm->region,
+             fm->account, name);
+}
+
 hg_fm_config_t *hg_fm_config_find(hg_flexmatch_t *fm, const char *name_or_arn)
 {
     return hg_map_get(&fm->configs, arn_tail(name_or_arn, ":matchmakingconfiguration/"));

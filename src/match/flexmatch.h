@@ -207,6 +207,8 @@ size_t hg_fm_ruleset_list(hg_flexmatch_t *fm, uint64_t after, size_t limit, hg_f
 int hg_fm_config_create(hg_flexmatch_t *fm, const char *name, json_t *cfg, json_t *tags,
                         hg_store_txn_t *txn, hg_fm_config_t **out, hg_error_t *err);
 hg_fm_config_t *hg_fm_config_find(hg_flexmatch_t *fm, const char *name_or_arn);
+/* The ARN a configuration named name has (or had), into out. */
+void hg_fm_config_arn(const hg_flexmatch_t *fm, const char *name, char *out, size_t cap);
 /* Members present in changes replace the configuration's (the rule set may change; tickets in
  * progress go on with the new settings from the next batch). */
 int hg_fm_config_update(hg_flexmatch_t *fm, hg_fm_config_t *c, json_t *changes, hg_store_txn_t *txn,

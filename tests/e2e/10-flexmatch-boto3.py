@@ -1,12 +1,14 @@
 """10 FlexMatch (gamelift-wire.md section 6) with boto3 against the real daemon: rule set
 validation with its location, the AWS guide's skill-balanced two-team rule set with an expansion,
 STANDALONE matches with teams, acceptance (accepted, rejected, timed out), StopMatchmaking,
-RequestTimeoutSeconds, events on the stream (?kind=matchmaking), WITH_QUEUE placed on an ANYWHERE
-fleet whose server process (tests/e2e/glsdk.py) receives MatchmakerData, and tickets that survive
-kill -9 and resume their search. A batch runs every 200 ms (matchmaker-batch-ms)."""
+RequestTimeoutSeconds, events on the stream (?kind=matchmaking) and POSTed to an http
+NotificationTarget, WITH_QUEUE placed on an ANYWHERE fleet whose server process
+(tests/e2e/glsdk.py) receives MatchmakerData, and tickets that survive kill -9 and resume their
+search. A batch runs every 200 ms (matchmaker-batch-ms)."""
 
+import http.server
 import json
-import time
+import threading
 
 import glsdk
 import harness
@@ -235,6 +237,60 @@ def test_with_queue_and_restart(d):
     assert tickets(c, ["q1"])["q1"]["Status"] == "COMPLETED"
     c.stop_matchmaking(TicketId="s1")
     assert tickets(c, ["s1"])["s1"]["Status"] == "CANCELLED"
+
+
+class Hook:
+    """An HTTP endpoint on loopback that records POSTed JSON."""
+
+    def __init__(self):
+        hook = self
+        self.got = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.got.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+
+
+@harness.fresh(args=ARGS + ["--notification-hosts", "127.0.0.1"])
+def test_notification_target_webhook(d):
+    hook = Hook()
+    c = d.client()
+    c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
+    url = "http://127.0.0.1:%d/fm-events" % hook.port
+    expect_error("InvalidRequestException", c.create_matchmaking_configuration, Name="elsewhere",
+                 RuleSetName="duel", RequestTimeoutSeconds=10, AcceptanceRequired=False,
+                 FlexMatchMode="STANDALONE", NotificationTarget="http://example.com/hook")
+    cfg = c.create_matchmaking_configuration(
+        Name="hooked", RuleSetName="duel", RequestTimeoutSeconds=10, AcceptanceRequired=False,
+        FlexMatchMode="STANDALONE", NotificationTarget=url, CustomEventData="blue")[
+        "Configuration"]
+    assert cfg["NotificationTarget"] == url, cfg
+    c.start_matchmaking(TicketId="h1", ConfigurationName="hooked", Players=[player("h1")])
+    c.start_matchmaking(TicketId="h2", ConfigurationName="hooked", Players=[player("h2")])
+    wait_until(lambda: any(ev["detail"]["type"] == "MatchmakingSucceeded" for _, ev in hook.got),
+               timeout=10, what="MatchmakingSucceeded POSTed")
+    path, ev = [x for x in hook.got if x[1]["detail"]["type"] == "MatchmakingSucceeded"][0]
+    assert path == "/fm-events" and ev["detail-type"] == "GameLift Matchmaking Event", ev
+    assert ev["source"] == "aws.gamelift" and ev["resources"] == [cfg["ConfigurationArn"]], ev
+    det = ev["detail"]
+    assert sorted(t["ticketId"] for t in det["tickets"]) == ["h1", "h2"], det
+    assert det["customEventData"] == "blue" and det["tickets"][0]["startTime"].endswith("Z"), det
+    types = [x[1]["detail"]["type"] for x in hook.got]
+    assert "MatchmakingSearching" in types and "PotentialMatchCreated" in types, types
+    hook.close()
 
 
 harness.run()

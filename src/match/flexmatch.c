@@ -1062,6 +1062,7 @@ static void proceed(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
     int existed;
     hg_error_t err;
     hg_error_clear(&err);
+    m->placing = 1; /* before the start: the placement's end must find the match placing */
     int rc = strlen(md) > HG_FM_MAX_MATCHMAKER_DATA
                  ? hg_error_set(&err, HG_EINVAL, "MatchmakerData over %d bytes",
                                 HG_FM_MAX_MATCHMAKER_DATA)
@@ -1074,7 +1075,6 @@ static void proceed(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
         fail_match(fm, m, "PLACEMENT_FAILED", hg_error_message(&err), txn);
         return;
     }
-    m->placing = 1;
     HG_LOG(HG_LOG_INFO, "match", "match %s placing on queue %s", m->id, q->name);
 }
 

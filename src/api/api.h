@@ -36,6 +36,7 @@ typedef struct hg_api {
     struct hg_events *events;
     struct hg_sdk *sdk;
     struct hg_placement *placement;
+    struct hg_flexmatch *flexmatch;
     struct hg_players *players;
     struct hg_ptokens *ptokens;
     struct hg_lbs *leaderboards;

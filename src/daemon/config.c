@@ -117,9 +117,13 @@ const hg_config_def_t hg_config_defs[] = {
     {"player-session-reservation-s", I(player_session_reservation_s), "60", 1, 3600, "s",
      "A RESERVED player session not accepted by the game server within this is TIMEDOUT "
      "(GameLift: 60 s)."},
+    {"matchmaker-batch-ms", I(matchmaker_batch_ms), "1000", 100, 60000, "ms",
+     "How often the FlexMatch matchmaker runs a batch over each configuration's waiting "
+     "tickets."},
     {"notification-hosts", S(notification_hosts), "", 0, 0, "host[,host…]",
      "Hosts a game session queue's NotificationTarget may name as an http(s):// URL; hangard "
-     "POSTs placement events there (with retries). Empty: URLs are refused."},
+     "POSTs placement events there (with retries). Empty: URLs are refused. The same list "
+     "applies to a matchmaking configuration's NotificationTarget (FlexMatch events)."},
     {"shutdown-timeout-ms", I(shutdown_timeout_ms), "10000", 100, 600000, "ms",
      "On SIGINT/SIGTERM, how long to wait for requests in progress before closing anyway."},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},

@@ -50,6 +50,7 @@ typedef struct hg_config {
     int64_t sdk_reconnect_grace_s;
     int64_t game_session_activation_timeout_s;
     int64_t player_session_reservation_s;
+    int64_t matchmaker_batch_ms;
     char event_retention[1024];
     int64_t rooms_max;
     int64_t room_max_message;

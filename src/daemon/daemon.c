@@ -56,6 +56,7 @@
 #include "fleetiq/fleetiq.h"
 #include "http/http.h"
 #include "logs/logs.h"
+#include "match/flexmatch.h"
 #include "net/probe.h"
 #include "net/webhook.h"
 #include "placement/placement.h"
@@ -99,6 +100,7 @@ typedef struct daemon {
     hg_events_t *events;
     hg_sdk_t *sdk;
     hg_placement_t *placement;
+    hg_flexmatch_t *flexmatch;
     hg_players_t *players;
     hg_ptokens_t *ptokens;
     hg_lbs_t *leaderboards;
@@ -119,6 +121,7 @@ typedef struct daemon {
     uint64_t last_fleetiq_sweep;
     uint64_t last_registry_tick;
     uint64_t last_fleet_tick;
+    uint64_t last_match_batch;
     int stopping;
     int http_stopped;
     int subsystems_stopped;
@@ -140,10 +143,15 @@ static void on_cron(uv_timer_t *t)
     {
         hg_registry_tick(d->registry, REGISTRY_TICK_BUDGET);
     }
+    HG_EVERY_MS(now, d->last_match_batch, (uint64_t)d->cfg.matchmaker_batch_ms)
+    {
+        hg_fm_batch(d->flexmatch);
+    }
     HG_EVERY_MS(now, d->last_fleet_tick, FLEET_TICK_MS)
     {
         hg_fleet_tick(d->fleet, FLEET_TICK_BUDGET);
         hg_pl_tick(d->placement, FLEET_TICK_BUDGET);
+        hg_fm_tick(d->flexmatch, FLEET_TICK_BUDGET);
         hg_sdk_tick(d->sdk, FLEET_TICK_BUDGET);
         hg_lbs_tick(d->leaderboards, LB_TICK_BUDGET);
         hg_logs_tick(d->logs, LOGS_TICK_BUDGET);
@@ -186,6 +194,7 @@ static void stop_subsystems(daemon_t *d)
     if (d->webhook)
         hg_webhook_stop(d->webhook);
     hg_metrics_unregister("placement");
+    hg_metrics_unregister("flexmatch");
     hg_probe_cancel_all();
 }
 
@@ -497,6 +506,89 @@ static void on_placement_ended(void *ud, hg_store_txn_t *txn, const hg_pl_placem
                                      hg_clock_now_ms(&d->clock));
         hg_store_txn_on_commit(txn, on_notify_committed, n);
     }
+    if (d->flexmatch) /* a match being placed follows its placement, in the same transaction */
+        hg_fm_on_placement(d->flexmatch, txn, p);
+}
+
+/* FlexMatch events on the registry event stream (kind "matchmaking"; type
+ * "matchmaking.<event>"), and to the configuration's http(s) NotificationTarget as GameLift's
+ * EventBridge event (detail-type "GameLift Matchmaking Event"). */
+static void on_fm_event(void *ud, hg_store_txn_t *txn, const hg_fm_config_t *c, const char *type,
+                        json_t *detail)
+{
+    daemon_t *d = ud;
+    static const char *const types[][2] = {
+        {"MatchmakingSearching", "matchmaking.searching"},
+        {"PotentialMatchCreated", "matchmaking.potential_match_created"},
+        {"AcceptMatch", "matchmaking.accept_match"},
+        {"AcceptMatchCompleted", "matchmaking.accept_match_completed"},
+        {"MatchmakingSucceeded", "matchmaking.succeeded"},
+        {"MatchmakingTimedOut", "matchmaking.timed_out"},
+        {"MatchmakingCancelled", "matchmaking.cancelled"},
+        {"MatchmakingFailed", "matchmaking.failed"},
+    };
+    const char *st = "matchmaking.failed";
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(types[i][0], type) == 0)
+            st = types[i][1];
+    char *text = json_dumps(detail, JSON_COMPACT);
+    hg_events_publish(d->events, txn, st, "matchmaking", "matchmaking", text, strlen(text));
+    free(text);
+    const char *url = json_string_value(json_object_get(c->cfg, "NotificationTarget"));
+    if (url && txn && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)) {
+        notify_ctx_t *n = hg_calloc(1, sizeof(*n));
+        n->d = d;
+        n->url = hg_strdup(url);
+        hg_buf_init(&n->body);
+        hg_gl_matchmaking_notification(&n->body, detail, c->arn, d->cfg.region, d->cfg.account_id,
+                                       hg_clock_now_ms(&d->clock));
+        hg_store_txn_on_commit(txn, on_notify_committed, n);
+    }
+}
+
+/* /metrics: the matchmaker (pool, batches, matches, time to match) and tickets by outcome. */
+static void render_fm_metrics(hg_buf_t *out, void *ud)
+{
+    hg_fm_stats_t st;
+    hg_flexmatch_stats(((daemon_t *)ud)->flexmatch, &st);
+    hg_buf_printf(
+        out,
+        "# HELP hangar_matchmaking_configurations Matchmaking configurations.\n"
+        "# TYPE hangar_matchmaking_configurations gauge\nhangar_matchmaking_configurations %zu\n"
+        "# HELP hangar_matchmaking_tickets_active Tickets not yet ended.\n"
+        "# TYPE hangar_matchmaking_tickets_active gauge\nhangar_matchmaking_tickets_active %zu\n"
+        "# HELP hangar_matchmaking_pool_size Tickets QUEUED or SEARCHING.\n"
+        "# TYPE hangar_matchmaking_pool_size gauge\nhangar_matchmaking_pool_size %zu\n"
+        "# HELP hangar_matchmaking_last_batch_pool Tickets the last batch handed to the matcher.\n"
+        "# TYPE hangar_matchmaking_last_batch_pool gauge\nhangar_matchmaking_last_batch_pool %zu\n"
+        "# HELP hangar_matchmaking_batches_total Matchmaker batches run.\n"
+        "# TYPE hangar_matchmaking_batches_total counter\nhangar_matchmaking_batches_total %llu\n"
+        "# HELP hangar_matchmaking_batch_seconds Time spent in batches.\n"
+        "# TYPE hangar_matchmaking_batch_seconds summary\n"
+        "hangar_matchmaking_batch_seconds_sum %.6f\nhangar_matchmaking_batch_seconds_count %llu\n"
+        "# HELP hangar_matchmaking_batch_seconds_max The longest batch.\n"
+        "# TYPE hangar_matchmaking_batch_seconds_max gauge\n"
+        "hangar_matchmaking_batch_seconds_max %.6f\n"
+        "# HELP hangar_matchmaking_matches_total Matches proposed.\n"
+        "# TYPE hangar_matchmaking_matches_total counter\nhangar_matchmaking_matches_total %llu\n"
+        "# HELP hangar_matchmaking_time_to_match_seconds Ticket start to its match.\n"
+        "# TYPE hangar_matchmaking_time_to_match_seconds summary\n"
+        "hangar_matchmaking_time_to_match_seconds_sum %.3f\n"
+        "hangar_matchmaking_time_to_match_seconds_count %llu\n"
+        "# HELP hangar_matchmaking_tickets_total Tickets started and ended, by status.\n"
+        "# TYPE hangar_matchmaking_tickets_total counter\n"
+        "hangar_matchmaking_tickets_total{status=\"STARTED\"} %llu\n"
+        "hangar_matchmaking_tickets_total{status=\"COMPLETED\"} %llu\n"
+        "hangar_matchmaking_tickets_total{status=\"FAILED\"} %llu\n"
+        "hangar_matchmaking_tickets_total{status=\"CANCELLED\"} %llu\n"
+        "hangar_matchmaking_tickets_total{status=\"TIMED_OUT\"} %llu\n",
+        st.configs, st.active, st.searching, st.pool, (unsigned long long)st.batches,
+        (double)st.batch_ns_total / 1e9, (unsigned long long)st.batches,
+        (double)st.batch_ns_max / 1e9, (unsigned long long)st.matches,
+        (double)st.wait_ms_total / 1e3, (unsigned long long)st.matched_tickets,
+        (unsigned long long)st.started, (unsigned long long)st.completed,
+        (unsigned long long)st.failed, (unsigned long long)st.cancelled,
+        (unsigned long long)st.timed_out);
 }
 
 typedef struct probe_ctx {
@@ -655,6 +747,15 @@ static int serve(daemon_t *d)
         hg_error_set(&err, rc, "cannot load game session queues and placements");
         goto fail;
     }
+    d->flexmatch =
+        hg_flexmatch_new(&d->clock, d->store, d->placement, d->cfg.region, d->cfg.account_id);
+    hg_fm_sink_t fmsink = {.event = on_fm_event, .ud = d};
+    hg_flexmatch_set_sink(d->flexmatch, &fmsink);
+    if ((rc = hg_flexmatch_load(d->flexmatch)) < 0) {
+        hg_error_set(&err, rc, "cannot load FlexMatch rule sets, configurations and tickets");
+        goto fail;
+    }
+    hg_metrics_register("flexmatch", render_fm_metrics, d);
     if (d->cfg.examples_dir[0] && /* reads the files (start-up only) */
         (rc = hg_examples_load(d->cfg.examples_dir, &d->examples, &err)) < 0)
         goto fail;
@@ -675,6 +776,7 @@ static int serve(daemon_t *d)
         .events = d->events,
         .sdk = d->sdk,
         .placement = d->placement,
+        .flexmatch = d->flexmatch,
         .players = d->players,
         .ptokens = d->ptokens,
         .leaderboards = d->leaderboards,
@@ -759,6 +861,7 @@ out:
     uv_run(&d->loop, UV_RUN_DEFAULT);
     hg_http_server_free(d->http);
     hg_fleetiq_free(d->fleetiq);
+    hg_flexmatch_free(d->flexmatch); /* before placement: it borrows it */
     hg_placement_free(d->placement);
     hg_webhook_free(d->webhook);
     hg_fleet_free(d->fleet);

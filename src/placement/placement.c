@@ -683,6 +683,8 @@ static int attempt(hg_placement_t *pl, hg_pl_placement_t *p, hg_store_txn_t *txn
             .data = json_string_value(json_object_get(p->req, "GameSessionData")),
             .props = json_object_get(p->req, "GameProperties"),
             .max_players = json_integer_value(json_object_get(p->req, "MaximumPlayerSessionCount")),
+            /* set when FlexMatch started the placement (match/flexmatch.c) */
+            .matchmaker_data = json_string_value(json_object_get(p->req, "MatchmakerData")),
         };
         hg_fl_gsession_t *gs;
         int existed;

@@ -19,7 +19,8 @@ enum { OUT_OK, OUT_CLIENT, OUT_SERVER, OUT_N };
 static const char *outcome_names[] = {"ok", "client_error", "server_error"};
 
 static const hg_gl_handler_t *const handler_tables[] = {
-    hg_gl_fleetiq_handlers, hg_gl_fleet_handlers, hg_gl_session_handlers, hg_gl_placement_handlers};
+    hg_gl_fleetiq_handlers, hg_gl_fleet_handlers, hg_gl_session_handlers, hg_gl_placement_handlers,
+    hg_gl_match_handlers};
 
 static struct {
     int ready;
@@ -294,10 +295,10 @@ void hg_gamelift_handle(hg_api_t *api, hg_http_req_t *req)
             goto fail;
         }
     }
-    /* A queue's NotificationTarget may be an http(s):// URL (placement_api.c posts placement
-     * events there); the model's pattern admits only SNS ARNs, so the URL is set aside while
-     * the rest is validated, and the handler checks it. One holding a NUL is not set aside: the
-     * handler reads it as a C string, so validation refuses it. */
+    /* A queue's or a matchmaking configuration's NotificationTarget may be an http(s):// URL
+     * (placement and FlexMatch events are posted there); the model's pattern admits only SNS ARNs,
+     * so the URL is set aside while the rest is validated, and the handler checks it. One holding a
+     * NUL is not set aside: the handler reads it as a C string, so validation refuses it. */
     json_t *nt = json_object_get(c->in, "NotificationTarget");
     const char *ntv = json_string_value(nt);
     int url_target = ntv && memchr(ntv, '\0', json_string_length(nt)) == NULL &&

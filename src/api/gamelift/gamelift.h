@@ -47,6 +47,7 @@ extern const hg_gl_handler_t hg_gl_fleetiq_handlers[];
 extern const hg_gl_handler_t hg_gl_fleet_handlers[];
 extern const hg_gl_handler_t hg_gl_session_handlers[];
 extern const hg_gl_handler_t hg_gl_placement_handlers[];
+extern const hg_gl_handler_t hg_gl_match_handlers[];
 
 /* A placement's queue event as GameLift publishes it (placement_api.c), appended to b: the
  * detail (iso: times as ISO-8601 strings, else epoch seconds), or the whole EventBridge
@@ -58,7 +59,17 @@ void hg_gl_placement_notification(hg_buf_t *b, const struct hg_pl_placement *p,
                                   const char *queue_arn, const char *custom, const char *region,
                                   const char *account, int64_t now_ms);
 
+/* A FlexMatch event for a configuration's http(s) NotificationTarget (match_api.c): the
+ * EventBridge envelope GameLift sends (detail-type "GameLift Matchmaking Event") around detail
+ * (borrowed), appended to b. */
+void hg_gl_matchmaking_notification(hg_buf_t *b, json_t *detail, const char *config_arn,
+                                    const char *region, const char *account, int64_t now_ms);
+
 /* Helpers for handlers. */
+/* An http(s):// NotificationTarget in the request must name a host of the notification-hosts
+ * option (placement_api.c); 0, or HG_EINVAL with c->err set. Anything else passes (the model's
+ * pattern judged it). */
+int hg_gl_check_target(hg_gl_call_t *c);
 /* An error type the operation's model does not list becomes InvalidRequestException (same
  * message), so clients only ever see the exceptions their SDK models for that call. */
 int hg_gl_fit(hg_gl_call_t *c, int rc);

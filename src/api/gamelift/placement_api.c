@@ -42,9 +42,13 @@ static json_t *render_placement(const hg_pl_placement_t *p)
     json_object_set_new(o, "PlacementId", json_string(p->id));
     json_object_set_new(o, "GameSessionQueueName", json_string(p->queue_name));
     json_object_set_new(o, "Status", json_string(hg_pl_status_name(p->status)));
-    static const char *const echoed[] = {"GameProperties",  "MaximumPlayerSessionCount",
-                                         "GameSessionName", "PlayerLatencies",
-                                         "GameSessionData", NULL};
+    static const char *const echoed[] = {"GameProperties",
+                                         "MaximumPlayerSessionCount",
+                                         "GameSessionName",
+                                         "PlayerLatencies",
+                                         "GameSessionData",
+                                         "MatchmakerData",
+                                         NULL};
     for (const char *const *k = echoed; *k; k++) {
         json_t *v = json_object_get(p->req, *k);
         if (v)
@@ -159,8 +163,7 @@ void hg_gl_placement_notification(hg_buf_t *b, const struct hg_pl_placement *p,
     hg_buf_puts(b, "}");
 }
 
-/* An http(s):// NotificationTarget must name an allowed host (the notification-hosts option). */
-static int check_target(hg_gl_call_t *c)
+int hg_gl_check_target(hg_gl_call_t *c)
 {
     const char *url = hg_gl_str(c->in, "NotificationTarget");
     if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
@@ -188,7 +191,7 @@ static int check_target(hg_gl_call_t *c)
     }
     return hg_error_set(&c->err, HG_EINVAL,
                         "NotificationTarget: host %s is not allowed (hangard's notification-hosts "
-                        "option lists the hosts placement events may be posted to)",
+                        "option lists the hosts events may be posted to)",
                         host);
 }
 
@@ -284,7 +287,7 @@ static int queue_args(hg_gl_call_t *c, queue_args_t *a)
 static int create_queue(hg_gl_call_t *c)
 {
     queue_args_t a;
-    int rc = check_target(c);
+    int rc = hg_gl_check_target(c);
     if (rc < 0)
         return rc;
     rc = queue_args(c, &a);
@@ -312,7 +315,7 @@ static int update_queue(hg_gl_call_t *c)
     hg_pl_queue_t *q;
     queue_args_t a;
     int rc = get_queue(c, &q);
-    if (rc < 0 || (rc = check_target(c)) < 0)
+    if (rc < 0 || (rc = hg_gl_check_target(c)) < 0)
         return rc;
     if ((rc = queue_args(c, &a)) == 0 &&
         (rc = hg_pl_queue_update(PL(c), q, &a.in, c->txn, &c->err)) == 0) {

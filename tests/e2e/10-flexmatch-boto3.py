@@ -1,0 +1,296 @@
+"""10 FlexMatch (gamelift-wire.md section 6) with boto3 against the real daemon: rule set
+validation with its location, the AWS guide's skill-balanced two-team rule set with an expansion,
+STANDALONE matches with teams, acceptance (accepted, rejected, timed out), StopMatchmaking,
+RequestTimeoutSeconds, events on the stream (?kind=matchmaking) and POSTed to an http
+NotificationTarget, WITH_QUEUE placed on an ANYWHERE fleet whose server process
+(tests/e2e/glsdk.py) receives MatchmakerData, and tickets that survive kill -9 and resume their
+search. A batch runs every 200 ms (matchmaker-batch-ms)."""
+
+import http.server
+import json
+import threading
+
+import glsdk
+import harness
+from harness import expect_error, wait_until
+
+ARGS = ["--matchmaker-batch-ms", "200"]
+
+# The AWS FlexMatch guide's "simple battle" example (two teams of 4, skill-balanced), with the
+# expansion that widens the skill distance after 5 s.
+AIM = {
+    "name": "aliens_vs_cowboys",
+    "ruleLanguageVersion": "1.0",
+    "playerAttributes": [{"name": "skill", "type": "number", "default": 10}],
+    "teams": [{"name": "cowboys", "maxPlayers": 4, "minPlayers": 4},
+              {"name": "aliens", "maxPlayers": 4, "minPlayers": 4}],
+    "rules": [{"name": "FairTeamSkill",
+               "description": "The average skill of players in each team is within 10 points "
+                              "from the average skill of all players in the match",
+               "type": "distance",
+               "measurements": ["avg(teams[*].players.attributes[skill])"],
+               "referenceValue": "avg(flatten(teams[*].players.attributes[skill]))",
+               "maxDistance": 10}],
+    "expansions": [{"target": "rules[FairTeamSkill].maxDistance",
+                    "steps": [{"waitTimeSeconds": 5, "value": 50}]}],
+}
+DUEL = {"ruleLanguageVersion": "1.0",
+        "teams": [{"name": "red", "maxPlayers": 1, "minPlayers": 1},
+                  {"name": "blue", "maxPlayers": 1, "minPlayers": 1}]}
+
+
+def player(pid, skill=None, lat=None):
+    p = {"PlayerId": pid}
+    if skill is not None:
+        p["PlayerAttributes"] = {"skill": {"N": skill}}
+    if lat:
+        p["LatencyInMs"] = lat
+    return p
+
+
+def tickets(c, ids):
+    return {t["TicketId"]: t for t in c.describe_matchmaking(TicketIds=ids)["TicketList"]}
+
+
+def wait_status(c, ids, status, timeout=10):
+    box = {}
+
+    def done():
+        box["t"] = tickets(c, ids)
+        return all(box["t"][i]["Status"] == status for i in ids)
+    wait_until(done, timeout=timeout, interval=0.1, what="%s %s" % (ids, status))
+    return box["t"]
+
+
+@harness.fresh(args=ARGS)
+def test_rule_sets_and_standalone_match(d):
+    c = d.client()
+    bad = dict(AIM, teams=[{"name": "cowboys", "maxPlayers": 4, "minPlayers": 4},
+                           {"name": "aliens", "maxPlayers": 500, "minPlayers": 4}])
+    msg, _ = expect_error("InvalidRequestException", c.validate_matchmaking_rule_set,
+                          RuleSetBody=json.dumps(bad))
+    assert "location: teams section: array index=1: maxPlayers" in msg, msg
+    assert c.validate_matchmaking_rule_set(RuleSetBody=json.dumps(AIM))["Valid"] is True
+    expect_error("InvalidRequestException", c.create_matchmaking_rule_set, Name="bad",
+                 RuleSetBody=json.dumps(bad))
+    rs = c.create_matchmaking_rule_set(Name="aim", RuleSetBody=json.dumps(AIM))["RuleSet"]
+    assert rs["RuleSetArn"].endswith(":matchmakingruleset/aim"), rs
+    assert json.loads(rs["RuleSetBody"]) == AIM and "CreationTime" in rs, rs
+    got = c.describe_matchmaking_rule_sets(Names=["aim"])["RuleSets"]
+    assert got == [rs], got
+    expect_error("NotFoundException", c.describe_matchmaking_rule_sets, Names=["nope"])
+    expect_error("NotFoundException", c.create_matchmaking_configuration, Name="x",
+                 RuleSetName="nope", RequestTimeoutSeconds=10, AcceptanceRequired=False,
+                 FlexMatchMode="STANDALONE")
+    expect_error("InvalidRequestException", c.create_matchmaking_configuration, Name="x",
+                 RuleSetName="aim", RequestTimeoutSeconds=10, AcceptanceRequired=False)
+    cfg = c.create_matchmaking_configuration(
+        Name="solo", RuleSetName=rs["RuleSetArn"], RequestTimeoutSeconds=60,
+        AcceptanceRequired=False, FlexMatchMode="STANDALONE", CustomEventData="ce",
+        Description="standalone battles")["Configuration"]
+    assert cfg["ConfigurationArn"].endswith(":matchmakingconfiguration/solo"), cfg
+    assert cfg["RuleSetName"] == "aim" and cfg["RuleSetArn"] == rs["RuleSetArn"], cfg
+    expect_error("InvalidRequestException", c.delete_matchmaking_rule_set, Name="aim")
+    # a paginated listing
+    pages = list(c.get_paginator("describe_matchmaking_configurations").paginate(
+        PaginationConfig={"PageSize": 1}))
+    assert [x["Name"] for p in pages for x in p["Configurations"]] == ["solo"], pages
+
+    ws = harness.EventStream(d, "kind=matchmaking")
+    try:
+        ids = []
+        for i in range(8):
+            t = c.start_matchmaking(TicketId="t%d" % i, ConfigurationName="solo",
+                                    Players=[player("p%d" % i, 10 + i)])["MatchmakingTicket"]
+            assert t["Status"] == "QUEUED" and t["ConfigurationArn"] == cfg["ConfigurationArn"]
+            ids.append(t["TicketId"])
+        got = wait_status(c, ids, "COMPLETED")
+        teams = [got[i]["Players"][0]["Team"] for i in ids]
+        assert sorted(teams) == ["aliens"] * 4 + ["cowboys"] * 4, teams
+        assert all("EndTime" in got[i] for i in ids)
+        ev = ws.wait_for(lambda e: e.get("type") == "matchmaking.succeeded", timeout=5,
+                         what="MatchmakingSucceeded on the stream")
+        det = ev["matchmaking"]
+        assert det["type"] == "MatchmakingSucceeded" and det["customEventData"] == "ce", det
+        assert sorted(t["ticketId"] for t in det["tickets"]) == sorted(ids), det
+        assert len(det["gameSessionInfo"]["players"]) == 8, det
+        seen = [e["type"] for e in ws.events]
+        assert "matchmaking.searching" in seen and \
+            "matchmaking.potential_match_created" in seen, seen
+    finally:
+        ws.close()
+    # the same TicketId again: the same ticket, nothing new
+    again = c.start_matchmaking(TicketId="t0", ConfigurationName="solo",
+                                Players=[player("p0", 10)])["MatchmakingTicket"]
+    assert again["Status"] == "COMPLETED", again
+    metrics = d.http("GET", "/metrics").body.decode()
+    assert "hangar_matchmaking_matches_total 1" in metrics, metrics
+    assert "hangar_matchmaking_time_to_match_seconds_count 8" in metrics, metrics
+
+
+@harness.fresh(args=ARGS)
+def test_acceptance_stop_and_timeouts(d):
+    c = d.client()
+    c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
+    c.create_matchmaking_configuration(
+        Name="acc", RuleSetName="duel", RequestTimeoutSeconds=60, AcceptanceRequired=True,
+        AcceptanceTimeoutSeconds=2, FlexMatchMode="STANDALONE")
+    # accepted by both
+    c.start_matchmaking(TicketId="a", ConfigurationName="acc", Players=[player("pa")])
+    c.start_matchmaking(TicketId="b", ConfigurationName="acc", Players=[player("pb")])
+    wait_status(c, ["a", "b"], "REQUIRES_ACCEPTANCE")
+    expect_error("InvalidRequestException", c.accept_match, TicketId="a", PlayerIds=["pb"],
+                 AcceptanceType="ACCEPT")
+    c.accept_match(TicketId="a", PlayerIds=["pa"], AcceptanceType="ACCEPT")
+    c.accept_match(TicketId="b", PlayerIds=["pb"], AcceptanceType="ACCEPT")
+    got = wait_status(c, ["a", "b"], "COMPLETED")
+    assert {got["a"]["Players"][0]["Team"], got["b"]["Players"][0]["Team"]} == {"red", "blue"}
+    # rejected: the rejecting ticket is CANCELLED, the other searches again
+    c.start_matchmaking(TicketId="r1", ConfigurationName="acc", Players=[player("r1")])
+    c.start_matchmaking(TicketId="r2", ConfigurationName="acc", Players=[player("r2")])
+    wait_status(c, ["r1", "r2"], "REQUIRES_ACCEPTANCE")
+    c.accept_match(TicketId="r2", PlayerIds=["r2"], AcceptanceType="ACCEPT")
+    c.accept_match(TicketId="r1", PlayerIds=["r1"], AcceptanceType="REJECT")
+    got = tickets(c, ["r1", "r2"])
+    assert got["r1"]["Status"] == "CANCELLED" and got["r2"]["Status"] == "SEARCHING", got
+    assert "Team" not in got["r2"]["Players"][0], got
+    # timed out: r3 never answers and is CANCELLED; r2 accepted and searches again
+    c.start_matchmaking(TicketId="r3", ConfigurationName="acc", Players=[player("r3")])
+    wait_status(c, ["r2", "r3"], "REQUIRES_ACCEPTANCE")
+    c.accept_match(TicketId="r2", PlayerIds=["r2"], AcceptanceType="ACCEPT")
+    got = wait_status(c, ["r3"], "CANCELLED", timeout=5)
+    assert tickets(c, ["r2"])["r2"]["Status"] == "SEARCHING"
+    # StopMatchmaking: CANCELLED, {} again on a second stop; unknown → NotFound
+    out = c.stop_matchmaking(TicketId="r2")
+    assert set(out) == {"ResponseMetadata"}, out
+    assert tickets(c, ["r2"])["r2"]["Status"] == "CANCELLED"
+    c.stop_matchmaking(TicketId="r2")
+    expect_error("NotFoundException", c.stop_matchmaking, TicketId="nope")
+    expect_error("InvalidRequestException", c.stop_matchmaking, TicketId="a")
+    # RequestTimeoutSeconds
+    c.create_matchmaking_configuration(
+        Name="short", RuleSetName="duel", RequestTimeoutSeconds=1, AcceptanceRequired=False,
+        FlexMatchMode="STANDALONE")
+    c.start_matchmaking(TicketId="lonely", ConfigurationName="short", Players=[player("l")])
+    got = wait_status(c, ["lonely"], "TIMED_OUT", timeout=5)
+    assert got["lonely"]["StatusReason"] == "TIMED_OUT" and "EndTime" in got["lonely"], got
+    # UpdateMatchmakingConfiguration, DeleteMatchmakingConfiguration
+    up = c.update_matchmaking_configuration(Name="short", RequestTimeoutSeconds=30)[
+        "Configuration"]
+    assert up["RequestTimeoutSeconds"] == 30 and up["FlexMatchMode"] == "STANDALONE", up
+    c.delete_matchmaking_configuration(Name="short")
+    expect_error("NotFoundException", c.delete_matchmaking_configuration, Name="short")
+    expect_error("NotFoundException", c.start_matchmaking, ConfigurationName="short",
+                 Players=[player("x")])
+
+
+@harness.fresh(args=ARGS)
+def test_with_queue_and_restart(d):
+    c = d.client()
+    loc = "custom-fm"
+    c.create_location(LocationName=loc)
+    fleet = c.create_fleet(Name="fm", ComputeType="ANYWHERE",
+                           Locations=[{"Location": loc}])["FleetAttributes"]
+    comp = c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1",
+                              IpAddress="127.0.0.1", Location=loc)["Compute"]
+    q = c.create_game_session_queue(Name="fmq", TimeoutInSeconds=30, Destinations=[
+        {"DestinationArn": fleet["FleetArn"]}])["GameSessionQueue"]
+    c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
+    cfg = c.create_matchmaking_configuration(
+        Name="queued", RuleSetName="duel", RequestTimeoutSeconds=60, AcceptanceRequired=False,
+        GameSessionQueueArns=[q["GameSessionQueueArn"]], GameSessionData="map=dust",
+        GameProperties=[{"Key": "mode", "Value": "duel"}])["Configuration"]
+    assert cfg["FlexMatchMode"] == "WITH_QUEUE", cfg
+    tok = c.get_compute_auth_token(FleetId=fleet["FleetId"], ComputeName="host-1")["AuthToken"]
+    sdk = glsdk.ServerSdk(comp["GameLiftServiceSdkEndpoint"], fleet["FleetId"], "host-1",
+                          auth_token=tok, call_timeout=10)
+    sdk.connect()
+    sdk.process_ready(7777, ["/local/game/logs"])
+    c.start_matchmaking(TicketId="q1", ConfigurationName="queued",
+                        Players=[player("alice", lat={loc: 20})])
+    c.start_matchmaking(TicketId="q2", ConfigurationName="queued",
+                        Players=[player("bob", lat={loc: 30})])
+    push = sdk.wait_push("CreateGameSession", timeout=10)
+    gs = push.get("GameSession", push)
+    md = json.loads(gs["MatchmakerData"])
+    assert md["matchmakingConfigurationArn"] == cfg["ConfigurationArn"], md
+    assert sorted(p["playerId"] for t in md["teams"] for p in t["players"]) == ["alice", "bob"]
+    assert gs.get("GameSessionData") == "map=dust", gs
+    assert tickets(c, ["q1"])["q1"]["Status"] == "PLACING"
+    sdk.activate_game_session()
+    got = wait_status(c, ["q1", "q2"], "COMPLETED")
+    info = got["q1"]["GameSessionConnectionInfo"]
+    assert info["IpAddress"] == "127.0.0.1" and info["Port"] == 7777, info
+    assert [m["PlayerId"] for m in info["MatchedPlayerSessions"]] == ["alice"], info
+    assert info["MatchedPlayerSessions"][0]["PlayerSessionId"].startswith("psess-"), info
+    det = c.describe_game_session_details(GameSessionId=info["GameSessionArn"])[
+        "GameSessionDetails"][0]["GameSession"]
+    assert json.loads(det["MatchmakerData"])["matchId"] == md["matchId"], det
+    sdk.close()
+
+    # a ticket survives kill -9 and resumes its search
+    c.start_matchmaking(TicketId="s1", ConfigurationName="queued", Players=[player("carol")])
+    wait_status(c, ["s1"], "SEARCHING")
+    d.restart(hard=True)
+    c = d.client()
+    assert tickets(c, ["s1"])["s1"]["Status"] == "SEARCHING"
+    assert tickets(c, ["q1"])["q1"]["Status"] == "COMPLETED"
+    c.stop_matchmaking(TicketId="s1")
+    assert tickets(c, ["s1"])["s1"]["Status"] == "CANCELLED"
+
+
+class Hook:
+    """An HTTP endpoint on loopback that records POSTed JSON."""
+
+    def __init__(self):
+        hook = self
+        self.got = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.got.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+
+
+@harness.fresh(args=ARGS + ["--notification-hosts", "127.0.0.1"])
+def test_notification_target_webhook(d):
+    hook = Hook()
+    c = d.client()
+    c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
+    url = "http://127.0.0.1:%d/fm-events" % hook.port
+    expect_error("InvalidRequestException", c.create_matchmaking_configuration, Name="elsewhere",
+                 RuleSetName="duel", RequestTimeoutSeconds=10, AcceptanceRequired=False,
+                 FlexMatchMode="STANDALONE", NotificationTarget="http://example.com/hook")
+    cfg = c.create_matchmaking_configuration(
+        Name="hooked", RuleSetName="duel", RequestTimeoutSeconds=10, AcceptanceRequired=False,
+        FlexMatchMode="STANDALONE", NotificationTarget=url, CustomEventData="blue")[
+        "Configuration"]
+    assert cfg["NotificationTarget"] == url, cfg
+    c.start_matchmaking(TicketId="h1", ConfigurationName="hooked", Players=[player("h1")])
+    c.start_matchmaking(TicketId="h2", ConfigurationName="hooked", Players=[player("h2")])
+    wait_until(lambda: any(ev["detail"]["type"] == "MatchmakingSucceeded" for _, ev in hook.got),
+               timeout=10, what="MatchmakingSucceeded POSTed")
+    path, ev = [x for x in hook.got if x[1]["detail"]["type"] == "MatchmakingSucceeded"][0]
+    assert path == "/fm-events" and ev["detail-type"] == "GameLift Matchmaking Event", ev
+    assert ev["source"] == "aws.gamelift" and ev["resources"] == [cfg["ConfigurationArn"]], ev
+    det = ev["detail"]
+    assert sorted(t["ticketId"] for t in det["tickets"]) == ["h1", "h2"], det
+    assert det["customEventData"] == "blue" and det["tickets"][0]["startTime"].endswith("Z"), det
+    types = [x[1]["detail"]["type"] for x in hook.got]
+    assert "MatchmakingSearching" in types and "PotentialMatchCreated" in types, types
+    hook.close()
+
+
+harness.run()

@@ -4,7 +4,8 @@ STANDALONE matches with teams, acceptance (accepted, rejected, timed out), StopM
 RequestTimeoutSeconds, events on the stream (?kind=matchmaking) and POSTed to an http
 NotificationTarget, WITH_QUEUE placed on an ANYWHERE fleet whose server process
 (tests/e2e/glsdk.py) receives MatchmakerData, and tickets that survive kill -9 and resume their
-search. A batch runs every 200 ms (matchmaker-batch-ms)."""
+search; the rule set and configuration calls (and a ticket's start, stop and describe) through
+the AWS CLI. A batch runs every 200 ms (matchmaker-batch-ms)."""
 
 import http.server
 import json
@@ -291,6 +292,51 @@ def test_notification_target_webhook(d):
     types = [x[1]["detail"]["type"] for x in hook.got]
     assert "MatchmakingSearching" in types and "PotentialMatchCreated" in types, types
     hook.close()
+
+
+@harness.fresh(args=ARGS)
+def test_rule_set_and_configuration_calls_through_the_aws_cli(d):
+    cli = lambda *args: harness.aws_cli(d, *args)  # noqa: E731
+    body = json.dumps(AIM)
+    rc, out, err = cli("validate-matchmaking-rule-set", "--rule-set-body", body)
+    assert rc == 0 and out == {"Valid": True}, (rc, out, err)
+    bad = dict(AIM, teams=[{"name": "cowboys", "maxPlayers": 4, "minPlayers": 4},
+                           {"name": "aliens", "maxPlayers": "four", "minPlayers": 4}])
+    rc, out, err = cli("validate-matchmaking-rule-set", "--rule-set-body", json.dumps(bad))
+    assert rc != 0 and "InvalidRequestException" in err and "location" in err, (rc, out, err)
+    rc, out, err = cli("create-matchmaking-rule-set", "--name", "aim", "--rule-set-body", body)
+    assert rc == 0 and out["RuleSet"]["RuleSetName"] == "aim", (rc, out, err)
+    arn = out["RuleSet"]["RuleSetArn"]
+    assert arn.startswith("arn:aws:gamelift:") and arn.endswith("matchmakingruleset/aim"), arn
+    rc, out, err = cli("describe-matchmaking-rule-sets", "--names", "aim")
+    assert rc == 0 and [r["RuleSetName"] for r in out["RuleSets"]] == ["aim"], (rc, out, err)
+    rc, out, err = cli("create-matchmaking-configuration", "--name", "aim-cfg",
+                       "--rule-set-name", "aim", "--request-timeout-seconds", "60",
+                       "--no-acceptance-required", "--flex-match-mode", "STANDALONE")
+    assert rc == 0 and out["Configuration"]["Name"] == "aim-cfg", (rc, out, err)
+    assert out["Configuration"]["RuleSetName"] == "aim", out
+    rc, out, err = cli("update-matchmaking-configuration", "--name", "aim-cfg",
+                       "--request-timeout-seconds", "120")
+    assert rc == 0 and out["Configuration"]["RequestTimeoutSeconds"] == 120, (rc, out, err)
+    rc, out, err = cli("describe-matchmaking-configurations", "--names", "aim-cfg")
+    assert rc == 0 and out["Configurations"][0]["RequestTimeoutSeconds"] == 120, (rc, out, err)
+    rc, out, err = cli("start-matchmaking", "--configuration-name", "aim-cfg", "--players",
+                       "PlayerId=p1,PlayerAttributes={skill={N=10}}")
+    assert rc == 0 and out["MatchmakingTicket"]["Status"] in ("QUEUED", "SEARCHING"), (rc, out, err)
+    tid = out["MatchmakingTicket"]["TicketId"]
+    rc, out, err = cli("stop-matchmaking", "--ticket-id", tid)
+    assert rc == 0, (rc, out, err)
+    rc, out, err = cli("describe-matchmaking", "--ticket-ids", tid)
+    assert rc == 0 and out["TicketList"][0]["Status"] == "CANCELLED", (rc, out, err)
+    # a rule set in use cannot go: the configuration first, then the rule set
+    rc, out, err = cli("delete-matchmaking-rule-set", "--name", "aim")
+    assert rc != 0, (rc, out, err)
+    rc, out, err = cli("delete-matchmaking-configuration", "--name", "aim-cfg")
+    assert rc == 0, (rc, out, err)
+    rc, out, err = cli("delete-matchmaking-rule-set", "--name", "aim")
+    assert rc == 0, (rc, out, err)
+    rc, out, err = cli("describe-matchmaking-configurations", "--names", "aim-cfg")
+    assert rc == 0 and out["Configurations"] == [], (rc, out, err)
 
 
 harness.run()

@@ -16,6 +16,10 @@
  *   describe  DescribeGameServer of a server registered by this connection (read path).
  *   wrklua    set up one server, write a wrk Lua script (-o FILE) replaying one pre-signed
  *             DescribeGameServer request (valid for the daemon's SigV4 skew, 5 min), and exit.
+ *   match     FlexMatch: a STANDALONE configuration of 4-v-4 skill-balanced matches is created
+ *             first; each request is StartMatchmaking for one new player (skill 0..99): tickets
+ *             accepted/s. Matches formed and time to match are the daemon's /metrics
+ *             (hangar_matchmaking_*).
  *
  * Timing: setup (CreateGameServerGroup, registrations) runs first on a blocking socket; then
  * every thread connects, runs -W seconds of warm-up, and the -d second window starts at one
@@ -57,13 +61,36 @@
 #define MAX_CAPTURES 8       /* distinct error statuses captured per thread */
 #define MAX_CONNECT_FAILS 20 /* per connection, then it gives up */
 
-enum { OP_REGISTER, OP_CLAIM, OP_UPDATE, OP_DEREGISTER, OP_DESCRIBE, OP_CREATE_GROUP, OP_N };
-static const char *const op_names[OP_N] = {"RegisterGameServer", "ClaimGameServer",
-                                           "UpdateGameServer",   "DeregisterGameServer",
-                                           "DescribeGameServer", "CreateGameServerGroup"};
+enum {
+    OP_REGISTER,
+    OP_CLAIM,
+    OP_UPDATE,
+    OP_DEREGISTER,
+    OP_DESCRIBE,
+    OP_CREATE_GROUP,
+    OP_START_MATCH,
+    OP_CREATE_RULES,
+    OP_CREATE_MMCFG,
+    OP_N
+};
+static const char *const op_names[OP_N] = {
+    "RegisterGameServer",   "ClaimGameServer",          "UpdateGameServer",
+    "DeregisterGameServer", "DescribeGameServer",       "CreateGameServerGroup",
+    "StartMatchmaking",     "CreateMatchmakingRuleSet", "CreateMatchmakingConfiguration"};
 
-typedef enum { W_CYCLE, W_CLAIM, W_DESCRIBE, W_WRKLUA } workload_t;
-static const char *const workload_names[] = {"cycle", "claim", "describe", "wrklua"};
+typedef enum { W_CYCLE, W_CLAIM, W_DESCRIBE, W_WRKLUA, W_MATCH } workload_t;
+static const char *const workload_names[] = {"cycle", "claim", "describe", "wrklua", "match"};
+
+/* The match workload's rule set: two teams of 4, skill-balanced (the AWS guide's example, as
+ * tests/e2e/10-flexmatch-boto3.py uses it), escaped for a JSON string. */
+#define MATCH_RULES                                                                                \
+    "{\\\"ruleLanguageVersion\\\":\\\"1.0\\\",\\\"playerAttributes\\\":[{\\\"name\\\":"            \
+    "\\\"skill\\\",\\\"type\\\":\\\"number\\\",\\\"default\\\":10}],\\\"teams\\\":[{"              \
+    "\\\"name\\\":\\\"cowboys\\\",\\\"maxPlayers\\\":4,\\\"minPlayers\\\":4},{\\\"name\\\":"       \
+    "\\\"aliens\\\",\\\"maxPlayers\\\":4,\\\"minPlayers\\\":4}],\\\"rules\\\":[{\\\"name\\\":"     \
+    "\\\"FairTeamSkill\\\",\\\"type\\\":\\\"distance\\\",\\\"measurements\\\":[\\\"avg(teams[*]"   \
+    ".players.attributes[skill])\\\"],\\\"referenceValue\\\":\\\"avg(flatten(teams[*].players."    \
+    "attributes[skill]))\\\",\\\"maxDistance\\\":10}]}"
 
 /* ---- options ---- */
 
@@ -115,6 +142,25 @@ static void build_body(char *out, size_t cap, int op, const char *id, const char
                  "\"InstanceDefinitions\":[{\"InstanceType\":\"c5.large\"},"
                  "{\"InstanceType\":\"c5.xlarge\"}]}",
                  opt.group);
+        break;
+    case OP_START_MATCH: { /* one player, a skill spread over 0..99 by its id */
+        unsigned h = 2166136261u;
+        for (const char *q = id; *q; q++)
+            h = (h ^ (unsigned char)*q) * 16777619u;
+        snprintf(out, cap,
+                 "{\"ConfigurationName\":\"%s\",\"Players\":[{\"PlayerId\":\"%s\","
+                 "\"PlayerAttributes\":{\"skill\":{\"N\":%u}}}]}",
+                 opt.group, id, h % 100);
+        break;
+    }
+    case OP_CREATE_RULES:
+        snprintf(out, cap, "{\"Name\":\"%s\",\"RuleSetBody\":\"" MATCH_RULES "\"}", opt.group);
+        break;
+    case OP_CREATE_MMCFG:
+        snprintf(out, cap,
+                 "{\"Name\":\"%s\",\"RuleSetName\":\"%s\",\"RequestTimeoutSeconds\":600,"
+                 "\"AcceptanceRequired\":false,\"FlexMatchMode\":\"STANDALONE\"}",
+                 opt.group, opt.group);
         break;
     default: out[0] = '\0';
     }
@@ -251,6 +297,11 @@ static void advance(conn_t *c, int ok, uint64_t now)
         if (c->state == 3)
             snprintf(c->id, sizeof(c->id), "k%s-%u-%" PRIu64, lo.tag, c->index, c->seq++);
         break;
+    case W_MATCH: /* a ticket accepted; the next one is another player's */
+        if (ok && in_window(now))
+            w->cycles++;
+        snprintf(c->id, sizeof(c->id), "m%s-%u-%" PRIu64, lo.tag, c->index, c->seq++);
+        break;
     default: break;
     }
 }
@@ -263,6 +314,7 @@ static void prepare(conn_t *c)
     const char *id = c->id;
     switch (opt.w) {
     case W_CYCLE: c->op = cycle_ops[c->state]; break;
+    case W_MATCH: c->op = OP_START_MATCH; break;
     case W_CLAIM:
         c->op = claim_ops[c->state];
         id = c->state == 0 ? NULL : c->state == 3 ? c->id : c->target;
@@ -527,12 +579,12 @@ static void worker_run(void *arg)
 
 static void usage(void)
 {
-    fprintf(
-        stderr,
-        "usage: glload [-w cycle|claim|describe|wrklua] [-a HOST:PORT] [-c CONNS] [-t THREADS]\n"
-        "              [-d SECONDS] [-W WARMUP_S] [-p POOL] [-T TIMEOUT_S] [-P SERVER_PID]\n"
-        "              [-k KEY_ID] [-s SECRET] [-r REGION] [-o LUA_OUT] [-e ERRORS_OUT]\n"
-        "  key and secret default to $HANGAR_ADMIN_KEY_ID / $HANGAR_ADMIN_SECRET\n");
+    fprintf(stderr,
+            "usage: glload [-w cycle|claim|describe|wrklua|match] [-a HOST:PORT] [-c CONNS] [-t "
+            "THREADS]\n"
+            "              [-d SECONDS] [-W WARMUP_S] [-p POOL] [-T TIMEOUT_S] [-P SERVER_PID]\n"
+            "              [-k KEY_ID] [-s SECRET] [-r REGION] [-o LUA_OUT] [-e ERRORS_OUT]\n"
+            "  key and secret default to $HANGAR_ADMIN_KEY_ID / $HANGAR_ADMIN_SECRET\n");
     exit(1);
 }
 
@@ -543,6 +595,16 @@ static int setup(void)
     char id[128], inst[20];
     if (r == NULL) {
         fprintf(stderr, "glload: cannot connect to %s: %s\n", lo.hostport, strerror(errno));
+        goto out;
+    }
+    if (opt.w == W_MATCH) { /* a STANDALONE configuration of 4-v-4 skill-balanced matches */
+        if ((st = sync_call(r, OP_CREATE_RULES, NULL, NULL)) != 200 ||
+            (st = sync_call(r, OP_CREATE_MMCFG, NULL, NULL)) != 200) {
+            fprintf(stderr, "glload: creating the matchmaking configuration answered %d: %s\n", st,
+                    r->body);
+            goto out;
+        }
+        rc = 0;
         goto out;
     }
     if ((st = sync_call(r, OP_CREATE_GROUP, NULL, NULL)) != 200) {
@@ -606,7 +668,7 @@ int main(int argc, char **argv)
     };
     if (load_parse(&lo, argc, argv, own, sizeof(own) / sizeof(own[0])) < 0)
         usage();
-    int wi = name_index(workload_names, 4, wname);
+    int wi = name_index(workload_names, 5, wname);
     if (wi < 0)
         usage();
     opt.w = (workload_t)wi;
@@ -636,7 +698,10 @@ int main(int argc, char **argv)
             if (opt.w == W_DESCRIBE)
                 snprintf(c->id, sizeof(c->id), "d%s-%u-p0", lo.tag, c->index);
             else
-                snprintf(c->id, sizeof(c->id), "%c%s-%u-%" PRIu64, opt.w == W_CYCLE ? 'c' : 'k',
+                snprintf(c->id, sizeof(c->id), "%c%s-%u-%" PRIu64,
+                         opt.w == W_CYCLE   ? 'c'
+                         : opt.w == W_MATCH ? 'm'
+                                            : 'k',
                          lo.tag, c->index, c->seq++);
             /* claim: start with a claim from the shared pool */
             c->state = 0;
@@ -684,7 +749,9 @@ int main(int argc, char **argv)
     printf("glload %s: %s, %d connections, %d thread(s), %.1f s window after %.1f s warm-up\n",
            workload_names[opt.w], lo.hostport, opt.conns, opt.threads, lo.duration, lo.warmup);
     printf("  requests   %" PRIu64 " (%.0f req/s)\n", requests, rps);
-    if (opt.w != W_DESCRIBE)
+    if (opt.w == W_MATCH)
+        printf("  tickets    %" PRIu64 " (%.0f tickets/s accepted)\n", cycles, cps);
+    else if (opt.w != W_DESCRIBE)
         printf("  cycles     %" PRIu64 " (%.0f cycles/s, 4 requests each)\n", cycles, cps);
     printf("  latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n",
            hist_q_ms(all, 0.50), hist_q_ms(all, 0.90), hist_q_ms(all, 0.99), (double)all->max / 1e6,

@@ -226,7 +226,7 @@ def test_reconnect_with_after_misses_nothing(d):
     cb.close()
 
 
-@fresh(args=OPEN + ["--room-send-queue-bytes", "262144", "--room-rate-per-s", "100000"])
+@fresh(args=OPEN + ["--room-send-queue-bytes", "1048576", "--room-rate-per-s", "100000"])
 def test_slow_client_is_cut_off_and_others_go_on(d):
     r = room(d)
     slow_p, fast_p, sender_p = login(d, 1), login(d, 2), login(d, 3)
@@ -235,10 +235,16 @@ def test_slow_client_is_cut_off_and_others_go_on(d):
     fast = Client(d, r["room_id"], fast_p)
     sender = Client(d, r["room_id"], sender_p)
     payload = "x" * 4000
+    def blobs():
+        return sum(1 for m in list(fast.msgs) if isinstance(m, dict) and m.get("type") == "blob")
     for k in range(2500):  # 10 MB: more than the slow client's kernel buffers and its queue
         sender.send("blob", {"k": k, "p": payload})
         if k % 25 == 24:
-            time.sleep(0.01)  # a pace a reader keeps up with (this process's threads share a GIL)
+            # the pace of the fast reader, never more than 100 messages (400 KB) ahead of it,
+            # whatever the load on the machine (this process's threads share a GIL)
+            deadline = time.monotonic() + 30
+            while blobs() < k - 100 and time.monotonic() < deadline:
+                time.sleep(0.002)
     fast.wait(lambda ms: sum(1 for m in ms if isinstance(m, dict) and m.get("type") == "blob") == 2500,
               timeout=60)
     assert fast.close_code is None

@@ -143,6 +143,10 @@ static void on_cron(uv_timer_t *t)
     {
         hg_registry_tick(d->registry, REGISTRY_TICK_BUDGET);
     }
+    if (hg_fm_more(d->flexmatch)) { /* the last batch ran out of time: go on now */
+        d->last_match_batch = now;
+        hg_fm_batch(d->flexmatch);
+    }
     HG_EVERY_MS(now, d->last_match_batch, (uint64_t)d->cfg.matchmaker_batch_ms)
     {
         hg_fm_batch(d->flexmatch);

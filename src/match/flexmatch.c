@@ -55,7 +55,9 @@ struct hg_flexmatch {
     hg_map_t matches; /* match id → hg_fm_match_t */
     hg_list_t match_list;
     uint64_t next_seq;
-    uint64_t cursor; /* the seq of the configuration the next batch starts after */
+    uint64_t cursor;               /* the seq of the configuration the next batch starts after */
+    uint64_t batch_t0, batch_over; /* hg_mono_ns() of this batch's start; when it must yield */
+    int more;                      /* the last batch yielded with work left (hg_fm_more) */
     size_t pool_last;
     uint64_t batches, nmatches, started, completed, failed, cancelled, timed_out;
     uint64_t batch_ns_total, batch_ns_last, batch_ns_max, wait_ms_total, matched_tickets, evals;
@@ -1318,21 +1320,47 @@ static void apply_proposal(hg_flexmatch_t *fm, hg_fm_config_t *c, const hg_match
     proceed(fm, m, txn);
 }
 
+/* The batch's time is up: it stops at the next ticket or match, and the rest waits for the next
+ * batch, which comes at the next cron tick instead of the batch interval (hg_fm_more). Checked
+ * every 64 steps (a clock read each would cost more than the step). */
+static int over_budget(hg_flexmatch_t *fm, size_t step)
+{
+    if ((step & 63) != 63 || hg_mono_ns() < fm->batch_over)
+        return 0;
+    fm->more = 1;
+    return 1;
+}
+
 static size_t batch_config(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t *txn)
 {
     int64_t now = now_ms(fm);
     hg_list_t *it;
-    /* QUEUED → SEARCHING */
+    size_t step = 0;
+    /* QUEUED → SEARCHING (what the budget leaves QUEUED is not matched before it searches) */
     hg_list_foreach (it, &c->tickets) {
         hg_fm_ticket_t *t = hg_container_of(it, hg_fm_ticket_t, cnode);
         if (t->status != HG_FM_QUEUED)
             continue;
+        if (over_budget(fm, step++))
+            return 0;
         t->status = HG_FM_SEARCHING;
         ticket_save(t, txn);
         emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, 0,
              json_pack("{s:s}", "estimatedWaitMillis", "NOT_AVAILABLE"));
     }
     size_t n = c->nsearching;
+    if (n == 0)
+        return 0;
+    /* QUEUED tickets come last in start order only when they started last: count the ones in
+     * front that search (the pool never takes a QUEUED ticket) */
+    size_t searching = 0;
+    hg_list_foreach (it, &c->tickets) {
+        if (hg_container_of(it, hg_fm_ticket_t, cnode)->status != HG_FM_SEARCHING)
+            break;
+        searching++;
+    }
+    if (n > searching)
+        n = searching;
     if (n == 0)
         return 0;
     if (n > HG_MATCH_MAX_POOL)
@@ -1364,6 +1392,8 @@ static size_t batch_config(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t
     for (size_t i = 0; i < res.nmatches; i++) {
         if (res.matches[i].backfill >= 0)
             continue;
+        if (over_budget(fm, step++))
+            break; /* the rest search on: the next batch finds them again */
         apply_proposal(fm, c, &res, &res.matches[i], pool_t, txn);
         made++;
     }
@@ -1394,12 +1424,19 @@ size_t hg_fm_batch(hg_flexmatch_t *fm)
     hg_store_txn_t *txn = hg_store_txn_new(fm->store);
     fm->pool_last = 0;
     fm->cursor = 0;
+    fm->more = 0;
+    fm->batch_t0 = t0;
+    fm->batch_over = t0 + (uint64_t)fm->batch_budget_ms * 1000000ull;
     for (size_t i = 0; i < nc; i++) {
         hg_fm_config_t *c = cs[(start + i) % nc];
         made += batch_config(fm, c, txn);
-        if (i + 1 < nc &&
-            hg_mono_ns() - t0 > (uint64_t)fm->batch_budget_ms * 1000000ull) { /* yield */
+        if (fm->more) { /* this one again first */
+            fm->cursor = c->seq - 1;
+            break;
+        }
+        if (i + 1 < nc && hg_mono_ns() > fm->batch_over) { /* yield */
             fm->cursor = c->seq;
+            fm->more = 1;
             break;
         }
     }
@@ -1415,6 +1452,11 @@ size_t hg_fm_batch(hg_flexmatch_t *fm)
     if (ns > fm->batch_ns_max)
         fm->batch_ns_max = ns;
     return made;
+}
+
+int hg_fm_more(const hg_flexmatch_t *fm)
+{
+    return fm->more;
 }
 
 size_t hg_fm_tick(hg_flexmatch_t *fm, size_t budget)

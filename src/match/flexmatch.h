@@ -236,10 +236,14 @@ int hg_fm_accept(hg_flexmatch_t *fm, hg_fm_ticket_t *t, const char *const *playe
                  int accept, hg_store_txn_t *txn, hg_error_t *err);
 
 /* ---- the engine ---- */
-/* One matchmaking batch over every configuration (QUEUED → SEARCHING, then the matcher), within
- * the batch budget; a configuration left over goes first next time. Commits its own txn.
- * Returns the matches made. */
+/* One matchmaking batch over every configuration (QUEUED → SEARCHING, then the matcher, then its
+ * matches applied), within the batch budget (wall time: the loop is never held longer); what the
+ * budget leaves — configurations, QUEUED tickets, matches not applied (their tickets search on) —
+ * goes first next time, and hg_fm_more() says so. Commits its own txn. Returns the matches made. */
 size_t hg_fm_batch(hg_flexmatch_t *fm);
+/* The last batch yielded with work left: run the next one soon (the cron tick), not after a
+ * whole batch interval. */
+int hg_fm_more(const hg_flexmatch_t *fm);
 /* Request and acceptance timeouts; commits its own txn. */
 size_t hg_fm_tick(hg_flexmatch_t *fm, size_t budget);
 /* From the placement sink: p ended (in txn). Placements FlexMatch did not start are ignored. */

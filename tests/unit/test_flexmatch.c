@@ -482,7 +482,58 @@ HG_TEST(tickets_survive_a_restart_and_resume)
     env_done(&e);
 }
 
-HG_SUITE(flexmatch) = {HG_CASE(rule_sets_are_refused_with_their_location_and_kept_whole),
+/* A batch that runs out of its time budget yields (hg_fm_more) and leaves the rest — QUEUED
+ * tickets, matches not applied — to the next batches, which finish the job: every ticket ends in
+ * exactly one match. */
+HG_TEST(a_batch_past_its_budget_yields_and_the_next_ones_finish)
+{
+    env_t e;
+    env_open(&e);
+    hg_match_opts_t opts = {0};
+    hg_flexmatch_set_budget(e.fm, &opts, 1); /* 1 ms: far less than 1,024 tickets need */
+    ruleset(&e, "aim", RULES_4V4);
+    hg_fm_config_t *c = config(&e, "solo",
+                               "{\"RuleSetName\":\"aim\",\"RequestTimeoutSeconds\":600,"
+                               "\"AcceptanceRequired\":false,\"FlexMatchMode\":\"STANDALONE\"}");
+    enum { N = 1024 };
+    static hg_fm_ticket_t *tk[N];
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    for (int i = 0; i < N; i++) {
+        char id[16], pid[16];
+        hg_error_t err;
+        int existed;
+        snprintf(id, sizeof(id), "t%d", i);
+        snprintf(pid, sizeof(pid), "p%d", i);
+        json_t *players = json_pack("[{s:s,s:{s:{s:i}}}]", "PlayerId", pid, "PlayerAttributes",
+                                    "skill", "N", 10 + i % 5);
+        ASSERT_OK(hg_fm_start(e.fm, c, id, players, t, &tk[i], &existed, &err));
+        json_decref(players);
+    }
+    commit(&e, t);
+    hg_clock_advance(&e.clock, 1000);
+    batch(&e);
+    ASSERT_TRUE(hg_fm_more(e.fm)); /* it yielded */
+    size_t done = 0;
+    for (int i = 0; i < N; i++)
+        done += tk[i]->status == HG_FM_COMPLETED;
+    ASSERT_TRUE(done < N);
+    int batches = 1;
+    while (hg_fm_more(e.fm) && batches < 10000) {
+        batch(&e);
+        batches++;
+    }
+    ASSERT_FALSE(hg_fm_more(e.fm));
+    hg_fm_stats_t st;
+    hg_flexmatch_stats(e.fm, &st);
+    ASSERT_EQ_INT(st.matched_tickets, N);
+    ASSERT_EQ_INT(st.matches, N / 8);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ_INT(tk[i]->status, HG_FM_COMPLETED);
+    env_done(&e);
+}
+
+HG_SUITE(flexmatch) = {HG_CASE(a_batch_past_its_budget_yields_and_the_next_ones_finish),
+                       HG_CASE(rule_sets_are_refused_with_their_location_and_kept_whole),
                        HG_CASE(standalone_eight_players_make_one_match_with_teams),
                        HG_CASE(acceptance_accepted_rejected_and_timed_out),
                        HG_CASE(stop_and_request_timeout),

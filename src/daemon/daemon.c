@@ -575,10 +575,6 @@ static void render_fm_metrics(hg_buf_t *out, void *ud)
         "hangar_matchmaking_batch_seconds_max %.6f\n"
         "# HELP hangar_matchmaking_matches_total Matches proposed.\n"
         "# TYPE hangar_matchmaking_matches_total counter\nhangar_matchmaking_matches_total %llu\n"
-        "# HELP hangar_matchmaking_time_to_match_seconds Ticket start to its match.\n"
-        "# TYPE hangar_matchmaking_time_to_match_seconds summary\n"
-        "hangar_matchmaking_time_to_match_seconds_sum %.3f\n"
-        "hangar_matchmaking_time_to_match_seconds_count %llu\n"
         "# HELP hangar_matchmaking_tickets_total Tickets started and ended, by status.\n"
         "# TYPE hangar_matchmaking_tickets_total counter\n"
         "hangar_matchmaking_tickets_total{status=\"STARTED\"} %llu\n"
@@ -589,10 +585,23 @@ static void render_fm_metrics(hg_buf_t *out, void *ud)
         st.configs, st.active, st.searching, st.pool, (unsigned long long)st.batches,
         (double)st.batch_ns_total / 1e9, (unsigned long long)st.batches,
         (double)st.batch_ns_max / 1e9, (unsigned long long)st.matches,
-        (double)st.wait_ms_total / 1e3, (unsigned long long)st.matched_tickets,
         (unsigned long long)st.started, (unsigned long long)st.completed,
         (unsigned long long)st.failed, (unsigned long long)st.cancelled,
         (unsigned long long)st.timed_out);
+    hg_buf_puts(out, "# HELP hangar_matchmaking_time_to_match_seconds Ticket start to its match.\n"
+                     "# TYPE hangar_matchmaking_time_to_match_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < HG_FM_WAIT_BUCKETS; b++) {
+        cum += st.wait_buckets[b];
+        hg_buf_printf(out, "hangar_matchmaking_time_to_match_seconds_bucket{le=\"%g\"} %llu\n",
+                      (double)hg_fm_wait_bounds_ms[b] / 1e3, (unsigned long long)cum);
+    }
+    hg_buf_printf(out,
+                  "hangar_matchmaking_time_to_match_seconds_bucket{le=\"+Inf\"} %llu\n"
+                  "hangar_matchmaking_time_to_match_seconds_sum %.3f\n"
+                  "hangar_matchmaking_time_to_match_seconds_count %llu\n",
+                  (unsigned long long)st.matched_tickets, (double)st.wait_ms_total / 1e3,
+                  (unsigned long long)st.matched_tickets);
 }
 
 typedef struct probe_ctx {

@@ -61,7 +61,11 @@ struct hg_flexmatch {
     size_t pool_last;
     uint64_t batches, nmatches, started, completed, failed, cancelled, timed_out;
     uint64_t batch_ns_total, batch_ns_last, batch_ns_max, wait_ms_total, matched_tickets, evals;
+    uint64_t wait_buckets[HG_FM_WAIT_BUCKETS + 1];
 };
+
+const int64_t hg_fm_wait_bounds_ms[HG_FM_WAIT_BUCKETS] = {100,  250,   500,   1000,  2000,
+                                                          5000, 10000, 30000, 60000, 300000};
 
 static const char *const status_names[] = {"QUEUED",    "SEARCHING", "REQUIRES_ACCEPTANCE",
                                            "PLACING",   "COMPLETED", "FAILED",
@@ -272,6 +276,7 @@ void hg_flexmatch_stats(const hg_flexmatch_t *fm, hg_fm_stats_t *out)
     out->batch_ns_last = fm->batch_ns_last;
     out->batch_ns_max = fm->batch_ns_max;
     out->wait_ms_total = fm->wait_ms_total;
+    memcpy(out->wait_buckets, fm->wait_buckets, sizeof(out->wait_buckets));
     out->matched_tickets = fm->matched_tickets;
     out->evals = fm->evals;
 }
@@ -1302,6 +1307,10 @@ static void apply_proposal(hg_flexmatch_t *fm, hg_fm_config_t *c, const hg_match
         m->tickets[m->ntickets++] = t;
         fm->matched_tickets++;
         fm->wait_ms_total += (uint64_t)(now - t->start_ms);
+        size_t b = 0;
+        while (b < HG_FM_WAIT_BUCKETS && now - t->start_ms > hg_fm_wait_bounds_ms[b])
+            b++;
+        fm->wait_buckets[b]++;
     }
     fm->nmatches++;
     emit(fm, txn, c, "PotentialMatchCreated", m->tickets, m->ntickets, m->id, EV_TEAM,

@@ -166,11 +166,17 @@ typedef struct hg_fm_sink {
     void *ud;
 } hg_fm_sink_t;
 
+/* Upper bounds (ms) of the time-to-match histogram's buckets; one more bucket takes the rest. */
+#define HG_FM_WAIT_BUCKETS 10
+extern const int64_t hg_fm_wait_bounds_ms[HG_FM_WAIT_BUCKETS];
+
 typedef struct hg_fm_stats {
     size_t rule_sets, configs, active, searching, done, pool; /* pool: tickets in the last batch */
     uint64_t batches, matches, started, completed, failed, cancelled, timed_out;
     uint64_t batch_ns_total, batch_ns_last, batch_ns_max;
-    uint64_t wait_ms_total; /* start to match, summed over matched tickets */
+    uint64_t wait_ms_total;                        /* start to match, summed over matched tickets */
+    uint64_t wait_buckets[HG_FM_WAIT_BUCKETS + 1]; /* matched tickets by start to match (not
+                                                      cumulative; the last: beyond the bounds) */
     uint64_t matched_tickets;
     uint64_t evals;
 } hg_fm_stats_t;

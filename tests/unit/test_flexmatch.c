@@ -271,6 +271,8 @@ HG_TEST(standalone_eight_players_make_one_match_with_teams)
     ASSERT_EQ_INT(st.matches, 1);
     ASSERT_EQ_INT(st.matched_tickets, 8);
     ASSERT_EQ_INT(st.wait_ms_total, 8000);
+    ASSERT_EQ_INT(hg_fm_wait_bounds_ms[3], 1000);
+    ASSERT_EQ_INT(st.wait_buckets[3], 8); /* 1 s each: the bucket "up to 1 s" */
     /* the same ticket id again: the same ticket */
     hg_fm_ticket_t *again = ticket(&e, c, "t0", "zz", 1);
     ASSERT_TRUE(again == tk[0]);

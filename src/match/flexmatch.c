@@ -739,8 +739,9 @@ static int players_build(hg_fm_ticket_t *t, hg_error_t *err)
 
 /* ---- tickets: records ---- */
 
-static void ticket_save(const hg_fm_ticket_t *t, hg_store_txn_t *txn)
+static void ticket_save(hg_fm_ticket_t *t, hg_store_txn_t *txn)
 {
+    t->unsaved = 0;
     json_t *r =
         json_pack("{s:s,s:s,s:I,s:I,s:I,s:O,s:I}", "config", t->config_name, "status",
                   hg_fm_status_name(t->status), "start_ms", (json_int_t)t->start_ms, "end_ms",
@@ -1340,7 +1341,29 @@ static int over_budget(hg_flexmatch_t *fm, size_t step)
     return 1;
 }
 
+/* The records of the tickets this batch made SEARCHING and nothing else wrote since: one write
+ * per ticket and batch, in the batch's transaction (most of them are matched in the same batch,
+ * and their COMPLETED or REQUIRES_ACCEPTANCE record is the one written). */
+static void save_unsaved(hg_fm_config_t *c, hg_store_txn_t *txn)
+{
+    hg_list_t *it;
+    hg_list_foreach (it, &c->tickets) {
+        hg_fm_ticket_t *t = hg_container_of(it, hg_fm_ticket_t, cnode);
+        if (t->unsaved)
+            ticket_save(t, txn);
+    }
+}
+
+static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t *txn);
+
 static size_t batch_config(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t *txn)
+{
+    size_t made = batch_searching(fm, c, txn);
+    save_unsaved(c, txn);
+    return made;
+}
+
+static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t *txn)
 {
     int64_t now = now_ms(fm);
     hg_list_t *it;
@@ -1353,7 +1376,7 @@ static size_t batch_config(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t
         if (over_budget(fm, step++))
             return 0;
         t->status = HG_FM_SEARCHING;
-        ticket_save(t, txn);
+        t->unsaved = 1; /* written at the batch's end (save_unsaved), or by a later change */
         emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, 0,
              json_pack("{s:s}", "estimatedWaitMillis", "NOT_AVAILABLE"));
     }

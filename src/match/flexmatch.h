@@ -143,6 +143,8 @@ typedef struct hg_fm_ticket {
     char *gs_arn, *ip, *dns; /* COMPLETED WITH_QUEUE */
     int port;
     uint64_t seq;
+    int unsaved;     /* a batch made it SEARCHING: its record is written at the batch's end,
+                        unless a later change in the same batch writes it first */
     hg_list_t cnode; /* config->tickets while QUEUED or SEARCHING */
     hg_list_t mnode; /* the module's active tickets (start order) or ended ones (end order) */
 } hg_fm_ticket_t;

@@ -478,6 +478,12 @@ HG_TEST(tickets_survive_a_restart_and_resume)
     /* the queued one searches again and times out on its original deadline */
     batch(&e);
     ASSERT_EQ_INT(s->status, HG_FM_SEARCHING);
+    /* unmatched, its SEARCHING record was written at the batch's end: a reload shows it */
+    modules_close(&e);
+    modules_open(&e, 0);
+    s = hg_fm_find(e.fm, "s");
+    ASSERT_NOT_NULL(s);
+    ASSERT_EQ_INT(s->status, HG_FM_SEARCHING);
     hg_clock_advance(&e.clock, 300000);
     tick(&e);
     ASSERT_EQ_INT(s->status, HG_FM_TIMED_OUT);

@@ -866,7 +866,7 @@ static void finish(hg_flexmatch_t *fm, hg_fm_ticket_t *t, hg_fm_status_t st, con
     default: fm->failed++; break;
     }
     ticket_save(t, txn);
-    HG_LOG(HG_LOG_INFO, "match", "ticket %s id=%s config=%s%s%s", hg_fm_status_name(st), t->id,
+    HG_LOG(HG_LOG_DEBUG, "match", "ticket %s id=%s config=%s%s%s", hg_fm_status_name(st), t->id,
            t->config_name, message ? " why=" : "", message ? message : "");
     while (fm->ndone > HG_FM_MAX_DONE) {
         hg_fm_ticket_t *old = hg_container_of(fm->done.next, hg_fm_ticket_t, mnode);
@@ -1317,7 +1317,7 @@ static void apply_proposal(hg_flexmatch_t *fm, hg_fm_config_t *c, const hg_match
     emit(fm, txn, c, "PotentialMatchCreated", m->tickets, m->ntickets, m->id, EV_TEAM,
          json_pack("{s:b,s:I}", "acceptanceRequired", c->accept_required, "acceptanceTimeout",
                    (json_int_t)(c->accept_required ? c->accept_timeout_s : 0)));
-    HG_LOG(HG_LOG_INFO, "match", "match %s config=%s tickets=%zu", m->id, c->name, m->ntickets);
+    HG_LOG(HG_LOG_DEBUG, "match", "match %s config=%s tickets=%zu", m->id, c->name, m->ntickets);
     if (c->accept_required) {
         m->accept_deadline_ms = now + c->accept_timeout_s * 1000;
         for (size_t k = 0; k < m->ntickets; k++) {

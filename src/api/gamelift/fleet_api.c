@@ -66,13 +66,11 @@ static int seq_token(hg_gl_call_t *c, const char *kind, uint64_t *seq, const cha
     return 0;
 }
 
+/* A page's token that also carries a name (rest): "<kind>:<seq>:<rest>". */
 static json_t *seq_next(const char *kind, uint64_t seq, const char *rest)
 {
     char buf[300];
-    if (rest)
-        snprintf(buf, sizeof(buf), "%llu:%s", (unsigned long long)seq, rest);
-    else
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)seq);
+    snprintf(buf, sizeof(buf), "%llu:%s", (unsigned long long)seq, rest);
     return hg_gl_token(kind, buf);
 }
 
@@ -461,7 +459,7 @@ static int describe_fleets(hg_gl_call_t *c, const char *member, render_fleet_fn 
         json_array_append_new(arr, fn(c, page[i]));
     c->out = hg_gl_wrap(member, arr);
     if (more && n)
-        json_object_set_new(c->out, "NextToken", seq_next("f", page[n - 1]->seq, NULL));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("f", page[n - 1]->seq));
     hg_free(page);
     return 0;
 }
@@ -515,7 +513,7 @@ static int list_fleets(hg_gl_call_t *c)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_string(page[i]->id));
     if (more && n)
-        json_object_set_new(c->out, "NextToken", seq_next("f", page[n - 1]->seq, NULL));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("f", page[n - 1]->seq));
     hg_free(page);
     return 0;
 }
@@ -665,7 +663,7 @@ static int describe_fleet_location_attributes(hg_gl_call_t *c)
     c->out =
         json_pack("{s:s,s:s,s:o}", "FleetId", f->id, "FleetArn", f->arn, "LocationAttributes", arr);
     if (more)
-        json_object_set_new(c->out, "NextToken", seq_next("o", offset + shown, NULL));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("o", offset + shown));
     return 0;
 }
 
@@ -725,7 +723,7 @@ static int describe_fleet_events(hg_gl_call_t *c)
         json_array_append_new(arr, render_event(f, page[i]));
     c->out = hg_gl_wrap("Events", arr);
     if (more && n)
-        json_object_set_new(c->out, "NextToken", seq_next("e", page[n - 1]->seq, NULL));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("e", page[n - 1]->seq));
     hg_free(page);
     return 0;
 }
@@ -797,7 +795,7 @@ static int list_aliases(hg_gl_call_t *c)
         json_array_append_new(arr, render_alias(page[i]));
     c->out = hg_gl_wrap("Aliases", arr);
     if (more && n)
-        json_object_set_new(c->out, "NextToken", seq_next("a", page[n - 1]->seq, NULL));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("a", page[n - 1]->seq));
     hg_free(page);
     return 0;
 }

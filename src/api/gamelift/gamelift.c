@@ -127,6 +127,13 @@ json_t *hg_gl_token(const char *kind, const char *payload)
     return json_string(buf);
 }
 
+json_t *hg_gl_seq_token(const char *kind, uint64_t seq)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)seq);
+    return hg_gl_token(kind, buf);
+}
+
 int hg_gl_token_decode(json_t *in, const char *kind, const char **payload, hg_error_t *err)
 {
     const char *t = hg_gl_str(in, "NextToken");

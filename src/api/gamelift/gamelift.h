@@ -82,6 +82,8 @@ json_t *hg_gl_wrap(const char *member, json_t *v);
 size_t hg_gl_limit(json_t *in, size_t def, size_t max);
 /* Pagination tokens: "<kind>:<payload>"; decode checks the kind. */
 json_t *hg_gl_token(const char *kind, const char *payload);
+/* The token of a page that ends at the item numbered seq: "<kind>:<seq>". */
+json_t *hg_gl_seq_token(const char *kind, uint64_t seq);
 int hg_gl_token_decode(json_t *in, const char *kind, const char **payload, hg_error_t *err);
 
 #endif

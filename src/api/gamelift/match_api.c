@@ -189,11 +189,8 @@ static int describe_rule_sets(hg_gl_call_t *c)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_rule_set(out[i]));
     c->out = hg_gl_wrap("RuleSets", arr);
-    if (more) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)out[n - 1]->seq);
-        json_object_set_new(c->out, "NextToken", hg_gl_token("rs", buf));
-    }
+    if (more)
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("rs", out[n - 1]->seq));
     return 0;
 }
 
@@ -285,11 +282,8 @@ static int describe_configs(hg_gl_call_t *c)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_config(out[i]));
     c->out = hg_gl_wrap("Configurations", arr);
-    if (more) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)out[n - 1]->seq);
-        json_object_set_new(c->out, "NextToken", hg_gl_token("mc", buf));
-    }
+    if (more)
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("mc", out[n - 1]->seq));
     return 0;
 }
 

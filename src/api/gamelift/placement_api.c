@@ -365,11 +365,8 @@ static int describe_queues(hg_gl_call_t *c)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_queue(out[i]));
     c->out = hg_gl_wrap("GameSessionQueues", arr);
-    if (more) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)out[n - 1]->seq);
-        json_object_set_new(c->out, "NextToken", hg_gl_token("q", buf));
-    }
+    if (more)
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("q", out[n - 1]->seq));
     hg_free(out);
     return 0;
 }

@@ -203,13 +203,6 @@ static int seq_token(hg_gl_call_t *c, const char *kind, uint64_t *seq)
     return 0;
 }
 
-static json_t *seq_next(const char *kind, uint64_t seq)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)seq);
-    return hg_gl_token(kind, buf);
-}
-
 /* ---- game sessions ---- */
 
 static int create_game_session(hg_gl_call_t *c)
@@ -282,7 +275,7 @@ static int describe_sessions(hg_gl_call_t *c, int details)
         json_array_append_new(arr, render(out[i]));
     c->out = hg_gl_wrap(member, arr);
     if (more)
-        json_object_set_new(c->out, "NextToken", seq_next("g", out[n - 1]->seq));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("g", out[n - 1]->seq));
     hg_free(out);
     return 0;
 }
@@ -419,7 +412,7 @@ static int search_game_sessions(hg_gl_call_t *c)
         json_array_append_new(arr, render_gs(hits[i].gs));
     c->out = hg_gl_wrap("GameSessions", arr);
     if (i < n)
-        json_object_set_new(c->out, "NextToken", seq_next("s", (uint64_t)i + 1));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("s", (uint64_t)i + 1));
     for (size_t k = 0; k < n; k++)
         hg_free(hits[k].keys);
     hg_free(hits);
@@ -522,7 +515,7 @@ static int describe_player_sessions(hg_gl_call_t *c)
         json_array_append_new(arr, render_ps(out[i]));
     c->out = hg_gl_wrap("PlayerSessions", arr);
     if (more)
-        json_object_set_new(c->out, "NextToken", seq_next("p", out[n - 1]->seq));
+        json_object_set_new(c->out, "NextToken", hg_gl_seq_token("p", out[n - 1]->seq));
     hg_free(out);
     return 0;
 }

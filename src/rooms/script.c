@@ -747,9 +747,12 @@ static int api_players(lua_State *L)
 static const char *const grant_names[HG_SCRIPT_GRANTS_N] = {
     "leaderboards:Read", "leaderboards:Submit", "wallet:Read", "wallet:Credit", "wallet:Purchase"};
 
-const char *hg_script_grant_name(int i)
+const char *hg_script_grant_name(unsigned bit)
 {
-    return i >= 0 && i < HG_SCRIPT_GRANTS_N ? grant_names[i] : NULL;
+    for (int i = 0; i < HG_SCRIPT_GRANTS_N; i++)
+        if (bit == 1u << i)
+            return grant_names[i];
+    return NULL;
 }
 
 unsigned hg_script_grant_parse(const char *action)
@@ -777,14 +780,6 @@ static const service_t services[] = {
     {"purchase", HG_SCRIPT_GRANT_WALLET_PURCHASE, 0},
 };
 
-static const char *grant_of(unsigned bit)
-{
-    for (int i = 0; i < HG_SCRIPT_GRANTS_N; i++)
-        if (bit == 1u << i)
-            return grant_names[i];
-    return "?";
-}
-
 /* room.<service>(args, cb): checked here, answered later (hg_script_room_reply). */
 static int api_service(lua_State *L)
 {
@@ -795,7 +790,7 @@ static int api_service(lua_State *L)
         return luaL_error(L,
                           "room.%s needs the grant %s, which this script version was not "
                           "deployed with",
-                          sv->name, grant_of(sv->grant));
+                          sv->name, hg_script_grant_name(sv->grant));
     luaL_checktype(L, 1, LUA_TTABLE);
     if (sv->needs_cb || !lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TFUNCTION);

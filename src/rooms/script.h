@@ -91,8 +91,8 @@ enum {
     HG_SCRIPT_GRANT_WALLET_PURCHASE = 1 << 4, /* wallet:Purchase */
     HG_SCRIPT_GRANTS_N = 5
 };
-/* The action of grant bit i (0..HG_SCRIPT_GRANTS_N-1), e.g. "wallet:Credit". */
-const char *hg_script_grant_name(int i);
+/* The action of one grant bit (HG_SCRIPT_GRANT_*), e.g. "wallet:Credit"; NULL for anything else. */
+const char *hg_script_grant_name(unsigned bit);
 /* The bit of an action's name (exact, case-insensitive), or 0 when it is not grantable. */
 unsigned hg_script_grant_parse(const char *action);
 

@@ -83,7 +83,7 @@ static json_t *grants_json(unsigned grants)
     json_t *a = json_array();
     for (int i = 0; i < HG_SCRIPT_GRANTS_N; i++)
         if (grants & (1u << i))
-            json_array_append_new(a, json_string(hg_script_grant_name(i)));
+            json_array_append_new(a, json_string(hg_script_grant_name(1u << i)));
     return a;
 }
 

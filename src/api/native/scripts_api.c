@@ -54,10 +54,7 @@ static int parse_grants(hg_native_call_t *c, unsigned *out)
                                 "grants[%zu]: not a grantable action (leaderboards:Read, "
                                 "leaderboards:Submit, wallet:Read, wallet:Credit, wallet:Purchase)",
                                 i);
-        int k = 0;
-        while ((1u << k) != bit)
-            k++;
-        if (hg_native_require(c, hg_script_grant_name(k)) < 0)
+        if (hg_native_require(c, hg_script_grant_name(bit)) < 0)
             return c->err.code;
         *out |= bit;
     }

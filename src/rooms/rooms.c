@@ -852,15 +852,6 @@ static int valid_type(const char *t, size_t n)
     return hg_str_name(t, n, HG_ROOM_TYPE_MAX, ".:-");
 }
 
-static int reserved_type(const char *t, size_t n)
-{
-    static const char *const res[] = {"join", "leave", "error", "welcome", "reset"};
-    for (size_t i = 0; i < sizeof(res) / sizeof(res[0]); i++)
-        if (strlen(res[i]) == n && memcmp(res[i], t, n) == 0)
-            return 1;
-    return 0;
-}
-
 /* The rate limit: 1 when the seat may send one more message now. */
 static int take_token(hg_rooms_t *rs, seat_t *s)
 {
@@ -890,7 +881,7 @@ int hg_room_parse(int binary, const char *data, size_t len, hg_room_envelope_t *
         return rc;
     }
     size_t tlen = len ? (unsigned char)data[0] : 0;
-    if (len < 1 + tlen || !valid_type(data + 1, tlen) || reserved_type(data + 1, tlen))
+    if (len < 1 + tlen || !valid_type(data + 1, tlen) || hg_script_room_type(data + 1, tlen))
         return HG_EINVAL;
     memcpy(out->type, data + 1, tlen);
     out->type[tlen] = '\0';
@@ -956,7 +947,7 @@ static int parse_text(const char *data, size_t len, hg_room_envelope_t *out)
     if (hg_json_ws(p, end) != end || !has_type || out->type[0] == '\0')
         return HG_EINVAL;
     size_t tl = strlen(out->type);
-    return valid_type(out->type, tl) && !reserved_type(out->type, tl) ? 0 : HG_EINVAL;
+    return valid_type(out->type, tl) && !hg_script_room_type(out->type, tl) ? 0 : HG_EINVAL;
 }
 
 static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size_t len)

@@ -637,14 +637,12 @@ static hg_script_room_t *api_room(lua_State *L)
 
 static const char *check_type(lua_State *L, int arg)
 {
-    static const char *const own[] = {"join", "leave", "error", "welcome", "reset"};
     size_t n;
     const char *t = luaL_checklstring(L, arg, &n);
     if (!valid_type(t, n))
         luaL_argerror(L, arg, "a message type is 1..64 of [A-Za-z0-9_.:-]");
-    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-        if (strcmp(t, own[i]) == 0) /* a client could not tell it from the room's own */
-            luaL_argerror(L, arg, "join, leave, error, welcome and reset are the room's own types");
+    if (hg_script_room_type(t, n)) /* a client could not tell it from the room's own */
+        luaL_argerror(L, arg, "join, leave, error, welcome and reset are the room's own types");
     return t;
 }
 
@@ -753,6 +751,15 @@ const char *hg_script_grant_name(unsigned bit)
         if (bit == 1u << i)
             return grant_names[i];
     return NULL;
+}
+
+int hg_script_room_type(const char *t, size_t n)
+{
+    static const char *const own[] = {"join", "leave", "error", "welcome", "reset"};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (strlen(own[i]) == n && memcmp(own[i], t, n) == 0)
+            return 1;
+    return 0;
 }
 
 unsigned hg_script_grant_parse(const char *action)

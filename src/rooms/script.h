@@ -93,6 +93,9 @@ enum {
 };
 /* The action of one grant bit (HG_SCRIPT_GRANT_*), e.g. "wallet:Credit"; NULL for anything else. */
 const char *hg_script_grant_name(unsigned bit);
+/* 1 when the n bytes at t are one of the room's own message types (join, leave, error, welcome,
+ * reset): neither a client nor a script may send them. */
+int hg_script_room_type(const char *t, size_t n);
 /* The bit of an action's name (exact, case-insensitive), or 0 when it is not grantable. */
 unsigned hg_script_grant_parse(const char *action);
 

@@ -401,10 +401,27 @@ static void on_fleet_drop(void *ud, hg_fl_process_t *p)
     hg_sdk_drop(((daemon_t *)ud)->sdk, p);
 }
 
-/* Placement follows its game sessions and waits for idle processes. */
+static void on_fleet_update_session(void *ud, hg_fl_process_t *p, hg_fl_gsession_t *gs,
+                                    const char *reason, const char *ticket)
+{
+    hg_sdk_push_update(((daemon_t *)ud)->sdk, p, gs, reason, ticket);
+}
+
+/* Placement follows its game sessions and waits for idle processes; FlexMatch then backfills
+ * the session (automatic backfill) or drops the backfill of an ended one. */
 static void on_fleet_session(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs)
 {
-    hg_pl_on_session(((daemon_t *)ud)->placement, txn, gs);
+    daemon_t *d = ud;
+    hg_pl_on_session(d->placement, txn, gs);
+    if (d->flexmatch)
+        hg_fm_on_session(d->flexmatch, txn, gs);
+}
+
+static void on_fleet_slot_freed(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs)
+{
+    daemon_t *d = ud;
+    if (d->flexmatch)
+        hg_fm_on_slot_freed(d->flexmatch, txn, gs);
 }
 
 static void on_fleet_idle(void *ud, hg_fl_fleet_t *f, const char *location)
@@ -588,6 +605,14 @@ static void render_fm_metrics(hg_buf_t *out, void *ud)
         (unsigned long long)st.started, (unsigned long long)st.completed,
         (unsigned long long)st.failed, (unsigned long long)st.cancelled,
         (unsigned long long)st.timed_out);
+    hg_buf_printf(out,
+                  "# HELP hangar_matchmaking_backfills_total Backfill tickets (StartMatchBackfill "
+                  "and automatic backfill), started and completed.\n"
+                  "# TYPE hangar_matchmaking_backfills_total counter\n"
+                  "hangar_matchmaking_backfills_total{status=\"STARTED\"} %llu\n"
+                  "hangar_matchmaking_backfills_total{status=\"COMPLETED\"} %llu\n",
+                  (unsigned long long)st.backfills_started,
+                  (unsigned long long)st.backfills_completed);
     hg_buf_puts(out, "# HELP hangar_matchmaking_time_to_match_seconds Ticket start to its match.\n"
                      "# TYPE hangar_matchmaking_time_to_match_seconds histogram\n");
     uint64_t cum = 0;
@@ -741,6 +766,8 @@ static int serve(daemon_t *d)
         .changed = on_process_change,
         .idle = on_fleet_idle,
         .session = on_fleet_session,
+        .update_session = on_fleet_update_session,
+        .slot_freed = on_fleet_slot_freed,
         .compute = on_compute_change,
         .ud = d,
     };
@@ -760,8 +787,8 @@ static int serve(daemon_t *d)
         hg_error_set(&err, rc, "cannot load game session queues and placements");
         goto fail;
     }
-    d->flexmatch =
-        hg_flexmatch_new(&d->clock, d->store, d->placement, d->cfg.region, d->cfg.account_id);
+    d->flexmatch = hg_flexmatch_new(&d->clock, d->store, d->placement, d->fleet, d->cfg.region,
+                                    d->cfg.account_id);
     hg_fm_sink_t fmsink = {.event = on_fm_event, .ud = d};
     hg_flexmatch_set_sink(d->flexmatch, &fmsink);
     if ((rc = hg_flexmatch_load(d->flexmatch)) < 0) {

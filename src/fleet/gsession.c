@@ -249,6 +249,13 @@ void hg_fl_gs_drop_fleet(hg_fleet_t *fl, hg_fl_fleet_t *f, hg_store_txn_t *txn)
 
 /* ---- ending ---- */
 
+/* A player left an ACTIVE game session (not one that is ending). */
+static void slot_freed(hg_fleet_t *fl, hg_fl_gsession_t *gs, hg_store_txn_t *txn)
+{
+    if (gs->status == HG_GS_ACTIVE && fl->sink.slot_freed)
+        fl->sink.slot_freed(fl->sink.ud, txn, gs);
+}
+
 static void ps_finish(hg_fleet_t *fl, hg_fl_psession_t *ps, hg_ps_status_t st, int64_t now,
                       hg_store_txn_t *txn)
 {
@@ -309,6 +316,7 @@ size_t hg_fl_gs_tick(hg_fleet_t *fl, int64_t now, size_t budget, hg_store_txn_t 
             break;
         fl->ps_timeouts++;
         ps_finish(fl, ps, HG_PS_TIMEDOUT, now, txn);
+        slot_freed(fl, ps->gs, txn);
         n++;
     }
     if (n < budget && !hg_list_empty(&fl->ended)) {
@@ -514,6 +522,43 @@ void hg_fl_gs_push_start(hg_fleet_t *fl, hg_fl_gsession_t *gs, hg_store_txn_t *t
     h[0] = fl;
     memcpy(h + 1, gs->arn, n);
     hg_store_txn_on_commit(txn, on_start_committed, h);
+}
+
+/* UpdateGameSession reaches the process only once the change is durable, like
+ * CreateGameSession; the session may have ended meanwhile (then nothing is pushed). */
+typedef struct update_push {
+    hg_fleet_t *fl;
+    char *arn, *reason, *ticket;
+} update_push_t;
+
+static void on_update_committed(void *ud, int rc)
+{
+    update_push_t *u = ud;
+    hg_fleet_t *fl = u->fl;
+    hg_fl_gsession_t *gs = rc == 0 ? hg_map_get(&fl->gsessions, u->arn) : NULL;
+    if (gs && (gs->status == HG_GS_ACTIVATING || gs->status == HG_GS_ACTIVE) && gs->process &&
+        gs->process->conn && fl->sink.update_session)
+        fl->sink.update_session(fl->sink.ud, gs->process, gs, u->reason, u->ticket);
+    hg_free(u->arn);
+    hg_free(u->reason);
+    hg_free(u->ticket);
+    hg_free(u);
+}
+
+void hg_fl_gs_matchmaking_update(hg_fleet_t *fl, hg_fl_gsession_t *gs, const char *data,
+                                 const char *reason, const char *ticket, hg_store_txn_t *txn)
+{
+    if (data) {
+        hg_free(gs->matchmaker_data);
+        gs->matchmaker_data = hg_strdup(data);
+        hg_fl_gs_save(gs, txn);
+    }
+    update_push_t *u = hg_calloc(1, sizeof(*u));
+    u->fl = fl;
+    u->arn = hg_strdup(gs->arn);
+    u->reason = hg_strdup(reason);
+    u->ticket = ticket ? hg_strdup(ticket) : NULL;
+    hg_store_txn_on_commit(txn, on_update_committed, u);
 }
 
 static int own_session(hg_fleet_t *fl, hg_fl_process_t *p, const char *arn, hg_fl_gsession_t **out,
@@ -748,6 +793,7 @@ int hg_fl_ps_remove(hg_fleet_t *fl, hg_fl_process_t *p, const char *gs_arn, cons
     if (ps->status == HG_PS_TIMEDOUT)
         return hg_error_set(err, HG_EGSSTATUS, "Player session %s is TIMEDOUT", ps_id);
     ps_finish(fl, ps, HG_PS_COMPLETED, hg_fl_now(fl), txn);
+    slot_freed(fl, ps->gs, txn);
     return 0;
 }
 

@@ -195,6 +195,14 @@ typedef struct hg_fl_sink {
     /* gs became ACTIVE or TERMINATED, in txn (placement follows its sessions). Must not call
      * back into this module except to reserve player sessions of an ACTIVE gs. */
     void (*session)(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs);
+    /* Push UpdateGameSession for gs to p->conn (its MatchmakerData changed, or a backfill
+     * ended: reason is GameLift's UpdateReason, ticket the backfill ticket id or NULL). */
+    void (*update_session)(void *ud, hg_fl_process_t *p, hg_fl_gsession_t *gs, const char *reason,
+                           const char *ticket);
+    /* A player session of the ACTIVE gs ended (RemovePlayerSession, or its reservation timed
+     * out) in txn: a slot is open again (FlexMatch's automatic backfill). Same rule as
+     * session. */
+    void (*slot_freed)(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs);
     /* A compute was registered (or loaded: txn NULL) or is going (gone): the registry mirror. */
     void (*compute)(void *ud, hg_store_txn_t *txn, const hg_fl_compute_t *c, int gone);
     void *ud;
@@ -274,6 +282,10 @@ int hg_fl_gs_activate(hg_fleet_t *fl, hg_fl_process_t *p, const char *arn, hg_st
  * it is; props are merged by key. HG_EGSSTATUS when TERMINATED/TERMINATING. */
 int hg_fl_gs_update(hg_fleet_t *fl, hg_fl_gsession_t *gs, int64_t max_players, const char *name,
                     int deny_all, int protect, json_t *props, hg_store_txn_t *txn, hg_error_t *err);
+/* FlexMatch changed gs: its MatchmakerData becomes data (NULL: unchanged) and, once that is
+ * durable, UpdateGameSession (reason, backfill ticket id or NULL) is pushed to its process. */
+void hg_fl_gs_matchmaking_update(hg_fleet_t *fl, hg_fl_gsession_t *gs, const char *data,
+                                 const char *reason, const char *ticket, hg_store_txn_t *txn);
 /* TerminateGameSession TRIGGER_ON_PROCESS_TERMINATE: TERMINATING, TerminateProcess pushed to
  * the process once durable. HG_EGSSTATUS unless ACTIVATING/ACTIVE. */
 int hg_fl_gs_terminate(hg_fleet_t *fl, hg_fl_gsession_t *gs, hg_store_txn_t *txn, hg_error_t *err);

@@ -34,6 +34,7 @@
 #define COLL_RULESETS "match.rulesets"
 #define COLL_CONFIGS "match.configs"
 #define COLL_TICKETS "match.tickets"
+#define COLL_BF_OFF "match.autobackfill_off" /* game session ARN → {} */
 /* a match holds at most this many players, so at most this many tickets */
 #define MATCH_MAX_TICKETS HG_RULES_LARGE_MAX_PLAYERS
 
@@ -41,6 +42,7 @@ struct hg_flexmatch {
     hg_clock_t *clock;
     hg_store_t *store;
     hg_placement_t *pl;
+    hg_fleet_t *fl;
     char region[32], account[16];
     hg_fm_sink_t sink;
     hg_match_opts_t opts;
@@ -54,6 +56,8 @@ struct hg_flexmatch {
     size_t nactive, ndone;
     hg_map_t matches; /* match id → hg_fm_match_t */
     hg_list_t match_list;
+    hg_map_t bf_by_gs; /* game session ARN → its backfill ticket not ended */
+    hg_map_t bf_off;   /* game session ARN → (void *)1: automatic backfill stopped for it */
     uint64_t next_seq;
     uint64_t cursor;               /* the seq of the configuration the next batch starts after */
     uint64_t batch_t0, batch_over; /* hg_mono_ns() of this batch's start; when it must yield */
@@ -62,6 +66,7 @@ struct hg_flexmatch {
     uint64_t batches, nmatches, started, completed, failed, cancelled, timed_out;
     uint64_t batch_ns_total, batch_ns_last, batch_ns_max, wait_ms_total, matched_tickets, evals;
     uint64_t wait_buckets[HG_FM_WAIT_BUCKETS + 1];
+    uint64_t bf_started, bf_completed;
 };
 
 const int64_t hg_fm_wait_bounds_ms[HG_FM_WAIT_BUCKETS] = {100,  250,   500,   1000,  2000,
@@ -124,18 +129,21 @@ static char *arn_of(const hg_flexmatch_t *fm, const char *kind, const char *name
 /* ---- module ---- */
 
 hg_flexmatch_t *hg_flexmatch_new(hg_clock_t *clock, hg_store_t *store, hg_placement_t *pl,
-                                 const char *region, const char *account)
+                                 hg_fleet_t *fl, const char *region, const char *account)
 {
     hg_flexmatch_t *fm = hg_calloc(1, sizeof(*fm));
     fm->clock = clock;
     fm->store = store;
     fm->pl = pl;
+    fm->fl = fl;
     snprintf(fm->region, sizeof(fm->region), "%s", region);
     snprintf(fm->account, sizeof(fm->account), "%s", account);
     hg_map_init(&fm->rulesets);
     hg_map_init(&fm->configs);
     hg_map_init(&fm->tickets);
     hg_map_init(&fm->matches);
+    hg_map_init(&fm->bf_by_gs);
+    hg_map_init(&fm->bf_off);
     hg_list_init(&fm->config_order);
     hg_list_init(&fm->active);
     hg_list_init(&fm->done);
@@ -217,6 +225,7 @@ static void ticket_free(hg_fm_ticket_t *t)
     hg_free(t->gs_arn);
     hg_free(t->ip);
     hg_free(t->dns);
+    hg_free(t->bf_gs);
     hg_free(t);
 }
 
@@ -251,6 +260,8 @@ void hg_flexmatch_free(hg_flexmatch_t *fm)
     hg_map_free(&fm->configs);
     hg_map_free(&fm->rulesets);
     hg_map_free(&fm->matches);
+    hg_map_free(&fm->bf_by_gs);
+    hg_map_free(&fm->bf_off);
     hg_free(fm);
 }
 
@@ -279,6 +290,8 @@ void hg_flexmatch_stats(const hg_flexmatch_t *fm, hg_fm_stats_t *out)
     memcpy(out->wait_buckets, fm->wait_buckets, sizeof(out->wait_buckets));
     out->matched_tickets = fm->matched_tickets;
     out->evals = fm->evals;
+    out->backfills_started = fm->bf_started;
+    out->backfills_completed = fm->bf_completed;
 }
 
 /* ---- rule sets ---- */
@@ -498,6 +511,7 @@ static hg_fm_config_t *config_new(hg_flexmatch_t *fm, const char *name)
     c->arn = arn_of(fm, "matchmakingconfiguration", name);
     c->cfg = json_object();
     hg_list_init(&c->tickets);
+    hg_list_init(&c->backfills);
     return c;
 }
 
@@ -606,13 +620,18 @@ size_t hg_fm_config_list(hg_flexmatch_t *fm, const char *rule_set, uint64_t afte
 
 /* ---- tickets: players ---- */
 
-/* The matcher's view of one player of a Players entry (strings borrowed from the JSON). */
+/* The matcher's view of one player of a Players entry (strings borrowed from the JSON). A
+ * backfill ticket's player (with_team) also carries the Team it plays on. */
 static int player_build(json_t *pj, hg_fm_player_t *p, hg_match_player_t *mp, size_t idx,
-                        hg_error_t *err)
+                        int with_team, hg_error_t *err)
 {
     p->id = json_string_value(json_object_get(pj, "PlayerId"));
     if (p->id == NULL || *p->id == '\0')
         return hg_error_set(err, HG_EINVAL, "Players[%zu]: PlayerId is required", idx);
+    const char *team = json_string_value(json_object_get(pj, "Team"));
+    if (with_team && (team == NULL || *team == '\0'))
+        return hg_error_set(err, HG_EINVAL,
+                            "Players[%zu]: Team is required (the team the player is on)", idx);
     json_t *attrs = json_object_get(pj, "PlayerAttributes");
     json_t *lat = json_object_get(pj, "LatencyInMs");
     if (attrs && !json_is_object(attrs))
@@ -710,6 +729,10 @@ static int player_build(json_t *pj, hg_fm_player_t *p, hg_match_player_t *mp, si
                               .nattrs = p->nattrs,
                               .latency = p->lat,
                               .nlatency = p->nlat};
+    if (with_team) {
+        p->team = hg_strdup(team);
+        mp->team = p->team;
+    }
     return 0;
 }
 
@@ -718,15 +741,16 @@ static int players_build(hg_fm_ticket_t *t, hg_error_t *err)
     size_t n = json_array_size(t->players_json);
     if (!json_is_array(t->players_json) || n == 0)
         return hg_error_set(err, HG_EINVAL, "Players: at least one player is required");
-    if (n > HG_FM_MAX_PLAYERS)
-        return hg_error_set(err, HG_EINVAL, "Players: at most %d players per ticket",
-                            HG_FM_MAX_PLAYERS);
+    size_t max = t->backfill ? HG_FM_MAX_BACKFILL_PLAYERS : HG_FM_MAX_PLAYERS;
+    if (n > max)
+        return hg_error_set(err, HG_EINVAL, "Players: at most %zu players per %s", max,
+                            t->backfill ? "backfill request" : "ticket");
     t->players = hg_calloc(n, sizeof(*t->players));
     t->mplayers = hg_calloc(n, sizeof(*t->mplayers));
     t->nplayers = n;
     for (size_t i = 0; i < n; i++) {
         int rc = player_build(json_array_get(t->players_json, i), &t->players[i], &t->mplayers[i],
-                              i, err);
+                              i, t->backfill, err);
         if (rc < 0)
             return rc;
         for (size_t j = 0; j < i; j++)
@@ -751,6 +775,11 @@ static void ticket_save(hg_fm_ticket_t *t, hg_store_txn_t *txn)
         json_object_set_new(r, "reason", json_string(t->reason));
     if (t->message)
         json_object_set_new(r, "message", json_string(t->message));
+    if (t->backfill) {
+        json_object_set_new(r, "backfill", json_integer(t->auto_bf ? 2 : 1));
+        if (t->bf_gs)
+            json_object_set_new(r, "bf_gs", json_string(t->bf_gs));
+    }
     if (t->match_id) {
         json_t *teams = json_array(), *answers = json_array(), *psids = json_array();
         for (size_t i = 0; i < t->nplayers; i++) {
@@ -839,14 +868,47 @@ static void emit(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fm_config_t *
 
 /* ---- tickets: transitions ---- */
 
+/* Off its configuration's QUEUED/SEARCHING list. */
+static void search_remove(hg_fm_ticket_t *t)
+{
+    if (!hg_list_linked(&t->cnode))
+        return;
+    hg_list_remove(&t->cnode);
+    if (t->backfill)
+        t->config->nbackfills--;
+    else
+        t->config->nsearching--;
+}
+
+/* A backfill ticket ended: the session may take another, and its game server hears how this
+ * one ended (UpdateGameSession; a completed one was pushed with its new MatchmakerData). */
+static void backfill_ended(hg_flexmatch_t *fm, hg_fm_ticket_t *t, hg_fm_status_t st,
+                           hg_store_txn_t *txn)
+{
+    if (t->bf_gs == NULL)
+        return;
+    if (hg_map_get(&fm->bf_by_gs, t->bf_gs) == t)
+        hg_map_del(&fm->bf_by_gs, t->bf_gs);
+    if (st == HG_FM_COMPLETED) {
+        fm->bf_completed++;
+        return;
+    }
+    hg_fl_gsession_t *gs = fm->fl && !t->quiet ? hg_fl_gs_find(fm->fl, t->bf_gs) : NULL;
+    if (gs)
+        hg_fl_gs_matchmaking_update(fm->fl, gs, NULL,
+                                    st == HG_FM_CANCELLED   ? "BACKFILL_CANCELLED"
+                                    : st == HG_FM_TIMED_OUT ? "BACKFILL_TIMED_OUT"
+                                                            : "BACKFILL_FAILED",
+                                    t->id, txn);
+}
+
 /* An active ticket ends: off its configuration and the active list, onto the retention list. */
 static void finish(hg_flexmatch_t *fm, hg_fm_ticket_t *t, hg_fm_status_t st, const char *reason,
                    const char *message, hg_store_txn_t *txn)
 {
-    if (hg_list_linked(&t->cnode)) {
-        hg_list_remove(&t->cnode);
-        t->config->nsearching--;
-    }
+    search_remove(t);
+    if (t->backfill)
+        backfill_ended(fm, t, st, txn);
     t->status = st;
     t->end_ms = now_ms(fm);
     t->reason = reason;
@@ -908,7 +970,8 @@ static void search_insert(hg_fm_config_t *c, hg_fm_ticket_t *t)
     c->nsearching++;
 }
 
-/* Back to SEARCHING after a match fell through: no team, no answers. */
+/* Back to SEARCHING after a match fell through: no team, no answers (a backfill ticket keeps
+ * its players' teams, and goes to the head of the backfill list). */
 static void back_to_search(hg_fm_ticket_t *t, hg_store_txn_t *txn)
 {
     t->status = HG_FM_SEARCHING;
@@ -917,16 +980,28 @@ static void back_to_search(hg_fm_ticket_t *t, hg_store_txn_t *txn)
     t->match_id = NULL;
     t->accept_deadline_ms = 0;
     for (size_t i = 0; i < t->nplayers; i++) {
+        t->players[i].answer = 0;
+        if (t->backfill)
+            continue;
         hg_free(t->players[i].team);
         t->players[i].team = NULL;
-        t->players[i].answer = 0;
     }
-    search_insert(t->config, t);
+    if (t->backfill) {
+        hg_list_t *head = &t->config->backfills;
+        t->cnode.next = head->next;
+        t->cnode.prev = head;
+        head->next->prev = &t->cnode;
+        head->next = &t->cnode;
+        t->config->nbackfills++;
+    } else {
+        search_insert(t->config, t);
+    }
     ticket_save(t, txn);
 }
 
-/* MatchmakerData (gamelift-wire.md §6.4) for a match of tickets on the rule set's teams. */
-static char *matchmaker_data(const hg_fm_match_t *m)
+/* MatchmakerData (gamelift-wire.md §6.4) for a match of tickets on the rule set's teams: the
+ * match's own id, or for a backfill the id the game session's match had (match_id). */
+static char *matchmaker_data(const hg_fm_match_t *m, const char *match_id)
 {
     const hg_fm_config_t *c = m->config;
     const hg_rules_t *rs = c->rs->rules;
@@ -968,9 +1043,11 @@ static char *matchmaker_data(const hg_fm_match_t *m)
         }
         json_array_append_new(teams, json_pack("{s:s,s:o}", "name", tn, "players", players));
     }
-    json_t *md =
-        json_pack("{s:s,s:s,s:o,s:s}", "matchId", m->id, "matchmakingConfigurationArn", c->arn,
-                  "teams", teams, "autoBackfillMode", c->backfill_auto ? "AUTOMATIC" : "MANUAL");
+    json_t *md = json_pack("{s:s,s:s,s:o,s:s}", "matchId", match_id ? match_id : m->id,
+                           "matchmakingConfigurationArn", c->arn, "teams", teams,
+                           "autoBackfillMode", c->backfill_auto ? "AUTOMATIC" : "MANUAL");
+    if (m->bf && m->bf->auto_bf)
+        json_object_set_new(md, "autoBackfillTicketId", json_string(m->bf->id));
     char *text = json_dumps(md, JSON_COMPACT);
     json_decref(md);
     char *out = hg_strdup(text);
@@ -994,11 +1071,140 @@ static void fail_match(hg_flexmatch_t *fm, hg_fm_match_t *m, const char *reason,
     hg_free(ts);
 }
 
+/* The matchId in a game session's MatchmakerData (NULL when it has none). */
+static char *session_match_id(const hg_fl_gsession_t *gs)
+{
+    json_t *md = gs->matchmaker_data ? json_loads(gs->matchmaker_data, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(md, "matchId"));
+    char *out = id ? hg_strdup(id) : NULL;
+    json_decref(md);
+    return out;
+}
+
+/* Seats for a backfill's new players: player sessions on gs, at most 25 per call (the
+ * module's cap), after checking that they all fit. */
+static int take_seats(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_fl_gsession_t *gs,
+                      hg_store_txn_t *txn, hg_error_t *err)
+{
+    size_t np = 0;
+    for (size_t k = 0; k < m->ntickets; k++)
+        if (m->tickets[k] != m->bf)
+            np += m->tickets[k]->nplayers;
+    if (gs->status != HG_GS_ACTIVE)
+        return hg_error_set(err, HG_EINVAL, "The game session is %s",
+                            hg_gs_status_name(gs->status));
+    if (gs->nplayers + np > (size_t)gs->max_players)
+        return hg_error_set(err, HG_EINVAL,
+                            "The game session has %zu open player slots; the new players are %zu",
+                            (size_t)gs->max_players - gs->nplayers, np);
+    enum { CHUNK = 25 };
+    const char *ids[CHUNK];
+    hg_fm_player_t *who[CHUNK];
+    hg_fl_psession_t *out[CHUNK];
+    size_t n = 0;
+    for (size_t k = 0; k < m->ntickets; k++) {
+        hg_fm_ticket_t *t = m->tickets[k];
+        for (size_t i = 0; t != m->bf && i < t->nplayers; i++) {
+            who[n] = &t->players[i];
+            ids[n++] = t->players[i].id;
+            if (n < CHUNK)
+                continue;
+            int rc = hg_fl_ps_create(fm->fl, gs, ids, NULL, n, txn, out, err);
+            if (rc < 0)
+                return rc;
+            for (size_t j = 0; j < n; j++)
+                snprintf(who[j]->psid, sizeof(who[j]->psid), "%s", out[j]->id);
+            n = 0;
+        }
+    }
+    if (n) {
+        int rc = hg_fl_ps_create(fm->fl, gs, ids, NULL, n, txn, out, err);
+        if (rc < 0)
+            return rc;
+        for (size_t j = 0; j < n; j++)
+            snprintf(who[j]->psid, sizeof(who[j]->psid), "%s", out[j]->id);
+    }
+    return 0;
+}
+
+/* A backfill's match is made (and accepted): in STANDALONE its tickets complete; otherwise its
+ * new players get seats in the game session, the session's MatchmakerData lists every player,
+ * its server is told (UpdateGameSession MATCHMAKING_DATA_UPDATED once durable) and the tickets
+ * complete with the session. When the seats cannot be had (the session ended, is full, or
+ * takes no players) the backfill ticket FAILS and the new tickets search on. */
+static void proceed_backfill(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
+{
+    hg_fm_config_t *c = m->config;
+    hg_fm_ticket_t *bf = m->bf;
+    hg_fl_gsession_t *gs = NULL;
+    char *md = NULL;
+    hg_error_t err;
+    hg_error_clear(&err);
+    int rc = 0;
+    if (!c->standalone && bf->bf_gs) {
+        gs = fm->fl ? hg_fl_gs_find(fm->fl, bf->bf_gs) : NULL;
+        rc = gs == NULL ? hg_error_set(&err, HG_ENOTFOUND, "The game session is gone")
+                        : take_seats(fm, m, gs, txn, &err);
+        if (rc == 0) {
+            char *mid = session_match_id(gs);
+            md = matchmaker_data(m, mid);
+            hg_free(mid);
+            if (strlen(md) > HG_FM_MAX_MATCHMAKER_DATA)
+                rc = hg_error_set(&err, HG_EINVAL, "MatchmakerData over %d bytes",
+                                  HG_FM_MAX_MATCHMAKER_DATA);
+        }
+    }
+    hg_fm_ticket_t **ts = m->tickets;
+    size_t n = m->ntickets;
+    m->tickets = NULL;
+    m->ntickets = 0;
+    match_free(fm, m);
+    for (size_t k = 0; k < n; k++)
+        ts[k]->match = NULL;
+    if (rc < 0) {
+        for (size_t k = 0; k < n; k++)
+            if (ts[k] != bf)
+                back_to_search(ts[k], txn);
+        end_one(fm, c, bf, HG_FM_FAILED, "FAILED", hg_error_message(&err), "MatchmakingFailed",
+                txn);
+        hg_free(md);
+        hg_free(ts);
+        return;
+    }
+    json_t *extra = NULL;
+    if (gs) {
+        hg_fl_gs_matchmaking_update(fm->fl, gs, md, "MATCHMAKING_DATA_UPDATED", bf->id, txn);
+        json_t *gsi = json_pack("{s:s,s:s,s:i}", "gameSessionArn", gs->arn, "ipAddress",
+                                gs->ip ? gs->ip : "", "port", gs->port);
+        if (gs->dns)
+            json_object_set_new(gsi, "dnsName", json_string(gs->dns));
+        extra = json_pack("{s:o}", "gameSessionInfo", gsi);
+        for (size_t k = 0; k < n; k++) {
+            hg_free(ts[k]->gs_arn);
+            ts[k]->gs_arn = hg_strdup(gs->arn);
+            ts[k]->ip = gs->ip ? hg_strdup(gs->ip) : NULL;
+            ts[k]->dns = gs->dns ? hg_strdup(gs->dns) : NULL;
+            ts[k]->port = gs->port;
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        finish(fm, ts[k], HG_FM_COMPLETED, NULL, NULL, txn);
+    emit(fm, txn, c, "MatchmakingSucceeded", ts, n, ts[0]->match_id, EV_TEAM | EV_PSID, extra);
+    HG_LOG(HG_LOG_INFO, "match", "backfill %s filled game session %s with %zu tickets", bf->id,
+           gs ? gs->arn : "(standalone)", n - 1);
+    hg_free(md);
+    hg_free(ts);
+}
+
 /* All players are in (or no acceptance is needed): STANDALONE completes, WITH_QUEUE places. */
 static void proceed(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
 {
     hg_fm_config_t *c = m->config;
     m->accept_deadline_ms = 0;
+    if (m->bf) {
+        proceed_backfill(fm, m, txn);
+        return;
+    }
     if (c->standalone) {
         hg_fm_ticket_t **ts = m->tickets;
         size_t n = m->ntickets;
@@ -1043,7 +1249,7 @@ static void proceed(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
         }
         ticket_save(t, txn);
     }
-    char *md = matchmaker_data(m);
+    char *md = matchmaker_data(m, NULL);
     int max = hg_rules_max_players(c->rs->rules);
     json_t *req = json_pack("{s:i,s:o,s:s}", "MaximumPlayerSessionCount", max,
                             "DesiredPlayerSessions", jd, "MatchmakerData", md);
@@ -1137,27 +1343,29 @@ static void drop_match(hg_flexmatch_t *fm, hg_fm_match_t *m, const char *accepta
 
 /* ---- tickets: API ---- */
 
-int hg_fm_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *players,
-                hg_store_txn_t *txn, hg_fm_ticket_t **out, int *existed, hg_error_t *err)
+/* A new ticket QUEUED on c (id NULL or "": a UUID): a matchmaking ticket (backfill 0) or a
+ * backfill ticket for game session gs_arn (1; 2 for an automatic one). */
+static int ticket_open(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *players,
+                       int backfill, const char *gs_arn, hg_store_txn_t *txn, hg_fm_ticket_t **out,
+                       hg_error_t *err)
 {
     char gen[37];
-    *existed = 0;
     if (id == NULL || *id == '\0') {
         uuid4(gen);
         id = gen;
     }
-    hg_fm_ticket_t *t = hg_map_get(&fm->tickets, id);
-    if (t) {
-        *out = t;
-        *existed = 1;
-        return 0;
-    }
     if (fm->nactive >= HG_FM_MAX_ACTIVE)
         return hg_error_set(err, HG_ELIMIT, "at most %d matchmaking tickets may be in progress",
                             HG_FM_MAX_ACTIVE);
-    t = hg_calloc(1, sizeof(*t));
+    hg_fm_ticket_t *t = hg_calloc(1, sizeof(*t));
+    t->backfill = backfill > 0;
+    t->auto_bf = backfill == 2;
     t->players_json = json_deep_copy(players);
     int rc = players_build(t, err);
+    for (size_t i = 0; rc == 0 && t->backfill && i < t->nplayers; i++)
+        if (hg_rules_team_index(c->rs->rules, t->players[i].team) < 0)
+            rc = hg_error_set(err, HG_EINVAL, "Players[%zu].Team: rule set %s has no team %s", i,
+                              c->rs->name, t->players[i].team);
     if (rc < 0) {
         ticket_free(t);
         return rc;
@@ -1172,12 +1380,104 @@ int hg_fm_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *p
     hg_map_set(&fm->tickets, t->id, t);
     hg_list_insert_tail(&fm->active, &t->mnode);
     fm->nactive++;
-    hg_list_insert_tail(&c->tickets, &t->cnode);
-    c->nsearching++;
+    if (t->backfill) {
+        t->bf_gs = gs_arn ? hg_strdup(gs_arn) : NULL;
+        hg_list_insert_tail(&c->backfills, &t->cnode);
+        c->nbackfills++;
+        fm->bf_started++;
+    } else {
+        hg_list_insert_tail(&c->tickets, &t->cnode);
+        c->nsearching++;
+    }
     fm->started++;
     ticket_save(t, txn);
     *out = t;
     return 0;
+}
+
+int hg_fm_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *players,
+                hg_store_txn_t *txn, hg_fm_ticket_t **out, int *existed, hg_error_t *err)
+{
+    *existed = 0;
+    hg_fm_ticket_t *t = id && *id ? hg_map_get(&fm->tickets, id) : NULL;
+    if (t) {
+        *out = t;
+        *existed = 1;
+        return 0;
+    }
+    return ticket_open(fm, c, id, players, 0, NULL, txn, out, err);
+}
+
+/* A backfill ticket gives way (replaced, or its session ended): CANCELLED, and its game server
+ * is not told. */
+static void backfill_cancel(hg_flexmatch_t *fm, hg_fm_ticket_t *t, const char *why,
+                            hg_store_txn_t *txn)
+{
+    t->quiet = 1;
+    if (t->status == HG_FM_REQUIRES_ACCEPTANCE && t->match)
+        drop_match(fm, t->match, "Rejected", t, txn);
+    else if (t->status == HG_FM_QUEUED || t->status == HG_FM_SEARCHING)
+        end_one(fm, t->config, t, HG_FM_CANCELLED, "CANCELLED", why, "MatchmakingCancelled", txn);
+}
+
+int hg_fm_backfill_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, const char *gs_arn,
+                         json_t *players, const char *proc_key, hg_store_txn_t *txn,
+                         hg_fm_ticket_t **out, int *existed, hg_error_t *err)
+{
+    *existed = 0;
+    hg_fm_ticket_t *t = id && *id ? hg_map_get(&fm->tickets, id) : NULL;
+    if (t) {
+        *out = t;
+        *existed = 1;
+        return 0;
+    }
+    hg_fl_gsession_t *gs = NULL;
+    if (c->standalone) {
+        gs_arn = NULL; /* no game session: the match goes out as events */
+    } else if (gs_arn == NULL || *gs_arn == '\0') {
+        return hg_error_set(err, HG_EINVAL,
+                            "GameSessionArn is required: configuration %s places its matches "
+                            "(FlexMatchMode WITH_QUEUE)",
+                            c->name);
+    } else {
+        gs = fm->fl ? hg_fl_gs_find(fm->fl, gs_arn) : NULL;
+        if (gs == NULL || (proc_key && strcmp(gs->proc_key, proc_key) != 0))
+            return hg_error_set(err, HG_ENOTFOUND, "Game session %s not found%s", gs_arn,
+                                gs ? " on this process" : "");
+        if (gs->status != HG_GS_ACTIVE && gs->status != HG_GS_ACTIVATING)
+            return hg_error_set(err, HG_EINVAL, "Game session %s is %s", gs_arn,
+                                hg_gs_status_name(gs->status));
+        if (gs->matchmaker_data == NULL)
+            return hg_error_set(err, HG_EINVAL,
+                                "Game session %s was not created by FlexMatch: only a matched "
+                                "game session can be backfilled",
+                                gs_arn);
+        gs_arn = gs->arn;
+    }
+    int rc = ticket_open(fm, c, id, players, 1, gs_arn, txn, &t, err);
+    if (rc < 0)
+        return rc;
+    if (gs) { /* one backfill per game session: a newer one replaces it */
+        hg_fm_ticket_t *old = hg_map_get(&fm->bf_by_gs, gs->arn);
+        if (old)
+            backfill_cancel(fm, old, "Replaced by a newer backfill request", txn);
+        hg_map_set(&fm->bf_by_gs, gs->arn, t);
+    }
+    HG_LOG(HG_LOG_DEBUG, "match", "backfill ticket id=%s config=%s game_session=%s players=%zu",
+           t->id, c->name, gs_arn ? gs_arn : "-", t->nplayers);
+    *out = t;
+    return 0;
+}
+
+/* Automatic backfill is stopped for game session arn (until the session ends). */
+static void auto_off(hg_flexmatch_t *fm, const char *arn, hg_store_txn_t *txn)
+{
+    if (hg_map_get(&fm->bf_off, arn))
+        return;
+    hg_map_set(&fm->bf_off, arn, (void *)1);
+    json_t *r = json_object();
+    hg_store_put(txn, COLL_BF_OFF, arn, r);
+    json_decref(r);
 }
 
 hg_fm_ticket_t *hg_fm_find(hg_flexmatch_t *fm, const char *id)
@@ -1187,6 +1487,13 @@ hg_fm_ticket_t *hg_fm_find(hg_flexmatch_t *fm, const char *id)
 
 int hg_fm_stop(hg_flexmatch_t *fm, hg_fm_ticket_t *t, hg_store_txn_t *txn, hg_error_t *err)
 {
+    if (t->auto_bf && t->bf_gs) {
+        hg_fl_gsession_t *gs = fm->fl ? hg_fl_gs_find(fm->fl, t->bf_gs) : NULL;
+        if (gs && gs->status != HG_GS_TERMINATED)
+            auto_off(fm, t->bf_gs, txn);
+        if (ended(t->status))
+            return 0;
+    }
     switch (t->status) {
     case HG_FM_CANCELLED: return 0;
     case HG_FM_QUEUED:
@@ -1260,6 +1567,10 @@ void hg_fm_config_delete(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t *
         end_one(fm, c, hg_container_of(c->tickets.next, hg_fm_ticket_t, cnode), HG_FM_CANCELLED,
                 "CANCELLED", "The matchmaking configuration was deleted", "MatchmakingCancelled",
                 txn);
+    while (!hg_list_empty(&c->backfills))
+        end_one(fm, c, hg_container_of(c->backfills.next, hg_fm_ticket_t, cnode), HG_FM_CANCELLED,
+                "CANCELLED", "The matchmaking configuration was deleted", "MatchmakingCancelled",
+                txn);
     hg_store_del(txn, COLL_CONFIGS, c->name);
     hg_list_remove(&c->node);
     hg_map_del(&fm->configs, c->name);
@@ -1284,13 +1595,13 @@ static const char *unmatchable(hg_match_state_t st)
     }
 }
 
-/* One proposal of the matcher becomes a match. */
+/* One proposal of the matcher becomes a match (bf: the backfill ticket it fills, or NULL). */
 static void apply_proposal(hg_flexmatch_t *fm, hg_fm_config_t *c, const hg_match_result_t *res,
                            const hg_match_proposal_t *pr, hg_fm_ticket_t **pool_t,
-                           hg_store_txn_t *txn)
+                           hg_fm_ticket_t *bf, hg_store_txn_t *txn)
 {
     int64_t now = now_ms(fm);
-    hg_fm_match_t *m = match_new(fm, c, NULL, pr->count);
+    hg_fm_match_t *m = match_new(fm, c, NULL, pr->count + 1);
     for (size_t k = 0; k < pr->count; k++) {
         hg_fm_ticket_t *t = pool_t[res->tickets[pr->first + k]];
         const char *team = hg_rules_team_name(c->rs->rules, res->teams[pr->first + k]);
@@ -1312,6 +1623,16 @@ static void apply_proposal(hg_flexmatch_t *fm, hg_fm_config_t *c, const hg_match
         while (b < HG_FM_WAIT_BUCKETS && now - t->start_ms > hg_fm_wait_bounds_ms[b])
             b++;
         fm->wait_buckets[b]++;
+    }
+    if (bf) { /* its players are in the game already: they accept nothing */
+        search_remove(bf);
+        bf->match = m;
+        hg_free(bf->match_id);
+        bf->match_id = hg_strdup(m->id);
+        for (size_t i = 0; i < bf->nplayers; i++)
+            bf->players[i].answer = 1;
+        m->tickets[m->ntickets++] = bf;
+        m->bf = bf;
     }
     fm->nmatches++;
     emit(fm, txn, c, "PotentialMatchCreated", m->tickets, m->ntickets, m->id, EV_TEAM,
@@ -1352,6 +1673,58 @@ static void save_unsaved(hg_fm_config_t *c, hg_store_txn_t *txn)
         if (t->unsaved)
             ticket_save(t, txn);
     }
+    hg_list_foreach (it, &c->backfills) {
+        hg_fm_ticket_t *t = hg_container_of(it, hg_fm_ticket_t, cnode);
+        if (t->unsaved)
+            ticket_save(t, txn);
+    }
+}
+
+/* The backfill requests of this batch: QUEUED ones search; at most HG_MATCH_MAX_BACKFILL of the
+ * searching ones (from the head of the list: see backfills_rotate) go to the matcher, each in
+ * its game session's location. A request whose game session ended fails. */
+static size_t backfills_gather(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_match_backfill_t *bfr,
+                               hg_fm_ticket_t **bft, hg_store_txn_t *txn)
+{
+    size_t n = 0;
+    hg_list_t *it, *tmp;
+    hg_list_foreach_safe (it, tmp, &c->backfills) {
+        hg_fm_ticket_t *t = hg_container_of(it, hg_fm_ticket_t, cnode);
+        const char *where = NULL;
+        if (t->bf_gs) {
+            hg_fl_gsession_t *gs = fm->fl ? hg_fl_gs_find(fm->fl, t->bf_gs) : NULL;
+            if (gs == NULL || gs->status == HG_GS_TERMINATED || gs->status == HG_GS_TERMINATING) {
+                t->quiet = 1;
+                end_one(fm, c, t, HG_FM_FAILED, "FAILED", "The game session ended",
+                        "MatchmakingFailed", txn);
+                continue;
+            }
+            where = gs->location;
+        }
+        if (t->status == HG_FM_QUEUED) {
+            t->status = HG_FM_SEARCHING;
+            t->unsaved = 1;
+            emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, EV_TEAM,
+                 json_pack("{s:s}", "estimatedWaitMillis", "NOT_AVAILABLE"));
+        }
+        if (n == HG_MATCH_MAX_BACKFILL)
+            continue;
+        bft[n] = t;
+        bfr[n++] = (hg_match_backfill_t){t->id, t->mplayers, t->nplayers, t->start_ms, where};
+    }
+    return n;
+}
+
+/* More backfill requests than one run takes: the ones that ran and wait on go to the back. */
+static void backfills_rotate(hg_fm_config_t *c, hg_fm_ticket_t **bft, size_t n)
+{
+    if (c->nbackfills <= HG_MATCH_MAX_BACKFILL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (bft[i]->status == HG_FM_SEARCHING && hg_list_linked(&bft[i]->cnode)) {
+            hg_list_remove(&bft[i]->cnode);
+            hg_list_insert_tail(&c->backfills, &bft[i]->cnode);
+        }
 }
 
 static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t *txn);
@@ -1380,6 +1753,9 @@ static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_tx
         emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, 0,
              json_pack("{s:s}", "estimatedWaitMillis", "NOT_AVAILABLE"));
     }
+    hg_match_backfill_t bfr[HG_MATCH_MAX_BACKFILL];
+    hg_fm_ticket_t *bft[HG_MATCH_MAX_BACKFILL];
+    size_t nbf = c->nbackfills ? backfills_gather(fm, c, bfr, bft, txn) : 0;
     size_t n = c->nsearching;
     if (n == 0)
         return 0;
@@ -1411,7 +1787,9 @@ static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_tx
     hg_match_result_t res;
     hg_error_t err;
     size_t made = 0;
-    if (hg_match_run(c->rs->rules, pool, k, NULL, 0, now, &fm->opts, &res, &err) < 0) {
+    hg_match_opts_t opts = fm->opts;
+    opts.open_slots = (size_t)c->additional;
+    if (hg_match_run(c->rs->rules, pool, k, bfr, nbf, now, &opts, &res, &err) < 0) {
         HG_LOG(HG_LOG_WARN, "match", "batch config=%s: %s", c->name, err.msg);
         goto out;
     }
@@ -1422,13 +1800,23 @@ static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_tx
             end_one(fm, c, pool_t[i], HG_FM_FAILED, "FAILED", why, "MatchmakingFailed", txn);
     }
     for (size_t i = 0; i < res.nmatches; i++) {
-        if (res.matches[i].backfill >= 0)
-            continue;
+        int b = res.matches[i].backfill;
         if (over_budget(fm, step++))
             break; /* the rest search on: the next batch finds them again */
-        apply_proposal(fm, c, &res, &res.matches[i], pool_t, txn);
+        apply_proposal(fm, c, &res, &res.matches[i], pool_t, b >= 0 ? bft[b] : NULL, txn);
         made++;
     }
+    for (size_t i = 0; i < nbf; i++) {
+        if (res.bf_state[i] == HG_MATCH_BF_INVALID)
+            end_one(fm, c, bft[i], HG_FM_FAILED, "FAILED",
+                    "A player's attribute is missing or mistyped, or a team has more players than "
+                    "the rule set allows",
+                    "MatchmakingFailed", txn);
+        else if (res.bf_state[i] == HG_MATCH_BF_FULL)
+            end_one(fm, c, bft[i], HG_FM_FAILED, "FAILED", "The match has no open player slot",
+                    "MatchmakingFailed", txn);
+    }
+    backfills_rotate(c, bft, nbf);
     hg_match_result_free(&res);
 out:
     hg_free(pool);
@@ -1566,7 +1954,128 @@ void hg_fm_on_placement(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_pl_pla
     hg_free(ts);
 }
 
+/* ---- automatic backfill ---- */
+
+static const char *attr_key(const char *type)
+{
+    static const char *const map[][2] = {
+        {"STRING", "S"}, {"DOUBLE", "N"}, {"STRING_LIST", "SL"}, {"STRING_DOUBLE_MAP", "SDM"}};
+    for (size_t i = 0; type && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(type, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+/* The players of gs still in it (RESERVED or ACTIVE) that its MatchmakerData md names, as a
+ * backfill request's Players: PlayerId, Team, PlayerAttributes in the API's shape. */
+static json_t *session_players(const hg_fl_gsession_t *gs, json_t *md)
+{
+    json_t *out = json_array();
+    hg_list_t *it;
+    hg_list_foreach (it, &gs->players) {
+        const hg_fl_psession_t *ps = hg_container_of(it, hg_fl_psession_t, gnode);
+        if (ps->status != HG_PS_RESERVED && ps->status != HG_PS_ACTIVE)
+            continue;
+        size_t i, j;
+        json_t *team, *p, *found = NULL;
+        json_array_foreach (out, i, p)
+            if (strcmp(json_string_value(json_object_get(p, "PlayerId")), ps->player_id) == 0)
+                found = p;
+        json_array_foreach (json_object_get(md, "teams"), i, team) {
+            const char *tn = json_string_value(json_object_get(team, "name"));
+            json_array_foreach (json_object_get(team, "players"), j, p) {
+                const char *pid = json_string_value(json_object_get(p, "playerId"));
+                if (found || tn == NULL || pid == NULL || strcmp(pid, ps->player_id) != 0)
+                    continue;
+                json_t *attrs = json_object(), *av;
+                const char *an;
+                json_object_foreach (json_object_get(p, "attributes"), an, av) {
+                    const char *k =
+                        attr_key(json_string_value(json_object_get(av, "attributeType")));
+                    json_t *v = json_object_get(av, "valueAttribute");
+                    if (k && v)
+                        json_object_set_new(attrs, an, json_pack("{s:O}", k, v));
+                }
+                found = json_pack("{s:s,s:s}", "PlayerId", pid, "Team", tn);
+                if (json_object_size(attrs))
+                    json_object_set(found, "PlayerAttributes", attrs);
+                json_decref(attrs);
+                json_array_append_new(out, found);
+            }
+        }
+    }
+    return out;
+}
+
+/* gs has open slots (it started with some, or a player left): when its configuration asks for
+ * automatic backfill, a backfill ticket with its current players searches for more. An
+ * automatic ticket still searching is replaced by one with the players as they are now; a
+ * manual one, or one whose match is being accepted, is left alone. */
+static void auto_backfill(hg_flexmatch_t *fm, const hg_fl_gsession_t *gs, hg_store_txn_t *txn)
+{
+    if (gs->status != HG_GS_ACTIVE || gs->deny_all || gs->matchmaker_data == NULL ||
+        hg_map_get(&fm->bf_off, gs->arn))
+        return;
+    hg_fm_ticket_t *old = hg_map_get(&fm->bf_by_gs, gs->arn);
+    if (old && (!old->auto_bf || (old->status != HG_FM_QUEUED && old->status != HG_FM_SEARCHING)))
+        return;
+    json_t *md = json_loads(gs->matchmaker_data, 0, NULL);
+    const char *arn = json_string_value(json_object_get(md, "matchmakingConfigurationArn"));
+    hg_fm_config_t *c = arn ? hg_fm_config_find(fm, arn) : NULL;
+    if (c == NULL || !c->backfill_auto || c->standalone) {
+        json_decref(md);
+        return;
+    }
+    json_t *players = session_players(gs, md);
+    size_t n = json_array_size(players);
+    int open = n > 0 && n < (size_t)hg_rules_max_players(c->rs->rules) &&
+               gs->nplayers < (size_t)gs->max_players;
+    if (old)
+        backfill_cancel(fm, old, "Replaced by a newer automatic backfill request", txn);
+    hg_fm_ticket_t *t;
+    hg_error_t err;
+    if (open && ticket_open(fm, c, NULL, players, 2, gs->arn, txn, &t, &err) == 0) {
+        hg_map_set(&fm->bf_by_gs, gs->arn, t);
+        HG_LOG(HG_LOG_INFO, "match", "automatic backfill id=%s game_session=%s players=%zu", t->id,
+               gs->arn, n);
+    } else if (open) {
+        HG_LOG(HG_LOG_WARN, "match", "automatic backfill of %s not started: %s", gs->arn, err.msg);
+    }
+    json_decref(players);
+    json_decref(md);
+}
+
+void hg_fm_on_session(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fl_gsession_t *gs)
+{
+    if (txn == NULL)
+        return;
+    if (gs->status == HG_GS_ACTIVE) {
+        auto_backfill(fm, gs, txn);
+        return;
+    }
+    if (gs->status != HG_GS_TERMINATED)
+        return;
+    hg_fm_ticket_t *t = hg_map_get(&fm->bf_by_gs, gs->arn);
+    if (t)
+        backfill_cancel(fm, t, "The game session ended", txn);
+    if (hg_map_del(&fm->bf_off, gs->arn))
+        hg_store_del(txn, COLL_BF_OFF, gs->arn);
+}
+
+void hg_fm_on_slot_freed(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fl_gsession_t *gs)
+{
+    if (txn)
+        auto_backfill(fm, gs, txn);
+}
+
 /* ---- load ---- */
+
+static int load_bf_off(void *ud, const char *key, json_t *v)
+{
+    (void)v;
+    hg_map_set(&((hg_flexmatch_t *)ud)->bf_off, key, (void *)1);
+    return 0;
+}
 
 static int load_ruleset(void *ud, const char *key, json_t *v)
 {
@@ -1657,6 +2166,11 @@ static void restore_ticket(hg_flexmatch_t *fm, const char *id, json_t *v, hg_sto
     t->accept_deadline_ms = json_integer_value(json_object_get(v, "accept_deadline_ms"));
     json_t *pj = json_object_get(v, "players");
     t->players_json = json_is_array(pj) ? json_incref(pj) : json_array();
+    json_int_t bf = json_integer_value(json_object_get(v, "backfill"));
+    t->backfill = bf > 0;
+    t->auto_bf = bf == 2;
+    if ((s = json_string_value(json_object_get(v, "bf_gs"))))
+        t->bf_gs = hg_strdup(s);
     hg_list_init(&t->cnode);
     if (t->seq >= fm->next_seq)
         fm->next_seq = t->seq + 1;
@@ -1670,8 +2184,8 @@ static void restore_ticket(hg_flexmatch_t *fm, const char *id, json_t *v, hg_sto
     json_t *teams = json_object_get(v, "teams"), *answers = json_object_get(v, "answers");
     json_t *psids = json_object_get(v, "psids");
     for (size_t i = 0; i < t->nplayers; i++) {
-        if ((s = json_string_value(json_array_get(teams, i))))
-            t->players[i].team = hg_strdup(s);
+        if (!t->backfill && (s = json_string_value(json_array_get(teams, i))))
+            t->players[i].team = hg_strdup(s); /* a backfill ticket's come with its players */
         t->players[i].answer = (int)json_integer_value(json_array_get(answers, i));
         if ((s = json_string_value(json_array_get(psids, i))))
             snprintf(t->players[i].psid, sizeof(t->players[i].psid), "%s", s);
@@ -1699,6 +2213,15 @@ static void restore_ticket(hg_flexmatch_t *fm, const char *id, json_t *v, hg_sto
                fix);
         return;
     }
+    if (t->backfill && t->bf_gs)
+        hg_map_set(&fm->bf_by_gs, t->bf_gs, t);
+    if (t->backfill)
+        fm->bf_started++;
+    if ((t->status == HG_FM_QUEUED || t->status == HG_FM_SEARCHING) && t->backfill) {
+        hg_list_insert_tail(&c->backfills, &t->cnode);
+        c->nbackfills++;
+        return;
+    }
     if (t->status == HG_FM_QUEUED || t->status == HG_FM_SEARCHING) {
         hg_list_insert_tail(&c->tickets, &t->cnode);
         c->nsearching++;
@@ -1714,6 +2237,8 @@ static void restore_ticket(hg_flexmatch_t *fm, const char *id, json_t *v, hg_sto
     if (m->ntickets < MATCH_MAX_TICKETS)
         m->tickets[m->ntickets++] = t;
     t->match = m;
+    if (t->backfill)
+        m->bf = t;
 }
 
 int hg_flexmatch_load(hg_flexmatch_t *fm)
@@ -1724,6 +2249,8 @@ int hg_flexmatch_load(hg_flexmatch_t *fm)
         rc = hg_store_load(fm->store, COLL_CONFIGS, load_config, &cv);
     if (rc == 0)
         rc = hg_store_load(fm->store, COLL_TICKETS, load_ticket, &tv);
+    if (rc == 0)
+        rc = hg_store_load(fm->store, COLL_BF_OFF, load_bf_off, fm);
     hg_store_txn_t *fix = hg_store_txn_new(fm->store);
     if (cv.n)
         qsort(cv.all, cv.n, sizeof(*cv.all), cmp_json_seq);
@@ -1763,6 +2290,16 @@ int hg_flexmatch_load(hg_flexmatch_t *fm)
     }
     hg_free(cv.all);
     hg_free(tv.all);
+    /* automatic backfill stopped for sessions that ended while hangard was down: forgotten */
+    size_t it2 = 0;
+    const char *key;
+    while (fm->fl && hg_map_next(&fm->bf_off, &it2, &key, NULL)) {
+        hg_fl_gsession_t *gs = hg_fl_gs_find(fm->fl, key);
+        if (gs == NULL || gs->status == HG_GS_TERMINATED) {
+            hg_store_del(fix, COLL_BF_OFF, key);
+            hg_map_del(&fm->bf_off, key);
+        }
+    }
     /* matches: an acceptance goes on to its deadline; a placement that ended while hangard was
      * down is applied now */
     hg_list_t *it, *tmp;

@@ -54,18 +54,20 @@
 
 #include "core/err.h"
 #include "core/list.h"
+#include "fleet/session.h"
 #include "match/matcher.h"
 #include "match/ruleset.h"
 #include "placement/placement.h"
 #include "rt/clock.h"
 #include "store/store.h"
 
-#define HG_FM_MAX_RULE_SETS 1000                   /* matchmaking rule sets */
-#define HG_FM_MAX_CONFIGS 1000                     /* matchmaking configurations */
-#define HG_FM_MAX_ACTIVE 100000                    /* tickets not yet ended, all configurations */
-#define HG_FM_MAX_DONE 100000                      /* ended tickets kept; the oldest is forgotten */
-#define HG_FM_MAX_QUEUES 10                        /* GameSessionQueueArns per configuration */
-#define HG_FM_MAX_PLAYERS HG_MATCH_MAX_PARTY       /* players per StartMatchmaking */
+#define HG_FM_MAX_RULE_SETS 1000             /* matchmaking rule sets */
+#define HG_FM_MAX_CONFIGS 1000               /* matchmaking configurations */
+#define HG_FM_MAX_ACTIVE 100000              /* tickets not yet ended, all configurations */
+#define HG_FM_MAX_DONE 100000                /* ended tickets kept; the oldest is forgotten */
+#define HG_FM_MAX_QUEUES 10                  /* GameSessionQueueArns per configuration */
+#define HG_FM_MAX_PLAYERS HG_MATCH_MAX_PARTY /* players per StartMatchmaking */
+#define HG_FM_MAX_BACKFILL_PLAYERS HG_MATCH_MAX_BACKFILL_PLAYERS /* per StartMatchBackfill */
 #define HG_FM_MAX_LATENCIES HG_MATCH_MAX_LATENCIES /* LatencyInMs entries per player */
 #define HG_FM_DEFAULT_ACCEPT_TIMEOUT_S 60          /* AcceptanceTimeoutSeconds when none is given */
 #define HG_FM_MAX_MATCHMAKER_DATA 390000           /* bytes of MatchmakerData (GameLift's cap) */
@@ -109,6 +111,8 @@ typedef struct hg_fm_config {
     uint64_t seq;
     hg_list_t tickets; /* hg_fm_ticket_t.cnode: QUEUED and SEARCHING, start order */
     size_t nsearching;
+    hg_list_t backfills; /* backfill tickets QUEUED and SEARCHING (cnode), the next to run first */
+    size_t nbackfills;
     hg_list_t node; /* creation order */
 } hg_fm_config_t;
 
@@ -142,6 +146,11 @@ typedef struct hg_fm_ticket {
     int64_t accept_deadline_ms;
     char *gs_arn, *ip, *dns; /* COMPLETED WITH_QUEUE */
     int port;
+    int backfill; /* a StartMatchBackfill ticket: players are the match's current ones, with
+                     their teams (bf_gs: the game session to fill, NULL in STANDALONE) */
+    int auto_bf;  /* … started by automatic backfill */
+    int quiet;    /* its end is not pushed to the game server (replaced, or the session ended) */
+    char *bf_gs;
     uint64_t seq;
     int unsaved;     /* a batch made it SEARCHING: its record is written at the batch's end,
                         unless a later change in the same batch writes it first */
@@ -157,7 +166,8 @@ struct hg_fm_match {
     size_t ntickets;
     int64_t accept_deadline_ms; /* 0: no acceptance pending */
     int placing;
-    hg_list_t node; /* the module's matches */
+    hg_fm_ticket_t *bf; /* the backfill ticket it fills (also in tickets), or NULL */
+    hg_list_t node;     /* the module's matches */
 };
 
 /* Events: type is GameLift's ("MatchmakingSucceeded", …); detail is the event's "detail" object
@@ -181,11 +191,12 @@ typedef struct hg_fm_stats {
                                                       cumulative; the last: beyond the bounds) */
     uint64_t matched_tickets;
     uint64_t evals;
+    uint64_t backfills_started, backfills_completed; /* backfill tickets (manual and automatic) */
 } hg_fm_stats_t;
 
-/* pl may be NULL (no WITH_QUEUE configurations then). */
+/* pl and fl may be NULL (no WITH_QUEUE configurations then, no backfill of game sessions). */
 hg_flexmatch_t *hg_flexmatch_new(hg_clock_t *clock, hg_store_t *store, hg_placement_t *pl,
-                                 const char *region, const char *account);
+                                 hg_fleet_t *fl, const char *region, const char *account);
 void hg_flexmatch_free(hg_flexmatch_t *fm);
 void hg_flexmatch_set_sink(hg_flexmatch_t *fm, const hg_fm_sink_t *sink);
 /* The matcher's work budget per configuration and batch (NULL: the defaults). */
@@ -236,8 +247,19 @@ int hg_fm_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *p
                 hg_store_txn_t *txn, hg_fm_ticket_t **out, int *existed, hg_error_t *err);
 hg_fm_ticket_t *hg_fm_find(hg_flexmatch_t *fm, const char *id);
 /* StopMatchmaking: CANCELLED. Stopping a CANCELLED ticket again does nothing (0); HG_EINVAL for a
- * ticket PLACING or ended otherwise. */
+ * ticket PLACING or ended otherwise. Stopping an automatic backfill ticket (even one that ended)
+ * also turns automatic backfill off for its game session. */
 int hg_fm_stop(hg_flexmatch_t *fm, hg_fm_ticket_t *t, hg_store_txn_t *txn, hg_error_t *err);
+/* StartMatchBackfill: a backfill ticket QUEUED for the match of game session gs_arn (NULL in
+ * STANDALONE, required with WITH_QUEUE: a FlexMatch-made session not ended), whose current
+ * players (each with its Team) are players (borrowed; copied). A ticket id seen before returns
+ * that ticket. proc_key (the SDK's call): the session must be that process's. A backfill
+ * already running for the session is replaced (CANCELLED). HG_EINVAL (players, a team the rule
+ * set does not have, a session not made by FlexMatch), HG_ENOTFOUND (the game session),
+ * HG_ELIMIT. */
+int hg_fm_backfill_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, const char *gs_arn,
+                         json_t *players, const char *proc_key, hg_store_txn_t *txn,
+                         hg_fm_ticket_t **out, int *existed, hg_error_t *err);
 /* AcceptMatch: players (ids of t's players) accept (accept = 1) or reject. HG_EINVAL when t is
  * not REQUIRES_ACCEPTANCE or a player is not on t. */
 int hg_fm_accept(hg_flexmatch_t *fm, hg_fm_ticket_t *t, const char *const *players, size_t n,
@@ -256,6 +278,12 @@ int hg_fm_more(const hg_flexmatch_t *fm);
 size_t hg_fm_tick(hg_flexmatch_t *fm, size_t budget);
 /* From the placement sink: p ended (in txn). Placements FlexMatch did not start are ignored. */
 void hg_fm_on_placement(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_pl_placement_t *p);
+
+/* From the fleet sink, in txn: gs became ACTIVE or TERMINATED (a backfill of an ended session
+ * is cancelled; an ACTIVE one with open slots may start an automatic backfill), or one of its
+ * players left (automatic backfill). */
+void hg_fm_on_session(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fl_gsession_t *gs);
+void hg_fm_on_slot_freed(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fl_gsession_t *gs);
 
 const char *hg_fm_status_name(hg_fm_status_t s);
 

@@ -148,6 +148,7 @@ typedef struct work {
     size_t nleaves;
     match_t m;
     size_t window, per_anchor, max_evals, evals;
+    int open_slots; /* AdditionalPlayerCount: a new match leaves this many players out */
     int exhausted;
     /* output */
     hg_match_result_t *out;
@@ -176,6 +177,8 @@ static int target_players(const work_t *w)
     int sum = 0;
     for (size_t t = 0; t < w->rs->nteams; t++)
         sum += team_max(w, t);
+    if (w->m.fixed_players == 0 && w->open_slots > 0) /* a new match, not a backfill */
+        sum = sum - w->open_slots < 1 ? 1 : sum - w->open_slots;
     return sum > HG_RULES_LARGE_MAX_PLAYERS ? HG_RULES_LARGE_MAX_PLAYERS : sum;
 }
 
@@ -2006,6 +2009,8 @@ int hg_match_run(const hg_rules_t *rs, const hg_match_ticket_t *pool, size_t n,
     w.per_anchor = opts && opts->max_evals_per_anchor ? opts->max_evals_per_anchor
                                                       : HG_MATCH_DEFAULT_EVALS_PER_ANCHOR;
     w.max_evals = opts && opts->max_evals ? opts->max_evals : HG_MATCH_DEFAULT_EVALS;
+    w.open_slots =
+        opts && opts->open_slots < (size_t)HG_RULES_LARGE_MAX_PLAYERS ? (int)opts->open_slots : 0;
     w.out = out;
     out->state = hg_calloc(n + 1, sizeof(*out->state));
     out->bf_state = hg_calloc(nbf + 1, sizeof(*out->bf_state));

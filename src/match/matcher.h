@@ -84,11 +84,14 @@ typedef struct hg_match_backfill {
     const char *region; /* the game session's Region; NULL: any Region latency rules allow */
 } hg_match_backfill_t;
 
-/* The work budget. Zero members take the defaults above. */
+/* The work budget (zero members take the defaults above), and the configuration's
+ * AdditionalPlayerCount: a new match takes that many players fewer than the teams' maximums
+ * (a backfill fills up to them). */
 typedef struct hg_match_opts {
     size_t window;               /* candidate tickets considered per anchor */
     size_t max_evals_per_anchor; /* rule-set evaluations spent on one anchor */
     size_t max_evals;            /* rule-set evaluations for the whole run */
+    size_t open_slots;           /* AdditionalPlayerCount (0: none) */
 } hg_match_opts_t;
 
 /* What became of each pool ticket. */

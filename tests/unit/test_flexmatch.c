@@ -46,6 +46,7 @@ typedef struct env {
     hg_fl_compute_t *comp;
     hg_pl_queue_t *q;
     char events[4096]; /* "Type,Type,…" */
+    char pushes[1024]; /* UpdateGameSession pushes: "REASON:ticket,…" */
     char dir[64];
 } env_t;
 
@@ -72,7 +73,26 @@ static void on_pl_wake(void *ud)
 
 static void on_session(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs)
 {
-    hg_pl_on_session(((env_t *)ud)->pl, txn, gs);
+    env_t *e = ud;
+    hg_pl_on_session(e->pl, txn, gs);
+    if (e->fm)
+        hg_fm_on_session(e->fm, txn, gs);
+}
+
+static void on_slot_freed(void *ud, hg_store_txn_t *txn, const hg_fl_gsession_t *gs)
+{
+    hg_fm_on_slot_freed(((env_t *)ud)->fm, txn, gs);
+}
+
+static void on_update_session(void *ud, hg_fl_process_t *p, hg_fl_gsession_t *gs,
+                              const char *reason, const char *ticket)
+{
+    (void)p;
+    (void)gs;
+    env_t *e = ud;
+    size_t n = strlen(e->pushes);
+    snprintf(e->pushes + n, sizeof(e->pushes) - n, "%s%s:%s", n ? "," : "", reason,
+             ticket ? ticket : "");
 }
 
 static void commit(env_t *e, hg_store_txn_t *t)
@@ -88,14 +108,18 @@ static void modules_open(env_t *e, int fresh)
     hg_fl_config_t cfg = {
         .token_ttl_ms = HG_FL_TOKEN_TTL_MS, .region = "us-east-1", .account = "000000000000"};
     e->fl = hg_fleet_new(&e->clock, e->store, &cfg);
-    hg_fl_sink_t fs = {.session = on_session, .ud = e};
+    hg_fl_sink_t fs = {.session = on_session,
+                       .slot_freed = on_slot_freed,
+                       .update_session = on_update_session,
+                       .ud = e};
+    e->fm = NULL;
     hg_fleet_set_sink(e->fl, &fs);
     ASSERT_OK(hg_fleet_load(e->fl));
     e->pl = hg_placement_new(&e->clock, e->store, e->fl, "us-east-1", "000000000000");
     hg_pl_sink_t ps = {.ended = on_pl_ended, .wake = on_pl_wake, .ud = e};
     hg_placement_set_sink(e->pl, &ps);
     ASSERT_OK(hg_placement_load(e->pl));
-    e->fm = hg_flexmatch_new(&e->clock, e->store, e->pl, "us-east-1", "000000000000");
+    e->fm = hg_flexmatch_new(&e->clock, e->store, e->pl, e->fl, "us-east-1", "000000000000");
     hg_fm_sink_t ms = {.event = on_event, .ud = e};
     hg_flexmatch_set_sink(e->fm, &ms);
     ASSERT_OK(hg_flexmatch_load(e->fm));
@@ -490,6 +514,159 @@ HG_TEST(tickets_survive_a_restart_and_resume)
     env_done(&e);
 }
 
+/* The players' team names in gs's MatchmakerData, "team:player,…" in its order. */
+static void md_players(const hg_fl_gsession_t *gs, char *out, size_t cap)
+{
+    json_t *md = json_loads(gs->matchmaker_data, 0, NULL);
+    ASSERT_NOT_NULL(md);
+    size_t i, j, n = 0;
+    json_t *team, *p;
+    out[0] = '\0';
+    json_array_foreach (json_object_get(md, "teams"), i, team)
+        json_array_foreach (json_object_get(team, "players"), j, p)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s:%s", n ? "," : "",
+                                  json_string_value(json_object_get(team, "name")),
+                                  json_string_value(json_object_get(p, "playerId")));
+    json_decref(md);
+}
+
+/* Backfill of a FlexMatch game session: a player leaves and automatic backfill finds a new one
+ * (a player session on the same session, MatchmakerData with every player and the same matchId,
+ * UpdateGameSession pushed); a manual StartMatchBackfill refused for a team the rule set lacks
+ * and failing on a full match (BACKFILL_FAILED pushed); stopping the automatic ticket turns
+ * automatic backfill off for the session; a backfill ticket survives a reload. */
+HG_TEST(backfill_after_a_player_leaves_automatic_and_manual)
+{
+    env_t e;
+    env_open(&e);
+    ruleset(&e, "duel", RULES_1V1);
+    char members[512];
+    snprintf(members, sizeof(members),
+             "{\"RuleSetName\":\"duel\",\"RequestTimeoutSeconds\":60,\"AcceptanceRequired\":false,"
+             "\"GameSessionQueueArns\":[\"%s\"],\"BackfillMode\":\"AUTOMATIC\"}",
+             e.q->arn);
+    hg_fm_config_t *c = config(&e, "auto", members);
+    hg_fm_ticket_t *a = ticket(&e, c, "a", "pa", 1);
+    ticket(&e, c, "b", "pb", 2);
+    batch(&e);
+    hg_error_t err;
+    hg_fl_process_t *proc;
+    int created;
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.comp, "p", &conn1, NULL, t, &proc, &created, &err));
+    ASSERT_OK(hg_fl_proc_ready(e.fl, proc, 7000, NULL, NULL, NULL, t, &err));
+    commit(&e, t);
+    hg_pl_run(e.pl, 100);
+    hg_test_commit(&e.loop, hg_store_txn_new(e.store));
+    char arn[256];
+    snprintf(arn, sizeof(arn), "%s", hg_pl_find(e.pl, a->match_id)->gs_arn);
+    hg_fl_gsession_t *gs = hg_fl_gs_find(e.fl, arn);
+    json_t *md0 = json_loads(gs->matchmaker_data, 0, NULL);
+    char match_id[64];
+    snprintf(match_id, sizeof(match_id), "%s", json_string_value(json_object_get(md0, "matchId")));
+    ASSERT_STR_EQ(json_string_value(json_object_get(md0, "autoBackfillMode")), "AUTOMATIC");
+    json_decref(md0);
+    t = hg_store_txn_new(e.store);
+    ASSERT_OK(hg_fl_gs_activate(e.fl, proc, arn, t, &err));
+    commit(&e, t);
+    ASSERT_EQ_INT(a->status, HG_FM_COMPLETED);
+    ASSERT_EQ_INT(gs->nplayers, 2);
+    ASSERT_EQ_INT(c->nbackfills, 0); /* a full match starts no backfill */
+
+    /* pb leaves: an automatic backfill ticket with pa on its team */
+    hg_fl_psession_t *pss[4];
+    int more;
+    ASSERT_EQ_INT(hg_fl_ps_list_gs(gs, -1, 0, 4, pss, &more), 2);
+    hg_fl_psession_t *leaver = strcmp(pss[0]->player_id, "pb") == 0 ? pss[0] : pss[1];
+    const char *pa_team = a->players[0].team;
+    t = hg_store_txn_new(e.store);
+    ASSERT_OK(hg_fl_ps_remove(e.fl, proc, arn, leaver->id, t, &err));
+    commit(&e, t);
+    ASSERT_EQ_INT(c->nbackfills, 1);
+    hg_fm_ticket_t *bf = hg_container_of(c->backfills.next, hg_fm_ticket_t, cnode);
+    ASSERT_TRUE(bf->backfill && bf->auto_bf);
+    ASSERT_STR_EQ(bf->bf_gs, arn);
+    ASSERT_EQ_INT(bf->nplayers, 1);
+    ASSERT_STR_EQ(bf->players[0].id, "pa");
+    ASSERT_STR_EQ(bf->players[0].team, pa_team);
+    char bf_id[64];
+    snprintf(bf_id, sizeof(bf_id), "%s", bf->id);
+    /* nobody waiting: it searches */
+    batch(&e);
+    ASSERT_EQ_INT(bf->status, HG_FM_SEARCHING);
+    /* a reload keeps it searching for its session */
+    modules_close(&e);
+    e.events[0] = '\0';
+    modules_open(&e, 0);
+    c = hg_fm_config_find(e.fm, "auto");
+    gs = hg_fl_gs_find(e.fl, arn);
+    bf = hg_fm_find(e.fm, bf_id);
+    ASSERT_NOT_NULL(bf);
+    ASSERT_EQ_INT(bf->status, HG_FM_SEARCHING);
+    ASSERT_EQ_INT(c->nbackfills, 1);
+    ASSERT_STR_EQ(bf->players[0].team, bf->mplayers[0].team);
+    t = hg_store_txn_new(e.store); /* its server process reconnects */
+    ASSERT_OK(hg_fl_proc_connect(e.fl, gs->fleet, hg_fl_compute_find(gs->fleet, "tk"), "p", &conn1,
+                                 NULL, t, &proc, &created, &err));
+    commit(&e, t);
+    ASSERT_EQ_INT(created, 0);
+    /* a new player's ticket fills it */
+    hg_fm_ticket_t *x = ticket(&e, c, "x", "px", 3);
+    batch(&e);
+    ASSERT_EQ_INT(x->status, HG_FM_COMPLETED);
+    ASSERT_EQ_INT(bf->status, HG_FM_COMPLETED);
+    ASSERT_STR_EQ(x->gs_arn, arn);
+    ASSERT_TRUE(strncmp(x->players[0].psid, "psess-", 6) == 0);
+    ASSERT_TRUE(strcmp(x->players[0].team, bf->players[0].team) != 0);
+    ASSERT_EQ_INT(gs->nplayers, 2);
+    char who[256];
+    md_players(gs, who, sizeof(who));
+    ASSERT_TRUE(strstr(who, "pa") && strstr(who, "px") && !strstr(who, "pb"));
+    json_t *md = json_loads(gs->matchmaker_data, 0, NULL);
+    ASSERT_STR_EQ(json_string_value(json_object_get(md, "matchId")), match_id);
+    ASSERT_STR_EQ(json_string_value(json_object_get(md, "autoBackfillTicketId")), bf_id);
+    json_decref(md);
+    char want[128];
+    snprintf(want, sizeof(want), "MATCHMAKING_DATA_UPDATED:%s", bf_id);
+    ASSERT_STR_EQ(e.pushes, want);
+    ASSERT_TRUE(strstr(e.events, "MatchmakingSucceeded") != NULL);
+
+    /* manual: a team the rule set lacks is refused; a full match fails and the server hears */
+    proc = gs->process;
+    json_t *bad = json_pack("[{s:s,s:s}]", "PlayerId", "pa", "Team", "green");
+    json_t *good = json_pack("[{s:s,s:s},{s:s,s:s}]", "PlayerId", "pa", "Team", "red", "PlayerId",
+                             "px", "Team", "blue");
+    hg_fm_ticket_t *m;
+    int existed;
+    t = hg_store_txn_new(e.store);
+    ASSERT_EQ_INT(hg_fm_backfill_start(e.fm, c, "m0", arn, bad, NULL, t, &m, &existed, &err),
+                  HG_EINVAL);
+    ASSERT_TRUE(strstr(err.msg, "green") != NULL);
+    ASSERT_EQ_INT(
+        hg_fm_backfill_start(e.fm, c, "m1", "arn:nope", good, NULL, t, &m, &existed, &err),
+        HG_ENOTFOUND);
+    ASSERT_OK(hg_fm_backfill_start(e.fm, c, "m1", arn, good, NULL, t, &m, &existed, &err));
+    commit(&e, t);
+    ticket(&e, c, "y", "py", 1);
+    batch(&e);
+    ASSERT_EQ_INT(m->status, HG_FM_FAILED);
+    ASSERT_TRUE(strstr(m->message, "open player slot") != NULL);
+    ASSERT_TRUE(strstr(e.pushes, "BACKFILL_FAILED:m1") != NULL);
+
+    /* stopping the automatic ticket (ended or not) turns automatic backfill off */
+    t = hg_store_txn_new(e.store);
+    ASSERT_OK(hg_fm_stop(e.fm, bf, t, &err));
+    commit(&e, t);
+    ASSERT_EQ_INT(hg_fl_ps_list_gs(gs, HG_PS_RESERVED, 0, 4, pss, &more), 2);
+    t = hg_store_txn_new(e.store);
+    ASSERT_OK(hg_fl_ps_remove(e.fl, proc, arn, pss[0]->id, t, &err));
+    commit(&e, t);
+    ASSERT_EQ_INT(c->nbackfills, 0);
+    json_decref(bad);
+    json_decref(good);
+    env_done(&e);
+}
+
 /* A batch that runs out of its time budget yields (hg_fm_more) and leaves the rest — QUEUED
  * tickets, matches not applied — to the next batches, which finish the job: every ticket ends in
  * exactly one match. */
@@ -541,6 +718,7 @@ HG_TEST(a_batch_past_its_budget_yields_and_the_next_ones_finish)
 }
 
 HG_SUITE(flexmatch) = {HG_CASE(a_batch_past_its_budget_yields_and_the_next_ones_finish),
+                       HG_CASE(backfill_after_a_player_leaves_automatic_and_manual),
                        HG_CASE(rule_sets_are_refused_with_their_location_and_kept_whole),
                        HG_CASE(standalone_eight_players_make_one_match_with_teams),
                        HG_CASE(acceptance_accepted_rejected_and_timed_out),

@@ -2,7 +2,8 @@
  *
  * Rule sets: Create, Describe (by names, or paged in creation order), Delete, Validate.
  * Configurations: Create, Describe (by names, by rule set, or paged), Update, Delete.
- * Tickets: StartMatchmaking, DescribeMatchmaking, StopMatchmaking, AcceptMatch.
+ * Tickets: StartMatchmaking, DescribeMatchmaking, StopMatchmaking, AcceptMatch,
+ * StartMatchBackfill.
  *
  * Choices where GameLift publishes nothing (docs/flexmatch.md §10):
  *   - a TicketId seen before returns that ticket as it is now (StartMatchmaking is idempotent);
@@ -306,6 +307,20 @@ static int start_matchmaking(hg_gl_call_t *c)
     return rc;
 }
 
+static int start_match_backfill(hg_gl_call_t *c)
+{
+    const char *id = hg_gl_str(c->in, "TicketId");
+    hg_fm_config_t *cf;
+    hg_fm_ticket_t *t;
+    int rc = get_config(c, "ConfigurationName", &cf);
+    int existed;
+    if (rc == 0 && (rc = hg_fm_backfill_start(FM(c), cf, id, hg_gl_str(c->in, "GameSessionArn"),
+                                              json_object_get(c->in, "Players"), NULL, c->txn, &t,
+                                              &existed, &c->err)) == 0)
+        c->out = hg_gl_wrap("MatchmakingTicket", render_ticket(c, t));
+    return rc;
+}
+
 static int describe_matchmaking(hg_gl_call_t *c)
 {
     json_t *ids = json_object_get(c->in, "TicketIds");
@@ -379,6 +394,7 @@ OP(start_matchmaking)
 OP(describe_matchmaking)
 OP(stop_matchmaking)
 OP(accept_match)
+OP(start_match_backfill)
 #undef OP
 
 const hg_gl_handler_t hg_gl_match_handlers[] = {
@@ -394,5 +410,6 @@ const hg_gl_handler_t hg_gl_match_handlers[] = {
     {"DescribeMatchmaking", describe_matchmaking_op},
     {"StopMatchmaking", stop_matchmaking_op},
     {"AcceptMatch", accept_match_op},
+    {"StartMatchBackfill", start_match_backfill_op},
     {NULL, NULL},
 };

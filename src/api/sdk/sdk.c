@@ -35,6 +35,7 @@
 #include "core/map.h"
 #include "core/metrics.h"
 #include "core/str.h"
+#include "match/flexmatch.h"
 #include "ws/ws.h"
 
 #define SIGV4_MAX_AGE_S 86400 /* the SDKs reconnect with the URL they signed once */
@@ -422,6 +423,77 @@ static int do_player(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *tx
                   : hg_fl_ps_remove(fl, p, gs, ps, txn, &r->err);
 }
 
+/* The socket's Player (§7.5) in the HTTP API's shape: attribute values lose their AttrType. */
+static json_t *api_players(json_t *players)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach (players, i, p) {
+        json_t *q = json_is_object(p) ? json_deep_copy(p) : json_incref(p);
+        const char *k;
+        json_t *v;
+        json_object_foreach (json_object_get(q, "PlayerAttributes"), k, v)
+            if (json_is_object(v))
+                json_object_del(v, "AttrType");
+        json_array_append_new(out, q);
+    }
+    return out;
+}
+
+/* The backfill ticket this process may stop: a backfill of one of its game sessions. */
+static int own_backfill(req_t *r, hg_fl_process_t *p, json_t *m, hg_fm_ticket_t **out)
+{
+    const char *gs, *cfg, *id;
+    int rc;
+    if ((rc = need_str(r, m, "GameSessionArn", 256, &gs)) < 0 ||
+        (rc = need_str(r, m, "MatchmakingConfigurationArn", 256, &cfg)) < 0 ||
+        (rc = need_str(r, m, "TicketId", 128, &id)) < 0)
+        return rc;
+    hg_fl_gsession_t *g = hg_fl_gs_find(r->conn->sdk->api->fleet, gs);
+    hg_fm_ticket_t *t = hg_fm_find(r->conn->sdk->api->flexmatch, id);
+    if (g == NULL || strcmp(g->proc_key, p->key) != 0 || t == NULL || !t->backfill ||
+        t->bf_gs == NULL || strcmp(t->bf_gs, g->arn) != 0)
+        return hg_error_set(&r->err, HG_ENOTFOUND,
+                            "No backfill ticket %s for game session %s on this process", id, gs);
+    *out = t;
+    return 0;
+}
+
+static int do_backfill(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *txn, int start)
+{
+    hg_flexmatch_t *fm = r->conn->sdk->api->flexmatch;
+    if (fm == NULL)
+        return hg_error_set(&r->err, HG_EINVAL, "FlexMatch is not running");
+    hg_fm_ticket_t *t;
+    int rc;
+    if (!start) {
+        if ((rc = own_backfill(r, p, m, &t)) < 0)
+            return rc;
+        return hg_fm_stop(fm, t, txn, &r->err);
+    }
+    const char *gs, *cfg;
+    if ((rc = need_str(r, m, "GameSessionArn", 256, &gs)) < 0 ||
+        (rc = need_str(r, m, "MatchmakingConfigurationArn", 256, &cfg)) < 0)
+        return rc;
+    const char *id = jstr(m, "TicketId");
+    if (id && strlen(id) > 128)
+        return hg_error_set(&r->err, HG_EINVAL, "TicketId is longer than 128 characters");
+    json_t *players = json_object_get(m, "Players");
+    if (!json_is_array(players))
+        return hg_error_set(&r->err, HG_EINVAL, "Players is required (a list)");
+    hg_fm_config_t *c = hg_fm_config_find(fm, cfg);
+    if (c == NULL)
+        return hg_error_set(&r->err, HG_ENOTFOUND, "Matchmaking configuration %s not found", cfg);
+    players = api_players(players);
+    int existed;
+    rc = hg_fm_backfill_start(fm, c, id, gs, players, p->key, txn, &t, &existed, &r->err);
+    json_decref(players);
+    if (rc == 0)
+        f_str(&r->fields, "TicketId", t->id);
+    return rc;
+}
+
 static int do_describe_players(req_t *r, json_t *m)
 {
     hg_fleet_t *fl = r->conn->sdk->api->fleet;
@@ -514,9 +586,6 @@ static int dispatch(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *txn
         return hg_error_set(&r->err, HG_EINVAL,
                             "fleet role credentials exist only on managed EC2 fleets; this is an "
                             "ANYWHERE fleet");
-    if (strcmp(a, "StartMatchBackfill") == 0 || strcmp(a, "StopMatchBackfill") == 0)
-        return hg_error_set(&r->err, HG_EINVAL, "%s: FlexMatch is not available on this service",
-                            a);
     if (strcmp(a, "DescribePlayerSessions") == 0)
         return do_describe_players(r, m);
     if (p->state == HG_PR_WAITING)
@@ -529,6 +598,8 @@ static int dispatch(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *txn
         return do_player(r, p, m, txn, 1);
     if (strcmp(a, "RemovePlayerSession") == 0)
         return do_player(r, p, m, txn, 0);
+    if (strcmp(a, "StartMatchBackfill") == 0 || strcmp(a, "StopMatchBackfill") == 0)
+        return do_backfill(r, p, m, txn, strcmp(a, "StartMatchBackfill") == 0);
     return hg_error_set(&r->err, HG_EINVAL, "unknown Action %s", a);
 }
 
@@ -658,6 +729,31 @@ static const hg_ws_cb_t ws_cbs = {.on_message = on_message, .on_close = on_close
 
 /* ---- pushes (the fleet sink) ---- */
 
+/* A game session's members as the socket carries them (name_key: "GameSessionName" in
+ * CreateGameSession, "Name" inside UpdateGameSession.GameSession; GameProperties an object). */
+static void w_game_session(hg_buf_t *b, const hg_fl_gsession_t *gs, const char *name_key)
+{
+    f_str(b, "GameSessionId", gs->arn);
+    f_str(b, name_key, gs->name);
+    f_str(b, "GameSessionData", gs->data);
+    f_str(b, "MatchmakerData", gs->matchmaker_data);
+    f_int(b, "MaximumPlayerSessionCount", gs->max_players);
+    f_str(b, "IpAddress", gs->ip);
+    f_str(b, "DnsName", gs->dns);
+    f_int(b, "Port", gs->port);
+    f_str(b, "Location", gs->location);
+    hg_buf_puts(b, ",\"GameProperties\":{");
+    size_t i;
+    json_t *kv;
+    json_array_foreach (gs->props, i, kv) {
+        if (i)
+            hg_buf_puts(b, ",");
+        hg_jsonw_key(b, json_string_value(json_object_get(kv, "Key")));
+        hg_jsonw_str(b, json_string_value(json_object_get(kv, "Value")));
+    }
+    hg_buf_puts(b, "}");
+}
+
 void hg_sdk_push_start(hg_sdk_t *sdk, hg_fl_process_t *p, hg_fl_gsession_t *gs)
 {
     sdk_conn_t *c = p->conn;
@@ -666,25 +762,29 @@ void hg_sdk_push_start(hg_sdk_t *sdk, hg_fl_process_t *p, hg_fl_gsession_t *gs)
     hg_buf_t b;
     hg_buf_init(&b);
     hg_buf_puts(&b, "{\"Action\":\"CreateGameSession\",\"StatusCode\":200");
-    f_str(&b, "GameSessionId", gs->arn);
-    f_str(&b, "GameSessionName", gs->name);
-    f_str(&b, "GameSessionData", gs->data);
-    f_str(&b, "MatchmakerData", gs->matchmaker_data);
-    f_int(&b, "MaximumPlayerSessionCount", gs->max_players);
-    f_str(&b, "IpAddress", gs->ip);
-    f_str(&b, "DnsName", gs->dns);
-    f_int(&b, "Port", gs->port);
-    f_str(&b, "Location", gs->location);
-    hg_buf_puts(&b, ",\"GameProperties\":{");
-    size_t i;
-    json_t *kv;
-    json_array_foreach (gs->props, i, kv) {
-        if (i)
-            hg_buf_puts(&b, ",");
-        hg_jsonw_key(&b, json_string_value(json_object_get(kv, "Key")));
-        hg_jsonw_str(&b, json_string_value(json_object_get(kv, "Value")));
-    }
-    hg_buf_puts(&b, "}}");
+    w_game_session(&b, gs, "GameSessionName");
+    hg_buf_puts(&b, "}");
+    send_text(c, b.data, b.len);
+    sdk->pushes++;
+    hg_buf_free(&b);
+}
+
+void hg_sdk_push_update(hg_sdk_t *sdk, hg_fl_process_t *p, hg_fl_gsession_t *gs, const char *reason,
+                        const char *ticket)
+{
+    sdk_conn_t *c = p->conn;
+    if (c == NULL || sdk->stopped)
+        return;
+    hg_buf_t b;
+    hg_buf_init(&b);
+    hg_buf_puts(&b, "{\"Action\":\"UpdateGameSession\",\"StatusCode\":200,\"GameSession\":{");
+    hg_jsonw_key(&b, "FleetId");
+    hg_jsonw_str(&b, gs->fleet->id);
+    w_game_session(&b, gs, "Name");
+    hg_buf_puts(&b, "}");
+    f_str(&b, "UpdateReason", reason);
+    f_str(&b, "BackfillTicketId", ticket);
+    hg_buf_puts(&b, "}");
     send_text(c, b.data, b.len);
     sdk->pushes++;
     hg_buf_free(&b);

@@ -51,6 +51,9 @@ void hg_sdk_handle(hg_api_t *api, hg_http_req_t *req);
 /* The fleet sink's socket side (the daemon composes the whole sink). */
 void hg_sdk_push_start(hg_sdk_t *sdk, hg_fl_process_t *p, hg_fl_gsession_t *gs);
 void hg_sdk_push_terminate(hg_sdk_t *sdk, hg_fl_process_t *p, int64_t termination_ms);
+/* UpdateGameSession (reason: GameLift's UpdateReason; ticket: BackfillTicketId, may be NULL). */
+void hg_sdk_push_update(hg_sdk_t *sdk, hg_fl_process_t *p, hg_fl_gsession_t *gs, const char *reason,
+                        const char *ticket);
 void hg_sdk_drop(hg_sdk_t *sdk, hg_fl_process_t *p);
 /* Push RefreshConnection (a fresh auth token) to the sockets whose time came, at most budget;
  * returns how many. Called from the daemon's cron. */

@@ -66,8 +66,10 @@ static const char *sdk_error(void)
 static void on_start_game_session(hangar_server_t *s, const hangar_game_session_t *gs, void *ud)
 {
     (void)ud;
-    LOG("start_game_session id=%s name=\"%s\" max_players=%d properties=%zu", gs->game_session_id,
-        gs->name, gs->maximum_player_session_count, gs->game_property_count);
+    LOG("start_game_session id=%s name=\"%s\" max_players=%d properties=%zu "
+        "matchmaker_data=%.600s",
+        gs->game_session_id, gs->name, gs->maximum_player_session_count, gs->game_property_count,
+        gs->matchmaker_data);
     if (hangar_server_activate_game_session(s) == 0)
         LOG("game_session_activated id=%s", gs->game_session_id);
     else
@@ -79,7 +81,13 @@ static void on_update_game_session(hangar_server_t *s, const hangar_update_game_
 {
     (void)s;
     (void)ud;
-    LOG("update_game_session id=%s reason=%d", u->game_session.game_session_id, u->update_reason);
+    static const char *const reasons[] = {"UNKNOWN", "MATCHMAKING_DATA_UPDATED", "BACKFILL_FAILED",
+                                          "BACKFILL_TIMED_OUT", "BACKFILL_CANCELLED"};
+    unsigned r = (unsigned)u->update_reason;
+    /* a FlexMatch backfill added players (matchmaker_data lists them all) or ended without */
+    LOG("update_game_session id=%s reason=%s backfill_ticket=%s matchmaker_data=%.600s",
+        u->game_session.game_session_id, r < 5 ? reasons[r] : "UNKNOWN", u->backfill_ticket_id,
+        u->game_session.matchmaker_data);
 }
 
 static void on_process_terminate(hangar_server_t *s, int64_t termination_time, void *ud)

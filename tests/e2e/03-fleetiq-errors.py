@@ -134,8 +134,7 @@ def test_unknown_operation(d):
 
 def test_unimplemented_operation(d):
     for op, body in (("CreateBuild", {"Name": "b"}),
-                     ("StartMatchBackfill", {"ConfigurationName": "m",
-                                             "Players": [{"PlayerId": "p1"}]})):
+                     ("CreateScript", {"Name": "s"})):
         r = d.raw(op, body)
         assert 400 <= r.status < 500, "%s -> %r (must be a 4xx, never a 500)" % (op, r)
         j = r.json()

@@ -9,6 +9,7 @@ With an ASan build dir (HG_SANITIZE=ON, `make e2e-asan`) the installed SDK is in
 the example is compiled and linked with the same sanitizers and compiler; a leak or UB report
 when it exits fails the SIGTERM test through its exit status."""
 
+import json
 import re
 import signal
 import socket
@@ -242,5 +243,63 @@ def test_echo_server_survives_restarts_past_its_first_token(d):
         rc = srv.signal(signal.SIGTERM)
         assert rc == 0, "echo-server exited %s on SIGTERM" % rc
         pd.close()
+
+DUEL = {"ruleLanguageVersion": "1.0",
+        "teams": [{"name": "red", "maxPlayers": 1, "minPlayers": 1},
+                  {"name": "blue", "maxPlayers": 1, "minPlayers": 1}]}
+
+
+@fresh(args=["--matchmaker-batch-ms", "200"])
+def test_echo_server_flexmatch_match_and_automatic_backfill(d):
+    """FlexMatch WITH_QUEUE onto the C SDK's example: the game session it starts carries the
+    MatchmakerData of alice and bob; bob hangs up (the example calls RemovePlayerSession), the
+    configuration's automatic backfill matches carol into the same session, and the example
+    receives UpdateGameSession MATCHMAKING_DATA_UPDATED with her in the MatchmakerData; she
+    connects with the player session FlexMatch gave her."""
+    with echo_servers():
+        loc = "custom-csdk-fm"
+        c, fid, ep = setup(d, loc, "c-sdk-fm")
+        srv = start_ready(c, fid, ep)
+        q = c.create_game_session_queue(Name="csdk-q", TimeoutInSeconds=30, Destinations=[
+            {"DestinationArn": c.describe_fleet_attributes(FleetIds=[fid])[
+                "FleetAttributes"][0]["FleetArn"]}])["GameSessionQueue"]
+        c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
+        c.create_matchmaking_configuration(
+            Name="csdk", RuleSetName="duel", RequestTimeoutSeconds=60, AcceptanceRequired=False,
+            GameSessionQueueArns=[q["GameSessionQueueArn"]], BackfillMode="AUTOMATIC")
+        for tid, pid in (("ta", "alice"), ("tb", "bob")):
+            c.start_matchmaking(TicketId=tid, ConfigurationName="csdk",
+                                Players=[{"PlayerId": pid, "LatencyInMs": {loc: 20}}])
+
+        def completed(ids):
+            ts = c.describe_matchmaking(TicketIds=ids)["TicketList"]
+            srv.dead()
+            return len(ts) == len(ids) and all(t["Status"] == "COMPLETED" for t in ts) and ts
+        ts = wait_until(lambda: completed(["ta", "tb"]), timeout=15, what="alice and bob matched")
+        info = {t["TicketId"]: t["GameSessionConnectionInfo"] for t in ts}
+        gsid = info["ta"]["GameSessionArn"]
+        assert info["ta"]["Port"] == srv.port, info
+        srv.wait_log(r"start_game_session id=%s .*matchmaker_data=.*\"alice\"" % re.escape(gsid))
+        assert srv.has(r"matchmaker_data=.*\"bob\""), srv.output()
+        srv.wait_log(r"game_session_activated id=%s$" % re.escape(gsid))
+        pa = Player("127.0.0.1", srv.port, info["ta"]["MatchedPlayerSessions"][0]["PlayerSessionId"])
+        pb = Player("127.0.0.1", srv.port, info["tb"]["MatchedPlayerSessions"][0]["PlayerSessionId"])
+        assert pa.hello.startswith("OK ") and pb.hello.startswith("OK "), (pa.hello, pb.hello)
+
+        pb.close()  # bob leaves: the example removes his player session
+        srv.wait_log(r"player_removed")
+        c.start_matchmaking(TicketId="tc", ConfigurationName="csdk",
+                            Players=[{"PlayerId": "carol", "LatencyInMs": {loc: 30}}])
+        tc = wait_until(lambda: completed(["tc"]), timeout=15, what="carol backfilled")[0]
+        assert tc["GameSessionConnectionInfo"]["GameSessionArn"] == gsid, tc
+        srv.wait_log(r"update_game_session id=%s reason=MATCHMAKING_DATA_UPDATED "
+                     r"backfill_ticket=\S+ matchmaker_data=.*\"carol\"" % re.escape(gsid))
+        pc = Player("127.0.0.1", srv.port,
+                    tc["GameSessionConnectionInfo"]["MatchedPlayerSessions"][0]["PlayerSessionId"])
+        assert pc.hello.startswith("OK "), pc.hello
+        assert describe_gs(c, gsid)["CurrentPlayerSessionCount"] == 2
+        pa.close()
+        pc.close()
+
 
 harness.run()

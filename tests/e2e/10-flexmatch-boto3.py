@@ -240,6 +240,105 @@ def test_with_queue_and_restart(d):
     assert tickets(c, ["s1"])["s1"]["Status"] == "CANCELLED"
 
 
+@harness.fresh(args=ARGS)
+def test_backfill_after_a_player_leaves(d):
+    """Automatic backfill: bob leaves a FlexMatch game session, carol's ticket is matched into it
+    (a player session on the same session, UpdateGameSession with the new MatchmakerData); a
+    manual StartMatchBackfill through the Server SDK on a full match fails (BACKFILL_FAILED);
+    one through boto3 is refused for a team the rule set lacks and an unknown session, and in
+    STANDALONE fills without a game session."""
+    c = d.client()
+    loc = "custom-bf"
+    c.create_location(LocationName=loc)
+    fleet = c.create_fleet(Name="bf", ComputeType="ANYWHERE",
+                           Locations=[{"Location": loc}])["FleetAttributes"]
+    comp = c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1",
+                              IpAddress="127.0.0.1", Location=loc)["Compute"]
+    q = c.create_game_session_queue(Name="bfq", TimeoutInSeconds=30, Destinations=[
+        {"DestinationArn": fleet["FleetArn"]}])["GameSessionQueue"]
+    c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
+    cfg = c.create_matchmaking_configuration(
+        Name="auto", RuleSetName="duel", RequestTimeoutSeconds=60, AcceptanceRequired=False,
+        GameSessionQueueArns=[q["GameSessionQueueArn"]], BackfillMode="AUTOMATIC")["Configuration"]
+    assert cfg["BackfillMode"] == "AUTOMATIC", cfg
+    tok = c.get_compute_auth_token(FleetId=fleet["FleetId"], ComputeName="host-1")["AuthToken"]
+    sdk = glsdk.ServerSdk(comp["GameLiftServiceSdkEndpoint"], fleet["FleetId"], "host-1",
+                          auth_token=tok, call_timeout=10)
+    sdk.connect()
+    sdk.process_ready(7777)
+    c.start_matchmaking(TicketId="a", ConfigurationName="auto",
+                        Players=[player("alice", 10, {loc: 20})])
+    c.start_matchmaking(TicketId="b", ConfigurationName="auto",
+                        Players=[player("bob", 20, {loc: 30})])
+    push = sdk.wait_push("CreateGameSession", timeout=10)
+    gs_arn = push["GameSessionId"]
+    match_id = json.loads(push["MatchmakerData"])["matchId"]
+    sdk.activate_game_session(gs_arn)
+    got = wait_status(c, ["a", "b"], "COMPLETED")
+    bob_ps = got["b"]["GameSessionConnectionInfo"]["MatchedPlayerSessions"][0]["PlayerSessionId"]
+    alice_team = got["a"]["Players"][0]["Team"]
+
+    # bob leaves: automatic backfill matches carol into the same game session
+    sdk.remove_player_session(gs_arn, bob_ps)
+    c.start_matchmaking(TicketId="c", ConfigurationName="auto",
+                        Players=[player("carol", 15, {loc: 25})])
+    upd = sdk.wait_push("UpdateGameSession", timeout=10)
+    assert upd["UpdateReason"] == "MATCHMAKING_DATA_UPDATED", upd
+    md = json.loads(upd["GameSession"]["MatchmakerData"])
+    assert md["matchId"] == match_id, md
+    teams = {p["playerId"]: t["name"] for t in md["teams"] for p in t["players"]}
+    assert teams["alice"] == alice_team and set(teams) == {"alice", "carol"}, teams
+    assert md["autoBackfillTicketId"] == upd["BackfillTicketId"], (md, upd)
+    carol = wait_status(c, ["c"], "COMPLETED")["c"]
+    info = carol["GameSessionConnectionInfo"]
+    assert info["GameSessionArn"] == gs_arn and info["Port"] == 7777, info
+    carol_ps = info["MatchedPlayerSessions"][0]["PlayerSessionId"]
+    sdk.accept_player_session(gs_arn, carol_ps)
+    bf = tickets(c, [upd["BackfillTicketId"]])[upd["BackfillTicketId"]]
+    assert bf["Status"] == "COMPLETED", bf
+    det = c.describe_game_session_details(GameSessionId=gs_arn)["GameSessionDetails"][0]
+    assert json.loads(det["GameSession"]["MatchmakerData"]) == md, det
+    assert det["GameSession"]["CurrentPlayerSessionCount"] == 2, det
+
+    # a manual backfill of a full match fails, and the game server hears it
+    ws_players = [glsdk.player("alice", team=alice_team, skill=10),
+                  glsdk.player("carol", team=teams["carol"], skill=15)]
+    tid = sdk.start_match_backfill(gs_arn, cfg["ConfigurationArn"], ws_players)["TicketId"]
+    c.start_matchmaking(TicketId="e", ConfigurationName="auto",
+                        Players=[player("erin", 15, {loc: 25})])
+    upd = sdk.wait_push("UpdateGameSession", timeout=10)
+    assert upd["UpdateReason"] == "BACKFILL_FAILED" and upd["BackfillTicketId"] == tid, upd
+    failed = tickets(c, [tid])[tid]
+    assert failed["Status"] == "FAILED" and "open player slot" in failed["StatusMessage"], failed
+
+    # the API's StartMatchBackfill checks what it is given
+    msg, _ = expect_error("InvalidRequestException", c.start_match_backfill,
+                          ConfigurationName="auto", GameSessionArn=gs_arn,
+                          Players=[{"PlayerId": "alice", "Team": "green"}])
+    assert "green" in msg, msg
+    expect_error("NotFoundException", c.start_match_backfill, ConfigurationName="auto",
+                 GameSessionArn=gs_arn + "x", Players=[{"PlayerId": "alice", "Team": "red"}])
+    # a manual one stopped through the SDK: BACKFILL_CANCELLED
+    t2 = c.start_match_backfill(ConfigurationName="auto", GameSessionArn=gs_arn,
+                                Players=[{"PlayerId": "alice", "Team": alice_team}])
+    t2 = t2["MatchmakingTicket"]["TicketId"]
+    sdk.stop_match_backfill(gs_arn, cfg["ConfigurationArn"], t2)
+    upd = sdk.wait_push("UpdateGameSession", timeout=10)
+    assert upd["UpdateReason"] == "BACKFILL_CANCELLED" and upd["BackfillTicketId"] == t2, upd
+    assert tickets(c, [t2])[t2]["Status"] == "CANCELLED"
+    sdk.close()
+
+    # STANDALONE: no game session; the new player joins the given teams
+    c.create_matchmaking_configuration(Name="solo", RuleSetName="duel", RequestTimeoutSeconds=60,
+                                       AcceptanceRequired=False, FlexMatchMode="STANDALONE")
+    bt = c.start_match_backfill(TicketId="sbf", ConfigurationName="solo",
+                                Players=[{"PlayerId": "zed", "Team": "red"}])
+    assert bt["MatchmakingTicket"]["Status"] == "QUEUED", bt
+    c.start_matchmaking(TicketId="y", ConfigurationName="solo", Players=[player("yan", 3)])
+    got = wait_status(c, ["sbf", "y"], "COMPLETED")
+    assert got["y"]["Players"][0]["Team"] == "blue", got
+
+
 class Hook:
     """An HTTP endpoint on loopback that records POSTed JSON."""
 

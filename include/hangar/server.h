@@ -79,8 +79,10 @@
  *
  * NOT PROVIDED
  * - StartMatchBackfill / StopMatchBackfill (FlexMatch backfill) and GetFleetRoleCredentials
- *   (managed EC2 only) are not part of this SDK yet. UpdateGameSession pushes that report
- *   backfill outcomes are still delivered to on_update_game_session.
+ *   (managed EC2 only) are not part of this SDK yet (hangard serves the backfill actions; use
+ *   the configuration's automatic backfill). UpdateGameSession pushes — a backfill added players
+ *   (MATCHMAKING_DATA_UPDATED, the new MatchmakerData) or ended — reach
+ *   on_update_game_session.
  * - No statsd metrics (GAMELIFT_STATSD_*), no container metadata discovery
  *   (GAMELIFT_COMPUTE_TYPE=CONTAINER): give host_id and credentials explicitly.
  */

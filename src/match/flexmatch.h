@@ -36,7 +36,21 @@
  *   | QUEUED, SEARCHING → TIMED_OUT | hg_fm_tick (RequestTimeout…)   | MatchmakingTimedOut
  *   | QUEUED, SEARCHING → CANCELLED | hg_fm_stop (StopMatchmaking)   | MatchmakingCancelled
  *
- * (REQ_ACCEPTANCE is REQUIRES_ACCEPTANCE.)
+ * (REQ_ACCEPTANCE is REQUIRES_ACCEPTANCE.) Backfill tickets (hg_fm_backfill_start, or automatic
+ * backfill from hg_fm_on_session / hg_fm_on_slot_freed) carry a match's current players with
+ * their teams and are handed to the matcher as backfill requests, not pooled. They move the
+ * same way except:
+ *
+ *   | SEARCHING → COMPLETED         | hg_fm_batch (the new players   | PotentialMatchCreated,
+ *   |   (with their new tickets)    |   seated in the game session;  | MatchmakingSucceeded;
+ *   |                               |   no PLACING)                  | UpdateGameSession pushed
+ *   | SEARCHING → FAILED            | hg_fm_batch (seats not had,    | MatchmakingFailed;
+ *   |                               |   invalid, or no open slot)    | UpdateGameSession
+ *   | any → CANCELLED               | a newer backfill of the same   | MatchmakingCancelled
+ *   |                               |   session, or the session ended| (nothing pushed)
+ *
+ * and their other ends (timed out, stopped) are pushed to the session's process as
+ * UpdateGameSession BACKFILL_TIMED_OUT / BACKFILL_CANCELLED.
  *
  * Durable like every domain module: each change goes into the caller's store transaction (or a
  * transaction of its own for the batch and the tick), and events are published through the sink

@@ -701,6 +701,48 @@ HG_TEST(parties_stay_together)
     pool_free(p);
 }
 
+/* AdditionalPlayerCount: a single team of 6 with 2 slots kept open takes 4 players; a backfill
+ * of that match then fills up to the team's 6. */
+HG_TEST(additional_player_count_leaves_slots_for_backfill)
+{
+    const char *json = "{\"ruleLanguageVersion\": \"1.0\","
+                       "\"teams\": [{\"name\": \"squad\", \"maxPlayers\": 6, \"minPlayers\": 2}]}";
+    hg_rules_t *rs = compile(json);
+    pool_t *p = pool_new(16);
+    for (int i = 0; i < 9; i++)
+        solo(p, i, 10);
+    hg_match_opts_t opts = {.open_slots = 2};
+    hg_match_result_t r;
+    hg_error_t err = {0};
+    ASSERT_OK(hg_match_run(rs, p->t, p->nt, NULL, 0, 100, &opts, &r, &err));
+    ASSERT_TRUE(r.nmatches >= 1);
+    for (size_t m = 0; m < r.nmatches; m++)
+        ASSERT_EQ_INT(r.matches[m].count, 4);
+    hg_match_result_free(&r);
+    /* without it: 6 */
+    ASSERT_OK(hg_match_run(rs, p->t, p->nt, NULL, 0, 100, NULL, &r, &err));
+    ASSERT_EQ_INT(r.matches[0].count, 6);
+    hg_match_result_free(&r);
+    /* a backfill of the 4-player match takes 2 more even with the open slots asked for */
+    hg_match_player_t cur[4];
+    hg_match_attr_t attrs[4];
+    const char *ids[] = {"m0", "m1", "m2", "m3"};
+    for (int i = 0; i < 4; i++) {
+        attrs[i] = (hg_match_attr_t){.name = "skill", .type = HG_RULES_ATTR_NUMBER, .n = 10};
+        cur[i] =
+            (hg_match_player_t){.id = ids[i], .attrs = &attrs[i], .nattrs = 1, .team = "squad"};
+    }
+    hg_match_backfill_t bf = {.id = "bf", .players = cur, .nplayers = 4, .start_ms = 0};
+    ASSERT_OK(hg_match_run(rs, p->t, p->nt, &bf, 1, 100, &opts, &r, &err));
+    ASSERT_EQ_INT(r.bf_state[0], HG_MATCH_BF_FILLED);
+    for (size_t m = 0; m < r.nmatches; m++)
+        if (r.matches[m].backfill == 0)
+            ASSERT_EQ_INT(r.matches[m].count, 2);
+    hg_match_result_free(&r);
+    hg_rules_free(rs);
+    pool_free(p);
+}
+
 HG_TEST(backfill_fills_open_slots)
 {
     hg_rules_t *rs = compile(ALIENS);
@@ -1064,6 +1106,7 @@ HG_SUITE(match) = {
     HG_CASE(batch_distance_number_and_string),
     HG_CASE(parties_stay_together),
     HG_CASE(backfill_fills_open_slots),
+    HG_CASE(additional_player_count_leaves_slots_for_backfill),
     HG_CASE(large_match_balanced),
     HG_CASE(invalid_rule_sets_refused_with_location),
     HG_CASE(valid_aws_shapes_accepted),

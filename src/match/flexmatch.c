@@ -480,6 +480,8 @@ static void cfg_apply(hg_fm_config_t *c, const cfg_settings_t *s)
         c->rs = s->rs;
         c->rs->refs++;
     }
+    if (c->request_timeout_s != s->request_timeout_s)
+        c->unordered = 1; /* tickets keep the deadline they started with */
     c->request_timeout_s = s->request_timeout_s;
     c->accept_timeout_s = s->accept_timeout_s;
     c->additional = s->additional;
@@ -1894,16 +1896,43 @@ size_t hg_fm_tick(hg_flexmatch_t *fm, size_t budget)
             n++;
         }
     }
-    /* the active list is in start order, and so are the deadlines of one configuration: walk
-     * all (configurations differ in their timeouts) */
-    hg_list_foreach_safe (it, tmp, &fm->active) {
-        if (n >= budget)
-            break;
-        hg_fm_ticket_t *t = hg_container_of(it, hg_fm_ticket_t, mnode);
-        if ((t->status == HG_FM_QUEUED || t->status == HG_FM_SEARCHING) && t->deadline_ms <= now) {
-            end_one(fm, t->config, t, HG_FM_TIMED_OUT, "TIMED_OUT", "Matchmaking request timed out",
-                    "MatchmakingTimedOut", txn);
-            n++;
+    /* a configuration's QUEUED and SEARCHING tickets are in start order, and so are their
+     * deadlines (one timeout): only the expired head is visited, unless the timeout changed
+     * (then one walk over all, which also finds when the order holds again). Backfill tickets
+     * are few: all are looked at. */
+    hg_list_foreach (it, &fm->config_order) {
+        hg_fm_config_t *c = hg_container_of(it, hg_fm_config_t, node);
+        hg_list_t *ti, *tn;
+        int64_t prev = INT64_MIN;
+        int ordered = 1;
+        hg_list_foreach_safe (ti, tn, &c->tickets) {
+            hg_fm_ticket_t *t = hg_container_of(ti, hg_fm_ticket_t, cnode);
+            if (n >= budget) {
+                ordered = 0;
+                break;
+            }
+            if (t->deadline_ms <= now) {
+                end_one(fm, c, t, HG_FM_TIMED_OUT, "TIMED_OUT", "Matchmaking request timed out",
+                        "MatchmakingTimedOut", txn);
+                n++;
+                continue;
+            }
+            if (!c->unordered)
+                break;
+            ordered &= t->deadline_ms >= prev;
+            prev = t->deadline_ms;
+        }
+        if (c->unordered && ordered)
+            c->unordered = 0;
+        hg_list_foreach_safe (ti, tn, &c->backfills) {
+            hg_fm_ticket_t *t = hg_container_of(ti, hg_fm_ticket_t, cnode);
+            if (n >= budget)
+                break;
+            if (t->deadline_ms <= now) {
+                end_one(fm, c, t, HG_FM_TIMED_OUT, "TIMED_OUT", "Matchmaking request timed out",
+                        "MatchmakingTimedOut", txn);
+                n++;
+            }
         }
     }
     if (hg_store_txn_empty(txn))
@@ -2271,6 +2300,7 @@ int hg_flexmatch_load(hg_flexmatch_t *fm)
             c->seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
             if (c->seq >= fm->next_seq)
                 fm->next_seq = c->seq + 1;
+            c->unordered = 1; /* until the first tick has seen the loaded tickets */
             hg_map_set(&fm->configs, c->name, c);
             hg_list_insert_tail(&fm->config_order, &c->node);
         } else if (rc == 0) {

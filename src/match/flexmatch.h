@@ -127,6 +127,8 @@ typedef struct hg_fm_config {
     size_t nsearching;
     hg_list_t backfills; /* backfill tickets QUEUED and SEARCHING (cnode), the next to run first */
     size_t nbackfills;
+    int unordered;  /* tickets' deadlines may not follow their start order (the request timeout
+                       changed, or a load): the tick walks them all once */
     hg_list_t node; /* creation order */
 } hg_fm_config_t;
 

@@ -390,6 +390,23 @@ HG_TEST(stop_and_request_timeout)
     commit(&e, t);
     ASSERT_TRUE(strstr(e.events, "MatchmakingCancelled") != NULL);
     ASSERT_TRUE(strstr(e.events, "MatchmakingTimedOut") != NULL);
+
+    /* a shorter timeout from an update: a newer ticket's deadline comes before an older one's,
+     * and the tick (which visits only the expired head while the order holds) still finds it */
+    hg_fm_ticket_t *o = ticket(&e, c, "old", "po", 1);
+    json_t *ch = json_pack("{s:i}", "RequestTimeoutSeconds", 2);
+    t = hg_store_txn_new(e.store);
+    ASSERT_OK(hg_fm_config_update(e.fm, c, ch, t, &err));
+    commit(&e, t);
+    json_decref(ch);
+    hg_fm_ticket_t *y = ticket(&e, c, "young", "py", 1);
+    hg_clock_advance(&e.clock, 2000);
+    tick(&e);
+    ASSERT_EQ_INT(y->status, HG_FM_TIMED_OUT);
+    ASSERT_EQ_INT(o->status, HG_FM_QUEUED);
+    hg_clock_advance(&e.clock, 3000);
+    tick(&e);
+    ASSERT_EQ_INT(o->status, HG_FM_TIMED_OUT);
     env_done(&e);
 }
 

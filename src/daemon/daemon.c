@@ -535,7 +535,7 @@ static void on_placement_ended(void *ud, hg_store_txn_t *txn, const hg_pl_placem
  * "matchmaking.<event>"), and to the configuration's http(s) NotificationTarget as GameLift's
  * EventBridge event (detail-type "GameLift Matchmaking Event"). */
 static void on_fm_event(void *ud, hg_store_txn_t *txn, const hg_fm_config_t *c, const char *type,
-                        json_t *detail)
+                        const char *detail, size_t len)
 {
     daemon_t *d = ud;
     static const char *const types[][2] = {
@@ -552,17 +552,15 @@ static void on_fm_event(void *ud, hg_store_txn_t *txn, const hg_fm_config_t *c, 
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(types[i][0], type) == 0)
             st = types[i][1];
-    char *text = json_dumps(detail, JSON_COMPACT);
-    hg_events_publish(d->events, txn, st, "matchmaking", "matchmaking", text, strlen(text));
-    free(text);
+    hg_events_publish(d->events, txn, st, "matchmaking", "matchmaking", detail, len);
     const char *url = json_string_value(json_object_get(c->cfg, "NotificationTarget"));
     if (url && txn && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)) {
         notify_ctx_t *n = hg_calloc(1, sizeof(*n));
         n->d = d;
         n->url = hg_strdup(url);
         hg_buf_init(&n->body);
-        hg_gl_matchmaking_notification(&n->body, detail, c->arn, d->cfg.region, d->cfg.account_id,
-                                       hg_clock_now_ms(&d->clock));
+        hg_gl_matchmaking_notification(&n->body, detail, len, c->arn, d->cfg.region,
+                                       d->cfg.account_id, hg_clock_now_ms(&d->clock));
         hg_store_txn_on_commit(txn, on_notify_committed, n);
     }
 }

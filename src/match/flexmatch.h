@@ -154,6 +154,7 @@ typedef struct hg_fm_ticket {
     char *message;      /* StatusMessage, or NULL */
     int64_t start_ms, end_ms, deadline_ms;
     json_t *players_json; /* owned: the Players of the request, as given */
+    char *players_text;   /* its JSON text, rendered for the first record (then reused) */
     hg_fm_player_t *players;
     size_t nplayers;
     hg_match_player_t *mplayers; /* the matcher's view */
@@ -186,11 +187,11 @@ struct hg_fm_match {
     hg_list_t node;     /* the module's matches */
 };
 
-/* Events: type is GameLift's ("MatchmakingSucceeded", …); detail is the event's "detail" object
- * as GameLift publishes it (times as ISO-8601 strings), borrowed for the call. */
+/* Events: type is GameLift's ("MatchmakingSucceeded", …); detail is the JSON text of the event's
+ * "detail" object as GameLift publishes it (times as ISO-8601 strings), borrowed for the call. */
 typedef struct hg_fm_sink {
     void (*event)(void *ud, hg_store_txn_t *txn, const hg_fm_config_t *c, const char *type,
-                  json_t *detail);
+                  const char *detail, size_t len);
     void *ud;
 } hg_fm_sink_t;
 
@@ -262,6 +263,8 @@ size_t hg_fm_config_list(hg_flexmatch_t *fm, const char *rule_set, uint64_t afte
 int hg_fm_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *players,
                 hg_store_txn_t *txn, hg_fm_ticket_t **out, int *existed, hg_error_t *err);
 hg_fm_ticket_t *hg_fm_find(hg_flexmatch_t *fm, const char *id);
+/* The JSON text of t's Players as given (a matchmaking ticket's without Team), rendered once. */
+const char *hg_fm_players_text(hg_fm_ticket_t *t);
 /* StopMatchmaking: CANCELLED. Stopping a CANCELLED ticket again does nothing (0); HG_EINVAL for a
  * ticket PLACING or ended otherwise. Stopping an automatic backfill ticket (even one that ended)
  * also turns automatic backfill off for its game session. */

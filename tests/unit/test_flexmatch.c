@@ -51,12 +51,19 @@ typedef struct env {
 } env_t;
 
 static void on_event(void *ud, hg_store_txn_t *txn, const hg_fm_config_t *c, const char *type,
-                     json_t *detail)
+                     const char *text, size_t len)
 {
     (void)txn;
     (void)c;
     env_t *e = ud;
+    json_error_t je;
+    json_t *detail = json_loadb(text, len, 0, &je);
+    if (detail == NULL)
+        HG_FAIL_("event %s is not JSON: %s: %.*s", type, je.text, (int)len, text);
     ASSERT_STR_EQ(json_string_value(json_object_get(detail, "type")), type);
+    ASSERT_TRUE(
+        json_is_array(json_object_get(json_object_get(detail, "gameSessionInfo"), "players")));
+    json_decref(detail);
     size_t n = strlen(e->events);
     snprintf(e->events + n, sizeof(e->events) - n, "%s%s", n ? "," : "", type);
 }

@@ -61,9 +61,10 @@ void hg_gl_placement_notification(hg_buf_t *b, const struct hg_pl_placement *p,
 
 /* A FlexMatch event for a configuration's http(s) NotificationTarget (match_api.c): the
  * EventBridge envelope GameLift sends (detail-type "GameLift Matchmaking Event") around detail
- * (borrowed), appended to b. */
-void hg_gl_matchmaking_notification(hg_buf_t *b, json_t *detail, const char *config_arn,
-                                    const char *region, const char *account, int64_t now_ms);
+ * (the JSON text of the detail object, len bytes, borrowed), appended to b. */
+void hg_gl_matchmaking_notification(hg_buf_t *b, const char *detail, size_t len,
+                                    const char *config_arn, const char *region, const char *account,
+                                    int64_t now_ms);
 
 /* Helpers for handlers. */
 /* An http(s):// NotificationTarget in the request must name a host of the notification-hosts

@@ -55,47 +55,101 @@ static json_t *render_config(const hg_fm_config_t *cf)
     return o;
 }
 
-static json_t *render_ticket(hg_gl_call_t *c, const hg_fm_ticket_t *t)
+static void w_str(hg_buf_t *b, const char *k, const char *v)
+{
+    hg_buf_append(b, ",", 1);
+    hg_jsonw_key(b, k);
+    hg_jsonw_str(b, v);
+}
+
+/* A MatchmakingTicket, written as text (StartMatchmaking answers thousands a second). Players as
+ * the request gave them, with Team once matched (a backfill ticket's from the start): while no
+ * player has a team the ticket's rendered players text is spliced as it is. */
+static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
 {
     char arn[512];
     hg_fm_config_arn(FM(c), t->config_name, arn, sizeof(arn));
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o}", "TicketId", t->id, "ConfigurationName",
-                          t->config_name, "ConfigurationArn", arn, "Status",
-                          hg_fm_status_name(t->status), "StartTime", hg_gl_time(t->start_ms));
+    hg_buf_reserve(b, 1024);
+    hg_buf_puts(b, "{\"TicketId\":");
+    hg_jsonw_str(b, t->id);
+    w_str(b, "ConfigurationName", t->config_name);
+    w_str(b, "ConfigurationArn", arn);
+    w_str(b, "Status", hg_fm_status_name(t->status));
+    hg_buf_puts(b, ",\"StartTime\":");
+    hg_jsonw_time_ms(b, t->start_ms);
     if (t->reason)
-        json_object_set_new(o, "StatusReason", json_string(t->reason));
+        w_str(b, "StatusReason", t->reason);
     if (t->message)
-        json_object_set_new(o, "StatusMessage", json_string(t->message));
-    if (t->status >= HG_FM_COMPLETED)
-        json_object_set_new(o, "EndTime", hg_gl_time(t->end_ms));
-    json_t *players = json_array();
-    size_t i;
-    json_t *p;
-    json_array_foreach (t->players_json, i, p) {
-        json_t *q = json_deep_copy(p);
-        json_object_del(q, "Team");
-        if (i < t->nplayers && t->players[i].team)
-            json_object_set_new(q, "Team", json_string(t->players[i].team));
-        json_array_append_new(players, q);
+        w_str(b, "StatusMessage", t->message);
+    if (t->status >= HG_FM_COMPLETED) {
+        hg_buf_puts(b, ",\"EndTime\":");
+        hg_jsonw_time_ms(b, t->end_ms);
     }
-    json_object_set_new(o, "Players", players);
+    hg_buf_puts(b, ",\"Players\":");
+    int teams = 0;
+    for (size_t i = 0; i < t->nplayers; i++)
+        teams |= t->players[i].team != NULL;
+    if (!teams) {
+        hg_buf_puts(b, hg_fm_players_text(t));
+    } else {
+        hg_buf_append(b, "[", 1);
+        size_t i;
+        json_t *p;
+        json_array_foreach (t->players_json, i, p) {
+            hg_buf_puts(b, i ? ",{" : "{");
+            const char *k;
+            json_t *v;
+            int n = 0;
+            json_object_foreach (p, k, v) {
+                if (strcmp(k, "Team") == 0)
+                    continue;
+                if (n++)
+                    hg_buf_append(b, ",", 1);
+                hg_jsonw_key(b, k);
+                hg_jsonw_value(b, v);
+            }
+            if (i < t->nplayers && t->players[i].team) {
+                if (n)
+                    hg_buf_append(b, ",", 1);
+                hg_jsonw_key(b, "Team");
+                hg_jsonw_str(b, t->players[i].team);
+            }
+            hg_buf_append(b, "}", 1);
+        }
+        hg_buf_append(b, "]", 1);
+    }
     if (t->gs_arn) {
-        json_t *gi = json_pack("{s:s}", "GameSessionArn", t->gs_arn);
+        hg_buf_puts(b, ",\"GameSessionConnectionInfo\":{\"GameSessionArn\":");
+        hg_jsonw_str(b, t->gs_arn);
         if (t->ip)
-            json_object_set_new(gi, "IpAddress", json_string(t->ip));
+            w_str(b, "IpAddress", t->ip);
         if (t->dns)
-            json_object_set_new(gi, "DnsName", json_string(t->dns));
-        if (t->port > 0)
-            json_object_set_new(gi, "Port", json_integer(t->port));
-        json_t *mps = json_array();
-        for (i = 0; i < t->nplayers; i++)
-            if (t->players[i].psid[0])
-                json_array_append_new(mps, json_pack("{s:s,s:s}", "PlayerId", t->players[i].id,
-                                                     "PlayerSessionId", t->players[i].psid));
-        json_object_set_new(gi, "MatchedPlayerSessions", mps);
-        json_object_set_new(o, "GameSessionConnectionInfo", gi);
+            w_str(b, "DnsName", t->dns);
+        if (t->port > 0) {
+            hg_buf_puts(b, ",\"Port\":");
+            hg_jsonw_int(b, t->port);
+        }
+        hg_buf_puts(b, ",\"MatchedPlayerSessions\":[");
+        int n = 0;
+        for (size_t i = 0; i < t->nplayers; i++) {
+            if (!t->players[i].psid[0])
+                continue;
+            hg_buf_puts(b, n++ ? ",{\"PlayerId\":" : "{\"PlayerId\":");
+            hg_jsonw_str(b, t->players[i].id);
+            w_str(b, "PlayerSessionId", t->players[i].psid);
+            hg_buf_append(b, "}", 1);
+        }
+        hg_buf_puts(b, "]}");
     }
-    return o;
+    hg_buf_append(b, "}", 1);
+}
+
+/* {"MatchmakingTicket": …} as the answer's text. */
+static void answer_ticket(hg_gl_call_t *c, hg_fm_ticket_t *t)
+{
+    hg_buf_puts(&c->out_text, "{\"MatchmakingTicket\":");
+    render_ticket(&c->out_text, c, t);
+    hg_buf_append(&c->out_text, "}", 1);
 }
 
 static void iso_time(hg_buf_t *b, int64_t ms)
@@ -109,8 +163,9 @@ static void iso_time(hg_buf_t *b, int64_t ms)
     hg_jsonw_str(b, s);
 }
 
-void hg_gl_matchmaking_notification(hg_buf_t *b, json_t *detail, const char *config_arn,
-                                    const char *region, const char *account, int64_t now_ms)
+void hg_gl_matchmaking_notification(hg_buf_t *b, const char *detail, size_t len,
+                                    const char *config_arn, const char *region, const char *account,
+                                    int64_t now_ms)
 {
     char id[37];
     hg_api_request_id(id);
@@ -126,9 +181,7 @@ void hg_gl_matchmaking_notification(hg_buf_t *b, json_t *detail, const char *con
     hg_buf_puts(b, ",\"resources\":[");
     hg_jsonw_str(b, config_arn);
     hg_buf_puts(b, "],\"detail\":");
-    char *text = json_dumps(detail, JSON_COMPACT);
-    hg_buf_puts(b, text);
-    free(text);
+    hg_buf_append(b, detail, len);
     hg_buf_puts(b, "}");
 }
 
@@ -295,7 +348,7 @@ static int start_matchmaking(hg_gl_call_t *c)
     const char *id = hg_gl_str(c->in, "TicketId");
     hg_fm_ticket_t *t = id && *id ? hg_fm_find(FM(c), id) : NULL;
     if (t) { /* the same TicketId again: that ticket, as it is now */
-        c->out = hg_gl_wrap("MatchmakingTicket", render_ticket(c, t));
+        answer_ticket(c, t);
         return 0;
     }
     hg_fm_config_t *cf;
@@ -303,7 +356,7 @@ static int start_matchmaking(hg_gl_call_t *c)
     int existed;
     if (rc == 0 && (rc = hg_fm_start(FM(c), cf, id, json_object_get(c->in, "Players"), c->txn, &t,
                                      &existed, &c->err)) == 0)
-        c->out = hg_gl_wrap("MatchmakingTicket", render_ticket(c, t));
+        answer_ticket(c, t);
     return rc;
 }
 
@@ -317,7 +370,7 @@ static int start_match_backfill(hg_gl_call_t *c)
     if (rc == 0 && (rc = hg_fm_backfill_start(FM(c), cf, id, hg_gl_str(c->in, "GameSessionArn"),
                                               json_object_get(c->in, "Players"), NULL, c->txn, &t,
                                               &existed, &c->err)) == 0)
-        c->out = hg_gl_wrap("MatchmakingTicket", render_ticket(c, t));
+        answer_ticket(c, t);
     return rc;
 }
 
@@ -326,15 +379,18 @@ static int describe_matchmaking(hg_gl_call_t *c)
     json_t *ids = json_object_get(c->in, "TicketIds");
     if (json_array_size(ids) > MAX_TICKET_IDS)
         return hg_error_set(&c->err, HG_EINVAL, "TicketIds: at most %d", MAX_TICKET_IDS);
-    json_t *arr = json_array();
-    size_t i;
+    hg_buf_puts(&c->out_text, "{\"TicketList\":[");
+    size_t i, n = 0;
     json_t *v;
     json_array_foreach (ids, i, v) {
         hg_fm_ticket_t *t = hg_fm_find(FM(c), json_string_value(v));
-        if (t)
-            json_array_append_new(arr, render_ticket(c, t));
+        if (t == NULL)
+            continue;
+        if (n++)
+            hg_buf_append(&c->out_text, ",", 1);
+        render_ticket(&c->out_text, c, t);
     }
-    c->out = hg_gl_wrap("TicketList", arr);
+    hg_buf_puts(&c->out_text, "]}");
     return 0;
 }
 

@@ -233,6 +233,7 @@ static void ticket_free(hg_fm_ticket_t *t)
     hg_free(t->dns);
     hg_free(t->bf_gs);
     hg_free(t->players_text);
+    hg_free(t->ids);
     hg_free(t);
 }
 
@@ -958,6 +959,43 @@ static void emit(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fm_config_t *
 
 /* ---- tickets: transitions ---- */
 
+/* An ended ticket is only read back (DescribeMatchmaking): it keeps its players' text, ids,
+ * teams and player sessions; the request's JSON tree and the matcher's view of it go (about
+ * half of what a retained ticket held). */
+static void retire(hg_fm_ticket_t *t)
+{
+    for (size_t i = 0; i < t->nplayers; i++) {
+        hg_fm_player_t *p = &t->players[i];
+        hg_free(p->attrs);
+        hg_free(p->lat);
+        hg_free(p->sl);
+        hg_free(p->nums);
+        p->attrs = NULL;
+        p->lat = NULL;
+        p->sl = NULL;
+        p->nums = NULL;
+        p->nattrs = p->nlat = 0;
+    }
+    hg_free(t->mplayers);
+    t->mplayers = NULL;
+    if (t->players_json == NULL)
+        return;
+    hg_fm_players_text(t); /* rendered while the tree is here */
+    size_t total = 1;
+    for (size_t i = 0; i < t->nplayers; i++)
+        total += strlen(t->players[i].id) + 1;
+    char *ids = hg_malloc(total), *at = ids;
+    for (size_t i = 0; i < t->nplayers; i++) {
+        size_t n = strlen(t->players[i].id) + 1;
+        memcpy(at, t->players[i].id, n);
+        t->players[i].id = at;
+        at += n;
+    }
+    t->ids = ids;
+    json_decref(t->players_json);
+    t->players_json = NULL;
+}
+
 /* Off its configuration's QUEUED/SEARCHING list. */
 static void search_remove(hg_fm_ticket_t *t)
 {
@@ -1018,6 +1056,7 @@ static void finish(hg_flexmatch_t *fm, hg_fm_ticket_t *t, hg_fm_status_t st, con
     default: fm->failed++; break;
     }
     ticket_save(t, txn);
+    retire(t);
     HG_LOG(HG_LOG_DEBUG, "match", "ticket %s id=%s config=%s%s%s", hg_fm_status_name(st), t->id,
            t->config_name, message ? " why=" : "", message ? message : "");
     while (fm->ndone > HG_FM_MAX_DONE) {
@@ -2320,6 +2359,7 @@ static void restore_ticket(hg_flexmatch_t *fm, const char *id, json_t *v, hg_sto
     }
     hg_map_set(&fm->tickets, t->id, t);
     if (ended(t->status)) {
+        retire(t);
         hg_list_insert_tail(&fm->done, &t->mnode);
         fm->ndone++;
         return;

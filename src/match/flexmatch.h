@@ -133,7 +133,7 @@ typedef struct hg_fm_config {
 } hg_fm_config_t;
 
 typedef struct hg_fm_player {
-    const char *id;         /* borrowed from the ticket's players JSON */
+    const char *id;         /* borrowed from the ticket's players JSON (or its ids once ended) */
     char *team;             /* once matched */
     int answer;             /* acceptance: 0 none, 1 accepted, -1 rejected */
     char psid[48];          /* the player session, once COMPLETED with a game session */
@@ -155,6 +155,7 @@ typedef struct hg_fm_ticket {
     int64_t start_ms, end_ms, deadline_ms;
     json_t *players_json; /* owned: the Players of the request, as given */
     char *players_text;   /* its JSON text, rendered for the first record (then reused) */
+    char *ids;            /* an ended ticket: its players' ids (players_json is NULL then) */
     hg_fm_player_t *players;
     size_t nplayers;
     hg_match_player_t *mplayers; /* the matcher's view */

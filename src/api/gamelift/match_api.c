@@ -95,7 +95,10 @@ static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
         hg_buf_append(b, "[", 1);
         size_t i;
         json_t *p;
-        json_array_foreach (t->players_json, i, p) {
+        /* an ended ticket keeps its players as text only */
+        json_t *players = t->players_json ? json_incref(t->players_json)
+                                          : json_loads(hg_fm_players_text(t), 0, NULL);
+        json_array_foreach (players, i, p) {
             hg_buf_puts(b, i ? ",{" : "{");
             const char *k;
             json_t *v;
@@ -116,6 +119,7 @@ static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
             }
             hg_buf_append(b, "}", 1);
         }
+        json_decref(players);
         hg_buf_append(b, "]", 1);
     }
     if (t->gs_arn) {

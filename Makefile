@@ -32,12 +32,13 @@ build-asan: deps
 run: build
 	$(BUILD)/hangard --listen $(LISTEN) --data $(DATA) --examples-dir examples/rooms
 
+# The store tests also run on a private PostgreSQL (scripts/with-pg starts one and stops it).
 unit: build
-	$(BUILD)/unit_tests
+	scripts/with-pg $(BUILD)/unit_tests
 
 unit-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(ASAN_BUILD)/unit_tests
+	  scripts/with-pg $(ASAN_BUILD)/unit_tests
 
 e2e: build
 	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/e2e/run.py

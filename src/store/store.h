@@ -91,6 +91,8 @@ typedef struct hg_store_backend {
 } hg_store_backend_t;
 
 extern const hg_store_backend_t hg_store_sqlite;
+/* PostgreSQL (store/postgres.c): location is a libpq connection URI. */
+extern const hg_store_backend_t hg_store_postgres;
 
 /* ---- history reads: the backend side ----
  *

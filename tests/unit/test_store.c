@@ -76,7 +76,7 @@ HG_TEST(fifo_completion_barriers_and_reload)
     char dir[64];
     mkdir_tmp(dir, sizeof(dir));
     uv_loop_t loop;
-    hg_store_t *s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    hg_store_t *s = open_on(&loop, hg_test_backend, hg_test_location(dir), 8);
     rec_t rec = {.n = 0};
     cb_arg_t args[40];
     for (int i = 0; i < 40; i++) {
@@ -105,7 +105,7 @@ HG_TEST(fifo_completion_barriers_and_reload)
     ASSERT_TRUE(st.batches <= 27); /* and grouped when they queue together */
     close_on(&loop, s);
 
-    s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    s = open_on(&loop, hg_test_backend, hg_test_location(dir), 8);
     ASSERT_EQ_INT(count_in(s, "things"), 26); /* 27 puts, k00 deleted */
     ASSERT_EQ_INT(count_in(s, "other"), 0);
     close_on(&loop, s);
@@ -117,7 +117,7 @@ HG_TEST(empty_txn_with_nothing_in_flight_completes_at_once)
     char dir[64];
     mkdir_tmp(dir, sizeof(dir));
     uv_loop_t loop;
-    hg_store_t *s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    hg_store_t *s = open_on(&loop, hg_test_backend, hg_test_location(dir), 8);
     rec_t rec = {.n = 0};
     cb_arg_t a = {&rec, 7};
     hg_store_commit(hg_store_txn_new(s), on_commit, &a);
@@ -147,7 +147,7 @@ static int failing_apply(void *state, hg_store_op_t *const *ops, size_t nops)
 {
     if (__atomic_load_n(&fail_apply, __ATOMIC_SEQ_CST))
         return HG_ESTORE;
-    return hg_store_sqlite.apply(state, ops, nops);
+    return hg_test_backend->apply(state, ops, nops);
 }
 
 typedef struct fence_log {
@@ -193,10 +193,10 @@ HG_TEST(failed_commit_fences_the_store_until_reopened)
 {
     char dir[64];
     mkdir_tmp(dir, sizeof(dir));
-    hg_store_backend_t be = hg_store_sqlite;
+    hg_store_backend_t be = *hg_test_backend;
     be.apply = failing_apply;
     uv_loop_t loop;
-    hg_store_t *s = open_on(&loop, &be, dir, 8);
+    hg_store_t *s = open_on(&loop, &be, hg_test_location(dir), 8);
     fence_log_t l = {.hook_rc = 1};
     hg_store_set_failure_cb(s, on_failure, &l);
     put_one(s, "a", &l, 0);
@@ -232,7 +232,7 @@ HG_TEST(failed_commit_fences_the_store_until_reopened)
     ASSERT_EQ_INT(l.failures, 1); /* told once */
     close_on(&loop, s);
 
-    s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    s = open_on(&loop, hg_test_backend, hg_test_location(dir), 8);
     ASSERT_EQ_INT(count_in(s, "things"), 1); /* a only */
     fence_log_t l2 = {0};
     put_one(s, "f", &l2, 0); /* a store opened anew writes again */
@@ -250,7 +250,7 @@ HG_TEST(loads_while_commits_are_written_lose_nothing)
     char dir[64];
     mkdir_tmp(dir, sizeof(dir));
     uv_loop_t loop;
-    hg_store_t *s = open_on(&loop, &hg_store_sqlite, dir, 4);
+    hg_store_t *s = open_on(&loop, hg_test_backend, hg_test_location(dir), 4);
     enum { N = 4000 };
     int done = 0;
     for (int i = 0; i < N; i++) {
@@ -271,10 +271,35 @@ HG_TEST(loads_while_commits_are_written_lose_nothing)
         uv_run(&loop, UV_RUN_ONCE);
     close_on(&loop, s);
     /* every acknowledged write is found by a new process */
-    s = open_on(&loop, &hg_store_sqlite, dir, 8);
+    s = open_on(&loop, hg_test_backend, hg_test_location(dir), 8);
     ASSERT_EQ_INT(count_in(s, "things"), N);
     close_on(&loop, s);
     hg_test_rmtree(dir);
+}
+
+/* The same on PostgreSQL ($HG_TEST_PG; make unit starts one with scripts/pg-local). */
+HG_TEST(pg_fifo_completion_barriers_and_reload)
+{
+    if (hg_test_pg_begin())
+        test_fifo_completion_barriers_and_reload();
+}
+
+HG_TEST(pg_empty_txn_with_nothing_in_flight_completes_at_once)
+{
+    if (hg_test_pg_begin())
+        test_empty_txn_with_nothing_in_flight_completes_at_once();
+}
+
+HG_TEST(pg_failed_commit_fences_the_store_until_reopened)
+{
+    if (hg_test_pg_begin())
+        test_failed_commit_fences_the_store_until_reopened();
+}
+
+HG_TEST(pg_loads_while_commits_are_written_lose_nothing)
+{
+    if (hg_test_pg_begin())
+        test_loads_while_commits_are_written_lose_nothing();
 }
 
 HG_SUITE(store) = {
@@ -283,5 +308,9 @@ HG_SUITE(store) = {
     HG_CASE(open_fails_cleanly_on_bad_dir),
     HG_CASE(failed_commit_fences_the_store_until_reopened),
     HG_CASE(loads_while_commits_are_written_lose_nothing),
+    HG_CASE(pg_fifo_completion_barriers_and_reload),
+    HG_CASE(pg_empty_txn_with_nothing_in_flight_completes_at_once),
+    HG_CASE(pg_failed_commit_fences_the_store_until_reopened),
+    HG_CASE(pg_loads_while_commits_are_written_lose_nothing),
     HG_CASE_END,
 };

@@ -79,7 +79,7 @@ static hg_store_t *open_on(uv_loop_t *loop, const char *dir)
     uv_loop_init(loop);
     hg_store_t *s;
     hg_error_t err;
-    ASSERT_OK(hg_store_open(loop, &hg_store_sqlite, dir, 8, &s, &err));
+    ASSERT_OK(hg_store_open(loop, hg_test_backend, hg_test_location(dir), 8, &s, &err));
     return s;
 }
 
@@ -397,11 +397,40 @@ HG_TEST(reads_in_flight_complete_at_close_and_later_ones_are_refused)
     hg_test_rmtree(dir);
 }
 
+/* The same on PostgreSQL ($HG_TEST_PG; make unit starts one with scripts/pg-local). */
+HG_TEST(pg_scan_orders_filters_by_prefix_and_pages_both_ways)
+{
+    if (hg_test_pg_begin())
+        test_scan_orders_filters_by_prefix_and_pages_both_ways();
+}
+
+HG_TEST(pg_get_sees_only_committed_records)
+{
+    if (hg_test_pg_begin())
+        test_get_sees_only_committed_records();
+}
+
+HG_TEST(pg_events_are_appended_in_txns_filtered_and_deleted)
+{
+    if (hg_test_pg_begin())
+        test_events_are_appended_in_txns_filtered_and_deleted();
+}
+
+HG_TEST(pg_reads_in_flight_complete_at_close_and_later_ones_are_refused)
+{
+    if (hg_test_pg_begin())
+        test_reads_in_flight_complete_at_close_and_later_ones_are_refused();
+}
+
 HG_SUITE(store_scan) = {
     HG_CASE(scan_orders_filters_by_prefix_and_pages_both_ways),
     HG_CASE(get_sees_only_committed_records),
     HG_CASE(events_are_appended_in_txns_filtered_and_deleted),
     HG_CASE(version_1_store_gets_the_events_table),
     HG_CASE(reads_in_flight_complete_at_close_and_later_ones_are_refused),
+    HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),
+    HG_CASE(pg_get_sees_only_committed_records),
+    HG_CASE(pg_events_are_appended_in_txns_filtered_and_deleted),
+    HG_CASE(pg_reads_in_flight_complete_at_close_and_later_ones_are_refused),
     HG_CASE_END,
 };

@@ -61,8 +61,56 @@ static void put_utf8(sink_t *s, unsigned u)
     }
 }
 
-/* A string at *pp (its opening quote), decoded into s. */
-static int scan_string(const char **pp, const char *end, sink_t *s)
+/* The length of the UTF-8 sequence at p (its lead byte >= 0x80), or 0 when it is not one: no
+ * overlong forms, no surrogates, nothing past U+10FFFF (what jansson accepts). */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t n;
+    unsigned u;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        u = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        u = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        u = c & 0x07;
+    } else {
+        return 0; /* a continuation byte, an overlong lead (C0, C1) or past F4 */
+    }
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        u = u << 6 | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (u < 0x800 || (u >= 0xD800 && u <= 0xDFFF))) ||
+        (n == 4 && (u < 0x10000 || u > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+int hg_json_utf8(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t k = utf8_seq(p, end);
+        if (k == 0)
+            return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* A string at *pp (its opening quote), decoded into s; flags HG_JSON_STR_*. */
+static int scan_string(const char **pp, const char *end, unsigned flags, sink_t *s)
 {
     const char *p = *pp;
     if (p >= end || *p != '"')
@@ -76,6 +124,16 @@ static int scan_string(const char **pp, const char *end, sink_t *s)
             break;
         if (c < 0x20)
             return -1;
+        if (c >= 0x80 && (flags & HG_JSON_STR_UTF8)) {
+            size_t k = utf8_seq((const unsigned char *)p - 1, (const unsigned char *)end);
+            if (k == 0)
+                return -1;
+            const char *q = p - 1; /* the lead byte */
+            for (size_t i = 0; i < k; i++)
+                put(s, (unsigned char)q[i]);
+            p = q + k;
+            continue;
+        }
         if (c != '\\') {
             put(s, c);
             continue;
@@ -94,7 +152,7 @@ static int scan_string(const char **pp, const char *end, sink_t *s)
         case 't': put(s, '\t'); break;
         case 'u': {
             unsigned u, lo;
-            if (end - p < 4 || hex4(p, &u) < 0 || u == 0)
+            if (end - p < 4 || hex4(p, &u) < 0 || (u == 0 && !(flags & HG_JSON_STR_NUL)))
                 return -1;
             p += 4;
             if (u >= 0xDC00 && u <= 0xDFFF)
@@ -116,15 +174,21 @@ static int scan_string(const char **pp, const char *end, sink_t *s)
     return 0;
 }
 
-int hg_json_string(const char **p, const char *end, char *out, size_t cap, size_t *len)
+int hg_json_string_ex(const char **p, const char *end, unsigned flags, char *out, size_t cap,
+                      size_t *len)
 {
     sink_t s = {out, cap, 0};
-    if (scan_string(p, end, &s) < 0)
+    if (scan_string(p, end, flags, &s) < 0)
         return -1;
     if (out && cap)
         out[s.n < cap ? s.n : cap - 1] = '\0';
-    *len = s.n < cap ? s.n : cap;
+    *len = out == NULL || s.n < cap ? s.n : cap;
     return 0;
+}
+
+int hg_json_string(const char **p, const char *end, char *out, size_t cap, size_t *len)
+{
+    return hg_json_string_ex(p, end, 0, out, cap, len);
 }
 
 static int digits(const char **pp, const char *end)
@@ -138,7 +202,7 @@ static int digits(const char **pp, const char *end)
     return 0;
 }
 
-static int scan_number(const char **pp, const char *end)
+int hg_json_number(const char **pp, const char *end, int *integer)
 {
     const char *p = *pp;
     if (p < end && *p == '-')
@@ -147,12 +211,15 @@ static int scan_number(const char **pp, const char *end)
         p++;
     else if (p >= end || *p < '1' || *p > '9' || digits(&p, end) < 0)
         return -1;
+    *integer = 1;
     if (p < end && *p == '.') {
+        *integer = 0;
         p++;
         if (digits(&p, end) < 0)
             return -1;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
+        *integer = 0;
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
@@ -177,7 +244,7 @@ static int member_key(const char **pp, const char *end)
 {
     sink_t none = {NULL, 0, 0};
     const char *p = hg_json_ws(*pp, end);
-    if (scan_string(&p, end, &none) < 0)
+    if (scan_string(&p, end, 0, &none) < 0)
         return -1;
     p = hg_json_ws(p, end);
     if (p >= end || *p != ':')
@@ -192,6 +259,7 @@ int hg_json_skip(const char **pp, const char *end)
     int depth = 0;
     const char *p = *pp;
     sink_t none = {NULL, 0, 0};
+    int integer;
     for (;;) {
         /* a value at p */
         p = hg_json_ws(p, end);
@@ -213,11 +281,11 @@ int hg_json_skip(const char **pp, const char *end)
             if (open[depth - 1] == '{' && member_key(&p, end) < 0)
                 return -1;
             continue; /* the first member's or element's value */
-        case '"': rc = scan_string(&p, end, &none); break;
+        case '"': rc = scan_string(&p, end, 0, &none); break;
         case 't': rc = literal(&p, end, "true"); break;
         case 'f': rc = literal(&p, end, "false"); break;
         case 'n': rc = literal(&p, end, "null"); break;
-        default: rc = scan_number(&p, end); break;
+        default: rc = hg_json_number(&p, end, &integer); break;
         }
         if (rc < 0)
             return -1;

@@ -980,15 +980,9 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
     int handled = 0;
     if (r->sr) {
         hg_error_t err;
-        char *dtext = NULL; /* the script's parser wants it NUL-terminated */
-        if (env.data) {
-            dtext = hg_malloc(env.data_len + 1);
-            memcpy(dtext, env.data, env.data_len);
-            dtext[env.data_len] = '\0';
-        }
         r->in_script = 1;
         r->cur_from = s->player;
-        handled = hg_script_room_message(r->sr, s->player, t, dtext, &err); /* none: nil */
+        handled = hg_script_room_message(r->sr, s->player, t, env.data, env.data_len, &err);
         if (handled < 0)
             send_error(c, err.code == HG_ELIMIT ? "handler_limit" : "handler_failed",
                        hg_error_message(&err), t);
@@ -996,7 +990,6 @@ static void on_message(hg_ws_t *ws, void *ud, int binary, const char *data, size
             send_error(c, "no_handler", "this room has no handler for that type", t);
         else if (handled == 0)
             emit_text(r, t, s->player, env.data, env.data_len);
-        hg_free(dtext);
         after_call(r); /* r may be gone after this */
         return;
     }

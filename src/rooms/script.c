@@ -27,9 +27,17 @@
  * Memory: each state allocates through vm_alloc, which counts the bytes Lua holds and refuses an
  * allocation that would pass the cap (Lua then runs an emergency collection and, failing that,
  * raises "not enough memory", which is recoverable). After a call stopped by a limit a full
- * collection gives the garbage back at once. JSON values built for the host (jansson) are not
- * Lua's memory: their size is bounded by HG_SCRIPT_DATA_VALUES_MAX and each value is charged to
- * the instruction budget.
+ * collection gives the garbage back at once.
+ *
+ * Data: JSON text is read straight onto the Lua stack and Lua values are written straight to
+ * compact JSON text (rooms/luajson.c, no jansson tree either way), both inside the protected
+ * call, so the memory cap covers them: a message's data is read only once its handler is found
+ * (data that is not JSON is refused only then, as a relayed message needs no reading), at most
+ * HG_SCRIPT_DATA_DEPTH_MAX deep. Text written for the host (room.broadcast, room.send, service
+ * arguments) lives on the C stack, or past HG_LUAJSON_LOCAL bytes in Lua userdata that the C
+ * function's frame holds until the host has it; it is at most HG_SCRIPT_DATA_VALUES_MAX values,
+ * each charged VALUE_COST instructions. Creation options are checked before the room's state
+ * exists, so that bad options are refused even by a script without on_create.
  *
  * Migration reads the old state and writes the new one at the same time: a protected call on
  * the old state pushes the old room.state and, from inside it, a protected call on the new
@@ -52,8 +60,10 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/jsonscan.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "rooms/luajson.h"
 
 #define HOOK_STEP 1000   /* instructions between two runs of the count hook */
 #define VALUE_COST 8     /* instructions charged per JSON value built for the host */
@@ -131,14 +141,14 @@ struct call {
     const char *hname;   /* the handler's member name (on_join ...) */
     const char *player;  /* join, leave, message */
     const char *type;    /* message */
-    json_t *data;        /* borrowed: parsed before the call, released after it */
+    const char *data;    /* borrowed JSON text (NULL: none), read inside the call */
+    size_t data_len;     /* its bytes */
     const char *code;    /* reply: the error's code and message (NULL: a result) */
     const char *message;
-    const hg_error_t *bad; /* the data did not parse: refuse when a handler exists */
-    uint64_t n;            /* dt_ms, timer id */
-    call_t *next;          /* migrate: the write into the new state */
-    lua_State *from;       /* migrate: the old state, its room.state on top */
-    hg_error_t *err;       /* migrate: for the nested call */
+    uint64_t n;      /* dt_ms, timer id */
+    call_t *next;    /* migrate: the write into the new state */
+    lua_State *from; /* migrate: the old state, its room.state on top */
+    hg_error_t *err; /* migrate: for the nested call */
     int result;
     int rc; /* a failure found by C code inside the call (with msg) */
     char msg[CALL_MSG_MAX];
@@ -329,7 +339,7 @@ static int vm_run(vm_t *vm, call_t *c, hg_error_t *err)
     else if (st != LUA_OK)
         rc = hg_error_set(err, HG_EINVAL, "%s: %s", c->label, error_text(L, buf, sizeof(buf)));
     else if (c->rc < 0)
-        rc = hg_error_set(err, c->rc, "%s", c->bad != NULL ? c->bad->msg : c->msg);
+        rc = hg_error_set(err, c->rc, "%s", c->msg);
     lua_settop(L, top);
     if (outer) {
         lua_sethook(L, NULL, 0, 0);
@@ -347,203 +357,53 @@ static int valid_type(const char *s, size_t n)
     return hg_str_name(s, n, HG_SCRIPT_TYPE_MAX, ".:-");
 }
 
-/* ---- JSON <-> Lua ---- */
+/* ---- JSON <-> Lua (rooms/luajson.c) ---- */
 
-/* Push j as a Lua value (inside a protected call: raises on memory and depth). */
-static void push_json(lua_State *L, json_t *j, int depth)
+/* Push c->data's value (nil when there is none). Returns 0, or -1 when it is not JSON, with c->rc
+ * and c->msg set. Raises for memory and depth. */
+static int push_data(lua_State *L, call_t *c, const char *what)
 {
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        if (depth >= HG_SCRIPT_DATA_DEPTH_MAX)
-            luaL_error(L, "data is nested deeper than %d", HG_SCRIPT_DATA_DEPTH_MAX);
-        luaL_checkstack(L, 3, "data");
-        size_t n = json_object_size(j);
-        lua_createtable(L, 0, n > INT32_MAX ? 0 : (int)n);
-        const char *k;
-        json_t *v;
-        json_object_foreach (j, k, v) {
-            lua_pushstring(L, k);
-            push_json(L, v, depth + 1);
-            lua_rawset(L, -3);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        if (depth >= HG_SCRIPT_DATA_DEPTH_MAX)
-            luaL_error(L, "data is nested deeper than %d", HG_SCRIPT_DATA_DEPTH_MAX);
-        luaL_checkstack(L, 2, "data");
-        size_t n = json_array_size(j);
-        lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
-        for (size_t i = 0; i < n; i++) {
-            push_json(L, json_array_get(j, i), depth + 1);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    }
-    case JSON_STRING: lua_pushlstring(L, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(j)); break;
-    case JSON_REAL: lua_pushnumber(L, (lua_Number)json_real_value(j)); break;
-    case JSON_TRUE: lua_pushboolean(L, 1); break;
-    case JSON_FALSE: lua_pushboolean(L, 0); break;
-    default: lua_pushlightuserdata(L, NULL); break; /* null: room.null */
-    }
-}
-
-/* Lua -> JSON. Never raises (so the json_t being built cannot leak): failures set msg. */
-typedef struct conv {
-    const void *path[HG_SCRIPT_DATA_DEPTH_MAX];
-    int depth;
-    size_t values;
-    char msg[160];
-} conv_t;
-
-static json_t *conv_fail(conv_t *cv, const char *fmt, const char *arg)
-{
-    if (cv->msg[0] == '\0')
-        snprintf(cv->msg, sizeof(cv->msg), fmt, arg);
-    return NULL;
-}
-
-static json_t *to_json(lua_State *L, int idx, conv_t *cv);
-
-static json_t *table_to_json(lua_State *L, int idx, conv_t *cv)
-{
-    const void *p = lua_topointer(L, idx);
-    for (int i = 0; i < cv->depth; i++)
-        if (cv->path[i] == p)
-            return conv_fail(cv, "%s", "a table contains itself (a cycle)");
-    if (cv->depth >= HG_SCRIPT_DATA_DEPTH_MAX)
-        return conv_fail(cv, "%s", "tables are nested deeper than " STR(HG_SCRIPT_DATA_DEPTH_MAX));
-    if (!lua_checkstack(L, 4))
-        return conv_fail(cv, "%s", "out of Lua stack");
-
-    /* Which kind: keys 1..n exactly (an array), or only string keys (an object). */
-    lua_Integer n = 0, maxk = 0;
-    size_t strings = 0;
-    int other = LUA_TNIL;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int kt = lua_type(L, -2);
-        if (kt == LUA_TSTRING) {
-            strings++;
-        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1) {
-            n++;
-            if (lua_tointeger(L, -2) > maxk)
-                maxk = lua_tointeger(L, -2);
-        } else if (other == LUA_TNIL) {
-            other = kt;
-        }
-        lua_pop(L, 1);
-    }
-    if (other != LUA_TNIL)
-        return conv_fail(cv, "a table has a %s key (JSON objects have string keys, arrays 1..n)",
-                         other == LUA_TNUMBER ? "non-positive or fractional number"
-                                              : lua_typename(L, other));
-    if (strings > 0 && n > 0)
-        return conv_fail(cv, "%s", "a table mixes string keys and array indices");
-    if (n != maxk)
-        return conv_fail(cv, "%s", "an array has holes (its keys are not exactly 1..n)");
-
-    cv->path[cv->depth++] = p;
-    json_t *out = n > 0 ? json_array() : json_object();
-    if (out == NULL)
-        return conv_fail(cv, "%s", "out of memory");
-    if (n > 0) {
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, idx, i);
-            json_t *v = to_json(L, -1, cv);
-            lua_pop(L, 1);
-            if (v == NULL || json_array_append_new(out, v) != 0)
-                goto fail;
-        }
-    } else {
+    char why[160];
+    if (c->data == NULL) {
         lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            size_t kn;
-            const char *k = lua_tolstring(L, -2, &kn); /* a string: converts nothing */
-            json_t *v = to_json(L, -1, cv);
-            if (v == NULL) {
-                lua_pop(L, 2);
-                goto fail;
-            }
-            if (json_object_setn_new(out, k, kn, v) != 0) {
-                lua_pop(L, 2);
-                conv_fail(cv, "%s", "a key is not valid UTF-8");
-                goto fail;
-            }
-            lua_pop(L, 1);
-        }
+        return 0;
     }
-    cv->depth--;
-    return out;
-fail:
-    json_decref(out);
-    return conv_fail(cv, "%s", "out of memory");
+    if (hg_luajson_decode(L, c->data, c->data_len, HG_SCRIPT_DATA_DEPTH_MAX, why, sizeof(why)) == 0)
+        return 0;
+    snprintf(c->msg, sizeof(c->msg), "%s %s", what, why);
+    c->rc = HG_EINVAL;
+    return -1;
 }
 
-static json_t *to_json(lua_State *L, int idx, conv_t *cv)
+/* Check text (NULL: none) as push_data would read it, before a room exists to read it in. */
+static int check_json(const char *text, const char *what, hg_error_t *err)
 {
-    idx = lua_absindex(L, idx);
-    if (++cv->values > HG_SCRIPT_DATA_VALUES_MAX)
-        return conv_fail(cv, "%s", "more than " STR(HG_SCRIPT_DATA_VALUES_MAX) " values");
-    json_t *j = NULL;
-    switch (lua_type(L, idx)) {
-    case LUA_TNONE:
-    case LUA_TNIL: j = json_null(); break;
-    case LUA_TBOOLEAN: j = json_boolean(lua_toboolean(L, idx)); break;
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) {
-            j = json_integer((json_int_t)lua_tointeger(L, idx));
-        } else {
-            double d = (double)lua_tonumber(L, idx);
-            if (!isfinite(d))
-                return conv_fail(cv, "%s", "NaN and infinities have no JSON form");
-            j = json_real(d);
-        }
-        break;
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        j = json_stringn(s, n);
-        if (j == NULL)
-            return conv_fail(cv, "%s", "a string is not valid UTF-8");
-        break;
-    }
-    case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL) {
-            j = json_null(); /* room.null */
-            break;
-        }
-        return conv_fail(cv, "a %s has no JSON form", "userdata");
-    case LUA_TTABLE: return table_to_json(L, idx, cv);
-    default: return conv_fail(cv, "a %s has no JSON form", lua_typename(L, lua_type(L, idx)));
-    }
-    return j != NULL ? j : conv_fail(cv, "%s", "out of memory");
+    char why[160];
+    if (text == NULL ||
+        hg_luajson_decode(NULL, text, strlen(text), HG_JSON_SCAN_DEPTH, why, sizeof(why)) == 0)
+        return HG_OK;
+    return hg_error_set(err, HG_EINVAL, "%s %s", what, why);
 }
 
-/* The value at idx as compact JSON text (free() it), charged to the budget; raises on failure.
- * what names the argument in messages ("room.broadcast: data ..."). */
-static char *data_text(lua_State *L, int idx, const char *what)
+/* The value at idx as compact JSON text in b, charged to the budget; raises on failure. The text
+ * lives while b is in scope and the value this pushes stays on the stack (the calling C
+ * function's frame). what names the argument in messages ("room.broadcast: data ..."). */
+static const char *data_text(lua_State *L, int idx, const char *what, hg_luajson_buf_t *b)
 {
     vm_t *vm = vm_of(L);
-    conv_t cv;
-    cv.depth = 0;
-    cv.values = 0;
-    cv.msg[0] = '\0';
-    json_t *j = to_json(L, idx, &cv);
-    if (j == NULL) {
-        luaL_error(L, "%s: data cannot be sent as JSON: %s", what, cv.msg);
+    char why[160];
+    size_t values = 0;
+    if (hg_luajson_write(L, idx, b, HG_SCRIPT_DATA_DEPTH_MAX, HG_SCRIPT_DATA_VALUES_MAX, &values,
+                         why, sizeof(why)) < 0) {
+        luaL_error(L, "%s: data cannot be sent as JSON: %s", what, why);
         return NULL;
     }
-    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-    json_decref(j);
-    if (vm_charge(L, vm, (int64_t)cv.values * VALUE_COST) < 0 || text == NULL) {
-        free(text);
+    if (vm_charge(L, vm, (int64_t)values * VALUE_COST) < 0) {
         lua_pushliteral(L, "the call ran past its limits");
         lua_error(L);
         return NULL;
     }
-    return text;
+    return b->text;
 }
 
 /* ---- the sandbox ---- */
@@ -659,10 +519,10 @@ static int api_broadcast(lua_State *L)
 {
     hg_script_room_t *r = api_room(L);
     const char *type = check_type(L, 1);
-    char *text = data_text(L, 2, "room.broadcast");
+    hg_luajson_buf_t b;
+    const char *text = data_text(L, 2, "room.broadcast", &b);
     if (r->host.broadcast)
         r->host.broadcast(r->ud, type, text);
-    free(text);
     return 0;
 }
 
@@ -671,9 +531,9 @@ static int api_send(lua_State *L)
     hg_script_room_t *r = api_room(L);
     const char *player = check_player(L, 1);
     const char *type = check_type(L, 2);
-    char *text = data_text(L, 3, "room.send");
+    hg_luajson_buf_t b;
+    const char *text = data_text(L, 3, "room.send", &b);
     int rc = r->host.send ? r->host.send(r->ud, player, type, text) : -1;
-    free(text);
     lua_pushboolean(L, rc == 0);
     return 1;
 }
@@ -812,12 +672,12 @@ static int api_service(lua_State *L)
     else
         lua_pushboolean(L, 1); /* pending, without a callback */
     lua_rawseti(L, -2, (lua_Integer)id);
-    char *args = data_text(L, 1, sv->name);
+    hg_luajson_buf_t b;
+    const char *args = data_text(L, 1, sv->name, &b);
     r->next_call = id;
     vm->ncalls++;
     if (r->host.service)
         r->host.service(r->ud, sv->name, args, id);
-    free(args);
     return 0;
 }
 
@@ -1011,10 +871,6 @@ static int p_handler(lua_State *L, call_t *c)
     /* no on_join: allowed; no on_create_request: players may not create rooms */
     if (!push_handler(L, c))
         return strcmp(c->hname ? c->hname : "", "on_join") == 0 ? 1 : 0;
-    if (c->bad != NULL) {
-        c->rc = HG_EINVAL; /* the message is c->bad's */
-        return 0;
-    }
     push_room(L);
     int nargs = 1;
     if (c->player != NULL) {
@@ -1023,10 +879,8 @@ static int p_handler(lua_State *L, call_t *c)
     }
     int ask = c->hname != NULL && strcmp(c->hname, "on_create_request") == 0;
     if (c->type != NULL || strcmp(c->hname, "on_create") == 0 || ask) {
-        if (c->data != NULL)
-            push_json(L, c->data, 0);
-        else
-            lua_pushnil(L);
+        if (push_data(L, c, c->type != NULL ? "data" : "options") < 0)
+            return 0; /* refused only now that a handler would have seen it */
         nargs++;
     } else if (strcmp(c->hname, "on_tick") == 0) {
         lua_pushinteger(L, (lua_Integer)c->n);
@@ -1079,10 +933,14 @@ static int p_reply(lua_State *L, call_t *c)
     if (t != LUA_TFUNCTION)
         return 0; /* a write without a callback */
     push_room(L);
-    if (c->code == NULL && c->data != NULL)
-        push_json(L, c->data, 0);
-    else
+    if (c->code != NULL) {
         lua_pushnil(L);
+    } else if (push_data(L, c, "result") < 0) {
+        lua_pushnil(L); /* the host's answer did not parse: the callback hears of it */
+        c->rc = HG_OK;
+        c->code = "internal";
+        c->message = "the service's answer was not JSON";
+    }
     if (c->code != NULL) {
         lua_createtable(L, 0, 2);
         lua_pushstring(L, c->code);
@@ -1318,20 +1176,6 @@ int hg_script_has_handler(const hg_script_t *s, const char *type)
 
 /* ---- rooms ---- */
 
-/* Parse JSON text (NULL: *out NULL). */
-static int parse_json(const char *text, const char *what, json_t **out, hg_error_t *err)
-{
-    json_error_t je;
-    *out = NULL;
-    if (text == NULL)
-        return HG_OK;
-    *out = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-    if (*out == NULL)
-        return hg_error_set(err, HG_EINVAL, "%s is not valid JSON: %s (column %d)", what, je.text,
-                            je.column);
-    return HG_OK;
-}
-
 /* Run script s's source in vm: its handler table becomes the state's. */
 static int load_script(vm_t *vm, hg_script_t *s, hg_error_t *err)
 {
@@ -1349,7 +1193,6 @@ int hg_script_room_new(hg_script_t *s, const char *room_id, const hg_script_limi
                        hg_script_room_t **out, hg_error_t *err)
 {
     int rc = HG_OK;
-    json_t *opts = NULL;
     hg_script_room_t *r = hg_calloc(1, sizeof(*r));
     hg_script_ref(s);
     r->script = s;
@@ -1359,7 +1202,7 @@ int hg_script_room_new(hg_script_t *s, const char *room_id, const hg_script_limi
     r->ud = host_ud;
     r->memory = lim != NULL && lim->memory != 0 ? lim->memory : HG_SCRIPT_MEMORY_DEFAULT;
     r->budget = lim != NULL && lim->budget != 0 ? lim->budget : HG_SCRIPT_BUDGET_DEFAULT;
-    rc = parse_json(options, "options", &opts, err);
+    rc = check_json(options, "options", err); /* refused even when there is no on_create */
     if (rc < 0)
         goto out;
     rc = vm_new(r, r->memory, r->budget, &r->vm, err);
@@ -1370,7 +1213,8 @@ int hg_script_room_new(hg_script_t *s, const char *room_id, const hg_script_limi
         goto out;
     call_t c;
     call_init(&c, "on_create", "%s", "on_create");
-    c.data = opts;
+    c.data = options;
+    c.data_len = options != NULL ? strlen(options) : 0;
     rc = vm_run(r->vm, &c, err);
     if (rc < 0)
         goto out;
@@ -1378,7 +1222,6 @@ int hg_script_room_new(hg_script_t *s, const char *room_id, const hg_script_limi
     r = NULL;
     rc = HG_OK;
 out:
-    json_decref(opts);
     if (r != NULL) {
         vm_free(r->vm);
         hg_script_unref(r->script);
@@ -1393,26 +1236,25 @@ int hg_script_create_request(hg_script_t *s, const char *player, const char *opt
 {
     /* a throwaway room state with no host: the API is there, every call reaches nothing */
     hg_script_room_t *r = hg_calloc(1, sizeof(*r));
-    json_t *opts = NULL;
     hg_script_ref(s);
     r->script = s;
     r->id = hg_strdup("");
     r->memory = HG_SCRIPT_MEMORY_DEFAULT;
     r->budget = HG_SCRIPT_BUDGET_DEFAULT;
-    int rc = parse_json(options, "options", &opts, err);
+    int rc = check_json(options, "options", err);
     if (rc == 0)
         rc = vm_new(r, r->memory, r->budget, &r->vm, err);
     if (rc == 0 && (rc = load_script(r->vm, s, err)) >= 0) {
         call_t c;
         call_init(&c, "on_create_request", "%s", "on_create_request");
         c.player = player;
-        c.data = opts;
+        c.data = options;
+        c.data_len = options != NULL ? strlen(options) : 0;
         rc = vm_run(r->vm, &c, err);
         if (rc == 0)
             hg_error_set(err, HG_EUNAUTHORIZED, "%s",
                          c.msg[0] ? c.msg : "this script does not let players create rooms");
     }
-    json_decref(opts);
     vm_free(r->vm);
     hg_script_unref(r->script);
     hg_free(r->id);
@@ -1462,23 +1304,18 @@ void hg_script_room_leave(hg_script_room_t *r, const char *player)
 }
 
 int hg_script_room_message(hg_script_room_t *r, const char *player, const char *type,
-                           const char *data, hg_error_t *err)
+                           const char *data, size_t len, hg_error_t *err)
 {
     if (player == NULL || type == NULL || !valid_type(type, strlen(type)))
         return hg_error_set(err, HG_EINVAL, "a message type is 1..%d of [A-Za-z0-9_.:-]",
                             HG_SCRIPT_TYPE_MAX);
-    json_t *j = NULL;
-    hg_error_t bad;
     call_t c;
     call_init(&c, NULL, "handler %s", type);
     c.player = player;
     c.type = type;
-    if (parse_json(data, "data", &j, &bad) < 0)
-        c.bad = &bad; /* refused only when a handler would have seen it */
-    c.data = j;
-    int rc = vm_run(r->vm, &c, err);
-    json_decref(j);
-    return rc;
+    c.data = data; /* read by the handler's call, and refused only when there is a handler */
+    c.data_len = len;
+    return vm_run(r->vm, &c, err);
 }
 
 int hg_script_room_tick(hg_script_room_t *r, uint64_t dt_ms, hg_error_t *err)
@@ -1504,7 +1341,6 @@ int hg_script_room_reply(hg_script_room_t *r, uint64_t call_id, const char *resu
                          const char *code, const char *message, hg_error_t *err)
 {
     char id[24];
-    json_t *j = NULL;
     call_t c;
     snprintf(id, sizeof(id), "%" PRIu64, call_id);
     call_init(&c, NULL, "reply %s", id);
@@ -1512,14 +1348,9 @@ int hg_script_room_reply(hg_script_room_t *r, uint64_t call_id, const char *resu
     c.n = call_id;
     c.code = code;
     c.message = message;
-    if (code == NULL && parse_json(result, "result", &j, err) < 0) {
-        c.code = "internal"; /* the host's answer did not parse: the callback hears of it */
-        c.message = "the service's answer was not JSON";
-    }
-    c.data = j;
-    int rc = vm_run(r->vm, &c, err);
-    json_decref(j);
-    return rc;
+    c.data = code == NULL ? result : NULL; /* read inside the call (p_reply) */
+    c.data_len = c.data != NULL ? strlen(c.data) : 0;
+    return vm_run(r->vm, &c, err);
 }
 
 int hg_script_room_migrate(hg_script_room_t *r, hg_script_t *s, hg_error_t *err)

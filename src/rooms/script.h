@@ -21,10 +21,11 @@
  * room.after(ms, fn) → timer id (fn(room) fires on the loop via the host; 0..
  * HG_SCRIPT_AFTER_MAX_MS ms, at most HG_SCRIPT_TIMERS_MAX pending), room.close(), room.null.
  * `player` is the player id (a string); data is the message's JSON "data" as Lua values (objects
- * → tables with string keys, arrays → sequences, integers → integers, reals → floats, JSON null
- * → the sentinel `room.null` at any depth; no data at all → nil). Data sent goes back the same
- * way: a table with keys exactly 1..n is an array, one with string keys an object (keys sorted
- * in the JSON text), an empty table is {}, nil and room.null are null; functions, NaN/inf,
+ * → tables with string keys, arrays → sequences, integers → integers (a float past 64 bits),
+ * reals → floats, JSON null → the sentinel `room.null` at any depth; no data at all → nil;
+ * rooms/luajson.h has the details). Data sent goes back the same way: a table with keys exactly
+ * 1..n is an array, one with string keys an object (keys sorted in the JSON text), an empty
+ * table is {}, nil and room.null are null; functions, NaN/inf,
  * cycles, mixed or holed tables, invalid UTF-8, more than HG_SCRIPT_DATA_DEPTH_MAX levels or
  * HG_SCRIPT_DATA_VALUES_MAX values are an error in the calling handler.
  * on_join: `false[, reason]` refuses; anything else (true, nil) allows.
@@ -164,9 +165,11 @@ void hg_script_room_free(hg_script_room_t *r);
 int hg_script_room_join(hg_script_room_t *r, const char *player, hg_error_t *err);
 void hg_script_room_leave(hg_script_room_t *r, const char *player);
 /* A message from player: the handler of type runs (1 handled), or, with none, 0 (the host
- * relays it or refuses it as hg_script_relays_unknown says). < 0 the handler failed (err). */
+ * relays it or refuses it as hg_script_relays_unknown says). < 0 the handler failed (err; data
+ * that is not JSON fails only when there is a handler). data: the message's JSON text, len bytes
+ * (borrowed for the call; no NUL needed), or NULL for none (the handler sees nil). */
 int hg_script_room_message(hg_script_room_t *r, const char *player, const char *type,
-                           const char *data, hg_error_t *err);
+                           const char *data, size_t len, hg_error_t *err);
 /* on_tick(room, dt_ms): 1 ran, 0 no on_tick, < 0 it failed (err). */
 int hg_script_room_tick(hg_script_room_t *r, uint64_t dt_ms, hg_error_t *err);
 /* The room.after timer timer_id is due: 1 its function ran, 0 no such pending timer (fired

@@ -4,6 +4,7 @@
  * on after each), room.state, timers, JSON both ways, and migrations. */
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <lua.h>
 
 #include "core/alloc.h"
+#include "rooms/luajson.h"
 #include "rooms/script.h"
 #include "test.h"
 
@@ -142,7 +144,7 @@ static int compile_err(const char *src, hg_error_t *err)
 static int msg(hg_script_room_t *r, const char *type, const char *data, hg_error_t *err)
 {
     memset(err, 0, sizeof(*err));
-    return hg_script_room_message(r, "p1", type, data, err);
+    return hg_script_room_message(r, "p1", type, data, data ? strlen(data) : 0, err);
 }
 
 /* ---- compile ---- */
@@ -1049,6 +1051,645 @@ HG_TEST(scripts_cannot_send_the_rooms_own_types)
     ASSERT_EQ_INT(hg_alloc_used(), before);
 }
 
+/* ---- rooms/luajson.c against jansson ---- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15u;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* n random bytes of UTF-8 text, drawn from what needs care: control characters, quotes,
+ * backslashes, DEL, 2-, 3- and 4-byte characters, NUL unless no_nul. */
+static size_t rnd_text(char *out, size_t cap, int no_nul)
+{
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "0",
+                                         " ",
+                                         "\"",
+                                         "\\",
+                                         "/",
+                                         "\b",
+                                         "\f",
+                                         "\n",
+                                         "\r",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xef\xbf\xbf",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xf4\x8f\xbf\xbf",
+                                         "e",
+                                         "E",
+                                         ".",
+                                         "[",
+                                         "{",
+                                         "\0"};
+    size_t n = 0, want = rnd() % 12, npieces = sizeof(pieces) / sizeof(pieces[0]);
+    for (size_t i = 0; i < want; i++) {
+        size_t k = rnd() % (no_nul ? npieces - 1 : npieces);
+        size_t len = k == npieces - 1 ? 1 : strlen(pieces[k]);
+        if (n + len > cap)
+            break;
+        memcpy(out + n, pieces[k], len);
+        n += len;
+    }
+    return n;
+}
+
+static double rnd_real(void)
+{
+    switch (rnd() % 6) {
+    case 0: return (double)(int64_t)rnd() / 1024.0;
+    case 1: return -0.0;
+    case 2: return 1e-7 * (double)(rnd() % 1000);
+    case 3: return 1e300 * (double)(rnd() % 100);
+    default: {
+        uint64_t bits = rnd();
+        double d;
+        memcpy(&d, &bits, sizeof(d));
+        return isfinite(d) ? d : 0.5;
+    }
+    }
+}
+
+static json_t *rnd_json(int depth)
+{
+    char text[64];
+    switch (rnd() % (depth >= 5 ? 6 : 8)) {
+    case 0: return json_null();
+    case 1: return json_boolean(rnd() & 1);
+    case 2: {
+        static const json_int_t edges[] = {0, -1, 1, INT64_MAX, INT64_MIN, 9007199254740993};
+        return json_integer(rnd() & 1 ? (json_int_t)rnd() : edges[rnd() % 6]);
+    }
+    case 3: return json_real(rnd_real());
+    case 4:
+    case 5: return json_stringn(text, rnd_text(text, sizeof(text), 0));
+    case 6: {
+        json_t *a = json_array();
+        size_t n = rnd() % 8 == 0 ? rnd() % 40 : rnd() % 5; /* past the decoder's batch of 16 */
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, rnd_json(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        size_t n = rnd() % 8 == 0 ? rnd() % 40 : rnd() % 5;
+        for (size_t i = 0; i < n; i++) {
+            size_t kn = rnd_text(text, sizeof(text) - 1, 1);
+            json_object_setn_new(o, text, kn, rnd_json(depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+/* j with every empty array made an empty object: what a Lua table can say */
+static void empty_arrays_as_objects(json_t *j)
+{
+    if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            json_t *v = json_array_get(j, i);
+            if (json_is_array(v) && json_array_size(v) == 0)
+                json_array_set_new(j, i, json_object());
+            else
+                empty_arrays_as_objects(v);
+        }
+    } else if (json_is_object(j)) {
+        const char *k;
+        size_t kn;
+        json_t *v;
+        void *tmp;
+        json_object_keylen_foreach_safe(j, tmp, k, kn, v)
+        {
+            if (json_is_array(v) && json_array_size(v) == 0)
+                json_object_setn_new(j, k, kn, json_object());
+            else
+                empty_arrays_as_objects(v);
+        }
+    }
+}
+
+/* 1 when the Lua value at idx is what jansson read: same types, integers as integers, reals as
+ * floats bit for bit, null as the light userdata NULL, the same keys and elements. */
+static int lua_is_json(lua_State *L, int idx, const json_t *j)
+{
+    idx = lua_absindex(L, idx);
+    switch (json_typeof(j)) {
+    case JSON_NULL: return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+    case JSON_TRUE: return lua_type(L, idx) == LUA_TBOOLEAN && lua_toboolean(L, idx);
+    case JSON_FALSE: return lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx);
+    case JSON_INTEGER:
+        return lua_isinteger(L, idx) && lua_tointeger(L, idx) == json_integer_value(j);
+    case JSON_REAL: {
+        double a = json_real_value(j), b = lua_tonumber(L, idx);
+        return lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx) &&
+               memcmp(&a, &b, sizeof(a)) == 0;
+    }
+    case JSON_STRING: {
+        size_t n;
+        const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &n) : NULL;
+        return s != NULL && n == json_string_length(j) && memcmp(s, json_string_value(j), n) == 0;
+    }
+    case JSON_ARRAY: {
+        if (lua_type(L, idx) != LUA_TTABLE || lua_rawlen(L, idx) != json_array_size(j))
+            return 0;
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            lua_rawgeti(L, idx, (lua_Integer)i + 1);
+            int ok = lua_is_json(L, -1, json_array_get(j, i));
+            lua_pop(L, 1);
+            if (!ok)
+                return 0;
+        }
+        return 1;
+    }
+    case JSON_OBJECT: {
+        if (lua_type(L, idx) != LUA_TTABLE)
+            return 0;
+        size_t n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            n++;
+        }
+        if (n != json_object_size(j))
+            return 0;
+        const char *k;
+        size_t kn;
+        json_t *v;
+        json_object_keylen_foreach((json_t *)j, k, kn, v)
+        {
+            lua_pushlstring(L, k, kn);
+            lua_rawget(L, idx);
+            int ok = lua_is_json(L, -1, v);
+            lua_pop(L, 1);
+            if (!ok)
+                return 0;
+        }
+        return 1;
+    }
+    }
+    return 0;
+}
+
+static lua_State *bare_state(void)
+{
+    lua_State *L = luaL_newstate();
+    ASSERT_NOT_NULL(L);
+    return L;
+}
+
+HG_TEST(luajson_reads_and_writes_what_jansson_does)
+{
+    lua_State *L = bare_state();
+    char why[160];
+    static const size_t dump_flags[] = {JSON_COMPACT, JSON_INDENT(2), JSON_ENSURE_ASCII,
+                                        JSON_COMPACT | JSON_SORT_KEYS};
+    for (int i = 0; i < 4000; i++) {
+        json_t *gen = rnd_json(0);
+        /* the text a client might send: any layout, \u escapes (surrogate pairs too) or not */
+        char *text = json_dumps(gen, dump_flags[i % 4] | JSON_ENCODE_ANY);
+        ASSERT_NOT_NULL(text);
+        json_error_t je;
+        json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        if (j == NULL)
+            HG_FAIL_("jansson refused its own text %s: %s", text, je.text);
+        /* decoder: the same value jansson reads; the checking mode agrees */
+        ASSERT_EQ_INT(hg_luajson_decode(NULL, text, strlen(text), 32, why, sizeof(why)), 0);
+        if (hg_luajson_decode(L, text, strlen(text), 32, why, sizeof(why)) != 0)
+            HG_FAIL_("refused %s: %s", text, why);
+        ASSERT_EQ_INT(lua_gettop(L), 1);
+        if (!lua_is_json(L, 1, j))
+            HG_FAIL_("read differently from jansson: %s", text);
+        /* writer: byte for byte what json_dumps writes, sorted (empty arrays being {}) */
+        empty_arrays_as_objects(j);
+        json_t *top = json_is_array(j) && json_array_size(j) == 0 ? json_object() : json_incref(j);
+        char *want = json_dumps(top, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+        hg_luajson_buf_t b;
+        size_t values = 0;
+        ASSERT_EQ_INT(hg_luajson_write(L, 1, &b, 32, 65536, &values, why, sizeof(why)), 0);
+        if (strcmp(b.text, want) != 0 || strlen(b.text) != b.len)
+            HG_FAIL_("written\n  %s\nnot as jansson writes it\n  %s", b.text, want);
+        ASSERT_TRUE(values > 0);
+        lua_settop(L, 0);
+        free(want);
+        json_decref(top);
+        json_decref(j);
+        json_decref(gen);
+        free(text);
+    }
+    lua_close(L);
+}
+
+/* Build a random Lua value straight from C (keys of any UTF-8 bytes, integers and doubles over
+ * their whole range) and, beside it, the jansson tree the old path built from it. */
+static json_t *rnd_lua(lua_State *L, int depth)
+{
+    char text[64];
+    luaL_checkstack(L, 4, "test");
+    switch (rnd() % (depth >= 5 ? 5 : 7)) {
+    case 0:
+        if (rnd() & 1)
+            lua_pushnil(L);
+        else
+            lua_pushlightuserdata(L, NULL);
+        return json_null();
+    case 1: {
+        int b = (int)(rnd() & 1);
+        lua_pushboolean(L, b);
+        return json_boolean(b);
+    }
+    case 2: {
+        lua_Integer v = (lua_Integer)rnd();
+        lua_pushinteger(L, v);
+        return json_integer(v);
+    }
+    case 3: {
+        double d = rnd_real();
+        lua_pushnumber(L, d);
+        return json_real(d);
+    }
+    case 4: {
+        size_t n = rnd_text(text, sizeof(text), 0);
+        lua_pushlstring(L, text, n);
+        return json_stringn(text, n);
+    }
+    case 5: {
+        size_t n = 1 + (rnd() % 8 == 0 ? rnd() % 40 : rnd() % 5);
+        json_t *a = json_array();
+        lua_createtable(L, 0, 0);
+        for (size_t i = 0; i < n; i++) {
+            json_t *v = rnd_lua(L, depth + 1);
+            if (json_is_null(v) && lua_isnil(L, -1)) { /* nil would make a hole: room.null */
+                lua_pop(L, 1);
+                lua_pushlightuserdata(L, NULL);
+            }
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+            json_array_append_new(a, v);
+        }
+        return a;
+    }
+    default: {
+        size_t n = rnd() % 8 == 0 ? rnd() % 50 : rnd() % 5; /* past the 32 sorted on the C stack */
+        json_t *o = json_object();
+        lua_createtable(L, 0, 0);
+        for (size_t i = 0; i < n; i++) {
+            size_t kn = rnd_text(text, sizeof(text), 0); /* NUL in keys too: jansson takes them */
+            lua_pushlstring(L, text, kn);
+            json_t *v = rnd_lua(L, depth + 1);
+            if (lua_isnil(L, -1)) { /* a nil value is no member */
+                lua_pop(L, 2);
+                json_decref(v);
+                continue;
+            }
+            lua_rawset(L, -3);
+            json_object_setn_new(o, text, kn, v);
+        }
+        return o;
+    }
+    }
+}
+
+HG_TEST(luajson_writes_lua_values_as_jansson_does)
+{
+    lua_State *L = bare_state();
+    char why[160];
+    for (int i = 0; i < 4000; i++) {
+        json_t *j = rnd_lua(L, 0);
+        char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+        hg_luajson_buf_t b;
+        size_t values = 0;
+        if (hg_luajson_write(L, 1, &b, 32, 65536, &values, why, sizeof(why)) != 0)
+            HG_FAIL_("refused %s: %s", want ? want : "(null)", why);
+        if (want == NULL || strcmp(b.text, want) != 0)
+            HG_FAIL_("written\n  %s\nnot as jansson writes it\n  %s", b.text,
+                     want ? want : "(null)");
+        /* and it reads back as the same value (but keys holding NUL: refused, as by jansson);
+         * the text's storage stays on the stack meanwhile */
+        if (hg_luajson_decode(L, b.text, b.len, 32, why, sizeof(why)) == 0) {
+            if (!lua_is_json(L, -1, j))
+                HG_FAIL_("did not read back: %s", b.text);
+        } else {
+            ASSERT_CONTAINS(why, "an object key holds \\u0000");
+        }
+        lua_settop(L, 0);
+        free(want);
+        json_decref(j);
+    }
+    lua_close(L);
+}
+
+static int p_decode(lua_State *L)
+{
+    const char *t = lua_touserdata(L, 1);
+    char *why = lua_touserdata(L, 2);
+    lua_pushinteger(L, hg_luajson_decode(L, t, strlen(t), 32, why, 160));
+    return 2;
+}
+
+HG_TEST(luajson_refuses_what_is_not_json)
+{
+    lua_State *L = bare_state();
+    char why[160];
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"", "a value is missing at byte 0"},
+        {"  ", "a value is missing at byte 2"},
+        {"[1,2", "',' or ']' must follow an element at byte 4"},
+        {"[1,]", "not a JSON value at byte 3"},
+        {"[1 2]", "',' or ']'"},
+        {"{\"a\":1,}", "an object key must be a string at byte 7"},
+        {"{\"a\" 1}", "':' must follow an object key"},
+        {"{\"a\":1 \"b\":2}", "',' or '}' must follow a member"},
+        {"{1:2}", "an object key must be a string"},
+        {"01", "more text follows the value at byte 1"},
+        {"1 2", "more text follows the value"},
+        {"-", "not a JSON value"},
+        {"+1", "not a JSON value"},
+        {".5", "not a JSON value"},
+        {"1.", "not a JSON value"},
+        {"1e", "not a JSON value"},
+        {"tru", "not a JSON value"},
+        {"nul", "not a JSON value"},
+        {"NaN", "not a JSON value"},
+        {"\"abc", "a string is cut short"},
+        {"\"\\x\"", "a bad escape"},
+        {"\"\\u12\"", "a bad escape"},
+        {"\"\\ud800\"", "a bad escape"},        /* an unpaired surrogate */
+        {"\"\\udc00\\ud800\"", "a bad escape"}, /* a low one first */
+        {"\"a\x01\"", "a control character"},   /* raw control character */
+        {"\"\xff\"", "not UTF-8"},              /* not a lead byte */
+        {"\"\xc0\x80\"", "not UTF-8"},          /* overlong NUL */
+        {"\"\xe0\x80\xaf\"", "not UTF-8"},      /* overlong '/' */
+        {"\"\xed\xa0\x80\"", "not UTF-8"},      /* a surrogate, raw */
+        {"\"\xf4\x90\x80\x80\"", "not UTF-8"},  /* past U+10FFFF */
+        {"\"\xe2\x82\"", "not UTF-8"},          /* cut short */
+        {"\"\x80\"", "not UTF-8"},              /* a lone continuation byte */
+        {"{\"a\\u0000b\":1}", "an object key holds \\u0000"},
+        {"1e400", "a number is too large for a double"},
+        {"-1e400", "a number is too large for a double"},
+        {"[1,\xc3\xa9]", "not a JSON value at byte 3"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t n = strlen(bad[i].text);
+        json_t *j = json_loadb(bad[i].text, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (j != NULL)
+            HG_FAIL_("jansson takes %s: the case is wrong", bad[i].text);
+        if (hg_luajson_decode(L, bad[i].text, n, 32, why, sizeof(why)) != -1)
+            HG_FAIL_("took %s", bad[i].text);
+        ASSERT_EQ_INT(lua_gettop(L), 0); /* nothing left pushed */
+        ASSERT_CONTAINS(why, "is not valid JSON: ");
+        ASSERT_CONTAINS(why, bad[i].why);
+        ASSERT_EQ_INT(hg_luajson_decode(NULL, bad[i].text, n, 32, why, sizeof(why)), -1);
+        ASSERT_CONTAINS(why, bad[i].why);
+    }
+    /* a number past what a double holds, written as an integer: refused too */
+    char big[420] = "1";
+    memset(big + 1, '0', 400);
+    big[401] = '\0';
+    ASSERT_EQ_INT(hg_luajson_decode(L, big, strlen(big), 32, why, sizeof(why)), -1);
+    ASSERT_CONTAINS(why, "too large for a double");
+    ASSERT_EQ_INT(hg_luajson_decode(NULL, big, strlen(big), 32, why, sizeof(why)), -1);
+    /* the text is len bytes: what follows is not read */
+    ASSERT_EQ_INT(hg_luajson_decode(L, "[1]]", 3, 32, why, sizeof(why)), 0);
+    ASSERT_EQ_INT(hg_luajson_decode(L, "12345", 2, 32, why, sizeof(why)), 0);
+    ASSERT_EQ_INT(lua_tointeger(L, -1), 12);
+    ASSERT_EQ_INT(hg_luajson_decode(L, "1.5e3", 3, 32, why, sizeof(why)), 0);
+    ASSERT_TRUE(lua_tonumber(L, -1) == 1.5);
+    lua_settop(L, 0);
+
+    /* depth: 32 arrays inside one another are read; 33 raise inside a protected call, and are
+     * refused when only checked */
+    char deep[80];
+    for (int n = 32; n <= 33; n++) {
+        memset(deep, '[', (size_t)n);
+        memset(deep + n, ']', (size_t)n);
+        deep[2 * n] = '\0';
+        lua_pushcfunction(L, p_decode);
+        lua_pushlightuserdata(L, deep);
+        lua_pushlightuserdata(L, why);
+        int st = lua_pcall(L, 2, 2, 0);
+        if (n == 32) {
+            ASSERT_EQ_INT(st, LUA_OK);
+            ASSERT_EQ_INT(lua_tointeger(L, -1), 0);
+            ASSERT_EQ_INT(hg_luajson_decode(NULL, deep, strlen(deep), 32, why, sizeof(why)), 0);
+        } else {
+            ASSERT_EQ_INT(st, LUA_ERRRUN);
+            ASSERT_STR_EQ(lua_tostring(L, -1), "data is nested deeper than 32");
+            ASSERT_EQ_INT(hg_luajson_decode(NULL, deep, strlen(deep), 32, why, sizeof(why)), -1);
+            ASSERT_STR_EQ(why, "is nested deeper than 32");
+        }
+        lua_settop(L, 0);
+    }
+    lua_close(L);
+}
+
+HG_TEST(luajson_reads_numbers_strings_and_keys_as_documented)
+{
+    lua_State *L = bare_state();
+    char why[160];
+#define READ(t) ASSERT_EQ_INT(hg_luajson_decode(L, t, strlen(t), 32, why, sizeof(why)), 0)
+    READ("9223372036854775807");
+    ASSERT_TRUE(lua_isinteger(L, -1) && lua_tointeger(L, -1) == LUA_MAXINTEGER);
+    READ("-9223372036854775808");
+    ASSERT_TRUE(lua_isinteger(L, -1) && lua_tointeger(L, -1) == LUA_MININTEGER);
+    /* an integer no Lua integer holds is read as a float (jansson refuses it: "too big") */
+    READ("9223372036854775808");
+    ASSERT_TRUE(!lua_isinteger(L, -1) && lua_tonumber(L, -1) == 9223372036854775808.0);
+    READ("-9223372036854775809");
+    ASSERT_TRUE(!lua_isinteger(L, -1) && lua_tonumber(L, -1) == -9223372036854775808.0);
+    READ("123456789012345678901234567890");
+    ASSERT_TRUE(!lua_isinteger(L, -1) && lua_tonumber(L, -1) == 1.2345678901234568e29);
+    READ("-0");
+    ASSERT_TRUE(lua_isinteger(L, -1) && lua_tointeger(L, -1) == 0);
+    READ("-0.0");
+    ASSERT_TRUE(!lua_isinteger(L, -1) && signbit(lua_tonumber(L, -1)));
+    READ("1E2");
+    ASSERT_TRUE(!lua_isinteger(L, -1) && lua_tonumber(L, -1) == 100.0);
+    READ("1e-400"); /* underflow: 0, as jansson reads it */
+    ASSERT_TRUE(!lua_isinteger(L, -1) && lua_tonumber(L, -1) == 0.0);
+    /* a number of more than 64 characters goes through Lua memory for strtod */
+    const char *longnum =
+        "0.000000000000000000000000000000000000000000000000000000000000000000000125";
+    READ(longnum);
+    ASSERT_TRUE(strlen(longnum) > 64 && lua_tonumber(L, -1) == strtod(longnum, NULL));
+    /* "\u0000" in a string value (not in a key), and escapes of every kind */
+    READ("\"a\\u0000b\\n\\\"\\\\\\/\\b\\f\\r\\t\\u00e9\\ud83d\\ude00\"");
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    ASSERT_EQ_INT(n, 17);
+    ASSERT_TRUE(memcmp(s, "a\0b\n\"\\/\b\f\r\t\xc3\xa9\xf0\x9f\x98\x80", 17) == 0);
+    READ(" \t\r\n[ ] ");
+    ASSERT_TRUE(lua_istable(L, -1) && lua_rawlen(L, -1) == 0);
+    READ("null");
+    ASSERT_TRUE(lua_islightuserdata(L, -1) && lua_touserdata(L, -1) == NULL);
+    /* a repeated key keeps its last value, across the decoder's batches of 16 too */
+    char obj[1024] = "{\"k\":0";
+    for (int i = 0; i < 40; i++)
+        snprintf(obj + strlen(obj), sizeof(obj) - strlen(obj), ",\"k%d\":%d", i, i);
+    strcat(obj, ",\"k\":99,\"k3\":-3}");
+    READ(obj);
+    lua_getfield(L, -1, "k");
+    ASSERT_EQ_INT(lua_tointeger(L, -1), 99);
+    lua_getfield(L, -2, "k3");
+    ASSERT_EQ_INT(lua_tointeger(L, -1), -3);
+    lua_getfield(L, -3, "k39");
+    ASSERT_EQ_INT(lua_tointeger(L, -1), 39);
+    lua_pop(L, 3);
+    /* a long array, in order */
+    char arr[1024] = "[0";
+    for (int i = 1; i < 100; i++)
+        snprintf(arr + strlen(arr), sizeof(arr) - strlen(arr), ",%d", i);
+    strcat(arr, "]");
+    READ(arr);
+    ASSERT_EQ_INT(lua_rawlen(L, -1), 100);
+    for (int i = 1; i <= 100; i++) {
+        lua_rawgeti(L, -1, i);
+        ASSERT_EQ_INT(lua_tointeger(L, -1), i - 1);
+        lua_pop(L, 1);
+    }
+#undef READ
+    lua_close(L);
+}
+
+HG_TEST(luajson_refuses_what_has_no_json_form)
+{
+    lua_State *L = bare_state();
+    char why[160];
+    hg_luajson_buf_t b;
+    size_t values;
+#define REFUSED(push, max, want)                                                                   \
+    do {                                                                                           \
+        lua_settop(L, 0);                                                                          \
+        push;                                                                                      \
+        ASSERT_EQ_INT(hg_luajson_write(L, 1, &b, 32, max, &values, why, sizeof(why)), -1);         \
+        ASSERT_CONTAINS(why, want);                                                                \
+    } while (0)
+    REFUSED(lua_pushcfunction(L, p_decode), 10, "a function has no JSON form");
+    REFUSED(lua_newthread(L), 10, "a thread has no JSON form");
+    REFUSED(lua_newuserdatauv(L, 8, 0), 10, "a userdata has no JSON form");
+    REFUSED(lua_pushlightuserdata(L, why), 10, "a userdata has no JSON form");
+    REFUSED(lua_pushnumber(L, NAN), 10, "NaN and infinities");
+    REFUSED(lua_pushnumber(L, -HUGE_VAL), 10, "NaN and infinities");
+    REFUSED(lua_pushlstring(L, "a\xff", 2), 10, "a string is not valid UTF-8");
+    REFUSED(lua_pushlstring(L, "\xed\xa0\x80", 3), 10, "a string is not valid UTF-8");
+    REFUSED((lua_newtable(L), lua_pushinteger(L, 1), lua_setfield(L, -2, "\xc0\x80")), 10,
+            "a key is not valid UTF-8");
+    REFUSED((lua_newtable(L), lua_pushinteger(L, 1), lua_rawseti(L, -2, 0)), 10,
+            "a non-positive or fractional number key");
+    REFUSED((lua_newtable(L), lua_pushnumber(L, 1.5), lua_pushinteger(L, 1), lua_rawset(L, -3)), 10,
+            "a non-positive or fractional number key");
+    REFUSED((lua_newtable(L), lua_pushboolean(L, 1), lua_pushinteger(L, 1), lua_rawset(L, -3)), 10,
+            "a boolean key");
+    REFUSED((lua_newtable(L), lua_pushinteger(L, 1), lua_rawseti(L, -2, 1), lua_pushinteger(L, 1),
+             lua_setfield(L, -2, "a")),
+            10, "mixes string keys and array indices");
+    REFUSED((lua_newtable(L), lua_pushinteger(L, 1), lua_rawseti(L, -2, 2)), 10, "holes");
+    REFUSED((lua_newtable(L), lua_pushvalue(L, -1), lua_rawseti(L, -2, 1)), 10, "a cycle");
+    /* the value cap counts containers and scalars: [1,2,3,4] is 5 values */
+    lua_settop(L, 0);
+    lua_createtable(L, 4, 0);
+    for (int i = 1; i <= 4; i++) {
+        lua_pushinteger(L, i);
+        lua_rawseti(L, -2, i);
+    }
+    ASSERT_EQ_INT(hg_luajson_write(L, 1, &b, 32, 5, &values, why, sizeof(why)), 0);
+    ASSERT_EQ_INT(values, 5);
+    ASSERT_STR_EQ(b.text, "[1,2,3,4]");
+    ASSERT_EQ_INT(hg_luajson_write(L, 1, &b, 32, 4, &values, why, sizeof(why)), -1);
+    ASSERT_STR_EQ(why, "more than 4 values");
+    REFUSED((lua_newtable(L), lua_pushinteger(L, 1), lua_setfield(L, -2, "a"),
+             lua_pushinteger(L, 1), lua_setfield(L, -2, "b")),
+            2, "more than 2 values");
+    /* depth: 32 tables inside one another are written, 33 refused */
+    for (int n = 32; n <= 33; n++) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+        for (int i = 1; i < n; i++) {
+            lua_createtable(L, 1, 0);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+        }
+        int rc = hg_luajson_write(L, 1, &b, 32, 100, &values, why, sizeof(why));
+        ASSERT_EQ_INT(rc, n == 32 ? 0 : -1);
+        if (n == 33)
+            ASSERT_STR_EQ(why, "tables are nested deeper than 32");
+    }
+    /* what has a form: nil and room.null are null, an empty table {}, the text's storage moves
+     * into Lua memory past HG_LUAJSON_LOCAL bytes and the stack is left with one value */
+    lua_settop(L, 0);
+    lua_pushnil(L);
+    ASSERT_EQ_INT(hg_luajson_write(L, 1, &b, 32, 10, &values, why, sizeof(why)), 0);
+    ASSERT_STR_EQ(b.text, "null");
+    ASSERT_EQ_INT(lua_gettop(L), 2);
+    lua_settop(L, 0);
+    lua_newtable(L);
+    ASSERT_EQ_INT(hg_luajson_write(L, 1, &b, 32, 10, &values, why, sizeof(why)), 0);
+    ASSERT_STR_EQ(b.text, "{}");
+    lua_settop(L, 0);
+    char big[5000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i % 3 == 0 ? '\n' : 'x');
+    lua_pushlstring(L, big, sizeof(big));
+    ASSERT_EQ_INT(hg_luajson_write(L, 1, &b, 32, 10, &values, why, sizeof(why)), 0);
+    ASSERT_EQ_INT(b.len, 2 + sizeof(big) + (sizeof(big) + 2) / 3);
+    ASSERT_TRUE(b.text != b.local);
+    ASSERT_EQ_INT(strlen(b.text), b.len);
+    ASSERT_EQ_INT(lua_gettop(L), 2);
+    ASSERT_TRUE(lua_type(L, 2) == LUA_TUSERDATA);
+#undef REFUSED
+    lua_close(L);
+}
+
+HG_TEST(data_conversion_is_charged_and_capped)
+{
+    size_t used = hg_alloc_used();
+    fake_t f = {0};
+    hg_error_t err;
+    hg_script_t *s = compile_ok(
+        "return { messages = {\n"
+        "  echo = function(room, player, data) room.broadcast('echo', data) end,\n"
+        "  many = function(room, player, data) local t = {} for i = 1, data do t[i] = i end\n"
+        "    room.broadcast('many', t) end,\n"
+        "} }");
+    /* 5000 values are 40000 instructions: past a budget of 30000 */
+    hg_script_room_t *r = room_ok(s, &f, 0, 30000);
+    ASSERT_EQ_INT(msg(r, "many", "100", &err), 1);
+    ASSERT_EQ_INT(msg(r, "many", "5000", &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "instruction budget");
+    ASSERT_EQ_INT(msg(r, "many", "100", &err), 1);
+    hg_script_room_free(r);
+    /* data larger than the room's Lua memory: refused while it is read, and the room goes on */
+    r = room_ok(s, &f, 256 * 1024, 0);
+    size_t cap = 400 * 1024;
+    char *big = hg_malloc(cap);
+    size_t n = 0;
+    big[n++] = '[';
+    while (n + 16 < cap)
+        n += (size_t)snprintf(big + n, cap - n, "\"%010zu\",", n);
+    memcpy(big + n - 1, "]", 2);
+    fake_reset(&f);
+    memset(&err, 0, sizeof(err));
+    ASSERT_EQ_INT(hg_script_room_message(r, "p1", "echo", big, n, &err), HG_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "not enough memory");
+    ASSERT_EQ_INT(msg(r, "echo", "[1]", &err), 1);
+    ASSERT_STR_EQ(f.log, "b echo [1]\n");
+    hg_free(big);
+    hg_script_room_free(r);
+    hg_script_unref(s);
+    ASSERT_EQ_INT(hg_alloc_used(), used);
+}
+
 HG_SUITE(script) = {HG_CASE(scripts_cannot_send_the_rooms_own_types),
                     HG_CASE(service_calls_need_their_grant_and_answer_through_callbacks),
                     HG_CASE(compile_errors_report_the_line),
@@ -1064,4 +1705,10 @@ HG_SUITE(script) = {HG_CASE(scripts_cannot_send_the_rooms_own_types),
                     HG_CASE(migrate_carries_state_and_calls_on_migrate),
                     HG_CASE(migrate_to_a_broken_version_keeps_the_old_one),
                     HG_CASE(host_callbacks_may_reenter_the_room),
+                    HG_CASE(luajson_reads_and_writes_what_jansson_does),
+                    HG_CASE(luajson_writes_lua_values_as_jansson_does),
+                    HG_CASE(luajson_refuses_what_is_not_json),
+                    HG_CASE(luajson_reads_numbers_strings_and_keys_as_documented),
+                    HG_CASE(luajson_refuses_what_has_no_json_form),
+                    HG_CASE(data_conversion_is_charged_and_capped),
                     HG_CASE_END};

@@ -16,7 +16,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,6 +534,13 @@ static int call_run(hangar_server_t *srv, enum hg_sdk_call_kind kind, const char
         return hg_sdk_fail(
             &(hangar_server_error_t){HANGAR_SERVER_EINVAL, 0, "cannot encode the request"});
     call.len = strlen(call.text);
+    if (call.len > HANGAR_SERVER_MAX_REQUEST) { /* the service would close the socket (1009) */
+        free(call.text);
+        hg_sdk_err(&err, HANGAR_SERVER_EINVAL, 0,
+                   "%s: the request is %zu bytes of JSON, over HANGAR_SERVER_MAX_REQUEST (%u)",
+                   action, call.len, HANGAR_SERVER_MAX_REQUEST);
+        return hg_sdk_fail(&err);
+    }
     call.timeout_ms = timeout_ms;
     call.max_sends = 1 + srv->cfg.max_resends;
 
@@ -575,10 +584,16 @@ static int call_run(hangar_server_t *srv, enum hg_sdk_call_kind kind, const char
     return 0;
 }
 
-static int bad_arg(const char *fmt, const char *what)
+static int bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_arg(const char *fmt, ...)
 {
+    char msg[HANGAR_SERVER_ERROR_MESSAGE_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
     hangar_server_error_t err = {0};
-    hg_sdk_err(&err, HANGAR_SERVER_EINVAL, 0, fmt, what);
+    hg_sdk_err(&err, HANGAR_SERVER_EINVAL, 0, "%s", msg);
     return hg_sdk_fail(&err);
 }
 
@@ -855,6 +870,323 @@ void hangar_server_player_sessions_free(hangar_player_sessions_t *res)
     free(res->sessions);
     free(res->next_token);
     free(res);
+}
+
+/* ---- FlexMatch backfill ---- */
+
+/* Well-formed UTF-8 (jansson refuses anything else, and would drop the member silently). */
+static int utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s++, n; /* continuation bytes */
+        if (c < 0x80)
+            n = 0;
+        else if (c >= 0xc2 && c < 0xe0)
+            n = 1;
+        else if (c >= 0xe0 && c < 0xf0)
+            n = 2;
+        else if (c >= 0xf0 && c < 0xf5)
+            n = 3;
+        else
+            return 0;
+        unsigned cp = n == 1 ? c & 0x1f : n == 2 ? c & 0x0f : c & 0x07;
+        for (unsigned k = 0; k < n; k++, s++) {
+            if ((*s & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (*s & 0x3f);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0; /* overlong, surrogate, beyond Unicode */
+    }
+    return 1;
+}
+
+/* 1..max bytes of UTF-8; NULL fails. */
+static int len_ok(const char *s, size_t max)
+{
+    return s && *s && strlen(s) <= max && utf8_ok((const unsigned char *)s);
+}
+
+static int digits(const char **p, size_t min, size_t max)
+{
+    size_t n = 0;
+    while (n < max && isdigit((unsigned char)**p))
+        (*p)++, n++;
+    return n >= min;
+}
+
+static int lowers(const char **p)
+{
+    const char *start = *p;
+    while (**p >= 'a' && **p <= 'z')
+        (*p)++;
+    return *p > start;
+}
+
+/* The official SDKs' GameLift ARN check (Go gameLiftArnPattern), <= 256 characters:
+ * ^arn:(aws|aws-cn):gamelift:([a-z]{2}-[a-z]+-\d{1}):(\d{12})?:([a-z]+)\/(.+)$ */
+static int gamelift_arn_ok(const char *s)
+{
+    if (!len_ok(s, HANGAR_SERVER_MAX_ID_LEN))
+        return 0;
+    const char *p = s;
+    if (strncmp(p, "arn:aws:gamelift:", 17) == 0)
+        p += 17;
+    else if (strncmp(p, "arn:aws-cn:gamelift:", 20) == 0)
+        p += 20;
+    else
+        return 0;
+    const char *region = p;
+    if (!lowers(&p) || p - region != 2 || *p++ != '-' || !lowers(&p) || *p++ != '-' ||
+        !digits(&p, 1, 1) || *p++ != ':')
+        return 0;
+    if (*p != ':' && (!digits(&p, 12, 12) || *p != ':'))
+        return 0;
+    p++;
+    return lowers(&p) && *p == '/' && p[1] != '\0';
+}
+
+/* *out: the game session ARN given, or the current one (a copy to free). */
+static int backfill_game_session(hangar_server_t *srv, const char *action, const char *arn,
+                                 char **out)
+{
+    if (arn && *arn && !id_ok(arn, HANGAR_SERVER_MAX_ID_LEN, ":/-"))
+        return bad_arg("%s: game_session_arn must match ^[a-zA-Z0-9:/-]+$, at most %d characters "
+                       "(NULL or \"\": the current game session)",
+                       action, HANGAR_SERVER_MAX_ID_LEN);
+    *out = arn && *arn ? hg_sdk_strdup(arn) : current_game_session(srv, action);
+    return *out ? 0 : HANGAR_SERVER_ESTATE;
+}
+
+static int check_config_and_ticket(const char *action, const char *config, const char *ticket,
+                                   int ticket_required)
+{
+    if (!gamelift_arn_ok(config))
+        return bad_arg("%s: matchmaking_configuration_arn must be a GameLift ARN, "
+                       "arn:aws:gamelift:<region>:<account>:matchmakingconfiguration/<name>, at "
+                       "most %d characters",
+                       action, HANGAR_SERVER_MAX_ID_LEN);
+    if (ticket_required && (ticket == NULL || *ticket == '\0'))
+        return bad_arg("%s: ticket_id is required", action);
+    if (ticket && *ticket && !id_ok(ticket, HANGAR_SERVER_MAX_NAME_LEN, ".-"))
+        return bad_arg("%s: ticket_id must match ^[a-zA-Z0-9.-]+$, at most %d characters", action,
+                       HANGAR_SERVER_MAX_NAME_LEN);
+    return 0;
+}
+
+/* The value fields of an attribute: those of its type set and valid, the others zero. */
+static int check_attribute(const hangar_player_attribute_t *a, size_t i, size_t k)
+{
+    static const char *const types[] = {"NONE", "STRING", "DOUBLE", "STRING_LIST",
+                                        "STRING_DOUBLE_MAP"};
+    const char *pre = "StartMatchBackfill: players[";
+    if (a->type <= HANGAR_ATTRIBUTE_TYPE_NONE || a->type > HANGAR_ATTRIBUTE_TYPE_STRING_DOUBLE_MAP)
+        return bad_arg("%s%zu].attributes[%zu] (%s): type must be STRING, DOUBLE, STRING_LIST or "
+                       "STRING_DOUBLE_MAP",
+                       pre, i, k, a->name);
+    const char *type = types[a->type];
+    int is_s = a->type == HANGAR_ATTRIBUTE_TYPE_STRING;
+    int is_sl = a->type == HANGAR_ATTRIBUTE_TYPE_STRING_LIST;
+    int is_sdm = a->type == HANGAR_ATTRIBUTE_TYPE_STRING_DOUBLE_MAP;
+    if ((!is_s && a->s) || (!is_sl && (a->sl || a->sl_count)) ||
+        (!is_sdm && (a->sdm || a->sdm_count)))
+        return bad_arg("%s%zu].attributes[%zu] (%s): a %s attribute sets only its own value "
+                       "field (exactly one of s, n, sl, sdm)",
+                       pre, i, k, a->name, type);
+    if (is_s && !len_ok(a->s, HANGAR_SERVER_MAX_LONG_LEN))
+        return bad_arg("%s%zu].attributes[%zu] (%s): s must be 1..%d characters of UTF-8", pre, i,
+                       k, a->name, HANGAR_SERVER_MAX_LONG_LEN);
+    if (a->type == HANGAR_ATTRIBUTE_TYPE_DOUBLE && !isfinite(a->n))
+        return bad_arg("%s%zu].attributes[%zu] (%s): n must be a finite number", pre, i, k,
+                       a->name);
+    if (is_sl && (a->sl_count > HANGAR_SERVER_MAX_ATTRIBUTE_LIST || (a->sl_count && !a->sl)))
+        return bad_arg("%s%zu].attributes[%zu] (%s): sl holds 0..%d strings (sl NULL only when "
+                       "sl_count is 0)",
+                       pre, i, k, a->name, HANGAR_SERVER_MAX_ATTRIBUTE_LIST);
+    for (size_t j = 0; is_sl && j < a->sl_count; j++)
+        if (!len_ok(a->sl[j], HANGAR_SERVER_MAX_LONG_LEN))
+            return bad_arg("%s%zu].attributes[%zu] (%s): sl[%zu] must be 1..%d characters of UTF-8",
+                           pre, i, k, a->name, j, HANGAR_SERVER_MAX_LONG_LEN);
+    if (is_sdm && (a->sdm_count > HANGAR_SERVER_MAX_ATTRIBUTE_MAP || (a->sdm_count && !a->sdm)))
+        return bad_arg("%s%zu].attributes[%zu] (%s): sdm holds 0..%d entries (sdm NULL only when "
+                       "sdm_count is 0)",
+                       pre, i, k, a->name, HANGAR_SERVER_MAX_ATTRIBUTE_MAP);
+    for (size_t j = 0; is_sdm && j < a->sdm_count; j++) {
+        if (!len_ok(a->sdm[j].key, HANGAR_SERVER_MAX_LONG_LEN) || !isfinite(a->sdm[j].value))
+            return bad_arg(
+                "%s%zu].attributes[%zu] (%s): sdm[%zu] needs a key of 1..%d characters of UTF-8 "
+                "and a finite value",
+                pre, i, k, a->name, j, HANGAR_SERVER_MAX_LONG_LEN);
+        for (size_t m = 0; m < j; m++)
+            if (strcmp(a->sdm[m].key, a->sdm[j].key) == 0)
+                return bad_arg("%s%zu].attributes[%zu] (%s): sdm key \"%s\" is given twice", pre, i,
+                               k, a->name, a->sdm[j].key);
+    }
+    return 0;
+}
+
+/* Every rule of hangar_player_t; the message names the first field that breaks one. Duplicate
+ * names are refused here because they would silently collapse into one JSON member. */
+static int check_players(const hangar_player_t *players, size_t n)
+{
+    const char *pre = "StartMatchBackfill: players[";
+    if (n == 0 || n > HANGAR_SERVER_MAX_BACKFILL_PLAYERS || players == NULL)
+        return bad_arg("StartMatchBackfill: players must hold 1..%d players (the players in the "
+                       "game session now)",
+                       HANGAR_SERVER_MAX_BACKFILL_PLAYERS);
+    for (size_t i = 0; i < n; i++) {
+        const hangar_player_t *p = &players[i];
+        if (!len_ok(p->player_id, HANGAR_SERVER_MAX_ID_LEN))
+            return bad_arg("%s%zu].player_id must be 1..%d characters of UTF-8", pre, i,
+                           HANGAR_SERVER_MAX_ID_LEN);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(players[j].player_id, p->player_id) == 0)
+                return bad_arg("%s%zu].player_id: %s is listed twice", pre, i, p->player_id);
+        if (!len_ok(p->team, HANGAR_SERVER_MAX_NAME_LEN))
+            return bad_arg("%s%zu].team is required: the rule set's team %s plays on, 1..%d "
+                           "characters of UTF-8",
+                           pre, i, p->player_id, HANGAR_SERVER_MAX_NAME_LEN);
+        if (p->attribute_count > HANGAR_SERVER_MAX_PLAYER_ATTRIBUTES ||
+            (p->attribute_count && !p->attributes))
+            return bad_arg("%s%zu].attributes: 0..%d (attributes NULL only when attribute_count "
+                           "is 0)",
+                           pre, i, HANGAR_SERVER_MAX_PLAYER_ATTRIBUTES);
+        for (size_t k = 0; k < p->attribute_count; k++) {
+            const hangar_player_attribute_t *a = &p->attributes[k];
+            if (!len_ok(a->name, HANGAR_SERVER_MAX_NAME_LEN))
+                return bad_arg("%s%zu].attributes[%zu].name must be 1..%d characters of UTF-8", pre,
+                               i, k, HANGAR_SERVER_MAX_NAME_LEN);
+            for (size_t j = 0; j < k; j++)
+                if (strcmp(p->attributes[j].name, a->name) == 0)
+                    return bad_arg("%s%zu].attributes[%zu]: %s is given twice", pre, i, k, a->name);
+            int rc = check_attribute(a, i, k);
+            if (rc != 0)
+                return rc;
+        }
+        if (p->latency_count > HANGAR_SERVER_MAX_PLAYER_LATENCIES ||
+            (p->latency_count && !p->latencies))
+            return bad_arg("%s%zu].latencies: 0..%d (latencies NULL only when latency_count is 0)",
+                           pre, i, HANGAR_SERVER_MAX_PLAYER_LATENCIES);
+        for (size_t k = 0; k < p->latency_count; k++) {
+            const hangar_player_latency_t *l = &p->latencies[k];
+            if (!len_ok(l->region, HANGAR_SERVER_MAX_NAME_LEN) || l->latency_ms < 1)
+                return bad_arg(
+                    "%s%zu].latencies[%zu] needs a region of 1..%d characters of UTF-8 and "
+                    "latency_ms of at least 1",
+                    pre, i, k, HANGAR_SERVER_MAX_NAME_LEN);
+            for (size_t j = 0; j < k; j++)
+                if (strcmp(p->latencies[j].region, l->region) == 0)
+                    return bad_arg("%s%zu].latencies[%zu]: region %s is given twice", pre, i, k,
+                                   l->region);
+        }
+    }
+    return 0;
+}
+
+/* The socket's Player object (gamelift-wire.md §7.5) of a checked player: a new reference. */
+static json_t *player_json(const hangar_player_t *p)
+{
+    static const char *const types[] = {"NONE", "STRING", "DOUBLE", "STRING_LIST",
+                                        "STRING_DOUBLE_MAP"};
+    json_t *attrs = json_object();
+    for (size_t k = 0; k < p->attribute_count; k++) {
+        const hangar_player_attribute_t *a = &p->attributes[k];
+        json_t *v = json_pack("{s:s}", "AttrType", types[a->type]);
+        switch (a->type) {
+        case HANGAR_ATTRIBUTE_TYPE_STRING: json_object_set_new(v, "S", json_string(a->s)); break;
+        case HANGAR_ATTRIBUTE_TYPE_DOUBLE: json_object_set_new(v, "N", json_real(a->n)); break;
+        case HANGAR_ATTRIBUTE_TYPE_STRING_LIST: {
+            json_t *sl = json_array();
+            for (size_t j = 0; j < a->sl_count; j++)
+                json_array_append_new(sl, json_string(a->sl[j]));
+            json_object_set_new(v, "SL", sl);
+            break;
+        }
+        default: {
+            json_t *sdm = json_object();
+            for (size_t j = 0; j < a->sdm_count; j++)
+                json_object_set_new(sdm, a->sdm[j].key, json_real(a->sdm[j].value));
+            json_object_set_new(v, "SDM", sdm);
+            break;
+        }
+        }
+        json_object_set_new(attrs, a->name, v);
+    }
+    json_t *lat = json_object();
+    for (size_t k = 0; k < p->latency_count; k++)
+        json_object_set_new(lat, p->latencies[k].region, json_integer(p->latencies[k].latency_ms));
+    return json_pack("{s:s, s:s, s:o, s:o}", "PlayerId", p->player_id, "Team", p->team,
+                     "PlayerAttributes", attrs, "LatencyInMs", lat);
+}
+
+int hangar_server_start_match_backfill(hangar_server_t *srv,
+                                       const hangar_start_match_backfill_request_t *req,
+                                       char *ticket_id_out, size_t size)
+{
+    const char *action = "StartMatchBackfill";
+    if (srv == NULL || req == NULL)
+        return bad_arg("%s: %s is NULL", action, srv == NULL ? "srv" : "req");
+    if (ticket_id_out && size < HANGAR_SERVER_TICKET_ID_SIZE)
+        return bad_arg("%s: ticket_id_out needs HANGAR_SERVER_TICKET_ID_SIZE (%d) bytes, got %zu",
+                       action, HANGAR_SERVER_TICKET_ID_SIZE, size);
+    int rc = check_config_and_ticket(action, req->matchmaking_configuration_arn, req->ticket_id, 0);
+    if (rc != 0)
+        return rc;
+    if ((rc = check_players(req->players, req->player_count)) != 0)
+        return rc;
+    char *gsid = NULL;
+    if ((rc = backfill_game_session(srv, action, req->game_session_arn, &gsid)) != 0)
+        return rc;
+
+    json_t *players = json_array();
+    for (size_t i = 0; i < req->player_count; i++)
+        json_array_append_new(players, player_json(&req->players[i]));
+    json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "GameSessionArn", gsid,
+                             "MatchmakingConfigurationArn", req->matchmaking_configuration_arn,
+                             "TicketId", req->ticket_id ? req->ticket_id : "", "Players", players);
+    free(gsid);
+    json_t *res = NULL;
+    if ((rc = call_run(srv, HG_SDK_CALL_PLAIN, action, body, srv->cfg.call_timeout_ms, &res)) != 0)
+        return rc;
+    const char *id = json_string_value(json_object_get(res, "TicketId"));
+    if (id == NULL || *id == '\0' || strlen(id) > HANGAR_SERVER_MAX_NAME_LEN) {
+        json_decref(res);
+        hangar_server_error_t err = {0};
+        hg_sdk_err(&err, HANGAR_SERVER_EPROTO, 0,
+                   "%s: the answer's TicketId is missing or over %d characters (the backfill may "
+                   "have started)",
+                   action, HANGAR_SERVER_MAX_NAME_LEN);
+        return hg_sdk_fail(&err);
+    }
+    if (ticket_id_out)
+        memcpy(ticket_id_out, id, strlen(id) + 1);
+    HG_SDK_INFO(srv, "match_backfill_started ticket_id=%s players=%zu", id, req->player_count);
+    json_decref(res);
+    return 0;
+}
+
+int hangar_server_stop_match_backfill(hangar_server_t *srv, const char *game_session_arn,
+                                      const char *matchmaking_configuration_arn,
+                                      const char *ticket_id)
+{
+    const char *action = "StopMatchBackfill";
+    if (srv == NULL)
+        return bad_arg("%s: srv is NULL", action);
+    int rc = check_config_and_ticket(action, matchmaking_configuration_arn, ticket_id, 1);
+    if (rc != 0)
+        return rc;
+    char *gsid = NULL;
+    if ((rc = backfill_game_session(srv, action, game_session_arn, &gsid)) != 0)
+        return rc;
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "GameSessionArn", gsid, "MatchmakingConfigurationArn",
+                  matchmaking_configuration_arn, "TicketId", ticket_id);
+    free(gsid);
+    if ((rc = call_run(srv, HG_SDK_CALL_PLAIN, action, body, srv->cfg.call_timeout_ms, NULL)) != 0)
+        return rc;
+    HG_SDK_INFO(srv, "match_backfill_stopped ticket_id=%s", ticket_id);
+    return 0;
 }
 
 /* ---- information ---- */

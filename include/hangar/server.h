@@ -9,6 +9,7 @@
  *       on_start_game_session()              -> hangar_server_activate_game_session()
  *       players connect                      -> hangar_server_accept_player_session()
  *       players leave                        -> hangar_server_remove_player_session()
+ *                                               (FlexMatch: hangar_server_start_match_backfill())
  *       on_process_terminate()               -> wind down
  *     hangar_server_process_ending()         ProcessEnding: the process is about to exit
  *     hangar_server_free()                   Destroy: close the socket (1001), free everything
@@ -44,6 +45,9 @@
  *   all received on the socket meanwhile, make the SDK drop the socket and reconnect (half-open
  *   connection detection, as the Go SDK 5.4.1+).
  * - A request that was on a socket which closed is re-sent (same RequestId) on the next one.
+ * - A request is at most HANGAR_SERVER_MAX_REQUEST bytes of JSON; a larger one fails with
+ *   HANGAR_SERVER_EINVAL before anything is sent (only a StartMatchBackfill with many players and
+ *   long attributes comes near).
  *
  * CONNECTION, RECONNECTS
  * - hangar_server_new() connects before it returns: each attempt is bounded by connect_timeout_ms
@@ -78,11 +82,7 @@
  *   ErrorMessage when it sent one).
  *
  * NOT PROVIDED
- * - StartMatchBackfill / StopMatchBackfill (FlexMatch backfill) and GetFleetRoleCredentials
- *   (managed EC2 only) are not part of this SDK yet (hangard serves the backfill actions; use
- *   the configuration's automatic backfill). UpdateGameSession pushes — a backfill added players
- *   (MATCHMAKING_DATA_UPDATED, the new MatchmakerData) or ended — reach
- *   on_update_game_session.
+ * - GetFleetRoleCredentials (managed EC2 only) is not part of this SDK.
  * - No statsd metrics (GAMELIFT_STATSD_*), no container metadata discovery
  *   (GAMELIFT_COMPUTE_TYPE=CONTAINER): give host_id and credentials explicitly.
  */
@@ -160,6 +160,22 @@ HANGAR_SERVER_API unsigned hangar_server_version(void);
 #define HANGAR_SERVER_MAX_PLAYER_SESSIONS 1024
 /** Size of the buffer hangar_server_get_game_session_id() needs at most (with the NUL). */
 #define HANGAR_SERVER_GAME_SESSION_ID_SIZE (HANGAR_SERVER_MAX_LONG_LEN + 1)
+/** Largest request sent, in bytes of JSON: hangard's frame limit (a larger frame makes it close
+ * the socket with 1009). */
+#define HANGAR_SERVER_MAX_REQUEST (256u << 10)
+/** Matchmaking ticket id, team name, player attribute name, latency region: characters. */
+#define HANGAR_SERVER_MAX_NAME_LEN 128
+/** Size of the buffer hangar_server_start_match_backfill() writes the ticket id to (with the
+ * NUL). */
+#define HANGAR_SERVER_TICKET_ID_SIZE (HANGAR_SERVER_MAX_NAME_LEN + 1)
+/** Players in one hangar_server_start_match_backfill() (GameLift's limit). */
+#define HANGAR_SERVER_MAX_BACKFILL_PLAYERS 199
+/** Per backfill player: attributes and latency entries (hangard's limits, docs/flexmatch.md §8). */
+#define HANGAR_SERVER_MAX_PLAYER_ATTRIBUTES 10
+#define HANGAR_SERVER_MAX_PLAYER_LATENCIES 64
+/** Per attribute: strings of a STRING_LIST, entries of a STRING_DOUBLE_MAP. */
+#define HANGAR_SERVER_MAX_ATTRIBUTE_LIST 100
+#define HANGAR_SERVER_MAX_ATTRIBUTE_MAP 10
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
@@ -425,6 +441,75 @@ typedef struct hangar_compute_certificate {
     char compute_name[HANGAR_SERVER_MAX_ID_LEN + 1];
 } hangar_compute_certificate_t;
 
+typedef enum hangar_attribute_type {
+    HANGAR_ATTRIBUTE_TYPE_NONE = 0,          /**< not set: refused */
+    HANGAR_ATTRIBUTE_TYPE_STRING,            /**< "STRING": s */
+    HANGAR_ATTRIBUTE_TYPE_DOUBLE,            /**< "DOUBLE": n */
+    HANGAR_ATTRIBUTE_TYPE_STRING_LIST,       /**< "STRING_LIST": sl, sl_count */
+    HANGAR_ATTRIBUTE_TYPE_STRING_DOUBLE_MAP, /**< "STRING_DOUBLE_MAP": sdm, sdm_count */
+} hangar_attribute_type_t;
+
+/** One entry of a STRING_DOUBLE_MAP attribute. */
+typedef struct hangar_string_double {
+    const char *key; /**< 1..1024 characters, unique within the map */
+    double value;    /**< finite */
+} hangar_string_double_t;
+
+/**
+ * A player attribute (the official SDKs' AttributeValue with its name): `type` says which one of
+ * the value fields is set; the fields of the other types must stay zero (NULL, 0) — exactly one
+ * of S, N, SL, SDM goes on the wire.
+ */
+typedef struct hangar_player_attribute {
+    const char *name; /**< 1..HANGAR_SERVER_MAX_NAME_LEN characters, unique per player */
+    hangar_attribute_type_t type;
+    const char *s;                     /**< STRING: 1..1024 characters */
+    double n;                          /**< DOUBLE: finite */
+    const char *const *sl;             /**< STRING_LIST: sl_count strings of 1..1024 characters */
+    size_t sl_count;                   /**< 0..HANGAR_SERVER_MAX_ATTRIBUTE_LIST */
+    const hangar_string_double_t *sdm; /**< STRING_DOUBLE_MAP: sdm_count entries */
+    size_t sdm_count;                  /**< 0..HANGAR_SERVER_MAX_ATTRIBUTE_MAP */
+} hangar_player_attribute_t;
+
+/** A player's latency to one region (location), as the matchmaker's latency rules read it. */
+typedef struct hangar_player_latency {
+    const char *region; /**< 1..HANGAR_SERVER_MAX_NAME_LEN characters, unique per player */
+    int latency_ms;     /**< at least 1 */
+} hangar_player_latency_t;
+
+/**
+ * A player already in the game session, as a backfill request describes it (the socket's
+ * Player: PlayerId, Team, PlayerAttributes, LatencyInMs). Take the team and the attributes
+ * from the game session's MatchmakerData so the match still holds.
+ */
+typedef struct hangar_player {
+    const char *player_id; /**< 1..HANGAR_SERVER_MAX_ID_LEN characters, unique in the request */
+    const char *team;      /**< required: the rule set's team the player is on,
+                                1..HANGAR_SERVER_MAX_NAME_LEN characters */
+    const hangar_player_attribute_t *attributes; /**< NULL when attribute_count is 0 */
+    size_t attribute_count;                      /**< 0..HANGAR_SERVER_MAX_PLAYER_ATTRIBUTES */
+    const hangar_player_latency_t *latencies;    /**< NULL when latency_count is 0 */
+    size_t latency_count;                        /**< 0..HANGAR_SERVER_MAX_PLAYER_LATENCIES */
+} hangar_player_t;
+
+/** StartMatchBackfill input. Borrowed during the call (nothing is kept). */
+typedef struct hangar_start_match_backfill_request {
+    /** NULL or "": the service makes one. Else ^[a-zA-Z0-9.-]+$, <= HANGAR_SERVER_MAX_NAME_LEN; a
+     * ticket id the service has seen before gives that ticket back. */
+    const char *ticket_id;
+    /** NULL or "": the game session last started on this process. Else an ARN,
+     * ^[a-zA-Z0-9:/-]+$, <= 256. */
+    const char *game_session_arn;
+    /** Required: the configuration that made the match (MatchmakerData's
+     * matchmakingConfigurationArn), a GameLift ARN as the official SDKs check it:
+     * arn:(aws|aws-cn):gamelift:<xx-yyyy-N>:<12 digits or nothing>:<type>/<name>, <= 256. */
+    const char *matchmaking_configuration_arn;
+    /** The players in the game session now, each with its team; 1 to
+     * HANGAR_SERVER_MAX_BACKFILL_PLAYERS of them. */
+    const hangar_player_t *players;
+    size_t player_count;
+} hangar_start_match_backfill_request_t;
+
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
 /**
@@ -528,6 +613,53 @@ hangar_server_describe_player_sessions(hangar_server_t *srv,
 
 /** Release a describe result. res is invalid after this call; NULL is a no-op. */
 HANGAR_SERVER_API void hangar_server_player_sessions_free(hangar_player_sessions_t *res);
+
+/* ---- FlexMatch backfill ----------------------------------------------------------------- */
+
+/**
+ * StartMatchBackfill: ask FlexMatch for new players for open slots of a game session it made
+ * (a player left, or the match was made with AdditionalPlayerCount). The answer comes later as
+ * on_update_game_session: MATCHMAKING_DATA_UPDATED with the new MatchmakerData (the new players
+ * have RESERVED player sessions and connect as usual), or BACKFILL_FAILED / BACKFILL_TIMED_OUT
+ * / BACKFILL_CANCELLED, with backfill_ticket_id set to the ticket id returned here. A game
+ * session has one backfill at a time: a new request replaces the one still searching.
+ * @param req            borrowed during the call
+ * @param ticket_id_out  receives the ticket's id, NUL-terminated; may be NULL (size 0) when the
+ *                       caller chose the id itself
+ * @param size           at least HANGAR_SERVER_TICKET_ID_SIZE when ticket_id_out is not NULL
+ * @return 0; HANGAR_SERVER_EINVAL (a field missing, malformed or over its limit: the message
+ *         names it, e.g. "StartMatchBackfill: players[1].team is required"; the request over
+ *         HANGAR_SERVER_MAX_REQUEST); HANGAR_SERVER_ESTATE (no game session given and none started
+ *         yet); HANGAR_SERVER_EPROTO (the answer has no usable TicketId: the backfill may have
+ *         started); a call error (HANGAR_SERVER_EBADREQUEST with the service's message for a rule
+ *         the service checks, e.g. a team the rule set does not have; HANGAR_SERVER_ENOTFOUND
+ *         for an unknown configuration or game session).
+ * Thread: any.
+ */
+HANGAR_SERVER_API int
+hangar_server_start_match_backfill(hangar_server_t *srv,
+                                   const hangar_start_match_backfill_request_t *req,
+                                   char *ticket_id_out, size_t size);
+
+/**
+ * StopMatchBackfill: cancel a backfill ticket of one of this process's game sessions. The
+ * process gets on_update_game_session BACKFILL_CANCELLED for it.
+ * @param game_session_arn  NULL or "": the game session last started; else ^[a-zA-Z0-9:/-]+$,
+ *                          <= 256
+ * @param matchmaking_configuration_arn  as in hangar_start_match_backfill_request_t
+ * @param ticket_id  the id hangar_server_start_match_backfill() gave, ^[a-zA-Z0-9.-]+$,
+ *                   <= HANGAR_SERVER_MAX_NAME_LEN
+ * All three borrowed during the call.
+ * @return 0; HANGAR_SERVER_EINVAL (malformed argument); HANGAR_SERVER_ESTATE (no game session);
+ *         a call error (HANGAR_SERVER_ENOTFOUND: no such backfill ticket for a game session of this
+ *         process; HANGAR_SERVER_EBADREQUEST: the ticket already ended COMPLETED, FAILED or
+ *         TIMED_OUT — stopping a CANCELLED one again succeeds).
+ * Thread: any.
+ */
+HANGAR_SERVER_API int hangar_server_stop_match_backfill(hangar_server_t *srv,
+                                                        const char *game_session_arn,
+                                                        const char *matchmaking_configuration_arn,
+                                                        const char *ticket_id);
 
 /* ---- information ------------------------------------------------------------------------ */
 

@@ -3,7 +3,9 @@ against the installed libhangar-server (`cmake --install` of the build dir that 
 then the example's own Makefile with pkg-config), run as a real game server process. boto3
 creates the Anywhere setup; the process goes ready, activates the game session it is given,
 accepts and removes its players; SIGKILL ends its game session after the reconnect grace,
-SIGTERM ends it at once through ProcessEnding.
+SIGTERM ends it at once through ProcessEnding. FlexMatch matches players onto it, backfills
+automatically, or — with BACKFILL_CONFIG_ARN — when the example asks through
+hangar_server_start_match_backfill / hangar_server_stop_match_backfill.
 
 With an ASan build dir (HG_SANITIZE=ON, `make e2e-asan`) the installed SDK is instrumented, so
 the example is compiled and linked with the same sanitizers and compiler; a leak or UB report
@@ -38,9 +40,9 @@ def utilization(c, fid):
     return c.describe_fleet_utilization(FleetIds=[fid])["FleetUtilization"][0]
 
 
-def start_ready(c, fid, ep, compute="host-1"):
+def start_ready(c, fid, ep, compute="host-1", env=None):
     """Starts the example and waits until the fleet counts its process as active."""
-    srv = EchoServer(c, fid, compute, ep)
+    srv = EchoServer(c, fid, compute, ep, env=env)
     wait_until(lambda: srv.dead() or utilization(c, fid)["ActiveServerProcessCount"] == 1,
                timeout=15, what="1 active server process")
     srv.wait_log(r"process_ready port=%d$" % srv.port)
@@ -300,6 +302,139 @@ def test_echo_server_flexmatch_match_and_automatic_backfill(d):
         assert describe_gs(c, gsid)["CurrentPlayerSessionCount"] == 2
         pa.close()
         pc.close()
+
+
+def flexmatch_setup(c, fid, name, backfill_mode):
+    """A queue onto the fleet, the rule set "duel" and a configuration; returns its ARN."""
+    q = c.create_game_session_queue(Name=name + "-q", TimeoutInSeconds=30, Destinations=[
+        {"DestinationArn": c.describe_fleet_attributes(FleetIds=[fid])[
+            "FleetAttributes"][0]["FleetArn"]}])["GameSessionQueue"]
+    c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
+    return c.create_matchmaking_configuration(
+        Name=name, RuleSetName="duel", RequestTimeoutSeconds=60, AcceptanceRequired=False,
+        GameSessionQueueArns=[q["GameSessionQueueArn"]],
+        BackfillMode=backfill_mode)["Configuration"]["ConfigurationArn"]
+
+
+def tickets(c, ids):
+    return {t["TicketId"]: t for t in c.describe_matchmaking(TicketIds=ids)["TicketList"]}
+
+
+def match_two(c, srv, config, loc):
+    """alice and bob matched by FlexMatch onto srv and connected; returns (gsid, their teams,
+    alice's and bob's Player)."""
+    for tid, pid in (("ta", "alice"), ("tb", "bob")):
+        c.start_matchmaking(TicketId=tid, ConfigurationName=config,
+                            Players=[{"PlayerId": pid, "LatencyInMs": {loc: 20}}])
+
+    def completed():
+        srv.dead()
+        ts = tickets(c, ["ta", "tb"])
+        return all(t["Status"] == "COMPLETED" for t in ts.values()) and ts
+    ts = wait_until(completed, timeout=15, what="alice and bob matched")
+    gsid = ts["ta"]["GameSessionConnectionInfo"]["GameSessionArn"]
+    srv.wait_log(r"game_session_activated id=%s$" % re.escape(gsid))
+    md = json.loads(describe_gs(c, gsid)["MatchmakerData"])
+    teams = {p["playerId"]: t["name"] for t in md["teams"] for p in t["players"]}
+    assert sorted(teams) == ["alice", "bob"] and sorted(teams.values()) == ["blue", "red"], md
+    conns = []
+    for tid, pid in (("ta", "alice"), ("tb", "bob")):
+        psid = ts[tid]["GameSessionConnectionInfo"]["MatchedPlayerSessions"][0]["PlayerSessionId"]
+        p = Player("127.0.0.1", srv.port, psid)
+        assert p.hello == "OK " + psid, p.hello
+        # the example learnt the player id behind the session (DescribePlayerSessions)
+        srv.wait_log(r"player_accepted player_session_id=%s fd=\d+ player_id=%s$" % (psid, pid))
+        conns.append(p)
+    return gsid, teams, conns[0], conns[1]
+
+
+@fresh(args=["--matchmaker-batch-ms", "200"])
+def test_echo_server_manual_backfill_through_the_c_sdk(d):
+    """BackfillMode MANUAL: the game server asks. bob hangs up, the example calls
+    hangar_server_start_match_backfill with alice on the team MatchmakerData gave her; carol's
+    ticket is matched into the same game session, the example gets UpdateGameSession
+    MATCHMAKING_DATA_UPDATED for its ticket, and that ticket is COMPLETED. Then carol and alice
+    leave: the example starts one more backfill for alice alone, and once nobody is left stops it
+    with hangar_server_stop_match_backfill (CANCELLED, pushed back as BACKFILL_CANCELLED)."""
+    with echo_servers():
+        loc = "custom-csdk-mbf"
+        c, fid, ep = setup(d, loc, "c-sdk-mbf")
+        arn = flexmatch_setup(c, fid, "csdk-manual", "MANUAL")
+        srv = start_ready(c, fid, ep, env={"BACKFILL_CONFIG_ARN": arn})
+        assert srv.has(r"listening port=%d .* backfill=%s$" % (srv.port, re.escape(arn)))
+        gsid, teams, pa, pb = match_two(c, srv, "csdk-manual", loc)
+
+        pb.close()  # bob leaves: RemovePlayerSession, then StartMatchBackfill through the C SDK
+        srv.wait_log(r"backfill_started ticket=\S+ players=1$")
+        bf = re.search(r"backfill_started ticket=(\S+) ", srv.output()).group(1)
+        t = tickets(c, [bf])[bf]
+        assert t["ConfigurationArn"] == arn and t["Status"] in ("QUEUED", "SEARCHING"), t
+        assert [(p["PlayerId"], p.get("Team")) for p in t["Players"]] == [
+            ("alice", teams["alice"])], t
+
+        c.start_matchmaking(TicketId="tc", ConfigurationName="csdk-manual",
+                            Players=[{"PlayerId": "carol", "LatencyInMs": {loc: 30}}])
+
+        def done(ids):
+            srv.dead()
+            ts = tickets(c, ids)
+            return all(t["Status"] == "COMPLETED" for t in ts.values()) and ts
+        ts = wait_until(lambda: done(["tc", bf]), timeout=15, what="carol backfilled")
+        info = ts["tc"]["GameSessionConnectionInfo"]
+        assert info["GameSessionArn"] == gsid, ts
+        assert ts[bf]["GameSessionConnectionInfo"]["GameSessionArn"] == gsid, ts
+        srv.wait_log(r"update_game_session id=%s reason=MATCHMAKING_DATA_UPDATED "
+                     r"backfill_ticket=%s matchmaker_data=.*\"carol\"" % (re.escape(gsid),
+                                                                         re.escape(bf)))
+        md = json.loads(describe_gs(c, gsid)["MatchmakerData"])
+        now = {p["playerId"]: tm["name"] for tm in md["teams"] for p in tm["players"]}
+        assert now == {"alice": teams["alice"], "carol": teams["bob"]}, md
+        psid = info["MatchedPlayerSessions"][0]["PlayerSessionId"]
+        pc = Player("127.0.0.1", srv.port, psid)
+        assert pc.hello == "OK " + psid, pc.hello
+        srv.wait_log(r"player_accepted player_session_id=%s fd=\d+ player_id=carol$" % psid)
+        assert describe_gs(c, gsid)["CurrentPlayerSessionCount"] == 2
+
+        # carol leaves: a new backfill for alice (carol's team read from the updated data)...
+        pc.close()
+        started = r"echo-server level=info backfill_started ticket=(\S+) players=1$"
+        wait_until(lambda: len(re.findall(started, srv.output(), re.M)) == 2, timeout=10,
+                   what="a second backfill")
+        bf2 = re.findall(started, srv.output(), re.M)[-1]
+        assert bf2 != bf and tickets(c, [bf2])[bf2]["Status"] in ("QUEUED", "SEARCHING")
+        # ... and alice too: nobody left, the example stops the backfill it started
+        pa.close()
+        srv.wait_log(r"backfill_stopped ticket=%s$" % re.escape(bf2))
+        assert tickets(c, [bf2])[bf2]["Status"] == "CANCELLED"
+        srv.wait_log(r"update_game_session id=%s reason=BACKFILL_CANCELLED backfill_ticket=%s "
+                     % (re.escape(gsid), re.escape(bf2)))
+        assert not srv.has(r"level=error"), srv.output()
+        assert srv.signal(signal.SIGTERM) == 0
+
+
+@fresh(args=["--matchmaker-batch-ms", "200"])
+def test_echo_server_backfill_arguments_refused_by_the_c_sdk(d):
+    """The C SDK checks a backfill request before it sends it. The example is given the
+    configuration's name where the official SDKs require its GameLift ARN: hangard would take a
+    name, but hangar_server_start_match_backfill refuses it with HANGAR_SERVER_EINVAL naming the
+    field, nothing reaches hangard (no backfill counted in /metrics), and the game goes on."""
+    with echo_servers():
+        loc = "custom-csdk-bfx"
+        c, fid, ep = setup(d, loc, "c-sdk-bfx")
+        flexmatch_setup(c, fid, "csdk-refused", "MANUAL")
+        srv = start_ready(c, fid, ep, env={"BACKFILL_CONFIG_ARN": "csdk-refused"})
+        gsid, _, pa, pb = match_two(c, srv, "csdk-refused", loc)
+        pb.close()
+        srv.wait_log(r"backfill_failed code=HANGAR_SERVER_EINVAL error=\"StartMatchBackfill: "
+                     r"matchmaking_configuration_arn must be a GameLift ARN")
+        text = d.http("GET", "/metrics").body.decode()
+        assert 'hangar_matchmaking_backfills_total{status="STARTED"} 0' in text, text
+        pa.send("still playing")
+        assert pa.recv() == "still playing"
+        assert describe_gs(c, gsid)["Status"] == "ACTIVE"
+        pa.close()
+        srv.wait_log(r"backfill_skipped reason=no_matched_player_connected$")
+        assert srv.signal(signal.SIGTERM) == 0
 
 
 harness.run()

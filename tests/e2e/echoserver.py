@@ -117,9 +117,11 @@ class EchoServerDied(Exception):
 
 
 class EchoServer:
-    """One examples/echo-server process; its output (stderr, where it logs) is collected."""
+    """One examples/echo-server process; its output (stderr, where it logs) is collected. env
+    adds variables (e.g. BACKFILL_CONFIG_ARN) to its environment."""
 
-    def __init__(self, c, fid, compute, ep):
+    def __init__(self, c, fid, compute, ep, env=None):
+        env_extra = dict(env or {})
         built = echo_server_binary()
         tok = c.get_compute_auth_token(FleetId=fid, ComputeName=compute)["AuthToken"]
         self.port = game_port()
@@ -134,6 +136,7 @@ class EchoServer:
             "PORT": str(self.port),
             "LD_LIBRARY_PATH": built["libdir"],
         })
+        env.update(env_extra)
         self.lines = []
         self.lock = threading.Lock()
         self.p = subprocess.Popen([built["bin"]], env=env, stdin=subprocess.DEVNULL,

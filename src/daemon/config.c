@@ -24,6 +24,11 @@ const hg_config_def_t hg_config_defs[] = {
      "PEM private key of tls-cert (not encrypted). Both or neither."},
     {"data", S(data), "./hangar-data", 0, 0, "path",
      "Data directory: the embedded store (hangar.db) and the credentials file."},
+    {"store", S(store), "", 0, 0, "postgres://…",
+     "Where durable state lives. Empty: the embedded SQLite store in the data directory. A "
+     "postgres:// (or postgresql://) URI: that PostgreSQL database (libpq's URI form), created "
+     "tables and all. One hangard per database for now: a second one is refused (partitions "
+     "and leases for several nodes are not built yet)."},
     {"log-level", S(log_level), "info", 0, 0, "error|warn|info|debug", "Log verbosity."},
     {"region", S(region), "us-east-1", 0, 0, "name", "Region shown in ARNs."},
     {"account-id", S(account_id), "000000000000", 0, 0, "12 digits", "Account shown in ARNs."},

@@ -19,6 +19,7 @@ typedef struct hg_config {
     char tls_cert[1024];
     char tls_key[1024];
     char data[1024];
+    char store[1024];
     char log_level[16];
     char region[32];
     char account_id[16];

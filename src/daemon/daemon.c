@@ -689,9 +689,18 @@ static int serve(daemon_t *d)
     uv_signal_init(&d->loop, &d->sigterm);
     d->sigint.data = d->sigterm.data = d;
 
-    if ((rc = hg_store_open(&d->loop, &hg_store_sqlite, d->cfg.data, (size_t)d->cfg.store_batch_max,
+    int pg = strncmp(d->cfg.store, "postgres://", 11) == 0 ||
+             strncmp(d->cfg.store, "postgresql://", 13) == 0;
+    if (d->cfg.store[0] && !pg) {
+        rc = hg_error_set(&err, HG_EINVAL, "store must be empty or a postgres:// URI, not %s",
+                          d->cfg.store);
+        goto fail;
+    }
+    if ((rc = hg_store_open(&d->loop, pg ? &hg_store_postgres : &hg_store_sqlite,
+                            pg ? d->cfg.store : d->cfg.data, (size_t)d->cfg.store_batch_max,
                             &d->store, &err)) < 0)
         goto fail;
+    HG_LOG(HG_LOG_INFO, "daemon", "store=%s", pg ? "postgres" : "sqlite");
     hg_store_set_failure_cb(d->store, on_store_failure, d);
     d->keys = hg_keys_new(d->store, &d->clock);
     if ((rc = hg_keys_load(d->keys)) < 0) {

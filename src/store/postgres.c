@@ -38,6 +38,7 @@
 
 #define PG_SCHEMA_VERSION 1
 #define PG_LOCK_KEY 0x68616e676172LL /* "hangar": the schema's advisory lock */
+#define PG_NODE_KEY 0x68616e676173LL /* held by the one node using the database */
 
 typedef struct pg_state {
     const hg_store_reads_t *reads; /* first: the store finds its history reads here */
@@ -80,8 +81,8 @@ static int pg_connect(const char *conninfo, PGconn **out, hg_error_t *err)
     if (db == NULL)
         return hg_error_set(err, HG_ESTORE, "postgres: out of memory");
     if (PQstatus(db) != CONNECTION_OK) {
-        int rc = hg_error_set(err, HG_ESTORE, "cannot connect to PostgreSQL: %s",
-                              PQerrorMessage(db));
+        int rc =
+            hg_error_set(err, HG_ESTORE, "cannot connect to PostgreSQL: %s", PQerrorMessage(db));
         PQfinish(db);
         return rc;
     }
@@ -110,7 +111,8 @@ static int pg_schema(PGconn *db, hg_error_t *err)
                           "versions 1..%d",
                           version, PG_SCHEMA_VERSION);
     } else if (version < PG_SCHEMA_VERSION) {
-        snprintf(sql, sizeof(sql), "DELETE FROM hangar_schema; INSERT INTO hangar_schema VALUES(%d)",
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM hangar_schema; INSERT INTO hangar_schema VALUES(%d)",
                  PG_SCHEMA_VERSION);
         rc = pg_exec(db, sql, err);
     }
@@ -124,14 +126,13 @@ unlock:
     return rc;
 }
 
-static int pg_prepare(PGconn *db, const char *name, const char *sql, int nparams,
-                      hg_error_t *err)
+static int pg_prepare(PGconn *db, const char *name, const char *sql, int nparams, hg_error_t *err)
 {
     PGresult *r = PQprepare(db, name, sql, nparams, NULL);
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
-                 ? 0
-                 : hg_error_set(err, HG_ESTORE, "postgres prepare %s: %s", name,
-                                PQerrorMessage(db));
+    int rc =
+        PQresultStatus(r) == PGRES_COMMAND_OK
+            ? 0
+            : hg_error_set(err, HG_ESTORE, "postgres prepare %s: %s", name, PQerrorMessage(db));
     PQclear(r);
     return rc;
 }
@@ -149,11 +150,30 @@ static void st_close(void *state)
 
 static const hg_store_reads_t pg_reads;
 
+/* Until partitions and leases fence several nodes (#16), one node uses a database: its writer
+ * connection holds a session advisory lock, which PostgreSQL drops with the connection. */
+static int pg_claim(PGconn *db, hg_error_t *err)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", (long long)PG_NODE_KEY);
+    PGresult *r = PQexec(db, sql);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = hg_error_set(err, HG_ESTORE, "postgres: %s", PQerrorMessage(db));
+    else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        rc = hg_error_set(err, HG_ESTORE,
+                          "another hangard is using this PostgreSQL database (one node per "
+                          "database until cluster mode's leases)");
+    PQclear(r);
+    return rc;
+}
+
 static int st_open(const char *location, void **state, hg_error_t *err)
 {
     pg_state_t *st = hg_calloc(1, sizeof(*st));
     int rc;
-    if ((rc = pg_connect(location, &st->db, err)) < 0 || (rc = pg_schema(st->db, err)) < 0 ||
+    if ((rc = pg_connect(location, &st->db, err)) < 0 || (rc = pg_claim(st->db, err)) < 0 ||
+        (rc = pg_schema(st->db, err)) < 0 ||
         (rc = pg_prepare(st->db, "put",
                          "INSERT INTO records(coll, key, value) VALUES($1, $2, $3) ON CONFLICT "
                          "(coll, key) DO UPDATE SET value = excluded.value",
@@ -213,8 +233,7 @@ static int collect(PGconn *db, size_t n)
         ExecStatusType st = PQresultStatus(r);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
             HG_LOG(HG_LOG_ERROR, "store", "postgres apply: %s",
-                   st == PGRES_PIPELINE_ABORTED ? "pipeline aborted"
-                                                : PQresultErrorMessage(r));
+                   st == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(r));
             rc = HG_ESTORE;
         }
         PQclear(r);
@@ -255,8 +274,8 @@ static int st_load(void *state, const char *coll, hg_store_load_cb cb, void *ud)
 {
     pg_state_t *st = state;
     const char *v[1] = {coll};
-    if (!PQsendQueryParams(st->db, "SELECT key, value FROM records WHERE coll = $1 ORDER BY key",
-                           1, NULL, v, NULL, NULL, 0) ||
+    if (!PQsendQueryParams(st->db, "SELECT key, value FROM records WHERE coll = $1 ORDER BY key", 1,
+                           NULL, v, NULL, NULL, 0) ||
         !PQsetSingleRowMode(st->db))
         return HG_ESTORE;
     int rc = 0, stop = 0;
@@ -422,9 +441,9 @@ static int rd_event_types(void *reader, const char *after, size_t limit, hg_stor
     int rc = 0;
     for (size_t i = 0; i < limit; i++) {
         const char *v[1] = {cur};
-        PGresult *r = PQexecParams(rd->db,
-                                   "SELECT type FROM events WHERE type > $1 ORDER BY type LIMIT 1",
-                                   1, NULL, v, NULL, NULL, 0);
+        PGresult *r =
+            PQexecParams(rd->db, "SELECT type FROM events WHERE type > $1 ORDER BY type LIMIT 1", 1,
+                         NULL, v, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             HG_LOG(HG_LOG_ERROR, "store", "postgres type read: %s", PQerrorMessage(rd->db));
             PQclear(r);

@@ -1,0 +1,97 @@
+"""11 hangard on the PostgreSQL store (--store postgres://…, src/store/postgres.c): a private
+PostgreSQL server (scripts/pg-local) on loopback; the GameLift lobby (a fleet, a game session
+queue), a FlexMatch configuration and a wallet purchase are written there, survive kill -9 of
+hangard, and a second hangard on the same database is refused (one node per database until
+cluster mode's leases)."""
+
+import atexit
+import json
+import os
+import subprocess
+
+import harness
+from harness import device_login, player_call, reg_call, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PG_DIR = harness.tmpdir("hangar-e2e-pg-")
+os.chmod(PG_DIR, 0o755)  # the server runs as postgres when the tests run as root
+PG_URL = subprocess.check_output([os.path.join(ROOT, "scripts", "pg-local"), "start",
+                                  os.path.join(PG_DIR, "data"), str(harness.free_port())],
+                                 text=True).strip()
+atexit.register(lambda: subprocess.call([os.path.join(ROOT, "scripts", "pg-local"), "stop",
+                                         os.path.join(PG_DIR, "data")]))
+
+
+def pg_db(name):
+    """A fresh database on the private server; its URI."""
+    subprocess.check_call(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL,
+                           "-c", "DROP DATABASE IF EXISTS %s" % name,
+                           "-c", "CREATE DATABASE %s" % name], stdout=subprocess.DEVNULL,
+                          env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def ok(r):
+    assert 200 <= r.status < 300, r
+    return r.json()
+
+
+@harness.fresh(args=["--store", pg_db("hg_e2e_lobby"), "--auth-device", "1"])
+def test_lobby_matchmaking_and_a_purchase_survive_kill_9(d):
+    c = d.client()
+    c.create_location(LocationName="custom-pg")
+    fleet = c.create_fleet(Name="pg", ComputeType="ANYWHERE",
+                           Locations=[{"Location": "custom-pg"}])["FleetAttributes"]
+    q = c.create_game_session_queue(Name="pgq", Destinations=[
+        {"DestinationArn": fleet["FleetArn"]}])["GameSessionQueue"]
+    c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps({
+        "ruleLanguageVersion": "1.0",
+        "teams": [{"name": "red", "maxPlayers": 1, "minPlayers": 1},
+                  {"name": "blue", "maxPlayers": 1, "minPlayers": 1}]}))
+    c.create_matchmaking_configuration(Name="duel", RuleSetName="duel", RequestTimeoutSeconds=60,
+                                       AcceptanceRequired=False, FlexMatchMode="STANDALONE")
+    c.start_matchmaking(TicketId="t1", ConfigurationName="duel", Players=[{"PlayerId": "p1"}])
+    c.start_matchmaking(TicketId="t2", ConfigurationName="duel", Players=[{"PlayerId": "p2"}])
+    wait_until(lambda: all(t["Status"] == "COMPLETED" for t in c.describe_matchmaking(
+        TicketIds=["t1", "t2"])["TicketList"]), timeout=15, what="t1 and t2 matched")
+    # a wallet: an item, a credit and a purchase as the player
+    me = device_login(d, "device-pg-1")
+    pid, tok = me["player_id"], me["token"]
+    ok(reg_call(d, "PUT", "/v1/catalog/items/sword", {"price": {"gold": 30}, "stackable": False}))
+    ok(reg_call(d, "POST", "/v1/players/%s/wallet/credits" % pid,
+                {"currency": "gold", "amount": 100, "receipt_id": "r-pg-1"}))
+    bought = ok(player_call(d, "POST", "/v1/purchases",
+                            {"sku": "sword", "quantity": 1, "idempotency_key": "k1"}, token=tok))
+    assert bought["balances"] == {"gold": 70}, bought
+
+    d.restart(hard=True)  # kill -9, then the same --store
+    c = d.client()
+    assert c.describe_fleet_attributes(FleetIds=[fleet["FleetId"]])["FleetAttributes"][0][
+        "Name"] == "pg"
+    assert c.describe_game_session_queues(Names=["pgq"])["GameSessionQueues"][0][
+        "GameSessionQueueArn"] == q["GameSessionQueueArn"]
+    got = {t["TicketId"]: t for t in c.describe_matchmaking(TicketIds=["t1", "t2"])["TicketList"]}
+    assert got["t1"]["Status"] == "COMPLETED" and got["t1"]["Players"][0]["Team"], got
+    wallet = ok(reg_call(d, "GET", "/v1/players/%s/wallet" % pid))
+    assert wallet["balances"] == {"gold": 70}, wallet
+    assert [i["sku"] for i in wallet["inventory"]] == ["sword"], wallet
+    # the same key again: the first answer, nothing charged twice
+    r = player_call(d, "POST", "/v1/purchases",
+                    {"sku": "sword", "quantity": 1, "idempotency_key": "k1"}, token=tok)
+    assert r.json()["purchase_id"] == bought["purchase_id"], (r, bought)
+    assert r.headers.get("idempotent-replayed") == "true", r.headers
+    ledger = ok(reg_call(d, "GET", "/v1/players/%s/ledger" % pid))
+    assert sorted(e["amount"] for e in ledger["items"]) == [-30, 100], ledger
+
+
+@harness.fresh(args=["--store", pg_db("hg_e2e_single")])
+def test_a_second_hangard_on_the_same_database_is_refused(d):
+    d.client().create_location(LocationName="custom-one")
+    url = d.args[d.args.index("--store") + 1]
+    p = harness.hangard_cli("--store", url, "--data", harness.tmpdir(),
+                            "--listen", "127.0.0.1:%d" % harness.free_port())
+    assert p.returncode != 0, (p.returncode, p.stdout, p.stderr)
+    assert "another hangard is using this PostgreSQL database" in p.stderr + p.stdout, p.stderr
+
+
+harness.run()

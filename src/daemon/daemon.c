@@ -988,6 +988,8 @@ int hg_daemon_main(int argc, char **argv)
         return hg_keys_cli(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "check") == 0)
         return hg_check_cli(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+        return hg_migrate_cli(argc - 1, argv + 1);
     hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
     hg_config_init(cfg);
     hg_error_t err;

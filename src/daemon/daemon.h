@@ -10,5 +10,8 @@ int hg_daemon_main(int argc, char **argv);
 int hg_keys_cli(int argc, char **argv);
 /* `hangard check --data DIR` (check_cli.c): the wallets and ledgers of a store agree. */
 int hg_check_cli(int argc, char **argv);
+/* `hangard migrate --data DIR --store postgres://…` (migrate_cli.c): the embedded store copied
+ * into an empty PostgreSQL database. */
+int hg_migrate_cli(int argc, char **argv);
 
 #endif

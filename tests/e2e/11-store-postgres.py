@@ -94,4 +94,40 @@ def test_a_second_hangard_on_the_same_database_is_refused(d):
     assert "another hangard is using this PostgreSQL database" in p.stderr + p.stdout, p.stderr
 
 
+@harness.fresh(args=["--auth-device", "1"])
+def test_migrate_copies_an_embedded_store_into_postgres(d):
+    """hangard migrate: what an embedded (SQLite) hangard wrote is served by a hangard on
+    PostgreSQL after the copy; a second copy into the same database is refused."""
+    c = d.client()
+    c.create_location(LocationName="custom-mig")
+    fleet = c.create_fleet(Name="mig", ComputeType="ANYWHERE",
+                           Locations=[{"Location": "custom-mig"}])["FleetAttributes"]
+    me = device_login(d, "device-mig-1")
+    ok(reg_call(d, "PUT", "/v1/catalog/items/shield", {"price": {"gold": 5}, "stackable": True}))
+    ok(reg_call(d, "POST", "/v1/players/%s/wallet/credits" % me["player_id"],
+                {"currency": "gold", "amount": 50, "receipt_id": "r-mig-1"}))
+    ok(player_call(d, "POST", "/v1/purchases",
+                   {"sku": "shield", "quantity": 2, "idempotency_key": "m1"}, token=me["token"]))
+    assert d.stop() == 0
+    url = pg_db("hg_e2e_migrate")
+    p = harness.hangard_cli("migrate", "--data", d.data, "--store", url)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    assert "copied and counted" in p.stdout, p.stdout
+    again = harness.hangard_cli("migrate", "--data", d.data, "--store", url)
+    assert again.returncode == 1 and "empty database" in again.stderr, again
+    # the same daemon, now on PostgreSQL
+    d.args += ["--store", url]
+    d.start()
+    c = d.client()
+    assert c.describe_fleet_attributes(FleetIds=[fleet["FleetId"]])["FleetAttributes"][0][
+        "Name"] == "mig"
+    wallet = ok(reg_call(d, "GET", "/v1/players/%s/wallet" % me["player_id"]))
+    assert wallet["balances"] == {"gold": 40}, wallet
+    r = player_call(d, "POST", "/v1/purchases",
+                    {"sku": "shield", "quantity": 2, "idempotency_key": "m1"}, token=me["token"])
+    assert r.status in (200, 201) and r.headers.get("idempotent-replayed") == "true", r
+    events = ok(reg_call(d, "GET", "/v1/events?type=payment.purchase"))
+    assert len(events["items"]) == 1, events
+
+
 harness.run()

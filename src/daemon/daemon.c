@@ -101,6 +101,7 @@ typedef struct daemon {
     hg_sdk_t *sdk;
     hg_placement_t *placement;
     hg_flexmatch_t *flexmatch;
+    int after_failure; /* this serve() follows a store failure (serve_until_stopped) */
     hg_players_t *players;
     hg_ptokens_t *ptokens;
     hg_lbs_t *leaderboards;
@@ -698,8 +699,16 @@ static int serve(daemon_t *d)
     }
     if ((rc = hg_store_open(&d->loop, pg ? &hg_store_postgres : &hg_store_sqlite,
                             pg ? d->cfg.store : d->cfg.data, (size_t)d->cfg.store_batch_max,
-                            &d->store, &err)) < 0)
+                            &d->store, &err)) < 0) {
+        if (pg && d->after_failure) { /* PostgreSQL restarting: wait for it, as for the failure */
+            HG_LOG(HG_LOG_WARN, "daemon", "the store cannot be opened yet: %s",
+                   hg_error_message(&err));
+            d->restart = 1;
+            rc = 0;
+            goto out_restart;
+        }
         goto fail;
+    }
     HG_LOG(HG_LOG_INFO, "daemon", "store=%s", pg ? "postgres" : "sqlite");
     hg_store_set_failure_cb(d->store, on_store_failure, d);
     d->keys = hg_keys_new(d->store, &d->clock);
@@ -893,6 +902,7 @@ static int serve(daemon_t *d)
     HG_LOG(HG_LOG_INFO, "daemon", "serving endpoint=%s", endpoint);
 
     uv_run(&d->loop, UV_RUN_DEFAULT);
+out_restart:
     rc = d->restart ? SERVE_RESTART : 0;
     goto out;
 fail:
@@ -963,6 +973,7 @@ static int serve_until_stopped(const hg_config_t *cfg)
     for (unsigned run = 1;; run++) {
         daemon_t *d = hg_calloc(1, sizeof(*d));
         d->cfg = *cfg;
+        d->after_failure = run > 1;
         uint64_t t0 = uv_hrtime();
         int rc = serve(d);
         OPENSSL_cleanse(&d->cfg, sizeof(d->cfg));

@@ -121,7 +121,7 @@ int hg_migrate_cli(int argc, char **argv)
         return 2;
     }
     long long there = pg_count(chk, "SELECT (SELECT count(*) FROM records) + "
-                                     "(SELECT count(*) FROM events)");
+                                    "(SELECT count(*) FROM events)");
     if (there > 0) {
         fprintf(stderr,
                 "migrate: the PostgreSQL database already holds %lld records and events: "
@@ -188,8 +188,9 @@ int hg_migrate_cli(int argc, char **argv)
     long long nr = pg_count(chk, "SELECT count(*) FROM records");
     long long ne = pg_count(chk, "SELECT count(*) FROM events");
     if (nr != b->records || ne != b->events) {
-        fprintf(stderr, "migrate: copied %lld records and %lld events, but PostgreSQL holds %lld "
-                        "and %lld\n",
+        fprintf(stderr,
+                "migrate: copied %lld records and %lld events, but PostgreSQL holds %lld "
+                "and %lld\n",
                 b->records, b->events, nr, ne);
         rc = 1;
         goto out;

@@ -94,6 +94,36 @@ def test_a_second_hangard_on_the_same_database_is_refused(d):
     assert "another hangard is using this PostgreSQL database" in p.stderr + p.stdout, p.stderr
 
 
+@harness.fresh(args=["--store", pg_db("hg_e2e_restart")])
+def test_postgres_restart_fails_writes_meanwhile_then_serves_again(d):
+    """PostgreSQL stops under a running hangard: a write fails (the commit in flight is not
+    acknowledged), hangard waits for the store, and once PostgreSQL is back it serves again
+    with everything acknowledged before."""
+    c = d.client()
+    c.create_location(LocationName="custom-before")
+    data = os.path.join(PG_DIR, "data")
+    port = PG_URL.rsplit(":", 1)[1].split("/")[0]
+    subprocess.check_call([os.path.join(ROOT, "scripts", "pg-local"), "stop", data])
+    try:
+        c.create_location(LocationName="custom-during")
+        during = "acknowledged"
+    except Exception as e:  # a 5xx, or the connection refused while hangard waits
+        during = type(e).__name__
+    assert during != "acknowledged", "a write was acknowledged while PostgreSQL was down"
+    subprocess.check_call([os.path.join(ROOT, "scripts", "pg-local"), "start", data, port],
+                          stdout=subprocess.DEVNULL)
+
+    def back():
+        try:
+            return [x["LocationName"] for x in d.client().list_locations()["Locations"]]
+        except Exception:
+            return None
+    names = wait_until(back, timeout=30, interval=0.5, what="hangard serving again")
+    assert "custom-before" in names and "custom-during" not in names, names
+    d.client().create_location(LocationName="custom-after")
+    assert "serving again" in d.output() or "restart" in d.output(), d.log_tail(40)
+
+
 @harness.fresh(args=["--auth-device", "1"])
 def test_migrate_copies_an_embedded_store_into_postgres(d):
     """hangard migrate: what an embedded (SQLite) hangard wrote is served by a hangard on

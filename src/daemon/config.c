@@ -27,8 +27,14 @@ const hg_config_def_t hg_config_defs[] = {
     {"store", S(store), "", 0, 0, "postgres://…",
      "Where durable state lives. Empty: the embedded SQLite store in the data directory. A "
      "postgres:// (or postgresql://) URI: that PostgreSQL database (libpq's URI form), created "
-     "tables and all. One hangard per database for now: a second one is refused (partitions "
-     "and leases for several nodes are not built yet)."},
+     "tables and all. Nodes on one database share it by a lease (docs/cluster.md): one serves, "
+     "the others stand by and take over when its lease runs out."},
+    {"node-id", S(node_id), "", 0, 127, "name",
+     "This node's name in the PostgreSQL lease table (store). Default: <hostname>:<listen "
+     "port>. Two nodes must not share a name."},
+    {"lease-ms", I(lease_ms), "10000", 1000, 300000, "ms",
+     "The PostgreSQL lease: renewed every third of it; a node that stops renewing is taken over "
+     "once it runs out, and its commits are refused from then on (fencing)."},
     {"log-level", S(log_level), "info", 0, 0, "error|warn|info|debug", "Log verbosity."},
     {"region", S(region), "us-east-1", 0, 0, "name", "Region shown in ARNs."},
     {"account-id", S(account_id), "000000000000", 0, 0, "12 digits", "Account shown in ARNs."},

@@ -20,6 +20,8 @@ typedef struct hg_config {
     char tls_key[1024];
     char data[1024];
     char store[1024];
+    char node_id[128];
+    int64_t lease_ms;
     char log_level[16];
     char region[32];
     char account_id[16];

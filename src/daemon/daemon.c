@@ -87,6 +87,8 @@
 #define RESTART_PAUSE_MAX_MS 8000 /* while failures repeat, up to this */
 #define RESTART_CALM_MS 60000     /* a run this long resets the pause */
 #define SERVE_RESTART 3           /* serve(): the store failed, serve again */
+#define SERVE_STANDBY 4           /* serve(): another node holds the store's lease */
+#define STANDBY_POLL_MS 500       /* a standby tries to take the lease this often */
 
 typedef struct daemon {
     hg_config_t cfg;
@@ -101,7 +103,8 @@ typedef struct daemon {
     hg_sdk_t *sdk;
     hg_placement_t *placement;
     hg_flexmatch_t *flexmatch;
-    int after_failure; /* this serve() follows a store failure (serve_until_stopped) */
+    int after_failure;           /* this serve() follows a store failure (serve_until_stopped) */
+    int standby, standby_logged; /* another node holds the lease (said once per standby) */
     hg_players_t *players;
     hg_ptokens_t *ptokens;
     hg_lbs_t *leaderboards;
@@ -697,9 +700,28 @@ static int serve(daemon_t *d)
                           d->cfg.store);
         goto fail;
     }
+    if (pg) {
+        char node[160];
+        if (d->cfg.node_id[0]) {
+            snprintf(node, sizeof(node), "%s", d->cfg.node_id);
+        } else {
+            char host[64] = "localhost";
+            gethostname(host, sizeof(host) - 1);
+            const char *port = strrchr(d->cfg.listen, ':');
+            snprintf(node, sizeof(node), "%.63s:%.32s", host, port ? port + 1 : d->cfg.listen);
+        }
+        hg_store_postgres_configure(node, d->cfg.lease_ms);
+    }
     if ((rc = hg_store_open(&d->loop, pg ? &hg_store_postgres : &hg_store_sqlite,
                             pg ? d->cfg.store : d->cfg.data, (size_t)d->cfg.store_batch_max,
                             &d->store, &err)) < 0) {
+        if (pg && rc == HG_ENOTREADY) { /* another node holds the lease: stand by */
+            if (!d->standby_logged)
+                HG_LOG(HG_LOG_INFO, "daemon", "standby: %s", hg_error_message(&err));
+            d->standby = 1;
+            rc = 0;
+            goto out_restart;
+        }
         if (pg && d->after_failure) { /* PostgreSQL restarting: wait for it, as for the failure */
             HG_LOG(HG_LOG_WARN, "daemon", "the store cannot be opened yet: %s",
                    hg_error_message(&err));
@@ -903,7 +925,7 @@ static int serve(daemon_t *d)
 
     uv_run(&d->loop, UV_RUN_DEFAULT);
 out_restart:
-    rc = d->restart ? SERVE_RESTART : 0;
+    rc = d->standby ? SERVE_STANDBY : d->restart ? SERVE_RESTART : 0;
     goto out;
 fail:
     fprintf(stderr, "hangard: %s\n", hg_error_message(&err));
@@ -970,14 +992,26 @@ static int restart_pause(uint64_t ms)
 static int serve_until_stopped(const hg_config_t *cfg)
 {
     uint64_t pause_ms = 0;
+    int standing_by = 0;
     for (unsigned run = 1;; run++) {
         daemon_t *d = hg_calloc(1, sizeof(*d));
         d->cfg = *cfg;
         d->after_failure = run > 1;
+        d->standby_logged = standing_by;
         uint64_t t0 = uv_hrtime();
         int rc = serve(d);
         OPENSSL_cleanse(&d->cfg, sizeof(d->cfg));
         hg_free(d);
+        if (rc == SERVE_STANDBY) { /* another node serves: try its lease again soon */
+            standing_by = 1;
+            run--;
+            if (restart_pause(STANDBY_POLL_MS)) {
+                HG_LOG(HG_LOG_INFO, "daemon", "stopped (signal while standing by)");
+                return 0;
+            }
+            continue;
+        }
+        standing_by = 0;
         if (rc != SERVE_RESTART)
             return rc;
         uint64_t ran_ms = (uv_hrtime() - t0) / 1000000;

@@ -22,10 +22,18 @@
  * Schema: created under an advisory lock (nodes starting together), versioned in
  * hangar_schema; a newer version than this build knows refuses to open.
  *
- * Not yet (issue #16): partitions, leases and the fencing check inside each commit; a lost
- * connection fails the batch (the store fences, as on a SQLite error) instead of reconnecting.
+ * The lease (docs/cluster.md): one partition, "all", held by one node at a time in
+ * partitions(id, owner, epoch, lease_until). open() takes it (free, expired, or held under this
+ * node's name; the epoch goes up every time) or fails HG_ENOTREADY (the daemon stands by); a
+ * thread of its own renews it every third of the lease and marks it lost when another node took
+ * it or it could not be renewed in time; every commit first runs hangar_fence(partition, node,
+ * epoch) inside its transaction, which holds the row FOR SHARE and raises unless the lease is
+ * still this node's: a takeover waits for a commit in flight, and a commit after it fails. A
+ * lost connection fails the batch (the store fences, as on a SQLite error, and the daemon
+ * serves again from the store).
  */
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,14 +44,38 @@
 #include "core/log.h"
 #include "store/store.h"
 
-#define PG_SCHEMA_VERSION 1
+#include <time.h>
+#include <uv.h>
+
+#define PG_SCHEMA_VERSION 2
 #define PG_LOCK_KEY 0x68616e676172LL /* "hangar": the schema's advisory lock */
-#define PG_NODE_KEY 0x68616e676173LL /* held by the one node using the database */
+#define PG_PARTITION "all"           /* the one partition until DESIGN.md §5's split lands */
+#define PG_NODE_MAX 128
+
+/* This process's identity and lease length (hg_store_postgres_configure). */
+static char node_id[PG_NODE_MAX] = "hangard";
+static int64_t lease_ms = HG_STORE_PG_LEASE_MS;
+
+void hg_store_postgres_configure(const char *node, int64_t lease)
+{
+    snprintf(node_id, sizeof(node_id), "%s", node);
+    lease_ms = lease > 0 ? lease : HG_STORE_PG_LEASE_MS;
+}
 
 typedef struct pg_state {
     const hg_store_reads_t *reads; /* first: the store finds its history reads here */
     char *conninfo;
     PGconn *db;
+    /* the lease on PG_PARTITION: its fencing token, and the thread that renews it */
+    char node[PG_NODE_MAX], epoch[24];
+    int64_t lease_ms;
+    PGconn *renew_db;
+    pthread_t renewer;
+    int renewer_on;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stopping; /* under mu */
+    int lost;     /* atomic: the renewer found the lease gone (another node took over) */
 } pg_state_t;
 
 static const char *const schema_sql =
@@ -55,7 +87,15 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS events_player ON events(player, id);"
     "CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);"
     "CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time_ms);"
-    "CREATE TABLE IF NOT EXISTS hangar_schema(version int NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS hangar_schema(version int NOT NULL);"
+    /* version 2: the lease (DESIGN.md §5) and the fencing check every commit runs first */
+    "CREATE TABLE IF NOT EXISTS partitions(id text COLLATE \"C\" PRIMARY KEY, owner text NOT NULL,"
+    " epoch bigint NOT NULL, lease_until timestamptz NOT NULL);"
+    "CREATE OR REPLACE FUNCTION hangar_fence(p text, o text, e bigint) RETURNS void"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " PERFORM 1 FROM partitions WHERE id = p AND owner = o AND epoch = e FOR SHARE;"
+    " IF NOT FOUND THEN RAISE EXCEPTION 'hangar: % does not hold partition % at epoch % (fenced)',"
+    " o, p, e; END IF; END $$;";
 
 /* Run sql (no parameters) and check it; the message into err. */
 static int pg_exec(PGconn *db, const char *sql, hg_error_t *err)
@@ -137,43 +177,138 @@ static int pg_prepare(PGconn *db, const char *name, const char *sql, int nparams
     return rc;
 }
 
+static void renewer_stop(pg_state_t *st)
+{
+    if (!st->renewer_on)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->stopping = 1;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->renewer, NULL);
+    st->renewer_on = 0;
+}
+
 static void st_close(void *state)
 {
     pg_state_t *st = state;
     if (st == NULL)
         return;
+    renewer_stop(st);
+    if (st->db && st->epoch[0] && !__atomic_load_n(&st->lost, __ATOMIC_SEQ_CST)) {
+        /* a graceful stop hands the partition over at once */
+        const char *v[3] = {PG_PARTITION, st->node, st->epoch};
+        PQclear(PQexecParams(st->db,
+                             "UPDATE partitions SET lease_until = clock_timestamp() WHERE id = $1 "
+                             "AND owner = $2 AND epoch = $3",
+                             3, NULL, v, NULL, NULL, 0));
+    }
+    if (st->renew_db)
+        PQfinish(st->renew_db);
     if (st->db)
         PQfinish(st->db);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
     hg_free(st->conninfo);
     hg_free(st);
 }
 
 static const hg_store_reads_t pg_reads;
 
-/* Until partitions and leases fence several nodes (#16), one node uses a database: its writer
- * connection holds a session advisory lock, which PostgreSQL drops with the connection. */
-static int pg_claim(PGconn *db, hg_error_t *err)
+/* Take the partition's lease: free, expired, or held by this node's name before (a restart
+ * of the same node), always with a new epoch, which fences every earlier holder's commits.
+ * HG_ENOTREADY while another node holds it (the daemon waits as a standby). */
+static int lease_acquire(pg_state_t *st, hg_error_t *err)
 {
-    char sql[96];
-    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", (long long)PG_NODE_KEY);
-    PGresult *r = PQexec(db, sql);
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lld", (long long)st->lease_ms);
+    const char *v[3] = {PG_PARTITION, st->node, ms};
+    PGresult *r = PQexecParams(
+        st->db,
+        "INSERT INTO partitions(id, owner, epoch, lease_until) VALUES($1, $2, 1, "
+        "clock_timestamp() + $3 * interval '1 millisecond') ON CONFLICT (id) DO UPDATE SET "
+        "owner = excluded.owner, epoch = partitions.epoch + 1, lease_until = excluded.lease_until "
+        "WHERE partitions.lease_until < clock_timestamp() OR partitions.owner = excluded.owner "
+        "RETURNING epoch",
+        3, NULL, v, NULL, NULL, 0);
     int rc = 0;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = hg_error_set(err, HG_ESTORE, "postgres: %s", PQerrorMessage(db));
-    else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
-        rc = hg_error_set(err, HG_ESTORE,
-                          "another hangard is using this PostgreSQL database (one node per "
-                          "database until cluster mode's leases)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = hg_error_set(err, HG_ESTORE, "postgres lease: %s", PQerrorMessage(st->db));
+    } else if (PQntuples(r) == 1) {
+        snprintf(st->epoch, sizeof(st->epoch), "%s", PQgetvalue(r, 0, 0));
+        HG_LOG(HG_LOG_INFO, "store", "lease taken partition=%s node=%s epoch=%s lease_ms=%lld",
+               PG_PARTITION, st->node, st->epoch, (long long)st->lease_ms);
+    } else {
+        PQclear(r);
+        const char *w[1] = {PG_PARTITION};
+        r = PQexecParams(st->db,
+                         "SELECT owner, epoch, greatest(0, (extract(epoch FROM lease_until - "
+                         "clock_timestamp()) * 1000)::bigint) FROM partitions WHERE id = $1",
+                         1, NULL, w, NULL, NULL, 0);
+        int known = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        rc = hg_error_set(err, HG_ENOTREADY,
+                          "partition %s is held by node %s (epoch %s) for %s ms more: standing by",
+                          PG_PARTITION, known ? PQgetvalue(r, 0, 0) : "?",
+                          known ? PQgetvalue(r, 0, 1) : "?", known ? PQgetvalue(r, 0, 2) : "?");
+    }
     PQclear(r);
     return rc;
+}
+
+/* The renewer: every third of the lease, push lease_until forward while (owner, epoch) is still
+ * ours. Finding it taken (another node's epoch) or not renewing it in time (PostgreSQL out of
+ * reach) marks the lease lost: every commit from then on fails, before it is sent. */
+static void *renewer_main(void *arg)
+{
+    pg_state_t *st = arg;
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lld", (long long)st->lease_ms);
+    const char *v[4] = {PG_PARTITION, st->node, st->epoch, ms};
+    uint64_t ok_at = uv_hrtime();
+    pthread_mutex_lock(&st->mu);
+    while (!st->stopping && !__atomic_load_n(&st->lost, __ATOMIC_SEQ_CST)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        int64_t ns = until.tv_nsec + (st->lease_ms / 3) * 1000000LL;
+        until.tv_sec += ns / 1000000000LL;
+        until.tv_nsec = ns % 1000000000LL;
+        pthread_cond_timedwait(&st->cv, &st->mu, &until);
+        if (st->stopping)
+            break;
+        pthread_mutex_unlock(&st->mu);
+        if (PQstatus(st->renew_db) != CONNECTION_OK)
+            PQreset(st->renew_db);
+        PGresult *r = PQexecParams(st->renew_db,
+                                   "UPDATE partitions SET lease_until = clock_timestamp() + $4 * "
+                                   "interval '1 millisecond' WHERE id = $1 AND owner = $2 AND "
+                                   "epoch = $3",
+                                   4, NULL, v, NULL, NULL, 0);
+        int done = PQresultStatus(r) == PGRES_COMMAND_OK;
+        int ours = done && strcmp(PQcmdTuples(r), "1") == 0;
+        PQclear(r);
+        if (ours) {
+            ok_at = uv_hrtime();
+        } else if (done || (uv_hrtime() - ok_at) / 1000000 >= (uint64_t)st->lease_ms) {
+            HG_LOG(HG_LOG_ERROR, "store", "lease lost partition=%s epoch=%s: %s", PG_PARTITION,
+                   st->epoch, done ? "another node holds it" : "not renewed in time");
+            __atomic_store_n(&st->lost, 1, __ATOMIC_SEQ_CST);
+        }
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
 }
 
 static int st_open(const char *location, void **state, hg_error_t *err)
 {
     pg_state_t *st = hg_calloc(1, sizeof(*st));
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    snprintf(st->node, sizeof(st->node), "%s", node_id);
+    st->lease_ms = lease_ms;
     int rc;
-    if ((rc = pg_connect(location, &st->db, err)) < 0 || (rc = pg_claim(st->db, err)) < 0 ||
-        (rc = pg_schema(st->db, err)) < 0 ||
+    if ((rc = pg_connect(location, &st->db, err)) < 0 || (rc = pg_schema(st->db, err)) < 0 ||
+        (rc = lease_acquire(st, err)) < 0 || (rc = pg_connect(location, &st->renew_db, err)) < 0 ||
         (rc = pg_prepare(st->db, "put",
                          "INSERT INTO records(coll, key, value) VALUES($1, $2, $3) ON CONFLICT "
                          "(coll, key) DO UPDATE SET value = excluded.value",
@@ -188,6 +323,11 @@ static int st_open(const char *location, void **state, hg_error_t *err)
         st_close(st);
         return rc;
     }
+    if (pthread_create(&st->renewer, NULL, renewer_main, st) != 0) {
+        st_close(st);
+        return hg_error_set(err, HG_ESTORE, "cannot start the lease renewer thread");
+    }
+    st->renewer_on = 1;
     st->conninfo = hg_strdup(location);
     st->reads = &pg_reads;
     *state = st;
@@ -251,16 +391,26 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
 {
     pg_state_t *st = state;
     PGconn *db = st->db;
+    if (__atomic_load_n(&st->lost, __ATOMIC_SEQ_CST)) {
+        HG_LOG(HG_LOG_ERROR, "store", "commit refused: the lease on partition %s is lost",
+               PG_PARTITION);
+        return HG_ESTORE;
+    }
     if (!PQenterPipelineMode(db)) {
         HG_LOG(HG_LOG_ERROR, "store", "postgres: %s", PQerrorMessage(db));
         return HG_ESTORE;
     }
-    int ok = PQsendQueryParams(db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    /* the fencing check first, inside the transaction: it holds the partition's row (FOR
+     * SHARE) until COMMIT, so a node taking the lease over waits for this commit to end, and a
+     * commit after the takeover fails */
+    const char *fv[3] = {PG_PARTITION, st->node, st->epoch};
+    int ok = PQsendQueryParams(db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+             PQsendQueryParams(db, "SELECT hangar_fence($1, $2, $3)", 3, NULL, fv, NULL, NULL, 0);
     for (size_t i = 0; i < nops && ok; i++)
         ok = send_op(db, ops[i]);
     ok = ok && PQsendQueryParams(db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
     ok = ok && PQpipelineSync(db);
-    int rc = ok ? collect(db, nops + 2) : HG_ESTORE;
+    int rc = ok ? collect(db, nops + 3) : HG_ESTORE;
     if (!ok)
         HG_LOG(HG_LOG_ERROR, "store", "postgres send: %s", PQerrorMessage(db));
     if (!PQexitPipelineMode(db))

@@ -91,8 +91,12 @@ typedef struct hg_store_backend {
 } hg_store_backend_t;
 
 extern const hg_store_backend_t hg_store_sqlite;
-/* PostgreSQL (store/postgres.c): location is a libpq connection URI. */
+/* PostgreSQL (store/postgres.c): location is a libpq connection URI. A store holds the lease
+ * of its partition (one, "all", for now) under this node's name; hg_store_open fails with
+ * HG_ENOTREADY while another node holds it. Configure before opening (loop thread). */
 extern const hg_store_backend_t hg_store_postgres;
+#define HG_STORE_PG_LEASE_MS 10000
+void hg_store_postgres_configure(const char *node, int64_t lease_ms);
 
 /* ---- history reads: the backend side ----
  *

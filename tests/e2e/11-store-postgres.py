@@ -1,13 +1,17 @@
-"""11 hangard on the PostgreSQL store (--store postgres://…, src/store/postgres.c): a private
-PostgreSQL server (scripts/pg-local) on loopback; the GameLift lobby (a fleet, a game session
-queue), a FlexMatch configuration and a wallet purchase are written there, survive kill -9 of
-hangard, and a second hangard on the same database is refused (one node per database until
-cluster mode's leases)."""
+"""11 hangard on the PostgreSQL store (--store postgres://…, src/store/postgres.c), on a private
+PostgreSQL server (scripts/pg-local) on loopback: the GameLift lobby, FlexMatch tickets and a
+wallet purchase survive kill -9 of hangard; a second node on the same database stands by and takes
+over within the lease (2 s here) when the first is killed; a node paused past its lease cannot
+write after it wakes (fencing) and stands by; PostgreSQL stopped under hangard fails the write in
+flight and hangard comes back with it; `hangard migrate` copies an embedded store into an empty
+database."""
 
 import atexit
 import json
 import os
+import signal
 import subprocess
+import time
 
 import harness
 from harness import device_login, player_call, reg_call, wait_until
@@ -84,14 +88,78 @@ def test_lobby_matchmaking_and_a_purchase_survive_kill_9(d):
     assert sorted(e["amount"] for e in ledger["items"]) == [-30, 100], ledger
 
 
-@harness.fresh(args=["--store", pg_db("hg_e2e_single")])
-def test_a_second_hangard_on_the_same_database_is_refused(d):
-    d.client().create_location(LocationName="custom-one")
+LEASE = ["--lease-ms", "2000"]
+
+
+def standby(url, name):
+    """A second node on the same database: it stands by (not serving) until it takes the lease
+    over. Started from this thread (the harness ties a daemon's life to the thread that started
+    it); is_serving(b) says when it serves."""
+    b = harness.Daemon(args=["--store", url, "--node-id", name] + LEASE)
+    b.port = harness.free_port()
+    argv, env = b._argv_env()
+    with open(b.stdout_path, "ab") as out, open(b.stderr_path, "ab") as err:
+        b.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=err, preexec_fn=harness._die_with_parent)
+    wait_until(lambda: "standby: partition all is held by node a" in b.output(), timeout=15,
+               what="node %s standing by" % name)
+    assert not is_serving(b), "the standby served while the lease was held"
+    return b
+
+
+def is_serving(b):
+    try:
+        return b.http("GET", "/healthz", timeout=1).status == 200
+    except OSError:
+        return False
+
+
+@harness.fresh(args=["--store", pg_db("hg_e2e_takeover"), "--node-id", "a"] + LEASE)
+def test_a_standby_takes_over_when_the_node_is_killed(d):
+    d.client().create_location(LocationName="custom-a")
     url = d.args[d.args.index("--store") + 1]
-    p = harness.hangard_cli("--store", url, "--data", harness.tmpdir(),
-                            "--listen", "127.0.0.1:%d" % harness.free_port())
-    assert p.returncode != 0, (p.returncode, p.stdout, p.stderr)
-    assert "another hangard is using this PostgreSQL database" in p.stderr + p.stdout, p.stderr
+    b = standby(url, "b")
+    t0 = time.monotonic()
+    d.kill9()
+    wait_until(lambda: is_serving(b), timeout=20, interval=0.05, what="node b taking over")
+    took = time.monotonic() - t0
+    assert took < 2.0 + 3.0, "takeover took %.1f s with a 2 s lease" % took
+    print("  takeover after kill -9: %.2f s (lease 2 s)" % took)
+    names = [x["LocationName"] for x in b.client().list_locations()["Locations"]]
+    assert "custom-a" in names, names
+    b.client().create_location(LocationName="custom-b")
+    # a graceful stop hands the lease back at once: node a serves again, with b's write
+    assert b.stop() == 0
+    d.start(port=d.port)
+    names = [x["LocationName"] for x in d.client().list_locations()["Locations"]]
+    assert "custom-a" in names and "custom-b" in names, names
+
+
+@harness.fresh(args=["--store", pg_db("hg_e2e_fence"), "--node-id", "a"] + LEASE)
+def test_a_paused_node_cannot_write_after_it_wakes(d):
+    """SIGSTOP past the lease: the standby takes over; after SIGCONT the old node's commit is
+    refused by the fencing check (its epoch is gone), and it stands by."""
+    d.client().create_location(LocationName="custom-a")
+    url = d.args[d.args.index("--store") + 1]
+    b = standby(url, "b")
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: is_serving(b), timeout=20, interval=0.05, what="node b taking over")
+        b.client().create_location(LocationName="custom-b")
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
+    try:
+        d.client().create_location(LocationName="custom-late")
+        late = "acknowledged"
+    except Exception as e:
+        late = type(e).__name__
+    assert late != "acknowledged", "the paused node wrote after it woke"
+    names = [x["LocationName"] for x in b.client().list_locations()["Locations"]]
+    assert "custom-b" in names and "custom-late" not in names, names
+    wait_until(lambda: "standby: partition all is held by node b" in d.output(), timeout=15,
+               what="node a standing by")
+    assert "fenced" in d.output() or "lease lost" in d.output(), d.log_tail(30)
+    assert b.stop() == 0
 
 
 @harness.fresh(args=["--store", pg_db("hg_e2e_restart")])

@@ -104,3 +104,17 @@ void hg_jsonw_value(hg_buf_t *b, const json_t *v)
     }
     json_dump_callback(v, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(13));
 }
+
+void hg_jsonw_kv_str(hg_buf_t *b, const char *key, const char *v)
+{
+    hg_buf_append(b, ",", 1);
+    hg_jsonw_key(b, key);
+    hg_jsonw_str(b, v ? v : "");
+}
+
+void hg_jsonw_kv_int(hg_buf_t *b, const char *key, int64_t v)
+{
+    hg_buf_append(b, ",", 1);
+    hg_jsonw_key(b, key);
+    hg_jsonw_int(b, v);
+}

@@ -20,6 +20,10 @@ void hg_jsonw_key(hg_buf_t *b, const char *key);
 void hg_jsonw_int(hg_buf_t *b, int64_t v);
 /* Epoch milliseconds as seconds: 1795464781049 → 1795464781.049 */
 void hg_jsonw_time_ms(hg_buf_t *b, int64_t ms);
+/* ,"key":"v" — a member after an object's first (v NULL: "") */
+void hg_jsonw_kv_str(hg_buf_t *b, const char *key, const char *v);
+/* ,"key":v */
+void hg_jsonw_kv_int(hg_buf_t *b, const char *key, int64_t v);
 /* Any jansson value (borrowed), compact. */
 void hg_jsonw_value(hg_buf_t *b, const json_t *v);
 

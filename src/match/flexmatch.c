@@ -203,15 +203,25 @@ static void config_free(hg_fm_config_t *c)
     hg_free(c);
 }
 
+/* The matcher's view of a player (attributes, latencies and their storage). */
+static void player_view_free(hg_fm_player_t *p)
+{
+    hg_free(p->attrs);
+    hg_free(p->lat);
+    hg_free(p->sl);
+    hg_free(p->nums);
+    p->attrs = NULL;
+    p->lat = NULL;
+    p->sl = NULL;
+    p->nums = NULL;
+    p->nattrs = p->nlat = 0;
+}
+
 static void players_free(hg_fm_ticket_t *t)
 {
     for (size_t i = 0; i < t->nplayers; i++) {
-        hg_fm_player_t *p = &t->players[i];
-        hg_free(p->team);
-        hg_free(p->attrs);
-        hg_free(p->lat);
-        hg_free(p->sl);
-        hg_free(p->nums);
+        hg_free(t->players[i].team);
+        player_view_free(&t->players[i]);
     }
     hg_free(t->players);
     hg_free(t->mplayers);
@@ -785,20 +795,6 @@ const char *hg_fm_players_text(hg_fm_ticket_t *t)
     return t->players_text;
 }
 
-static void w_str(hg_buf_t *b, const char *k, const char *v)
-{
-    hg_buf_append(b, ",", 1);
-    hg_jsonw_key(b, k);
-    hg_jsonw_str(b, v);
-}
-
-static void w_int(hg_buf_t *b, const char *k, int64_t v)
-{
-    hg_buf_append(b, ",", 1);
-    hg_jsonw_key(b, k);
-    hg_jsonw_int(b, v);
-}
-
 /* The ticket's record (see the top of this file), written as text: a ticket is written two or
  * three times in its life, at thousands a second. */
 static void ticket_save(hg_fm_ticket_t *t, hg_store_txn_t *txn)
@@ -809,24 +805,24 @@ static void ticket_save(hg_fm_ticket_t *t, hg_store_txn_t *txn)
     hg_buf_reserve(&b, 512 + strlen(hg_fm_players_text(t)));
     hg_buf_puts(&b, "{\"config\":");
     hg_jsonw_str(&b, t->config_name);
-    w_str(&b, "status", hg_fm_status_name(t->status));
-    w_int(&b, "start_ms", t->start_ms);
-    w_int(&b, "end_ms", t->end_ms);
-    w_int(&b, "deadline_ms", t->deadline_ms);
+    hg_jsonw_kv_str(&b, "status", hg_fm_status_name(t->status));
+    hg_jsonw_kv_int(&b, "start_ms", t->start_ms);
+    hg_jsonw_kv_int(&b, "end_ms", t->end_ms);
+    hg_jsonw_kv_int(&b, "deadline_ms", t->deadline_ms);
     hg_buf_puts(&b, ",\"players\":");
     hg_buf_puts(&b, hg_fm_players_text(t));
-    w_int(&b, "seq", (int64_t)t->seq);
+    hg_jsonw_kv_int(&b, "seq", (int64_t)t->seq);
     if (t->reason)
-        w_str(&b, "reason", t->reason);
+        hg_jsonw_kv_str(&b, "reason", t->reason);
     if (t->message)
-        w_str(&b, "message", t->message);
+        hg_jsonw_kv_str(&b, "message", t->message);
     if (t->backfill) {
-        w_int(&b, "backfill", t->auto_bf ? 2 : 1);
+        hg_jsonw_kv_int(&b, "backfill", t->auto_bf ? 2 : 1);
         if (t->bf_gs)
-            w_str(&b, "bf_gs", t->bf_gs);
+            hg_jsonw_kv_str(&b, "bf_gs", t->bf_gs);
     }
     if (t->match_id) {
-        w_str(&b, "match", t->match_id);
+        hg_jsonw_kv_str(&b, "match", t->match_id);
         hg_buf_puts(&b, ",\"teams\":[");
         for (size_t i = 0; i < t->nplayers; i++) {
             if (i)
@@ -849,15 +845,15 @@ static void ticket_save(hg_fm_ticket_t *t, hg_store_txn_t *txn)
             hg_jsonw_str(&b, t->players[i].psid);
         }
         hg_buf_append(&b, "]", 1);
-        w_int(&b, "accept_deadline_ms", t->accept_deadline_ms);
+        hg_jsonw_kv_int(&b, "accept_deadline_ms", t->accept_deadline_ms);
     }
     if (t->gs_arn) {
-        w_str(&b, "gs", t->gs_arn);
+        hg_jsonw_kv_str(&b, "gs", t->gs_arn);
         if (t->ip)
-            w_str(&b, "ip", t->ip);
+            hg_jsonw_kv_str(&b, "ip", t->ip);
         if (t->dns)
-            w_str(&b, "dns", t->dns);
-        w_int(&b, "port", t->port);
+            hg_jsonw_kv_str(&b, "dns", t->dns);
+        hg_jsonw_kv_int(&b, "port", t->port);
     }
     hg_buf_append(&b, "}", 1);
     hg_store_put_text(txn, COLL_TICKETS, t->id, hg_buf_steal(&b, NULL));
@@ -883,11 +879,11 @@ static void w_ev_player(hg_buf_t *b, const hg_fm_player_t *p, int flags)
     hg_buf_puts(b, "{\"playerId\":");
     hg_jsonw_str(b, p->id);
     if ((flags & EV_TEAM) && p->team)
-        w_str(b, "team", p->team);
+        hg_jsonw_kv_str(b, "team", p->team);
     if ((flags & EV_ANSWER) && p->answer)
         hg_buf_puts(b, p->answer > 0 ? ",\"accepted\":true" : ",\"accepted\":false");
     if ((flags & EV_PSID) && p->psid[0])
-        w_str(b, "playerSessionId", p->psid);
+        hg_jsonw_kv_str(b, "playerSessionId", p->psid);
     hg_buf_append(b, "}", 1);
 }
 
@@ -940,10 +936,10 @@ static void emit(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fm_config_t *
     }
     hg_buf_append(&b, "}", 1);
     if (match_id)
-        w_str(&b, "matchId", match_id);
+        hg_jsonw_kv_str(&b, "matchId", match_id);
     const char *custom = json_string_value(json_object_get(c->cfg, "CustomEventData"));
     if (custom)
-        w_str(&b, "customEventData", custom);
+        hg_jsonw_kv_str(&b, "customEventData", custom);
     json_object_foreach (extra, k, v) {
         if (strcmp(k, "gameSessionInfo") == 0)
             continue;
@@ -964,18 +960,8 @@ static void emit(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_fm_config_t *
  * half of what a retained ticket held). */
 static void retire(hg_fm_ticket_t *t)
 {
-    for (size_t i = 0; i < t->nplayers; i++) {
-        hg_fm_player_t *p = &t->players[i];
-        hg_free(p->attrs);
-        hg_free(p->lat);
-        hg_free(p->sl);
-        hg_free(p->nums);
-        p->attrs = NULL;
-        p->lat = NULL;
-        p->sl = NULL;
-        p->nums = NULL;
-        p->nattrs = p->nlat = 0;
-    }
+    for (size_t i = 0; i < t->nplayers; i++)
+        player_view_free(&t->players[i]);
     hg_free(t->mplayers);
     t->mplayers = NULL;
     if (t->players_json == NULL)

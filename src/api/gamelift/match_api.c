@@ -55,13 +55,6 @@ static json_t *render_config(const hg_fm_config_t *cf)
     return o;
 }
 
-static void w_str(hg_buf_t *b, const char *k, const char *v)
-{
-    hg_buf_append(b, ",", 1);
-    hg_jsonw_key(b, k);
-    hg_jsonw_str(b, v);
-}
-
 /* A MatchmakingTicket, written as text (StartMatchmaking answers thousands a second). Players as
  * the request gave them, with Team once matched (a backfill ticket's from the start): while no
  * player has a team the ticket's rendered players text is spliced as it is. */
@@ -72,15 +65,15 @@ static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
     hg_buf_reserve(b, 1024);
     hg_buf_puts(b, "{\"TicketId\":");
     hg_jsonw_str(b, t->id);
-    w_str(b, "ConfigurationName", t->config_name);
-    w_str(b, "ConfigurationArn", arn);
-    w_str(b, "Status", hg_fm_status_name(t->status));
+    hg_jsonw_kv_str(b, "ConfigurationName", t->config_name);
+    hg_jsonw_kv_str(b, "ConfigurationArn", arn);
+    hg_jsonw_kv_str(b, "Status", hg_fm_status_name(t->status));
     hg_buf_puts(b, ",\"StartTime\":");
     hg_jsonw_time_ms(b, t->start_ms);
     if (t->reason)
-        w_str(b, "StatusReason", t->reason);
+        hg_jsonw_kv_str(b, "StatusReason", t->reason);
     if (t->message)
-        w_str(b, "StatusMessage", t->message);
+        hg_jsonw_kv_str(b, "StatusMessage", t->message);
     if (t->status >= HG_FM_COMPLETED) {
         hg_buf_puts(b, ",\"EndTime\":");
         hg_jsonw_time_ms(b, t->end_ms);
@@ -126,9 +119,9 @@ static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
         hg_buf_puts(b, ",\"GameSessionConnectionInfo\":{\"GameSessionArn\":");
         hg_jsonw_str(b, t->gs_arn);
         if (t->ip)
-            w_str(b, "IpAddress", t->ip);
+            hg_jsonw_kv_str(b, "IpAddress", t->ip);
         if (t->dns)
-            w_str(b, "DnsName", t->dns);
+            hg_jsonw_kv_str(b, "DnsName", t->dns);
         if (t->port > 0) {
             hg_buf_puts(b, ",\"Port\":");
             hg_jsonw_int(b, t->port);
@@ -140,7 +133,7 @@ static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
                 continue;
             hg_buf_puts(b, n++ ? ",{\"PlayerId\":" : "{\"PlayerId\":");
             hg_jsonw_str(b, t->players[i].id);
-            w_str(b, "PlayerSessionId", t->players[i].psid);
+            hg_jsonw_kv_str(b, "PlayerSessionId", t->players[i].psid);
             hg_buf_append(b, "}", 1);
         }
         hg_buf_puts(b, "]}");

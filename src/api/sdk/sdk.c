@@ -322,36 +322,22 @@ static int need_str(req_t *r, json_t *m, const char *k, size_t max, const char *
     return 0;
 }
 
-static void f_str(hg_buf_t *b, const char *k, const char *v)
-{
-    hg_buf_puts(b, ",");
-    hg_jsonw_key(b, k);
-    hg_jsonw_str(b, v ? v : "");
-}
-
-static void f_int(hg_buf_t *b, const char *k, int64_t v)
-{
-    hg_buf_puts(b, ",");
-    hg_jsonw_key(b, k);
-    hg_jsonw_int(b, v);
-}
-
 /* The WebSocket PlayerSession shape (§7.5): times are integer epoch milliseconds. */
 static void w_player_session(hg_buf_t *b, const hg_fl_psession_t *ps)
 {
     const hg_fl_gsession_t *gs = ps->gs;
     hg_buf_puts(b, "{\"PlayerId\":");
     hg_jsonw_str(b, ps->player_id);
-    f_str(b, "PlayerSessionId", ps->id);
-    f_str(b, "GameSessionId", gs->arn);
-    f_str(b, "FleetId", gs->fleet->id);
-    f_str(b, "PlayerData", ps->data);
-    f_str(b, "IpAddress", gs->ip);
-    f_int(b, "Port", gs->port);
-    f_int(b, "CreationTime", ps->created_ms);
-    f_int(b, "TerminationTime", ps->terminated_ms);
-    f_str(b, "DnsName", gs->dns);
-    f_str(b, "Status", hg_ps_status_name(ps->status));
+    hg_jsonw_kv_str(b, "PlayerSessionId", ps->id);
+    hg_jsonw_kv_str(b, "GameSessionId", gs->arn);
+    hg_jsonw_kv_str(b, "FleetId", gs->fleet->id);
+    hg_jsonw_kv_str(b, "PlayerData", ps->data);
+    hg_jsonw_kv_str(b, "IpAddress", gs->ip);
+    hg_jsonw_kv_int(b, "Port", gs->port);
+    hg_jsonw_kv_int(b, "CreationTime", ps->created_ms);
+    hg_jsonw_kv_int(b, "TerminationTime", ps->terminated_ms);
+    hg_jsonw_kv_str(b, "DnsName", gs->dns);
+    hg_jsonw_kv_str(b, "Status", hg_ps_status_name(ps->status));
     hg_buf_puts(b, "}");
 }
 
@@ -490,7 +476,7 @@ static int do_backfill(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *
     rc = hg_fm_backfill_start(fm, c, id, gs, players, p->key, txn, &t, &existed, &r->err);
     json_decref(players);
     if (rc == 0)
-        f_str(&r->fields, "TicketId", t->id);
+        hg_jsonw_kv_str(&r->fields, "TicketId", t->id);
     return rc;
 }
 
@@ -558,7 +544,7 @@ static int do_describe_players(req_t *r, json_t *m)
     if (more) {
         char t[32];
         snprintf(t, sizeof(t), "%llu", (unsigned long long)out[n - 1]->seq);
-        f_str(&r->fields, "NextToken", t);
+        hg_jsonw_kv_str(&r->fields, "NextToken", t);
     }
     hg_free(out);
     return 0;
@@ -578,8 +564,8 @@ static int dispatch(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *txn
         return 0;
     }
     if (strcmp(a, "GetComputeCertificate") == 0) {
-        f_str(&r->fields, "CertificatePath", p->compute->cert);
-        f_str(&r->fields, "ComputeName", p->compute->name);
+        hg_jsonw_kv_str(&r->fields, "CertificatePath", p->compute->cert);
+        hg_jsonw_kv_str(&r->fields, "ComputeName", p->compute->name);
         return 0;
     }
     if (strcmp(a, "GetFleetRoleCredentials") == 0)
@@ -733,15 +719,15 @@ static const hg_ws_cb_t ws_cbs = {.on_message = on_message, .on_close = on_close
  * CreateGameSession, "Name" inside UpdateGameSession.GameSession; GameProperties an object). */
 static void w_game_session(hg_buf_t *b, const hg_fl_gsession_t *gs, const char *name_key)
 {
-    f_str(b, "GameSessionId", gs->arn);
-    f_str(b, name_key, gs->name);
-    f_str(b, "GameSessionData", gs->data);
-    f_str(b, "MatchmakerData", gs->matchmaker_data);
-    f_int(b, "MaximumPlayerSessionCount", gs->max_players);
-    f_str(b, "IpAddress", gs->ip);
-    f_str(b, "DnsName", gs->dns);
-    f_int(b, "Port", gs->port);
-    f_str(b, "Location", gs->location);
+    hg_jsonw_kv_str(b, "GameSessionId", gs->arn);
+    hg_jsonw_kv_str(b, name_key, gs->name);
+    hg_jsonw_kv_str(b, "GameSessionData", gs->data);
+    hg_jsonw_kv_str(b, "MatchmakerData", gs->matchmaker_data);
+    hg_jsonw_kv_int(b, "MaximumPlayerSessionCount", gs->max_players);
+    hg_jsonw_kv_str(b, "IpAddress", gs->ip);
+    hg_jsonw_kv_str(b, "DnsName", gs->dns);
+    hg_jsonw_kv_int(b, "Port", gs->port);
+    hg_jsonw_kv_str(b, "Location", gs->location);
     hg_buf_puts(b, ",\"GameProperties\":{");
     size_t i;
     json_t *kv;
@@ -782,8 +768,8 @@ void hg_sdk_push_update(hg_sdk_t *sdk, hg_fl_process_t *p, hg_fl_gsession_t *gs,
     hg_jsonw_str(&b, gs->fleet->id);
     w_game_session(&b, gs, "Name");
     hg_buf_puts(&b, "}");
-    f_str(&b, "UpdateReason", reason);
-    f_str(&b, "BackfillTicketId", ticket);
+    hg_jsonw_kv_str(&b, "UpdateReason", reason);
+    hg_jsonw_kv_str(&b, "BackfillTicketId", ticket);
     hg_buf_puts(&b, "}");
     send_text(c, b.data, b.len);
     sdk->pushes++;
@@ -798,7 +784,7 @@ void hg_sdk_push_terminate(hg_sdk_t *sdk, hg_fl_process_t *p, int64_t terminatio
     hg_buf_t b;
     hg_buf_init(&b);
     hg_buf_puts(&b, "{\"Action\":\"TerminateProcess\",\"StatusCode\":200");
-    f_int(&b, "TerminationTime", termination_ms);
+    hg_jsonw_kv_int(&b, "TerminationTime", termination_ms);
     hg_buf_puts(&b, "}");
     send_text(c, b.data, b.len);
     sdk->pushes++;
@@ -822,8 +808,8 @@ static void on_refresh_committed(void *ud, int rc)
         hg_buf_t b;
         hg_buf_init(&b);
         hg_buf_puts(&b, "{\"Action\":\"RefreshConnection\",\"StatusCode\":200");
-        f_str(&b, "RefreshConnectionEndpoint", c->endpoint);
-        f_str(&b, "AuthToken", r->token);
+        hg_jsonw_kv_str(&b, "RefreshConnectionEndpoint", c->endpoint);
+        hg_jsonw_kv_str(&b, "AuthToken", r->token);
         hg_buf_puts(&b, "}");
         send_text(to, b.data, b.len);
         c->sdk->pushes++;

@@ -258,6 +258,20 @@ static void match_free(hg_flexmatch_t *fm, hg_fm_match_t *m)
     hg_free(m);
 }
 
+/* The match ends: its tickets (the caller frees the array) no longer point to it. */
+static hg_fm_ticket_t **match_take(hg_flexmatch_t *fm, hg_fm_match_t *m, size_t *n)
+{
+    hg_fm_ticket_t **ts = m->tickets;
+    *n = m->ntickets;
+    for (size_t i = 0; i < *n; i++)
+        if (ts[i]->match == m)
+            ts[i]->match = NULL;
+    m->tickets = NULL;
+    m->ntickets = 0;
+    match_free(fm, m);
+    return ts;
+}
+
 void hg_flexmatch_free(hg_flexmatch_t *fm)
 {
     if (fm == NULL)
@@ -1174,11 +1188,8 @@ static void fail_match(hg_flexmatch_t *fm, hg_fm_match_t *m, const char *reason,
                        const char *message, hg_store_txn_t *txn)
 {
     hg_fm_config_t *c = m->config;
-    hg_fm_ticket_t **ts = m->tickets;
-    size_t n = m->ntickets;
-    m->tickets = NULL;
-    m->ntickets = 0;
-    match_free(fm, m);
+    size_t n;
+    hg_fm_ticket_t **ts = match_take(fm, m, &n);
     for (size_t i = 0; i < n; i++)
         finish(fm, ts[i], HG_FM_FAILED, reason, message, txn);
     emit(fm, txn, c, "MatchmakingFailed", ts, n, ts[0]->match_id, EV_TEAM,
@@ -1269,13 +1280,8 @@ static void proceed_backfill(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_
                                   HG_FM_MAX_MATCHMAKER_DATA);
         }
     }
-    hg_fm_ticket_t **ts = m->tickets;
-    size_t n = m->ntickets;
-    m->tickets = NULL;
-    m->ntickets = 0;
-    match_free(fm, m);
-    for (size_t k = 0; k < n; k++)
-        ts[k]->match = NULL;
+    size_t n;
+    hg_fm_ticket_t **ts = match_take(fm, m, &n);
     if (rc < 0) {
         for (size_t k = 0; k < n; k++)
             if (ts[k] != bf)
@@ -1321,11 +1327,8 @@ static void proceed(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
         return;
     }
     if (c->standalone) {
-        hg_fm_ticket_t **ts = m->tickets;
-        size_t n = m->ntickets;
-        m->tickets = NULL;
-        m->ntickets = 0;
-        match_free(fm, m);
+        size_t n;
+        hg_fm_ticket_t **ts = match_take(fm, m, &n);
         for (size_t i = 0; i < n; i++)
             finish(fm, ts[i], HG_FM_COMPLETED, NULL, NULL, txn);
         emit(fm, txn, c, "MatchmakingSucceeded", ts, n, ts[0]->match_id, EV_TEAM, NULL);
@@ -1429,13 +1432,10 @@ static void drop_match(hg_flexmatch_t *fm, hg_fm_match_t *m, const char *accepta
 {
     hg_fm_config_t *c = m->config;
     int timed_out = strcmp(acceptance, "TimedOut") == 0;
-    hg_fm_ticket_t **ts = m->tickets;
-    size_t n = m->ntickets;
     char mid[40];
     snprintf(mid, sizeof(mid), "%s", m->id);
-    m->tickets = NULL;
-    m->ntickets = 0;
-    match_free(fm, m);
+    size_t n;
+    hg_fm_ticket_t **ts = match_take(fm, m, &n);
     emit(fm, txn, c, "AcceptMatchCompleted", ts, n, mid, EV_TEAM | EV_ANSWER,
          json_pack("{s:s}", "acceptance", acceptance));
     for (size_t k = 0; k < n; k++) {
@@ -1673,11 +1673,8 @@ void hg_fm_config_delete(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_txn_t *
         hg_fm_match_t *m = hg_container_of(it, hg_fm_match_t, node);
         if (m->config != c)
             continue;
-        hg_fm_ticket_t **ts = m->tickets;
-        size_t n = m->ntickets;
-        m->tickets = NULL;
-        m->ntickets = 0;
-        match_free(fm, m);
+        size_t n;
+        hg_fm_ticket_t **ts = match_take(fm, m, &n);
         for (size_t i = 0; i < n; i++)
             end_one(fm, c, ts[i], HG_FM_CANCELLED, "CANCELLED",
                     "The matchmaking configuration was deleted", "MatchmakingCancelled", txn);
@@ -2074,11 +2071,8 @@ void hg_fm_on_placement(hg_flexmatch_t *fm, hg_store_txn_t *txn, const hg_pl_pla
         return;
     }
     hg_fm_config_t *c = m->config;
-    hg_fm_ticket_t **ts = m->tickets;
-    size_t n = m->ntickets;
-    m->tickets = NULL;
-    m->ntickets = 0;
-    match_free(fm, m);
+    size_t n;
+    hg_fm_ticket_t **ts = match_take(fm, m, &n);
     for (size_t k = 0; k < n; k++) {
         hg_fm_ticket_t *t = ts[k];
         t->gs_arn = hg_strdup(p->gs_arn);

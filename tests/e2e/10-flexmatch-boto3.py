@@ -53,6 +53,19 @@ def tickets(c, ids):
     return {t["TicketId"]: t for t in c.describe_matchmaking(TicketIds=ids)["TicketList"]}
 
 
+def anywhere_queue(c, loc, name):
+    """An ANYWHERE fleet in location loc with one compute (host-1 on 127.0.0.1) and a game
+    session queue <name>q onto it: (fleet attributes, compute, queue)."""
+    c.create_location(LocationName=loc)
+    fleet = c.create_fleet(Name=name, ComputeType="ANYWHERE",
+                           Locations=[{"Location": loc}])["FleetAttributes"]
+    comp = c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1",
+                              IpAddress="127.0.0.1", Location=loc)["Compute"]
+    q = c.create_game_session_queue(Name=name + "q", TimeoutInSeconds=30, Destinations=[
+        {"DestinationArn": fleet["FleetArn"]}])["GameSessionQueue"]
+    return fleet, comp, q
+
+
 def wait_status(c, ids, status, timeout=10):
     box = {}
 
@@ -189,13 +202,7 @@ def test_acceptance_stop_and_timeouts(d):
 def test_with_queue_and_restart(d):
     c = d.client()
     loc = "custom-fm"
-    c.create_location(LocationName=loc)
-    fleet = c.create_fleet(Name="fm", ComputeType="ANYWHERE",
-                           Locations=[{"Location": loc}])["FleetAttributes"]
-    comp = c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1",
-                              IpAddress="127.0.0.1", Location=loc)["Compute"]
-    q = c.create_game_session_queue(Name="fmq", TimeoutInSeconds=30, Destinations=[
-        {"DestinationArn": fleet["FleetArn"]}])["GameSessionQueue"]
+    fleet, comp, q = anywhere_queue(c, loc, "fm")
     c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
     cfg = c.create_matchmaking_configuration(
         Name="queued", RuleSetName="duel", RequestTimeoutSeconds=60, AcceptanceRequired=False,
@@ -249,13 +256,7 @@ def test_backfill_after_a_player_leaves(d):
     STANDALONE fills without a game session."""
     c = d.client()
     loc = "custom-bf"
-    c.create_location(LocationName=loc)
-    fleet = c.create_fleet(Name="bf", ComputeType="ANYWHERE",
-                           Locations=[{"Location": loc}])["FleetAttributes"]
-    comp = c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1",
-                              IpAddress="127.0.0.1", Location=loc)["Compute"]
-    q = c.create_game_session_queue(Name="bfq", TimeoutInSeconds=30, Destinations=[
-        {"DestinationArn": fleet["FleetArn"]}])["GameSessionQueue"]
+    fleet, comp, q = anywhere_queue(c, loc, "bf")
     c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
     cfg = c.create_matchmaking_configuration(
         Name="auto", RuleSetName="duel", RequestTimeoutSeconds=60, AcceptanceRequired=False,

@@ -63,6 +63,7 @@ struct hg_flexmatch {
     uint64_t next_seq;
     uint64_t cursor;               /* the seq of the configuration the next batch starts after */
     uint64_t batch_t0, batch_over; /* hg_mono_ns() of this batch's start; when it must yield */
+    uint64_t batch_flip;           /* when it stops making QUEUED tickets SEARCHING */
     int more;                      /* the last batch yielded with work left (hg_fm_more) */
     size_t pool_last;
     uint64_t batches, nmatches, started, completed, failed, cancelled, timed_out;
@@ -1858,13 +1859,20 @@ static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_tx
     int64_t now = now_ms(fm);
     hg_list_t *it;
     size_t step = 0;
-    /* QUEUED → SEARCHING (what the budget leaves QUEUED is not matched before it searches) */
+    /* QUEUED → SEARCHING (what the budget leaves QUEUED is not matched before it searches).
+     * Only for the first half of the budget: each ticket made SEARCHING is written at the
+     * batch's end (or when matched), which costs about as much again, so the batch as a whole
+     * keeps to its budget; the rest waits for the next batch (hg_fm_more). */
     hg_list_foreach (it, &c->tickets) {
         hg_fm_ticket_t *t = hg_container_of(it, hg_fm_ticket_t, cnode);
         if (t->status != HG_FM_QUEUED)
             continue;
-        if (over_budget(fm, step++))
+        if (over_budget(fm, step))
             return 0;
+        if ((step++ & 63) == 63 && hg_mono_ns() >= fm->batch_flip) {
+            fm->more = 1;
+            break;
+        }
         t->status = HG_FM_SEARCHING;
         t->unsaved = 1; /* written at the batch's end (save_unsaved), or by a later change */
         emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, 0,
@@ -1964,6 +1972,7 @@ size_t hg_fm_batch(hg_flexmatch_t *fm)
     fm->more = 0;
     fm->batch_t0 = t0;
     fm->batch_over = t0 + (uint64_t)fm->batch_budget_ms * 1000000ull;
+    fm->batch_flip = t0 + (uint64_t)fm->batch_budget_ms * 500000ull;
     for (size_t i = 0; i < nc; i++) {
         hg_fm_config_t *c = cs[(start + i) % nc];
         made += batch_config(fm, c, txn);

@@ -32,6 +32,10 @@ const hg_config_def_t hg_config_defs[] = {
     {"node-id", S(node_id), "", 0, 127, "name",
      "This node's name in the PostgreSQL lease table (store). Default: <hostname>:<listen "
      "port>. Two nodes must not share a name."},
+    {"advertise", S(advertise), "", 0, 159, "host:port",
+     "Where other nodes reach this one (store): a standby relays its clients' connections "
+     "here. Default: the listen address (with this host's name when it listens on every "
+     "address)."},
     {"lease-ms", I(lease_ms), "10000", 1000, 300000, "ms",
      "The PostgreSQL lease: renewed every third of it; a node that stops renewing is taken over "
      "once it runs out, and its commits are refused from then on (fencing)."},

@@ -21,6 +21,7 @@ typedef struct hg_config {
     char data[1024];
     char store[1024];
     char node_id[128];
+    char advertise[160];
     int64_t lease_ms;
     char log_level[16];
     char region[32];

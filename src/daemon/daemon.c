@@ -710,7 +710,17 @@ static int serve(daemon_t *d)
             const char *port = strrchr(d->cfg.listen, ':');
             snprintf(node, sizeof(node), "%.63s:%.32s", host, port ? port + 1 : d->cfg.listen);
         }
-        hg_store_postgres_configure(node, d->cfg.lease_ms);
+        char addr[200];
+        if (d->cfg.advertise[0]) {
+            snprintf(addr, sizeof(addr), "%s", d->cfg.advertise);
+        } else if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+            char me[64] = "localhost";
+            gethostname(me, sizeof(me) - 1);
+            snprintf(addr, sizeof(addr), "%.63s:%d", me, port);
+        } else {
+            snprintf(addr, sizeof(addr), "%.150s", d->cfg.listen);
+        }
+        hg_store_postgres_configure(node, addr, d->cfg.lease_ms);
     }
     if ((rc = hg_store_open(&d->loop, pg ? &hg_store_postgres : &hg_store_sqlite,
                             pg ? d->cfg.store : d->cfg.data, (size_t)d->cfg.store_batch_max,
@@ -1002,13 +1012,16 @@ static int serve_until_stopped(const hg_config_t *cfg)
         int rc = serve(d);
         OPENSSL_cleanse(&d->cfg, sizeof(d->cfg));
         hg_free(d);
-        if (rc == SERVE_STANDBY) { /* another node serves: try its lease again soon */
+        if (rc == SERVE_STANDBY) { /* another node serves: relay to it until its lease ends */
             standing_by = 1;
             run--;
-            if (restart_pause(STANDBY_POLL_MS)) {
+            int s = hg_standby_run(cfg);
+            if (s == 1) {
                 HG_LOG(HG_LOG_INFO, "daemon", "stopped (signal while standing by)");
                 return 0;
             }
+            if (s < 0 && restart_pause(STANDBY_POLL_MS)) /* cannot relay: wait and look again */
+                return 0;
             continue;
         }
         standing_by = 0;

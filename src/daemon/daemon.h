@@ -13,5 +13,9 @@ int hg_check_cli(int argc, char **argv);
 /* `hangard migrate --data DIR --store postgres://…` (migrate_cli.c): the embedded store copied
  * into an empty PostgreSQL database. */
 int hg_migrate_cli(int argc, char **argv);
+/* A standby node (standby.c): relays connections to the lease's owner until the lease is free.
+ * 0: free (serve now); 1: stopped by a signal; -1: cannot run. */
+struct hg_config;
+int hg_standby_run(const struct hg_config *cfg);
 
 #endif

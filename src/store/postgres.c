@@ -47,18 +47,20 @@
 #include <time.h>
 #include <uv.h>
 
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 #define PG_LOCK_KEY 0x68616e676172LL /* "hangar": the schema's advisory lock */
 #define PG_PARTITION "all"           /* the one partition until DESIGN.md §5's split lands */
 #define PG_NODE_MAX 128
 
 /* This process's identity and lease length (hg_store_postgres_configure). */
 static char node_id[PG_NODE_MAX] = "hangard";
+static char node_addr[160] = "";
 static int64_t lease_ms = HG_STORE_PG_LEASE_MS;
 
-void hg_store_postgres_configure(const char *node, int64_t lease)
+void hg_store_postgres_configure(const char *node, const char *addr, int64_t lease)
 {
     snprintf(node_id, sizeof(node_id), "%s", node);
+    snprintf(node_addr, sizeof(node_addr), "%s", addr ? addr : "");
     lease_ms = lease > 0 ? lease : HG_STORE_PG_LEASE_MS;
 }
 
@@ -67,7 +69,7 @@ typedef struct pg_state {
     char *conninfo;
     PGconn *db;
     /* the lease on PG_PARTITION: its fencing token, and the thread that renews it */
-    char node[PG_NODE_MAX], epoch[24];
+    char node[PG_NODE_MAX], addr[160], epoch[24];
     int64_t lease_ms;
     PGconn *renew_db;
     pthread_t renewer;
@@ -95,7 +97,9 @@ static const char *const schema_sql =
     " LANGUAGE plpgsql AS $$ BEGIN"
     " PERFORM 1 FROM partitions WHERE id = p AND owner = o AND epoch = e FOR SHARE;"
     " IF NOT FOUND THEN RAISE EXCEPTION 'hangar: % does not hold partition % at epoch % (fenced)',"
-    " o, p, e; END IF; END $$;";
+    " o, p, e; END IF; END $$;"
+    /* the owner's address, where standby nodes relay their clients (daemon/standby.c) */
+    "ALTER TABLE partitions ADD COLUMN IF NOT EXISTS addr text;";
 
 /* Run sql (no parameters) and check it; the message into err. */
 static int pg_exec(PGconn *db, const char *sql, hg_error_t *err)
@@ -222,15 +226,15 @@ static int lease_acquire(pg_state_t *st, hg_error_t *err)
 {
     char ms[24];
     snprintf(ms, sizeof(ms), "%lld", (long long)st->lease_ms);
-    const char *v[3] = {PG_PARTITION, st->node, ms};
+    const char *v[4] = {PG_PARTITION, st->node, ms, st->addr};
     PGresult *r = PQexecParams(
         st->db,
-        "INSERT INTO partitions(id, owner, epoch, lease_until) VALUES($1, $2, 1, "
-        "clock_timestamp() + $3 * interval '1 millisecond') ON CONFLICT (id) DO UPDATE SET "
-        "owner = excluded.owner, epoch = partitions.epoch + 1, lease_until = excluded.lease_until "
-        "WHERE partitions.lease_until < clock_timestamp() OR partitions.owner = excluded.owner "
-        "RETURNING epoch",
-        3, NULL, v, NULL, NULL, 0);
+        "INSERT INTO partitions(id, owner, epoch, lease_until, addr) VALUES($1, $2, 1, "
+        "clock_timestamp() + $3 * interval '1 millisecond', $4) ON CONFLICT (id) DO UPDATE SET "
+        "owner = excluded.owner, epoch = partitions.epoch + 1, lease_until = excluded.lease_until, "
+        "addr = excluded.addr WHERE partitions.lease_until < clock_timestamp() OR "
+        "partitions.owner = excluded.owner RETURNING epoch",
+        4, NULL, v, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rc = hg_error_set(err, HG_ESTORE, "postgres lease: %s", PQerrorMessage(st->db));
@@ -305,6 +309,7 @@ static int st_open(const char *location, void **state, hg_error_t *err)
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     snprintf(st->node, sizeof(st->node), "%s", node_id);
+    snprintf(st->addr, sizeof(st->addr), "%s", node_addr);
     st->lease_ms = lease_ms;
     int rc;
     if ((rc = pg_connect(location, &st->db, err)) < 0 || (rc = pg_schema(st->db, err)) < 0 ||

@@ -96,7 +96,7 @@ extern const hg_store_backend_t hg_store_sqlite;
  * HG_ENOTREADY while another node holds it. Configure before opening (loop thread). */
 extern const hg_store_backend_t hg_store_postgres;
 #define HG_STORE_PG_LEASE_MS 10000
-void hg_store_postgres_configure(const char *node, int64_t lease_ms);
+void hg_store_postgres_configure(const char *node, const char *addr, int64_t lease_ms);
 
 /* ---- history reads: the backend side ----
  *

@@ -1,7 +1,8 @@
 """11 hangard on the PostgreSQL store (--store postgres://…, src/store/postgres.c), on a private
 PostgreSQL server (scripts/pg-local) on loopback: the GameLift lobby, FlexMatch tickets and a
-wallet purchase survive kill -9 of hangard; a second node on the same database stands by and takes
-over within the lease (2 s here) when the first is killed; a node paused past its lease cannot
+wallet purchase survive kill -9 of hangard; a second node on the same database stands by, relays
+its clients' signed requests to the owner, and takes over within the lease (2 s here) when the
+first is killed; a node paused past its lease cannot
 write after it wakes (fencing) and stands by; PostgreSQL stopped under hangard fails the write in
 flight and hangard comes back with it; `hangard migrate` copies an embedded store into an empty
 database."""
@@ -92,22 +93,24 @@ LEASE = ["--lease-ms", "2000"]
 
 
 def standby(url, name):
-    """A second node on the same database: it stands by (not serving) until it takes the lease
-    over. Started from this thread (the harness ties a daemon's life to the thread that started
-    it); is_serving(b) says when it serves."""
+    """A second node on the same database: it stands by, relaying its port to the owner, until
+    it takes the lease over. Started from this thread (the harness ties a daemon's life to the
+    thread that started it); serves_itself(b) says when it serves."""
     b = harness.Daemon(args=["--store", url, "--node-id", name] + LEASE)
     b.port = harness.free_port()
     argv, env = b._argv_env()
     with open(b.stdout_path, "ab") as out, open(b.stderr_path, "ab") as err:
         b.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                   stderr=err, preexec_fn=harness._die_with_parent)
-    wait_until(lambda: "standby: partition all is held by node a" in b.output(), timeout=15,
-               what="node %s standing by" % name)
-    assert not is_serving(b), "the standby served while the lease was held"
+    wait_until(lambda: "relaying to node a at" in b.output(), timeout=15,
+               what="node %s standing by, relaying to node a" % name)
+    assert "serving endpoint" not in b.output(), "the standby served while the lease was held"
     return b
 
 
-def is_serving(b):
+def serves_itself(b):
+    if "serving endpoint" not in b.output():
+        return False
     try:
         return b.http("GET", "/healthz", timeout=1).status == 200
     except OSError:
@@ -119,14 +122,18 @@ def test_a_standby_takes_over_when_the_node_is_killed(d):
     d.client().create_location(LocationName="custom-a")
     url = d.args[d.args.index("--store") + 1]
     b = standby(url, "b")
+    # any node takes any request: the standby relays it to the owner, signature and all
+    names = [x["LocationName"] for x in b.client().list_locations()["Locations"]]
+    assert "custom-a" in names, names
+    b.client().create_location(LocationName="custom-via-b")
     t0 = time.monotonic()
     d.kill9()
-    wait_until(lambda: is_serving(b), timeout=20, interval=0.05, what="node b taking over")
+    wait_until(lambda: serves_itself(b), timeout=20, interval=0.05, what="node b taking over")
     took = time.monotonic() - t0
     assert took < 2.0 + 3.0, "takeover took %.1f s with a 2 s lease" % took
     print("  takeover after kill -9: %.2f s (lease 2 s)" % took)
     names = [x["LocationName"] for x in b.client().list_locations()["Locations"]]
-    assert "custom-a" in names, names
+    assert "custom-a" in names and "custom-via-b" in names, names
     b.client().create_location(LocationName="custom-b")
     # a graceful stop hands the lease back at once: node a serves again, with b's write
     assert b.stop() == 0
@@ -144,7 +151,8 @@ def test_a_paused_node_cannot_write_after_it_wakes(d):
     b = standby(url, "b")
     os.kill(d.proc.pid, signal.SIGSTOP)
     try:
-        wait_until(lambda: is_serving(b), timeout=20, interval=0.05, what="node b taking over")
+        wait_until(lambda: serves_itself(b), timeout=20, interval=0.05,
+                   what="node b taking over")
         b.client().create_location(LocationName="custom-b")
     finally:
         os.kill(d.proc.pid, signal.SIGCONT)
@@ -156,8 +164,10 @@ def test_a_paused_node_cannot_write_after_it_wakes(d):
     assert late != "acknowledged", "the paused node wrote after it woke"
     names = [x["LocationName"] for x in b.client().list_locations()["Locations"]]
     assert "custom-b" in names and "custom-late" not in names, names
-    wait_until(lambda: "standby: partition all is held by node b" in d.output(), timeout=15,
-               what="node a standing by")
+    wait_until(lambda: "relaying to node b at" in d.output(), timeout=15,
+               what="node a standing by, relaying to node b")
+    names = [x["LocationName"] for x in d.client().list_locations()["Locations"]]
+    assert "custom-b" in names, names  # node a's port now reaches node b
     assert "fenced" in d.output() or "lease lost" in d.output(), d.log_tail(30)
     assert b.stop() == 0
 

@@ -419,6 +419,23 @@ HG_TEST(stop_and_request_timeout)
 
 static int conn1;
 
+/* A server process "p" connects on the compute and goes ready; the pending placement puts its
+ * game session on it. */
+static hg_fl_process_t *process_places(env_t *e)
+{
+    hg_error_t err;
+    hg_fl_process_t *proc;
+    int created;
+    hg_store_txn_t *t = hg_store_txn_new(e->store);
+    ASSERT_OK(
+        hg_fl_proc_connect(e->fl, e->f, e->comp, "p", &conn1, NULL, t, &proc, &created, &err));
+    ASSERT_OK(hg_fl_proc_ready(e->fl, proc, 7000, NULL, NULL, NULL, t, &err));
+    commit(e, t);
+    hg_pl_run(e->pl, 100);
+    hg_test_commit(&e->loop, hg_store_txn_new(e->store));
+    return proc;
+}
+
 HG_TEST(with_queue_places_the_match_and_completes_with_the_session)
 {
     env_t e;
@@ -439,14 +456,8 @@ HG_TEST(with_queue_places_the_match_and_completes_with_the_session)
     ASSERT_EQ_INT(p->nlat, 2);
     /* a server process appears: the placement creates the session, which goes ACTIVE */
     hg_error_t err;
-    hg_fl_process_t *proc;
-    int created;
-    hg_store_txn_t *t = hg_store_txn_new(e.store);
-    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.comp, "p", &conn1, NULL, t, &proc, &created, &err));
-    ASSERT_OK(hg_fl_proc_ready(e.fl, proc, 7000, NULL, NULL, NULL, t, &err));
-    commit(&e, t);
-    hg_pl_run(e.pl, 100);
-    hg_test_commit(&e.loop, hg_store_txn_new(e.store));
+    hg_store_txn_t *t;
+    hg_fl_process_t *proc = process_places(&e);
     ASSERT_NOT_NULL(p->gs_arn);
     hg_fl_gsession_t *gs = hg_fl_gs_find(e.fl, p->gs_arn);
     ASSERT_NOT_NULL(gs->matchmaker_data);
@@ -574,14 +585,9 @@ HG_TEST(backfill_after_a_player_leaves_automatic_and_manual)
     ticket(&e, c, "b", "pb", 2);
     batch(&e);
     hg_error_t err;
-    hg_fl_process_t *proc;
     int created;
-    hg_store_txn_t *t = hg_store_txn_new(e.store);
-    ASSERT_OK(hg_fl_proc_connect(e.fl, e.f, e.comp, "p", &conn1, NULL, t, &proc, &created, &err));
-    ASSERT_OK(hg_fl_proc_ready(e.fl, proc, 7000, NULL, NULL, NULL, t, &err));
-    commit(&e, t);
-    hg_pl_run(e.pl, 100);
-    hg_test_commit(&e.loop, hg_store_txn_new(e.store));
+    hg_store_txn_t *t;
+    hg_fl_process_t *proc = process_places(&e);
     char arn[256];
     snprintf(arn, sizeof(arn), "%s", hg_pl_find(e.pl, a->match_id)->gs_arn);
     hg_fl_gsession_t *gs = hg_fl_gs_find(e.fl, arn);

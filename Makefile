@@ -3,6 +3,7 @@
 #               the rooms demo page at /examples/ (examples/rooms/README.md)
 #   make test   format check, unit tests (plain and under ASan+UBSan), then the end-to-end
 #               suite against the ASan+UBSan daemon
+#   make cluster  a private PostgreSQL and 3 hangard nodes on loopback (docs/cluster.md)
 #   make bench  benchmarks beside the peers; writes bench/RESULTS.md
 #   make fuzz   builds the libFuzzer drivers and runs each briefly
 BUILD      ?= build
@@ -14,7 +15,7 @@ DATA       ?= ./hangar-data
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan run test unit unit-asan e2e e2e-asan bench crash fuzz format format-check clean
+.PHONY: all deps build build-asan run cluster test unit unit-asan e2e e2e-asan bench crash fuzz format format-check clean
 
 all: build
 
@@ -50,6 +51,11 @@ e2e-asan: build-asan
 	  HANGARD=$(abspath $(ASAN_BUILD))/hangard $(PYTHON) tests/e2e/run.py
 
 test: format-check unit unit-asan e2e-asan
+
+# Cluster mode on this machine: a private PostgreSQL and 3 nodes on 127.0.0.1:7771-7773
+# (docs/cluster.md). Ctrl-C stops it.
+cluster: build
+	scripts/cluster ./hangar-cluster
 
 bench: build
 	bench/run.sh

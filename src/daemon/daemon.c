@@ -203,6 +203,7 @@ static void stop_subsystems(daemon_t *d)
         hg_webhook_stop(d->webhook);
     hg_metrics_unregister("placement");
     hg_metrics_unregister("flexmatch");
+    hg_metrics_unregister("cluster");
     hg_probe_cancel_all();
 }
 
@@ -535,6 +536,34 @@ static void on_placement_ended(void *ud, hg_store_txn_t *txn, const hg_pl_placem
         hg_fm_on_placement(d->flexmatch, txn, p);
 }
 
+/* /metrics in cluster mode: the lease and PostgreSQL's commit round trips. */
+static void render_cluster_metrics(hg_buf_t *out, void *ud)
+{
+    (void)ud;
+    hg_store_pg_stats_t st;
+    hg_store_postgres_stats(&st);
+    hg_buf_printf(
+        out,
+        "# HELP hangar_cluster_partitions_owned Partitions this node holds the lease of.\n"
+        "# TYPE hangar_cluster_partitions_owned gauge\nhangar_cluster_partitions_owned %llu\n"
+        "# HELP hangar_cluster_lease_epoch The fencing token of this node's lease.\n"
+        "# TYPE hangar_cluster_lease_epoch gauge\nhangar_cluster_lease_epoch %llu\n"
+        "# HELP hangar_cluster_lease_renewals_total Lease renewals.\n"
+        "# TYPE hangar_cluster_lease_renewals_total counter\n"
+        "hangar_cluster_lease_renewals_total %llu\n"
+        "# HELP hangar_cluster_leases_lost_total Leases found taken or not renewed in time.\n"
+        "# TYPE hangar_cluster_leases_lost_total counter\nhangar_cluster_leases_lost_total %llu\n"
+        "# HELP hangar_store_pg_commit_seconds PostgreSQL commits (a batch in one round trip).\n"
+        "# TYPE hangar_store_pg_commit_seconds summary\n"
+        "hangar_store_pg_commit_seconds_sum %.6f\nhangar_store_pg_commit_seconds_count %llu\n"
+        "# HELP hangar_store_pg_commit_seconds_max The longest commit.\n"
+        "# TYPE hangar_store_pg_commit_seconds_max gauge\nhangar_store_pg_commit_seconds_max "
+        "%.6f\n",
+        (unsigned long long)st.owned, (unsigned long long)st.epoch, (unsigned long long)st.renewals,
+        (unsigned long long)st.lost, (double)st.commit_ns_total / 1e9,
+        (unsigned long long)st.commits, (double)st.commit_ns_max / 1e9);
+}
+
 /* FlexMatch events on the registry event stream (kind "matchmaking"; type
  * "matchmaking.<event>"), and to the configuration's http(s) NotificationTarget as GameLift's
  * EventBridge event (detail-type "GameLift Matchmaking Event"). */
@@ -742,6 +771,8 @@ static int serve(daemon_t *d)
         goto fail;
     }
     HG_LOG(HG_LOG_INFO, "daemon", "store=%s", pg ? "postgres" : "sqlite");
+    if (pg)
+        hg_metrics_register("cluster", render_cluster_metrics, d);
     hg_store_set_failure_cb(d->store, on_store_failure, d);
     d->keys = hg_keys_new(d->store, &d->clock);
     if ((rc = hg_keys_load(d->keys)) < 0) {

@@ -53,6 +53,20 @@
 #define PG_NODE_MAX 128
 
 /* This process's identity and lease length (hg_store_postgres_configure). */
+/* What /metrics shows (hg_store_postgres_stats); written by the writer lane and the renewer. */
+static hg_store_pg_stats_t stats;
+
+void hg_store_postgres_stats(hg_store_pg_stats_t *out)
+{
+    out->owned = __atomic_load_n(&stats.owned, __ATOMIC_RELAXED);
+    out->epoch = __atomic_load_n(&stats.epoch, __ATOMIC_RELAXED);
+    out->renewals = __atomic_load_n(&stats.renewals, __ATOMIC_RELAXED);
+    out->lost = __atomic_load_n(&stats.lost, __ATOMIC_RELAXED);
+    out->commits = __atomic_load_n(&stats.commits, __ATOMIC_RELAXED);
+    out->commit_ns_total = __atomic_load_n(&stats.commit_ns_total, __ATOMIC_RELAXED);
+    out->commit_ns_max = __atomic_load_n(&stats.commit_ns_max, __ATOMIC_RELAXED);
+}
+
 static char node_id[PG_NODE_MAX] = "hangard";
 static char node_addr[160] = "";
 static int64_t lease_ms = HG_STORE_PG_LEASE_MS;
@@ -240,6 +254,8 @@ static int lease_acquire(pg_state_t *st, hg_error_t *err)
         rc = hg_error_set(err, HG_ESTORE, "postgres lease: %s", PQerrorMessage(st->db));
     } else if (PQntuples(r) == 1) {
         snprintf(st->epoch, sizeof(st->epoch), "%s", PQgetvalue(r, 0, 0));
+        __atomic_store_n(&stats.epoch, strtoull(st->epoch, NULL, 10), __ATOMIC_RELAXED);
+        __atomic_store_n(&stats.owned, 1, __ATOMIC_RELAXED);
         HG_LOG(HG_LOG_INFO, "store", "lease taken partition=%s node=%s epoch=%s lease_ms=%lld",
                PG_PARTITION, st->node, st->epoch, (long long)st->lease_ms);
     } else {
@@ -292,10 +308,13 @@ static void *renewer_main(void *arg)
         PQclear(r);
         if (ours) {
             ok_at = uv_hrtime();
+            __atomic_add_fetch(&stats.renewals, 1, __ATOMIC_RELAXED);
         } else if (done || (uv_hrtime() - ok_at) / 1000000 >= (uint64_t)st->lease_ms) {
             HG_LOG(HG_LOG_ERROR, "store", "lease lost partition=%s epoch=%s: %s", PG_PARTITION,
                    st->epoch, done ? "another node holds it" : "not renewed in time");
             __atomic_store_n(&st->lost, 1, __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&stats.lost, 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&stats.owned, 0, __ATOMIC_RELAXED);
         }
         pthread_mutex_lock(&st->mu);
     }
@@ -415,7 +434,13 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
         ok = send_op(db, ops[i]);
     ok = ok && PQsendQueryParams(db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
     ok = ok && PQpipelineSync(db);
+    uint64_t t0 = uv_hrtime();
     int rc = ok ? collect(db, nops + 3) : HG_ESTORE;
+    uint64_t ns = uv_hrtime() - t0;
+    __atomic_add_fetch(&stats.commits, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&stats.commit_ns_total, ns, __ATOMIC_RELAXED);
+    if (ns > __atomic_load_n(&stats.commit_ns_max, __ATOMIC_RELAXED))
+        __atomic_store_n(&stats.commit_ns_max, ns, __ATOMIC_RELAXED);
     if (!ok)
         HG_LOG(HG_LOG_ERROR, "store", "postgres send: %s", PQerrorMessage(db));
     if (!PQexitPipelineMode(db))

@@ -97,6 +97,13 @@ extern const hg_store_backend_t hg_store_sqlite;
 extern const hg_store_backend_t hg_store_postgres;
 #define HG_STORE_PG_LEASE_MS 10000
 void hg_store_postgres_configure(const char *node, const char *addr, int64_t lease_ms);
+/* For /metrics: the lease and the commits' round trips (any thread). */
+typedef struct hg_store_pg_stats {
+    uint64_t owned; /* partitions this node holds (0 or 1: the one partition "all") */
+    uint64_t epoch, renewals, lost;
+    uint64_t commits, commit_ns_total, commit_ns_max; /* a batch: send to the last result */
+} hg_store_pg_stats_t;
+void hg_store_postgres_stats(hg_store_pg_stats_t *out);
 
 /* ---- history reads: the backend side ----
  *

@@ -10,6 +10,7 @@ database."""
 import atexit
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -68,6 +69,11 @@ def test_lobby_matchmaking_and_a_purchase_survive_kill_9(d):
     bought = ok(player_call(d, "POST", "/v1/purchases",
                             {"sku": "sword", "quantity": 1, "idempotency_key": "k1"}, token=tok))
     assert bought["balances"] == {"gold": 70}, bought
+
+    m = d.http("GET", "/metrics").body.decode()
+    assert "hangar_cluster_partitions_owned 1" in m, m
+    assert re.search(r"hangar_store_pg_commit_seconds_count [1-9]", m), m
+    assert "hangar_cluster_lease_epoch 1" in m, m
 
     d.restart(hard=True)  # kill -9, then the same --store
     c = d.client()
@@ -169,6 +175,8 @@ def test_a_paused_node_cannot_write_after_it_wakes(d):
     names = [x["LocationName"] for x in d.client().list_locations()["Locations"]]
     assert "custom-b" in names, names  # node a's port now reaches node b
     assert "fenced" in d.output() or "lease lost" in d.output(), d.log_tail(30)
+    m = b.http("GET", "/metrics").body.decode()
+    assert "hangar_cluster_partitions_owned 1" in m and "hangar_cluster_lease_epoch 2" in m, m
     assert b.stop() == 0
 
 

@@ -1,3 +1,4 @@
+# needs: postgres
 """11 `scripts/cluster` (`make cluster`, docs/cluster.md) as the README shows it: a private
 PostgreSQL and three nodes on consecutive loopback ports; the AWS API answers on every port (one
 node serves, the two standbys relay to it); the serving node is killed and another takes over,

@@ -1,3 +1,4 @@
+# needs: postgres
 """11 hangard on the PostgreSQL store (--store postgres://…, src/store/postgres.c), on a private
 PostgreSQL server (scripts/pg-local) on loopback: the GameLift lobby, FlexMatch tickets and a
 wallet purchase survive kill -9 of hangard; a second node on the same database stands by, relays

@@ -132,6 +132,7 @@ class Subscriber:
         return [e["seq"] for e in self.seen if e.get("type") != "snapshot"]
 
 
+@harness.embedded_only  # reads or breaks hangar.db itself
 @no_daemon
 def test_full_disk_shows_nothing_that_is_not_durable(_):
     if os.geteuid() != 0:

@@ -198,6 +198,7 @@ def test_profile_and_friends(d):
     assert r.json()["metadata"] == {"level": 3, "tags": ["x"]}, r
 
 
+@harness.embedded_only  # reads or breaks hangar.db itself
 @fresh(args=OPEN)
 def test_expired_tampered_and_unsigned_tokens_refused(d):
     a = device_login(d, "device-forge-1")

@@ -93,6 +93,7 @@ def test_catalog(d):
     assert reg_call(d, "GET", "/v1/catalog/items/gift").status == 404
 
 
+@harness.embedded_only  # reads or breaks hangar.db itself
 @fresh(args=OPEN)
 def test_credit_buy_retry_conflict_and_errors(d):
     p, q = login(d, 1), login(d, 2)
@@ -218,6 +219,7 @@ def test_concurrent_buyers_never_overdraw(d):
     assert wallet(d, p)["balances"] == {"gold": 53}
 
 
+@harness.embedded_only  # reads or breaks hangar.db itself
 @fresh(args=OPEN)
 def test_survives_kill9_and_check_finds_tampering(d):
     p = login(d, 1)

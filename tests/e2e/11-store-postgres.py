@@ -211,6 +211,7 @@ def test_postgres_restart_fails_writes_meanwhile_then_serves_again(d):
     assert "serving again" in d.output() or "restart" in d.output(), d.log_tail(40)
 
 
+@harness.embedded_only  # reads or breaks hangar.db itself
 @harness.fresh(args=["--auth-device", "1"])
 def test_migrate_copies_an_embedded_store_into_postgres(d):
     """hangard migrate: what an embedded (SQLite) hangard wrote is served by a hangard on

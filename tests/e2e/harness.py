@@ -194,6 +194,8 @@ class Daemon:
         self.data = os.path.join(self.tmp, "data")
         os.mkdir(self.data)
         self.args = list(args)
+        if PG_URL and "--store" not in self.args:
+            self.args += ["--store", pg_database()]
         self.env = dict(env or {})
         self.fixed_admin = admin
         self.listen_via = listen
@@ -595,6 +597,28 @@ def no_daemon(fn):
     return fn
 
 
+def embedded_only(fn):
+    """The test is about the embedded store (it reads or breaks hangar.db itself): not run when
+    the suite runs every daemon on PostgreSQL (run.py --store postgres)."""
+    fn.e2e_embedded_only = True
+    return fn
+
+
+# run.py --store postgres: every Daemon gets a database of its own on this server
+PG_URL = os.environ.get("HG_E2E_PG")
+_PG_DBS = [0]
+
+
+def pg_database():
+    """A new, empty database on the suite's PostgreSQL; its URI."""
+    _PG_DBS[0] += 1
+    name = "e2e_%d_%d" % (os.getpid(), _PG_DBS[0])
+    subprocess.check_call(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL,
+                           "-c", "CREATE DATABASE %s" % name], stdout=subprocess.DEVNULL,
+                          env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
 def _check_clean_exit(d):
     """SIGTERM must end the daemon with status 0 (a sanitizer report at exit fails it)."""
     rc = d.stop()
@@ -613,6 +637,9 @@ def run(ns=None):
     shared_error = None
     try:
         for t in tests:
+            if PG_URL and getattr(t, "e2e_embedded_only", False):
+                print("skip %s (embedded store only)" % t.__name__, flush=True)
+                continue
             spec = getattr(t, "e2e_daemon", "shared")
             d = None
             t0 = time.monotonic()

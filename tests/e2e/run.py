@@ -15,8 +15,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,10 +83,19 @@ def run_file(path, env, timeout):
     return p.returncode, text, timed_out, time.monotonic() - t0
 
 
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=120, help="seconds per file")
+    ap.add_argument("--store", choices=("embedded", "postgres"), default="embedded",
+                    help="postgres: every daemon keeps its state in its own database of one "
+                         "private PostgreSQL server (scripts/pg-local) instead of SQLite")
     ap.add_argument("filters", nargs="*", help="run only files whose name contains one of these")
     opts = ap.parse_args()
 
@@ -93,6 +104,14 @@ def main():
         print("warning: %s is not an executable; every test will fail (run `make build`)" % hangard)
     env = dict(os.environ)
     env.update(HANGARD=hangard, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    pg_dir = None
+    if opts.store == "postgres":
+        pg_dir = tempfile.mkdtemp(prefix="hangar-e2e-suite-pg-")
+        os.chmod(pg_dir, 0o755)
+        env["HG_E2E_PG"] = subprocess.check_output(
+            [os.path.join(REPO, "scripts", "pg-local"), "start", os.path.join(pg_dir, "data"),
+             str(_free_port())], text=True).strip()
+        print("e2e: every daemon on PostgreSQL (%s)" % env["HG_E2E_PG"], flush=True)
 
     files = sorted(f for f in glob.glob(os.path.join(HERE, "[0-9][0-9]-*.py")))
     if opts.filters:
@@ -134,6 +153,10 @@ def main():
             else:
                 print("ok   %s (%d tests, %.1fs)" % (name, p, secs), flush=True)
 
+    if pg_dir:
+        subprocess.call([os.path.join(REPO, "scripts", "pg-local"), "stop",
+                         os.path.join(pg_dir, "data")])
+        shutil.rmtree(pg_dir, ignore_errors=True)
     print("e2e: %.1fs" % (time.monotonic() - t0))
     line = "%d passed, %d failed" % (passed, failed)
     if skipped:

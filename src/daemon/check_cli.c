@@ -1,14 +1,17 @@
-/* hangar — `hangard check --data DIR`: verify the wallets of an embedded store.
+/* hangar — `hangard check --data DIR` (the embedded store) or `hangard check --store
+ * postgres://…`: verify the wallets.
  *
  * For every player and currency the ledger's amounts must sum to the wallet's balance, each
  * ledger entry's balance must be the running sum, the entries must be numbered 1, 2, … up to the
  * wallet's next number - 1, no balance may be negative, and every purchase and credit must have
  * its payment event (payment.purchase / payment.credit carrying its id). Works on a stopped
- * store and on one a daemon is serving (a read-only connection sees the last committed state;
- * WAL readers do not block the writer). Exit status: 0 consistent, 1 a mismatch (each printed),
- * 2 the store cannot be read.
+ * store and on one a daemon is serving (one read-only transaction sees a single committed
+ * state: a WAL reader on SQLite, REPEATABLE READ on PostgreSQL; neither blocks the writer). The
+ * same queries run on both stores through the row reader below (text columns). Exit status: 0
+ * consistent, 1 a mismatch (each printed), 2 the store cannot be read.
  */
 #include <inttypes.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,51 +77,177 @@ static sum_t *sum_get(sums_t *s, const char *key)
     return e;
 }
 
+/* ---- one store or the other, read row by row ---- */
+
+typedef struct src {
+    sqlite3 *db; /* the embedded store, or */
+    PGconn *pg;  /* PostgreSQL */
+    char err[512];
+} src_t;
+
+typedef struct rows {
+    src_t *src;
+    sqlite3_stmt *q;
+    PGresult *r; /* the current row (single-row mode) */
+    int end;
+} rows_t;
+
+static int rows_open(src_t *s, const char *sql, rows_t *it)
+{
+    memset(it, 0, sizeof(*it));
+    it->src = s;
+    if (s->db) {
+        if (sqlite3_prepare_v2(s->db, sql, -1, &it->q, NULL) == SQLITE_OK)
+            return 0;
+        snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    if (PQsendQuery(s->pg, sql) && PQsetSingleRowMode(s->pg))
+        return 0;
+    snprintf(s->err, sizeof(s->err), "%s", PQerrorMessage(s->pg));
+    return -1;
+}
+
+/* 1: a row; 0: the end; -1: an error (in src->err). */
+static int rows_next(rows_t *it)
+{
+    if (it->end)
+        return 0;
+    if (it->q) {
+        int r = sqlite3_step(it->q);
+        if (r == SQLITE_ROW)
+            return 1;
+        it->end = 1;
+        if (r == SQLITE_DONE)
+            return 0;
+        snprintf(it->src->err, sizeof(it->src->err), "%s", sqlite3_errmsg(it->src->db));
+        return -1;
+    }
+    PQclear(it->r);
+    it->r = PQgetResult(it->src->pg);
+    ExecStatusType st = it->r ? PQresultStatus(it->r) : PGRES_TUPLES_OK;
+    if (st == PGRES_SINGLE_TUPLE)
+        return 1;
+    it->end = 1;
+    int rc = st == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc < 0)
+        snprintf(it->src->err, sizeof(it->src->err), "%s", PQresultErrorMessage(it->r));
+    return rc;
+}
+
+static const char *rows_text(rows_t *it, int col)
+{
+    return it->q ? (const char *)sqlite3_column_text(it->q, col) : PQgetvalue(it->r, 0, col);
+}
+
+static void rows_close(rows_t *it)
+{
+    if (it->q)
+        sqlite3_finalize(it->q);
+    if (it->src->pg) {
+        PQclear(it->r);
+        PGresult *r;
+        while ((r = PQgetResult(it->src->pg)) != NULL) /* the connection idle again */
+            PQclear(r);
+    }
+    memset(it, 0, sizeof(*it));
+}
+
+static int src_exec(src_t *s, const char *sql)
+{
+    if (s->db) {
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+            return 0;
+        snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    PGresult *r = PQexec(s->pg, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(s->err, sizeof(s->err), "%s", PQerrorMessage(s->pg));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static void src_close(src_t *s)
+{
+    if (s->db)
+        sqlite3_close(s->db);
+    if (s->pg)
+        PQfinish(s->pg);
+}
+
+/* The payment events by the id they carry, one row per purchase and receipt record: (coll,
+ * key, how many events). SQLite counts into a temporary table (writable on a read-only
+ * connection), PostgreSQL in a CTE: one pass over each, not a scan of the events per purchase. */
+static const char *const pay_sql_sqlite =
+    "SELECT r.coll, r.key, coalesce(p.n, 0) FROM records r LEFT JOIN pay p "
+    "ON p.kind = r.coll AND p.id = r.key WHERE r.coll IN ('wallet.purchase', 'wallet.rcpt')";
+static const char *const pay_sql_pg =
+    "WITH pay AS (SELECT 'wallet.purchase' AS kind, attrs::json->>'purchase_id' AS id, "
+    "count(*) AS n FROM events WHERE type = 'payment.purchase' GROUP BY 2 UNION ALL "
+    "SELECT 'wallet.rcpt', attrs::json->>'receipt_id', count(*) FROM events WHERE type = "
+    "'payment.credit' GROUP BY 2) SELECT r.coll, r.key, coalesce(p.n, 0) FROM records r LEFT "
+    "JOIN pay p ON p.kind = r.coll AND p.id = r.key WHERE r.coll IN ('wallet.purchase', "
+    "'wallet.rcpt')";
+
 int hg_check_cli(int argc, char **argv)
 {
-    const char *data = NULL;
+    const char *data = NULL, *url = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
         else if (strncmp(argv[i], "--data=", 7) == 0)
             data = argv[i] + 7;
-        else {
-            fprintf(stderr, "usage: hangard check --data DIR\n");
-            return 2;
-        }
+        else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+            url = argv[++i];
+        else
+            data = NULL, url = NULL, i = argc;
     }
-    if (data == NULL) {
-        fprintf(stderr, "usage: hangard check --data DIR\n");
+    if ((data == NULL) == (url == NULL)) {
+        fprintf(stderr, "usage: hangard check --data DIR | --store postgres://…\n");
         return 2;
     }
     char path[4096];
-    snprintf(path, sizeof(path), "%s/hangar.db", data);
-    sqlite3 *db;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(stderr, "hangard check: cannot open %s: %s\n", path, sqlite3_errmsg(db));
-        sqlite3_close(db);
-        return 2;
+    src_t src = {0};
+    if (url) {
+        snprintf(path, sizeof(path), "PostgreSQL");
+        src.pg = PQconnectdb(url);
+        if (PQstatus(src.pg) != CONNECTION_OK) {
+            fprintf(stderr, "hangard check: cannot connect to PostgreSQL: %s",
+                    PQerrorMessage(src.pg));
+            src_close(&src);
+            return 2;
+        }
+    } else {
+        snprintf(path, sizeof(path), "%s/hangar.db", data);
+        if (sqlite3_open_v2(path, &src.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+            fprintf(stderr, "hangard check: cannot open %s: %s\n", path, sqlite3_errmsg(src.db));
+            src_close(&src);
+            return 2;
+        }
+        sqlite3_busy_timeout(src.db, 5000);
     }
-    sqlite3_busy_timeout(db, 5000);
     /* one read transaction: every table as of one commit */
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        fprintf(stderr, "hangard check: %s\n", sqlite3_errmsg(db));
-        sqlite3_close(db);
+    if (src_exec(&src, src.pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN") < 0) {
+        fprintf(stderr, "hangard check: %s\n", src.err);
+        src_close(&src);
         return 2;
     }
     int bad = 0;
     long wallets = 0, entries = 0, purchases = 0, credits = 0;
-    sums_t sums = {0};
-    sqlite3_stmt *q;
+    sums_t sums = {0}, seqs = {0};
+    rows_t q;
     /* the ledger, in key order: per player, by number */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT key, value FROM records WHERE coll >= 'wallet.ledger/' AND "
-                           "coll < 'wallet.ledger0' ORDER BY coll, key",
-                           -1, &q, NULL) != SQLITE_OK)
+    int r;
+    if (rows_open(&src,
+                  "SELECT key, value FROM records WHERE coll >= 'wallet.ledger/' AND "
+                  "coll < 'wallet.ledger0' ORDER BY coll, key",
+                  &q) < 0)
         goto sql;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(q, 0);
-        json_t *v = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
+    while ((r = rows_next(&q)) == 1) {
+        const char *key = rows_text(&q, 0);
+        json_t *v = json_loads(rows_text(&q, 1), 0, NULL);
         const char *slash = strchr(key, '/'),
                    *cur = json_string_value(json_object_get(v, "currency"));
         if (slash == NULL || cur == NULL) {
@@ -146,18 +275,19 @@ int hg_check_cli(int argc, char **argv)
             credits++;
         json_decref(v);
     }
-    sqlite3_finalize(q);
+    rows_close(&q);
+    if (r < 0)
+        goto sql;
     /* ledger numbering per player (all currencies share one sequence) */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT key FROM records WHERE coll >= 'wallet.ledger/' AND "
-                           "coll < 'wallet.ledger0' ORDER BY coll, key",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (rows_open(&src,
+                  "SELECT key FROM records WHERE coll >= 'wallet.ledger/' AND "
+                  "coll < 'wallet.ledger0' ORDER BY coll, key",
+                  &q) < 0)
         goto sql;
     char player[64] = "";
     uint64_t expect = 1;
-    sums_t seqs = {0};
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(q, 0);
+    while ((r = rows_next(&q)) == 1) {
+        const char *key = rows_text(&q, 0);
         const char *slash = strchr(key, '/');
         if (slash == NULL)
             continue;
@@ -175,18 +305,20 @@ int hg_check_cli(int argc, char **argv)
         expect = seq + 1;
         sum_get(&seqs, player)->last_seq = seq;
     }
-    sqlite3_finalize(q);
+    rows_close(&q);
+    if (r < 0)
+        goto sql;
     sums_sort(&sums);
     sums_sort(&seqs);
     /* wallets: every balance is its ledger's sum; the next number follows the last entry */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT key, value FROM records WHERE coll >= 'wallet/' AND coll < "
-                           "'wallet0' ORDER BY coll, key",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (rows_open(&src,
+                  "SELECT key, value FROM records WHERE coll >= 'wallet/' AND coll < "
+                  "'wallet0' ORDER BY coll, key",
+                  &q) < 0)
         goto sql;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *pl = (const char *)sqlite3_column_text(q, 0);
-        json_t *v = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
+    while ((r = rows_next(&q)) == 1) {
+        const char *pl = rows_text(&q, 0);
+        json_t *v = json_loads(rows_text(&q, 1), 0, NULL);
         wallets++;
         const char *cur;
         json_t *n;
@@ -216,63 +348,60 @@ int hg_check_cli(int argc, char **argv)
         }
         json_decref(v);
     }
-    sqlite3_finalize(q);
+    rows_close(&q);
+    if (r < 0)
+        goto sql;
     for (size_t i = 0; i < sums.n; i++)
         if (!sums.v[i].seen && sums.v[i].total != 0) {
             printf("ledger %s sums to %" PRId64 " but the wallet has no such balance\n",
                    sums.v[i].key, sums.v[i].total);
             bad = 1;
         }
-    /* payment events: one per purchase and per receipt. The events are counted by the id they
-     * carry into a temporary table (the temp database is writable on a read-only connection),
-     * then joined: one pass each, not a scan of the events per purchase. */
-    int has_events = 0;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'",
-                           -1, &q, NULL) == SQLITE_OK) {
-        has_events = sqlite3_step(q) == SQLITE_ROW;
-        sqlite3_finalize(q);
+    /* payment events: one per purchase and per receipt (pay_sql_*) */
+    if (src.db) {
+        int has_events = 0;
+        if (rows_open(&src, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'",
+                      &q) == 0) {
+            has_events = rows_next(&q) == 1;
+            rows_close(&q);
+        }
+        if (src_exec(&src, "CREATE TEMP TABLE pay(kind TEXT, id TEXT, n INTEGER, "
+                           "PRIMARY KEY (kind, id))") < 0 ||
+            (has_events &&
+             src_exec(&src, "INSERT INTO pay SELECT 'wallet.purchase', json_extract(attrs, "
+                            "'$.purchase_id'), count(*) FROM events WHERE type = "
+                            "'payment.purchase' GROUP BY 2; INSERT INTO pay SELECT 'wallet.rcpt', "
+                            "json_extract(attrs, '$.receipt_id'), count(*) FROM events WHERE "
+                            "type = 'payment.credit' GROUP BY 2") < 0))
+            goto sql;
     }
-    if (sqlite3_exec(db,
-                     "CREATE TEMP TABLE pay(kind TEXT, id TEXT, n INTEGER, PRIMARY KEY (kind, id))",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        (has_events &&
-         sqlite3_exec(db,
-                      "INSERT INTO pay SELECT 'wallet.purchase', json_extract(attrs, "
-                      "'$.purchase_id'), count(*) FROM events WHERE type = 'payment.purchase' "
-                      "GROUP BY 2; INSERT INTO pay SELECT 'wallet.rcpt', json_extract(attrs, "
-                      "'$.receipt_id'), count(*) FROM events WHERE type = 'payment.credit' GROUP "
-                      "BY 2",
-                      NULL, NULL, NULL) != SQLITE_OK))
+    if (rows_open(&src, src.db ? pay_sql_sqlite : pay_sql_pg, &q) < 0)
         goto sql;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT r.coll, r.key, coalesce(p.n, 0) FROM records r LEFT JOIN pay p "
-                           "ON p.kind = r.coll AND p.id = r.key WHERE r.coll IN "
-                           "('wallet.purchase', 'wallet.rcpt')",
-                           -1, &q, NULL) != SQLITE_OK)
-        goto sql;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *coll = (const char *)sqlite3_column_text(q, 0);
-        int purchase = strcmp(coll, "wallet.purchase") == 0, n = sqlite3_column_int(q, 2);
+    while ((r = rows_next(&q)) == 1) {
+        const char *coll = rows_text(&q, 0);
+        int purchase = strcmp(coll, "wallet.purchase") == 0, n = atoi(rows_text(&q, 2));
         if (purchase)
             purchases++;
         if (n != 1) {
             printf("%s %s: %d %s events (1 due)\n", purchase ? "purchase_id" : "receipt_id",
-                   (const char *)sqlite3_column_text(q, 1), n,
-                   purchase ? "payment.purchase" : "payment.credit");
+                   rows_text(&q, 1), n, purchase ? "payment.purchase" : "payment.credit");
             bad = 1;
         }
     }
-    sqlite3_finalize(q);
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(db);
+    rows_close(&q);
+    if (r < 0)
+        goto sql;
+    src_exec(&src, "COMMIT");
+    src_close(&src);
     free(sums.v);
     free(seqs.v);
     printf("%s: %ld wallets, %ld ledger entries (%ld credits), %ld purchases: %s\n", path, wallets,
            entries, credits, purchases, bad ? "MISMATCH" : "consistent");
     return bad ? 1 : 0;
 sql:
-    fprintf(stderr, "hangard check: %s\n", sqlite3_errmsg(db));
-    sqlite3_close(db);
+    fprintf(stderr, "hangard check: %s\n", src.err);
+    src_close(&src);
     free(sums.v);
+    free(seqs.v);
     return 2;
 }

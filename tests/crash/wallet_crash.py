@@ -200,7 +200,7 @@ def verify(d, led, players):
 
 
 def check_cli(d):
-    p = subprocess.run([harness.HANGARD, "check", "--data", d.data], capture_output=True,
+    p = subprocess.run([harness.HANGARD, "check"] + harness.store_args(d), capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout.strip()

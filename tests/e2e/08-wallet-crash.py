@@ -13,7 +13,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import wallet_crash  # noqa: E402
 
 
-@harness.embedded_only  # reads or breaks hangar.db itself
 @fresh(args=["--auth-device", "1"])
 def test_kill9_twenty_times_during_purchases_and_credits(d):
     wallet_crash.run(d, rounds=20, conns=8, nplayers=4, log=lambda s: print("   ", s))

@@ -609,6 +609,13 @@ PG_URL = os.environ.get("HG_E2E_PG")
 _PG_DBS = [0]
 
 
+def store_args(d):
+    """How `hangard check` (or migrate) names d's store: its --store URI, else its data dir."""
+    if "--store" in d.args:
+        return ["--store", d.args[d.args.index("--store") + 1]]
+    return ["--data", d.data]
+
+
 def pg_database():
     """A new, empty database on the suite's PostgreSQL; its URI."""
     _PG_DBS[0] += 1

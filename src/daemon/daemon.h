@@ -2,6 +2,8 @@
 #ifndef HG_DAEMON_DAEMON_H
 #define HG_DAEMON_DAEMON_H
 
+#include <stdint.h>
+
 /* The whole of `hangard`: options, subcommands, serve until SIGINT/SIGTERM. Returns the exit
  * status. */
 int hg_daemon_main(int argc, char **argv);
@@ -17,5 +19,8 @@ int hg_migrate_cli(int argc, char **argv);
  * 0: free (serve now); 1: stopped by a signal; -1: cannot run. */
 struct hg_config;
 int hg_standby_run(const struct hg_config *cfg);
+/* Answer every request on the listening port 503 for ms (unavailable.c): the pause before the
+ * daemon serves again after a store failure. 1 when SIGINT/SIGTERM came meanwhile. */
+int hg_unavailable_run(const struct hg_config *cfg, uint64_t ms, const char *why);
 
 #endif

@@ -197,6 +197,16 @@ def test_postgres_restart_fails_writes_meanwhile_then_serves_again(d):
     except Exception as e:  # a 5xx, or the connection refused while hangard waits
         during = type(e).__name__
     assert during != "acknowledged", "a write was acknowledged while PostgreSQL was down"
+    # while it waits for PostgreSQL, every request gets a clear 503 in the API's own shape
+
+    def unavailable():
+        try:
+            harness.expect_error("ServiceUnavailableException", d.client().list_locations)
+        except Exception:
+            return False
+        r = d.http("GET", "/v1/events")
+        return r.status == 503 and r.json()["error"]["code"] == "unavailable"
+    wait_until(unavailable, timeout=15, interval=0.1, what="503 ServiceUnavailable meanwhile")
     subprocess.check_call([os.path.join(ROOT, "scripts", "pg-local"), "start", data, port],
                           stdout=subprocess.DEVNULL)
 

@@ -96,11 +96,11 @@ static void answer(uconn_t *c)
                  c->w->why);
     size_t n = strlen(body) + 256;
     c->reply = hg_malloc(n);
-    int len = snprintf(c->reply, n,
-                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: %s\r\nRetry-After: "
-                       "1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
-                       gamelift ? "application/x-amz-json-1.1" : "application/json", strlen(body),
-                       body);
+    int len =
+        snprintf(c->reply, n,
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: %s\r\nRetry-After: "
+                 "1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                 gamelift ? "application/x-amz-json-1.1" : "application/json", strlen(body), body);
     uv_buf_t b = uv_buf_init(c->reply, (unsigned)len);
     c->wr.data = c;
     if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0)

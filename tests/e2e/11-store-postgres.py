@@ -14,8 +14,10 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
+import glsdk
 import harness
 from harness import device_login, player_call, reg_call, wait_until
 
@@ -147,6 +149,94 @@ def test_a_standby_takes_over_when_the_node_is_killed(d):
     d.start(port=d.port)
     names = [x["LocationName"] for x in d.client().list_locations()["Locations"]]
     assert "custom-a" in names and "custom-b" in names, names
+
+
+@harness.fresh(args=["--store", pg_db("hg_e2e_fault"), "--node-id", "a", "--auth-device", "1"]
+               + LEASE)
+def test_kill_9_of_the_owner_under_load_loses_nothing(d):
+    """Clients of both nodes buy while the owner is killed: every purchase acknowledged is there
+    once, retries of the rest charge at most once, the ledgers balance; a server process that
+    reached its game session through the standby reconnects to it and the session stays
+    ACTIVE."""
+    url = d.args[d.args.index("--store") + 1]
+    c = d.client()
+    c.create_location(LocationName="custom-fault")
+    fleet = c.create_fleet(Name="fault", ComputeType="ANYWHERE",
+                           Locations=[{"Location": "custom-fault"}])["FleetAttributes"]
+    c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1", IpAddress="127.0.0.1",
+                       Location="custom-fault")
+    tok = c.get_compute_auth_token(FleetId=fleet["FleetId"], ComputeName="host-1")["AuthToken"]
+    ok(reg_call(d, "PUT", "/v1/catalog/items/gem", {"price": {"gold": 1}, "stackable": True}))
+    players = []
+    for i in range(4):
+        me = device_login(d, "device-fault-%d" % i)
+        ok(reg_call(d, "POST", "/v1/players/%s/wallet/credits" % me["player_id"],
+                    {"currency": "gold", "amount": 100000, "receipt_id": "r-fault-%d" % i}))
+        players.append(me)
+    b = standby(url, "b")
+    # the server process reaches the service through node b (relayed to a)
+    sdk = glsdk.ServerSdk("ws://127.0.0.1:%d/sdk" % b.port, fleet["FleetId"], "host-1",
+                          auth_token=tok, call_timeout=10, auto_reconnect=True,
+                          reconnect_attempts=8)
+    sdk.connect()
+    sdk.process_ready(7777)
+    gs = c.create_game_session(FleetId=fleet["FleetId"], MaximumPlayerSessionCount=2,
+                               Location="custom-fault")["GameSession"]
+    sdk.wait_push("CreateGameSession", timeout=10)
+    sdk.activate_game_session(gs["GameSessionId"])
+    nodes = [d, b]
+    sent, acked, stop = [], {}, threading.Event()
+
+    def buyer(i):
+        me, n = players[i], 0
+        while not stop.is_set():
+            key = "k-%d-%d" % (i, n)
+            n += 1
+            sent.append((i, key))
+            try:
+                r = player_call(nodes[n % 2], "POST", "/v1/purchases",
+                                {"sku": "gem", "quantity": 1, "idempotency_key": key},
+                                token=me["token"])
+                if r.status in (200, 201):
+                    acked[(i, key)] = r.json()["purchase_id"]
+                else:
+                    time.sleep(0.05)  # 503s and refusals during the takeover: not a spin
+            except OSError:
+                time.sleep(0.05)
+    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    d.kill9()
+    wait_until(lambda: serves_itself(b), timeout=20, interval=0.05, what="node b taking over")
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert len(acked) > 20, len(acked)
+    print("  %d purchases sent, %d acknowledged around the kill" % (len(sent), len(acked)))
+    # every acknowledged purchase is there; every key resent is charged once at most
+    for (i, key) in list(sent):
+        r = player_call(b, "POST", "/v1/purchases",
+                        {"sku": "gem", "quantity": 1, "idempotency_key": key},
+                        token=players[i]["token"])
+        assert r.status in (200, 201), r
+        if (i, key) in acked:
+            assert r.json()["purchase_id"] == acked[(i, key)], (key, r.json())
+    for i, me in enumerate(players):
+        keys = len([1 for (j, _) in sent if j == i])
+        w = ok(player_call(b, "GET", "/v1/players/me/wallet", token=me["token"]))
+        assert w["balances"] == {"gold": 100000 - keys}, (i, keys, w)
+    p = harness.hangard_cli("check", "--store", url)
+    assert p.returncode == 0 and "consistent" in p.stdout, (p.stdout, p.stderr)
+    # the server process came back through node b: its game session is still ACTIVE
+    wait_until(lambda: sdk.connected, timeout=20, what="the server process reconnecting")
+    sdk.heartbeat()
+    got = b.client().describe_game_sessions(GameSessionId=gs["GameSessionId"])["GameSessions"][0]
+    assert got["Status"] == "ACTIVE", got
+    sdk.close()
+    assert b.stop() == 0
+    d.start(port=d.port)  # node a again, for the harness's clean stop
 
 
 @harness.fresh(args=["--store", pg_db("hg_e2e_fence"), "--node-id", "a"] + LEASE)

@@ -239,6 +239,76 @@ def test_kill_9_of_the_owner_under_load_loses_nothing(d):
     d.start(port=d.port)  # node a again, for the harness's clean stop
 
 
+@harness.fresh(args=["--store", pg_db("hg_e2e_claims"), "--node-id", "a", "--auth-device", "1"]
+               + LEASE)
+def test_kill_9_of_the_owner_during_claims_and_score_submits(d):
+    """FleetIQ claims and leaderboard submits through both nodes while the owner is killed: no
+    game server is claimed twice, every acknowledged claim holds after the takeover, and every
+    acknowledged best score is on the board."""
+    url = d.args[d.args.index("--store") + 1]
+    c = d.client()
+    harness.create_group(c, "fault-g", MaxSize=4)
+    for k in range(300):
+        harness.register(c, "fault-g", "gs-%03d" % k)
+    ok(reg_call(d, "POST", "/v1/leaderboards", {"id": "fault-lb", "order": "desc",
+                                                  "operator": "best"}))
+    players = [device_login(d, "device-lb-fault-%d" % i) for i in range(3)]
+    b = standby(url, "b")
+    nodes = [d, b]
+    claims, best, stop = [], {}, threading.Event()
+
+    def claimer(i):
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                gs = harness.gs_claim(nodes[n % 2].client(), "fault-g")
+                claims.append(gs["GameServerId"])
+            except Exception:
+                time.sleep(0.05)
+
+    def submitter(i):
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                r = player_call(nodes[n % 2], "POST", "/v1/leaderboards/fault-lb/scores",
+                                {"score": n}, token=players[i]["token"])
+                if r.status == 200:
+                    best[i] = max(best.get(i, 0), n)
+                else:
+                    time.sleep(0.05)
+            except OSError:
+                time.sleep(0.05)
+    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(2)]
+    threads += [threading.Thread(target=submitter, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    d.kill9()
+    wait_until(lambda: serves_itself(b), timeout=20, interval=0.05, what="node b taking over")
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(20)
+    print("  %d claims and %d players' submits acknowledged around the kill"
+          % (len(claims), len(best)))
+    assert len(claims) > 10 and len(best) == 3, (len(claims), best)
+    assert len(claims) == len(set(claims)), "a game server was claimed twice"
+    cb = b.client()
+    for gid in claims:
+        got = harness.gs_get(cb, "fault-g", gid)
+        assert got["ClaimStatus"] == "CLAIMED", got
+    for i, me in enumerate(players):
+        r = player_call(b, "GET", "/v1/leaderboards/fault-lb/entries/%s?around=0" %
+                        me["player_id"], token=me["token"])
+        assert r.status == 200, r
+        mine = [e for e in r.json()["items"] if e["player_id"] == me["player_id"]]
+        assert mine and mine[0]["score"] >= best[i], (i, best[i], r.json())
+    assert b.stop() == 0
+    d.start(port=d.port)  # node a again, for the harness's clean stop
+
+
 @harness.fresh(args=["--store", pg_db("hg_e2e_fence"), "--node-id", "a"] + LEASE)
 def test_a_paused_node_cannot_write_after_it_wakes(d):
     """SIGSTOP past the lease: the standby takes over; after SIGCONT the old node's commit is

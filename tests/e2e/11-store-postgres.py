@@ -117,6 +117,20 @@ def standby(url, name):
     return b
 
 
+def kill_owner_under_load(d, b, stop, threads):
+    """The clients' threads run a second, node a (d) is killed, node b takes over, and the
+    clients go on half a second more before stop is set and they are joined."""
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    d.kill9()
+    wait_until(lambda: serves_itself(b), timeout=20, interval=0.05, what="node b taking over")
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(20)
+
+
 def serves_itself(b):
     if "serving endpoint" not in b.output():
         return False
@@ -203,16 +217,8 @@ def test_kill_9_of_the_owner_under_load_loses_nothing(d):
                     time.sleep(0.05)  # 503s and refusals during the takeover: not a spin
             except OSError:
                 time.sleep(0.05)
-    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(1.0)
-    d.kill9()
-    wait_until(lambda: serves_itself(b), timeout=20, interval=0.05, what="node b taking over")
-    time.sleep(0.5)
-    stop.set()
-    for t in threads:
-        t.join(10)
+    kill_owner_under_load(d, b, stop, [threading.Thread(target=buyer, args=(i,))
+                                       for i in range(4)])
     assert len(acked) > 20, len(acked)
     print("  %d purchases sent, %d acknowledged around the kill" % (len(sent), len(acked)))
     # every acknowledged purchase is there; every key resent is charged once at most
@@ -280,17 +286,9 @@ def test_kill_9_of_the_owner_during_claims_and_score_submits(d):
                     time.sleep(0.05)
             except OSError:
                 time.sleep(0.05)
-    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(2)]
-    threads += [threading.Thread(target=submitter, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    time.sleep(1.0)
-    d.kill9()
-    wait_until(lambda: serves_itself(b), timeout=20, interval=0.05, what="node b taking over")
-    time.sleep(0.5)
-    stop.set()
-    for t in threads:
-        t.join(20)
+    kill_owner_under_load(d, b, stop,
+                          [threading.Thread(target=claimer, args=(i,)) for i in range(2)] +
+                          [threading.Thread(target=submitter, args=(i,)) for i in range(3)])
     print("  %d claims and %d players' submits acknowledged around the kill"
           % (len(claims), len(best)))
     assert len(claims) > 10 and len(best) == 3, (len(claims), best)

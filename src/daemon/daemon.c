@@ -88,7 +88,6 @@
 #define RESTART_CALM_MS 60000     /* a run this long resets the pause */
 #define SERVE_RESTART 3           /* serve(): the store failed, serve again */
 #define SERVE_STANDBY 4           /* serve(): another node holds the store's lease */
-#define STANDBY_POLL_MS 500       /* a standby tries to take the lease this often */
 
 typedef struct daemon {
     hg_config_t cfg;
@@ -1005,29 +1004,6 @@ out:
     return rc;
 }
 
-static volatile sig_atomic_t pause_signal;
-
-static void on_pause_signal(int signum)
-{
-    pause_signal = signum;
-}
-
-/* Sleep ms between two serve() runs, when no loop (and no libuv signal handler) exists: 1 when
- * SIGINT or SIGTERM came meanwhile. */
-static int restart_pause(uint64_t ms)
-{
-    struct sigaction sa = {.sa_handler = on_pause_signal}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    pause_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    for (uint64_t slept = 0; slept < ms && !pause_signal; slept += 10)
-        uv_sleep(10);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    return pause_signal != 0;
-}
-
 /* serve() until it ends for good: again after each store failure, from what the store holds
  * (nothing of the last run's memory is kept: a new daemon_t each time). */
 static int serve_until_stopped(const hg_config_t *cfg)
@@ -1051,8 +1027,6 @@ static int serve_until_stopped(const hg_config_t *cfg)
                 HG_LOG(HG_LOG_INFO, "daemon", "stopped (signal while standing by)");
                 return 0;
             }
-            if (s < 0 && restart_pause(STANDBY_POLL_MS)) /* cannot relay: wait and look again */
-                return 0;
             continue;
         }
         standing_by = 0;

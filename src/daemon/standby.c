@@ -290,35 +290,20 @@ static void on_signal(uv_signal_t *s, int sig)
 
 int hg_standby_run(const hg_config_t *cfg)
 {
-    char host[256];
-    int port;
-    if (hg_config_parse_listen(cfg->listen, host, sizeof(host), &port) < 0)
-        return -1;
     standby_t *sb = hg_calloc(1, sizeof(*sb));
     sb->conninfo = cfg->store;
     hg_list_init(&sb->relays);
     uv_loop_init(&sb->loop);
     uv_tcp_init(&sb->loop, &sb->listener);
     sb->listener.data = sb;
-    struct sockaddr_storage sa;
-    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&sa);
-    if (rc < 0)
-        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa);
-    if (rc == 0)
-        rc = uv_tcp_bind(&sb->listener, (const struct sockaddr *)&sa, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&sb->listener, 511, on_connection);
+    int rc = hg_daemon_listen(&sb->listener, cfg, on_connection);
     if (rc < 0)
         HG_LOG(HG_LOG_WARN, "standby", "cannot listen on %s to relay: %s", cfg->listen,
                uv_strerror(rc));
     uv_timer_init(&sb->loop, &sb->timer);
     sb->timer.data = sb;
     uv_timer_start(&sb->timer, on_timer, 0, STANDBY_POLL_MS);
-    uv_signal_init(&sb->loop, &sb->sigint);
-    uv_signal_init(&sb->loop, &sb->sigterm);
-    sb->sigint.data = sb->sigterm.data = sb;
-    uv_signal_start_oneshot(&sb->sigint, on_signal, SIGINT);
-    uv_signal_start_oneshot(&sb->sigterm, on_signal, SIGTERM);
+    hg_daemon_on_signals(&sb->loop, &sb->sigint, &sb->sigterm, sb, on_signal);
     uv_run(&sb->loop, UV_RUN_DEFAULT);
     int stopped = sb->stopped;
     if (sb->pg)

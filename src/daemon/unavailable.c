@@ -162,6 +162,31 @@ static void on_signal(uv_signal_t *s, int sig)
     stop(w);
 }
 
+int hg_daemon_listen(uv_tcp_t *tcp, const hg_config_t *cfg, uv_connection_cb cb)
+{
+    char host[256];
+    int port;
+    struct sockaddr_storage sa;
+    int rc = hg_config_parse_listen(cfg->listen, host, sizeof(host), &port);
+    if (rc == 0 && (rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&sa)) < 0)
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa);
+    if (rc == 0)
+        rc = uv_tcp_bind(tcp, (const struct sockaddr *)&sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)tcp, 511, cb);
+    return rc;
+}
+
+void hg_daemon_on_signals(uv_loop_t *loop, uv_signal_t *sigint, uv_signal_t *sigterm, void *data,
+                          uv_signal_cb cb)
+{
+    uv_signal_init(loop, sigint);
+    uv_signal_init(loop, sigterm);
+    sigint->data = sigterm->data = data;
+    uv_signal_start_oneshot(sigint, cb, SIGINT);
+    uv_signal_start_oneshot(sigterm, cb, SIGTERM);
+}
+
 int hg_unavailable_run(const hg_config_t *cfg, uint64_t ms, const char *why)
 {
     waiter_t *w = hg_calloc(1, sizeof(*w));
@@ -170,27 +195,14 @@ int hg_unavailable_run(const hg_config_t *cfg, uint64_t ms, const char *why)
     uv_loop_init(&w->loop);
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
-    char host[256];
-    int port;
-    struct sockaddr_storage sa;
-    int rc = hg_config_parse_listen(cfg->listen, host, sizeof(host), &port);
-    if (rc == 0 && (rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&sa)) < 0)
-        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa);
-    if (rc == 0)
-        rc = uv_tcp_bind(&w->listener, (const struct sockaddr *)&sa, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&w->listener, 511, on_connection);
+    int rc = hg_daemon_listen(&w->listener, cfg, on_connection);
     if (rc < 0) /* the port is not ours yet (or any more): just wait */
         HG_LOG(HG_LOG_DEBUG, "daemon", "cannot answer 503 on %s meanwhile: %s", cfg->listen,
                uv_strerror(rc));
     uv_timer_init(&w->loop, &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, on_timer, ms, 0);
-    uv_signal_init(&w->loop, &w->sigint);
-    uv_signal_init(&w->loop, &w->sigterm);
-    w->sigint.data = w->sigterm.data = w;
-    uv_signal_start_oneshot(&w->sigint, on_signal, SIGINT);
-    uv_signal_start_oneshot(&w->sigterm, on_signal, SIGTERM);
+    hg_daemon_on_signals(&w->loop, &w->sigint, &w->sigterm, w, on_signal);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     int signalled = w->signalled;
     uv_loop_close(&w->loop);

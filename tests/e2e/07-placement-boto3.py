@@ -5,7 +5,6 @@ given), a queue Tokyo > Oregon > Seoul, and a lobby that holds a key allowed onl
 and player-session calls."""
 
 import socket
-import threading
 import time
 
 import harness
@@ -216,45 +215,9 @@ def test_placement_events_on_the_stream(d):
     w.close()
 
 
-class Hook:
-    """An HTTP endpoint on loopback that records POSTed JSON; the first `fail` answers are 500."""
-
-    def __init__(self, fail=0):
-        import http.server
-        import json as _json
-        hook = self
-        self.got, self.fail = [], fail
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if hook.fail > 0:
-                    hook.fail -= 1
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                try:
-                    hook.got.append((self.path, self.headers.get("Content-Type"),
-                                     _json.loads(body)))
-                except ValueError as e:
-                    hook.got.append(("bad json", str(e), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-
-
 @harness.fresh(args=["--notification-hosts", "127.0.0.1"])
 def test_notification_target_webhook(d):
-    hook = Hook(fail=1)  # the first delivery fails: hangard retries
+    hook = harness.WebhookSink(fail=1)  # the first delivery fails: hangard retries
     w = World(d, "hook")
     srv = w.process("custom-oregon")
     url = "http://127.0.0.1:%d/gamelift-events" % hook.port

@@ -7,9 +7,7 @@ NotificationTarget, WITH_QUEUE placed on an ANYWHERE fleet whose server process
 search; the rule set and configuration calls (and a ticket's start, stop and describe) through
 the AWS CLI. A batch runs every 200 ms (matchmaker-batch-ms)."""
 
-import http.server
 import json
-import threading
 
 import glsdk
 import harness
@@ -340,34 +338,9 @@ def test_backfill_after_a_player_leaves(d):
     assert got["y"]["Players"][0]["Team"] == "blue", got
 
 
-class Hook:
-    """An HTTP endpoint on loopback that records POSTed JSON."""
-
-    def __init__(self):
-        hook = self
-        self.got = []
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.got.append((self.path, json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-
-
 @harness.fresh(args=ARGS + ["--notification-hosts", "127.0.0.1"])
 def test_notification_target_webhook(d):
-    hook = Hook()
+    hook = harness.WebhookSink()
     c = d.client()
     c.create_matchmaking_rule_set(Name="duel", RuleSetBody=json.dumps(DUEL))
     url = "http://127.0.0.1:%d/fm-events" % hook.port
@@ -381,15 +354,17 @@ def test_notification_target_webhook(d):
     assert cfg["NotificationTarget"] == url, cfg
     c.start_matchmaking(TicketId="h1", ConfigurationName="hooked", Players=[player("h1")])
     c.start_matchmaking(TicketId="h2", ConfigurationName="hooked", Players=[player("h2")])
-    wait_until(lambda: any(ev["detail"]["type"] == "MatchmakingSucceeded" for _, ev in hook.got),
+    wait_until(lambda: any(x[0] == "bad json" or x[2]["detail"]["type"] == "MatchmakingSucceeded"
+                           for x in hook.got),
                timeout=10, what="MatchmakingSucceeded POSTed")
-    path, ev = [x for x in hook.got if x[1]["detail"]["type"] == "MatchmakingSucceeded"][0]
+    assert not [x for x in hook.got if x[0] == "bad json"], hook.got
+    path, _, ev = [x for x in hook.got if x[2]["detail"]["type"] == "MatchmakingSucceeded"][0]
     assert path == "/fm-events" and ev["detail-type"] == "GameLift Matchmaking Event", ev
     assert ev["source"] == "aws.gamelift" and ev["resources"] == [cfg["ConfigurationArn"]], ev
     det = ev["detail"]
     assert sorted(t["ticketId"] for t in det["tickets"]) == ["h1", "h2"], det
     assert det["customEventData"] == "blue" and det["tickets"][0]["startTime"].endswith("Z"), det
-    types = [x[1]["detail"]["type"] for x in hook.got]
+    types = [x[2]["detail"]["type"] for x in hook.got]
     assert "MatchmakingSearching" in types and "PotentialMatchCreated" in types, types
     hook.close()
 

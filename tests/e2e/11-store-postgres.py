@@ -33,11 +33,7 @@ atexit.register(lambda: subprocess.call([os.path.join(ROOT, "scripts", "pg-local
 
 def pg_db(name):
     """A fresh database on the private server; its URI."""
-    subprocess.check_call(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL,
-                           "-c", "DROP DATABASE IF EXISTS %s" % name,
-                           "-c", "CREATE DATABASE %s" % name], stdout=subprocess.DEVNULL,
-                          env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
-    return PG_URL.rsplit("/", 1)[0] + "/" + name
+    return harness.pg_create_database(PG_URL, name)
 
 
 def ok(r):

@@ -609,6 +609,43 @@ PG_URL = os.environ.get("HG_E2E_PG")
 _PG_DBS = [0]
 
 
+class WebhookSink:
+    """An HTTP endpoint on loopback that records what is POSTed to it, as (path, Content-Type,
+    JSON) — ("bad json", the error, the body) for a body that is not JSON; the first `fail`
+    answers are 500 (to see the sender retry). For NotificationTarget URLs."""
+
+    def __init__(self, fail=0):
+        import http.server
+        sink = self
+        self.got, self.fail = [], fail
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if sink.fail > 0:
+                    sink.fail -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                try:
+                    sink.got.append((self.path, self.headers.get("Content-Type"),
+                                     json.loads(body)))
+                except ValueError as e:
+                    sink.got.append(("bad json", str(e), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+
+
 def store_args(d):
     """How `hangard check` (or migrate) names d's store: its --store URI, else its data dir."""
     if "--store" in d.args:
@@ -616,14 +653,20 @@ def store_args(d):
     return ["--data", d.data]
 
 
+def pg_create_database(server_url, name):
+    """A new, empty database `name` (dropped first if it exists) on the PostgreSQL server of
+    server_url (a URI naming any database there); its URI."""
+    subprocess.check_call(["psql", "-q", "-v", "ON_ERROR_STOP=1", server_url,
+                           "-c", "DROP DATABASE IF EXISTS %s" % name,
+                           "-c", "CREATE DATABASE %s" % name], stdout=subprocess.DEVNULL,
+                          env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
 def pg_database():
     """A new, empty database on the suite's PostgreSQL; its URI."""
     _PG_DBS[0] += 1
-    name = "e2e_%d_%d" % (os.getpid(), _PG_DBS[0])
-    subprocess.check_call(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL,
-                           "-c", "CREATE DATABASE %s" % name], stdout=subprocess.DEVNULL,
-                          env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
-    return PG_URL.rsplit("/", 1)[0] + "/" + name
+    return pg_create_database(PG_URL, "e2e_%d_%d" % (os.getpid(), _PG_DBS[0]))
 
 
 def _check_clean_exit(d):

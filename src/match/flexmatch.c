@@ -799,14 +799,16 @@ static int players_build(hg_fm_ticket_t *t, hg_error_t *err)
 /* ---- tickets: records ---- */
 
 /* The players' JSON text, rendered once per ticket: every record of it splices the same bytes. */
-const char *hg_fm_players_text(hg_fm_ticket_t *t)
+const char *hg_fm_players_text(hg_fm_ticket_t *t, size_t *len)
 {
     if (t->players_text == NULL) {
         hg_buf_t b;
         hg_buf_init(&b);
         hg_jsonw_value(&b, t->players_json);
-        t->players_text = hg_buf_steal(&b, NULL);
+        t->players_text = hg_buf_steal(&b, &t->players_len);
     }
+    if (len)
+        *len = t->players_len;
     return t->players_text;
 }
 
@@ -817,7 +819,9 @@ static void ticket_save(hg_fm_ticket_t *t, hg_store_txn_t *txn)
     t->unsaved = 0;
     hg_buf_t b;
     hg_buf_init(&b);
-    hg_buf_reserve(&b, 512 + strlen(hg_fm_players_text(t)));
+    size_t plen;
+    const char *players = hg_fm_players_text(t, &plen);
+    hg_buf_reserve(&b, 512 + plen);
     hg_buf_puts(&b, "{\"config\":");
     hg_jsonw_str(&b, t->config_name);
     hg_jsonw_kv_str(&b, "status", hg_fm_status_name(t->status));
@@ -825,7 +829,7 @@ static void ticket_save(hg_fm_ticket_t *t, hg_store_txn_t *txn)
     hg_jsonw_kv_int(&b, "end_ms", t->end_ms);
     hg_jsonw_kv_int(&b, "deadline_ms", t->deadline_ms);
     hg_buf_puts(&b, ",\"players\":");
-    hg_buf_puts(&b, hg_fm_players_text(t));
+    hg_buf_append(&b, players, plen);
     hg_jsonw_kv_int(&b, "seq", (int64_t)t->seq);
     if (t->reason)
         hg_jsonw_kv_str(&b, "reason", t->reason);
@@ -981,7 +985,7 @@ static void retire(hg_fm_ticket_t *t)
     t->mplayers = NULL;
     if (t->players_json == NULL)
         return;
-    hg_fm_players_text(t); /* rendered while the tree is here */
+    hg_fm_players_text(t, NULL); /* rendered while the tree is here */
     size_t total = 1;
     for (size_t i = 0; i < t->nplayers; i++)
         total += strlen(t->players[i].id) + 1;

@@ -155,7 +155,8 @@ typedef struct hg_fm_ticket {
     int64_t start_ms, end_ms, deadline_ms;
     json_t *players_json; /* owned: the Players of the request, as given */
     char *players_text;   /* its JSON text, rendered for the first record (then reused) */
-    char *ids;            /* an ended ticket: its players' ids (players_json is NULL then) */
+    size_t players_len;
+    char *ids; /* an ended ticket: its players' ids (players_json is NULL then) */
     hg_fm_player_t *players;
     size_t nplayers;
     hg_match_player_t *mplayers; /* the matcher's view */
@@ -264,8 +265,9 @@ size_t hg_fm_config_list(hg_flexmatch_t *fm, const char *rule_set, uint64_t afte
 int hg_fm_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *players,
                 hg_store_txn_t *txn, hg_fm_ticket_t **out, int *existed, hg_error_t *err);
 hg_fm_ticket_t *hg_fm_find(hg_flexmatch_t *fm, const char *id);
-/* The JSON text of t's Players as given (a matchmaking ticket's without Team), rendered once. */
-const char *hg_fm_players_text(hg_fm_ticket_t *t);
+/* The JSON text of t's Players as given (a matchmaking ticket's without Team), rendered once;
+ * its length into *len (may be NULL). */
+const char *hg_fm_players_text(hg_fm_ticket_t *t, size_t *len);
 /* StopMatchmaking: CANCELLED. Stopping a CANCELLED ticket again does nothing (0); HG_EINVAL for a
  * ticket PLACING or ended otherwise. Stopping an automatic backfill ticket (even one that ended)
  * also turns automatic backfill off for its game session. */

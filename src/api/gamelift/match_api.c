@@ -83,14 +83,16 @@ static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
     for (size_t i = 0; i < t->nplayers; i++)
         teams |= t->players[i].team != NULL;
     if (!teams) {
-        hg_buf_puts(b, hg_fm_players_text(t));
+        size_t plen;
+        const char *players = hg_fm_players_text(t, &plen);
+        hg_buf_append(b, players, plen);
     } else {
         hg_buf_append(b, "[", 1);
         size_t i;
         json_t *p;
         /* an ended ticket keeps its players as text only */
         json_t *players = t->players_json ? json_incref(t->players_json)
-                                          : json_loads(hg_fm_players_text(t), 0, NULL);
+                                          : json_loads(hg_fm_players_text(t, NULL), 0, NULL);
         json_array_foreach (players, i, p) {
             hg_buf_puts(b, i ? ",{" : "{");
             const char *k;

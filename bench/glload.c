@@ -21,6 +21,11 @@
  *             accepted/s. Matches formed and time to match are the daemon's /metrics
  *             (hangar_matchmaking_*).
  *
+ * Rate (-R REQ_PER_S): open-loop pacing instead of as fast as answers come: the worker's
+ * connections share its part of the rate; a connection whose answer arrived waits for the next
+ * slot (a 1 ms timer hands slots out; a slot missed while all connections were busy is sent as
+ * soon as one is free, so the offered rate holds on average). Latency is still send → answer.
+ *
  * Timing: setup (CreateGameServerGroup, registrations) runs first on a blocking socket; then
  * every thread connects, runs -W seconds of warm-up, and the -d second window starts at one
  * common instant. Requests (and cycles) whose answer arrives inside the window are counted and
@@ -98,6 +103,7 @@ static load_opts_t lo; /* -a -k -s -r -e -P -d -W -T */
 
 static struct {
     int conns, threads, pool;
+    double rate; /* -R: requests/s over all connections; 0: closed loop, no pacing */
     workload_t w;
     const char *out_path;
     char group[96];
@@ -222,6 +228,7 @@ typedef struct conn {
     int req_len;
     uint64_t sent_ns;
     int inflight, connected, open, writing, send_after_write, got_response, connect_fails;
+    int waiting; /* -R: ready, waiting for its slot */
     char body[BODY_CAP];
     char rbuf[RBUF_CAP];
 } conn_t;
@@ -230,7 +237,8 @@ typedef struct worker {
     int index;
     uv_thread_t tid;
     uv_loop_t loop;
-    uv_timer_t tick, end;
+    uv_timer_t tick, end, pace;
+    uint64_t pace_t0, paced; /* -R: slots handed out since pace_t0 */
     char amz_date[17];
     conn_t *conns;
     unsigned nconns, nopen;
@@ -247,6 +255,37 @@ typedef struct worker {
 static void conn_start(conn_t *c);
 static void conn_send(conn_t *c);
 static void conn_close(conn_t *c);
+
+/* -R: hand the slots due by now to connections that wait for one. */
+static void pace_dispatch(worker_t *w)
+{
+    double per_s = opt.rate / opt.threads;
+    uint64_t due = (uint64_t)(per_s * (double)(uv_hrtime() - w->pace_t0) / 1e9);
+    for (unsigned i = 0; i < w->nconns && w->paced < due; i++) {
+        conn_t *c = &w->conns[i];
+        if (!c->waiting || !c->connected || w->stopping)
+            continue;
+        c->waiting = 0;
+        w->paced++;
+        conn_send(c);
+    }
+}
+
+/* The next request of c: now, or at its slot under -R. */
+static void conn_next(conn_t *c)
+{
+    if (opt.rate <= 0) {
+        conn_send(c);
+        return;
+    }
+    c->waiting = 1;
+    pace_dispatch(c->w);
+}
+
+static void on_pace(uv_timer_t *t)
+{
+    pace_dispatch(t->data);
+}
 
 static void capture(worker_t *w, int status, int op, const char *req, const char *resp)
 {
@@ -336,6 +375,8 @@ static void maybe_finish(worker_t *w)
             uv_close((uv_handle_t *)&w->tick, NULL);
         if (!uv_is_closing((uv_handle_t *)&w->end))
             uv_close((uv_handle_t *)&w->end, NULL);
+        if (!uv_is_closing((uv_handle_t *)&w->pace))
+            uv_close((uv_handle_t *)&w->pace, NULL);
     }
 }
 
@@ -356,6 +397,7 @@ static void on_closed(uv_handle_t *h)
 
 static void conn_close(conn_t *c)
 {
+    c->waiting = 0;
     if (c->open && !uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
@@ -401,7 +443,7 @@ static void on_response(conn_t *c)
         return;
     }
     prepare(c);
-    conn_send(c);
+    conn_next(c);
 }
 
 static int on_answer(http_in_t *in)
@@ -513,12 +555,13 @@ static void on_connect(uv_connect_t *req, int status)
         conn_close(c);
         return;
     }
-    conn_send(c);
+    conn_next(c);
 }
 
 static void conn_start(conn_t *c)
 {
     c->open = 1;
+    c->waiting = 0;
     c->w->nopen++;
     c->writing = 0;
     c->send_after_write = 0;
@@ -564,6 +607,11 @@ static void worker_run(void *arg)
     uv_timer_start(&w->tick, on_tick, 1000, 1000);
     uv_timer_init(&w->loop, &w->end);
     w->end.data = w;
+    uv_timer_init(&w->loop, &w->pace);
+    w->pace.data = w;
+    w->pace_t0 = uv_hrtime();
+    if (opt.rate > 0)
+        uv_timer_start(&w->pace, on_pace, 1, 1);
     uint64_t now = uv_hrtime();
     uv_timer_start(&w->end, on_end, opt.t_win1 > now ? (opt.t_win1 - now) / 1000000 + 1 : 0, 0);
     for (unsigned i = 0; i < w->nconns; i++) {
@@ -584,6 +632,7 @@ static void usage(void)
             "THREADS]\n"
             "              [-d SECONDS] [-W WARMUP_S] [-p POOL] [-T TIMEOUT_S] [-P SERVER_PID]\n"
             "              [-k KEY_ID] [-s SECRET] [-r REGION] [-o LUA_OUT] [-e ERRORS_OUT]\n"
+            "              [-R REQ_PER_S]\n"
             "  key and secret default to $HANGAR_ADMIN_KEY_ID / $HANGAR_ADMIN_SECRET\n");
     exit(1);
 }
@@ -664,7 +713,7 @@ int main(int argc, char **argv)
     const char *wname = "cycle";
     const load_opt_t own[] = {
         {'w', LOAD_STR, &wname},    {'c', LOAD_INT, &opt.conns},    {'t', LOAD_INT, &opt.threads},
-        {'p', LOAD_INT, &opt.pool}, {'o', LOAD_STR, &opt.out_path},
+        {'p', LOAD_INT, &opt.pool}, {'o', LOAD_STR, &opt.out_path}, {'R', LOAD_DOUBLE, &opt.rate},
     };
     if (load_parse(&lo, argc, argv, own, sizeof(own) / sizeof(own[0])) < 0)
         usage();
@@ -673,7 +722,7 @@ int main(int argc, char **argv)
         usage();
     opt.w = (workload_t)wi;
     if (opt.conns < 1 || opt.threads < 1 || opt.threads > opt.conns || opt.pool < 1 ||
-        (opt.w == W_WRKLUA && opt.out_path == NULL))
+        opt.rate < 0 || (opt.w == W_WRKLUA && opt.out_path == NULL))
         usage();
     snprintf(opt.group, sizeof(opt.group), "glload-%s", lo.tag);
 
@@ -746,8 +795,11 @@ int main(int argc, char **argv)
             errors += status[s];
 
     double rps = (double)requests / lo.duration, cps = (double)cycles / lo.duration;
-    printf("glload %s: %s, %d connections, %d thread(s), %.1f s window after %.1f s warm-up\n",
+    printf("glload %s: %s, %d connections, %d thread(s), %.1f s window after %.1f s warm-up",
            workload_names[opt.w], lo.hostport, opt.conns, opt.threads, lo.duration, lo.warmup);
+    if (opt.rate > 0)
+        printf(", offered %.0f req/s", opt.rate);
+    printf("\n");
     printf("  requests   %" PRIu64 " (%.0f req/s)\n", requests, rps);
     if (opt.w == W_MATCH)
         printf("  tickets    %" PRIu64 " (%.0f tickets/s accepted)\n", cycles, cps);
@@ -800,6 +852,8 @@ int main(int argc, char **argv)
            workload_names[opt.w], opt.conns, opt.threads, lo.duration, requests, rps, cycles, cps,
            hist_q_ms(all, 0.50), hist_q_ms(all, 0.90), hist_q_ms(all, 0.99), (double)all->max / 1e6,
            errors, timeouts);
+    if (opt.rate > 0)
+        printf(" rate=%.0f", opt.rate);
     if (cpu.server_pct >= 0)
         printf(" server_cpu_pct=%.0f", cpu.server_pct);
     result_tail(&cpu, errors ? 1 : 0, status, MAX_STATUS);

@@ -115,6 +115,7 @@ typedef struct daemon {
     hg_ratelimit_t open_auth_limit; /* unsigned /v1/auth calls per source address */
     hg_webhook_t *webhook;          /* placement notifications */
     uv_timer_t placement_wake;      /* runs hg_pl_run on the next loop turn after a kick */
+    uv_idle_t match_more;           /* a matchmaker batch out of time goes on next loop turn */
     hg_http_server_t *http;
     hg_api_t api;
     uv_timer_t cron;
@@ -134,6 +135,27 @@ typedef struct daemon {
 /* Run `body` when at least `ms` passed since `last` (Redis run_with_period). */
 #define HG_EVERY_MS(now, last, ms) if ((now) - (last) >= (ms) && (((last) = (now)), 1))
 
+static void on_match_more(uv_idle_t *h)
+{
+    daemon_t *d = h->data;
+    if (!d->stopping)
+        hg_fm_batch(d->flexmatch);
+    if (d->stopping || !hg_fm_more(d->flexmatch))
+        uv_idle_stop(h);
+}
+
+/* A matchmaker batch; one that runs out of its time budget goes on at the next loop turn, after
+ * the I/O that waited (an idle handle: the poll does not block while it is active), so the
+ * matcher takes the loop's spare time and a request waits at most one budget. (A zero timer
+ * restarted from its own callback would run again before the poll: libuv runs every due
+ * timer in one pass.) */
+static void match_batch(daemon_t *d)
+{
+    hg_fm_batch(d->flexmatch);
+    if (hg_fm_more(d->flexmatch) && !d->stopping)
+        uv_idle_start(&d->match_more, on_match_more);
+}
+
 static void on_cron(uv_timer_t *t)
 {
     daemon_t *d = t->data;
@@ -146,13 +168,15 @@ static void on_cron(uv_timer_t *t)
     {
         hg_registry_tick(d->registry, REGISTRY_TICK_BUDGET);
     }
-    if (hg_fm_more(d->flexmatch)) { /* the last batch ran out of time: go on now */
-        d->last_match_batch = now;
-        hg_fm_batch(d->flexmatch);
-    }
-    HG_EVERY_MS(now, d->last_match_batch, (uint64_t)d->cfg.matchmaker_batch_ms)
-    {
-        hg_fm_batch(d->flexmatch);
+    /* batches start every matchmaker-batch-ms on the clock (not that long after the previous
+     * one ended, nor after the cron tick that ran it late): a ticket waits at most one
+     * interval for the batch that takes it */
+    uint64_t every = (uint64_t)d->cfg.matchmaker_batch_ms;
+    if (now - d->last_match_batch >= every) {
+        d->last_match_batch =
+            now - d->last_match_batch < 2 * every ? d->last_match_batch + every : now;
+        if (!hg_fm_more(d->flexmatch)) /* else the idle handle carries the last one on */
+            match_batch(d);
     }
     HG_EVERY_MS(now, d->last_fleet_tick, FLEET_TICK_MS)
     {
@@ -191,6 +215,7 @@ static void stop_subsystems(daemon_t *d)
     close_handle(&d->shutdown_timer);
     close_handle(&d->cron);
     close_handle(&d->placement_wake);
+    close_handle(&d->match_more);
     close_handle(&d->sigint);
     close_handle(&d->sigterm);
     hg_watchdog_stop(&d->watchdog);
@@ -717,6 +742,8 @@ static int serve(daemon_t *d)
     d->shutdown_timer.data = d;
     uv_timer_init(&d->loop, &d->placement_wake);
     d->placement_wake.data = d;
+    uv_idle_init(&d->loop, &d->match_more);
+    d->match_more.data = d;
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sigterm);
     d->sigint.data = d->sigterm.data = d;

@@ -198,7 +198,7 @@ typedef struct hg_fm_sink {
 } hg_fm_sink_t;
 
 /* Upper bounds (ms) of the time-to-match histogram's buckets; one more bucket takes the rest. */
-#define HG_FM_WAIT_BUCKETS 10
+#define HG_FM_WAIT_BUCKETS 14
 extern const int64_t hg_fm_wait_bounds_ms[HG_FM_WAIT_BUCKETS];
 
 typedef struct hg_fm_stats {
@@ -258,8 +258,9 @@ size_t hg_fm_config_list(hg_flexmatch_t *fm, const char *rule_set, uint64_t afte
                          hg_fm_config_t **out, int *more);
 
 /* ---- tickets ---- */
-/* StartMatchmaking: a new ticket QUEUED (id NULL or "": a UUID). players: the request's Players
- * array (borrowed; copied). A ticket id seen before returns that ticket (*existed = 1).
+/* StartMatchmaking: a new ticket QUEUED (id NULL or "": a time-ordered UUID). players: the
+ * request's Players array (the ticket keeps a reference and drops its players' Team members:
+ * the caller must not change it after). A ticket id seen before returns that ticket (*existed = 1).
  * HG_EINVAL (no players, more than HG_FM_MAX_PLAYERS, a player twice, a bad attribute or
  * latency), HG_ELIMIT. */
 int hg_fm_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, json_t *players,
@@ -274,11 +275,11 @@ const char *hg_fm_players_text(hg_fm_ticket_t *t, size_t *len);
 int hg_fm_stop(hg_flexmatch_t *fm, hg_fm_ticket_t *t, hg_store_txn_t *txn, hg_error_t *err);
 /* StartMatchBackfill: a backfill ticket QUEUED for the match of game session gs_arn (NULL in
  * STANDALONE, required with WITH_QUEUE: a FlexMatch-made session not ended), whose current
- * players (each with its Team) are players (borrowed; copied). A ticket id seen before returns
- * that ticket. proc_key (the SDK's call): the session must be that process's. A backfill
- * already running for the session is replaced (CANCELLED). HG_EINVAL (players, a team the rule
- * set does not have, a session not made by FlexMatch), HG_ENOTFOUND (the game session),
- * HG_ELIMIT. */
+ * players (each with its Team) are players (a reference is kept: not to be changed after). A ticket
+ * id seen before returns that ticket. proc_key (the SDK's call): the session must be that
+ * process's. A backfill already running for the session is replaced (CANCELLED). HG_EINVAL
+ * (players, a team the rule set does not have, a session not made by FlexMatch), HG_ENOTFOUND (the
+ * game session), HG_ELIMIT. */
 int hg_fm_backfill_start(hg_flexmatch_t *fm, hg_fm_config_t *c, const char *id, const char *gs_arn,
                          json_t *players, const char *proc_key, hg_store_txn_t *txn,
                          hg_fm_ticket_t **out, int *existed, hg_error_t *err);

@@ -278,19 +278,43 @@ hg_store_txn_t *hg_store_txn_new(hg_store_t *s)
     return t;
 }
 
-static hg_store_op_t *add_op(hg_store_txn_t *t, hg_store_op_kind_t kind, const char *coll,
-                             const char *key, char *value)
+/* An op and its strings in one allocation (all but the value, which the caller made): a
+ * commit-heavy path (a ticket, a purchase) adds several ops per request, and each string
+ * allocated on its own cost a malloc and a free. strs: the strings to copy after the op, NULL
+ * ones skipped; their copies are returned through outs. */
+static hg_store_op_t *op_new(hg_store_txn_t *t, hg_store_op_kind_t kind, char *value,
+                             const char *const *strs, char **outs, size_t n)
 {
     if (t->nops == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 4;
         t->ops = hg_realloc(t->ops, t->cap * sizeof(*t->ops));
     }
-    hg_store_op_t *op = hg_calloc(1, sizeof(*op));
+    size_t lens[5], total = sizeof(hg_store_op_t);
+    for (size_t i = 0; i < n; i++) {
+        lens[i] = strs[i] ? strlen(strs[i]) + 1 : 0;
+        total += lens[i];
+    }
+    hg_store_op_t *op = hg_malloc(total);
+    memset(op, 0, sizeof(*op));
+    char *at = (char *)(op + 1);
+    for (size_t i = 0; i < n; i++) {
+        outs[i] = strs[i] ? memcpy(at, strs[i], lens[i]) : NULL;
+        at += lens[i];
+    }
     op->kind = kind;
-    op->coll = hg_strdup(coll);
-    op->key = key ? hg_strdup(key) : NULL;
     op->value = value;
     t->ops[t->nops++] = op;
+    return op;
+}
+
+static hg_store_op_t *add_op(hg_store_txn_t *t, hg_store_op_kind_t kind, const char *coll,
+                             const char *key, char *value)
+{
+    const char *strs[2] = {coll, key};
+    char *outs[2];
+    hg_store_op_t *op = op_new(t, kind, value, strs, outs, 2);
+    op->coll = outs[0];
+    op->key = outs[1];
     return op;
 }
 
@@ -314,12 +338,15 @@ void hg_store_del(hg_store_txn_t *t, const char *coll, const char *key)
 
 void hg_store_event_add(hg_store_txn_t *t, const hg_store_event_t *ev)
 {
-    hg_store_op_t *op = add_op(t, HG_STORE_EVENT_ADD, "events", NULL, NULL);
+    const char *strs[4] = {"events", ev->type, ev->player, ev->attrs};
+    char *outs[4];
+    hg_store_op_t *op = op_new(t, HG_STORE_EVENT_ADD, NULL, strs, outs, 4);
+    op->coll = outs[0];
+    op->ev_type = outs[1];
+    op->ev_player = outs[2];
+    op->ev_attrs = outs[3];
     op->ev_id = ev->id;
     op->ev_time_ms = ev->time_ms;
-    op->ev_type = hg_strdup(ev->type);
-    op->ev_player = ev->player ? hg_strdup(ev->player) : NULL;
-    op->ev_attrs = ev->attrs ? hg_strdup(ev->attrs) : NULL;
 }
 
 void hg_store_event_del(hg_store_txn_t *t, uint64_t id)
@@ -350,13 +377,8 @@ void hg_store_txn_free(hg_store_txn_t *t)
         return;
     run_hooks(t, HG_ESTORE); /* dropped without a commit */
     hg_free(t->hooks);
-    for (size_t i = 0; i < t->nops; i++) {
-        hg_free(t->ops[i]->coll);
-        hg_free(t->ops[i]->key);
+    for (size_t i = 0; i < t->nops; i++) { /* the strings live in the op (op_new) */
         hg_free(t->ops[i]->value);
-        hg_free(t->ops[i]->ev_type);
-        hg_free(t->ops[i]->ev_player);
-        hg_free(t->ops[i]->ev_attrs);
         hg_free(t->ops[i]);
     }
     hg_free(t->ops);

@@ -67,8 +67,9 @@ typedef struct hg_store_op {
     char *coll;  /* PUT, DEL: the collection; EVENT_*: "events" (the table) */
     char *key;   /* PUT, DEL: the key; EVENT_*: NULL */
     char *value; /* PUT: compact JSON text; else NULL */
-    /* EVENT_ADD: the event (ev_type, ev_player and ev_attrs owned by the op, the last two may
-     * be NULL); EVENT_DEL: ev_id only */
+    /* EVENT_ADD: the event (ev_player and ev_attrs may be NULL); EVENT_DEL: ev_id only. A
+     * transaction's ops (store.c) hold coll, key and the ev_ strings in the op's own
+     * allocation, value in its own; migrate (migrate_cli.c) allocates each on its own. */
     uint64_t ev_id;
     int64_t ev_time_ms;
     char *ev_type;

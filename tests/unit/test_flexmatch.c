@@ -302,11 +302,23 @@ HG_TEST(standalone_eight_players_make_one_match_with_teams)
     ASSERT_EQ_INT(st.matches, 1);
     ASSERT_EQ_INT(st.matched_tickets, 8);
     ASSERT_EQ_INT(st.wait_ms_total, 8000);
-    ASSERT_EQ_INT(hg_fm_wait_bounds_ms[3], 1000);
-    ASSERT_EQ_INT(st.wait_buckets[3], 8); /* 1 s each: the bucket "up to 1 s" */
+    ASSERT_EQ_INT(hg_fm_wait_bounds_ms[4], 1000);
+    ASSERT_EQ_INT(st.wait_buckets[4], 8); /* 1 s each: the bucket "up to 1 s" */
     /* the same ticket id again: the same ticket */
     hg_fm_ticket_t *again = ticket(&e, c, "t0", "zz", 1);
     ASSERT_TRUE(again == tk[0]);
+    /* ids the service makes are time-ordered UUIDs (version 7): the later ticket sorts after,
+     * whatever the random part */
+    hg_fm_ticket_t *g1 = ticket(&e, c, NULL, "g1", 1);
+    hg_clock_advance(&e.clock, 1);
+    hg_fm_ticket_t *g2 = ticket(&e, c, "", "g2", 1);
+    ASSERT_EQ_INT(strlen(g1->id), 36);
+    ASSERT_EQ_INT(g1->id[14], '7');
+    ASSERT_TRUE(strchr("89ab", g1->id[19]) != NULL);
+    ASSERT_TRUE(strcmp(g1->id, g2->id) < 0);
+    char ms_hex[13];
+    snprintf(ms_hex, sizeof(ms_hex), "%012llx", (unsigned long long)hg_clock_now_ms(&e.clock) - 1);
+    ASSERT_TRUE(strncmp(g1->id, ms_hex, 8) == 0 && strncmp(g1->id + 9, ms_hex + 8, 4) == 0);
     env_done(&e);
 }
 

@@ -603,9 +603,70 @@ void hg_fm_config_arn(const hg_flexmatch_t *fm, const char *name, char *out, siz
              fm->account, name);
 }
 
+int64_t hg_fm_estimated_wait_ms(const hg_flexmatch_t *fm, const hg_fm_config_t *c)
+{
+    if (c == NULL || c->wait_at_ms == 0 || now_ms(fm) - c->wait_at_ms > HG_FM_WAIT_RECENT_MS)
+        return -1;
+    return (int64_t)(c->wait_avg_ms + 0.5);
+}
+
+/* The MatchmakingSearching event's estimatedWaitMillis: a number, or "NOT_AVAILABLE" as GameLift
+ * says when it has no estimate. */
+static json_t *searching_extra(const hg_flexmatch_t *fm, const hg_fm_config_t *c)
+{
+    int64_t est = hg_fm_estimated_wait_ms(fm, c);
+    return est < 0 ? json_pack("{s:s}", "estimatedWaitMillis", "NOT_AVAILABLE")
+                   : json_pack("{s:I}", "estimatedWaitMillis", (json_int_t)est);
+}
+
 hg_fm_config_t *hg_fm_config_find(hg_flexmatch_t *fm, const char *name_or_arn)
 {
     return hg_map_get(&fm->configs, arn_tail(name_or_arn, ":matchmakingconfiguration/"));
+}
+
+/* The tags of the rule set or configuration an ARN names (TagResource and friends). */
+static json_t **tags_of(hg_flexmatch_t *fm, const char *arn, hg_fm_ruleset_t **rs,
+                        hg_fm_config_t **c)
+{
+    *rs = NULL;
+    *c = NULL;
+    if (strstr(arn, ":matchmakingruleset/") && (*rs = hg_fm_ruleset_find(fm, arn)) &&
+        strcmp((*rs)->arn, arn) == 0)
+        return &(*rs)->tags;
+    if (strstr(arn, ":matchmakingconfiguration/") && (*c = hg_fm_config_find(fm, arn)) &&
+        strcmp((*c)->arn, arn) == 0)
+        return &(*c)->tags;
+    return NULL;
+}
+
+int hg_fm_tags_get(hg_flexmatch_t *fm, const char *arn, json_t **tags, hg_error_t *err)
+{
+    hg_fm_ruleset_t *rs;
+    hg_fm_config_t *c;
+    json_t **at = tags_of(fm, arn, &rs, &c);
+    if (at == NULL)
+        return hg_error_set(err, HG_ENOTFOUND, "Resource %s not found", arn);
+    *tags = *at;
+    return 0;
+}
+
+int hg_fm_tags_set(hg_flexmatch_t *fm, const char *arn, json_t *tags, hg_store_txn_t *txn,
+                   hg_error_t *err)
+{
+    hg_fm_ruleset_t *rs;
+    hg_fm_config_t *c;
+    json_t **at = tags_of(fm, arn, &rs, &c);
+    if (at == NULL) {
+        json_decref(tags);
+        return hg_error_set(err, HG_ENOTFOUND, "Resource %s not found", arn);
+    }
+    json_decref(*at);
+    *at = tags;
+    if (rs)
+        ruleset_save(rs, txn);
+    else
+        config_save(c, txn);
+    return 0;
 }
 
 int hg_fm_config_update(hg_flexmatch_t *fm, hg_fm_config_t *c, json_t *changes, hg_store_txn_t *txn,
@@ -1749,6 +1810,9 @@ static void apply_proposal(hg_flexmatch_t *fm, hg_fm_config_t *c, const hg_match
         m->tickets[m->ntickets++] = t;
         fm->matched_tickets++;
         fm->wait_ms_total += (uint64_t)(now - t->start_ms);
+        double wait = (double)(now - t->start_ms);
+        c->wait_avg_ms = c->wait_at_ms ? c->wait_avg_ms + (wait - c->wait_avg_ms) / 32 : wait;
+        c->wait_at_ms = now;
         size_t b = 0;
         while (b < HG_FM_WAIT_BUCKETS && now - t->start_ms > hg_fm_wait_bounds_ms[b])
             b++;
@@ -1834,8 +1898,7 @@ static size_t backfills_gather(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_match_b
         if (t->status == HG_FM_QUEUED) {
             t->status = HG_FM_SEARCHING;
             t->unsaved = 1;
-            emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, EV_TEAM,
-                 json_pack("{s:s}", "estimatedWaitMillis", "NOT_AVAILABLE"));
+            emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, EV_TEAM, searching_extra(fm, c));
         }
         if (n == HG_MATCH_MAX_BACKFILL)
             continue;
@@ -1887,8 +1950,7 @@ static size_t batch_searching(hg_flexmatch_t *fm, hg_fm_config_t *c, hg_store_tx
         }
         t->status = HG_FM_SEARCHING;
         t->unsaved = 1; /* written at the batch's end (save_unsaved), or by a later change */
-        emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, 0,
-             json_pack("{s:s}", "estimatedWaitMillis", "NOT_AVAILABLE"));
+        emit(fm, txn, c, "MatchmakingSearching", &t, 1, NULL, 0, searching_extra(fm, c));
     }
     hg_match_backfill_t bfr[HG_MATCH_MAX_BACKFILL];
     hg_fm_ticket_t *bft[HG_MATCH_MAX_BACKFILL];

@@ -127,9 +127,12 @@ typedef struct hg_fm_config {
     size_t nsearching;
     hg_list_t backfills; /* backfill tickets QUEUED and SEARCHING (cnode), the next to run first */
     size_t nbackfills;
-    int unordered;  /* tickets' deadlines may not follow their start order (the request timeout
-                       changed, or a load): the tick walks them all once */
-    hg_list_t node; /* creation order */
+    int unordered;      /* tickets' deadlines may not follow their start order (the request timeout
+                           changed, or a load): the tick walks them all once */
+    double wait_avg_ms; /* EstimatedWaitTime: a moving average of matched tickets' waits (start
+                           to match, the last ~32 weigh most), in memory only */
+    int64_t wait_at_ms; /* when the last of them matched; 0: none since start-up */
+    hg_list_t node;     /* creation order */
 } hg_fm_config_t;
 
 typedef struct hg_fm_player {
@@ -245,6 +248,16 @@ size_t hg_fm_ruleset_list(hg_flexmatch_t *fm, uint64_t after, size_t limit, hg_f
 int hg_fm_config_create(hg_flexmatch_t *fm, const char *name, json_t *cfg, json_t *tags,
                         hg_store_txn_t *txn, hg_fm_config_t **out, hg_error_t *err);
 hg_fm_config_t *hg_fm_config_find(hg_flexmatch_t *fm, const char *name_or_arn);
+/* TagResource, UntagResource, ListTagsForResource on a rule set's or configuration's ARN: its
+ * tags (a JSON array of {Key, Value}, owned by it); set takes ownership of tags and stores them.
+ * HG_ENOTFOUND for an ARN naming neither. */
+int hg_fm_tags_get(hg_flexmatch_t *fm, const char *arn, json_t **tags, hg_error_t *err);
+int hg_fm_tags_set(hg_flexmatch_t *fm, const char *arn, json_t *tags, hg_store_txn_t *txn,
+                   hg_error_t *err);
+/* EstimatedWaitTime for a ticket of c now, in ms: the moving average of its tickets' waits, or -1
+ * when no ticket of c matched in the last HG_FM_WAIT_RECENT_MS ("not enough recent data"). */
+#define HG_FM_WAIT_RECENT_MS 600000
+int64_t hg_fm_estimated_wait_ms(const hg_flexmatch_t *fm, const hg_fm_config_t *c);
 /* The ARN a configuration named name has (or had), into out. */
 void hg_fm_config_arn(const hg_flexmatch_t *fm, const char *name, char *out, size_t cap);
 /* Members present in changes replace the configuration's (the rule set may change; tickets in

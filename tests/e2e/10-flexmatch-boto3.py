@@ -103,6 +103,19 @@ def test_rule_sets_and_standalone_match(d):
     assert cfg["ConfigurationArn"].endswith(":matchmakingconfiguration/solo"), cfg
     assert cfg["RuleSetName"] == "aim" and cfg["RuleSetArn"] == rs["RuleSetArn"], cfg
     expect_error("InvalidRequestException", c.delete_matchmaking_rule_set, Name="aim")
+    # tags on both, through TagResource and friends, kept across a restart
+    c.tag_resource(ResourceARN=rs["RuleSetArn"], Tags=[{"Key": "mode", "Value": "aim"}])
+    c.tag_resource(ResourceARN=cfg["ConfigurationArn"],
+                   Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    c.untag_resource(ResourceARN=cfg["ConfigurationArn"], TagKeys=["a"])
+    expect_error("NotFoundException", c.list_tags_for_resource,
+                 ResourceARN=cfg["ConfigurationArn"].replace("/solo", "/nope"))
+    d.restart()
+    c = d.client()
+    assert c.list_tags_for_resource(ResourceARN=rs["RuleSetArn"])["Tags"] == [
+        {"Key": "mode", "Value": "aim"}]
+    assert c.list_tags_for_resource(ResourceARN=cfg["ConfigurationArn"])["Tags"] == [
+        {"Key": "b", "Value": "2"}]
     # a paginated listing
     pages = list(c.get_paginator("describe_matchmaking_configurations").paginate(
         PaginationConfig={"PageSize": 1}))
@@ -115,6 +128,8 @@ def test_rule_sets_and_standalone_match(d):
             t = c.start_matchmaking(TicketId="t%d" % i, ConfigurationName="solo",
                                     Players=[player("p%d" % i, 10 + i)])["MatchmakingTicket"]
             assert t["Status"] == "QUEUED" and t["ConfigurationArn"] == cfg["ConfigurationArn"]
+            # nothing matched on this configuration yet: no estimate, as GameLift without data
+            assert "EstimatedWaitTime" not in t, t
             ids.append(t["TicketId"])
         got = wait_status(c, ids, "COMPLETED")
         teams = [got[i]["Players"][0]["Team"] for i in ids]
@@ -129,6 +144,20 @@ def test_rule_sets_and_standalone_match(d):
         seen = [e["type"] for e in ws.events]
         assert "matchmaking.searching" in seen and \
             "matchmaking.potential_match_created" in seen, seen
+        first = next(e for e in ws.events if e.get("type") == "matchmaking.searching")
+        assert first["matchmaking"]["estimatedWaitMillis"] == "NOT_AVAILABLE", first
+        # a match was made: the next ticket gets the configuration's recent wait as an
+        # estimate, in whole seconds here and in ms on its Searching event
+        waited = max((got[i]["EndTime"] - got[i]["StartTime"]).total_seconds() for i in ids)
+        late = c.start_matchmaking(TicketId="late", ConfigurationName="solo",
+                                   Players=[player("late", 50)])["MatchmakingTicket"]
+        assert 1 <= late["EstimatedWaitTime"] <= waited + 1, (late, waited)
+        ev = ws.wait_for(lambda e: e.get("type") == "matchmaking.searching" and
+                         e["matchmaking"]["tickets"][0]["ticketId"] == "late", timeout=5,
+                         what="MatchmakingSearching of the late ticket")
+        est = ev["matchmaking"]["estimatedWaitMillis"]
+        assert isinstance(est, int) and 0 < est <= waited * 1000 + 1000, ev
+        c.stop_matchmaking(TicketId="late")
     finally:
         ws.close()
     # the same TicketId again: the same ticket, nothing new

@@ -304,6 +304,9 @@ HG_TEST(standalone_eight_players_make_one_match_with_teams)
     ASSERT_EQ_INT(st.wait_ms_total, 8000);
     ASSERT_EQ_INT(hg_fm_wait_bounds_ms[4], 1000);
     ASSERT_EQ_INT(st.wait_buckets[4], 8); /* 1 s each: the bucket "up to 1 s" */
+    /* EstimatedWaitTime: the configuration's recent waits (each ticket waited 1 s), until
+     * nothing matched for HG_FM_WAIT_RECENT_MS */
+    ASSERT_EQ_INT(hg_fm_estimated_wait_ms(e.fm, c), 1000);
     /* the same ticket id again: the same ticket */
     hg_fm_ticket_t *again = ticket(&e, c, "t0", "zz", 1);
     ASSERT_TRUE(again == tk[0]);
@@ -319,6 +322,9 @@ HG_TEST(standalone_eight_players_make_one_match_with_teams)
     char ms_hex[13];
     snprintf(ms_hex, sizeof(ms_hex), "%012llx", (unsigned long long)hg_clock_now_ms(&e.clock) - 1);
     ASSERT_TRUE(strncmp(g1->id, ms_hex, 8) == 0 && strncmp(g1->id + 9, ms_hex + 8, 4) == 0);
+    ASSERT_EQ_INT(hg_fm_estimated_wait_ms(e.fm, c), 1000);
+    hg_clock_advance(&e.clock, HG_FM_WAIT_RECENT_MS);
+    ASSERT_EQ_INT(hg_fm_estimated_wait_ms(e.fm, c), -1);
     env_done(&e);
 }
 

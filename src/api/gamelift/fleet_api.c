@@ -28,6 +28,7 @@
 #include "core/alloc.h"
 #include "fleet/fleet.h"
 #include "fleetiq/fleetiq.h"
+#include "match/flexmatch.h"
 #include "placement/placement.h"
 
 /* ---- errors and small helpers ---- */
@@ -959,6 +960,8 @@ static int get_tags(hg_gl_call_t *c, json_t **tags, hg_fq_group_t **g)
         return hg_error_set(&c->err, HG_EINVAL, "ResourceARN %s is not an ARN", arn);
     if (strstr(arn, ":gamesessionqueue/"))
         return hg_pl_tags_get(c->api->placement, arn, tags, &c->err);
+    if (strstr(arn, ":matchmakingruleset/") || strstr(arn, ":matchmakingconfiguration/"))
+        return hg_fm_tags_get(c->api->flexmatch, arn, tags, &c->err);
     return hg_fl_tags_get(FL(c), arn, tags, &c->err);
 }
 
@@ -973,6 +976,8 @@ static int set_tags(hg_gl_call_t *c, hg_fq_group_t *g, json_t *tags)
     const char *arn = hg_gl_str(c->in, "ResourceARN");
     if (strstr(arn, ":gamesessionqueue/"))
         return hg_pl_tags_set(c->api->placement, arn, tags, c->txn, &c->err);
+    if (strstr(arn, ":matchmakingruleset/") || strstr(arn, ":matchmakingconfiguration/"))
+        return hg_fm_tags_set(c->api->flexmatch, arn, tags, c->txn, &c->err);
     return hg_fl_tags_set(FL(c), arn, tags, c->txn, &c->err);
 }
 

@@ -78,6 +78,13 @@ static void render_ticket(hg_buf_t *b, hg_gl_call_t *c, hg_fm_ticket_t *t)
         hg_buf_puts(b, ",\"EndTime\":");
         hg_jsonw_time_ms(b, t->end_ms);
     }
+    int64_t est = t->status == HG_FM_QUEUED || t->status == HG_FM_SEARCHING
+                      ? hg_fm_estimated_wait_ms(FM(c), t->config)
+                      : -1;
+    if (est >= 0) { /* whole seconds, rounded up: a wait under a second is not "0" */
+        hg_buf_puts(b, ",\"EstimatedWaitTime\":");
+        hg_jsonw_int(b, (est + 999) / 1000);
+    }
     hg_buf_puts(b, ",\"Players\":");
     int teams = 0;
     for (size_t i = 0; i < t->nplayers; i++)

@@ -1405,9 +1405,11 @@ static void proceed(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
         hg_free(ts);
         return;
     }
-    hg_pl_queue_t *q = fm->pl ? hg_pl_queue_find(fm->pl, c->queues[0]) : NULL;
+    hg_pl_queue_t *q = NULL; /* the first of GameSessionQueueArns that still exists */
+    for (size_t i = 0; fm->pl && q == NULL && i < c->nqueues; i++)
+        q = hg_pl_queue_find(fm->pl, c->queues[i]);
     if (q == NULL) {
-        fail_match(fm, m, "PLACEMENT_FAILED", "the configuration's game session queue is gone",
+        fail_match(fm, m, "PLACEMENT_FAILED", "none of the configuration's game session queues exists",
                    txn);
         return;
     }

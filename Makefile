@@ -15,7 +15,7 @@ DATA       ?= ./hangar-data
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan run cluster test unit unit-asan e2e e2e-asan bench crash fuzz format format-check clean
+.PHONY: all deps build build-asan run cluster test unit unit-asan e2e e2e-asan bench bench-cluster crash fuzz format format-check clean
 
 all: build
 
@@ -65,6 +65,10 @@ cluster: build
 
 bench: build
 	bench/run.sh
+
+# Issue #16's benchmark: 1 node embedded vs 1 node on PostgreSQL vs 3 nodes (bench/cluster.sh)
+bench-cluster: build
+	bench/cluster.sh
 
 # The full crash test of purchases and credits (100 kill -9s); `make test` runs a short one
 # (tests/e2e/08-wallet-crash.py).

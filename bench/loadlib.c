@@ -85,8 +85,16 @@ int load_parse(load_opts_t *o, int argc, char **argv, const load_opt_t *own, siz
         return -1;
     memcpy(o->host, o->addr, (size_t)(colon - o->addr));
     o->host[colon - o->addr] = '\0';
-    o->port = atoi(colon + 1);
-    snprintf(o->hostport, sizeof(o->hostport), "%s", o->addr);
+    for (const char *at = colon + 1; at && o->nports < 8; at = strchr(at, ',')) {
+        if (*at == ',')
+            at++;
+        int p = atoi(at);
+        if (p <= 0 || p > 65535)
+            return -1;
+        o->ports[o->nports++] = p;
+    }
+    o->port = o->ports[0];
+    snprintf(o->hostport, sizeof(o->hostport), "%s:%d", o->host, o->port);
     snprintf(o->tag, sizeof(o->tag), "%x%llx", (unsigned)getpid(),
              (unsigned long long)time(NULL) & 0xffffff);
     return 0;
@@ -351,8 +359,10 @@ void cap_dump(const captures_t *c, const char *path)
 int tcp_start(uv_loop_t *loop, uv_tcp_t *tcp, uv_connect_t *req, void *data, const load_opts_t *o,
               uv_connect_cb cb)
 {
+    static unsigned next; /* every thread's connections, over the ports in turn */
+    unsigned k = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
     struct sockaddr_in a;
-    uv_ip4_addr(o->host, o->port, &a);
+    uv_ip4_addr(o->host, o->nports ? o->ports[k % (unsigned)o->nports] : o->port, &a);
     uv_tcp_init(loop, tcp);
     tcp->data = data;
     uv_tcp_nodelay(tcp, 1);

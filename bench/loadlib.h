@@ -23,7 +23,9 @@
 typedef struct load_opts {
     const char *addr; /* -a HOST:PORT as given */
     char host[64];    /* IPv4 address */
-    int port;
+    int port;         /* the first port of -a */
+    int ports[8]; /* -a HOST:PORT[,PORT…]: new connections go to them in turn (a cluster's nodes) */
+    int nports;
     char hostport[80];                  /* the Host header (and the signed host) */
     const char *key, *secret, *region;  /* SigV4: -k, -s ($HANGAR_ADMIN_KEY_ID / _SECRET), -r */
     const char *err_path;               /* -e: the captured problems go there too */

@@ -10,6 +10,8 @@
                     as one of the N players in turn (bearer token); every request a new key
         events.lua  POST /v1/events with a batch of 100 events (type, attributes) as one of the
                     N players in turn; the bodies are built once per thread (init)
+        score.lua   POST /v1/leaderboards/bench/scores {"score": <varies>} as one of the N
+                    players in turn (the board "bench", operator "set", is created here)
 """
 import json
 import os
@@ -38,6 +40,7 @@ def main():
         sys.exit(__doc__)
     url, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     signed(url, "PUT", "/v1/catalog/items/gem", {"price": {"gold": 1}, "stackable": True})
+    signed(url, "POST", "/v1/leaderboards", {"id": "bench", "order": "desc", "operator": "set"})
     tokens = []
     for i in range(n):
         r = urllib.request.Request(url + "/v1/auth/device",
@@ -78,6 +81,16 @@ local i = 0
 request = function()
   i = i % n + 1
   return reqs[i]
+end
+""")
+
+    with open(os.path.join(out, "score.lua"), "w") as f:
+        f.write(head + """local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", "/v1/leaderboards/bench/scores",
+    {["Authorization"] = "Bearer " .. tokens[i % n + 1], ["Content-Type"] = "application/json"},
+    '{"score":' .. ((i * 7919) % 1000003) .. '}')
 end
 """)
 

@@ -1409,8 +1409,8 @@ static void proceed(hg_flexmatch_t *fm, hg_fm_match_t *m, hg_store_txn_t *txn)
     for (size_t i = 0; fm->pl && q == NULL && i < c->nqueues; i++)
         q = hg_pl_queue_find(fm->pl, c->queues[i]);
     if (q == NULL) {
-        fail_match(fm, m, "PLACEMENT_FAILED", "none of the configuration's game session queues exists",
-                   txn);
+        fail_match(fm, m, "PLACEMENT_FAILED",
+                   "none of the configuration's game session queues exists", txn);
         return;
     }
     size_t np = 0, nlat = 0;

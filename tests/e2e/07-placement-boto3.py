@@ -271,6 +271,7 @@ def test_queue_crud_and_errors(d):
     assert r.status == 400 and r.json()["__type"] == "InvalidRequestException", r
     names = [x["Name"] for x in c.describe_game_session_queues()["GameSessionQueues"]]
     assert "crud-q" in names, names
+    expect_error("InvalidRequestException", c.describe_game_session_queues, NextToken="q:x1")
     expect_error("NotFoundException", c.start_game_session_placement, PlacementId="p-x",
                  GameSessionQueueName="nope", MaximumPlayerSessionCount=2)
     expect_error("InvalidRequestException", c.start_game_session_placement, PlacementId="p-y",

@@ -120,6 +120,10 @@ def test_rule_sets_and_standalone_match(d):
     pages = list(c.get_paginator("describe_matchmaking_configurations").paginate(
         PaginationConfig={"PageSize": 1}))
     assert [x["Name"] for p in pages for x in p["Configurations"]] == ["solo"], pages
+    for bad in ("mc:abc", "mc:-1", "mc:99999999999999999999999", "rs:1"):
+        expect_error("InvalidRequestException", c.describe_matchmaking_configurations,
+                     NextToken=bad)
+    expect_error("InvalidRequestException", c.describe_matchmaking_rule_sets, NextToken="rs:1x")
 
     ws = harness.EventStream(d, "kind=matchmaking")
     try:

@@ -147,6 +147,23 @@ int hg_gl_token_decode(json_t *in, const char *kind, const char **payload, hg_er
     return 0;
 }
 
+int hg_gl_token_seq(json_t *in, const char *kind, uint64_t *seq, hg_error_t *err)
+{
+    const char *t;
+    *seq = 0;
+    int rc = hg_gl_token_decode(in, kind, &t, err);
+    if (rc < 0 || t == NULL)
+        return rc;
+    uint64_t v = 0;
+    for (const char *p = t; *p; p++) {
+        if (*p < '0' || *p > '9' || p - t >= 20 || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return hg_error_set(err, HG_EINVAL, "Invalid NextToken");
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *seq = v;
+    return 0;
+}
+
 /* ---- the call ---- */
 
 /* Media types AWS JSON 1.1 takes a body as; any case, parameters ignored. */

@@ -86,5 +86,8 @@ json_t *hg_gl_token(const char *kind, const char *payload);
 /* The token of a page that ends at the item numbered seq: "<kind>:<seq>". */
 json_t *hg_gl_seq_token(const char *kind, uint64_t seq);
 int hg_gl_token_decode(json_t *in, const char *kind, const char **payload, hg_error_t *err);
+/* NextToken of hg_gl_seq_token(kind, …): its seq into *seq (0 without a token); a token of
+ * another kind, or whose payload is not a decimal number that fits, is InvalidRequest. */
+int hg_gl_token_seq(json_t *in, const char *kind, uint64_t *seq, hg_error_t *err);
 
 #endif

@@ -236,8 +236,8 @@ static int describe_rule_sets(hg_gl_call_t *c)
         c->out = hg_gl_wrap("RuleSets", arr);
         return 0;
     }
-    const char *tok;
-    int rc = hg_gl_token_decode(c->in, "rs", &tok, &c->err);
+    uint64_t after;
+    int rc = hg_gl_token_seq(c->in, "rs", &after, &c->err);
     if (rc < 0) {
         json_decref(arr);
         return rc;
@@ -245,7 +245,7 @@ static int describe_rule_sets(hg_gl_call_t *c)
     size_t limit = hg_gl_limit(c->in, MAX_PAGE_RULE_SETS, MAX_PAGE_RULE_SETS);
     hg_fm_ruleset_t *out[MAX_PAGE_RULE_SETS];
     int more;
-    size_t n = hg_fm_ruleset_list(FM(c), tok ? strtoull(tok, NULL, 10) : 0, limit, out, &more);
+    size_t n = hg_fm_ruleset_list(FM(c), after, limit, out, &more);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_rule_set(out[i]));
     c->out = hg_gl_wrap("RuleSets", arr);
@@ -328,8 +328,8 @@ static int describe_configs(hg_gl_call_t *c)
         c->out = hg_gl_wrap("Configurations", arr);
         return 0;
     }
-    const char *tok;
-    int rc = hg_gl_token_decode(c->in, "mc", &tok, &c->err);
+    uint64_t after;
+    int rc = hg_gl_token_seq(c->in, "mc", &after, &c->err);
     if (rc < 0) {
         json_decref(arr);
         return rc;
@@ -337,8 +337,7 @@ static int describe_configs(hg_gl_call_t *c)
     size_t limit = hg_gl_limit(c->in, MAX_PAGE_CONFIGS, MAX_PAGE_CONFIGS);
     hg_fm_config_t *out[MAX_PAGE_CONFIGS];
     int more;
-    size_t n = hg_fm_config_list(FM(c), hg_gl_str(c->in, "RuleSetName"),
-                                 tok ? strtoull(tok, NULL, 10) : 0, limit, out, &more);
+    size_t n = hg_fm_config_list(FM(c), hg_gl_str(c->in, "RuleSetName"), after, limit, out, &more);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, render_config(out[i]));
     c->out = hg_gl_wrap("Configurations", arr);

@@ -351,13 +351,12 @@ static int describe_queues(hg_gl_call_t *c)
         c->out = hg_gl_wrap("GameSessionQueues", arr);
         return 0;
     }
-    const char *tok;
-    int rc = hg_gl_token_decode(c->in, "q", &tok, &c->err);
+    uint64_t after;
+    int rc = hg_gl_token_seq(c->in, "q", &after, &c->err);
     if (rc < 0) {
         json_decref(arr);
         return rc;
     }
-    uint64_t after = tok ? strtoull(tok, NULL, 10) : 0;
     size_t limit = hg_gl_limit(c->in, 100, 1000);
     hg_pl_queue_t **out = hg_malloc((limit + 1) * sizeof(*out));
     int more;

@@ -550,7 +550,8 @@ def test_kill_9_of_the_owner_during_placements_and_claims(d):
         got = cb.describe_game_sessions(GameSessionId=g)["GameSessions"][0]
         assert got["Status"] == "ACTIVE", got
     procs.close()
-    assert b.stop() == 0
+    rc = b.stop()
+    assert rc == 0, "node b exited %s\n%s" % (rc, b.log_tail(60))
     d.start(port=d.port)  # node a again, for the harness's clean stop
 
 

@@ -1065,7 +1065,7 @@ static int serve_until_stopped(const hg_config_t *cfg)
                                                               : pause_ms * 2;
         HG_LOG(HG_LOG_WARN, "daemon", "serving again in %llu ms (restart %u after a store failure)",
                (unsigned long long)pause_ms, run);
-        /* meanwhile every request is answered 503 (unavailable.c), not refused */
+        /* meanwhile every request is answered 503 (interim.c), not refused */
         if (hg_unavailable_run(cfg, pause_ms, "its store failed; it serves again shortly")) {
             HG_LOG(HG_LOG_INFO, "daemon", "stopped (signal while waiting to serve again)");
             return 0;

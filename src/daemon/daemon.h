@@ -2,8 +2,8 @@
 #ifndef HG_DAEMON_DAEMON_H
 #define HG_DAEMON_DAEMON_H
 
+#include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 /* The whole of `hangard`: options, subcommands, serve until SIGINT/SIGTERM. Returns the exit
  * status. */
@@ -16,18 +16,21 @@ int hg_check_cli(int argc, char **argv);
 /* `hangard migrate --data DIR --store postgres://…` (migrate_cli.c): the embedded store copied
  * into an empty PostgreSQL database. */
 int hg_migrate_cli(int argc, char **argv);
-/* A standby node (standby.c): relays connections to the lease's owner until the lease is free.
- * 0: free (serve now); 1: stopped by a signal. */
+/* The interim loop (interim.c): the port while this node does not serve. */
 struct hg_config;
+/* Stand by: relay every connection to the lease's owner until the lease is free; a connection
+ * the owner does not take (or when no live owner is known) is answered 503 instead. 0: the
+ * lease is free (serve now); 1: stopped by SIGINT/SIGTERM. */
 int hg_standby_run(const struct hg_config *cfg);
-/* The two small loops that own the port while the daemon does not serve (standby.c,
- * unavailable.c) listen on cfg->listen (0, or a libuv error to log: the caller just waits) and
- * stop on SIGINT/SIGTERM (once each) with these. */
-int hg_daemon_listen(uv_tcp_t *tcp, const struct hg_config *cfg, uv_connection_cb cb);
-void hg_daemon_on_signals(uv_loop_t *loop, uv_signal_t *sigint, uv_signal_t *sigterm, void *data,
-                          uv_signal_cb cb);
-/* Answer every request on the listening port 503 for ms (unavailable.c): the pause before the
- * daemon serves again after a store failure. 1 when SIGINT/SIGTERM came meanwhile. */
+/* Answer every request on the listening port 503 for ms: the pause before the daemon serves
+ * again after a store failure. 1 when SIGINT/SIGTERM came meanwhile. Both loops just wait when
+ * they cannot listen on cfg->listen (the port is not theirs yet). */
 int hg_unavailable_run(const struct hg_config *cfg, uint64_t ms, const char *why);
+/* The 503 answer to a request whose head (NUL-terminated; anything after its blank line is
+ * ignored) is head: GameLift's {"__type":"ServiceUnavailableException"} when it names an
+ * X-Amz-Target, the native {"error":{"code":"unavailable"}} otherwise, with Retry-After: 1 and
+ * Connection: close; why goes into the message. Returns a new string (release with hg_free())
+ * and its length in *len. Any thread. */
+char *hg_unavailable_reply(const char *head, const char *why, size_t *len);
 
 #endif

@@ -852,6 +852,9 @@ void hg_pl_on_session(hg_placement_t *pl, hg_store_txn_t *txn, const hg_fl_gsess
             finish(pl, p, HG_PL_FAILED, txn);
             return;
         }
+        for (size_t i = 0; i < p->nplaced; i++)
+            hg_free(p->placed[i].player);
+        hg_free(p->placed); /* a placement loaded PENDING has one, empty (load_placement) */
         p->placed = hg_calloc(n + 1, sizeof(*p->placed));
         for (size_t i = 0; i < n; i++) {
             p->placed[i].player = hg_strdup(ids[i]);

@@ -112,7 +112,7 @@ static const char *const schema_sql =
     " PERFORM 1 FROM partitions WHERE id = p AND owner = o AND epoch = e FOR SHARE;"
     " IF NOT FOUND THEN RAISE EXCEPTION 'hangar: % does not hold partition % at epoch % (fenced)',"
     " o, p, e; END IF; END $$;"
-    /* the owner's address, where standby nodes relay their clients (daemon/standby.c) */
+    /* the owner's address, where standby nodes relay their clients (daemon/interim.c) */
     "ALTER TABLE partitions ADD COLUMN IF NOT EXISTS addr text;";
 
 /* Run sql (no parameters) and check it; the message into err. */

@@ -2,8 +2,9 @@
 """11 hangard on the PostgreSQL store (--store postgres://…, src/store/postgres.c), on a private
 PostgreSQL server (scripts/pg-local) on loopback: the GameLift lobby, FlexMatch tickets and a
 wallet purchase survive kill -9 of hangard; a second node on the same database stands by, relays
-its clients' signed requests to the owner, and takes over within the lease (2 s here) when the
-first is killed; a node paused past its lease cannot
+its clients' signed requests to the owner, answers 503 in each API's format while no owner
+answers, and takes over within the lease (2 s here) when the first is killed — placements, FleetIQ
+claims and SDK processes of both nodes come through it; a node paused past its lease cannot
 write after it wakes (fencing) and stands by; PostgreSQL stopped under hangard fails the write in
 flight and hangard comes back with it; `hangard migrate` copies an embedded store into an empty
 database."""
@@ -20,6 +21,8 @@ import time
 import glsdk
 import harness
 from harness import device_login, player_call, reg_call, wait_until
+
+import botocore.exceptions  # noqa: E402  (after harness has scrubbed the environment)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PG_DIR = harness.tmpdir("hangar-e2e-pg-")
@@ -161,6 +164,65 @@ def test_a_standby_takes_over_when_the_node_is_killed(d):
     assert "custom-a" in names and "custom-b" in names, names
 
 
+WS_UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+@harness.fresh(args=["--store", pg_db("hg_e2e_no_owner"), "--node-id", "a"] + LEASE)
+def test_a_standby_answers_503_while_no_node_serves(d):
+    """The owner is killed while node b stands by: until b has taken the lease over, every
+    request through b gets a clear 503 in its API's format (signed boto3 calls
+    ServiceUnavailableException, /v1 unavailable, a WebSocket upgrade 503), never a reset; b's
+    port is closed only while it loads, after it saw the lease free; then the calls succeed."""
+    d.client().create_location(LocationName="custom-a")
+    url = d.args[d.args.index("--store") + 1]
+    b = standby(url, "b")
+    assert "custom-a" in [x["LocationName"] for x in b.client().list_locations()["Locations"]]
+    seen = {"gamelift": 0, "v1": 0, "ws": 0, "refused while loading": 0}
+
+    def refused():
+        assert "the lease is free" in b.output(), \
+            "node b refused a connection before it took the lease over"
+        seen["refused while loading"] += 1
+
+    t0 = time.monotonic()
+    d.kill9()
+    took = None
+    while took is None and time.monotonic() - t0 < 15:
+        try:  # a fresh client: no retries (harness), no connection kept from before the kill
+            names = [x["LocationName"] for x in b.client().list_locations()["Locations"]]
+            took = time.monotonic() - t0
+            assert "custom-a" in names, names
+            break
+        except botocore.exceptions.EndpointConnectionError:
+            refused()
+        except botocore.exceptions.ClientError as e:
+            meta = e.response["ResponseMetadata"]
+            assert e.response["Error"]["Code"] == "ServiceUnavailableException", e.response
+            assert meta["HTTPStatusCode"] == 503, meta
+            assert meta["HTTPHeaders"].get("retry-after") == "1", meta
+            seen["gamelift"] += 1
+        for what, call in (("v1", lambda: reg_call(b, "GET", "/v1/events?limit=1")),
+                           ("ws", lambda: b.http("GET", "/sdk", headers=WS_UPGRADE))):
+            try:
+                r = call()
+            except ConnectionRefusedError:
+                refused()
+                continue
+            if r.status == 503:
+                assert r.json()["error"]["code"] == "unavailable", r
+                assert r.headers.get("retry-after") == "1", r
+                seen[what] += 1
+        time.sleep(0.05)
+    assert took is not None, "node b did not serve within 15 s\n" + b.log_tail(30)
+    print("  kill -9 -> first call served by node b: %.2f s (lease 2 s); meanwhile %s" %
+          (took, seen))
+    assert seen["gamelift"] and seen["v1"] and seen["ws"], seen
+    assert reg_call(b, "GET", "/v1/events?limit=1").status == 200
+    assert b.stop() == 0
+    d.start(port=d.port)  # node a again, for the harness's clean stop
+
+
 @harness.fresh(args=["--store", pg_db("hg_e2e_fault"), "--node-id", "a", "--auth-device", "1"]
                + LEASE)
 def test_kill_9_of_the_owner_under_load_loses_nothing(d):
@@ -300,6 +362,196 @@ def test_kill_9_of_the_owner_during_claims_and_score_submits(d):
         mine = [e for e in r.json()["items"] if e["player_id"] == me["player_id"]]
         assert mine and mine[0]["score"] >= best[i], (i, best[i], r.json())
     assert b.stop() == 0
+    d.start(port=d.port)  # node a again, for the harness's clean stop
+
+
+class Processes:
+    """Server SDK processes (tests/e2e/glsdk.py) of one fleet on one compute, each connected to
+    the node given; each activates the game session it is given (again after a reconnect, while
+    the activation has not been acknowledged). move(a, b) points the processes of node a at node
+    b, as a load balancer or DNS would once a is dead: their reconnects go there."""
+
+    def __init__(self, fleet_id, compute, token):
+        self.fleet_id, self.compute, self.token = fleet_id, compute, token
+        self.sdks, self.todo, self.active = [], {}, {}
+        self.lock, self.stop = threading.Lock(), threading.Event()
+        self.thread = threading.Thread(target=self._activate, daemon=True)
+        self.thread.start()
+
+    def start(self, node, n):
+        for _ in range(n):
+            sdk = glsdk.ServerSdk("ws://127.0.0.1:%d/sdk" % node.port, self.fleet_id, self.compute,
+                                  auth_token=self.token, call_timeout=5, auto_reconnect=True,
+                                  reconnect_delay=0.3, reconnect_attempts=8)
+            sdk.on("CreateGameSession", lambda msg, sdk=sdk: self._given(sdk, msg))
+            sdk.connect()
+            sdk.process_ready(7000 + len(self.sdks))
+            self.sdks.append(sdk)
+
+    def _given(self, sdk, msg):
+        with self.lock:
+            self.todo[msg["GameSessionId"]] = sdk
+
+    def _activate(self):
+        while not self.stop.is_set():
+            with self.lock:
+                todo = list(self.todo.items())
+            for gs, sdk in todo:
+                try:
+                    sdk.activate_game_session(gs, timeout=2)
+                    outcome = "active"
+                except glsdk.SdkError as e:  # closed or timed out: again once reconnected
+                    outcome = "refused" if isinstance(e.status_code, int) else None
+                if outcome:
+                    with self.lock:
+                        self.todo.pop(gs, None)
+                        self.active[gs] = outcome
+            time.sleep(0.05)
+
+    def move(self, a, b):
+        for sdk in self.sdks:
+            sdk.url = sdk.url.replace("127.0.0.1:%d/" % a.port, "127.0.0.1:%d/" % b.port)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        for sdk in self.sdks:
+            sdk.close()
+
+
+@harness.fresh(args=["--store", pg_db("hg_e2e_placements"), "--node-id", "a"] + LEASE)
+def test_kill_9_of_the_owner_during_placements_and_claims(d):
+    """Clients of both nodes start game session placements on a queue and claim FleetIQ game
+    servers while the owner is killed; Server SDK processes are connected to either node. Every
+    placement acknowledged is there after the takeover, once, and ends FULFILLED; no game server
+    is claimed twice; the processes reconnect to the surviving node and their game sessions stay
+    ACTIVE. Prints the takeover time (kill -> the first call served)."""
+    url = d.args[d.args.index("--store") + 1]
+    c = d.client()
+    c.create_location(LocationName="custom-pl")
+    fleet = c.create_fleet(Name="pl", ComputeType="ANYWHERE",
+                           Locations=[{"Location": "custom-pl"}])["FleetAttributes"]
+    c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1", IpAddress="127.0.0.1",
+                       Location="custom-pl")
+    tok = c.get_compute_auth_token(FleetId=fleet["FleetId"], ComputeName="host-1")["AuthToken"]
+    c.create_game_session_queue(Name="plq", TimeoutInSeconds=60,
+                                Destinations=[{"DestinationArn": fleet["FleetArn"]}])
+    harness.create_group(c, "pl-g", MaxSize=4)
+    for k in range(200):
+        harness.register(c, "pl-g", "gs-%03d" % k)
+    b = standby(url, "b")
+    nodes = [d, b]
+    procs = Processes(fleet["FleetId"], "host-1", tok)
+    procs.start(d, 16)
+    procs.start(b, 16)
+    # two game sessions ACTIVE before the kill, one on each node's processes
+    before = []
+    for i in (0, 16):
+        gs = c.create_game_session(FleetId=fleet["FleetId"], MaximumPlayerSessionCount=2,
+                                   Location="custom-pl")["GameSession"]
+        before.append(gs["GameSessionId"])
+    wait_until(lambda: all(c.describe_game_sessions(GameSessionId=g)["GameSessions"][0][
+        "Status"] == "ACTIVE" for g in before), timeout=10, what="the first sessions ACTIVE")
+    sent, acked, claims, stop = [], {}, [], threading.Event()
+    budget = len(procs.sdks) - len(before) - 2  # placements at most: each needs a process
+
+    def placer(i):
+        n, pid = 0, None
+        while not stop.is_set():
+            if pid is None:  # a new placement, while processes are left for it
+                if len(sent) >= budget:
+                    time.sleep(0.05)
+                    continue
+                pid = "pl-%d-%d" % (i, n)
+                n += 1
+                sent.append(pid)
+            try:  # an answer lost or refused: the same id again (idempotent)
+                out = nodes[i].client().start_game_session_placement(
+                    PlacementId=pid, GameSessionQueueName="plq", GameSessionName=pid,
+                    MaximumPlayerSessionCount=2, DesiredPlayerSessions=[{"PlayerId": pid}])
+                acked[pid] = out["GameSessionPlacement"]["Status"]
+                pid = None
+                time.sleep(0.1)
+            except Exception:
+                time.sleep(0.05)
+
+    def claimer(i):
+        while not stop.is_set():
+            try:
+                claims.append(harness.gs_claim(nodes[i].client(), "pl-g")["GameServerId"])
+            except Exception:
+                pass
+            time.sleep(0.1)
+    threads = [threading.Thread(target=f, args=(i,)) for f in (placer, claimer) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    d.kill9()
+    procs.move(d, b)
+
+    def served():
+        try:
+            b.client().describe_game_session_queues(Names=["plq"])
+            return True
+        except Exception:
+            return False
+    wait_until(served, timeout=20, interval=0.02, what="node b serving")
+    took = time.monotonic() - t0
+    print("  takeover: kill -9 -> first call served by node b in %.2f s (lease 2 s)" % took)
+    assert took < 2.0 + 3.0, took
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(20)
+    print("  %d placements sent, %d acknowledged, %d claims around the kill"
+          % (len(sent), len(acked), len(claims)))
+    assert len(acked) >= 6 and len(claims) > 10, (len(acked), len(claims))
+    assert len(claims) == len(set(claims)), "a game server was claimed twice"
+    cb = b.client()
+    for gid in claims:
+        assert harness.gs_get(cb, "pl-g", gid)["ClaimStatus"] == "CLAIMED", gid
+    # the starts whose answer was lost: again with the same id (idempotent), through node b
+    for pid in sent:
+        if pid not in acked:
+            cb.start_game_session_placement(
+                PlacementId=pid, GameSessionQueueName="plq", GameSessionName=pid,
+                MaximumPlayerSessionCount=2, DesiredPlayerSessions=[{"PlayerId": pid}])
+    # every placement ends FULFILLED, each with a game session of its own
+    ends = {}
+
+    def ended():
+        for pid in sent:
+            if pid not in ends:
+                p = cb.describe_game_session_placement(PlacementId=pid)["GameSessionPlacement"]
+                if p["Status"] != "PENDING":
+                    ends[pid] = p
+        return len(ends) == len(sent)
+    wait_until(ended, timeout=15, interval=0.2,
+               what="every placement ending (%d still PENDING)" % (len(sent) - len(ends)))
+    states = sorted(set(p["Status"] for p in ends.values()))
+    assert states == ["FULFILLED"], {pid: p["Status"] for pid, p in ends.items()}
+    by_session = {p["GameSessionId"]: pid for pid, p in ends.items()}
+    assert len(by_session) == len(ends), "two placements share a game session"
+    sessions = []
+    for page in cb.get_paginator("describe_game_sessions").paginate(FleetId=fleet["FleetId"]):
+        sessions += page["GameSessions"]
+    placed = [s for s in sessions if s.get("Name", "").startswith("pl-")]
+    assert sorted(s["Name"] for s in placed) == sorted(sent), "a placement made two sessions"
+    for s in placed:
+        assert s["Status"] == "ACTIVE" and by_session[s["GameSessionId"]] == s["Name"], s
+    # the processes reconnected to node b; the sessions ACTIVE before the kill still are
+    wait_until(lambda: all(sdk.connected for sdk in procs.sdks), timeout=15,
+               what="every process reconnected")
+    assert all(("127.0.0.1:%d/" % b.port) in sdk.url for sdk in procs.sdks)
+    for sdk in procs.sdks:
+        sdk.heartbeat()
+    for g in before:
+        got = cb.describe_game_sessions(GameSessionId=g)["GameSessions"][0]
+        assert got["Status"] == "ACTIVE", got
+    procs.close()
+    rc = b.stop()
+    assert rc == 0, "node b exited %s\n%s" % (rc, b.log_tail(60))
     d.start(port=d.port)  # node a again, for the harness's clean stop
 
 

@@ -1,0 +1,596 @@
+/* hangar — the interim loop: the port while this node does not serve (docs/cluster.md).
+ *
+ * Between two serve()s (serve_until_stopped in daemon.c) the daemon runs this small loop of its
+ * own on the listening port, for one of two reasons:
+ *
+ *  - standing by (hg_standby_run): another node holds the PostgreSQL lease. Each connection is
+ *    relayed, byte for byte, to the owner's advertised address (kept with the lease in the
+ *    partitions table): HTTP, WebSocket and TLS alike, so the owner sees exactly what the client
+ *    sent (SigV4's Host header included) and clients behind a load balancer or DNS may reach any
+ *    node. Every STANDBY_POLL_MS a worker thread (libpq blocks) reads the lease; once it has run
+ *    out or been handed back, the loop closes its connections and its port and returns, and the
+ *    daemon takes the lease and serves.
+ *  - pausing (hg_unavailable_run): after a store failure the daemon serves again after a pause;
+ *    while PostgreSQL restarts, say, that is many pauses in a row.
+ *
+ * A connection that no node can serve — any connection during a pause; while standing by, one
+ * that arrives when no live owner is known, or whose connect to the owner is refused, fails, or
+ * does not complete within RELAY_CONNECT_TIMEOUT_MS (an owner killed before its lease ran out) —
+ * is answered instead of closed: its request head is read (UNAVAILABLE_HEAD_MAX bytes at most,
+ * for UNAVAILABLE_HEAD_TIMEOUT_MS at most; never the body) and answered 503 with Retry-After
+ * and Connection: close, in the API's own format (hg_unavailable_reply). WebSocket upgrades get
+ * the same 503 (their clients reconnect). A TLS client (first byte 0x16, a handshake record) is
+ * closed at once: this loop holds no keys. After the answer this side shuts down its writing
+ * (the client reads the end) and reads and discards what the client still sends until it closes
+ * or UNAVAILABLE_LINGER_MS have passed (a lingering close): closing with unread bytes would
+ * reset the connection, and a reset may discard the answer before the client has read it.
+ *
+ * A connection's states (conn_t.state):
+ *
+ *   accepted ──owner known──▶ CONNECTING ──connected (on_owner_connected)──▶ RELAYING
+ *      │                         │ refused, unreachable (on_owner_connected),        │
+ *      │                         │ RELAY_CONNECT_TIMEOUT_MS (on_conn_timer)          │ either side
+ *      ▼                         ▼                                                   │ ends, or
+ *   no owner / a pause ──▶ READING (the head; answer_start) ──head whole, full, or   │ the loop
+ *                            │                                timeout (answer)      │ stops
+ *                            │ TLS, EOF, error                  ▼                    ▼
+ *                            └──────────────────────▶ closed ◀── ANSWERED (written; lingers
+ *                                                               until EOF or the linger timer)
+ *
+ * Relay buffers: what one side sends is written to the other as it comes; a side whose writes
+ * queue past RELAY_QUEUE_MAX bytes stops the other side's reads until they drain. Relaying never
+ * answers 503 once the owner is connected: a request the owner may have received has no answer
+ * this node could give, so the client sees that connection close (and reconnects).
+ */
+#include <libpq-fe.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+#include "core/alloc.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+
+#define STANDBY_POLL_MS 500
+#define RELAY_QUEUE_MAX (1 << 20)
+#define RELAY_CONNECT_TIMEOUT_MS 2000
+#define UNAVAILABLE_HEAD_MAX 16384
+#define UNAVAILABLE_HEAD_TIMEOUT_MS 10000
+#define UNAVAILABLE_LINGER_MS 1000
+
+typedef struct interim interim_t;
+
+typedef enum {
+    CONN_CONNECTING, /* to the owner; the client is not read yet */
+    CONN_RELAYING,
+    CONN_READING, /* the request head, to answer 503 */
+    CONN_ANSWERED /* the 503 written or being written; reading and discarding */
+} conn_state_t;
+
+typedef struct side {
+    uv_tcp_t tcp;
+    struct conn *conn;
+} side_t;
+
+typedef struct conn {
+    interim_t *im;
+    conn_state_t state;
+    side_t client, owner;
+    uv_timer_t timer; /* CONNECTING: the connect's timeout; READING: the head's; ANSWERED: linger */
+    int handles;      /* client, owner and timer not closed yet: the conn is freed at 0 */
+    uv_connect_t connect;
+    char *head; /* READING, ANSWERED: UNAVAILABLE_HEAD_MAX + 1 bytes */
+    size_t len;
+    char *reply;
+    uv_write_t wr;
+    uv_shutdown_t shut;
+    hg_list_t node;
+} conn_t;
+
+struct interim {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_timer_t timer; /* standing by: the lease's poll; pausing: the end of the pause */
+    uv_signal_t sigint, sigterm;
+    int signalled, done; /* done: the lease is free (standing by) or the pause is over */
+    const char *why;     /* why this node does not serve, for the 503s */
+    hg_list_t conns;
+    /* standing by */
+    int standby;
+    uv_work_t work;
+    int working;
+    const char *conninfo;
+    PGconn *pg; /* the worker's (one work item at a time) */
+    /* the owner, as the last look found it (written by the worker, read after it) */
+    struct sockaddr_storage owner_addr;
+    int has_owner;
+    char owner[128], owner_at[160];
+    char peek_owner[128], peek_at[160];
+    struct sockaddr_storage peek_addr;
+    int peek_free, peek_held, peek_has_addr;
+};
+
+/* ---- connections ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    if (--c->handles > 0)
+        return;
+    hg_list_remove(&c->node);
+    hg_free(c->head);
+    hg_free(c->reply);
+    hg_free(c);
+}
+
+static void close_handle(conn_t *c, uv_handle_t *h)
+{
+    if (uv_is_closing(h))
+        return;
+    h->data = c; /* the sides' data pointed at their side_t */
+    uv_close(h, on_handle_closed);
+}
+
+static void conn_close(conn_t *c)
+{
+    close_handle(c, (uv_handle_t *)&c->client.tcp);
+    close_handle(c, (uv_handle_t *)&c->owner.tcp);
+    close_handle(c, (uv_handle_t *)&c->timer);
+}
+
+static int side_usable(side_t *s)
+{
+    return !uv_is_closing((uv_handle_t *)&s->tcp);
+}
+
+/* ---- answering 503 ---- */
+
+char *hg_unavailable_reply(const char *head, const char *why, size_t *len)
+{
+    const char *end = strstr(head, "\r\n\r\n");
+    size_t head_len = end ? (size_t)(end - head) : strlen(head);
+    int gamelift = 0;
+    for (const char *p = head; (p = memchr(p, '\n', head_len - (size_t)(p - head))) != NULL;) {
+        p++;
+        if ((size_t)(p - head) + 13 <= head_len && strncasecmp(p, "x-amz-target:", 13) == 0)
+            gamelift = 1;
+    }
+    char body[512];
+    if (gamelift)
+        snprintf(body, sizeof(body),
+                 "{\"__type\":\"ServiceUnavailableException\",\"message\":\"hangard cannot serve "
+                 "yet (%s); retry\"}",
+                 why);
+    else
+        snprintf(body, sizeof(body),
+                 "{\"error\":{\"code\":\"unavailable\",\"message\":\"hangard cannot serve yet "
+                 "(%s); retry\"}}",
+                 why);
+    size_t cap = strlen(body) + 256;
+    char *reply = hg_malloc(cap);
+    int n =
+        snprintf(reply, cap,
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: %s\r\nRetry-After: "
+                 "1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                 gamelift ? "application/x-amz-json-1.1" : "application/json", strlen(body), body);
+    *len = (size_t)n;
+    return reply;
+}
+
+static void on_head_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    conn_t *c = ((side_t *)h->data)->conn;
+    if (c->state == CONN_ANSWERED) { /* discarded: the whole buffer is scratch */
+        buf->base = c->head;
+        buf->len = UNAVAILABLE_HEAD_MAX;
+        return;
+    }
+    buf->base = c->head + c->len;
+    buf->len = UNAVAILABLE_HEAD_MAX - c->len;
+}
+
+static void on_conn_timer(uv_timer_t *t);
+
+static void on_answer_written(uv_write_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (status < 0)
+        conn_close(c);
+}
+
+static void on_answer_shut(uv_shutdown_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (status < 0)
+        conn_close(c);
+    /* else: linger (reading, discarding) until the client closes or the timer fires */
+}
+
+static void answer(conn_t *c)
+{
+    interim_t *im = c->im;
+    c->state = CONN_ANSWERED;
+    c->head[c->len] = '\0';
+    const char *why = im->why;
+    if (im->standby)
+        why = im->has_owner ? "the serving node does not answer; a standby takes over once its "
+                              "lease runs out"
+                            : "no node serves now; a standby takes over shortly";
+    size_t len;
+    c->reply = hg_unavailable_reply(c->head, why, &len);
+    uv_buf_t b = uv_buf_init(c->reply, (unsigned)len);
+    c->wr.data = c;
+    uv_timer_start(&c->timer, on_conn_timer, UNAVAILABLE_LINGER_MS, 0);
+    c->shut.data = c;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->client.tcp, &b, 1, on_answer_written) < 0 ||
+        uv_shutdown(&c->shut, (uv_stream_t *)&c->client.tcp, on_answer_shut) < 0)
+        conn_close(c);
+}
+
+static void on_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    conn_t *c = ((side_t *)s->data)->conn;
+    if (n < 0) { /* EOF or an error: nobody to answer (any more) */
+        conn_close(c);
+        return;
+    }
+    if (n == 0 || c->state == CONN_ANSWERED)
+        return;
+    if (c->len == 0 && (unsigned char)c->head[0] == 0x16) { /* TLS: no keys here */
+        conn_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    c->head[c->len] = '\0';
+    if (strstr(c->head, "\r\n\r\n") || c->len == UNAVAILABLE_HEAD_MAX)
+        answer(c);
+}
+
+/* The connection cannot be served: read its request head to answer 503. */
+static void answer_start(conn_t *c)
+{
+    c->state = CONN_READING;
+    c->head = hg_malloc(UNAVAILABLE_HEAD_MAX + 1);
+    c->len = 0;
+    uv_timer_start(&c->timer, on_conn_timer, UNAVAILABLE_HEAD_TIMEOUT_MS, 0);
+    if (uv_read_start((uv_stream_t *)&c->client.tcp, on_head_alloc, on_head_read) < 0)
+        conn_close(c);
+}
+
+/* ---- relaying ---- */
+
+static void on_relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    buf->base = hg_malloc(suggested);
+    buf->len = suggested;
+}
+
+typedef struct wreq {
+    uv_write_t req;
+    side_t *from; /* whose reads wait for this write when the queue is full */
+    char *data;
+} wreq_t;
+
+static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+
+static void on_relay_written(uv_write_t *req, int status)
+{
+    wreq_t *w = (wreq_t *)req;
+    side_t *from = w->from;
+    conn_t *c = from->conn;
+    hg_free(w->data);
+    hg_free(w);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    side_t *to = from == &c->client ? &c->owner : &c->client;
+    if (side_usable(from) &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&to->tcp) < RELAY_QUEUE_MAX)
+        uv_read_start((uv_stream_t *)&from->tcp, on_relay_alloc, on_relay_read);
+}
+
+static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+    side_t *from = stream->data;
+    conn_t *c = from->conn;
+    side_t *to = from == &c->client ? &c->owner : &c->client;
+    if (n <= 0) {
+        hg_free(buf->base);
+        if (n < 0) /* EOF or an error: the relay ends (no half-close) */
+            conn_close(c);
+        return;
+    }
+    wreq_t *w = hg_calloc(1, sizeof(*w));
+    w->from = from;
+    w->data = buf->base;
+    uv_buf_t out = uv_buf_init(buf->base, (unsigned)n);
+    if (!side_usable(to) ||
+        uv_write(&w->req, (uv_stream_t *)&to->tcp, &out, 1, on_relay_written) < 0) {
+        hg_free(w->data);
+        hg_free(w);
+        conn_close(c);
+        return;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&to->tcp) >= RELAY_QUEUE_MAX)
+        uv_read_stop(stream); /* resumed by on_relay_written */
+}
+
+/* The owner does not answer: close its side, answer the client 503. */
+static void owner_failed(conn_t *c, int err)
+{
+    HG_LOG(HG_LOG_DEBUG, "standby", "relay to node %s at %s failed (%s): answering 503",
+           c->im->owner, c->im->owner_at, uv_strerror(err));
+    close_handle(c, (uv_handle_t *)&c->owner.tcp); /* a pending connect ends with ECANCELED */
+    answer_start(c);
+}
+
+static void on_owner_connected(uv_connect_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (c->state != CONN_CONNECTING) /* timed out (ECANCELED), or the loop stops */
+        return;
+    if (status < 0) {
+        owner_failed(c, status);
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    c->state = CONN_RELAYING;
+    uv_tcp_nodelay(&c->owner.tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->client.tcp, on_relay_alloc, on_relay_read) < 0 ||
+        uv_read_start((uv_stream_t *)&c->owner.tcp, on_relay_alloc, on_relay_read) < 0)
+        conn_close(c);
+}
+
+static void on_conn_timer(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    switch (c->state) {
+    case CONN_CONNECTING: owner_failed(c, UV_ETIMEDOUT); break;
+    case CONN_READING: /* a head that never ends: answered as it is (and read on, discarded) */
+        answer(c);
+        break;
+    case CONN_ANSWERED: /* the client did not close after its answer */ conn_close(c); break;
+    case CONN_RELAYING: break;
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    interim_t *im = server->data;
+    if (status < 0)
+        return;
+    conn_t *c = hg_calloc(1, sizeof(*c));
+    c->im = im;
+    c->client.conn = c->owner.conn = c;
+    hg_list_insert_tail(&im->conns, &c->node);
+    uv_tcp_init(&im->loop, &c->client.tcp);
+    uv_tcp_init(&im->loop, &c->owner.tcp);
+    uv_timer_init(&im->loop, &c->timer);
+    c->handles = 3;
+    c->client.tcp.data = &c->client;
+    c->owner.tcp.data = &c->owner;
+    c->timer.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->client.tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->client.tcp, 1);
+    if (!im->standby || !im->has_owner) {
+        answer_start(c);
+        return;
+    }
+    c->state = CONN_CONNECTING;
+    c->connect.data = c;
+    uv_timer_start(&c->timer, on_conn_timer, RELAY_CONNECT_TIMEOUT_MS, 0);
+    int rc = uv_tcp_connect(&c->connect, &c->owner.tcp, (const struct sockaddr *)&im->owner_addr,
+                            on_owner_connected);
+    if (rc < 0)
+        owner_failed(c, rc);
+}
+
+/* ---- the loop ---- */
+
+static void interim_stop(interim_t *im)
+{
+    uv_timer_stop(&im->timer);
+    if (!uv_is_closing((uv_handle_t *)&im->listener))
+        uv_close((uv_handle_t *)&im->listener, NULL);
+    hg_list_t *it, *tmp;
+    hg_list_foreach_safe (it, tmp, &im->conns)
+        conn_close(hg_container_of(it, conn_t, node));
+    if (!uv_is_closing((uv_handle_t *)&im->timer)) {
+        uv_close((uv_handle_t *)&im->timer, NULL);
+        uv_close((uv_handle_t *)&im->sigint, NULL);
+        uv_close((uv_handle_t *)&im->sigterm, NULL);
+    }
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+    interim_t *im = s->data;
+    if (im->standby)
+        HG_LOG(HG_LOG_INFO, "standby", "stopping (signal %d)", sig);
+    im->signalled = 1;
+    interim_stop(im);
+}
+
+static int interim_listen(interim_t *im, const hg_config_t *cfg)
+{
+    char host[256];
+    int port;
+    struct sockaddr_storage sa;
+    int rc = hg_config_parse_listen(cfg->listen, host, sizeof(host), &port);
+    if (rc == 0 && (rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&sa)) < 0)
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa);
+    if (rc == 0)
+        rc = uv_tcp_bind(&im->listener, (const struct sockaddr *)&sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&im->listener, 511, on_connection);
+    return rc;
+}
+
+/* Set up the loop, its port and its signals; the caller starts im->timer and runs it. */
+static interim_t *interim_new(const hg_config_t *cfg, int standby)
+{
+    interim_t *im = hg_calloc(1, sizeof(*im));
+    hg_list_init(&im->conns);
+    uv_loop_init(&im->loop);
+    uv_tcp_init(&im->loop, &im->listener);
+    im->listener.data = im;
+    im->standby = standby;
+    int rc = interim_listen(im, cfg);
+    if (rc < 0 && standby)
+        HG_LOG(HG_LOG_WARN, "standby", "cannot listen on %s to relay: %s", cfg->listen,
+               uv_strerror(rc));
+    else if (rc < 0) /* the port is not ours yet (or any more): just wait */
+        HG_LOG(HG_LOG_DEBUG, "daemon", "cannot answer 503 on %s meanwhile: %s", cfg->listen,
+               uv_strerror(rc));
+    uv_timer_init(&im->loop, &im->timer);
+    im->timer.data = im;
+    uv_signal_init(&im->loop, &im->sigint);
+    uv_signal_init(&im->loop, &im->sigterm);
+    im->sigint.data = im->sigterm.data = im;
+    uv_signal_start_oneshot(&im->sigint, on_signal, SIGINT);
+    uv_signal_start_oneshot(&im->sigterm, on_signal, SIGTERM);
+    return im;
+}
+
+/* Run until stopped; 1 when a signal stopped it. im is invalid after this call. */
+static int interim_run(interim_t *im)
+{
+    uv_run(&im->loop, UV_RUN_DEFAULT);
+    int signalled = im->signalled;
+    if (im->pg)
+        PQfinish(im->pg);
+    uv_loop_close(&im->loop);
+    hg_free(im);
+    return signalled;
+}
+
+/* ---- pausing ---- */
+
+static void on_pause_over(uv_timer_t *t)
+{
+    interim_t *im = t->data;
+    im->done = 1;
+    interim_stop(im);
+}
+
+int hg_unavailable_run(const hg_config_t *cfg, uint64_t ms, const char *why)
+{
+    interim_t *im = interim_new(cfg, 0);
+    im->why = why;
+    uv_timer_start(&im->timer, on_pause_over, ms, 0);
+    return interim_run(im);
+}
+
+/* ---- standing by: the lease, looked at from a worker thread ---- */
+
+static void peek_work(uv_work_t *req)
+{
+    interim_t *im = req->data;
+    im->peek_free = im->peek_held = 0;
+    im->peek_has_addr = 0;
+    im->peek_owner[0] = im->peek_at[0] = '\0';
+    if (im->pg == NULL || PQstatus(im->pg) != CONNECTION_OK) {
+        if (im->pg)
+            PQfinish(im->pg);
+        im->pg = PQconnectdb(im->conninfo);
+        if (PQstatus(im->pg) != CONNECTION_OK)
+            return; /* PostgreSQL is away: keep relaying to the owner we know */
+    }
+    PGresult *r = PQexec(im->pg, "SELECT owner, coalesce(addr, ''), lease_until > "
+                                 "clock_timestamp() FROM partitions WHERE id = 'all'");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return;
+    }
+    if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 2), "t") != 0) {
+        im->peek_free = 1;
+        PQclear(r);
+        return;
+    }
+    im->peek_held = 1;
+    snprintf(im->peek_owner, sizeof(im->peek_owner), "%s", PQgetvalue(r, 0, 0));
+    snprintf(im->peek_at, sizeof(im->peek_at), "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    /* host:port → an address (getaddrinfo may block: this is the worker) */
+    char host[160];
+    snprintf(host, sizeof(host), "%s", im->peek_at);
+    char *colon = strrchr(host, ':');
+    if (colon == NULL)
+        return;
+    *colon = '\0';
+    const char *h = host;
+    if (h[0] == '[') { /* [v6]:port */
+        h++;
+        char *end = strchr(host, ']');
+        if (end)
+            *end = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(h, colon + 1, &hints, &ai) == 0 && ai) {
+        memcpy(&im->peek_addr, ai->ai_addr, ai->ai_addrlen);
+        im->peek_has_addr = 1;
+    }
+    if (ai)
+        freeaddrinfo(ai);
+}
+
+static void peek_done(uv_work_t *req, int status)
+{
+    interim_t *im = req->data;
+    im->working = 0;
+    if (status < 0 || im->signalled)
+        return;
+    if (im->peek_free) {
+        HG_LOG(HG_LOG_INFO, "standby", "the lease is free: taking it");
+        im->done = 1;
+        interim_stop(im);
+        return;
+    }
+    if (im->peek_held && !im->peek_has_addr && im->has_owner) {
+        /* held by a node without a usable address: nobody to relay to (503s meanwhile) */
+        HG_LOG(HG_LOG_WARN, "standby",
+               "node %s holds the lease at no address this node can "
+               "reach ('%s')",
+               im->peek_owner, im->peek_at);
+        im->has_owner = 0;
+        im->owner_at[0] = '\0';
+    }
+    if (im->peek_has_addr && strcmp(im->peek_at, im->owner_at) != 0) {
+        memcpy(&im->owner_addr, &im->peek_addr, sizeof(im->owner_addr));
+        im->has_owner = 1;
+        snprintf(im->owner, sizeof(im->owner), "%s", im->peek_owner);
+        snprintf(im->owner_at, sizeof(im->owner_at), "%s", im->peek_at);
+        HG_LOG(HG_LOG_INFO, "standby", "relaying to node %s at %s", im->owner, im->owner_at);
+    }
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    interim_t *im = t->data;
+    if (im->working || im->done || im->signalled)
+        return;
+    im->working = 1;
+    im->work.data = im;
+    uv_queue_work(&im->loop, &im->work, peek_work, peek_done);
+}
+
+int hg_standby_run(const hg_config_t *cfg)
+{
+    interim_t *im = interim_new(cfg, 1);
+    im->conninfo = cfg->store;
+    uv_timer_start(&im->timer, on_poll, 0, STANDBY_POLL_MS);
+    return interim_run(im);
+}

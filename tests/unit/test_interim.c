@@ -1,0 +1,330 @@
+/* Unit tests: the interim loop (src/daemon/interim.c) — the 503 answers, the pause, and a
+ * standby that relays to a live owner and answers 503 when the owner does not answer. The loop
+ * runs in a child process (it owns its port and its signals); this process is its client. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "test.h"
+#include "test_util.h"
+
+#define GAMELIFT_REQ                                                                               \
+    "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: GameLift.ListFleets\r\n"                          \
+    "Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n\r\n{}"
+#define NATIVE_REQ "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n"
+#define WS_REQ                                                                                     \
+    "GET /sdk HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"                \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+HG_TEST(reply_in_the_api_s_own_format)
+{
+    size_t len;
+    char *r = hg_unavailable_reply(GAMELIFT_REQ, "testing", &len);
+    ASSERT_EQ_INT(len, strlen(r));
+    ASSERT_TRUE(strncmp(r, "HTTP/1.1 503 ", 13) == 0);
+    ASSERT_NOT_NULL(strstr(r, "\r\nRetry-After: 1\r\n"));
+    ASSERT_NOT_NULL(strstr(r, "\r\nConnection: close\r\n"));
+    ASSERT_NOT_NULL(strstr(r, "application/x-amz-json-1.1"));
+    ASSERT_NOT_NULL(strstr(r, "{\"__type\":\"ServiceUnavailableException\""));
+    ASSERT_NOT_NULL(strstr(r, "(testing)"));
+    /* Content-Length is the body's */
+    const char *body = strstr(r, "\r\n\r\n") + 4;
+    char want[64];
+    snprintf(want, sizeof(want), "Content-Length: %zu\r\n", strlen(body));
+    ASSERT_NOT_NULL(strstr(r, want));
+    hg_free(r);
+    r = hg_unavailable_reply(NATIVE_REQ, "testing", &len);
+    ASSERT_NOT_NULL(strstr(r, "{\"error\":{\"code\":\"unavailable\""));
+    ASSERT_NOT_NULL(strstr(r, "Content-Type: application/json\r\n"));
+    hg_free(r);
+    /* a header-looking line in the body does not count; the name is case-insensitive */
+    r = hg_unavailable_reply("POST /v1/x HTTP/1.1\r\nHost: x\r\n\r\n\nX-Amz-Target: a", "t", &len);
+    ASSERT_NOT_NULL(strstr(r, "\"unavailable\""));
+    hg_free(r);
+    r = hg_unavailable_reply("POST / HTTP/1.1\r\nx-amz-target: GameLift.X\r\n\r\n", "t", &len);
+    ASSERT_NOT_NULL(strstr(r, "ServiceUnavailableException"));
+    hg_free(r);
+    /* a head cut short (no blank line) still gets its answer */
+    r = hg_unavailable_reply("POST / HTTP/1.1\r\nX-Amz-Targ", "t", &len);
+    ASSERT_NOT_NULL(strstr(r, "\"unavailable\""));
+    hg_free(r);
+}
+
+/* ---- a loop in a child process, a blocking client here ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof(a);
+    ASSERT_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+    ASSERT_OK(getsockname(fd, (struct sockaddr *)&a, &n));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A listening socket on loopback (an owner); its port in *port. */
+static int listen_on(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof(a);
+    ASSERT_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+    ASSERT_OK(listen(fd, 8));
+    ASSERT_OK(getsockname(fd, (struct sockaddr *)&a, &n));
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void timeouts(int fd)
+{
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Connect to 127.0.0.1:port, retrying for 10 s while it is not listening yet. */
+static int dial(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < 1000; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            timeouts(fd);
+            return fd;
+        }
+        close(fd);
+        usleep(10000);
+    }
+    HG_FAIL_("nothing listens on port %d", port);
+}
+
+/* Send req on a new connection and read until the other side closes; the answer in out. */
+static size_t ask(int port, const char *req, size_t req_len, char *out, size_t cap)
+{
+    int fd = dial(port);
+    ASSERT_EQ_INT(write(fd, req, req_len), (ssize_t)req_len);
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fd, out + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    if (n < 0) /* closed, not reset, not timed out */
+        HG_FAIL_("reading the answer to %.20s: %s", req, strerror(errno));
+    out[len] = '\0';
+    close(fd);
+    return len;
+}
+
+static pid_t spawn_loop(const hg_config_t *cfg, int standby)
+{
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (int fd = 3; fd < 1024; fd++) /* the owner's listener is the parent's to close */
+            close(fd);
+        int rc = standby ? hg_standby_run(cfg) : hg_unavailable_run(cfg, 20000, "testing");
+        exit(rc == 1 ? 3 : rc); /* 3: a signal stopped it */
+    }
+    return pid;
+}
+
+static int reap(pid_t pid)
+{
+    int st;
+    ASSERT_EQ_INT(waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* The 503s every client of a node that cannot serve gets, in each API's format. */
+static void expect_503s(int port, const char *why)
+{
+    char got[4096];
+    ask(port, GAMELIFT_REQ, strlen(GAMELIFT_REQ), got, sizeof(got));
+    ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    ASSERT_NOT_NULL(strstr(got, "\"__type\":\"ServiceUnavailableException\""));
+    ASSERT_NOT_NULL(strstr(got, "Retry-After: 1"));
+    if (why)
+        ASSERT_NOT_NULL(strstr(got, why));
+    ask(port, NATIVE_REQ, strlen(NATIVE_REQ), got, sizeof(got));
+    ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    ASSERT_NOT_NULL(strstr(got, "\"code\":\"unavailable\""));
+    ask(port, WS_REQ, strlen(WS_REQ), got, sizeof(got));
+    ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    /* a request in pieces: answered once its head is whole */
+    int fd = dial(port);
+    ASSERT_EQ_INT(write(fd, "GET /v1/ev", 10), 10);
+    usleep(50000);
+    ASSERT_EQ_INT(write(fd, "ents HTTP/1.1\r\n\r\n", 17), 17);
+    ssize_t n = read(fd, got, sizeof(got) - 1);
+    ASSERT_TRUE(n > 13 && strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    close(fd);
+    /* TLS (a handshake record): closed at once, nothing answered */
+    const char hello[] = {0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00};
+    ASSERT_EQ_INT(ask(port, hello, sizeof(hello), got, sizeof(got)), 0);
+}
+
+HG_TEST(a_pause_answers_503_then_stops_on_sigterm)
+{
+    hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
+    hg_config_init(cfg);
+    int port = free_port();
+    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", port);
+    pid_t pid = spawn_loop(cfg, 0);
+    expect_503s(port, "hangard cannot serve yet (testing); retry");
+    kill(pid, SIGTERM);
+    ASSERT_EQ_INT(reap(pid), 3);
+    hg_free(cfg);
+}
+
+/* ---- standing by (PostgreSQL: the lease is a row of partitions) ---- */
+
+static PGconn *lease_db(void)
+{
+    PGconn *db = PQconnectdb(getenv("HG_TEST_PG"));
+    ASSERT_TRUE(PQstatus(db) == CONNECTION_OK);
+    return db;
+}
+
+static void sql(PGconn *db, const char *q)
+{
+    PGresult *r = PQexec(db, q);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        HG_FAIL_("%s: %s", q, PQerrorMessage(db));
+    PQclear(r);
+}
+
+/* Node "other" holds the lease (for a minute) at 127.0.0.1:port, or at addr when given. */
+static void hold_lease(PGconn *db, const char *addr, int port)
+{
+    char q[512], at[64];
+    if (addr == NULL)
+        snprintf(at, sizeof(at), "127.0.0.1:%d", port);
+    sql(db, "CREATE TABLE IF NOT EXISTS partitions(id text COLLATE \"C\" PRIMARY KEY, owner "
+            "text NOT NULL, epoch bigint NOT NULL, lease_until timestamptz NOT NULL, addr text)");
+    snprintf(q, sizeof(q),
+             "INSERT INTO partitions VALUES('all', 'other', 1, clock_timestamp() + interval '1 "
+             "minute', '%s') ON CONFLICT(id) DO UPDATE SET addr = excluded.addr, lease_until = "
+             "excluded.lease_until",
+             addr ? addr : at);
+    sql(db, q);
+}
+
+static pid_t spawn_standby(hg_config_t *cfg, int *port)
+{
+    hg_config_init(cfg);
+    *port = free_port();
+    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", *port);
+    snprintf(cfg->store, sizeof(cfg->store), "%s", getenv("HG_TEST_PG"));
+    return spawn_loop(cfg, 1);
+}
+
+/* The standby's 503 once it knows the owner (and the owner does not answer). */
+static void wait_for_owner_not_answering(int port)
+{
+    char got[4096];
+    for (int i = 0; i < 100; i++) {
+        ask(port, GAMELIFT_REQ, strlen(GAMELIFT_REQ), got, sizeof(got));
+        ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+        if (strstr(got, "the serving node does not answer"))
+            return;
+        usleep(50000);
+    }
+    HG_FAIL_("the standby never found the owner: %s", got);
+}
+
+HG_TEST(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone)
+{
+    if (!hg_test_pg_begin())
+        return;
+    PGconn *db = lease_db();
+    int owner_port, port;
+    int owner = listen_on(&owner_port);
+    hold_lease(db, NULL, owner_port);
+    hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
+    pid_t pid = spawn_standby(cfg, &port);
+    /* relayed byte for byte to the owner (once the standby has looked at the lease) */
+    char got[256];
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++) {
+        int c = dial(port);
+        ASSERT_EQ_INT(write(c, "ping", 4), 4);
+        struct timeval tv = {.tv_usec = 100000};
+        setsockopt(owner, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        int o = accept(owner, NULL, NULL);
+        if (o < 0) { /* not relayed yet: answered 503 */
+            ASSERT_TRUE(read(c, got, sizeof(got)) > 0);
+            ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+            close(c);
+            continue;
+        }
+        timeouts(o);
+        ASSERT_EQ_INT(read(o, got, sizeof(got)), 4);
+        ASSERT_TRUE(memcmp(got, "ping", 4) == 0);
+        ASSERT_EQ_INT(write(o, "pong", 4), 4);
+        ASSERT_EQ_INT(read(c, got, sizeof(got)), 4);
+        ASSERT_TRUE(memcmp(got, "pong", 4) == 0);
+        close(o);
+        fd = c;
+    }
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ_INT(read(fd, got, sizeof(got)), 0); /* the owner's close reaches the client */
+    close(fd);
+    /* the owner is gone (killed before its lease ran out): 503s, not closed connections */
+    close(owner);
+    wait_for_owner_not_answering(port);
+    expect_503s(port, "the serving node does not answer");
+    /* the lease runs out: the standby stops so that the daemon takes it */
+    sql(db, "UPDATE partitions SET lease_until = clock_timestamp() WHERE id = 'all'");
+    ASSERT_EQ_INT(reap(pid), 0);
+    PQfinish(db);
+    hg_free(cfg);
+}
+
+HG_TEST(pg_a_standby_answers_503_when_the_owner_is_unreachable)
+{
+    if (!hg_test_pg_begin())
+        return;
+    PGconn *db = lease_db();
+    /* TEST-NET-1: unreachable at once here, or no answer within the connect's timeout */
+    hold_lease(db, "192.0.2.1:9", 0);
+    hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
+    int port;
+    pid_t pid = spawn_standby(cfg, &port);
+    wait_for_owner_not_answering(port);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char got[4096];
+    ask(port, NATIVE_REQ, strlen(NATIVE_REQ), got, sizeof(got));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ASSERT_NOT_NULL(strstr(got, "\"code\":\"unavailable\""));
+    ASSERT_TRUE(t1.tv_sec - t0.tv_sec < 4); /* RELAY_CONNECT_TIMEOUT_MS is 2 s */
+    kill(pid, SIGTERM);
+    ASSERT_EQ_INT(reap(pid), 3);
+    PQfinish(db);
+    hg_free(cfg);
+}
+
+HG_SUITE(interim) = {
+    HG_CASE(reply_in_the_api_s_own_format),
+    HG_CASE(a_pause_answers_503_then_stops_on_sigterm),
+    HG_CASE(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone),
+    HG_CASE(pg_a_standby_answers_503_when_the_owner_is_unreachable),
+    HG_CASE_END,
+};

@@ -129,7 +129,9 @@ typedef struct daemon {
     int stopping;
     int http_stopped;
     int subsystems_stopped;
-    int restart; /* the store failed: serve again from what it holds */
+    int restart;   /* the store failed: serve again from what it holds */
+    int listen_fd; /* in: a listening socket to serve on (the interim loop's), -1: bind; out: the
+                      socket the next loop takes (unused, or kept on a store failure), or -1 */
 } daemon_t;
 
 /* Run `body` when at least `ms` passed since `last` (Redis run_with_period). */
@@ -285,6 +287,9 @@ static void on_store_failure(void *ud, int rc)
     if (d->stopping)
         return; /* stopping anyway; the next start loads what is durable */
     d->restart = 1;
+    /* the port stays open through the pause: the 503 loop takes it, then the next serve */
+    if (d->listen_fd < 0)
+        d->listen_fd = hg_http_server_dup_listener(d->http);
     begin_shutdown(d, "store failure");
 }
 
@@ -956,7 +961,13 @@ static int serve(daemon_t *d)
         HG_LOG(HG_LOG_INFO, "daemon", "tls enabled cert=%s", d->cfg.tls_cert);
         d->api.tls = 1;
     }
-    if ((rc = hg_http_server_listen(d->http, host, port)) < 0) {
+    if (d->listen_fd >= 0) { /* the interim loop's socket: what waited in its backlog is served */
+        rc = hg_http_server_listen_fd(d->http, d->listen_fd);
+        d->listen_fd = -1;
+    } else {
+        rc = hg_http_server_listen(d->http, host, port);
+    }
+    if (rc < 0) {
         hg_error_set(&err, rc, "cannot listen on %s: %s", d->cfg.listen, uv_strerror(rc));
         goto fail;
     }
@@ -1037,19 +1048,26 @@ static int serve_until_stopped(const hg_config_t *cfg)
 {
     uint64_t pause_ms = 0;
     int standing_by = 0;
+    int lfd = -1; /* the listening socket handed from loop to loop (see daemon_t.listen_fd) */
     for (unsigned run = 1;; run++) {
         daemon_t *d = hg_calloc(1, sizeof(*d));
         d->cfg = *cfg;
         d->after_failure = run > 1;
         d->standby_logged = standing_by;
+        d->listen_fd = lfd;
         uint64_t t0 = uv_hrtime();
         int rc = serve(d);
+        lfd = d->listen_fd;
         OPENSSL_cleanse(&d->cfg, sizeof(d->cfg));
         hg_free(d);
+        if (rc != SERVE_STANDBY && rc != SERVE_RESTART && lfd >= 0) {
+            close(lfd);
+            lfd = -1;
+        }
         if (rc == SERVE_STANDBY) { /* another node serves: relay to it until its lease ends */
             standing_by = 1;
             run--;
-            int s = hg_standby_run(cfg);
+            int s = hg_standby_run(cfg, &lfd);
             if (s == 1) {
                 HG_LOG(HG_LOG_INFO, "daemon", "stopped (signal while standing by)");
                 return 0;
@@ -1066,7 +1084,7 @@ static int serve_until_stopped(const hg_config_t *cfg)
         HG_LOG(HG_LOG_WARN, "daemon", "serving again in %llu ms (restart %u after a store failure)",
                (unsigned long long)pause_ms, run);
         /* meanwhile every request is answered 503 (interim.c), not refused */
-        if (hg_unavailable_run(cfg, pause_ms, "its store failed; it serves again shortly")) {
+        if (hg_unavailable_run(cfg, pause_ms, "its store failed; it serves again shortly", &lfd)) {
             HG_LOG(HG_LOG_INFO, "daemon", "stopped (signal while waiting to serve again)");
             return 0;
         }

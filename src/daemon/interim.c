@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/alloc.h"
@@ -96,6 +97,8 @@ typedef struct conn {
 struct interim {
     uv_loop_t loop;
     uv_tcp_t listener;
+    int listening;    /* listener is bound and listening */
+    int handoff_fd;   /* a copy of the listening socket for serve() (done, not signalled), or -1 */
     uv_timer_t timer; /* standing by: the lease's poll; pausing: the end of the pause */
     uv_signal_t sigint, sigterm;
     int signalled, done; /* done: the lease is free (standing by) or the pause is over */
@@ -403,6 +406,10 @@ static void on_connection(uv_stream_t *server, int status)
 static void interim_stop(interim_t *im)
 {
     uv_timer_stop(&im->timer);
+    uv_os_fd_t fd;
+    if (im->done && !im->signalled && im->listening && im->handoff_fd < 0 &&
+        uv_fileno((uv_handle_t *)&im->listener, &fd) == 0)
+        im->handoff_fd = dup(fd); /* the port stays open: connections wait in its backlog */
     if (!uv_is_closing((uv_handle_t *)&im->listener))
         uv_close((uv_handle_t *)&im->listener, NULL);
     hg_list_t *it, *tmp;
@@ -424,8 +431,17 @@ static void on_signal(uv_signal_t *s, int sig)
     interim_stop(im);
 }
 
-static int interim_listen(interim_t *im, const hg_config_t *cfg)
+static int interim_listen(interim_t *im, const hg_config_t *cfg, int fd)
 {
+    if (fd >= 0) { /* the socket the last loop (or serve) listened on */
+        int rc = uv_tcp_open(&im->listener, fd);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&im->listener, 511, on_connection);
+        if (rc < 0)
+            close(fd);
+        im->listening = rc == 0;
+        return rc;
+    }
     char host[256];
     int port;
     struct sockaddr_storage sa;
@@ -436,11 +452,12 @@ static int interim_listen(interim_t *im, const hg_config_t *cfg)
         rc = uv_tcp_bind(&im->listener, (const struct sockaddr *)&sa, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&im->listener, 511, on_connection);
+    im->listening = rc == 0;
     return rc;
 }
 
 /* Set up the loop, its port and its signals; the caller starts im->timer and runs it. */
-static interim_t *interim_new(const hg_config_t *cfg, int standby)
+static interim_t *interim_new(const hg_config_t *cfg, int standby, int fd)
 {
     interim_t *im = hg_calloc(1, sizeof(*im));
     hg_list_init(&im->conns);
@@ -448,7 +465,8 @@ static interim_t *interim_new(const hg_config_t *cfg, int standby)
     uv_tcp_init(&im->loop, &im->listener);
     im->listener.data = im;
     im->standby = standby;
-    int rc = interim_listen(im, cfg);
+    im->handoff_fd = -1;
+    int rc = interim_listen(im, cfg, fd);
     if (rc < 0 && standby)
         HG_LOG(HG_LOG_WARN, "standby", "cannot listen on %s to relay: %s", cfg->listen,
                uv_strerror(rc));
@@ -466,10 +484,15 @@ static interim_t *interim_new(const hg_config_t *cfg, int standby)
 }
 
 /* Run until stopped; 1 when a signal stopped it. im is invalid after this call. */
-static int interim_run(interim_t *im)
+static int interim_run(interim_t *im, int *listen_fd)
 {
     uv_run(&im->loop, UV_RUN_DEFAULT);
     int signalled = im->signalled;
+    *listen_fd = im->handoff_fd;
+    if (signalled && im->handoff_fd >= 0) {
+        close(im->handoff_fd);
+        *listen_fd = -1;
+    }
     if (im->pg)
         PQfinish(im->pg);
     uv_loop_close(&im->loop);
@@ -486,12 +509,12 @@ static void on_pause_over(uv_timer_t *t)
     interim_stop(im);
 }
 
-int hg_unavailable_run(const hg_config_t *cfg, uint64_t ms, const char *why)
+int hg_unavailable_run(const hg_config_t *cfg, uint64_t ms, const char *why, int *listen_fd)
 {
-    interim_t *im = interim_new(cfg, 0);
+    interim_t *im = interim_new(cfg, 0, *listen_fd);
     im->why = why;
     uv_timer_start(&im->timer, on_pause_over, ms, 0);
-    return interim_run(im);
+    return interim_run(im, listen_fd);
 }
 
 /* ---- standing by: the lease, looked at from a worker thread ---- */
@@ -587,10 +610,10 @@ static void on_poll(uv_timer_t *t)
     uv_queue_work(&im->loop, &im->work, peek_work, peek_done);
 }
 
-int hg_standby_run(const hg_config_t *cfg)
+int hg_standby_run(const hg_config_t *cfg, int *listen_fd)
 {
-    interim_t *im = interim_new(cfg, 1);
+    interim_t *im = interim_new(cfg, 1, *listen_fd);
     im->conninfo = cfg->store;
     uv_timer_start(&im->timer, on_poll, 0, STANDBY_POLL_MS);
-    return interim_run(im);
+    return interim_run(im, listen_fd);
 }

@@ -55,6 +55,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/list.h"
@@ -1117,6 +1118,8 @@ int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_
     return 0;
 }
 
+static int listen_bound(hg_http_server_t *s);
+
 int hg_http_server_listen(hg_http_server_t *s, const char *host, int port)
 {
     struct sockaddr_storage ss;
@@ -1129,6 +1132,30 @@ int hg_http_server_listen(hg_http_server_t *s, const char *host, int port)
         return rc;
     if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0)) < 0)
         return rc;
+    return listen_bound(s);
+}
+
+int hg_http_server_listen_fd(hg_http_server_t *s, int fd)
+{
+    int rc = uv_tcp_open(&s->listener, fd);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return listen_bound(s);
+}
+
+int hg_http_server_dup_listener(const hg_http_server_t *s)
+{
+    uv_os_fd_t fd;
+    if (!s->listening || uv_fileno((const uv_handle_t *)&s->listener, &fd) < 0)
+        return -1;
+    return dup(fd);
+}
+
+static int listen_bound(hg_http_server_t *s)
+{
+    int rc;
     if ((rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0)
         return rc;
     struct sockaddr_storage bound;

@@ -71,6 +71,13 @@ int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_
                        void *ud, hg_http_server_t **out);
 /* Bind and listen on host:port. */
 int hg_http_server_listen(hg_http_server_t *s, const char *host, int port);
+/* Listen on fd, a socket already bound (and maybe listening: its backlog is kept), which the
+ * server takes (closed on failure too). */
+int hg_http_server_listen_fd(hg_http_server_t *s, int fd);
+/* A copy of the listening socket (dup), for the loop that answers after this server stops: the
+ * port never closes, so clients wait in its backlog instead of being refused. -1 when the
+ * server does not listen. */
+int hg_http_server_dup_listener(const hg_http_server_t *s);
 /* Stop accepting and close idle connections; connections with requests in progress close
  * once those are answered. cb runs when every connection and handle is closed. */
 void hg_http_server_stop(hg_http_server_t *s, void (*cb)(void *ud), void *ud);

@@ -138,7 +138,17 @@ static pid_t spawn_loop(const hg_config_t *cfg, int standby)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         for (int fd = 3; fd < 1024; fd++) /* the owner's listener is the parent's to close */
             close(fd);
-        int rc = standby ? hg_standby_run(cfg) : hg_unavailable_run(cfg, 20000, "testing");
+        int lfd = -1;
+        int rc =
+            standby ? hg_standby_run(cfg, &lfd) : hg_unavailable_run(cfg, 20000, "testing", &lfd);
+        if (rc == 0) { /* it ended to let the daemon serve: the port is handed on, listening */
+            int on = 0;
+            socklen_t len = sizeof(on);
+            if (lfd < 0 || getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+                exit(4);
+        } else if (lfd >= 0) {
+            exit(5); /* a signal: nothing is handed on */
+        }
         exit(rc == 1 ? 3 : rc); /* 3: a signal stopped it */
     }
     return pid;

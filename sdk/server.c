@@ -70,6 +70,15 @@ static uint32_t pick_count(hangar_server_t *srv, uint32_t param, const char *env
 }
 
 /* ^[a-zA-Z0-9<extra>]+$ with at most max characters. */
+static int utf8_ok(const unsigned char *s);
+
+/* Every string a request carries is valid UTF-8 (jansson refuses anything else: json_string()
+ * would return NULL and the member would silently be missing). NULL passes. */
+static int str_ok(const char *s)
+{
+    return s == NULL || utf8_ok((const unsigned char *)s);
+}
+
 static int id_ok(const char *s, size_t max, const char *extra)
 {
     size_t n = strlen(s);
@@ -221,6 +230,10 @@ static int configure(hangar_server_t *srv, const hangar_server_params_t *p,
     c->tls_ca_file = hg_sdk_strdup(pick(p->tls_ca_file, "HANGAR_SDK_TLS_CA_FILE"));
     c->tool_name = hg_sdk_strdup(pick(NULL, "GAMELIFT_SDK_TOOL_NAME"));
     c->tool_version = hg_sdk_strdup(pick(NULL, "GAMELIFT_SDK_TOOL_VERSION"));
+    if (!str_ok(c->tool_name) || !str_ok(c->tool_version)) { /* the environment's bytes */
+        free(c->tool_name);
+        c->tool_name = NULL;
+    }
     if (c->tool_name == NULL) {
         c->tool_name = hg_sdk_strdup(HG_SDK_TOOL_NAME);
         free(c->tool_version);
@@ -636,9 +649,10 @@ int hangar_server_process_ready(hangar_server_t *srv, const hangar_process_param
     json_t *paths = json_array();
     for (size_t i = 0; i < pp->log_path_count; i++) {
         const char *lp = pp->log_paths[i];
-        if (lp == NULL || strlen(lp) > HANGAR_SERVER_MAX_PATH_LEN) {
+        if (lp == NULL || strlen(lp) > HANGAR_SERVER_MAX_PATH_LEN || !str_ok(lp)) {
             json_decref(paths);
-            return bad_arg("log path %s is NULL or too long", "entry");
+            return bad_arg("log_paths[%zu] is NULL, over %d bytes or not UTF-8", i,
+                           HANGAR_SERVER_MAX_PATH_LEN);
         }
         json_array_append_new(paths, json_string(lp));
     }
@@ -791,6 +805,8 @@ int hangar_server_describe_player_sessions(hangar_server_t *srv,
         (req->next_token && strlen(req->next_token) > HANGAR_SERVER_MAX_LONG_LEN))
         return bad_arg("player_id, player_session_id and next_token: at most %s characters",
                        "1024");
+    if (!str_ok(req->player_id) || !str_ok(req->player_session_id) || !str_ok(req->next_token))
+        return bad_arg("player_id, player_session_id and next_token must be %s", "UTF-8");
     const char *filter = req->player_session_status_filter;
     if (filter && *filter && ps_status(filter) == HANGAR_PLAYER_SESSION_STATUS_UNKNOWN)
         return bad_arg("player_session_status_filter must be one of %s",

@@ -27,10 +27,11 @@ def _with_ctype(d, target, body, ctype):
     hdrs = {"X-Amz-Target": "GameLift." + target}
     if ctype is not None:
         hdrs["Content-Type"] = ctype
-    hdrs = harness.sign("POST", d.url + "/", body, hdrs, d.key_id, d.secret)
+    port = d.port
+    hdrs = harness.sign("POST", harness.url_at(port) + "/", body, hdrs, d.key_id, d.secret)
     if ctype is None:
         assert not any(k.lower() == "content-type" for k in hdrs), hdrs
-    return d.http("POST", "/", body, hdrs)
+    return d.http("POST", "/", body, hdrs, port=port)
 
 
 # ---- Content-Type -------------------------------------------------------------------------------
@@ -115,9 +116,10 @@ EVENTS = "/v1/registry/events"
 
 def _ws_open(d):
     """A raw WebSocket client on the registry event stream: (socket, bytes read past the 101)."""
-    signed = harness.signed_get_headers(d, EVENTS)
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
-    lines = ["GET %s HTTP/1.1" % EVENTS, "Host: 127.0.0.1:%d" % d.port, "Upgrade: websocket",
+    port = d.port
+    signed = harness.signed_get_headers(d, EVENTS, port=port)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    lines = ["GET %s HTTP/1.1" % EVENTS, "Host: 127.0.0.1:%d" % port, "Upgrade: websocket",
              "Connection: Upgrade",
              "Sec-WebSocket-Key: %s" % base64.b64encode(os.urandom(16)).decode(),
              "Sec-WebSocket-Version: 13"]

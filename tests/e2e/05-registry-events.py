@@ -280,7 +280,9 @@ def test_slow_subscriber_is_not_lost_and_does_not_slow_others(d):
     import http.client
     import json
     n, blob = 2500, "x" * 3900  # ~10 MB of events: > 4 MiB queued + the socket buffers
-    slow = EventStream(d, "kind=ev-slow", paused=True, rcvbuf=4096)
+    # the slow one on the owner itself: on a cluster, a standby's relay would add megabytes of
+    # buffers (its queue, two sockets') before the owner saw it lag
+    slow = EventStream(d, "kind=ev-slow", paused=True, rcvbuf=4096, port=d.ports[0])
     fast = EventStream(d, "kind=ev-slow")
     lagged0 = _metric(d, "hangar_registry_subscriber_lag_total") or 0
     try:

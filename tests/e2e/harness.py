@@ -236,6 +236,7 @@ class Daemon:
 
     Clients reach the nodes in turn: every read of .port (so .url, .client(), .http(), aws_cli,
     the SDK endpoints derived from them …) names the next node's port; .ports lists them all.
+    HG_E2E_TURN0=k starts each daemon's turn at node k+1 (to land a test's clients elsewhere).
     """
 
     def __init__(self, args=(), env=None, admin=True, listen="arg", data="arg", config=None,
@@ -250,7 +251,7 @@ class Daemon:
         self.data = self.nodes[0].data
         self.stdout_path = self.nodes[0].stdout_path
         self.stderr_path = self.nodes[0].stderr_path
-        self._turn = itertools.count()
+        self._turn = itertools.count(int(os.environ.get("HG_E2E_TURN0", "0")))
         self.env = dict(env or {})
         self.fixed_admin = admin
         self.listen_via = listen
@@ -1014,7 +1015,7 @@ class EventStream:
     time of arrival) and for SSE `_sse_id` / `_sse_event`."""
 
     def __init__(self, d, query="", transport="ws", key=None, headers=None, timeout=5,
-                 paused=False, rcvbuf=None):
+                 paused=False, rcvbuf=None, port=None):
         import queue
         self.q = queue.Queue()
         self.transport = transport
@@ -1022,7 +1023,7 @@ class EventStream:
         self.closed = False
         self.error = None
         path = "/v1/registry/events" + ("?" + query if query else "")
-        port = d.port  # one node for the signature's Host and the connection
+        port = port or d.port  # one node for the signature's Host and the connection
         hdrs = signed_get_headers(d, path, key, headers, port=port)
         if transport == "ws":
             import websocket

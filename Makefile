@@ -2,7 +2,8 @@
 #   make run    build and start hangard on 127.0.0.1:7770 with data in ./hangar-data, serving
 #               the rooms demo page at /examples/ (examples/rooms/README.md)
 #   make test   format check, unit tests (plain and under ASan+UBSan), then the end-to-end
-#               suite against the ASan+UBSan daemon, on SQLite and again on PostgreSQL
+#               suite against the ASan+UBSan daemon, on SQLite, again on PostgreSQL, and again
+#               with every daemon a 3-node cluster
 #   make cluster  a private PostgreSQL and 3 hangard nodes on loopback (docs/cluster.md)
 #   make bench  benchmarks beside the peers; writes bench/RESULTS.md
 #   make fuzz   builds the libFuzzer drivers and runs each briefly
@@ -41,12 +42,14 @@ unit-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  scripts/with-pg $(ASAN_BUILD)/unit_tests
 
-# The end-to-end suite twice: every daemon on the embedded store, then every daemon on a
+# The end-to-end suite three times: every daemon on the embedded store, then every daemon on a
 # database of its own on a private PostgreSQL (the cluster mode's store; tests that read
-# hangar.db themselves run in the first pass only).
+# hangar.db themselves run in the first pass only), then every daemon as 3 nodes on its database
+# with the clients' calls spread across them (docs/cluster.md, "Tests").
 e2e: build
 	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/e2e/run.py
 	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/e2e/run.py --store postgres
+	HANGARD=$(abspath $(BUILD))/hangard $(PYTHON) tests/e2e/run.py --cluster 3
 
 # The same against the daemon built with ASan+UBSan: a memory error or a leak at exit fails the
 # test that drove it.
@@ -55,6 +58,8 @@ e2e-asan: build-asan
 	  HANGARD=$(abspath $(ASAN_BUILD))/hangard $(PYTHON) tests/e2e/run.py
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  HANGARD=$(abspath $(ASAN_BUILD))/hangard $(PYTHON) tests/e2e/run.py --store postgres
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  HANGARD=$(abspath $(ASAN_BUILD))/hangard $(PYTHON) tests/e2e/run.py --cluster 3
 
 test: format-check unit unit-asan e2e-asan
 

@@ -977,7 +977,6 @@ static int serve(daemon_t *d)
     uv_timer_start(&d->cron, on_cron, CRON_TICK_MS, CRON_TICK_MS);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-    signal(SIGPIPE, SIG_IGN);
 
     if (created) {
         int wrc = write_credentials(d, admin, endpoint);
@@ -1049,6 +1048,9 @@ static int serve_until_stopped(const hg_config_t *cfg)
     uint64_t pause_ms = 0;
     int standing_by = 0;
     int lfd = -1; /* the listening socket handed from loop to loop (see daemon_t.listen_fd) */
+    /* Before any loop owns the port: a peer gone mid-write is EPIPE, not a SIGPIPE that ends
+     * the process (a standby relaying to a client that reset its connection died of it). */
+    signal(SIGPIPE, SIG_IGN);
     for (unsigned run = 1;; run++) {
         daemon_t *d = hg_calloc(1, sizeof(*d));
         d->cfg = *cfg;

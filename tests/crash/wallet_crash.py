@@ -45,8 +45,8 @@ class Ledger:
         self.read_back = set()  # purchases already read back with GET /v1/purchases/{id}
 
 
-def post(d, path, body, headers, timeout=5):
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+def post(d, path, body, headers, timeout=5, port=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port or d.port, timeout=timeout)
     try:
         data = json.dumps(body).encode()
         h = {"Content-Type": "application/json"}
@@ -58,9 +58,9 @@ def post(d, path, body, headers, timeout=5):
         conn.close()
 
 
-def signed(d, method, path, body):
+def signed(d, method, path, body, port):
     data = json.dumps(body).encode() if body is not None else b""
-    url = d.url + path
+    url = harness.url_at(port) + path
     hdrs = harness.sign(method, url, data, {"Content-Type": "application/json"}, harness.ADMIN_KEY_ID,
                         harness.ADMIN_SECRET, service="hangar")
     return hdrs
@@ -70,7 +70,8 @@ def do_credit(d, led, player, receipt, amount, retry=False):
     body = {"currency": "gold", "amount": amount, "receipt_id": receipt}
     path = "/v1/players/%s/wallet/credits" % player
     try:
-        st, replayed, out = post(d, path, body, signed(d, "POST", path, body))
+        port = d.port  # one node for the signature's Host and the connection
+        st, replayed, out = post(d, path, body, signed(d, "POST", path, body, port), port=port)
     except (OSError, http.client.HTTPException):
         if not retry:
             with led.mu:

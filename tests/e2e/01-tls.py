@@ -154,9 +154,10 @@ def test_plain_http_on_the_same_port(d):
 def test_websocket_events_over_wss_tls12(d):
     import websocket
     path = "/v1/registry/events?kind=tls-ev"
-    hdrs = signed_get_headers(d, path)
+    port = d.port
+    hdrs = signed_get_headers(d, path, port=port)
     ws = websocket.create_connection(
-        "wss://127.0.0.1:%d%s" % (d.port, path), timeout=10,
+        "wss://127.0.0.1:%d%s" % (port, path), timeout=10,
         sslopt={"context": _ctx(ssl.TLSVersion.TLSv1_2)},
         header=["%s: %s" % (k, v) for k, v in hdrs.items() if k in ("Authorization", "X-Amz-Date")])
     try:
@@ -184,7 +185,7 @@ def test_server_sdk_over_wss_tls12(d):
                          Locations=[{"Location": "custom-tls"}])["FleetAttributes"]["FleetId"]
     ep = c.register_compute(FleetId=fid, ComputeName="h", IpAddress="127.0.0.1",
                             Location="custom-tls")["Compute"]["GameLiftServiceSdkEndpoint"]
-    assert ep.startswith("wss://127.0.0.1:%d/" % d.port), ep
+    assert ep.startswith("wss://127.0.0.1:%d/" % harness.client_port(c)), ep
     tok = c.get_compute_auth_token(FleetId=fid, ComputeName="h")["AuthToken"]
     sdk = glsdk.ServerSdk(ep, fid, "h", auth_token=tok, flavor="cpp", insecure=True,
                           tls12_only=True, call_timeout=10)

@@ -5,7 +5,7 @@ pagination, locations, capacity, events, runtime configuration and tags."""
 import time
 
 import harness
-from harness import ACCOUNT, REGION, age_s, expect_error
+from harness import ACCOUNT, REGION, age_s, client_port, expect_error
 
 ARN = "arn:aws:gamelift:%s:%s:" % (REGION, ACCOUNT)
 
@@ -75,7 +75,8 @@ def test_anywhere_flow(d):
     assert comp["ComputeArn"] == ARN + "compute/flow-host-1", comp
     assert comp["IpAddress"] == "10.1.2.3" and comp["DnsName"] == "host1.flow.example", comp
     assert comp["ComputeStatus"] == "ACTIVE" and comp["Location"] == "custom-flow-dc1", comp
-    assert comp["GameLiftServiceSdkEndpoint"] == "ws://127.0.0.1:%d/sdk" % d.port, comp
+    # the node the client called (the Host of its requests)
+    assert comp["GameLiftServiceSdkEndpoint"] == "ws://127.0.0.1:%d/sdk" % client_port(c), comp
     assert abs(age_s(comp["CreationTime"])) < 60, comp
 
     # 4. its auth token

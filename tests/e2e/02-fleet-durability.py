@@ -52,7 +52,7 @@ def test_sigterm_restart_keeps_everything(d):
 
     before = snapshot(c, [fid, gone], [aid])
     d.restart()
-    c = d.client()
+    c = d.client(port=harness.client_port(c))  # the same node: the SDK endpoint names it
     after = snapshot(c, [fid, gone], [aid])
     for k in before:
         assert before[k] == after[k], "%s changed across restart:\n%r\n%r" % (k, before[k],

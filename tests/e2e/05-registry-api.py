@@ -218,9 +218,10 @@ def test_validation_errors(d):
 
 def test_not_json_body(d):
     data = b"{not json"
-    hdrs = harness.sign("POST", d.url + SERVERS, data, {"Content-Type": "application/json"},
-                        d.key_id, d.secret, "hangar")
-    native_error(d.http("POST", SERVERS, data, hdrs), 400, "bad_json")
+    port = d.port
+    hdrs = harness.sign("POST", harness.url_at(port) + SERVERS, data,
+                        {"Content-Type": "application/json"}, d.key_id, d.secret, "hangar")
+    native_error(d.http("POST", SERVERS, data, hdrs, port=port), 400, "bad_json")
     native_error(reg_call(d, "PUT", SERVERS, {}), 405)
 
 

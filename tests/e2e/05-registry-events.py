@@ -280,18 +280,22 @@ def test_slow_subscriber_is_not_lost_and_does_not_slow_others(d):
     import http.client
     import json
     n, blob = 2500, "x" * 3900  # ~10 MB of events: > 4 MiB queued + the socket buffers
-    slow = EventStream(d, "kind=ev-slow", paused=True, rcvbuf=4096)
+    # the slow one on the owner itself: on a cluster, a standby's relay would add megabytes of
+    # buffers (its queue, two sockets') before the owner saw it lag
+    slow = EventStream(d, "kind=ev-slow", paused=True, rcvbuf=4096, port=d.ports[0])
     fast = EventStream(d, "kind=ev-slow")
     lagged0 = _metric(d, "hangar_registry_subscriber_lag_total") or 0
     try:
         s = announce(d, "ev-slow", "10.0.9.1", 1, capacity=10 ** 6, lease_s=600)
-        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+        port = d.port
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         path = SERVERS + "/" + s["id"]
         t0 = time.monotonic()
         for i in range(1, n + 1):
             data = json.dumps({"load": i, "metadata": {"b": blob}}).encode()
-            hdrs = harness.sign("PATCH", d.url + path, data, {"Content-Type": "application/json"},
-                                d.key_id, d.secret, "hangar")
+            hdrs = harness.sign("PATCH", harness.url_at(port) + path, data,
+                                {"Content-Type": "application/json"}, d.key_id, d.secret,
+                                "hangar")
             conn.request("PATCH", path, body=data, headers=hdrs)
             r = conn.getresponse()
             r.read()

@@ -19,13 +19,14 @@ class Picker:
     """One keep-alive connection doing signed picks."""
 
     def __init__(self, d, key):
-        self.d, self.key = d, key
-        self.conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=20)
+        self.d, self.key, self.port = d, key, d.port
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
 
     def pick(self, body):
         data = json.dumps(body).encode()
-        hdrs = harness.sign("POST", self.d.url + PICK, data, {"Content-Type": "application/json"},
-                            self.key["key_id"], self.key["secret"], "hangar")
+        hdrs = harness.sign("POST", harness.url_at(self.port) + PICK, data,
+                            {"Content-Type": "application/json"}, self.key["key_id"],
+                            self.key["secret"], "hangar")
         self.conn.request("POST", PICK, body=data, headers=hdrs)
         r = self.conn.getresponse()
         return r.status, json.loads(r.read())

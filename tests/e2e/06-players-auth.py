@@ -263,6 +263,7 @@ def _host_address():
     return ips[0] if ips else None
 
 
+@harness.single_node("a standby relays from loopback: the owner sees a remote client as local")
 @harness.no_daemon
 def test_bearer_over_plain_http_only_from_loopback(_):
     ip = _host_address()

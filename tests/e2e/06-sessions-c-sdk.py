@@ -32,7 +32,7 @@ def setup(d, loc, fleet_name, compute="host-1"):
     comp = c.register_compute(FleetId=fid, ComputeName=compute, IpAddress="127.0.0.1",
                               Location=loc)["Compute"]
     ep = comp["GameLiftServiceSdkEndpoint"]
-    assert ep.startswith("ws://127.0.0.1:%d/" % d.port), comp
+    assert ep.startswith("ws://127.0.0.1:%d/" % harness.client_port(c)), comp
     return c, fid, ep
 
 

@@ -234,14 +234,15 @@ def test_two_pages_play_tictactoe_to_the_end_and_chat(d):
         pages += [a, b]
         # page A opens a room from the page's lobby (players may: on_create_request) and sits
         # as X; its address then carries the room
-        a.open(d.url + "/examples/")
+        base = d.url  # page A's node (B opens A's address: the same node)
+        a.open(base + "/examples/")
         a.wait(lambda v: v["data"].get("phase") == "lobby", "the lobby")
         a.js("document.getElementById('new-tictactoe').click()")
         va = a.wait(lambda v: v["data"].get("phase") == "waiting" and v["you"] == "X",
                     "seat as X, waiting")
         url = a.js("location.href")
         rid = a.js("new URLSearchParams(location.search).get('room')")
-        assert rid and url == d.url + "/examples/?room=" + rid, url
+        assert rid and url == base + "/examples/?room=" + rid, url
         # a third player in the room that only listens (it never says hello: no seat)
         watcher = rooms.Client(d, rid, rooms.login(d, 99))
         b.open(url)  # the second page sits as O, and the game starts

@@ -42,11 +42,10 @@ class Node:
     """A harness-style handle on one node of the script's cluster (its port and the key)."""
 
     def __init__(self, port, key_id, secret):
-        self.d = harness.Daemon.__new__(harness.Daemon)
-        self.d.port, self.d.key_id, self.d.secret = port, key_id, secret
+        self.port, self.key_id, self.secret = port, key_id, secret
 
     def client(self):
-        return harness.Daemon.client(self.d)
+        return harness.client_at(harness.url_at(self.port), self.key_id, self.secret)
 
 
 @harness.no_daemon
@@ -73,7 +72,7 @@ def test_make_cluster_serves_on_every_port_and_survives_a_node(_):
             except Exception:
                 return None
         for n in nodes:
-            wait_until(lambda: listing(n) is not None, timeout=20, what="port %d" % n.d.port)
+            wait_until(lambda: listing(n) is not None, timeout=20, what="port %d" % n.port)
         nodes[1].client().create_location(LocationName="custom-via-1")
         assert all("custom-via-1" in listing(n) for n in nodes)
         # the serving node: the one whose log says it serves

@@ -15,6 +15,7 @@ import configparser
 import ctypes
 import datetime
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -103,6 +104,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def url_at(port):
+    """The http:// URL of a daemon's port on loopback."""
+    return "http://127.0.0.1:%d" % port
+
+
+def client_port(c):
+    """The port a boto3 client calls (on a cluster, the node it was handed)."""
+    return int(c.meta.endpoint_url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
 def wait_until(pred, timeout=10.0, interval=0.1, what="condition"):
     """Polls pred() until it returns a truthy value; returns it, or raises AssertionError."""
     deadline = time.monotonic() + timeout
@@ -166,6 +177,16 @@ def aws_error(exc):
     return err.get("Code"), err.get("Message", ""), status
 
 
+def client_at(url, key_id, secret, validate=True):
+    """A boto3 GameLift client of url: no retries, so every error surfaces at once."""
+    cfg = botocore.config.Config(retries={"total_max_attempts": 1},
+                                 parameter_validation=validate, connect_timeout=5,
+                                 read_timeout=20)
+    return boto3.Session(botocore_session=_BOTOCORE).client(
+        "gamelift", endpoint_url=url, region_name=REGION, aws_access_key_id=key_id,
+        aws_secret_access_key=secret, config=cfg)
+
+
 def expect_error(code, fn, *args, **kwargs):
     """Calls fn, asserts it raises a ClientError with that code; returns (message, status)."""
     try:
@@ -177,51 +198,111 @@ def expect_error(code, fn, *args, **kwargs):
     raise AssertionError("expected %s, call succeeded: %r" % (code, out))
 
 
+class _Node:
+    """One hangard process of a Daemon (a cluster has several): its port, data dir, logs and
+    process. Node 1 keeps the Daemon's own paths (tmp/data, tmp/hangard.stdout …); node k > 1
+    lives in tmp/nodek/."""
+
+    def __init__(self, tmp, num):
+        self.num = num
+        self.dir = tmp if num == 1 else os.path.join(tmp, "node%d" % num)
+        if num != 1:
+            os.mkdir(self.dir)
+        self.data = os.path.join(self.dir, "data")
+        os.mkdir(self.data)
+        self.stdout_path = os.path.join(self.dir, "hangard.stdout")
+        self.stderr_path = os.path.join(self.dir, "hangard.stderr")
+        self.config_path = None
+        self.port = None
+        self.proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
 class Daemon:
-    """One hangard process with its own data dir and port.
+    """One hangard process with its own data dir and port — or, under run.py --cluster N, N
+    processes (nodes) sharing the daemon's database: node 1 owns the lease and serves, nodes
+    2..N stand by and relay to it.
 
     admin=True fixes the administrator key through HANGAR_ADMIN_KEY_ID/SECRET; admin=False lets
     the daemon create one (read it back with load_credentials()). listen='arg'|'env'|'config'
     and data='arg'|'env'|'config' choose how those two options reach the daemon; config is extra
     text for the config file (written only when needed); args/env are passed through; wrap is
     argv put before hangard's (it must exec hangard, so the pid stays the daemon's); host is the
-    address it listens on (0.0.0.0 to be reached on this machine's other addresses too).
+    address it listens on (0.0.0.0 to be reached on this machine's other addresses too); nodes
+    overrides the number of nodes (default: run.py's --cluster, else 1; a daemon given its own
+    --node-id is always one node: the test places its nodes itself).
+
+    Clients reach the nodes in turn: every read of .port (so .url, .client(), .http(), aws_cli,
+    the SDK endpoints derived from them …) names the next node's port; .ports lists them all.
+    HG_E2E_TURN0=k starts each daemon's turn at node k+1 (to land a test's clients elsewhere).
     """
 
     def __init__(self, args=(), env=None, admin=True, listen="arg", data="arg", config=None,
-                 wrap=(), host="127.0.0.1"):
+                 wrap=(), host="127.0.0.1", nodes=None):
         self.tmp = tmpdir()
-        self.data = os.path.join(self.tmp, "data")
-        os.mkdir(self.data)
         self.args = list(args)
         if PG_URL and "--store" not in self.args:
             self.args += ["--store", pg_database()]
+        n = 1 if "--node-id" in self.args else max(1, nodes or CLUSTER)
+        assert n == 1 or "--store" in self.args, "a cluster needs the PostgreSQL store"
+        self.nodes = [_Node(self.tmp, k + 1) for k in range(n)]
+        self.data = self.nodes[0].data
+        self.stdout_path = self.nodes[0].stdout_path
+        self.stderr_path = self.nodes[0].stderr_path
+        self._turn = itertools.count(int(os.environ.get("HG_E2E_TURN0", "0")))
         self.env = dict(env or {})
         self.fixed_admin = admin
         self.listen_via = listen
         self.data_via = data
         self.config_extra = config
-        self.config_path = None
         self.wrap = list(wrap)  # argv before hangard's (e.g. nsenter into a mount namespace)
         self.host = host  # the address it listens on (clients reach it on 127.0.0.1)
-        self.stdout_path = os.path.join(self.tmp, "hangard.stdout")
-        self.stderr_path = os.path.join(self.tmp, "hangard.stderr")
-        self.port = None
-        self.proc = None
         self.key_id, self.secret = (ADMIN_KEY_ID, ADMIN_SECRET) if admin else (None, None)
         _DAEMONS.append(self)
 
     # ---- process control -------------------------------------------------------------------
 
     @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
+    def port(self):
+        """The port of the next node in turn (the only one's on a single node)."""
+        ports = self.ports
+        if len(ports) == 1 or None in ports:
+            return ports[0]
+        return ports[next(self._turn) % len(ports)]
 
-    def _argv_env(self):
+    @port.setter
+    def port(self, value):
+        self.nodes[0].port = value
+
+    @property
+    def ports(self):
+        return [n.port for n in self.nodes]
+
+    @property
+    def proc(self):
+        """Node 1's process (the one that owns the lease on a cluster)."""
+        return self.nodes[0].proc
+
+    @proc.setter
+    def proc(self, value):
+        self.nodes[0].proc = value
+
+    @property
+    def config_path(self):
+        return self.nodes[0].config_path
+
+    @property
+    def url(self):
+        return url_at(self.port)
+
+    def _argv_env(self, node=None):
+        node = node or self.nodes[0]
         argv = self.wrap + [HANGARD]
         env = dict(os.environ)
         env.update(self.env)
-        listen = "%s:%d" % (self.host, self.port)
+        listen = "%s:%d" % (self.host, node.port)
         conf = []
         if self.listen_via == "arg":
             argv += ["--listen", listen]
@@ -230,55 +311,73 @@ class Daemon:
         else:
             conf.append("listen = %s" % listen)
         if self.data_via == "arg":
-            argv += ["--data", self.data]
+            argv += ["--data", node.data]
         elif self.data_via == "env":
-            env["HANGAR_DATA"] = self.data
+            env["HANGAR_DATA"] = node.data
         else:
-            conf.append("data = %s" % self.data)
+            conf.append("data = %s" % node.data)
         if conf or self.config_extra:
-            self.config_path = os.path.join(self.tmp, "hangard.conf")
-            with open(self.config_path, "w") as f:
+            node.config_path = os.path.join(node.dir, "hangard.conf")
+            with open(node.config_path, "w") as f:
                 f.write("# hangard config written by the e2e harness\n")
                 f.write("\n".join(conf) + "\n")
                 if self.config_extra:
                     f.write(self.config_extra.rstrip("\n") + "\n")
-            argv += ["--config", self.config_path]
+            argv += ["--config", node.config_path]
         argv += self.args
+        if len(self.nodes) > 1:
+            argv += ["--node-id", "node%d" % node.num]
         if self.fixed_admin:
             env["HANGAR_ADMIN_KEY_ID"] = ADMIN_KEY_ID
             env["HANGAR_ADMIN_SECRET"] = ADMIN_SECRET
         return argv, env
 
     def start(self, port=None):
-        """Starts the daemon (a fixed port when restarting) and waits for /healthz."""
-        assert self.proc is None or self.proc.poll() is not None, "daemon already running"
+        """Starts the daemon (a fixed port when restarting) and waits for /healthz. A cluster
+        starts node 1 first (it takes the lease), then the standbys, and waits for /healthz on
+        every node (a standby relays it to the owner); given a port (any of its nodes'), every
+        node starts again on the port it had."""
+        assert not any(n.alive() for n in self.nodes), "daemon already running"
+        if port is not None and len(self.nodes) > 1:
+            assert port in self.ports, "port %d is none of this cluster's %s" % (port, self.ports)
+            fixed = self.ports
+        else:
+            fixed = [port] + [None] * (len(self.nodes) - 1)
+        for node, at in zip(self.nodes, fixed):
+            if not self._start_node(node, at):
+                self.kill9()
+                what = "" if len(self.nodes) == 1 else "node %d of " % node.num
+                raise AssertionError(
+                    "hangard %sdid not become healthy within %.0fs on port %d (exit %s)\n%s"
+                    % (what, START_DEADLINE_S, node.port, node.proc.returncode,
+                       self.log_tail(40)))
+        return self
+
+    def _start_node(self, node, port):
         attempts = 1 if port else 3
         for attempt in range(attempts):
-            self.port = port or free_port()
-            argv, env = self._argv_env()
-            with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
-                err.write(("---- start %s (port %d)\n" % (" ".join(argv), self.port)).encode())
+            node.port = port or free_port()
+            argv, env = self._argv_env(node)
+            with open(node.stdout_path, "ab") as out, open(node.stderr_path, "ab") as err:
+                err.write(("---- start %s (port %d)\n" % (" ".join(argv), node.port)).encode())
                 err.flush()
-                self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                node.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                              stderr=err, preexec_fn=_die_with_parent)
-            if self._wait_ready():
-                return self
-            if attempt + 1 < attempts and self.proc.returncode is not None:
+            if self._wait_ready(node):
+                return True
+            if attempt + 1 < attempts and node.proc.returncode is not None:
                 continue  # maybe somebody took the port between bind(0) and the daemon's bind
             break
-        self.kill9()
-        raise AssertionError("hangard did not become healthy within %.0fs on port %d (exit %s)\n%s"
-                             % (START_DEADLINE_S, self.port, self.proc.returncode,
-                                self.log_tail(40)))
+        return False
 
-    def _wait_ready(self):
+    def _wait_ready(self, node):
         deadline = time.monotonic() + START_DEADLINE_S
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if node.proc.poll() is not None:
                 return False
             try:
-                r = self.http("GET", "/healthz", timeout=1)
-                if r.status == 200 and self.proc.poll() is None:
+                r = self.http("GET", "/healthz", timeout=1, port=node.port)
+                if r.status == 200 and node.proc.poll() is None:
                     return True
             except OSError:
                 pass
@@ -286,55 +385,96 @@ class Daemon:
         return False
 
     def stop(self, timeout=5.0):
-        """SIGTERM, wait, then SIGKILL; returns the exit code (negative = killed by signal)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
+        """SIGTERM, wait, then SIGKILL; returns the exit code (negative = killed by signal).
+        A cluster stops its standbys first, then node 1; its exit code is the first non-zero
+        one among its nodes, else 0."""
+        rcs, errors = [], []
+        for node in reversed(self.nodes):
+            try:
+                rcs.append(self._stop_node(node, timeout))
+            except AssertionError as e:
+                errors.append(str(e))
+        if errors:
+            raise AssertionError("; ".join(errors))
+        if len(rcs) == 1:
+            return rcs[0]
+        bad = [rc for rc in rcs if rc not in (None, 0)]
+        return bad[0] if bad else (0 if 0 in rcs else None)
+
+    def _stop_node(self, node, timeout):
+        if node.proc is None or node.proc.poll() is not None:
+            return None if node.proc is None else node.proc.returncode
+        node.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            return node.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("hangard ignored SIGTERM for %.0fs; killed" % timeout)
+            node.proc.kill()
+            node.proc.wait()
+            what = "" if len(self.nodes) == 1 else " (node %d)" % node.num
+            raise AssertionError("hangard%s ignored SIGTERM for %.0fs; killed" % (what, timeout))
 
     def kill9(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """kill -9 of every node (the standbys first)."""
+        for node in reversed(self.nodes):
+            if node.alive():
+                node.proc.kill()
+                node.proc.wait()
 
     def restart(self, hard=False):
-        """Stops the daemon (kill -9 when hard) and starts it again on the same port and data."""
+        """Stops the daemon (kill -9 when hard) and starts it again on the same port(s) and data
+        (a cluster: node 1 first, so it takes its lease back at once)."""
         if hard:
             self.kill9()
         else:
             rc = self.stop()
             assert rc == 0, "hangard exited %s on SIGTERM\n%s" % (rc, self.log_tail())
-        return self.start(port=self.port)
+        return self.start(port=self.nodes[0].port)
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return all(n.alive() for n in self.nodes)
+
+    def exits(self):
+        """What ended: '' while every node runs, else e.g. 'exit -9' or 'node 2: exit 1'."""
+        out = []
+        for n in self.nodes:
+            if not n.alive():
+                rc = None if n.proc is None else n.proc.returncode
+                out.append(("exit %s" % rc) if len(self.nodes) == 1
+                           else "node %d: exit %s" % (n.num, rc))
+        return ", ".join(out)
+
+    def _node_label(self, node, path):
+        name = os.path.basename(path)
+        return name if len(self.nodes) == 1 else "node %d (port %s) %s" % (node.num, node.port,
+                                                                          name)
 
     def log_tail(self, n=30):
         out = []
-        for path in (self.stdout_path, self.stderr_path):
-            try:
-                with open(path, "rb") as f:
-                    lines = f.read().decode("utf-8", "replace").splitlines()[-n:]
-            except OSError:
-                continue
-            if lines:
-                out.append("  --- %s (last %d lines)" % (os.path.basename(path), len(lines)))
-                out += ["  | " + ln for ln in lines]
+        for node in self.nodes:
+            for path in (node.stdout_path, node.stderr_path):
+                try:
+                    with open(path, "rb") as f:
+                        lines = f.read().decode("utf-8", "replace").splitlines()[-n:]
+                except OSError:
+                    continue
+                if lines:
+                    out.append("  --- %s (last %d lines)" % (self._node_label(node, path),
+                                                            len(lines)))
+                    out += ["  | " + ln for ln in lines]
         return "\n".join(out)
 
     def output(self):
+        """Everything the daemon printed (on a cluster: node 1's, then each standby's)."""
         text = ""
-        for path in (self.stdout_path, self.stderr_path):
-            try:
-                with open(path, "rb") as f:
-                    text += f.read().decode("utf-8", "replace")
-            except OSError:
-                pass
+        for node in self.nodes:
+            if len(self.nodes) > 1:
+                text += "---- node %d\n" % node.num
+            for path in (node.stdout_path, node.stderr_path):
+                try:
+                    with open(path, "rb") as f:
+                        text += f.read().decode("utf-8", "replace")
+                except OSError:
+                    pass
         return text
 
     def load_credentials(self):
@@ -352,19 +492,15 @@ class Daemon:
 
     # ---- clients ---------------------------------------------------------------------------
 
-    def client(self, key_id=None, secret=None, validate=True):
-        """A boto3 GameLift client: no retries, so every error surfaces at once."""
-        cfg = botocore.config.Config(retries={"total_max_attempts": 1},
-                                     parameter_validation=validate, connect_timeout=5,
-                                     read_timeout=20)
-        return boto3.Session(botocore_session=_BOTOCORE).client(
-            "gamelift", endpoint_url=self.url, region_name=REGION,
-            aws_access_key_id=key_id or self.key_id, aws_secret_access_key=secret or self.secret,
-            config=cfg)
+    def client(self, key_id=None, secret=None, validate=True, port=None):
+        """A boto3 GameLift client (of port, else the next node's): no retries, so every error
+        surfaces at once."""
+        return client_at(url_at(port or self.port), key_id or self.key_id,
+                         secret or self.secret, validate)
 
-    def http(self, method, path, body=None, headers=None, timeout=10):
-        """A plain HTTP request on a fresh connection."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def http(self, method, path, body=None, headers=None, timeout=10, port=None):
+        """A plain HTTP request on a fresh connection (to port, else the next node's)."""
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
@@ -383,19 +519,21 @@ class Daemon:
         if target is not None:
             hdrs["X-Amz-Target"] = "GameLift." + target
         hdrs.update(headers or {})
+        port = self.port  # one node for the signature's Host and the connection
         if signed:
-            hdrs = sign("POST", self.url + "/", body, hdrs, key_id or self.key_id,
+            hdrs = sign("POST", url_at(port) + "/", body, hdrs, key_id or self.key_id,
                         secret or self.secret, "gamelift", skew_s)
-        return self.http("POST", "/", body, hdrs)
+        return self.http("POST", "/", body, hdrs, port=port)
 
     def admin(self, method, path, body=None, key_id=None, secret=None, signed=True):
         """A request to the key-management API, signed for service `hangar`."""
         data = b"" if body is None else json.dumps(body).encode()
         hdrs = {"Content-Type": "application/json"} if body is not None else {}
+        port = self.port  # one node for the signature's Host and the connection
         if signed:
-            hdrs = sign(method, self.url + path, data, hdrs, key_id or self.key_id,
+            hdrs = sign(method, url_at(port) + path, data, hdrs, key_id or self.key_id,
                         secret or self.secret, "hangar")
-        return self.http(method, path, data if body is not None else None, hdrs)
+        return self.http(method, path, data if body is not None else None, hdrs, port=port)
 
     def create_key(self, name, allow=None, deny=None, policy=None):
         """Creates an access key through POST /v1/keys; returns the response JSON."""
@@ -417,7 +555,7 @@ class Daemon:
 
     def serving(self):
         """Asserts the daemon is alive and answers /healthz and a signed call."""
-        assert self.alive(), "hangard died (exit %s)\n%s" % (self.proc.returncode, self.log_tail())
+        assert self.alive(), "hangard died (%s)\n%s" % (self.exits(), self.log_tail())
         r = self.http("GET", "/healthz")
         assert r.status == 200, "/healthz -> %r" % r
         out = self.client().list_game_server_groups()
@@ -604,8 +742,26 @@ def embedded_only(fn):
     return fn
 
 
+def postgres_only(fn):
+    """The test needs the suite's PostgreSQL (a daemon of several nodes: run.py --store postgres
+    or --cluster): not run on the embedded store."""
+    fn.e2e_postgres_only = True
+    return fn
+
+
+def single_node(reason):
+    """The test is about one hangard process (it pauses it, reads what only the serving node
+    prints …): not run when every daemon is a cluster (run.py --cluster); reason says why."""
+    def deco(fn):
+        fn.e2e_single_node = reason
+        return fn
+    return deco
+
+
 # run.py --store postgres: every Daemon gets a database of its own on this server
 PG_URL = os.environ.get("HG_E2E_PG")
+# run.py --cluster N: every Daemon is N nodes on its database (1: a single process)
+CLUSTER = int(os.environ.get("HG_E2E_CLUSTER") or 1)
 _PG_DBS = [0]
 
 
@@ -690,6 +846,13 @@ def run(ns=None):
             if PG_URL and getattr(t, "e2e_embedded_only", False):
                 print("skip %s (embedded store only)" % t.__name__, flush=True)
                 continue
+            if not PG_URL and getattr(t, "e2e_postgres_only", False):
+                print("skip %s (PostgreSQL store only)" % t.__name__, flush=True)
+                continue
+            if CLUSTER > 1 and getattr(t, "e2e_single_node", None):
+                print("skip %s (single node only: %s)" % (t.__name__, t.e2e_single_node),
+                      flush=True)
+                continue
             spec = getattr(t, "e2e_daemon", "shared")
             d = None
             t0 = time.monotonic()
@@ -709,8 +872,10 @@ def run(ns=None):
                     d = Daemon(**spec)
                     d.start()
                 t(d)
-                if d is not None and d.proc is not None and d.proc.poll() not in (None, 0):
-                    raise AssertionError("hangard exited %s during the test" % d.proc.returncode)
+                bad = d is not None and [n for n in d.nodes if n.proc is not None
+                                         and n.proc.poll() not in (None, 0)]
+                if bad:
+                    raise AssertionError("hangard exited during the test (%s)" % d.exits())
                 if d is not None and d is not shared:
                     _check_clean_exit(d)
                 passed += 1
@@ -837,9 +1002,11 @@ def reg_list_all(d, **query):
     raise AssertionError("list pagination did not end")
 
 
-def signed_get_headers(d, path, key=None, extra=None):
+def signed_get_headers(d, path, key=None, extra=None, port=None):
+    """The headers of a signed GET of path, for port (connect to that one), else d.url."""
     kid, sec = (key["key_id"], key["secret"]) if key else (d.key_id, d.secret)
-    return sign("GET", d.url + path, b"", dict(extra or {}), kid, sec, "hangar")
+    url = url_at(port) if port else d.url
+    return sign("GET", url + path, b"", dict(extra or {}), kid, sec, "hangar")
 
 
 class EventStream:
@@ -848,7 +1015,7 @@ class EventStream:
     time of arrival) and for SSE `_sse_id` / `_sse_event`."""
 
     def __init__(self, d, query="", transport="ws", key=None, headers=None, timeout=5,
-                 paused=False, rcvbuf=None):
+                 paused=False, rcvbuf=None, port=None):
         import queue
         self.q = queue.Queue()
         self.transport = transport
@@ -856,18 +1023,19 @@ class EventStream:
         self.closed = False
         self.error = None
         path = "/v1/registry/events" + ("?" + query if query else "")
-        hdrs = signed_get_headers(d, path, key, headers)
+        port = port or d.port  # one node for the signature's Host and the connection
+        hdrs = signed_get_headers(d, path, key, headers, port=port)
         if transport == "ws":
             import websocket
             want = ("Authorization", "X-Amz-Date") + tuple(headers or ())
             opts = ((socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf),) if rcvbuf else ()
             self.ws = websocket.create_connection(
-                "ws://127.0.0.1:%d%s" % (d.port, path), timeout=timeout, sockopt=opts,
+                "ws://127.0.0.1:%d%s" % (port, path), timeout=timeout, sockopt=opts,
                 header=["%s: %s" % (k, v) for k, v in hdrs.items() if k in want])
             self.ws.settimeout(None)
             self.sock = self.ws.sock
         else:
-            self.conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+            self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
             self.conn.request("GET", path, headers=hdrs)
             self.sock = self.conn.sock  # http.client lets go of it once the answer has no length
             self.resp = self.conn.getresponse()

@@ -1,10 +1,22 @@
 """hangar e2e runner: runs every tests/e2e/NN-*.py in its own process and totals the results.
 
-    HANGARD=build/hangard /usr/bin/python3 tests/e2e/run.py [-j 2] [--timeout 120] [filter...]
+    HANGARD=build/hangard /usr/bin/python3 tests/e2e/run.py [-j 2] [--timeout 120]
+        [--store postgres | --cluster N] [filter...]
+
+--store postgres: every daemon a test starts (harness.Daemon) keeps its state in a database of
+its own on one private PostgreSQL server that this runner starts (scripts/pg-local; the tests
+marked @harness.embedded_only are skipped). --cluster N (implies --store postgres): every daemon
+is N hangard processes on its database: node 1 starts first and owns the lease, nodes 2..N
+stand by on ports of their own (--node-id nodeK) and relay to it; the clients the harness hands
+out (d.client(), d.url, d.http, aws_cli, WebSocket URLs, the SDK endpoints derived from them …)
+reach the nodes in turn, so calls go through the standbys as well as the owner; start, stop,
+restart and kill -9 act on every node, and every node must exit 0 on SIGTERM. The tests marked
+@harness.single_node(reason) are skipped there.
 
 A file may declare what it needs on a comment line, e.g. `# needs: redis postgres`; files whose
 need is missing here are skipped. Each file prints `E2E-RESULT passed=N failed=N` as its last
-line (harness.run); the totals count test functions, not files. The last line printed is
+line (harness.run) and `skip <test> (<why>)` for each test it skipped, which this runner prints
+under the file's line; the totals count test functions, not files. The last line printed is
 `N passed, N failed` (`, N skipped` when something was skipped); exit status 1 if any failed.
 """
 
@@ -25,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PYTHON = "/usr/bin/python3"
 RESULT_RE = re.compile(r"^E2E-RESULT passed=(\d+) failed=(\d+)\s*$", re.M)
+SKIP_RE = re.compile(r"^skip (test_\w+) \((.*)\)\s*$", re.M)
 NEEDS_RE = re.compile(r"^#\s*needs:\s*(.+)$", re.M)
 TEST_DEF_RE = re.compile(r"^def (test_\w+)\(", re.M)
 
@@ -96,6 +109,10 @@ def main():
     ap.add_argument("--store", choices=("embedded", "postgres"), default="embedded",
                     help="postgres: every daemon keeps its state in its own database of one "
                          "private PostgreSQL server (scripts/pg-local) instead of SQLite")
+    ap.add_argument("--cluster", type=int, default=1, metavar="N",
+                    help="every daemon is N nodes sharing its database (implies --store "
+                         "postgres): node 1 serves, the others stand by and relay; clients "
+                         "reach the nodes in turn")
     ap.add_argument("filters", nargs="*", help="run only files whose name contains one of these")
     opts = ap.parse_args()
 
@@ -105,13 +122,18 @@ def main():
     env = dict(os.environ)
     env.update(HANGARD=hangard, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
     pg_dir = None
+    if opts.cluster > 1:
+        opts.store = "postgres"
+        env["HG_E2E_CLUSTER"] = str(opts.cluster)
     if opts.store == "postgres":
         pg_dir = tempfile.mkdtemp(prefix="hangar-e2e-suite-pg-")
         os.chmod(pg_dir, 0o755)
         env["HG_E2E_PG"] = subprocess.check_output(
             [os.path.join(REPO, "scripts", "pg-local"), "start", os.path.join(pg_dir, "data"),
              str(_free_port())], text=True).strip()
-        print("e2e: every daemon on PostgreSQL (%s)" % env["HG_E2E_PG"], flush=True)
+        print("e2e: every daemon on PostgreSQL (%s)%s" % (
+            env["HG_E2E_PG"], ", %d nodes each" % opts.cluster if opts.cluster > 1 else ""),
+            flush=True)
 
     files = sorted(f for f in glob.glob(os.path.join(HERE, "[0-9][0-9]-*.py")))
     if opts.filters:
@@ -145,13 +167,17 @@ def main():
                 fl = max(1, ndefs - p)
             if rc != 0 and fl == 0:
                 fl = 1  # exit status and report disagree: count it
+            skips = SKIP_RE.findall(text)
             passed += p
             failed += fl
+            skipped += len(skips)
             if fl:
                 print("FAIL %s (%d passed, %d failed, %.1fs)" % (name, p, fl, secs), flush=True)
                 print("  " + text.rstrip().replace("\n", "\n  "), flush=True)
             else:
                 print("ok   %s (%d tests, %.1fs)" % (name, p, secs), flush=True)
+                for test, why in skips:
+                    print("  skip %s (%s)" % (test, why), flush=True)
 
     if pg_dir:
         subprocess.call([os.path.join(REPO, "scripts", "pg-local"), "stop",

@@ -38,7 +38,14 @@
  *                                                               until EOF or the linger timer)
  *
  * Relay buffers: what one side sends is written to the other as it comes; a side whose writes
- * queue past RELAY_QUEUE_MAX bytes stops the other side's reads until they drain. Relaying never
+ * queue past RELAY_QUEUE_MAX bytes stops the other side's reads until they drain. An end is
+ * relayed as an end (a half-close): the side that ends has its peer's writing shut down once
+ * what was queued for the peer is written, as a direct connection would. When the owner ends
+ * first (an answer with Connection: close, or a 413 while the client still sends a body) what
+ * the client still sends is read and dropped (a lingering close, as after a 503: closing with
+ * unread bytes would reset the connection and could lose the answer), until the client ends too
+ * or UNAVAILABLE_LINGER_MS after the answer was delivered; a client that does not read its
+ * answer for RELAY_DRAIN_MAX_MS is closed. Relaying never
  * answers 503 once the owner is connected: a request the owner may have received has no answer
  * this node could give, so the client sees that connection close (and reconnects).
  */
@@ -64,6 +71,7 @@
 #define UNAVAILABLE_HEAD_MAX 16384
 #define UNAVAILABLE_HEAD_TIMEOUT_MS 10000
 #define UNAVAILABLE_LINGER_MS 1000
+#define RELAY_DRAIN_MAX_MS 30000
 
 typedef struct interim interim_t;
 
@@ -77,6 +85,9 @@ typedef enum {
 typedef struct side {
     uv_tcp_t tcp;
     struct conn *conn;
+    int eof;          /* it sent its end (read EOF) */
+    int shut;         /* 1: our writes to it are being shut down, 2: shut (after the queue) */
+    uv_shutdown_t sd; /* that shutdown */
 } side_t;
 
 typedef struct conn {
@@ -297,9 +308,52 @@ static void on_relay_written(uv_write_t *req, int status)
         return;
     }
     side_t *to = from == &c->client ? &c->owner : &c->client;
-    if (side_usable(from) &&
+    if (side_usable(from) && !from->eof &&
         uv_stream_get_write_queue_size((uv_stream_t *)&to->tcp) < RELAY_QUEUE_MAX)
         uv_read_start((uv_stream_t *)&from->tcp, on_relay_alloc, on_relay_read);
+}
+
+/* Both directions have ended (each side's end relayed and its peer shut), or the owner ended,
+ * its answer is delivered and the client ended too: nothing is left to relay. */
+static void relay_maybe_done(conn_t *c)
+{
+    if (c->owner.eof && c->client.shut == 2 && (c->client.eof || c->owner.shut == 2))
+        conn_close(c);
+}
+
+static void on_relay_shut(uv_shutdown_t *req, int status)
+{
+    side_t *to = req->data;
+    conn_t *c = to->conn;
+    if (status < 0) { /* ECANCELED (closing), or the peer is gone */
+        conn_close(c);
+        return;
+    }
+    to->shut = 2;
+    if (to == &c->client) /* the owner's answer is all delivered: linger for the client's end */
+        uv_timer_start(&c->timer, on_conn_timer, UNAVAILABLE_LINGER_MS, 0);
+    relay_maybe_done(c);
+}
+
+/* from sent its end: shut the peer's writing once its queue is written (uv_shutdown waits). */
+static void relay_end(conn_t *c, side_t *from)
+{
+    side_t *to = from == &c->client ? &c->owner : &c->client;
+    if (from->eof)
+        return;
+    from->eof = 1;
+    if (from == &c->owner) /* the answer's end: the client has RELAY_DRAIN_MAX_MS to read it */
+        uv_timer_start(&c->timer, on_conn_timer, RELAY_DRAIN_MAX_MS, 0);
+    else
+        uv_read_stop((uv_stream_t *)&from->tcp);
+    if (to->shut == 0 && side_usable(to)) {
+        to->shut = 1;
+        to->sd.data = to;
+        if (uv_shutdown(&to->sd, (uv_stream_t *)&to->tcp, on_relay_shut) < 0)
+            conn_close(c);
+        return;
+    }
+    relay_maybe_done(c);
 }
 
 static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
@@ -309,8 +363,16 @@ static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     side_t *to = from == &c->client ? &c->owner : &c->client;
     if (n <= 0) {
         hg_free(buf->base);
-        if (n < 0) /* EOF or an error: the relay ends (no half-close) */
+        /* the owner's end, even a reset: what it sent is delivered first (the client would
+         * see a reset from the owner too, but its answer may be read already) */
+        if (n == UV_EOF || (n < 0 && from == &c->owner))
+            relay_end(c, from);
+        else if (n < 0) /* the client's reset: the relay ends */
             conn_close(c);
+        return;
+    }
+    if (from == &c->client && c->owner.eof) { /* what the client still sends goes nowhere */
+        hg_free(buf->base);
         return;
     }
     wreq_t *w = hg_calloc(1, sizeof(*w));
@@ -363,7 +425,9 @@ static void on_conn_timer(uv_timer_t *t)
         answer(c);
         break;
     case CONN_ANSWERED: /* the client did not close after its answer */ conn_close(c); break;
-    case CONN_RELAYING: break;
+    case CONN_RELAYING: /* the client did not read its answer, or did not end after it */
+        conn_close(c);
+        break;
     }
 }
 

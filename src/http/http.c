@@ -101,6 +101,8 @@ struct hg_http_conn {
     int reading;
     int closing;
     int close_after_flush;
+    int linger;                    /* with close_after_flush: a lingering close (fail_conn) */
+    uint64_t linger_since_ms;      /* lingering: our end was sent at (0: not lingering) */
     int writing;                   /* write requests in flight */
     int too_large;                 /* the message being parsed went over max_body */
     struct hg_http_req_int *spare; /* a finished request kept for reuse */
@@ -370,6 +372,7 @@ static void fail_conn(hg_http_conn_t *c, int status, const char *type, const cha
     int n = snprintf(body, sizeof(body), "{\"__type\":\"%s\",\"message\":\"%s\"}", type, msg);
     serialise(c->server, r, status, "application/json", NULL, body, (size_t)n);
     c->close_after_flush = 1;
+    c->linger = 1; /* the client may still be sending (a body too large, a header too long) */
     c->server->parse_errors++;
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -837,6 +840,52 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         deliver(c, nread, buf->base);
 }
 
+/* A lingering close (nginx's lingering_close): after an error answer to a client that may still
+ * be sending, our end is sent (a shutdown, after the answer) and what the client still sends is
+ * read and dropped until it closes or HG_HTTP_LINGER_MS have passed (on_sweep). Closing at once
+ * with unread bytes would make the kernel answer with a reset, which can discard the error
+ * answer before the client has read it. Plain TCP only (TLS closes as before). */
+#define HG_HTTP_LINGER_MS 1000
+
+static void on_linger_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (n < 0) /* the client's end (or a reset): done */
+        close_conn((hg_http_conn_t *)st);
+}
+
+static void on_linger_shut(uv_shutdown_t *req, int status)
+{
+    hg_http_conn_t *c = req->data;
+    c->shutting = 0;
+    if (status < 0 && !c->closing)
+        close_conn(c);
+}
+
+static void linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    static char scratch[16384]; /* dropped bytes only (the loop thread's) */
+    *buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+static int linger_start(hg_http_conn_t *c)
+{
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_linger_shut) < 0)
+        return -1;
+    c->shutting = 1;
+    c->linger_since_ms = uv_now(c->server->loop);
+    if (c->linger_since_ms == 0)
+        c->linger_since_ms = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    if (uv_read_start((uv_stream_t *)&c->tcp, linger_alloc, on_linger_read) < 0)
+        return -1;
+    return 0;
+}
+
 static void on_write(uv_write_t *w, int status)
 {
     write_req_t *wr = (write_req_t *)w;
@@ -856,6 +905,8 @@ static void on_write(uv_write_t *w, int status)
         return;
     }
     if (c->close_after_flush && hg_list_empty(&c->queue) && c->writing == 0) {
+        if (c->linger && c->tls == NULL && linger_start(c) == 0)
+            return;
         close_conn(c);
         return;
     }
@@ -865,7 +916,7 @@ static void on_write(uv_write_t *w, int status)
 
 static void flush(hg_http_conn_t *c)
 {
-    if (c->closing)
+    if (c->closing || c->linger_since_ms)
         return;
     uv_buf_t bufs[64];
     unsigned n = 0;
@@ -1041,6 +1092,10 @@ static void on_sweep(uv_timer_t *t)
             s->timeouts++;
             s->tls_failures++;
             close_conn(c); /* the handshake did not complete in time */
+            continue;
+        }
+        if (c->linger_since_ms && !c->closing && now - c->linger_since_ms >= HG_HTTP_LINGER_MS) {
+            close_conn(c); /* lingered long enough */
             continue;
         }
         if (c->closing || c->close_after_flush || c->upgraded)

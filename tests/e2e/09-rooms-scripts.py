@@ -85,6 +85,9 @@ def test_handlers_state_join_unknown_limits_timers(d):
     ca, cb = Client(d, room["room_id"], a), Client(d, room["room_id"], b)
     ca.wait(lambda ms: len([m for m in ms if m.get("type") == "join"]) == 2)
     ca.send("say", {"text": "hello"})
+    # two clients' messages have no order between them until the room has one: the second is
+    # sent once the first is seen (one of them may be relayed by a standby, the other not)
+    cb.wait(lambda ms: len([m for m in ms if m.get("type") == "said"]) == 1)
     cb.send("say", {"text": "there"})
     cb.wait(lambda ms: len([m for m in ms if m.get("type") == "said"]) == 2)
     got = [(m["data"]["text"], m["data"]["n"], m["from"]) for m in said(cb)]

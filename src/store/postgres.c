@@ -133,9 +133,20 @@ static void quiet(void *arg, const char *message)
     (void)message; /* NOTICEs ("relation … already exists, skipping") are not our log's */
 }
 
+PGconn *hg_store_pg_connectdb(const char *conninfo)
+{
+    if (strstr(conninfo, "connect_timeout")) /* the URI says: as it says */
+        return PQconnectdb(conninfo);
+    /* a host that does not answer (a blackhole, a firewall) would block this thread for the
+     * kernel's SYN retries (about two minutes) */
+    const char *const keys[] = {"dbname", "connect_timeout", NULL};
+    const char *const values[] = {conninfo, HG_STORE_PG_CONNECT_TIMEOUT_S, NULL};
+    return PQconnectdbParams(keys, values, 1);
+}
+
 static int pg_connect(const char *conninfo, PGconn **out, hg_error_t *err)
 {
-    PGconn *db = PQconnectdb(conninfo);
+    PGconn *db = hg_store_pg_connectdb(conninfo);
     if (db == NULL)
         return hg_error_set(err, HG_ESTORE, "postgres: out of memory");
     if (PQstatus(db) != CONNECTION_OK) {

@@ -98,6 +98,11 @@ extern const hg_store_backend_t hg_store_sqlite;
 extern const hg_store_backend_t hg_store_postgres;
 #define HG_STORE_PG_LEASE_MS 10000
 void hg_store_postgres_configure(const char *node, const char *addr, int64_t lease_ms);
+/* PQconnectdb(conninfo), with connect_timeout HG_STORE_PG_CONNECT_TIMEOUT_S seconds unless the
+ * URI sets its own: every connection hangard opens (store lanes, the lease renewer, a standby's
+ * lease poll, check and migrate). Blocks: never on the loop. */
+#define HG_STORE_PG_CONNECT_TIMEOUT_S "5"
+struct pg_conn *hg_store_pg_connectdb(const char *conninfo);
 /* For /metrics: the lease and the commits' round trips (any thread). */
 typedef struct hg_store_pg_stats {
     uint64_t owned; /* partitions this node holds (0 or 1: the one partition "all") */

@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "store/store.h"
 #include "test.h"
 #include "test_util.h"
 
@@ -28,6 +29,33 @@
 #define WS_REQ                                                                                     \
     "GET /sdk HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"                \
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+/* The connect_timeout every PostgreSQL connection of hangard gets (a host that does not answer
+ * would block a thread for minutes), unless the URI names its own. No server needed: the
+ * options of a connection that failed are still there to read. */
+static const char *conn_option(PGconn *db, const char *key)
+{
+    static char value[32];
+    value[0] = '\0';
+    PQconninfoOption *opts = PQconninfo(db);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, key) == 0 && o->val)
+            snprintf(value, sizeof(value), "%s", o->val);
+    PQconninfoFree(opts);
+    return value;
+}
+
+HG_TEST(postgres_connections_have_a_connect_timeout)
+{
+    PGconn *db = hg_store_pg_connectdb("postgres://hangar@127.0.0.1:1/nothing");
+    ASSERT_STR_EQ(conn_option(db, "connect_timeout"), HG_STORE_PG_CONNECT_TIMEOUT_S);
+    ASSERT_STR_EQ(conn_option(db, "dbname"), "nothing"); /* the URI is expanded, not a name */
+    ASSERT_STR_EQ(conn_option(db, "user"), "hangar");
+    PQfinish(db);
+    db = hg_store_pg_connectdb("postgres://hangar@127.0.0.1:1/nothing?connect_timeout=2");
+    ASSERT_STR_EQ(conn_option(db, "connect_timeout"), "2");
+    PQfinish(db);
+}
 
 HG_TEST(reply_in_the_api_s_own_format)
 {
@@ -332,6 +360,7 @@ HG_TEST(pg_a_standby_answers_503_when_the_owner_is_unreachable)
 }
 
 HG_SUITE(interim) = {
+    HG_CASE(postgres_connections_have_a_connect_timeout),
     HG_CASE(reply_in_the_api_s_own_format),
     HG_CASE(a_pause_answers_503_then_stops_on_sigterm),
     HG_CASE(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone),

@@ -50,6 +50,12 @@ PG_VERSION=$(basename "$(dirname "$PG_BIN")")
 log "PostgreSQL $PG_VERSION at $PG_URL"
 
 metric() { curl -fsS "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1==k{print $2}'; }
+# the owner's mean PostgreSQL commit round trip so far, in ms
+pg_commit_ms() {
+  local p=${PORTS%%,*}
+  awk -v s="$(metric "$p" hangar_store_pg_commit_seconds_sum)" -v c="$(metric "$p" hangar_store_pg_commit_seconds_count)" \
+    'BEGIN{printf "%.2f", (c > 0 ? s / c * 1000 : 0)}'
+}
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 spread() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{m=(NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); printf "%.1f%%", (m > 0 ? (a[NR]-a[1])/m*100 : 0)}'; }
 
@@ -125,14 +131,13 @@ for ((run = 1; run <= CL_RUNS; run++)); do
     res=$(grep '^RESULT' <<<"$out" || true)
     R[claims,$cfg,$run]=$(sed -n 's/.* cycles_per_s=\([0-9.]*\).*/\1/p' <<<"$res")
     R[claims_p99,$cfg,$run]=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$res")
-    R[claims_cpu,$cfg,$run]=$(sed -n 's/.* server_cpu_pct=\([0-9.]*\).*/\1/p' <<<"$res")
     out=$("$BUILD/sessload" -m placement -a "127.0.0.1:$PORTS" -n "$CL_PROCS" -c "$CL_CONNS" -p 4 -V 100 -P "$OWNER" 2>"$TMP/sessload.err") || ERRS+=("sessload $cfg run $run: $(tail -c 300 "$TMP/sessload.err")")
     res=$(grep '^RESULT' <<<"$out" || true)
     R[place,$cfg,$run]=$(sed -n 's/.* placed_per_s=\([0-9.]*\).*/\1/p' <<<"$res")
     R[place_p99,$cfg,$run]=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$res")
     [ "$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$res")" = 0 ] || ERRS+=("sessload $cfg run $run: $(grep -o 'errors=[0-9]*' <<<"$res")")
     if [ "$cfg" != embedded ]; then
-      R[rtt_a,$cfg,$run]=$(awk -v s="$(metric "${PORTS%%,*}" hangar_store_pg_commit_seconds_sum)" -v c="$(metric "${PORTS%%,*}" hangar_store_pg_commit_seconds_count)" 'BEGIN{printf "%.2f", (c > 0 ? s / c * 1000 : 0)}')
+      R[rtt_a,$cfg,$run]=$(pg_commit_ms)
     fi
     stop_nodes
     start_nodes "$cfg" "$run"
@@ -142,7 +147,7 @@ for ((run = 1; run <= CL_RUNS; run++)); do
     read -r R[buy,$cfg,$run] R[buy_p99,$cfg,$run] <<<"$(wrk_spread "$TMP/prep/buy.lua")"
     read -r R[score,$cfg,$run] R[score_p99,$cfg,$run] <<<"$(wrk_spread "$TMP/prep/score.lua")"
     if [ "$cfg" != embedded ]; then
-      R[rtt_b,$cfg,$run]=$(awk -v s="$(metric "${PORTS%%,*}" hangar_store_pg_commit_seconds_sum)" -v c="$(metric "${PORTS%%,*}" hangar_store_pg_commit_seconds_count)" 'BEGIN{printf "%.2f", (c > 0 ? s / c * 1000 : 0)}')
+      R[rtt_b,$cfg,$run]=$(pg_commit_ms)
     fi
     stop_nodes
     # the ledgers must balance whatever the engine

@@ -314,11 +314,11 @@ static void on_relay_written(uv_write_t *req, int status)
         uv_read_start((uv_stream_t *)&from->tcp, on_relay_alloc, on_relay_read);
 }
 
-/* Both directions have ended (each side's end relayed and its peer shut), or the owner ended,
- * its answer is delivered and the client ended too: nothing is left to relay. */
+/* Both sides have ended and the owner's answer is all delivered (the client's side shut after
+ * its queue): nothing is left to relay. */
 static void relay_maybe_done(conn_t *c)
 {
-    if (c->owner.eof && c->client.shut == 2 && (c->client.eof || c->owner.shut == 2))
+    if (c->owner.eof && c->client.eof && c->client.shut == 2)
         conn_close(c);
 }
 
@@ -500,10 +500,10 @@ static int interim_listen(interim_t *im, const hg_config_t *cfg, int fd)
 {
     if (fd >= 0) { /* the socket the last loop (or serve) listened on */
         int rc = uv_tcp_open(&im->listener, fd);
-        if (rc == 0)
-            rc = uv_listen((uv_stream_t *)&im->listener, 511, on_connection);
         if (rc < 0)
-            close(fd);
+            close(fd); /* else the handle owns it: closed with the listener */
+        else
+            rc = uv_listen((uv_stream_t *)&im->listener, 511, on_connection);
         im->listening = rc == 0;
         return rc;
     }

@@ -1,13 +1,20 @@
 /* Unit tests: the partition map (store/partition.c) — every collection the modules write maps
- * where docs/cluster.md says, no collection named in src/ is left out. */
+ * where docs/cluster.md says, no collection named in src/ is left out — and, on PostgreSQL, the
+ * leases per partition: a store takes every partition, a version 3 store's one lease migrates,
+ * and a commit is fenced by the partitions it writes only. */
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <uv.h>
 
 #include "core/map.h"
 #include "players/players.h"
 #include "store/partition.h"
+#include "store/store.h"
 #include "test.h"
+#include "test_util.h"
 
 /* The name of the partition of (coll, key), or the class of a negative result. */
 static const char *part_of(const char *coll, const char *key, char buf[HG_PARTITION_NAME_MAX])
@@ -198,10 +205,267 @@ HG_TEST(every_collection_named_in_src_is_mapped)
                  families);
 }
 
+/* ---- on PostgreSQL: the leases per partition ---- */
+
+static PGconn *db_open(void)
+{
+    PGconn *db = PQconnectdb(getenv("HG_TEST_PG"));
+    ASSERT_TRUE(PQstatus(db) == CONNECTION_OK);
+    return db;
+}
+
+static void sql(PGconn *db, const char *q)
+{
+    PGresult *r = PQexec(db, q);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        HG_FAIL_("%s: %s", q, PQerrorMessage(db));
+    PQclear(r);
+}
+
+/* The first column of the first row of q, as text. */
+static void sql_text(PGconn *db, const char *q, char *out, size_t cap)
+{
+    PGresult *r = PQexec(db, q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        HG_FAIL_("%s: %s", q, PQerrorMessage(db));
+    snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+static hg_store_t *pg_open(uv_loop_t *loop, int *rc)
+{
+    uv_loop_init(loop);
+    hg_store_t *s = NULL;
+    hg_error_t err;
+    *rc = hg_store_open(loop, &hg_store_postgres, getenv("HG_TEST_PG"), 8, &s, &err);
+    return s;
+}
+
+static void pg_close(uv_loop_t *loop, hg_store_t *s)
+{
+    if (s)
+        hg_store_close(s);
+    uv_run(loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(loop));
+}
+
+static void on_rc(void *ud, int rc)
+{
+    *(int *)ud = rc;
+}
+
+/* Commit one put of (coll, key) and return its result. */
+static int put_rc(uv_loop_t *loop, hg_store_t *s, const char *coll, const char *key)
+{
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    json_t *v = json_pack("{s:s}", "k", key);
+    hg_store_put(t, coll, key, v);
+    json_decref(v);
+    int rc = 1;
+    hg_store_commit(t, on_rc, &rc);
+    while (rc == 1)
+        uv_run(loop, UV_RUN_ONCE);
+    return rc;
+}
+
+HG_TEST(pg_a_node_takes_every_partition_and_renews_them_together)
+{
+    if (!hg_test_pg_begin())
+        return;
+    hg_store_postgres_unmapped_ok = 0;
+    hg_store_postgres_configure("node-a", "127.0.0.1:1", 1200);
+    uv_loop_t loop;
+    int rc;
+    hg_store_t *s = pg_open(&loop, &rc);
+    ASSERT_OK(rc);
+    PGconn *db = db_open();
+    char got[64];
+    sql_text(db,
+             "SELECT count(*) FILTER (WHERE owner = 'node-a' AND epoch = 1 AND addr = "
+             "'127.0.0.1:1' AND lease_until > clock_timestamp()) || '/' || count(*) FROM "
+             "partitions",
+             got, sizeof(got));
+    ASSERT_STR_EQ(got, "113/113");
+    hg_store_pg_stats_t st;
+    hg_store_postgres_stats(&st);
+    ASSERT_EQ_INT((int)st.owned, 113);
+    ASSERT_EQ_INT((int)st.epoch, 1);
+    /* renewed every 400 ms: each renewal moves all 113 leases */
+    uint64_t renewals = st.renewals;
+    sql_text(db, "SELECT min(lease_until)::text FROM partitions", got, sizeof(got));
+    char before[64];
+    snprintf(before, sizeof(before), "%s", got);
+    for (int i = 0; i < 40 && st.renewals < renewals + 2; i++) {
+        usleep(50000);
+        hg_store_postgres_stats(&st);
+    }
+    ASSERT_TRUE(st.renewals >= renewals + 2);
+    char q[160];
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM partitions WHERE lease_until > '%s'::timestamptz + interval "
+             "'300 ms'",
+             before);
+    sql_text(db, q, got, sizeof(got));
+    ASSERT_STR_EQ(got, "113");
+    /* another node cannot take any of them meanwhile */
+    hg_store_postgres_configure("node-b", "127.0.0.1:2", 1200);
+    uv_loop_t loop2;
+    hg_store_t *s2 = pg_open(&loop2, &rc);
+    ASSERT_EQ_INT(rc, HG_ENOTREADY);
+    ASSERT_NULL(s2);
+    pg_close(&loop2, NULL);
+    /* a graceful close hands them all over at once; the next holder's epochs are 2 */
+    pg_close(&loop, s);
+    sql_text(db, "SELECT count(*) FROM partitions WHERE lease_until <= clock_timestamp()", got,
+             sizeof(got));
+    ASSERT_STR_EQ(got, "113");
+    s2 = pg_open(&loop2, &rc);
+    ASSERT_OK(rc);
+    sql_text(db, "SELECT count(*) FROM partitions WHERE owner = 'node-b' AND epoch = 2", got,
+             sizeof(got));
+    ASSERT_STR_EQ(got, "113");
+    hg_store_postgres_stats(&st);
+    ASSERT_EQ_INT((int)st.owned, 113);
+    pg_close(&loop2, s2);
+    PQfinish(db);
+}
+
+/* A version 3 store: partitions holds the one row "all". */
+static void make_v3(PGconn *db, const char *owner, const char *until)
+{
+    char q[512];
+    sql(db, "CREATE TABLE hangar_schema(version int NOT NULL); INSERT INTO hangar_schema "
+            "VALUES(3); CREATE TABLE partitions(id text COLLATE \"C\" PRIMARY KEY, owner text NOT "
+            "NULL, epoch bigint NOT NULL, lease_until timestamptz NOT NULL, addr text)");
+    snprintf(q, sizeof(q), "INSERT INTO partitions VALUES('all', '%s', 7, %s, '127.0.0.1:9')",
+             owner, until);
+    sql(db, q);
+}
+
+HG_TEST(pg_a_version_3_store_hands_its_one_lease_to_every_partition)
+{
+    if (!hg_test_pg_begin())
+        return;
+    hg_store_postgres_unmapped_ok = 0;
+    PGconn *db = db_open();
+    /* held by a running version 3 node: its lease stands on every partition, so this node
+     * stands by until it runs out */
+    make_v3(db, "old-node", "clock_timestamp() + interval '1 minute'");
+    hg_store_postgres_configure("node-a", "127.0.0.1:1", 10000);
+    uv_loop_t loop;
+    int rc;
+    hg_store_t *s = pg_open(&loop, &rc);
+    ASSERT_EQ_INT(rc, HG_ENOTREADY);
+    pg_close(&loop, s);
+    char got[64];
+    sql_text(db,
+             "SELECT count(*) FILTER (WHERE owner = 'old-node' AND epoch = 7 AND addr = "
+             "'127.0.0.1:9') || '/' || count(*) || '/' || count(*) FILTER (WHERE id = 'all') FROM "
+             "partitions",
+             got, sizeof(got));
+    ASSERT_STR_EQ(got, "113/113/0");
+    sql_text(db, "SELECT version FROM hangar_schema", got, sizeof(got));
+    ASSERT_STR_EQ(got, "4");
+    /* its lease expired: every partition is taken at epoch 8 */
+    sql(db, "UPDATE partitions SET lease_until = clock_timestamp()");
+    s = pg_open(&loop, &rc);
+    ASSERT_OK(rc);
+    sql_text(db, "SELECT count(*) FROM partitions WHERE owner = 'node-a' AND epoch = 8", got,
+             sizeof(got));
+    ASSERT_STR_EQ(got, "113");
+    ASSERT_OK(put_rc(&loop, s, "fleet.fleets", "f1"));
+    pg_close(&loop, s);
+    /* the version 3 node's fence finds no "all" row any more: it cannot write */
+    PGresult *r = PQexec(db, "SELECT hangar_fence('all', 'old-node', 7)");
+    ASSERT_TRUE(PQresultStatus(r) == PGRES_FATAL_ERROR);
+    PQclear(r);
+    PQfinish(db);
+}
+
+HG_TEST(pg_a_commit_is_fenced_by_the_partitions_it_writes)
+{
+    if (!hg_test_pg_begin())
+        return;
+    hg_store_postgres_unmapped_ok = 0;
+    hg_store_postgres_configure("node-a", "127.0.0.1:1", 60000); /* no renewal during the test */
+    uv_loop_t loop;
+    int rc;
+    hg_store_t *s = pg_open(&loop, &rc);
+    ASSERT_OK(rc);
+    char coll[24], other[24];
+    snprintf(coll, sizeof(coll), "wallet/%02u", 7u);
+    snprintf(other, sizeof(other), "wallet/%02u", 8u);
+    ASSERT_OK(put_rc(&loop, s, coll, "player-7"));
+    /* another node took p07 (a higher epoch): what writes p07 fails, what does not commits */
+    PGconn *db = db_open();
+    sql(db, "UPDATE partitions SET owner = 'node-b', epoch = epoch + 1 WHERE id = 'p07'");
+    ASSERT_OK(put_rc(&loop, s, other, "player-8"));
+    ASSERT_OK(put_rc(&loop, s, "fleet.fleets", "f1"));
+    ASSERT_OK(put_rc(&loop, s, "rooms", "room-1"));
+    /* a batch of several partitions, p07 among them, fails whole */
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    json_t *v = json_pack("{}");
+    hg_store_put(t, "fleet.fleets", "f2", v);
+    hg_store_put(t, coll, "player-7", v);
+    json_decref(v);
+    rc = 1;
+    hg_store_commit(t, on_rc, &rc);
+    while (rc == 1)
+        uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(rc, HG_ESTORE);
+    ASSERT_TRUE(hg_store_fenced(s));
+    char got[64];
+    sql_text(db, "SELECT count(*) FROM records WHERE key IN ('f2', 'player-7')", got, sizeof(got));
+    ASSERT_STR_EQ(got, "1"); /* player-7's first put only */
+    pg_close(&loop, s);
+    PQfinish(db);
+}
+
+HG_TEST(pg_a_node_whose_partition_was_taken_loses_its_leases_at_the_next_renewal)
+{
+    if (!hg_test_pg_begin())
+        return;
+    hg_store_postgres_unmapped_ok = 0;
+    hg_store_postgres_configure("node-a", "127.0.0.1:1", 1200);
+    uv_loop_t loop;
+    int rc;
+    hg_store_t *s = pg_open(&loop, &rc);
+    ASSERT_OK(rc);
+    hg_store_pg_stats_t st;
+    hg_store_postgres_stats(&st);
+    uint64_t lost = st.lost;
+    PGconn *db = db_open();
+    sql(db, "UPDATE partitions SET owner = 'node-b', epoch = epoch + 1 WHERE id = 'rm03'");
+    for (int i = 0; i < 40 && st.lost == lost; i++) {
+        usleep(50000);
+        hg_store_postgres_stats(&st);
+    }
+    ASSERT_EQ_INT((int)(st.lost - lost), 1);
+    ASSERT_EQ_INT((int)st.owned, 0);
+    /* every commit is refused from then on, whatever it writes */
+    ASSERT_EQ_INT(put_rc(&loop, s, "fleet.fleets", "f1"), HG_ESTORE);
+    /* the renewal that found rm03 gone renewed none of the 112 others (all or nothing) */
+    char got[64];
+    sql_text(db, "SELECT count(DISTINCT lease_until) FROM partitions WHERE owner = 'node-a'", got,
+             sizeof(got));
+    ASSERT_STR_EQ(got, "1");
+    sql_text(db,
+             "SELECT count(*) FROM partitions WHERE owner = 'node-a' AND lease_until > (SELECT "
+             "lease_until FROM partitions WHERE id = 'rm03')",
+             got, sizeof(got));
+    ASSERT_STR_EQ(got, "0");
+    pg_close(&loop, s);
+    PQfinish(db);
+}
+
 HG_SUITE(partition) = {
     HG_CASE(every_collection_maps_to_its_partition),
     HG_CASE(groups_boards_and_rooms_hash_by_their_name),
     HG_CASE(the_set_is_control_and_64_16_16_16_named_once),
     HG_CASE(every_collection_named_in_src_is_mapped),
+    HG_CASE(pg_a_node_takes_every_partition_and_renews_them_together),
+    HG_CASE(pg_a_version_3_store_hands_its_one_lease_to_every_partition),
+    HG_CASE(pg_a_commit_is_fenced_by_the_partitions_it_writes),
+    HG_CASE(pg_a_node_whose_partition_was_taken_loses_its_leases_at_the_next_renewal),
     HG_CASE_END,
 };

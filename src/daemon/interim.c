@@ -597,8 +597,7 @@ static void peek_work(uv_work_t *req)
         if (PQstatus(im->pg) != CONNECTION_OK)
             return; /* PostgreSQL is away: keep relaying to the owner we know */
     }
-    PGresult *r = PQexec(im->pg, "SELECT owner, coalesce(addr, ''), lease_until > "
-                                 "clock_timestamp() FROM partitions WHERE id = 'all'");
+    PGresult *r = PQexec(im->pg, HG_STORE_PG_LEASE_PEEK_SQL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return;

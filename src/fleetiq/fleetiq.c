@@ -2,8 +2,13 @@
  *
  * Durable records:
  *   fleetiq.groups  name → {arn, attrs, status, delete_option, suspended, created_ms, updated_ms}
- *   fleetiq.servers id   → {group, instance, conn, data, utilized, claim_ms, registered_ms,
- *                          health_ms, seq}
+ *   fleetiq.servers <group>/<id> → {group, instance, conn, data, utilized, claim_ms,
+ *                          registered_ms, health_ms, seq}
+ *
+ * A server's key starts with its group's name, so that the partition map (store/partition.h)
+ * puts it in its group's partition from the key alone — a delete carries no value to read the
+ * group from. Names and ids are [A-Za-z0-9.-] (the model's patterns), so the first '/' ends the
+ * group. Servers stored before that were keyed by id alone: loading rewrites them.
  */
 #include "fleetiq/fleetiq.h"
 
@@ -74,6 +79,13 @@ static void save_group(hg_fq_group_t *g, hg_store_txn_t *txn)
     json_decref(r);
 }
 
+#define SERVER_KEY_MAX 520 /* "<group>/<id>": each at most 128 bytes by the model, some room */
+
+static void server_key(const hg_fq_server_t *s, char out[SERVER_KEY_MAX])
+{
+    snprintf(out, SERVER_KEY_MAX, "%s/%s", s->group->name, s->id);
+}
+
 /* The record (see the top of this file), written straight to text with the JSON writer: this
  * runs on every game-server write (register, claim, update). load_server() reads it. */
 static void save_server(hg_fq_server_t *s, hg_store_txn_t *txn)
@@ -103,7 +115,9 @@ static void save_server(hg_fq_server_t *s, hg_store_txn_t *txn)
         hg_jsonw_str(&b, s->data);
     }
     hg_buf_puts(&b, "}");
-    hg_store_put_text(txn, COLL_SERVERS, s->id, hg_buf_steal(&b, NULL));
+    char key[SERVER_KEY_MAX];
+    server_key(s, key);
+    hg_store_put_text(txn, COLL_SERVERS, key, hg_buf_steal(&b, NULL));
 }
 
 /* ---- objects ---- */
@@ -266,11 +280,14 @@ typedef struct load_ctx {
     hg_fleetiq_t *fq;
     hg_fq_server_t **all;
     size_t n, cap;
+    hg_store_txn_t *rekey; /* servers stored under their id alone, rewritten by group */
 } load_ctx_t;
 
-static int load_server(void *ud, const char *id, json_t *v)
+static int load_server(void *ud, const char *key, json_t *v)
 {
     load_ctx_t *lc = ud;
+    const char *slash = strchr(key, '/');
+    const char *id = slash ? slash + 1 : key;
     hg_fq_group_t *g =
         hg_map_get(&lc->fq->groups, json_string_value(json_object_get(v, "group")) ?: "");
     const char *inst = json_string_value(json_object_get(v, "instance"));
@@ -291,6 +308,12 @@ static int load_server(void *ud, const char *id, json_t *v)
     s->registered_ms = json_integer_value(json_object_get(v, "registered_ms"));
     s->health_ms = json_integer_value(json_object_get(v, "health_ms"));
     s->seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
+    if (slash == NULL) {
+        if (lc->rekey == NULL)
+            lc->rekey = hg_store_txn_new(lc->fq->store);
+        hg_store_del(lc->rekey, COLL_SERVERS, key);
+        save_server(s, lc->rekey);
+    }
     if (lc->n == lc->cap) {
         lc->cap = lc->cap ? lc->cap * 2 : 64;
         lc->all = hg_realloc(lc->all, lc->cap * sizeof(*lc->all));
@@ -316,8 +339,14 @@ int hg_fleetiq_load(hg_fleetiq_t *fq)
     int rc = hg_store_load(fq->store, COLL_GROUPS, load_group, fq);
     if (rc < 0)
         return rc;
-    load_ctx_t lc = {fq, NULL, 0, 0};
+    load_ctx_t lc = {fq, NULL, 0, 0, NULL};
     rc = hg_store_load(fq->store, COLL_SERVERS, load_server, &lc);
+    if (lc.rekey && rc == 0) {
+        HG_LOG(HG_LOG_INFO, "fleetiq", "rewriting game servers stored by id alone as <group>/<id>");
+        hg_store_commit(lc.rekey, NULL, NULL);
+    } else {
+        hg_store_txn_free(lc.rekey);
+    }
     if (rc == 0 && lc.n) {
         /* A restart must not count against servers: their health window restarts now. */
         int64_t now = now_ms(fq);
@@ -600,7 +629,9 @@ void hg_fq_server_deregister(hg_fleetiq_t *fq, hg_fq_server_t *s, hg_store_txn_t
 {
     notify(fq, txn, HG_FQ_EV_DEREGISTERED, s);
     server_detach(fq, s);
-    hg_store_del(txn, COLL_SERVERS, s->id);
+    char key[SERVER_KEY_MAX];
+    server_key(s, key);
+    hg_store_del(txn, COLL_SERVERS, key);
     server_free(s);
 }
 

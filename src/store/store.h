@@ -92,9 +92,9 @@ typedef struct hg_store_backend {
 } hg_store_backend_t;
 
 extern const hg_store_backend_t hg_store_sqlite;
-/* PostgreSQL (store/postgres.c): location is a libpq connection URI. A store holds the lease
- * of its partition (one, "all", for now) under this node's name; hg_store_open fails with
- * HG_ENOTREADY while another node holds it. Configure before opening (loop thread). */
+/* PostgreSQL (store/postgres.c): location is a libpq connection URI. A store holds the leases
+ * of every partition (store/partition.h) under this node's name; hg_store_open fails with
+ * HG_ENOTREADY while another node holds any of them. Configure before opening (loop thread). */
 extern const hg_store_backend_t hg_store_postgres;
 #define HG_STORE_PG_LEASE_MS 10000
 void hg_store_postgres_configure(const char *node, const char *addr, int64_t lease_ms);
@@ -105,11 +105,21 @@ void hg_store_postgres_configure(const char *node, const char *addr, int64_t lea
 struct pg_conn *hg_store_pg_connectdb(const char *conninfo);
 /* For /metrics: the lease and the commits' round trips (any thread). */
 typedef struct hg_store_pg_stats {
-    uint64_t owned; /* partitions this node holds (0 or 1: the one partition "all") */
-    uint64_t epoch, renewals, lost;
+    uint64_t owned; /* partitions this node holds (0, or all HG_PARTITIONS) */
+    uint64_t epoch; /* the fencing token of its lease on control */
+    uint64_t renewals, lost;
     uint64_t commits, commit_ns_total, commit_ns_max; /* a batch: send to the last result */
 } hg_store_pg_stats_t;
 void hg_store_postgres_stats(hg_store_pg_stats_t *out);
+/* What a standby reads to find the serving node and whether its leases ran out: owner, addr
+ * ('' when none), and 't' while the lease holds; no row: never taken (daemon/interim.c). The
+ * node that serves holds every partition, renewed together, so control's row says it. */
+#define HG_STORE_PG_LEASE_PEEK_SQL                                                                 \
+    "SELECT owner, coalesce(addr, ''), lease_until > clock_timestamp() FROM partitions WHERE id "  \
+    "= 'control'"
+/* 0: a commit writing a collection the partition map does not know (store/partition.c) stops a
+ * debug build. The store's own tests, which write collections of their own, set it to 1. */
+extern int hg_store_postgres_unmapped_ok;
 
 /* ---- history reads: the backend side ----
  *

@@ -226,6 +226,65 @@ HG_TEST(state_survives_reload_and_health_window_restarts)
     env_done(&e);
 }
 
+typedef struct keys {
+    char key[4][64];
+    json_t *value[4];
+    int n;
+} keys_t;
+
+static int collect_key(void *ud, const char *key, json_t *v)
+{
+    keys_t *k = ud;
+    ASSERT_TRUE(k->n < 4);
+    snprintf(k->key[k->n], sizeof(k->key[0]), "%s", key);
+    k->value[k->n++] = json_incref(v);
+    return 0;
+}
+
+static void keys_free(keys_t *k)
+{
+    for (int i = 0; i < k->n; i++)
+        json_decref(k->value[i]);
+    k->n = 0;
+}
+
+/* A server's key starts with its group (the partition map reads the group from it); one stored
+ * by id alone, before that, is rewritten when loaded. */
+HG_TEST(servers_are_keyed_by_group_and_old_keys_are_rewritten_at_load)
+{
+    env_t e;
+    env_open(&e, 1);
+    hg_fq_group_t *g = mkgroup(&e, "g");
+    reg(&e, g, "gs-a");
+    keys_t k = {0};
+    ASSERT_OK(hg_store_load(e.store, "fleetiq.servers", collect_key, &k));
+    ASSERT_EQ_INT(k.n, 1);
+    ASSERT_STR_EQ(k.key[0], "g/gs-a");
+    /* as an older hangard stored it */
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    hg_store_del(t, "fleetiq.servers", "g/gs-a");
+    hg_store_put(t, "fleetiq.servers", "gs-a", k.value[0]);
+    commit(&e, t);
+    keys_free(&k);
+    env_close(&e);
+    env_open(&e, 0);
+    hg_error_t err;
+    hg_fq_server_t *srv;
+    ASSERT_OK(hg_fq_server_get(e.fq, hg_fq_group_find(e.fq, "g"), "gs-a", &srv, &err));
+    ASSERT_OK(claim(&e, hg_fq_group_find(e.fq, "g"), "gs-a", NULL)); /* after the rewrite */
+    ASSERT_OK(hg_store_load(e.store, "fleetiq.servers", collect_key, &k));
+    ASSERT_EQ_INT(k.n, 1);
+    ASSERT_STR_EQ(k.key[0], "g/gs-a");
+    keys_free(&k);
+    /* and a deregistration deletes it under that key */
+    t = hg_store_txn_new(e.store);
+    hg_fq_server_deregister(e.fq, srv, t);
+    commit(&e, t);
+    ASSERT_OK(hg_store_load(e.store, "fleetiq.servers", collect_key, &k));
+    ASSERT_EQ_INT(k.n, 0);
+    env_done(&e);
+}
+
 HG_TEST(duplicate_ids_conflict_across_groups)
 {
     env_t e;
@@ -323,6 +382,7 @@ HG_SUITE(fleetiq) = {
     HG_CASE(utilized_never_returns_to_available),
     HG_CASE(health_expires_then_deregistered),
     HG_CASE(state_survives_reload_and_health_window_restarts),
+    HG_CASE(servers_are_keyed_by_group_and_old_keys_are_rewritten_at_load),
     HG_CASE(duplicate_ids_conflict_across_groups),
     HG_CASE(safe_delete_waits_for_utilized_force_does_not),
     HG_CASE(list_pages_in_registration_order),

@@ -248,7 +248,8 @@ static void sql(PGconn *db, const char *q)
     PQclear(r);
 }
 
-/* Node "other" holds the lease (for a minute) at 127.0.0.1:port, or at addr when given. */
+/* Node "other" holds the lease on control (for a minute) at 127.0.0.1:port, or at addr when
+ * given: a node starting stands by (it takes every partition or none) and relays there. */
 static void hold_lease(PGconn *db, const char *addr, int port)
 {
     char q[512], at[64];
@@ -257,7 +258,7 @@ static void hold_lease(PGconn *db, const char *addr, int port)
     sql(db, "CREATE TABLE IF NOT EXISTS partitions(id text COLLATE \"C\" PRIMARY KEY, owner "
             "text NOT NULL, epoch bigint NOT NULL, lease_until timestamptz NOT NULL, addr text)");
     snprintf(q, sizeof(q),
-             "INSERT INTO partitions VALUES('all', 'other', 1, clock_timestamp() + interval '1 "
+             "INSERT INTO partitions VALUES('control', 'other', 1, clock_timestamp() + interval '1 "
              "minute', '%s') ON CONFLICT(id) DO UPDATE SET addr = excluded.addr, lease_until = "
              "excluded.lease_until",
              addr ? addr : at);
@@ -329,7 +330,7 @@ HG_TEST(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone)
     wait_for_owner_not_answering(port);
     expect_503s(port, "the serving node does not answer");
     /* the lease runs out: the standby stops so that the daemon takes it */
-    sql(db, "UPDATE partitions SET lease_until = clock_timestamp() WHERE id = 'all'");
+    sql(db, "UPDATE partitions SET lease_until = clock_timestamp() WHERE id = 'control'");
     ASSERT_EQ_INT(reap(pid), 0);
     PQfinish(db);
     hg_free(cfg);

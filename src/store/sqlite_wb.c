@@ -10,9 +10,12 @@
  * bytes in the file:
  *
  *   - xSync (a commit's fsync of the WAL, a checkpoint's of the database): the bytes reach the
- *     file before the fsync, so durability is what it was; SQLite updates the shared WAL index
- *     (what other connections read) only after that sync, so no reader is ever pointed at a
- *     frame still in the buffer;
+ *     file before the fsync, so durability is what it was;
+ *   - the database file's xShmBarrier, which SQLite calls as it publishes a commit in the WAL
+ *     index header (what other connections read): the WAL's buffer is written first, so no
+ *     reader is ever pointed at a frame still in the buffer, whatever the synchronous setting
+ *     (with FULL, the commit's sync wrote it already; with NORMAL, the reader lane read frames
+ *     that were not yet there before this);
  *   - xRead, xFileSize, xTruncate, xFetch, xFileControl, xClose of the same file: SQLite sees
  *     what it wrote (a transaction reading back a page it spilled, a checkpoint reading frames);
  *   - a write that does not continue the buffer, or would overflow it (WB_CAP);
@@ -57,6 +60,11 @@ typedef struct wb_file {
      * known because only this connection writes the WAL); NULL: reads go to the base VFS */
     const unsigned char *map;
     sqlite3_int64 size;
+    /* a main database file: its WAL's wrapper while that is open (wb_shm_barrier); the WAL's:
+     * its database file's. Both under wb_mu. */
+    struct wb_file *wal, *db;
+    char *name;           /* a main database file's path, to find it when its WAL opens */
+    struct wb_file *next; /* open main database files, under wb_mu */
 } wb_file_t;
 
 /* The WAL's map: address space only (64 MiB journal_size_limit, 10,000-page checkpoints, the
@@ -66,6 +74,8 @@ typedef struct wb_file {
 
 #define WB_REAL_OFFSET ((sizeof(wb_file_t) + 15) & ~(size_t)15)
 
+static pthread_mutex_t wb_mu = PTHREAD_MUTEX_INITIALIZER;
+static wb_file_t *wb_dbs; /* open main database files */
 static sqlite3_vfs wb_vfs;
 static sqlite3_vfs *wb_base;
 static int wb_register_rc = SQLITE_ERROR;
@@ -111,6 +121,21 @@ static int wb_close(sqlite3_file *file)
     if (f->map)
         munmap((void *)f->map, (size_t)WB_MAP_MAX);
     f->map = NULL;
+    pthread_mutex_lock(&wb_mu);
+    if (f->db) /* a WAL */
+        f->db->wal = NULL;
+    if (f->name) { /* a main database file */
+        for (wb_file_t **pp = &wb_dbs; *pp; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+        if (f->wal)
+            f->wal->db = NULL;
+    }
+    pthread_mutex_unlock(&wb_mu);
+    sqlite3_free(f->name);
+    f->name = NULL;
     int rc2 = f->real->pMethods->xClose(f->real);
     sqlite3_free(f->buf);
     f->buf = NULL;
@@ -246,9 +271,15 @@ static int wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
     return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
+/* SQLite publishes a commit to other connections by writing the WAL index header, with a
+ * barrier between its two copies: the WAL's frames must be in the file by then, whether or not
+ * the commit synced them (synchronous=FULL does; NORMAL would not, and readers would read frames
+ * still in the buffer). Only the connection's own thread calls this for its files. */
 static void wb_shm_barrier(sqlite3_file *file)
 {
     wb_file_t *f = (wb_file_t *)file;
+    if (f->wal)
+        wb_flush(f->wal); /* a failure stays with the WAL for its next sync, read or write */
     f->real->pMethods->xShmBarrier(f->real);
 }
 
@@ -313,6 +344,28 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
         return SQLITE_CANTOPEN;
     }
     f->base.pMethods = &wb_methods;
+    if ((flags & SQLITE_OPEN_MAIN_DB) && name) {
+        f->name = sqlite3_mprintf("%s", name);
+        pthread_mutex_lock(&wb_mu);
+        f->next = wb_dbs;
+        wb_dbs = f;
+        pthread_mutex_unlock(&wb_mu);
+    }
+    if ((flags & SQLITE_OPEN_WAL) && name) {
+        /* the WAL of a database file this connection opened: <its path>-wal, opened after it
+         * by the same connection (several connections may have the same path open: the most
+         * recent, first in the list, is the one opening its WAL now) */
+        size_t n = strlen(name);
+        pthread_mutex_lock(&wb_mu);
+        for (wb_file_t *d = wb_dbs; d; d = d->next)
+            if (d->wal == NULL && d->name && n > 4 && strncmp(d->name, name, n - 4) == 0 &&
+                d->name[n - 4] == '\0' && strcmp(name + n - 4, "-wal") == 0) {
+                d->wal = f;
+                f->db = d;
+                break;
+            }
+        pthread_mutex_unlock(&wb_mu);
+    }
     if ((flags & SQLITE_OPEN_WAL) && name) {
         /* the map holds the file's pages through a descriptor of its own, closed at once */
         int fd = open(name, O_RDONLY | O_CLOEXEC);

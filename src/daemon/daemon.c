@@ -575,7 +575,8 @@ static void render_cluster_metrics(hg_buf_t *out, void *ud)
         out,
         "# HELP hangar_cluster_partitions_owned Partitions this node holds the lease of.\n"
         "# TYPE hangar_cluster_partitions_owned gauge\nhangar_cluster_partitions_owned %llu\n"
-        "# HELP hangar_cluster_lease_epoch The fencing token of this node's lease.\n"
+        "# HELP hangar_cluster_lease_epoch The fencing token (epoch) of the control partition's "
+        "lease, held with the rest.\n"
         "# TYPE hangar_cluster_lease_epoch gauge\nhangar_cluster_lease_epoch %llu\n"
         "# HELP hangar_cluster_lease_renewals_total Lease renewals.\n"
         "# TYPE hangar_cluster_lease_renewals_total counter\n"

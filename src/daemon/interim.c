@@ -24,7 +24,9 @@
  * for UNAVAILABLE_HEAD_TIMEOUT_MS at most; never the body) and answered 503 with Retry-After
  * and Connection: close, in the API's own format (hg_unavailable_reply). WebSocket upgrades get
  * the same 503 (their clients reconnect). A TLS client (first byte 0x16, a handshake record) is
- * closed at once: this loop holds no keys. After the answer this side shuts down its writing
+ * closed at once: this loop holds no keys. A standby's PROXY header before the request (this node
+ * is an owner pausing) is skipped, not verified: it decides nothing here but where the request
+ * starts. After the answer this side shuts down its writing
  * (the client reads the end) and reads and discards what the client still sends until it closes
  * or UNAVAILABLE_LINGER_MS have passed (a lingering close): closing with unread bytes would
  * reset the connection, and a reset may discard the answer before the client has read it.
@@ -110,6 +112,8 @@ typedef struct conn {
     uv_connect_t connect;
     char *head; /* READING, ANSWERED: UNAVAILABLE_HEAD_MAX + 1 bytes */
     size_t len;
+    size_t skip;    /* a PROXY header's bytes at the start of head (not verified: only skipped) */
+    int skip_known; /* head said whether one starts it */
     char *reply;
     uv_write_t wr;
     uint8_t hdr[HG_PROXYHDR_MAX]; /* RELAYING: the PROXY header, the owner's first bytes */
@@ -255,7 +259,7 @@ static void answer(conn_t *c)
                               "lease runs out"
                             : "no node serves now; a standby takes over shortly";
     size_t len;
-    c->reply = hg_unavailable_reply(c->head, why, &len);
+    c->reply = hg_unavailable_reply(c->head + c->skip, why, &len);
     uv_buf_t b = uv_buf_init(c->reply, (unsigned)len);
     c->wr.data = c;
     uv_timer_start(&c->timer, on_conn_timer, UNAVAILABLE_LINGER_MS, 0);
@@ -275,13 +279,21 @@ static void on_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0 || c->state == CONN_ANSWERED)
         return;
-    if (c->len == 0 && (unsigned char)c->head[0] == 0x16) { /* TLS: no keys here */
-        conn_close(c);
-        return;
-    }
+    size_t was = c->len;
     c->len += (size_t)n;
     c->head[c->len] = '\0';
-    if (strstr(c->head, "\r\n\r\n") || c->len == UNAVAILABLE_HEAD_MAX)
+    if (!c->skip_known) { /* a relay's PROXY header first (this node pausing, or a chain)? */
+        int h = hg_proxyhdr_skip((const uint8_t *)c->head, c->len);
+        if (h == 0)
+            return; /* its first bytes: read on (it is HG_PROXYHDR_MAX bytes at most) */
+        c->skip = h > 0 ? (size_t)h : 0;
+        c->skip_known = 1;
+    }
+    if (was <= c->skip && c->len > c->skip && (unsigned char)c->head[c->skip] == 0x16) {
+        conn_close(c); /* TLS: no keys here */
+        return;
+    }
+    if (strstr(c->head + c->skip, "\r\n\r\n") || c->len == UNAVAILABLE_HEAD_MAX)
         answer(c);
 }
 

@@ -163,3 +163,16 @@ int hg_proxyhdr_parse(const uint8_t *data, size_t len, const char *key, size_t k
     }
     return (int)(FIXED_LEN + rest);
 }
+
+int hg_proxyhdr_skip(const uint8_t *data, size_t len)
+{
+    size_t n = len < SIG_LEN ? len : SIG_LEN;
+    if (memcmp(data, signature, n) != 0)
+        return HG_ENOTFOUND;
+    if (len < FIXED_LEN)
+        return 0;
+    size_t whole = FIXED_LEN + ((size_t)data[14] << 8 | data[15]);
+    if (whole > HG_PROXYHDR_MAX)
+        return HG_EINVAL;
+    return len < whole ? 0 : (int)whole;
+}

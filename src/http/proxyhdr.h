@@ -59,4 +59,10 @@ size_t hg_proxyhdr_build(uint8_t out[HG_PROXYHDR_MAX], const struct sockaddr *sr
 int hg_proxyhdr_parse(const uint8_t *data, size_t len, const char *key, size_t key_len,
                       int64_t now_s, struct sockaddr_storage *src, const char **why);
 
+/* The length of the PROXY header that starts data, as its length field says, without verifying
+ * it: for a loop that only answers 503 (daemon/interim.c) and must find the request behind a
+ * relay's header, trusting nothing in it. > 0 that length (<= HG_PROXYHDR_MAX, all of it in
+ * data), 0 read more, HG_ENOTFOUND no signature, HG_EINVAL a length over HG_PROXYHDR_MAX. */
+int hg_proxyhdr_skip(const uint8_t *data, size_t len);
+
 #endif

@@ -191,6 +191,17 @@ static int reap(pid_t pid)
     return WEXITSTATUS(st);
 }
 
+/* A relay's PROXY header (the owner pausing gets these from standbys), then req; its length. */
+static size_t relayed(char *out, const char *req, size_t req_len)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5555)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t n = hg_proxyhdr_build((uint8_t *)out, (struct sockaddr *)&a, (struct sockaddr *)&a,
+                                 "any secret: the 503 loop only skips it", 38, time(NULL));
+    memcpy(out + n, req, req_len);
+    return n + req_len;
+}
+
 /* The 503s every client of a node that cannot serve gets, in each API's format. */
 static void expect_503s(int port, const char *why)
 {
@@ -217,6 +228,24 @@ static void expect_503s(int port, const char *why)
     /* TLS (a handshake record): closed at once, nothing answered */
     const char hello[] = {0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00};
     ASSERT_EQ_INT(ask(port, hello, sizeof(hello), got, sizeof(got)), 0);
+    /* the same behind a relay's PROXY header: skipped (the request's format still decides) */
+    char msg[HG_PROXYHDR_MAX + sizeof(GAMELIFT_REQ)];
+    size_t len = relayed(msg, GAMELIFT_REQ, strlen(GAMELIFT_REQ));
+    ask(port, msg, len, got, sizeof(got));
+    ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    ASSERT_NOT_NULL(strstr(got, "\"__type\":\"ServiceUnavailableException\""));
+    len = relayed(msg, hello, sizeof(hello));
+    ASSERT_EQ_INT(ask(port, msg, len, got, sizeof(got)), 0);
+    fd = dial(port); /* the header in pieces too */
+    len = relayed(msg, GAMELIFT_REQ, strlen(GAMELIFT_REQ));
+    ASSERT_EQ_INT(write(fd, msg, 10), 10);
+    usleep(50000);
+    ASSERT_EQ_INT(write(fd, msg + 10, len - 10), (ssize_t)(len - 10));
+    n = read(fd, got, sizeof(got) - 1);
+    ASSERT_TRUE(n > 13 && strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    got[n] = '\0';
+    ASSERT_NOT_NULL(strstr(got, "ServiceUnavailableException"));
+    close(fd);
 }
 
 HG_TEST(a_pause_answers_503_then_stops_on_sigterm)

@@ -156,6 +156,18 @@ HG_TEST(a_time_outside_the_window_is_refused)
     ASSERT_EQ_INT(parse(h, n, &src), HG_ESKEW);
 }
 
+HG_TEST(skip_finds_the_end_without_verifying)
+{
+    uint8_t h[HG_PROXYHDR_MAX];
+    size_t n = build4(h, "203.0.113.7", 4242, "any other secret, 32 bytes or more", 0);
+    for (size_t k = 1; k < n; k++)
+        ASSERT_EQ_INT(hg_proxyhdr_skip(h, k), 0);
+    ASSERT_EQ_INT(hg_proxyhdr_skip(h, n), (int)n);
+    ASSERT_EQ_INT(hg_proxyhdr_skip((const uint8_t *)"GET /", 5), HG_ENOTFOUND);
+    h[14] = 0xFF;
+    ASSERT_EQ_INT(hg_proxyhdr_skip(h, 16), HG_EINVAL);
+}
+
 HG_SUITE(proxyhdr) = {
     HG_CASE(ipv4_round_trip_whole_and_byte_by_byte),
     HG_CASE(ipv6_round_trip),
@@ -164,5 +176,6 @@ HG_SUITE(proxyhdr) = {
     HG_CASE(too_long_is_refused_before_it_is_read),
     HG_CASE(a_bad_hmac_is_refused),
     HG_CASE(a_time_outside_the_window_is_refused),
+    HG_CASE(skip_finds_the_end_without_verifying),
     HG_CASE_END,
 };

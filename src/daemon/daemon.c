@@ -956,6 +956,13 @@ static int serve(daemon_t *d)
         .request_timeout_ms = (uint32_t)d->cfg.http_request_timeout_ms,
     };
     hg_http_server_new(&d->loop, &lim, hg_api_handle, &d->api, &d->http);
+    if (pg) { /* a standby's relay names the client's address, signed (docs/cluster.md) */
+        char secret[HG_STORE_PG_SECRET_MAX + 1];
+        size_t len = hg_store_postgres_secret(secret);
+        if (hg_http_server_set_proxy_key(d->http, secret, len) < 0) /* the open checked it */
+            HG_LOG(HG_LOG_ERROR, "daemon", "no cluster secret: relayed clients are refused");
+        OPENSSL_cleanse(secret, sizeof(secret));
+    }
     if (d->cfg.tls_cert[0]) { /* TLS on the same port; reads the files (start-up only) */
         if ((rc = hg_http_server_set_tls(d->http, d->cfg.tls_cert, d->cfg.tls_key, &err)) < 0)
             goto fail;

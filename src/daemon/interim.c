@@ -7,9 +7,13 @@
  *    relayed, byte for byte, to the owner's advertised address (kept with the lease in the
  *    partitions table): HTTP, WebSocket and TLS alike, so the owner sees exactly what the client
  *    sent (SigV4's Host header included) and clients behind a load balancer or DNS may reach any
- *    node. Every STANDBY_POLL_MS a worker thread (libpq blocks) reads the lease; once it has run
- *    out or been handed back, the loop closes its connections and its port and returns, and the
- *    daemon takes the lease and serves.
+ *    node. Before the client's first byte the relay sends a PROXY protocol v2 header naming the
+ *    client's address, signed with the cluster secret (http/proxyhdr.h), so that the owner's
+ *    per-address limits, its loopback check and its logs see the client, not this node. Every
+ *    STANDBY_POLL_MS a worker thread (libpq blocks) reads the lease (and, until it has it, the
+ *    secret); once the lease has run out or been handed back, the loop closes its connections
+ *    and its port and returns, and the daemon takes the lease and serves. Without the secret
+ *    nothing is relayed (503s): the owner would close an unsigned relay anyway.
  *  - pausing (hg_unavailable_run): after a store failure the daemon serves again after a pause;
  *    while PostgreSQL restarts, say, that is many pauses in a row.
  *
@@ -20,7 +24,9 @@
  * for UNAVAILABLE_HEAD_TIMEOUT_MS at most; never the body) and answered 503 with Retry-After
  * and Connection: close, in the API's own format (hg_unavailable_reply). WebSocket upgrades get
  * the same 503 (their clients reconnect). A TLS client (first byte 0x16, a handshake record) is
- * closed at once: this loop holds no keys. After the answer this side shuts down its writing
+ * closed at once: this loop holds no keys. A standby's PROXY header before the request (this node
+ * is an owner pausing) is skipped, not verified: it decides nothing here but where the request
+ * starts. After the answer this side shuts down its writing
  * (the client reads the end) and reads and discards what the client still sends until it closes
  * or UNAVAILABLE_LINGER_MS have passed (a lingering close): closing with unread bytes would
  * reset the connection, and a reset may discard the answer before the client has read it.
@@ -37,6 +43,9 @@
  *                            └──────────────────────▶ closed ◀── ANSWERED (written; lingers
  *                                                               until EOF or the linger timer)
  *
+ * "owner known" includes the cluster secret (no secret: READING, a 503); RELAYING starts with
+ * the PROXY header written to the owner, before any byte of the client's.
+ *
  * Relay buffers: what one side sends is written to the other as it comes; a side whose writes
  * queue past RELAY_QUEUE_MAX bytes stops the other side's reads until they drain. An end is
  * relayed as an end (a half-close): the side that ends has its peer's writing shut down once
@@ -51,11 +60,13 @@
  */
 #include <libpq-fe.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -64,6 +75,7 @@
 #include "core/log.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "http/proxyhdr.h"
 #include "store/store.h"
 
 #define STANDBY_POLL_MS 500
@@ -100,8 +112,12 @@ typedef struct conn {
     uv_connect_t connect;
     char *head; /* READING, ANSWERED: UNAVAILABLE_HEAD_MAX + 1 bytes */
     size_t len;
+    size_t skip;    /* a PROXY header's bytes at the start of head (not verified: only skipped) */
+    int skip_known; /* head said whether one starts it */
     char *reply;
     uv_write_t wr;
+    uint8_t hdr[HG_PROXYHDR_MAX]; /* RELAYING: the PROXY header, the owner's first bytes */
+    uv_write_t hdr_wr;
     uv_shutdown_t shut;
     hg_list_t node;
 } conn_t;
@@ -129,6 +145,10 @@ struct interim {
     char peek_owner[128], peek_at[160];
     struct sockaddr_storage peek_addr;
     int peek_free, peek_held, peek_has_addr;
+    /* the cluster secret (docs/cluster.md): signs the PROXY header of every relay */
+    char secret[HG_STORE_PG_SECRET_MAX + 1], peek_secret[HG_STORE_PG_SECRET_MAX + 1];
+    size_t secret_len, peek_secret_len;
+    int secret_warned;
 };
 
 /* ---- connections ---- */
@@ -239,7 +259,7 @@ static void answer(conn_t *c)
                               "lease runs out"
                             : "no node serves now; a standby takes over shortly";
     size_t len;
-    c->reply = hg_unavailable_reply(c->head, why, &len);
+    c->reply = hg_unavailable_reply(c->head + c->skip, why, &len);
     uv_buf_t b = uv_buf_init(c->reply, (unsigned)len);
     c->wr.data = c;
     uv_timer_start(&c->timer, on_conn_timer, UNAVAILABLE_LINGER_MS, 0);
@@ -259,13 +279,21 @@ static void on_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0 || c->state == CONN_ANSWERED)
         return;
-    if (c->len == 0 && (unsigned char)c->head[0] == 0x16) { /* TLS: no keys here */
-        conn_close(c);
-        return;
-    }
+    size_t was = c->len;
     c->len += (size_t)n;
     c->head[c->len] = '\0';
-    if (strstr(c->head, "\r\n\r\n") || c->len == UNAVAILABLE_HEAD_MAX)
+    if (!c->skip_known) { /* a relay's PROXY header first (this node pausing, or a chain)? */
+        int h = hg_proxyhdr_skip((const uint8_t *)c->head, c->len);
+        if (h == 0)
+            return; /* its first bytes: read on (it is HG_PROXYHDR_MAX bytes at most) */
+        c->skip = h > 0 ? (size_t)h : 0;
+        c->skip_known = 1;
+    }
+    if (was <= c->skip && c->len > c->skip && (unsigned char)c->head[c->skip] == 0x16) {
+        conn_close(c); /* TLS: no keys here */
+        return;
+    }
+    if (strstr(c->head + c->skip, "\r\n\r\n") || c->len == UNAVAILABLE_HEAD_MAX)
         answer(c);
 }
 
@@ -400,6 +428,31 @@ static void owner_failed(conn_t *c, int err)
     answer_start(c);
 }
 
+static void on_header_written(uv_write_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (status < 0)
+        conn_close(c);
+}
+
+/* The owner's first bytes: who the client is (its address and the one it reached here). */
+static int send_header(conn_t *c)
+{
+    struct sockaddr_storage client, here;
+    int clen = sizeof(client), hlen = sizeof(here);
+    if (uv_tcp_getpeername(&c->client.tcp, (struct sockaddr *)&client, &clen) < 0 ||
+        uv_tcp_getsockname(&c->client.tcp, (struct sockaddr *)&here, &hlen) < 0)
+        return -1;
+    size_t n =
+        hg_proxyhdr_build(c->hdr, (const struct sockaddr *)&client, (const struct sockaddr *)&here,
+                          c->im->secret, c->im->secret_len, (int64_t)time(NULL));
+    if (n == 0)
+        return -1;
+    uv_buf_t b = uv_buf_init((char *)c->hdr, (unsigned)n);
+    c->hdr_wr.data = c;
+    return uv_write(&c->hdr_wr, (uv_stream_t *)&c->owner.tcp, &b, 1, on_header_written);
+}
+
 static void on_owner_connected(uv_connect_t *req, int status)
 {
     conn_t *c = req->data;
@@ -412,7 +465,8 @@ static void on_owner_connected(uv_connect_t *req, int status)
     uv_timer_stop(&c->timer);
     c->state = CONN_RELAYING;
     uv_tcp_nodelay(&c->owner.tcp, 1);
-    if (uv_read_start((uv_stream_t *)&c->client.tcp, on_relay_alloc, on_relay_read) < 0 ||
+    if (send_header(c) < 0 ||
+        uv_read_start((uv_stream_t *)&c->client.tcp, on_relay_alloc, on_relay_read) < 0 ||
         uv_read_start((uv_stream_t *)&c->owner.tcp, on_relay_alloc, on_relay_read) < 0)
         conn_close(c);
 }
@@ -453,7 +507,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->client.tcp, 1);
-    if (!im->standby || !im->has_owner) {
+    if (!im->standby || !im->has_owner || im->secret_len == 0) {
         answer_start(c);
         return;
     }
@@ -561,6 +615,8 @@ static int interim_run(interim_t *im, int *listen_fd)
     if (im->pg)
         PQfinish(im->pg);
     uv_loop_close(&im->loop);
+    OPENSSL_cleanse(im->secret, sizeof(im->secret));
+    OPENSSL_cleanse(im->peek_secret, sizeof(im->peek_secret));
     hg_free(im);
     return signalled;
 }
@@ -596,6 +652,17 @@ static void peek_work(uv_work_t *req)
         im->pg = hg_store_pg_connectdb(im->conninfo);
         if (PQstatus(im->pg) != CONNECTION_OK)
             return; /* PostgreSQL is away: keep relaying to the owner we know */
+    }
+    if (im->secret_len == 0) { /* once: the owner created it before it served */
+        PGresult *r = PQexec(im->pg, HG_STORE_PG_SECRET_SQL);
+        size_t len = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                         ? strlen(PQgetvalue(r, 0, 0))
+                         : 0;
+        if (len >= HG_STORE_PG_SECRET_MIN && len <= HG_STORE_PG_SECRET_MAX) {
+            memcpy(im->peek_secret, PQgetvalue(r, 0, 0), len + 1);
+            im->peek_secret_len = len;
+        }
+        PQclear(r);
     }
     PGresult *r = PQexec(im->pg, HG_STORE_PG_LEASE_PEEK_SQL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -640,6 +707,16 @@ static void peek_done(uv_work_t *req, int status)
     im->working = 0;
     if (status < 0 || im->signalled)
         return;
+    if (im->secret_len == 0 && im->peek_secret_len > 0) {
+        memcpy(im->secret, im->peek_secret, im->peek_secret_len + 1);
+        im->secret_len = im->peek_secret_len;
+    }
+    if (im->peek_held && im->secret_len == 0 && !im->secret_warned) {
+        HG_LOG(HG_LOG_WARN, "standby",
+               "no cluster secret in the store (hangar_cluster_secret): "
+               "relaying nothing, answering 503");
+        im->secret_warned = 1;
+    }
     if (im->peek_free) {
         HG_LOG(HG_LOG_INFO, "standby", "the lease is free: taking it");
         im->done = 1;

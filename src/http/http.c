@@ -29,15 +29,29 @@
  *   backpressure they were, counted in plaintext, with libuv's write queue holding the records.
  *   The handshake is just the first bytes read: it never blocks, and a connection whose
  *   handshake is not done within request_timeout_ms is closed by the sweep.
+ * - The client's address through a standby's relay (hg_http_server_set_proxy_key, cluster mode):
+ *   a relay puts a signed PROXY protocol v2 header (http/proxyhdr.h) before the client's bytes,
+ *   so a connection's first bytes are looked at before anything else, TLS included (the relay
+ *   works at the TCP level: the header precedes the ClientHello). They are kept in the
+ *   connection's proxy_buf (HG_PROXYHDR_MAX bytes) across reads until they decide: not the
+ *   PROXY signature (a direct client; decided by the first byte, as HTTP and TLS never start
+ *   with \r) — everything read goes on as read; a header that verifies — `peer` becomes the
+ *   client's address and what follows it goes on; the signature with anything else (a bad or
+ *   missing HMAC, a stale time, another shape) — logged at warn and closed. No key: nothing is
+ *   looked at and a header is just bytes the HTTP parser refuses.
  *
  * Connection states:
  *
+ *     [PROXY?] --header verifies: peer = the client--> [SNIFF]   (only with a proxy key)
+ *        |--no signature: the bytes go on---------> [SNIFF]
+ *        \--signature, does not verify------------> closed
  *     [SNIFF] --0x16--> TLS HANDSHAKE --done--> OPEN (over TLS)
  *        \--other byte---------------------------> OPEN
  *     OPEN --(framing error / timeout / Connection: close answered)--> CLOSING --> freed
  *
  *     | event                              | function        | effect                        |
  *     |------------------------------------|-----------------|-------------------------------|
+ *     | first bytes read (proxy key set)   | proxy_read      | header: peer; else on / close |
  *     | first byte read (TLS configured)   | on_conn_read    | TLS or plain, once            |
  *     | bytes read                         | on_conn_read    | decrypt if TLS; parse, queue  |
  *     | handshake failed / not in time     | tls_read/sweep  | alert (if it fits), close     |
@@ -51,6 +65,7 @@
 #include "http/http.h"
 
 #include <http_parser.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -61,6 +76,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "http/proxyhdr.h"
 #include "net/tls.h"
 #include "rt/clock.h"
 #include "rt/turn.h"
@@ -115,7 +131,7 @@ struct hg_http_conn {
     uv_shutdown_t shut;
     int shutting;
     int stream_paused; /* the stream's owner asked us not to read */
-    char peer[64];
+    char peer[64];     /* the client's address: the socket's peer, or a relay's verified header */
     uint64_t last_activity_ms;
     uint64_t msg_start_ms; /* 0 when no message is in progress */
     /* TLS (hg_http_server_set_tls): the first byte read decides; 0x16 starts a handshake */
@@ -124,6 +140,10 @@ struct hg_http_conn {
     int tls_ready;        /* handshake completed (and counted) */
     size_t tls_ctl_bytes; /* the engine's own records queued and not yet written */
     uint64_t tls_start_ms;
+    /* the first bytes, until they say whether a PROXY header starts the stream */
+    int proxy_pending;
+    size_t proxy_len;
+    uint8_t proxy_buf[HG_PROXYHDR_MAX];
 };
 
 typedef struct write_req {
@@ -154,9 +174,12 @@ struct hg_http_server {
     http_parser_settings settings;
     hg_tls_ctx_t *tls;  /* NULL: plain HTTP only */
     hg_buf_t tls_plain; /* plaintext decrypted from one read, before it is handed on */
+    char proxy_key[HG_PROXYHDR_KEY_MAX + 1]; /* the cluster secret ("": no header accepted) */
+    size_t proxy_key_len;
     /* metrics */
     uint64_t accepted, rejected, timeouts, parse_errors;
     uint64_t tls_handshakes, tls_failures;
+    uint64_t proxy_ok, proxy_refused;
 };
 
 static void flush(hg_http_conn_t *c);
@@ -824,20 +847,105 @@ static void tls_read(hg_http_conn_t *c, ssize_t nread, const char *data)
         deliver(c, UV_EOF, NULL);
 }
 
-static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* Bytes from the socket (after any PROXY header): TLS or plain, decided by the first byte. */
+static void conn_bytes(hg_http_conn_t *c, ssize_t nread, const char *data)
 {
-    hg_http_conn_t *c = (hg_http_conn_t *)st;
     if (c->sniffing && nread > 0) {
         c->sniffing = 0;
-        if ((unsigned char)buf->base[0] == 0x16) { /* TLS record type "handshake" */
+        if ((unsigned char)data[0] == 0x16) { /* TLS record type "handshake" */
             c->tls = hg_tls_new(c->server->tls);
             c->tls_start_ms = uv_now(c->server->loop);
         }
     }
     if (c->tls)
-        tls_read(c, nread, buf->base);
+        tls_read(c, nread, data);
     else
-        deliver(c, nread, buf->base);
+        deliver(c, nread, data);
+}
+
+static void format_peer(char out[64], const struct sockaddr_storage *sa)
+{
+    char ip[48] = "";
+    if (sa->ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof(ip));
+        snprintf(out, 64, "[%s]:%d", ip, ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+    } else {
+        uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
+        snprintf(out, 64, "%s:%d", ip, ntohs(((const struct sockaddr_in *)sa)->sin_port));
+    }
+}
+
+/* Hand on head (bytes kept in proxy_buf) then rest (the rest of this read) as one read. */
+static void proxy_pass_on(hg_http_conn_t *c, const uint8_t *head, size_t head_len, const char *rest,
+                          size_t rest_len)
+{
+    if (head_len + rest_len == 0)
+        return; /* the header alone: what follows comes with the next read */
+    if (head_len == 0) {
+        conn_bytes(c, (ssize_t)rest_len, rest);
+        return;
+    }
+    char *all = hg_malloc(head_len + rest_len); /* at most HG_PROXYHDR_MAX + one read */
+    memcpy(all, head, head_len);
+    memcpy(all + head_len, rest, rest_len);
+    conn_bytes(c, (ssize_t)(head_len + rest_len), all);
+    hg_free(all);
+}
+
+/* The first bytes of a connection on a server with a proxy key: a relay's PROXY header or not
+ * (see DESIGN). They are kept until they decide; a read is never held for more. */
+static void proxy_read(hg_http_conn_t *c, ssize_t nread, const char *data)
+{
+    hg_http_server_t *s = c->server;
+    if (nread < 0) { /* gone before saying anything that counts */
+        close_conn(c);
+        return;
+    }
+    size_t kept = c->proxy_len;
+    size_t take = (size_t)nread;
+    if (take > HG_PROXYHDR_MAX - kept)
+        take = HG_PROXYHDR_MAX - kept;
+    memcpy(c->proxy_buf + kept, data, take);
+    c->proxy_len += take;
+    c->last_activity_ms = uv_now(s->loop);
+    struct sockaddr_storage client;
+    const char *why;
+    int rc = hg_proxyhdr_parse(c->proxy_buf, c->proxy_len, s->proxy_key, s->proxy_key_len,
+                               (int64_t)time(NULL), &client, &why);
+    if (rc == 0) /* a header's prefix, shorter than HG_PROXYHDR_MAX: read on */
+        return;
+    c->proxy_pending = 0;
+    if (rc == HG_ENOTFOUND) { /* a direct client: everything as read */
+        if (kept == 0)
+            conn_bytes(c, nread, data);
+        else
+            proxy_pass_on(c, c->proxy_buf, kept, data, (size_t)nread);
+        return;
+    }
+    if (rc < 0) {
+        s->proxy_refused++;
+        HG_LOG(HG_LOG_WARN, "http", "a PROXY header that does not verify, closed: %s; peer=%s", why,
+               c->peer);
+        close_conn(c);
+        return;
+    }
+    s->proxy_ok++;
+    char relay[64];
+    memcpy(relay, c->peer, sizeof(relay));
+    format_peer(c->peer, &client);
+    HG_LOG(HG_LOG_DEBUG, "http", "peer=%s relay=%s", c->peer, relay);
+    /* what followed the header: the rest of proxy_buf, then the rest of this read */
+    proxy_pass_on(c, c->proxy_buf + rc, c->proxy_len - (size_t)rc, data + take,
+                  (size_t)nread - take);
+}
+
+static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    hg_http_conn_t *c = (hg_http_conn_t *)st;
+    if (c->proxy_pending && nread != 0)
+        proxy_read(c, nread, buf->base);
+    else
+        conn_bytes(c, nread, buf->base);
 }
 
 /* A lingering close (nginx's lingering_close): after an error answer to a client that may still
@@ -1056,19 +1164,8 @@ static void on_connection(uv_stream_t *ls, int status)
     s->accepted++;
     struct sockaddr_storage peer;
     int plen = sizeof(peer);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) == 0) {
-        char ip[48] = "";
-        int port = 0;
-        if (peer.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&peer, ip, sizeof(ip));
-            port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
-            snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&peer, ip, sizeof(ip));
-            port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
-            snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
-        }
-    }
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) == 0)
+        format_peer(c->peer, &peer);
     hg_list_insert_tail(&s->conns, &c->node);
     s->nconns++;
     uv_tcp_nodelay(&c->tcp, 1);
@@ -1076,6 +1173,7 @@ static void on_connection(uv_stream_t *ls, int status)
     c->parser.data = c;
     c->last_activity_ms = uv_now(s->loop);
     c->sniffing = s->tls != NULL;
+    c->proxy_pending = s->proxy_key_len > 0;
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_conn_read);
     c->reading = 1;
 }
@@ -1132,10 +1230,16 @@ static void render(hg_buf_t *out, void *ud)
                   "protocol error or not completed within the request timeout).\n"
                   "# TYPE hangar_http_tls_handshakes_total counter\n"
                   "hangar_http_tls_handshakes_total{result=\"ok\"} %llu\n"
-                  "hangar_http_tls_handshakes_total{result=\"failed\"} %llu\n",
+                  "hangar_http_tls_handshakes_total{result=\"failed\"} %llu\n"
+                  "# HELP hangar_http_proxy_headers_total PROXY headers from a standby's relay, "
+                  "by outcome (refused: did not verify; the connection was closed).\n"
+                  "# TYPE hangar_http_proxy_headers_total counter\n"
+                  "hangar_http_proxy_headers_total{result=\"ok\"} %llu\n"
+                  "hangar_http_proxy_headers_total{result=\"refused\"} %llu\n",
                   s->nconns, (unsigned long long)s->accepted, (unsigned long long)s->rejected,
                   (unsigned long long)s->timeouts, (unsigned long long)s->parse_errors,
-                  (unsigned long long)s->tls_handshakes, (unsigned long long)s->tls_failures);
+                  (unsigned long long)s->tls_handshakes, (unsigned long long)s->tls_failures,
+                  (unsigned long long)s->proxy_ok, (unsigned long long)s->proxy_refused);
 }
 
 int hg_http_server_new(uv_loop_t *loop, const hg_http_limits_t *limits, hg_http_handler_cb cb,
@@ -1473,6 +1577,7 @@ void hg_http_server_free(hg_http_server_t *s)
         return;
     hg_tls_ctx_free(s->tls);
     hg_buf_free(&s->tls_plain);
+    OPENSSL_cleanse(s->proxy_key, sizeof(s->proxy_key));
     hg_free(s);
 }
 
@@ -1485,6 +1590,16 @@ int hg_http_server_set_tls(hg_http_server_t *s, const char *cert_path, const cha
         return rc;
     hg_tls_ctx_free(s->tls); /* sessions keep their own reference to the old one */
     s->tls = ctx;
+    return 0;
+}
+
+int hg_http_server_set_proxy_key(hg_http_server_t *s, const char *key, size_t len)
+{
+    if (len < HG_PROXYHDR_KEY_MIN || len > HG_PROXYHDR_KEY_MAX)
+        return HG_EINVAL;
+    memcpy(s->proxy_key, key, len);
+    s->proxy_key[len] = '\0';
+    s->proxy_key_len = len;
     return 0;
 }
 

@@ -94,6 +94,14 @@ void hg_http_server_free(hg_http_server_t *s);
  * is then unchanged). */
 int hg_http_server_set_tls(hg_http_server_t *s, const char *cert_path, const char *key_path,
                            hg_error_t *err);
+/* Accept a standby's relay (cluster mode, docs/cluster.md): from now on a connection may start
+ * with a PROXY protocol v2 header signed with key, the cluster secret (http/proxyhdr.h); when it
+ * verifies, the connection's peer (hg_http_conn_peer) is the client's address it names. A
+ * connection that starts with the PROXY signature and does not verify is closed (logged at
+ * warn); one that does not start with it is served as before. key is copied; its length must be
+ * HG_PROXYHDR_KEY_MIN..HG_PROXYHDR_KEY_MAX bytes (else HG_EINVAL, the server unchanged). Without
+ * this call no header is accepted (the HTTP parser refuses it as any other garbage). */
+int hg_http_server_set_proxy_key(hg_http_server_t *s, const char *key, size_t len);
 /* 1 when TLS is configured (hg_http_server_set_tls succeeded), else 0. */
 int hg_http_server_tls(const hg_http_server_t *s);
 /* Port actually bound (for port 0). */
@@ -155,7 +163,9 @@ void hg_http_conn_close(hg_http_conn_t *c, int graceful);
 uv_loop_t *hg_http_conn_loop(const hg_http_conn_t *c);
 /* 1 when the connection speaks TLS, else 0. */
 int hg_http_conn_is_tls(const hg_http_conn_t *c);
-/* The peer's address as text ("127.0.0.1:5555"); "" when unknown. */
+/* The client's address as text ("127.0.0.1:5555", "[::1]:5555"): the socket's peer, or the
+ * client a standby's verified PROXY header names (hg_http_server_set_proxy_key); "" when
+ * unknown. */
 const char *hg_http_conn_peer(hg_http_conn_t *c);
 
 /* Current Date header value (RFC 7231 IMF-fixdate), refreshed once a second. */

@@ -7,6 +7,7 @@
  *     events(id bigint PRIMARY KEY, time_ms bigint, type text COLLATE "C", player text
  *            COLLATE "C", attrs text)  + the same four indexes as SQLite's
  *     hangar_schema(version int)       -- one row
+ *     hangar_cluster_secret(secret text) -- one row: signs a standby's PROXY headers
  *
  * "C" collation: keys order and compare as bytes, as in SQLite, so a prefix scan and its
  * paging mean the same on both. Values are text, not JSONB: they are written and read back
@@ -20,7 +21,10 @@
  * (synchronous_commit as the server is configured: on, by default).
  *
  * Schema: created under an advisory lock (nodes starting together), versioned in
- * hangar_schema; a newer version than this build knows refuses to open.
+ * hangar_schema; a newer version than this build knows refuses to open. The cluster secret is
+ * created there too, once (random, from the first node to open the store), and read at every
+ * open: the nodes share it through the database they already trust with everything else
+ * (docs/cluster.md, "The client's address").
  *
  * The leases (docs/cluster.md): one row per partition of the fixed set (store/partition.h) in
  * partitions(id, owner, epoch, lease_until, addr); one node at a time holds them all (spreading
@@ -42,6 +46,8 @@
  * (statement_timestamp(): waiting for those locks only shortens the lease, never lengthens it).
  */
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +89,7 @@ void hg_store_postgres_stats(hg_store_pg_stats_t *out)
 }
 
 static char node_id[PG_NODE_MAX] = "hangard";
+static char cluster_secret[HG_STORE_PG_SECRET_MAX + 1]; /* read at open (loop thread) */
 static char node_addr[160] = "";
 static int64_t lease_ms = HG_STORE_PG_LEASE_MS;
 
@@ -124,6 +131,7 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);"
     "CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time_ms);"
     "CREATE TABLE IF NOT EXISTS hangar_schema(version int NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS hangar_cluster_secret(secret text NOT NULL);"
     /* version 2: the lease (DESIGN.md §5) and the fencing check every commit runs first */
     "CREATE TABLE IF NOT EXISTS partitions(id text COLLATE \"C\" PRIMARY KEY, owner text NOT NULL,"
     " epoch bigint NOT NULL, lease_until timestamptz NOT NULL);"
@@ -259,6 +267,46 @@ static int pg_partitions(PGconn *db, hg_error_t *err)
     return rc;
 }
 
+/* The cluster secret: created once (32 random bytes, as hex) by the first node, read by all.
+ * Runs in pg_schema's transaction, under its advisory lock, so two nodes never create two. */
+static int pg_secret(PGconn *db, hg_error_t *err)
+{
+    unsigned char raw[32];
+    char hex[2 * sizeof(raw) + 1], sql[256];
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return hg_error_set(err, HG_ESTORE, "cannot make a cluster secret: no randomness");
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO hangar_cluster_secret SELECT '%s' WHERE NOT EXISTS (SELECT 1 FROM "
+             "hangar_cluster_secret)",
+             hex);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    int rc = pg_exec(db, sql, err);
+    OPENSSL_cleanse(sql, sizeof(sql));
+    OPENSSL_cleanse(hex, sizeof(hex));
+    if (rc < 0)
+        return rc;
+    PGresult *r = PQexec(db, HG_STORE_PG_SECRET_SQL);
+    size_t len =
+        PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? strlen(PQgetvalue(r, 0, 0)) : 0;
+    if (len < HG_STORE_PG_SECRET_MIN || len > HG_STORE_PG_SECRET_MAX)
+        rc = hg_error_set(err, HG_ESTORE,
+                          "hangar_cluster_secret must hold one secret of %d to %d bytes",
+                          HG_STORE_PG_SECRET_MIN, HG_STORE_PG_SECRET_MAX);
+    else
+        memcpy(cluster_secret, PQgetvalue(r, 0, 0), len + 1);
+    PQclear(r);
+    return rc;
+}
+
+size_t hg_store_postgres_secret(char out[HG_STORE_PG_SECRET_MAX + 1])
+{
+    size_t len = strlen(cluster_secret);
+    memcpy(out, cluster_secret, len + 1);
+    return len;
+}
+
 static int pg_schema(PGconn *db, hg_error_t *err)
 {
     char sql[128];
@@ -267,7 +315,7 @@ static int pg_schema(PGconn *db, hg_error_t *err)
     if ((rc = pg_exec(db, sql, err)) < 0)
         return rc;
     if ((rc = pg_exec(db, "BEGIN", err)) < 0 || (rc = pg_exec(db, schema_sql, err)) < 0 ||
-        (rc = pg_partitions(db, err)) < 0) {
+        (rc = pg_partitions(db, err)) < 0 || (rc = pg_secret(db, err)) < 0) {
         pg_exec(db, "ROLLBACK", NULL);
         goto unlock;
     }

@@ -117,6 +117,15 @@ void hg_store_postgres_stats(hg_store_pg_stats_t *out);
 #define HG_STORE_PG_LEASE_PEEK_SQL                                                                 \
     "SELECT owner, coalesce(addr, ''), lease_until > clock_timestamp() FROM partitions WHERE id "  \
     "= 'control'"
+/* The cluster secret (docs/cluster.md, "The client's address"): one row of
+ * hangar_cluster_secret, created at random by the first node to open the store and read by
+ * every node at open; it signs the PROXY headers a standby's relay sends (http/proxyhdr.h).
+ * hg_store_postgres_secret: the secret the last open read, NUL-terminated, and its length (0:
+ * none was read; loop thread). A standby reads it with HG_STORE_PG_SECRET_SQL. */
+#define HG_STORE_PG_SECRET_MIN 32
+#define HG_STORE_PG_SECRET_MAX 255
+#define HG_STORE_PG_SECRET_SQL "SELECT secret FROM hangar_cluster_secret LIMIT 2"
+size_t hg_store_postgres_secret(char out[HG_STORE_PG_SECRET_MAX + 1]);
 /* 0: a commit writing a collection the partition map does not know (store/partition.c) stops a
  * debug build. The store's own tests, which write collections of their own, set it to 1. */
 extern int hg_store_postgres_unmapped_ok;

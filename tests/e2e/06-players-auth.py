@@ -263,7 +263,6 @@ def _host_address():
     return ips[0] if ips else None
 
 
-@harness.single_node("a standby relays from loopback: the owner sees a remote client as local")
 @harness.no_daemon
 def test_bearer_over_plain_http_only_from_loopback(_):
     ip = _host_address()
@@ -275,17 +274,20 @@ def test_bearer_over_plain_http_only_from_loopback(_):
         try:
             d.start()
             a = device_login(d, "device-plain-%d" % allow)
-            assert call(d, "GET", "/v1/players/me", token=a["token"]).status == 200  # loopback
-            conn = http.client.HTTPConnection(ip, d.port, timeout=5)
-            conn.request("GET", "/v1/players/me",
-                         headers={"Authorization": "Bearer " + a["token"]})
-            r = conn.getresponse()
-            body = r.read()
-            conn.close()
-            if allow:
-                assert r.status == 200, (r.status, body)
-            else:
-                assert r.status == 403 and b"TLS" in body, (r.status, body)
+            # every node: on a cluster a standby relays from loopback, and the owner must still
+            # see the remote client (the relay's PROXY header), never the standby's address
+            for port in d.ports:
+                assert call(d, "GET", "/v1/players/me", token=a["token"]).status == 200  # local
+                conn = http.client.HTTPConnection(ip, port, timeout=5)
+                conn.request("GET", "/v1/players/me",
+                             headers={"Authorization": "Bearer " + a["token"]})
+                r = conn.getresponse()
+                body = r.read()
+                conn.close()
+                if allow:
+                    assert r.status == 200, (port, r.status, body)
+                else:
+                    assert r.status == 403 and b"TLS" in body, (port, r.status, body)
         finally:
             d.stop()
 

@@ -2,11 +2,20 @@
 """11 a standby's relay (docs/cluster.md, "Nodes"), on a daemon of two nodes sharing the suite's
 PostgreSQL database (run.py --store postgres or --cluster; the embedded pass skips it): clients
 that leave while the standby still writes the owner's answers to them do not stop the standby
-(it once died of SIGPIPE: a standby did not ignore it yet, only a serving daemon did)."""
+(it once died of SIGPIPE: a standby did not ignore it yet, only a serving daemon did). The owner
+sees a relayed client's own address (the relay's signed PROXY header): per-address limits count
+the client, not the standby; a PROXY header that does not verify is refused; TLS goes through."""
 
+import hashlib
+import hmac
+import http.client
+import json
 import os
+import re
 import socket
+import ssl
 import struct
+import subprocess
 import time
 
 import harness
@@ -44,6 +53,157 @@ def test_clients_that_leave_mid_answer_do_not_stop_a_standby(d):
     r = d.http("GET", "/healthz", port=standby)
     assert r.status == 200, r
     d.serving()
+
+
+# ---- the client's address through a standby (docs/cluster.md, "The client's address") ----------
+
+OPEN = ["--auth-device", "1"]
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_header(src, dst, secret, at=None, tlv=True):
+    """A PROXY protocol v2 header (TCP over IPv4) from src to dst ((ip, port) each), with the
+    authentication TLV hangar's relays send (0xE0: time, HMAC-SHA256 over all before it)."""
+    addr = (socket.inet_aton(src[0]) + socket.inet_aton(dst[0]) + struct.pack("!HH", src[1],
+                                                                              dst[1]))
+    if not tlv:  # what HAProxy or another proxy would send
+        return SIG + b"\x21\x11" + struct.pack("!H", len(addr)) + addr
+    head = (SIG + b"\x21\x11" + struct.pack("!H", len(addr) + 43) + addr + b"\xe0" +
+            struct.pack("!H", 40) + struct.pack("!q", int(time.time() if at is None else at)))
+    return head + hmac.new(secret, head, hashlib.sha256).digest()
+
+
+def cluster_secret(d):
+    """The secret the nodes share, as the owner created it in the database."""
+    url = d.args[d.args.index("--store") + 1]
+    return subprocess.check_output(["psql", "-At", url, "-c",
+                                    "SELECT secret FROM hangar_cluster_secret"]).strip()
+
+
+def login_from(port, source, device):
+    """POST /v1/auth/device to 127.0.0.1:port from the loopback address source."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", "/v1/auth/device", json.dumps({"device_id": device}),
+                     {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def send_raw(port, data):
+    """Send data on a new connection; everything answered until the server closes (b"" when it
+    closed without a word, even by a reset)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    got = b""
+    try:
+        s.sendall(data)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+    return got
+
+
+def proxy_metric(d, result):
+    text = d.http("GET", "/metrics", port=d.ports[0]).body.decode()
+    m = re.search(r'^hangar_http_proxy_headers_total\{result="%s"\} (\d+)$' % result, text, re.M)
+    assert m, "no hangar_http_proxy_headers_total{result=%s} in /metrics" % result
+    return int(m.group(1))
+
+
+@harness.postgres_only
+@harness.fresh(nodes=2, args=OPEN + ["--auth-open-per-minute", "3"])
+def test_per_address_limits_count_the_client_not_the_standby(d):
+    standby = d.ports[1]
+    # the standby connects to the owner from 127.0.0.1; these clients come from .2 and .3
+    for i in range(3):
+        st, body = login_from(standby, "127.0.0.2", "device-a-%d" % i)
+        assert st in (200, 201), (st, body)
+    st, body = login_from(standby, "127.0.0.2", "device-a-9")
+    assert st == 429 and b"too many logins from 127.0.0.2;" in body, (st, body)
+    # another client through the same standby has its own count
+    st, body = login_from(standby, "127.0.0.3", "device-b-0")
+    assert st in (200, 201), (st, body)
+    assert proxy_metric(d, "ok") >= 5
+    assert proxy_metric(d, "refused") == 0
+
+
+@harness.postgres_only
+@harness.fresh(nodes=2, args=OPEN + ["--auth-open-per-minute", "3"])
+def test_a_proxy_header_that_does_not_verify_is_refused(d):
+    owner, standby = d.ports
+    req = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    me, there = ("127.0.0.1", 40000), ("127.0.0.1", owner)
+    secret = cluster_secret(d)
+    assert len(secret) == 64, secret
+    forged = [
+        proxy_header(me, there, b"not the cluster secret, but 32 bytes or more"),
+        proxy_header(me, there, b"", tlv=False),  # unsigned, as other proxies send it
+        proxy_header(me, there, secret, at=time.time() - 120),  # signed, stale (or replayed)
+    ]
+    for i, h in enumerate(forged):
+        got = send_raw(owner, h + req)
+        assert got == b"", "forged header %d answered: %r" % (i, got[:200])
+    assert proxy_metric(d, "refused") == len(forged)
+    text = open(d.stderr_path, errors="replace").read() + open(d.stdout_path,
+                                                                errors="replace").read()
+    assert text.count("a PROXY header that does not verify") >= len(forged), d.log_tail()
+    # through a standby a client's own header is just bytes after the relay's: not a request
+    got = send_raw(standby, forged[0] + req)
+    assert got.startswith(b"HTTP/1.1 400 "), got[:200]
+    # signed with the cluster secret and fresh: the owner takes the address it names
+    claim = proxy_header(("198.51.100.7", 5555), there, secret)
+    for i in range(4):
+        body = json.dumps({"device_id": "device-c-%d" % i}).encode()
+        got = send_raw(owner, claim + b"POST /v1/auth/device HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Type: application/json\r\nConnection: close\r\n"
+                       b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert got.startswith(b"HTTP/1.1 20" if i < 3 else b"HTTP/1.1 429 "), got[:300]
+    assert b"too many logins from 198.51.100.7;" in got, got
+
+
+def _make_cert():
+    """A throwaway self-signed certificate and key (the openssl CLI), as 01-tls.py makes."""
+    d = harness.tmpdir("hangar-e2e-relay-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "2", "-subj", "/CN=hangar-e2e",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, "openssl req failed: %s" % p.stderr
+    return cert, key
+
+
+CERT, KEY = _make_cert()
+
+
+@harness.postgres_only
+@harness.fresh(nodes=2, args=OPEN + ["--tls-cert", CERT, "--tls-key", KEY,
+                                     "--auth-open-per-minute", "3"])
+def test_tls_through_a_standby_sees_the_client_too(d):
+    standby = d.ports[1]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    statuses = []
+    for i in range(4):  # the header goes before the ClientHello: the owner reads it first
+        conn = http.client.HTTPSConnection("127.0.0.1", standby, timeout=10, context=ctx,
+                                           source_address=("127.0.0.4", 0))
+        conn.request("POST", "/v1/auth/device", json.dumps({"device_id": "device-t-%d" % i}),
+                     {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        statuses.append((r.status, r.read()))
+        conn.close()
+    assert [s for s, _ in statuses[:3]] in ([201] * 3, [200] * 3), statuses
+    assert statuses[3][0] == 429 and b"from 127.0.0.4;" in statuses[3][1], statuses
+    assert proxy_metric(d, "ok") >= 4
 
 
 harness.run()

@@ -3,6 +3,7 @@
  * is a libuv TCP connection on the same loop. Then TLS on the same port (sniffed per
  * connection): TLS 1.2 and 1.3 clients, plain clients beside them, pipelining, large answers,
  * garbage and stalled handshakes, upgraded streams over TLS. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
@@ -16,12 +17,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "core/buf.h"
 #include "core/metrics.h"
 #include "http/http.h"
+#include "http/proxyhdr.h"
 #include "test.h"
 
 typedef struct ctx {
@@ -29,7 +32,7 @@ typedef struct ctx {
     hg_http_server_t *srv;
     uv_tcp_t client;
     uv_connect_t conn;
-    uv_write_t w;
+    uv_write_t w, w2;
     hg_buf_t in;
     const char *send;
     size_t send_len;
@@ -49,6 +52,8 @@ static void handler(hg_http_req_t *req, void *ud)
     }
     char body[256];
     int n = snprintf(body, sizeof(body), "%.*s|%zu", (int)req->path_len, req->path, req->body_len);
+    if (req->path_len == 5 && memcmp(req->path, "/peer", 5) == 0) /* who the server says it is */
+        n = snprintf(body, sizeof(body), "peer=%s", hg_http_conn_peer(hg_http_req_conn(req)));
     hg_http_respond(req, 200, "text/plain", NULL, body, (size_t)n);
 }
 
@@ -1087,7 +1092,110 @@ HG_TEST(tls_bad_files_are_refused_with_the_reason)
     tls_finish(&t);
 }
 
+/* ---- a standby's relay: the signed PROXY header (hg_http_server_set_proxy_key) ---- */
+
+#define PROXY_KEY "0123456789abcdef0123456789abcdef-the-cluster-secret"
+#define PEER_REQ "GET /peer HTTP/1.1\r\nHost: x\r\n\r\n"
+
+/* A relay's header for a client at ip:port (IPv4 or IPv6), signed with key, then PEER_REQ. */
+static size_t relayed(char *out, const char *ip, int port, const char *key)
+{
+    struct sockaddr_storage src = {0}, dst = {0};
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&src;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, ip, &s6->sin6_addr);
+        dst.ss_family = AF_INET6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&src;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, ip, &s4->sin_addr);
+        dst.ss_family = AF_INET;
+    }
+    size_t n = hg_proxyhdr_build((uint8_t *)out, (struct sockaddr *)&src, (struct sockaddr *)&dst,
+                                 key, strlen(key), (int64_t)time(NULL));
+    memcpy(out + n, PEER_REQ, strlen(PEER_REQ));
+    return n + strlen(PEER_REQ);
+}
+
+static void write_more(ctx_t *c, const char *data, size_t len)
+{
+    for (int i = 0; i < 50; i++) /* the first part read by the server on its own */
+        uv_run(&c->loop, UV_RUN_NOWAIT);
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    ASSERT_OK(uv_write(&c->w2, (uv_stream_t *)&c->client, &b, 1, on_write));
+}
+
+HG_TEST(proxy_header_split_across_reads_names_the_client)
+{
+    static char msg[256];
+    size_t n = relayed(msg, "203.0.113.7", 4242, PROXY_KEY);
+    ctx_t c;
+    start(&c, msg, 10, 1024); /* the signature's first 10 bytes, then the rest */
+    ASSERT_OK(hg_http_server_set_proxy_key(c.srv, PROXY_KEY, strlen(PROXY_KEY)));
+    write_more(&c, msg + 10, n - 10);
+    run_until(&c, 1);
+    ASSERT_TRUE(c.in.data && strstr(c.in.data, "HTTP/1.1 200 ") != NULL);
+    ASSERT_TRUE(strstr(c.in.data, "peer=203.0.113.7:4242") != NULL);
+    finish(&c);
+}
+
+HG_TEST(proxy_header_ipv6_with_the_request_in_the_same_read)
+{
+    static char msg[256];
+    size_t n = relayed(msg, "2001:db8::5", 443, PROXY_KEY);
+    ctx_t c;
+    start(&c, msg, n, 1024);
+    ASSERT_OK(hg_http_server_set_proxy_key(c.srv, PROXY_KEY, strlen(PROXY_KEY)));
+    run_until(&c, 1);
+    ASSERT_TRUE(c.in.data && strstr(c.in.data, "peer=[2001:db8::5]:443") != NULL);
+    finish(&c);
+}
+
+HG_TEST(proxy_header_that_does_not_verify_is_closed)
+{
+    static char msg[256];
+    size_t n = relayed(msg, "203.0.113.7", 4242, "not the cluster secret, 32 bytes or more");
+    ctx_t c;
+    start(&c, msg, n, 1024);
+    ASSERT_OK(hg_http_server_set_proxy_key(c.srv, PROXY_KEY, strlen(PROXY_KEY)));
+    run_until(&c, 0);
+    ASSERT_TRUE(c.eof);
+    ASSERT_EQ_INT(c.in.len, 0); /* closed, the request behind it never served */
+    finish(&c);
+}
+
+HG_TEST(proxy_key_set_a_direct_client_is_served_as_before)
+{
+    ctx_t c;
+    start(&c, PEER_REQ, strlen(PEER_REQ), 1024);
+    ASSERT_OK(hg_http_server_set_proxy_key(c.srv, PROXY_KEY, strlen(PROXY_KEY)));
+    run_until(&c, 1);
+    ASSERT_TRUE(c.in.data && strstr(c.in.data, "peer=127.0.0.1:") != NULL);
+    finish(&c);
+}
+
+HG_TEST(no_proxy_key_a_header_is_not_accepted)
+{
+    static char msg[256];
+    size_t n = relayed(msg, "203.0.113.7", 4242, PROXY_KEY);
+    ctx_t c;
+    start(&c, msg, n, 1024); /* embedded mode: no relay exists, a header is garbage */
+    ASSERT_EQ_INT(hg_http_server_set_proxy_key(c.srv, "short", 5), HG_EINVAL);
+    run_until(&c, 0);
+    ASSERT_TRUE(c.in.data && strncmp(c.in.data, "HTTP/1.1 400 ", 13) == 0);
+    ASSERT_TRUE(strstr(c.in.data, "203.0.113.7") == NULL);
+    finish(&c);
+}
+
 HG_SUITE(http) = {
+    HG_CASE(proxy_header_split_across_reads_names_the_client),
+    HG_CASE(proxy_header_ipv6_with_the_request_in_the_same_read),
+    HG_CASE(proxy_header_that_does_not_verify_is_closed),
+    HG_CASE(proxy_key_set_a_direct_client_is_served_as_before),
+    HG_CASE(no_proxy_key_a_header_is_not_accepted),
     HG_CASE(half_closed_client_still_gets_its_answer),
     HG_CASE(pipelined_in_order_when_answered_out_of_order),
     HG_CASE(answer_from_a_timer_leaves_before_the_loop_blocks),

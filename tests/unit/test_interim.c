@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "http/proxyhdr.h"
 #include "store/store.h"
 #include "test.h"
 #include "test_util.h"
@@ -190,6 +191,17 @@ static int reap(pid_t pid)
     return WEXITSTATUS(st);
 }
 
+/* A relay's PROXY header (the owner pausing gets these from standbys), then req; its length. */
+static size_t relayed(char *out, const char *req, size_t req_len)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5555)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t n = hg_proxyhdr_build((uint8_t *)out, (struct sockaddr *)&a, (struct sockaddr *)&a,
+                                 "any secret: the 503 loop only skips it", 38, time(NULL));
+    memcpy(out + n, req, req_len);
+    return n + req_len;
+}
+
 /* The 503s every client of a node that cannot serve gets, in each API's format. */
 static void expect_503s(int port, const char *why)
 {
@@ -216,6 +228,24 @@ static void expect_503s(int port, const char *why)
     /* TLS (a handshake record): closed at once, nothing answered */
     const char hello[] = {0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00};
     ASSERT_EQ_INT(ask(port, hello, sizeof(hello), got, sizeof(got)), 0);
+    /* the same behind a relay's PROXY header: skipped (the request's format still decides) */
+    char msg[HG_PROXYHDR_MAX + sizeof(GAMELIFT_REQ)];
+    size_t len = relayed(msg, GAMELIFT_REQ, strlen(GAMELIFT_REQ));
+    ask(port, msg, len, got, sizeof(got));
+    ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    ASSERT_NOT_NULL(strstr(got, "\"__type\":\"ServiceUnavailableException\""));
+    len = relayed(msg, hello, sizeof(hello));
+    ASSERT_EQ_INT(ask(port, msg, len, got, sizeof(got)), 0);
+    fd = dial(port); /* the header in pieces too */
+    len = relayed(msg, GAMELIFT_REQ, strlen(GAMELIFT_REQ));
+    ASSERT_EQ_INT(write(fd, msg, 10), 10);
+    usleep(50000);
+    ASSERT_EQ_INT(write(fd, msg + 10, len - 10), (ssize_t)(len - 10));
+    n = read(fd, got, sizeof(got) - 1);
+    ASSERT_TRUE(n > 13 && strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    got[n] = '\0';
+    ASSERT_NOT_NULL(strstr(got, "ServiceUnavailableException"));
+    close(fd);
 }
 
 HG_TEST(a_pause_answers_503_then_stops_on_sigterm)
@@ -265,6 +295,40 @@ static void hold_lease(PGconn *db, const char *addr, int port)
     sql(db, q);
 }
 
+#define SECRET "the cluster secret of these tests, 32 bytes or more"
+
+/* The cluster secret the owner created (the standby relays nothing without it). */
+static void store_secret(PGconn *db)
+{
+    sql(db, "CREATE TABLE IF NOT EXISTS hangar_cluster_secret(secret text NOT NULL)");
+    sql(db, "DELETE FROM hangar_cluster_secret");
+    sql(db, "INSERT INTO hangar_cluster_secret VALUES('" SECRET "')");
+}
+
+/* The PROXY header the relay sent first on o, read whole (it is at most HG_PROXYHDR_MAX bytes):
+ * it verifies with the secret and names the client at the other end of c. */
+static void expect_header(int o, int c)
+{
+    uint8_t h[HG_PROXYHDR_MAX];
+    size_t len = 0;
+    int rc = 0;
+    const char *why;
+    struct sockaddr_storage src;
+    while (rc == 0) {
+        ssize_t n = read(o, h + len, 1); /* a byte at a time: "ping" stays in the socket */
+        ASSERT_EQ_INT(n, 1);
+        len++;
+        rc = hg_proxyhdr_parse(h, len, SECRET, strlen(SECRET), (int64_t)time(NULL), &src, &why);
+    }
+    ASSERT_EQ_INT(rc, (int)len);
+    struct sockaddr_in me;
+    socklen_t mlen = sizeof(me);
+    ASSERT_OK(getsockname(c, (struct sockaddr *)&me, &mlen));
+    ASSERT_EQ_INT(src.ss_family, AF_INET);
+    ASSERT_EQ_INT(((struct sockaddr_in *)&src)->sin_port, me.sin_port);
+    ASSERT_EQ_INT(((struct sockaddr_in *)&src)->sin_addr.s_addr, me.sin_addr.s_addr);
+}
+
 static pid_t spawn_standby(hg_config_t *cfg, int *port)
 {
     hg_config_init(cfg);
@@ -296,9 +360,11 @@ HG_TEST(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone)
     int owner_port, port;
     int owner = listen_on(&owner_port);
     hold_lease(db, NULL, owner_port);
+    store_secret(db);
     hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
     pid_t pid = spawn_standby(cfg, &port);
-    /* relayed byte for byte to the owner (once the standby has looked at the lease) */
+    /* relayed byte for byte to the owner (once the standby has looked at the lease), after a
+     * signed PROXY header naming the client */
     char got[256];
     int fd = -1;
     for (int i = 0; i < 100 && fd < 0; i++) {
@@ -314,6 +380,7 @@ HG_TEST(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone)
             continue;
         }
         timeouts(o);
+        expect_header(o, c);
         ASSERT_EQ_INT(read(o, got, sizeof(got)), 4);
         ASSERT_TRUE(memcmp(got, "ping", 4) == 0);
         ASSERT_EQ_INT(write(o, "pong", 4), 4);
@@ -360,11 +427,73 @@ HG_TEST(pg_a_standby_answers_503_when_the_owner_is_unreachable)
     hg_free(cfg);
 }
 
+/* The cluster secret: made by the first node to open the store, then the same for every open
+ * (and in the row a standby reads). */
+static size_t open_read_secret(char out[HG_STORE_PG_SECRET_MAX + 1])
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hg_store_t *s = NULL;
+    hg_error_t err;
+    hg_store_postgres_configure("node-a", "127.0.0.1:1", 60000);
+    ASSERT_OK(hg_store_open(&loop, &hg_store_postgres, getenv("HG_TEST_PG"), 8, &s, &err));
+    size_t len = hg_store_postgres_secret(out);
+    hg_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_OK(uv_loop_close(&loop));
+    return len;
+}
+
+HG_TEST(pg_the_cluster_secret_is_made_once_and_shared)
+{
+    if (!hg_test_pg_begin())
+        return;
+    char first[HG_STORE_PG_SECRET_MAX + 1], again[HG_STORE_PG_SECRET_MAX + 1];
+    ASSERT_EQ_INT(open_read_secret(first), 64); /* 32 random bytes, as hex */
+    ASSERT_EQ_INT(open_read_secret(again), 64);
+    ASSERT_STR_EQ(again, first);
+    PGconn *db = lease_db();
+    PGresult *r = PQexec(db, HG_STORE_PG_SECRET_SQL);
+    ASSERT_EQ_INT(PQntuples(r), 1);
+    ASSERT_STR_EQ(PQgetvalue(r, 0, 0), first);
+    PQclear(r);
+    /* a secret an operator set (any text of 32 bytes or more) is the one read */
+    sql(db, "UPDATE hangar_cluster_secret SET secret = '" SECRET "'");
+    ASSERT_EQ_INT(open_read_secret(again), strlen(SECRET));
+    ASSERT_STR_EQ(again, SECRET);
+    PQfinish(db);
+}
+
+/* The owner would close a relay without a signed header: a standby that cannot read the cluster
+ * secret relays nothing and answers 503 (its owner, reachable, never sees a connection). */
+HG_TEST(pg_a_standby_without_the_cluster_secret_relays_nothing)
+{
+    if (!hg_test_pg_begin())
+        return;
+    PGconn *db = lease_db();
+    int owner_port, port;
+    int owner = listen_on(&owner_port);
+    hold_lease(db, NULL, owner_port);
+    hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
+    pid_t pid = spawn_standby(cfg, &port);
+    wait_for_owner_not_answering(port);
+    struct timeval tv = {.tv_usec = 100000};
+    setsockopt(owner, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ASSERT_TRUE(accept(owner, NULL, NULL) < 0);
+    close(owner);
+    kill(pid, SIGTERM);
+    ASSERT_EQ_INT(reap(pid), 3);
+    PQfinish(db);
+    hg_free(cfg);
+}
+
 HG_SUITE(interim) = {
     HG_CASE(postgres_connections_have_a_connect_timeout),
     HG_CASE(reply_in_the_api_s_own_format),
     HG_CASE(a_pause_answers_503_then_stops_on_sigterm),
     HG_CASE(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone),
     HG_CASE(pg_a_standby_answers_503_when_the_owner_is_unreachable),
+    HG_CASE(pg_a_standby_without_the_cluster_secret_relays_nothing),
+    HG_CASE(pg_the_cluster_secret_is_made_once_and_shared),
     HG_CASE_END,
 };

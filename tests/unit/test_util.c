@@ -47,7 +47,8 @@ int hg_test_pg_begin(void)
     PGconn *db = PQconnectdb(url);
     if (PQstatus(db) != CONNECTION_OK)
         HG_FAIL_("cannot connect to HG_TEST_PG %s: %s", url, PQerrorMessage(db));
-    PGresult *r = PQexec(db, "DROP TABLE IF EXISTS records, events, hangar_schema, partitions");
+    PGresult *r = PQexec(db, "DROP TABLE IF EXISTS records, events, hangar_schema, partitions, "
+                             "hangar_cluster_secret");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         HG_FAIL_("cannot empty the test database: %s", PQerrorMessage(db));
     PQclear(r);

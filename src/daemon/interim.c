@@ -11,8 +11,10 @@
  *    client's address, signed with the cluster secret (http/proxyhdr.h), so that the owner's
  *    per-address limits, its loopback check and its logs see the client, not this node. Every
  *    STANDBY_POLL_MS a worker thread (libpq blocks) reads the lease (and, until it has it, the
- *    secret); once the lease has run out or been handed back, the loop closes its connections
- *    and its port and returns, and the daemon takes the lease and serves. Without the secret
+ *    secret); once the lease has run out or been handed back, the loop closes its relays and its
+ *    port (a copy stays open for serve(): new connections wait in the backlog), lets the 503s in
+ *    progress finish (STOP_DRAIN_MS at most) and returns, and the daemon takes the lease and
+ *    serves. A pause ends the same way. Without the secret
  *    nothing is relayed (503s): the owner would close an unsigned relay anyway.
  *  - pausing (hg_unavailable_run): after a store failure the daemon serves again after a pause;
  *    while PostgreSQL restarts, say, that is many pauses in a row.
@@ -85,6 +87,7 @@
 #define UNAVAILABLE_HEAD_TIMEOUT_MS 10000
 #define UNAVAILABLE_LINGER_MS 1000
 #define RELAY_DRAIN_MAX_MS 30000
+#define STOP_DRAIN_MS 1000 /* at a takeover or a pause's end: 503s in progress finish first */
 
 typedef struct interim interim_t;
 
@@ -130,7 +133,9 @@ struct interim {
     uv_timer_t timer; /* standing by: the lease's poll; pausing: the end of the pause */
     uv_signal_t sigint, sigterm;
     int signalled, done; /* done: the lease is free (standing by) or the pause is over */
-    const char *why;     /* why this node does not serve, for the 503s */
+    uv_timer_t drain;    /* done: the connections being answered get STOP_DRAIN_MS to finish */
+    int draining;
+    const char *why; /* why this node does not serve, for the 503s */
     hg_list_t conns;
     /* standing by */
     int standby;
@@ -153,15 +158,20 @@ struct interim {
 
 /* ---- connections ---- */
 
+static void interim_close_rest(interim_t *im);
+
 static void on_handle_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
     if (--c->handles > 0)
         return;
+    interim_t *im = c->im;
     hg_list_remove(&c->node);
     hg_free(c->head);
     hg_free(c->reply);
     hg_free(c);
+    if (im->draining && hg_list_empty(&im->conns))
+        interim_close_rest(im); /* the last answer is out: the loop ends */
 }
 
 static void close_handle(conn_t *c, uv_handle_t *h)
@@ -522,6 +532,31 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- the loop ---- */
 
+/* The loop's own handles: once they and the connections are closed, uv_run returns. */
+static void interim_close_rest(interim_t *im)
+{
+    uv_handle_t *hs[] = {(uv_handle_t *)&im->timer, (uv_handle_t *)&im->sigint,
+                         (uv_handle_t *)&im->sigterm, (uv_handle_t *)&im->drain};
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+        if (!uv_is_closing(hs[i]))
+            uv_close(hs[i], NULL);
+}
+
+static void on_drain_over(uv_timer_t *t)
+{
+    interim_t *im = t->data;
+    hg_list_t *it, *tmp;
+    hg_list_foreach_safe (it, tmp, &im->conns)
+        conn_close(hg_container_of(it, conn_t, node));
+    interim_close_rest(im);
+}
+
+/* Stops accepting (a takeover or a pause's end keeps a copy of the port for serve(): new
+ * connections wait in its backlog). On a signal every connection is closed at once. Otherwise
+ * relays are closed (their owner is gone or fenced) and the connections being answered 503 —
+ * those accepted moments before, whose connect to the owner is pending or whose head is being
+ * read — finish within STOP_DRAIN_MS first: closing them unanswered was a "closed without
+ * response" for a client that reached the port just before the takeover (11-store-postgres). */
 static void interim_stop(interim_t *im)
 {
     uv_timer_stop(&im->timer);
@@ -531,14 +566,25 @@ static void interim_stop(interim_t *im)
         im->handoff_fd = dup(fd); /* the port stays open: connections wait in its backlog */
     if (!uv_is_closing((uv_handle_t *)&im->listener))
         uv_close((uv_handle_t *)&im->listener, NULL);
+    int drain = im->done && !im->signalled;
     hg_list_t *it, *tmp;
-    hg_list_foreach_safe (it, tmp, &im->conns)
-        conn_close(hg_container_of(it, conn_t, node));
-    if (!uv_is_closing((uv_handle_t *)&im->timer)) {
-        uv_close((uv_handle_t *)&im->timer, NULL);
-        uv_close((uv_handle_t *)&im->sigint, NULL);
-        uv_close((uv_handle_t *)&im->sigterm, NULL);
+    hg_list_foreach_safe (it, tmp, &im->conns) {
+        conn_t *c = hg_container_of(it, conn_t, node);
+        if (!drain || c->state == CONN_RELAYING) {
+            conn_close(c);
+        } else if (c->state == CONN_CONNECTING) {
+            uv_timer_stop(&c->timer);
+            owner_failed(c, UV_ECANCELED); /* answered 503 instead */
+        }
     }
+    if (drain && !hg_list_empty(&im->conns)) {
+        if (!im->draining) {
+            im->draining = 1;
+            uv_timer_start(&im->drain, on_drain_over, STOP_DRAIN_MS, 0);
+        }
+        return; /* the signals stay: a SIGTERM meanwhile still stops the daemon cleanly */
+    }
+    interim_close_rest(im);
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -594,6 +640,8 @@ static interim_t *interim_new(const hg_config_t *cfg, int standby, int fd)
                uv_strerror(rc));
     uv_timer_init(&im->loop, &im->timer);
     im->timer.data = im;
+    uv_timer_init(&im->loop, &im->drain);
+    im->drain.data = im;
     uv_signal_init(&im->loop, &im->sigint);
     uv_signal_init(&im->loop, &im->sigterm);
     im->sigint.data = im->sigterm.data = im;

@@ -159,7 +159,7 @@ static size_t ask(int port, const char *req, size_t req_len, char *out, size_t c
     return len;
 }
 
-static pid_t spawn_loop(const hg_config_t *cfg, int standby)
+static pid_t spawn_loop(const hg_config_t *cfg, int standby, uint64_t pause_ms)
 {
     pid_t pid = fork();
     ASSERT_TRUE(pid >= 0);
@@ -168,8 +168,8 @@ static pid_t spawn_loop(const hg_config_t *cfg, int standby)
         for (int fd = 3; fd < 1024; fd++) /* the owner's listener is the parent's to close */
             close(fd);
         int lfd = -1;
-        int rc =
-            standby ? hg_standby_run(cfg, &lfd) : hg_unavailable_run(cfg, 20000, "testing", &lfd);
+        int rc = standby ? hg_standby_run(cfg, &lfd)
+                         : hg_unavailable_run(cfg, pause_ms, "testing", &lfd);
         if (rc == 0) { /* it ended to let the daemon serve: the port is handed on, listening */
             int on = 0;
             socklen_t len = sizeof(on);
@@ -254,10 +254,31 @@ HG_TEST(a_pause_answers_503_then_stops_on_sigterm)
     hg_config_init(cfg);
     int port = free_port();
     snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", port);
-    pid_t pid = spawn_loop(cfg, 0);
+    pid_t pid = spawn_loop(cfg, 0, 20000);
     expect_503s(port, "hangard cannot serve yet (testing); retry");
     kill(pid, SIGTERM);
     ASSERT_EQ_INT(reap(pid), 3);
+    hg_free(cfg);
+}
+
+HG_TEST(a_request_in_progress_when_the_pause_ends_is_answered_not_dropped)
+{
+    /* A client that reached the port just before the loop stops (a pause's end, a takeover)
+     * gets its 503; the loop ended by closing it unanswered ("closed without response"). */
+    hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
+    hg_config_init(cfg);
+    int port = free_port();
+    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", port);
+    pid_t pid = spawn_loop(cfg, 0, 400);
+    int fd = dial(port);
+    ASSERT_EQ_INT(write(fd, "GET /v1/ev", 10), 10);
+    usleep(700000); /* the pause is over meanwhile */
+    ASSERT_EQ_INT(write(fd, "ents HTTP/1.1\r\n\r\n", 17), 17);
+    char got[4096];
+    ssize_t n = read(fd, got, sizeof(got) - 1);
+    ASSERT_TRUE(n > 13 && strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+    close(fd);
+    ASSERT_EQ_INT(reap(pid), 0); /* then the port is handed on, listening */
     hg_free(cfg);
 }
 
@@ -335,7 +356,7 @@ static pid_t spawn_standby(hg_config_t *cfg, int *port)
     *port = free_port();
     snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", *port);
     snprintf(cfg->store, sizeof(cfg->store), "%s", getenv("HG_TEST_PG"));
-    return spawn_loop(cfg, 1);
+    return spawn_loop(cfg, 1, 0);
 }
 
 /* The standby's 503 once it knows the owner (and the owner does not answer). */
@@ -491,6 +512,7 @@ HG_SUITE(interim) = {
     HG_CASE(postgres_connections_have_a_connect_timeout),
     HG_CASE(reply_in_the_api_s_own_format),
     HG_CASE(a_pause_answers_503_then_stops_on_sigterm),
+    HG_CASE(a_request_in_progress_when_the_pause_ends_is_answered_not_dropped),
     HG_CASE(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone),
     HG_CASE(pg_a_standby_answers_503_when_the_owner_is_unreachable),
     HG_CASE(pg_a_standby_without_the_cluster_secret_relays_nothing),

@@ -24,19 +24,7 @@ from harness import announce, expect_error, for_server, fresh, no_daemon, signed
 warnings.filterwarnings("ignore", message="Unverified HTTPS request")  # verify=False, on purpose
 
 
-def _make_cert():
-    """A throwaway self-signed RSA 2048 certificate and key, made with the openssl CLI."""
-    d = harness.tmpdir("hangar-e2e-tls-")
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                        "-out", cert, "-days", "2", "-subj", "/CN=hangar-e2e",
-                        "-addext", "subjectAltName=IP:127.0.0.1"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, "openssl req failed: %s" % p.stderr
-    return d, cert, key
-
-
-CERT_DIR, CERT, KEY = _make_cert()
+CERT_DIR, CERT, KEY = harness.make_cert()
 TLS = dict(args=["--tls-cert", CERT, "--tls-key", KEY])
 
 

@@ -169,19 +169,7 @@ def test_a_proxy_header_that_does_not_verify_is_refused(d):
     assert b"too many logins from 198.51.100.7;" in got, got
 
 
-def _make_cert():
-    """A throwaway self-signed certificate and key (the openssl CLI), as 01-tls.py makes."""
-    d = harness.tmpdir("hangar-e2e-relay-tls-")
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                        "-out", cert, "-days", "2", "-subj", "/CN=hangar-e2e",
-                        "-addext", "subjectAltName=IP:127.0.0.1"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, "openssl req failed: %s" % p.stderr
-    return cert, key
-
-
-CERT, KEY = _make_cert()
+_, CERT, KEY = harness.make_cert("hangar-e2e-relay-tls-")
 
 
 @harness.postgres_only

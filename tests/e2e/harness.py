@@ -98,6 +98,19 @@ def tmpdir(prefix="hangar-e2e-"):
     return path
 
 
+def make_cert(prefix="hangar-e2e-tls-"):
+    """A throwaway self-signed RSA 2048 certificate and key for 127.0.0.1, made with the openssl
+    CLI: (its directory, cert path, key path)."""
+    d = tmpdir(prefix)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "2", "-subj", "/CN=hangar-e2e",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, "openssl req failed: %s" % p.stderr
+    return d, cert, key
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -45,8 +45,10 @@ def test_sigterm_restart_keeps_the_registry(d):
     assert [e["seq"] for e in evs] == list(range(1, last + 1)), \
         "seqs are not 1..n by one: %s" % [e["seq"] for e in evs]
     time.sleep(2.0)  # the 3 s lease is 2 s into its countdown
+    # before the restart: the new process loads (and restarts the countdown) after this, however
+    # long the restart takes (a cluster brings back three nodes under ASan)
+    t_wall, t_restart = time.time(), time.monotonic()
     d.restart()
-    t_restart = time.monotonic()
     assert ws.next(timeout=5) is None, "the stream outlived the daemon"
     ws.close()
     after = {s["id"]: s for s in reg_list_all(d, kind="rs-term")}
@@ -56,9 +58,10 @@ def test_sigterm_restart_keeps_the_registry(d):
     for s in before:
         assert _view(after[s["id"]]) == _view(s), "changed by the restart:\n  before %r\n" \
             "  after  %r" % (_view(s), _view(after[s["id"]]))
-    # Leases restart their countdown: the 3 s one is still there 2 s after the restart.
+    # Leases restart their countdown: the 3 s one runs out 3 s after the load, not 1 s after the
+    # restart began as it would have, and it is still there 2 s after the restart began.
     short = after[before[1]["id"]]
-    assert short["lease_expires"] >= time.time() + 2.0, short
+    assert short["lease_expires"] >= t_wall + 3.0 - 0.01, (short, t_wall)
     time.sleep(max(0.0, t_restart + 2.0 - time.monotonic()))
     assert reg_get(d, short["id"]) is not None, "the lease did not restart its countdown"
     # The health-checked one is still checked and still passes.

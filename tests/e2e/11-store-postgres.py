@@ -417,8 +417,13 @@ class Processes:
             time.sleep(0.05)
 
     def move(self, a, b):
+        # every node of a (a 3-node cluster in the cluster pass; each read of a.port names the
+        # next node, so comparing with a.port moved only the processes it happened to name, and
+        # the others reconnected to dead nodes until their placements timed out)
+        to = "127.0.0.1:%d/" % b.ports[0]
         for sdk in self.sdks:
-            sdk.url = sdk.url.replace("127.0.0.1:%d/" % a.port, "127.0.0.1:%d/" % b.port)
+            for port in a.ports:
+                sdk.url = sdk.url.replace("127.0.0.1:%d/" % port, to)
 
     def close(self):
         self.stop.set()

@@ -230,11 +230,10 @@ static int wb_check_reserved(sqlite3_file *file, int *out)
 static int wb_file_control(sqlite3_file *file, int op, void *arg)
 {
     wb_file_t *f = (wb_file_t *)file;
-    int rc;
     wb_flush(f); /* a failure stays in f->err for the next sync, read or write */
     if (op == SQLITE_FCNTL_VFSNAME) {
         /* say the shim is there, as SQLite's own shims do */
-        rc = f->real->pMethods->xFileControl(f->real, op, arg);
+        int rc = f->real->pMethods->xFileControl(f->real, op, arg);
         if (rc == SQLITE_OK) {
             char **name = arg;
             char *s = sqlite3_mprintf("hangar-wb/%z", *name);
@@ -365,8 +364,6 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
                 break;
             }
         pthread_mutex_unlock(&wb_mu);
-    }
-    if ((flags & SQLITE_OPEN_WAL) && name) {
         /* the map holds the file's pages through a descriptor of its own, closed at once */
         int fd = open(name, O_RDONLY | O_CLOEXEC);
         struct stat sb;

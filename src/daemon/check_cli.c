@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -210,6 +211,7 @@ int hg_check_cli(int argc, char **argv)
         return 2;
     }
     char path[4096];
+    int journal = 0; /* history.db and hangar.db's journal (else one file from before) */
     src_t src = {0};
     if (url) {
         snprintf(path, sizeof(path), "PostgreSQL");
@@ -221,17 +223,40 @@ int hg_check_cli(int argc, char **argv)
             return 2;
         }
     } else {
-        snprintf(path, sizeof(path), "%s/hangar.db", data);
-        if (sqlite3_open_v2(path, &src.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        /* the wallets live in history.db, their latest writes perhaps still in hangar.db's
+         * journal; a store no hangard of this version opened yet has them all in hangar.db */
+        snprintf(path, sizeof(path), "%s/history.db", data);
+        journal = access(path, F_OK) == 0;
+        if (!journal)
+            snprintf(path, sizeof(path), "%s/hangar.db", data);
+        if (sqlite3_open_v2(path, &src.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+            SQLITE_OK) {
             fprintf(stderr, "hangard check: cannot open %s: %s\n", path, sqlite3_errmsg(src.db));
             src_close(&src);
             return 2;
         }
         sqlite3_busy_timeout(src.db, 5000);
+        char *attach = sqlite3_mprintf("ATTACH 'file:%q/hangar.db?mode=ro' AS hg", data);
+        int ok = !journal || sqlite3_exec(src.db, attach, NULL, NULL, NULL) == SQLITE_OK;
+        sqlite3_free(attach);
+        if (!ok) {
+            fprintf(stderr, "hangard check: cannot open %s/hangar.db: %s\n", data,
+                    sqlite3_errmsg(src.db));
+            src_close(&src);
+            return 2;
+        }
     }
     /* one read transaction: every table as of one commit */
     if (src_exec(&src, src.pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN") < 0) {
         fprintf(stderr, "hangard check: %s\n", src.err);
+        src_close(&src);
+        return 2;
+    }
+    /* an embedded store's journal (a running store's, or one a crash left) as if indexed */
+    if (journal && hg_store_sqlite_overlay(src.db, "hg",
+                                           "type IN ('payment.purchase', 'payment.credit')") < 0) {
+        fprintf(stderr, "hangard check: cannot read the store's journal: %s\n",
+                sqlite3_errmsg(src.db));
         src_close(&src);
         return 2;
     }

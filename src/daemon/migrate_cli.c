@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -103,15 +104,24 @@ int hg_migrate_cli(int argc, char **argv)
         usage();
         return 2;
     }
+    /* history.db with hangar.db attached as m; a store no hangard of this version opened yet
+     * is hangar.db alone */
     char path[1200];
-    snprintf(path, sizeof(path), "%s/hangar.db", data);
+    snprintf(path, sizeof(path), "%s/history.db", data);
+    int two = access(path, F_OK) == 0;
+    if (!two)
+        snprintf(path, sizeof(path), "%s/hangar.db", data);
     sqlite3 *src = NULL;
-    if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    char *attach = sqlite3_mprintf("ATTACH 'file:%q/hangar.db?mode=ro' AS m", data);
+    if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
+        (two && sqlite3_exec(src, attach, NULL, NULL, NULL) != SQLITE_OK)) {
         fprintf(stderr, "migrate: cannot open %s: %s\n", path,
                 src ? sqlite3_errmsg(src) : "out of memory");
+        sqlite3_free(attach);
         sqlite3_close(src);
         return 2;
     }
+    sqlite3_free(attach);
     /* the target must be empty; checked on a connection of our own before the backend opens */
     PGconn *chk = hg_store_pg_connectdb(url);
     if (PQstatus(chk) != CONNECTION_OK) {
@@ -142,8 +152,17 @@ int hg_migrate_cli(int argc, char **argv)
     /* records, then events, in one read transaction of the source (one snapshot) */
     sqlite3_exec(src, "BEGIN", NULL, NULL, NULL);
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(src, "SELECT coll, key, value FROM records ORDER BY coll, key", -1, &q,
-                           NULL) != SQLITE_OK) {
+    /* a journal a crash left is copied as if folded (a cleanly stopped store has none) */
+    if (two && hg_store_sqlite_overlay(src, "m", NULL) < 0) {
+        fprintf(stderr, "migrate: cannot read the store's journal: %s\n", sqlite3_errmsg(src));
+        rc = HG_ESTORE;
+        goto out;
+    }
+    if (sqlite3_prepare_v2(src,
+                           two ? "SELECT coll, key, value FROM records UNION ALL SELECT coll, key, "
+                                 "value FROM m.records ORDER BY 1, 2"
+                               : "SELECT coll, key, value FROM records ORDER BY coll, key",
+                           -1, &q, NULL) != SQLITE_OK) {
         rc = HG_ESTORE;
         goto out;
     }

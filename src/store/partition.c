@@ -5,7 +5,8 @@
  * '/'. Each row says how the partition follows from the collection and the key. A module adding
  * a collection adds its row here; tests/unit/test_partition.c checks that every collection
  * named in src/ has one, and the PostgreSQL backend refuses (debug builds) to write a collection
- * without one.
+ * without one. The table also says which collections are history (the embedded store keeps
+ * them in its history file, written through its journal: store/sqlite.c).
  */
 #include "store/partition.h"
 
@@ -30,55 +31,89 @@ static const struct coll_rule {
     const char *name;
     int family; /* 1: name is the part before the first '/' of "<name>/<…>" */
     rule_t rule;
+    int history; /* 1: history (hg_store_is_history) */
 } colls[] = {
     /* the control plane (src/fleet, src/placement, src/match) */
-    {"fleet.locations", 0, R_CONTROL},
-    {"fleet.fleets", 0, R_CONTROL},
-    {"fleet.events", 0, R_CONTROL},
-    {"fleet.aliases", 0, R_CONTROL},
-    {"fleet.computes", 0, R_CONTROL},
-    {"fleet.tokens", 0, R_CONTROL},
-    {"fleet.processes", 0, R_CONTROL},
-    {"fleet.gsessions", 0, R_CONTROL},
-    {"fleet.psessions", 0, R_CONTROL},
-    {"placement.queues", 0, R_CONTROL},
-    {"placement.placements", 0, R_CONTROL},
-    {"match.rulesets", 0, R_CONTROL},
-    {"match.configs", 0, R_CONTROL},
-    {"match.tickets", 0, R_CONTROL},
-    {"match.autobackfill_off", 0, R_CONTROL},
+    {"fleet.locations", 0, R_CONTROL, 0},
+    {"fleet.fleets", 0, R_CONTROL, 0},
+    {"fleet.events", 0, R_CONTROL, 0},
+    {"fleet.aliases", 0, R_CONTROL, 0},
+    {"fleet.computes", 0, R_CONTROL, 0},
+    {"fleet.tokens", 0, R_CONTROL, 0},
+    {"fleet.processes", 0, R_CONTROL, 0},
+    {"fleet.gsessions", 0, R_CONTROL, 0},
+    {"fleet.psessions", 0, R_CONTROL, 0},
+    {"placement.queues", 0, R_CONTROL, 0},
+    {"placement.placements", 0, R_CONTROL, 0},
+    {"match.rulesets", 0, R_CONTROL, 0},
+    {"match.configs", 0, R_CONTROL, 0},
+    {"match.tickets", 0, R_CONTROL, 0},
+    {"match.autobackfill_off", 0, R_CONTROL, 0},
     /* the registry and its event stream (src/registry, src/events) */
-    {"registry.servers", 0, R_CONTROL},
-    {"registry.meta", 0, R_CONTROL},
+    {"registry.servers", 0, R_CONTROL, 0},
+    {"registry.meta", 0, R_CONTROL, 0},
     /* read-mostly state every node will need (docs/cluster.md "Next", step 5) */
-    {"keys", 0, R_CONTROL},
-    {"auth.signing_keys", 0, R_CONTROL},
-    {"players.meta", 0, R_CONTROL},
-    {"wallet.catalog", 0, R_CONTROL},
-    {"scripts", 0, R_CONTROL},
-    {"scripts.v", 1, R_CONTROL},
-    {"logs.meta", 0, R_CONTROL},
+    {"keys", 0, R_CONTROL, 0},
+    {"auth.signing_keys", 0, R_CONTROL, 0},
+    {"players.meta", 0, R_CONTROL, 0},
+    {"wallet.catalog", 0, R_CONTROL, 0},
+    {"scripts", 0, R_CONTROL, 0},
+    {"scripts.v", 1, R_CONTROL, 0},
+    {"logs.meta", 0, R_CONTROL, 0},
     /* players (src/players, src/wallet) */
-    {"players", 1, R_PLAYER},
-    {"friends", 1, R_PLAYER},
-    {"wallet", 1, R_PLAYER},
-    {"wallet.ledger", 1, R_PLAYER},
-    {"wallet.pp", 1, R_PLAYER},
-    {"wallet.pk", 1, R_PLAYER},
-    {"wallet.purchase", 0, R_WITH}, /* purchase id → the purchase, with its wallet */
-    {"wallet.rcpt", 0, R_WITH},     /* receipt id → the credit, with its wallet */
+    {"players", 1, R_PLAYER, 0},
+    {"friends", 1, R_PLAYER, 0},
+    {"wallet", 1, R_PLAYER, 1},
+    {"wallet.ledger", 1, R_PLAYER, 1},
+    {"wallet.pp", 1, R_PLAYER, 1},
+    {"wallet.pk", 1, R_PLAYER, 1},
+    {"wallet.purchase", 0, R_WITH, 1}, /* purchase id → the purchase, with its wallet */
+    {"wallet.rcpt", 0, R_WITH, 1},     /* receipt id → the credit, with its wallet */
     /* FleetIQ (src/fleetiq) */
-    {"fleetiq.groups", 0, R_FQ_KEY},
-    {"fleetiq.servers", 0, R_FQ_GROUP},
+    {"fleetiq.groups", 0, R_FQ_KEY, 0},
+    {"fleetiq.servers", 0, R_FQ_GROUP, 0},
     /* leaderboards (src/rank) */
-    {"lb.boards", 0, R_LB_KEY},
-    {"lb.e", 1, R_LB_COLL},
-    {"lb.i", 1, R_LB_COLL},
+    {"lb.boards", 0, R_LB_KEY, 0},
+    {"lb.e", 1, R_LB_COLL, 0},
+    {"lb.i", 1, R_LB_COLL, 0},
     /* rooms (src/rooms) */
-    {"rooms", 0, R_RM_KEY},
+    {"rooms", 0, R_RM_KEY, 0},
     /* the event log (src/logs): its ops name the table */
-    {"events", 0, R_NONE},
+    {"events", 0, R_NONE, 1},
 };
+
+static const struct coll_rule *rule_of(const char *coll, const char **rest)
+{
+    const char *slash = strchr(coll, '/');
+    size_t len = slash ? (size_t)(slash - coll) : strlen(coll);
+    *rest = slash ? slash + 1 : NULL;
+    for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
+        if (colls[i].family == (slash != NULL) && strncmp(colls[i].name, coll, len) == 0 &&
+            colls[i].name[len] == '\0')
+            return &colls[i];
+    return NULL;
+}
+
+int hg_store_is_history(const char *coll)
+{
+    const char *rest;
+    const struct coll_rule *r = rule_of(coll, &rest);
+    return r && r->history;
+}
+
+size_t hg_store_history_families(const char **names, int *family, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
+        if (colls[i].history && strcmp(colls[i].name, "events") != 0) {
+            if (n < cap) {
+                names[n] = colls[i].name;
+                family[n] = colls[i].family;
+            }
+            n++;
+        }
+    return n;
+}
 
 static int hashed(int first, const char *name, size_t len)
 {
@@ -87,16 +122,10 @@ static int hashed(int first, const char *name, size_t len)
 
 int hg_partition_of(const char *coll, const char *key)
 {
-    const char *slash = strchr(coll, '/');
-    size_t len = slash ? (size_t)(slash - coll) : strlen(coll);
-    const struct coll_rule *r = NULL;
-    for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]) && r == NULL; i++)
-        if (colls[i].family == (slash != NULL) && strncmp(colls[i].name, coll, len) == 0 &&
-            colls[i].name[len] == '\0')
-            r = &colls[i];
+    const char *rest;
+    const struct coll_rule *r = rule_of(coll, &rest);
     if (r == NULL)
         return HG_PARTITION_UNKNOWN;
-    const char *rest = slash ? slash + 1 : NULL;
     switch (r->rule) {
     case R_CONTROL: return HG_PARTITION_CONTROL;
     case R_NONE: return HG_PARTITION_NONE;

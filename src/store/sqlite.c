@@ -34,31 +34,54 @@
  */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/map.h"
+#include "store/partition.h"
 #include "store/sqlite_wb.h"
 #include "store/store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 typedef struct sqlite_state {
     const hg_store_reads_t *reads; /* first: the store finds its history reads here */
-    char *path;
+    char *path;                    /* hangar.db */
+    char *hpath;                   /* history.db */
+    /* the writer lane's: hangar.db (plain records, the journal) */
     sqlite3 *db;
-    sqlite3_stmt *ev_add;
-    sqlite3_stmt *ev_del;
     sqlite3_stmt *put;
     sqlite3_stmt *del;
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
+    sqlite3_stmt *j_add;
+    sqlite3_stmt *j_gc;
+    int64_t gc_done; /* journal rows <= this are deleted */
+    /* the index lane's: history.db (history records, events) and a read-only hangar.db */
+    sqlite3 *hdb;
+    sqlite3 *jdb;
+    sqlite3_stmt *h_put;
+    sqlite3_stmt *h_del;
+    sqlite3_stmt *h_ev_add;
+    sqlite3_stmt *h_ev_del;
+    sqlite3_stmt *h_begin;
+    sqlite3_stmt *h_commit;
+    sqlite3_stmt *h_rollback;
+    sqlite3_stmt *h_mark;
+    sqlite3_stmt *j_after;
+    int64_t folded;          /* the last journal row in history.db */
+    uint64_t folded_jseq;    /* its transaction number (this run's; 0 before the first fold) */
+    _Atomic int64_t gc_upto; /* the index lane tells the writer: rows <= this are folded */
 } sqlite_state_t;
 
 static int exec(sqlite3 *db, const char *sql, hg_error_t *err)
@@ -93,59 +116,161 @@ static int check_writable(const char *path, const char *what, hg_error_t *err)
 
 static const hg_store_reads_t sqlite_reads;
 
+/* The journal (store.h, "The journal"): one row per history op, appended (an INTEGER PRIMARY
+ * KEY: a commit's rows go to the last pages), folded into history.db by st_index. kind is the
+ * op's hg_store_op_kind_t; value a put's text; jseq the store's transaction number. */
+#define JOURNAL_SCHEMA                                                                             \
+    "CREATE TABLE IF NOT EXISTS journal(seq INTEGER PRIMARY KEY, jseq INTEGER NOT NULL,"           \
+    " kind INTEGER NOT NULL, coll TEXT, key TEXT, value TEXT, ev_id INTEGER, ev_time INTEGER,"     \
+    " ev_type TEXT, ev_player TEXT, ev_attrs TEXT);"
+#define JOURNAL_COLUMNS "jseq, kind, coll, key, value, ev_id, ev_time, ev_type, ev_player, ev_attrs"
+#define RECORDS_SCHEMA                                                                             \
+    "CREATE TABLE IF NOT EXISTS records(coll TEXT NOT NULL, key TEXT NOT NULL,"                    \
+    " value TEXT NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID;"
+#define EVENTS_SCHEMA                                                                              \
+    "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"          \
+    " type TEXT NOT NULL, player TEXT, attrs TEXT);"                                               \
+    "CREATE INDEX IF NOT EXISTS events_type ON events(type, id);"                                  \
+    "CREATE INDEX IF NOT EXISTS events_player ON events(player, id);"                              \
+    "CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);"                                   \
+    "CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time_ms);"
+/* history.db: the history records, the event log, and how far the journal is folded in */
+#define HISTORY_SCHEMA                                                                             \
+    RECORDS_SCHEMA EVENTS_SCHEMA "CREATE TABLE IF NOT EXISTS folded(seq INTEGER NOT NULL);"        \
+                                 "INSERT INTO folded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM "    \
+                                 "folded);"
+
+/* An SQL condition true for the history collections' records (hg_store_is_history). */
+static void history_where(hg_buf_t *b)
+{
+    const char *names[32];
+    int family[32];
+    size_t n = hg_store_history_families(names, family, 32);
+    hg_buf_puts(b, "(0");
+    for (size_t i = 0; i < n && i < 32; i++) {
+        if (family[i]) /* "<name>/…": keys from "<name>/" up to "<name>0" ('0' follows '/') */
+            hg_buf_printf(b, " OR (coll >= '%s/' AND coll < '%s0')", names[i], names[i]);
+        else
+            hg_buf_printf(b, " OR coll = '%s'", names[i]);
+    }
+    hg_buf_puts(b, ")");
+}
+
 static void st_close(void *state)
 {
     sqlite_state_t *st = state;
     if (st == NULL)
         return;
-    sqlite3_finalize(st->ev_add);
-    sqlite3_finalize(st->ev_del);
-    sqlite3_finalize(st->put);
-    sqlite3_finalize(st->del);
-    sqlite3_finalize(st->begin);
-    sqlite3_finalize(st->commit);
-    sqlite3_finalize(st->rollback);
+    sqlite3_stmt *stmts[] = {st->put,      st->del,        st->begin,    st->commit,
+                             st->rollback, st->j_add,      st->j_gc,     st->h_put,
+                             st->h_del,    st->h_ev_add,   st->h_ev_del, st->h_begin,
+                             st->h_commit, st->h_rollback, st->h_mark,   st->j_after};
+    for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
+        sqlite3_finalize(stmts[i]);
     sqlite3_close(st->db);
+    sqlite3_close(st->hdb);
+    sqlite3_close(st->jdb);
     hg_free(st->path);
+    hg_free(st->hpath);
     hg_free(st);
 }
 
-/* Creates what a store of an older version lacks and records the schema version, in one
- * transaction, once: opening a current store writes nothing, so a store on a full disk still
- * opens (and serves reads) after a restart. Version 0 is a new file (records was just created),
- * 1 a store from before the event log. */
-static int set_schema_version(sqlite3 *db, hg_error_t *err)
+static int user_version(sqlite3 *db)
 {
     sqlite3_stmt *q = NULL;
-    int version = -1, rc;
+    int version = -1;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW)
         version = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
+    return version;
+}
+
+/* Creates what a store of an older version lacks and records the schema version, once:
+ * opening a current store writes nothing, so a store on a full disk still opens (and serves
+ * reads) after a restart. Version 0 is a new file (records was just created), 1 a store from
+ * before the event log, 2 one from before the journal and history.db: its history records and
+ * events move to history.db (copied there first, in a transaction of history.db, then deleted
+ * here with the version: a crash between the two copies again, which changes nothing). */
+static int set_schema_version(sqlite_state_t *st, hg_error_t *err)
+{
+    int version = user_version(st->db), rc;
     if (version == SCHEMA_VERSION)
         return 0;
     if (version > SCHEMA_VERSION || version < 0)
         return hg_error_set(err, HG_ESTORE,
                             "the store has schema version %d; this hangard knows versions 0..%d",
                             version, SCHEMA_VERSION);
-    if ((rc = exec(db, "BEGIN IMMEDIATE", err)) < 0)
-        return rc;
-    if ((rc = exec(db,
-                   "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY,"
-                   " time_ms INTEGER NOT NULL, type TEXT NOT NULL, player TEXT, attrs TEXT);"
-                   "CREATE INDEX IF NOT EXISTS events_type ON events(type, id);"
-                   "CREATE INDEX IF NOT EXISTS events_player ON events(player, id);"
-                   "CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);"
-                   "CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time_ms);"
-                   "PRAGMA user_version=2",
-                   err)) < 0 ||
-        (rc = exec(db, "COMMIT", err)) < 0) {
-        exec(db, "ROLLBACK", NULL);
-        return rc;
+    hg_buf_t sql;
+    hg_buf_init(&sql);
+    if (version > 0) {
+        char *attach =
+            sqlite3_mprintf("ATTACH 'file:%q?mode=ro' AS old; BEGIN IMMEDIATE;", st->path);
+        hg_buf_puts(&sql, attach);
+        sqlite3_free(attach);
+        hg_buf_puts(&sql, "INSERT OR REPLACE INTO main.records SELECT coll, key, value FROM "
+                          "old.records WHERE ");
+        history_where(&sql);
+        hg_buf_puts(&sql, ";");
+        if (version >= 2)
+            hg_buf_puts(&sql, "INSERT OR REPLACE INTO main.events SELECT id, time_ms, type, "
+                              "player, attrs FROM old.events;");
+        hg_buf_puts(&sql, "COMMIT; DETACH old;");
+        if ((rc = exec(st->hdb, sql.data, err)) < 0) {
+            exec(st->hdb, "ROLLBACK", NULL);
+            exec(st->hdb, "DETACH old", NULL);
+            goto out;
+        }
+    }
+    sql.len = 0;
+    hg_buf_puts(&sql, "BEGIN IMMEDIATE;" JOURNAL_SCHEMA);
+    if (version > 0) {
+        hg_buf_puts(&sql, "DELETE FROM records WHERE ");
+        history_where(&sql);
+        hg_buf_puts(&sql, "; DROP TABLE IF EXISTS events;");
+    }
+    hg_buf_puts(&sql, "PRAGMA user_version=3; COMMIT");
+    if ((rc = exec(st->db, sql.data, err)) < 0) {
+        exec(st->db, "ROLLBACK", NULL);
+        goto out;
     }
     if (version > 0)
-        HG_LOG(HG_LOG_INFO, "store", "schema upgraded from=%d to=%d (event log)", version,
-               SCHEMA_VERSION);
+        HG_LOG(HG_LOG_INFO, "store",
+               "schema upgraded from=%d to=%d (history records and events moved to %s)", version,
+               SCHEMA_VERSION, st->hpath);
+out:
+    hg_buf_free(&sql);
+    return rc;
+}
+
+/* Open one of the store's files for writing, through the write-behind shim, with our pragmas:
+ * WAL, synchronous=FULL (a COMMIT returns once the WAL is fsynced), a page cache that holds
+ * the hot part of a table (the default 2 MB made commits read pages back), and checkpoints every
+ * 10,000 pages instead of 1,000: the checkpoint runs inside a commit, so fewer, larger ones keep
+ * commits short (bench/README.md). */
+static int open_rw(const char *path, sqlite3 **db, hg_error_t *err)
+{
+    int rc;
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        hg_sqlite_wb_register() == SQLITE_OK ? HG_SQLITE_WB_VFS : NULL) !=
+        SQLITE_OK)
+        return hg_error_set(err, HG_ESTORE, "cannot open %s: %s", path,
+                            *db ? sqlite3_errmsg(*db) : "out of memory");
+    sqlite3_busy_timeout(*db, 5000);
+    if ((rc = exec(*db, "PRAGMA journal_mode=WAL", err)) < 0 ||
+        (rc = exec(*db, "PRAGMA synchronous=FULL", err)) < 0 ||
+        (rc = exec(*db, "PRAGMA cache_size=-65536", err)) < 0 ||
+        (rc = exec(*db, "PRAGMA wal_autocheckpoint=10000", err)) < 0 ||
+        (rc = exec(*db, "PRAGMA journal_size_limit=67108864", err)) < 0)
+        return rc;
+    chmod(path, 0600);
+    return 0;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, hg_error_t *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, out, NULL) != SQLITE_OK)
+        return hg_error_set(err, HG_ESTORE, "sqlite prepare: %s: %s", sql, sqlite3_errmsg(db));
     return 0;
 }
 
@@ -161,52 +286,71 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         goto out;
     }
     hg_buf_printf(&path, "%s/hangar.db", dir);
+    st->path = hg_strdup(path.data);
+    path.len = 0;
+    hg_buf_printf(&path, "%s/history.db", dir);
+    st->hpath = hg_strdup(path.data);
     /* say why a store cannot be written before SQLite says "unable to open database file" */
     if ((rc = check_writable(dir, "data directory", err)) < 0 ||
-        (access(path.data, F_OK) == 0 && (rc = check_writable(path.data, "store", err)) < 0))
+        (access(st->path, F_OK) == 0 && (rc = check_writable(st->path, "store", err)) < 0) ||
+        (access(st->hpath, F_OK) == 0 && (rc = check_writable(st->hpath, "store", err)) < 0))
         goto out;
-    /* the writer's connection coalesces its writes (sqlite_wb.c); without the shim it would
-     * only be slower */
-    if (sqlite3_open_v2(
-            path.data, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-            hg_sqlite_wb_register() == SQLITE_OK ? HG_SQLITE_WB_VFS : NULL) != SQLITE_OK) {
-        rc = hg_error_set(err, HG_ESTORE, "cannot open %s: %s", path.data,
-                          st->db ? sqlite3_errmsg(st->db) : "out of memory");
+    if ((rc = open_rw(st->path, &st->db, err)) < 0 ||
+        (rc = exec(st->db, RECORDS_SCHEMA, err)) < 0 ||
+        (rc = open_rw(st->hpath, &st->hdb, err)) < 0 ||
+        (user_version(st->hdb) != 1 &&
+         (rc = exec(st->hdb, "BEGIN IMMEDIATE;" HISTORY_SCHEMA "PRAGMA user_version=1; COMMIT",
+                    err)) < 0) ||
+        (rc = set_schema_version(st, err)) < 0)
         goto out;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    if ((rc = exec(st->db, "PRAGMA journal_mode=WAL", err)) < 0 ||
-        (rc = exec(st->db, "PRAGMA synchronous=FULL", err)) < 0 ||
-        /* a page cache that holds the hot part of the table (the default 2 MB made commits read
-         * pages back), and WAL checkpoints every 10,000 pages instead of 1,000: the checkpoint
-         * runs inside a commit, so fewer, larger ones keep commits short (bench/README.md) */
-        (rc = exec(st->db, "PRAGMA cache_size=-65536", err)) < 0 ||
-        (rc = exec(st->db, "PRAGMA wal_autocheckpoint=10000", err)) < 0 ||
-        (rc = exec(st->db, "PRAGMA journal_size_limit=67108864", err)) < 0 ||
-        (rc = exec(st->db,
-                   "CREATE TABLE IF NOT EXISTS records(coll TEXT NOT NULL, key TEXT NOT NULL,"
-                   " value TEXT NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID",
-                   err)) < 0 ||
-        (rc = set_schema_version(st->db, err)) < 0)
-        goto out;
-    if (sqlite3_prepare_v2(st->db,
-                           "INSERT INTO events(id,time_ms,type,player,attrs) VALUES(?,?,?,?,?)", -1,
-                           &st->ev_add, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "DELETE FROM events WHERE id=?", -1, &st->ev_del, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO records(coll,key,value) VALUES(?,?,?)",
-                           -1, &st->put, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "DELETE FROM records WHERE coll=? AND key=?", -1, &st->del,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "BEGIN IMMEDIATE", -1, &st->begin, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "COMMIT", -1, &st->commit, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "ROLLBACK", -1, &st->rollback, NULL) != SQLITE_OK) {
-        rc = hg_error_set(err, HG_ESTORE, "sqlite prepare: %s", sqlite3_errmsg(st->db));
+    if (sqlite3_open_v2(st->path, &st->jdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = hg_error_set(err, HG_ESTORE, "cannot open %s for reading: %s", st->path,
+                          st->jdb ? sqlite3_errmsg(st->jdb) : "out of memory");
         goto out;
     }
-    chmod(path.data, 0600);
+    sqlite3_busy_timeout(st->jdb, 5000);
+    if ((rc = prepare(st->db, "INSERT OR REPLACE INTO records(coll,key,value) VALUES(?,?,?)",
+                      &st->put, err)) < 0 ||
+        (rc = prepare(st->db, "DELETE FROM records WHERE coll=? AND key=?", &st->del, err)) < 0 ||
+        (rc = prepare(st->db, "BEGIN IMMEDIATE", &st->begin, err)) < 0 ||
+        (rc = prepare(st->db, "COMMIT", &st->commit, err)) < 0 ||
+        (rc = prepare(st->db, "ROLLBACK", &st->rollback, err)) < 0 ||
+        (rc =
+             prepare(st->db, "INSERT INTO journal(" JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?)",
+                     &st->j_add, err)) < 0 ||
+        /* the last folded row stays: a new row's seq is the largest + 1, so an empty journal
+         * would number from 1 again, below `folded`, and the fold would never see those rows */
+        (rc = prepare(st->db, "DELETE FROM journal WHERE seq < ?", &st->j_gc, err)) < 0 ||
+        (rc = prepare(st->hdb, "INSERT OR REPLACE INTO records(coll,key,value) VALUES(?,?,?)",
+                      &st->h_put, err)) < 0 ||
+        (rc = prepare(st->hdb, "DELETE FROM records WHERE coll=? AND key=?", &st->h_del, err)) <
+            0 ||
+        (rc = prepare(st->hdb,
+                      "INSERT OR REPLACE INTO events(id,time_ms,type,player,attrs) "
+                      "VALUES(?,?,?,?,?)",
+                      &st->h_ev_add, err)) < 0 ||
+        (rc = prepare(st->hdb, "DELETE FROM events WHERE id=?", &st->h_ev_del, err)) < 0 ||
+        (rc = prepare(st->hdb, "BEGIN IMMEDIATE", &st->h_begin, err)) < 0 ||
+        (rc = prepare(st->hdb, "COMMIT", &st->h_commit, err)) < 0 ||
+        (rc = prepare(st->hdb, "ROLLBACK", &st->h_rollback, err)) < 0 ||
+        (rc = prepare(st->hdb, "UPDATE folded SET seq=?", &st->h_mark, err)) < 0 ||
+        (rc = prepare(st->jdb,
+                      "SELECT seq, " JOURNAL_COLUMNS " FROM journal WHERE seq > ? ORDER BY seq",
+                      &st->j_after, err)) < 0)
+        goto out;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->hdb, "SELECT seq FROM folded", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        rc = hg_error_set(err, HG_ESTORE, "sqlite: %s: %s", st->hpath, sqlite3_errmsg(st->hdb));
+        goto out;
+    }
+    st->folded = sqlite3_column_int64(q, 0);
+    st->gc_done = 0;
+    atomic_store(&st->gc_upto, st->folded);
+    sqlite3_finalize(q);
     st->reads = &sqlite_reads;
-    st->path = hg_strdup(path.data);
     *state = st;
     st = NULL;
 out:
@@ -231,6 +375,218 @@ static int step_reset(sqlite3_stmt *stmt)
     return r == SQLITE_DONE ? 0 : HG_ESTORE;
 }
 
+/* ---- the journal ---- */
+
+static int op_is_history(const hg_store_op_t *op)
+{
+    return op->kind == HG_STORE_EVENT_ADD || op->kind == HG_STORE_EVENT_DEL ||
+           hg_store_is_history(op->coll);
+}
+
+/* Writer: append one history op. */
+static int journal_add(sqlite_state_t *st, const hg_store_op_t *op)
+{
+    sqlite3_stmt *q = st->j_add;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)op->jseq);
+    sqlite3_bind_int(q, 2, (int)op->kind);
+    if (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL) {
+        sqlite3_bind_text(q, 3, op->coll, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, op->key, -1, SQLITE_STATIC);
+        bind_text_or_null(q, 5, op->value);
+    } else {
+        sqlite3_bind_int64(q, 6, (sqlite3_int64)op->ev_id);
+        sqlite3_bind_int64(q, 7, op->ev_time_ms);
+        bind_text_or_null(q, 8, op->ev_type);
+        bind_text_or_null(q, 9, op->ev_player);
+        bind_text_or_null(q, 10, op->ev_attrs);
+    }
+    return step_reset(q);
+}
+
+/* One journal row, its strings after it in the same allocation. */
+typedef struct jrow {
+    int64_t seq, ev_id, ev_time;
+    uint64_t jseq;
+    int kind;
+    const char *coll, *key, *value, *ev_type, *ev_player, *ev_attrs;
+} jrow_t;
+
+/* From a row of SELECT seq, JOURNAL_COLUMNS. */
+static jrow_t *jrow_read(sqlite3_stmt *q)
+{
+    static const int cols[6] = {3, 4, 5, 8, 9, 10};
+    const char *strs[6];
+    size_t lens[6], total = sizeof(jrow_t);
+    for (int i = 0; i < 6; i++) {
+        strs[i] = (const char *)sqlite3_column_text(q, cols[i]);
+        lens[i] = strs[i] ? (size_t)sqlite3_column_bytes(q, cols[i]) + 1 : 0;
+        total += lens[i];
+    }
+    jrow_t *r = hg_malloc(total);
+    r->seq = sqlite3_column_int64(q, 0);
+    r->jseq = (uint64_t)sqlite3_column_int64(q, 1);
+    r->kind = sqlite3_column_int(q, 2);
+    r->ev_id = sqlite3_column_int64(q, 6);
+    r->ev_time = sqlite3_column_int64(q, 7);
+    char *at = (char *)(r + 1);
+    const char **outs[6] = {&r->coll, &r->key, &r->value, &r->ev_type, &r->ev_player, &r->ev_attrs};
+    for (int i = 0; i < 6; i++) {
+        *outs[i] = strs[i] ? memcpy(at, strs[i], lens[i]) : NULL;
+        at += lens[i];
+    }
+    return r;
+}
+
+static int jrow_is_record(const jrow_t *r)
+{
+    return r->kind == HG_STORE_PUT || r->kind == HG_STORE_DEL;
+}
+
+/* Records first, by collection and key (the order of the B-tree they go to), the journal's
+ * order among writes of one record; then events, in journal order. */
+static int cmp_jrow(const void *a, const void *b)
+{
+    const jrow_t *x = *(const jrow_t *const *)a, *y = *(const jrow_t *const *)b;
+    int xr = jrow_is_record(x), yr = jrow_is_record(y);
+    if (xr != yr)
+        return yr - xr;
+    if (xr) {
+        int c = strcmp(x->coll, y->coll);
+        if (c == 0)
+            c = strcmp(x->key, y->key);
+        if (c)
+            return c;
+    }
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The statements a row is applied with: history.db's, or a reader's TEMP copies. */
+typedef struct apply_stmts {
+    sqlite3_stmt *put, *del, *ev_add, *ev_del;
+} apply_stmts_t;
+
+static int apply_row(const apply_stmts_t *a, const jrow_t *r)
+{
+    sqlite3_stmt *stmt;
+    switch (r->kind) {
+    case HG_STORE_PUT:
+        stmt = a->put;
+        sqlite3_bind_text(stmt, 1, r->coll, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, r->key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, r->value ? r->value : "null", -1, SQLITE_STATIC);
+        break;
+    case HG_STORE_DEL:
+        stmt = a->del;
+        sqlite3_bind_text(stmt, 1, r->coll, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, r->key, -1, SQLITE_STATIC);
+        break;
+    case HG_STORE_EVENT_ADD:
+        stmt = a->ev_add;
+        sqlite3_bind_int64(stmt, 1, r->ev_id);
+        sqlite3_bind_int64(stmt, 2, r->ev_time);
+        sqlite3_bind_text(stmt, 3, r->ev_type ? r->ev_type : "", -1, SQLITE_STATIC);
+        bind_text_or_null(stmt, 4, r->ev_player);
+        bind_text_or_null(stmt, 5, r->ev_attrs);
+        break;
+    case HG_STORE_EVENT_DEL:
+        stmt = a->ev_del;
+        sqlite3_bind_int64(stmt, 1, r->ev_id);
+        break;
+    default: return HG_ESTORE;
+    }
+    return step_reset(stmt);
+}
+
+typedef struct jrows {
+    jrow_t **v;
+    size_t n, cap;
+} jrows_t;
+
+static void jrows_free(jrows_t *rows)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        hg_free(rows->v[i]);
+    hg_free(rows->v);
+    rows->v = NULL;
+    rows->n = rows->cap = 0;
+}
+
+/* Every row q yields (q reset after). */
+static int jrows_read(sqlite3_stmt *q, jrows_t *rows)
+{
+    int r;
+    while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+        if (rows->n == rows->cap) {
+            rows->cap = rows->cap ? rows->cap * 2 : 1024;
+            rows->v = hg_realloc(rows->v, rows->cap * sizeof(*rows->v));
+        }
+        rows->v[rows->n++] = jrow_read(q);
+    }
+    sqlite3_reset(q);
+    return r == SQLITE_DONE ? 0 : HG_ESTORE;
+}
+
+/* Apply rows sorted (cmp_jrow): only the last write of each record. */
+static int jrows_apply(const apply_stmts_t *a, jrows_t *rows)
+{
+    int rc = 0;
+    if (rows->n)
+        qsort(rows->v, rows->n, sizeof(*rows->v), cmp_jrow);
+    for (size_t i = 0; i < rows->n && rc == 0; i++) {
+        const jrow_t *x = rows->v[i], *next = i + 1 < rows->n ? rows->v[i + 1] : NULL;
+        if (jrow_is_record(x) && next && jrow_is_record(next) && strcmp(x->coll, next->coll) == 0 &&
+            strcmp(x->key, next->key) == 0)
+            continue; /* a later write of the same record follows */
+        rc = apply_row(a, x);
+    }
+    return rc;
+}
+
+/* Index lane (or the loop at open): fold every journal row after `folded` into history.db in
+ * one transaction that also records how far it folded; then the writer may delete them. */
+static int st_index(void *state, uint64_t *upto)
+{
+    sqlite_state_t *st = state;
+    jrows_t rows = {0};
+    sqlite3_bind_int64(st->j_after, 1, st->folded);
+    int rc = jrows_read(st->j_after, &rows);
+    sqlite3_clear_bindings(st->j_after);
+    if (rc < 0)
+        HG_LOG(HG_LOG_ERROR, "store", "sqlite journal read: %s", sqlite3_errmsg(st->jdb));
+    if (rc == 0 && rows.n) {
+        int64_t last = rows.v[rows.n - 1]->seq;
+        uint64_t last_jseq = rows.v[rows.n - 1]->jseq;
+        apply_stmts_t a = {st->h_put, st->h_del, st->h_ev_add, st->h_ev_del};
+        rc = step_reset(st->h_begin);
+        if (rc == 0)
+            rc = jrows_apply(&a, &rows);
+        if (rc == 0) {
+            sqlite3_bind_int64(st->h_mark, 1, last);
+            rc = step_reset(st->h_mark);
+        }
+        if (rc == 0)
+            rc = step_reset(st->h_commit);
+        if (rc < 0) {
+            HG_LOG(HG_LOG_ERROR, "store", "sqlite journal fold: %s", sqlite3_errmsg(st->hdb));
+            step_reset(st->h_rollback);
+        }
+        if (hg_sqlite_wb_flush(st->hdb) != SQLITE_OK)
+            HG_LOG(HG_LOG_WARN, "store", "sqlite: a buffered write after the transaction failed");
+        if (rc == 0) {
+            st->folded = last;
+            st->folded_jseq = last_jseq;
+            atomic_store(&st->gc_upto, last);
+        }
+    }
+    jrows_free(&rows);
+    *upto = st->folded_jseq;
+    return rc;
+}
+
+/* Rows folded are deleted from the journal (in a writer batch) this many at a time, all but the
+ * last folded one (j_gc says why). */
+#define JOURNAL_GC_MIN 1024
+
 static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
 {
     sqlite_state_t *st = state;
@@ -239,30 +595,22 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
         HG_LOG(HG_LOG_ERROR, "store", "sqlite begin: %s", sqlite3_errmsg(st->db));
         return rc;
     }
+    int64_t gc = atomic_load(&st->gc_upto);
+    if (gc - st->gc_done >= JOURNAL_GC_MIN) {
+        sqlite3_bind_int64(st->j_gc, 1, gc);
+        rc = step_reset(st->j_gc);
+    }
     for (size_t i = 0; i < nops && rc == 0; i++) {
         const hg_store_op_t *op = ops[i];
-        sqlite3_stmt *stmt;
-        switch (op->kind) {
-        case HG_STORE_EVENT_ADD:
-            stmt = st->ev_add;
-            sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->ev_id);
-            sqlite3_bind_int64(stmt, 2, op->ev_time_ms);
-            sqlite3_bind_text(stmt, 3, op->ev_type, -1, SQLITE_STATIC);
-            bind_text_or_null(stmt, 4, op->ev_player);
-            bind_text_or_null(stmt, 5, op->ev_attrs);
-            break;
-        case HG_STORE_EVENT_DEL:
-            stmt = st->ev_del;
-            sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->ev_id);
-            break;
-        default:
-            stmt = op->kind == HG_STORE_PUT ? st->put : st->del;
-            sqlite3_bind_text(stmt, 1, op->coll, -1, SQLITE_STATIC);
-            sqlite3_bind_text(stmt, 2, op->key, -1, SQLITE_STATIC);
-            if (op->kind == HG_STORE_PUT)
-                sqlite3_bind_text(stmt, 3, op->value, -1, SQLITE_STATIC);
-            break;
+        if (op_is_history(op)) {
+            rc = journal_add(st, op);
+            continue;
         }
+        sqlite3_stmt *stmt = op->kind == HG_STORE_PUT ? st->put : st->del;
+        sqlite3_bind_text(stmt, 1, op->coll, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, op->key, -1, SQLITE_STATIC);
+        if (op->kind == HG_STORE_PUT)
+            sqlite3_bind_text(stmt, 3, op->value, -1, SQLITE_STATIC);
         rc = step_reset(stmt);
     }
     if (rc == 0)
@@ -270,6 +618,8 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
     if (rc < 0) {
         HG_LOG(HG_LOG_ERROR, "store", "sqlite apply: %s", sqlite3_errmsg(st->db));
         step_reset(st->rollback);
+    } else if (gc - st->gc_done >= JOURNAL_GC_MIN) {
+        st->gc_done = gc;
     }
     /* nothing stays buffered between transactions: with synchronous=FULL the COMMIT's syncs
      * already wrote it all; a failure here stays with the file for SQLite's next call */
@@ -278,13 +628,16 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
     return rc;
 }
 
+/* Loop thread, both lanes held: a history collection from history.db (the journal was folded
+ * at open), the others from hangar.db. */
 static int st_load(void *state, const char *coll, hg_store_load_cb cb, void *ud)
 {
     sqlite_state_t *st = state;
+    sqlite3 *db = hg_store_is_history(coll) ? st->hdb : st->db;
     sqlite3_stmt *q = NULL;
     int rc = HG_OK;
-    if (sqlite3_prepare_v2(st->db, "SELECT key, value FROM records WHERE coll=? ORDER BY key", -1,
-                           &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT key, value FROM records WHERE coll=? ORDER BY key", -1, &q,
+                           NULL) != SQLITE_OK)
         return HG_ESTORE;
     sqlite3_bind_text(q, 1, coll, -1, SQLITE_STATIC);
     int r;
@@ -315,10 +668,11 @@ out:
 
 #define EVENT_QUERY_SHAPES 32 /* type, player, from, to, by_time: one statement each */
 
+/* One connection: history.db as main, hangar.db attached as `m` (plain records). */
 typedef struct sqlite_reader {
     sqlite3 *db;
-    sqlite3_stmt *scan[8]; /* by shape: desc | after << 1 | upper << 2 */
-    sqlite3_stmt *get;
+    sqlite3_stmt *scan[16]; /* by shape: desc | after << 1 | upper << 2 | plain << 3 */
+    sqlite3_stmt *get[2];   /* history, plain */
     sqlite3_stmt *next_type;
     sqlite3_stmt *events[EVENT_QUERY_SHAPES];
 } sqlite_reader_t;
@@ -328,11 +682,12 @@ static void rd_close(void *reader)
     sqlite_reader_t *rd = reader;
     if (rd == NULL)
         return;
-    for (size_t i = 0; i < 8; i++)
+    for (size_t i = 0; i < 16; i++)
         sqlite3_finalize(rd->scan[i]);
+    sqlite3_finalize(rd->get[1]);
     for (size_t i = 0; i < EVENT_QUERY_SHAPES; i++)
         sqlite3_finalize(rd->events[i]);
-    sqlite3_finalize(rd->get);
+    sqlite3_finalize(rd->get[0]);
     sqlite3_finalize(rd->next_type);
     sqlite3_close(rd->db);
     hg_free(rd);
@@ -343,15 +698,23 @@ static int rd_open(void *state, void **reader, hg_error_t *err)
     sqlite_state_t *st = state;
     sqlite_reader_t *rd = hg_calloc(1, sizeof(*rd));
     int rc = HG_OK;
-    if (sqlite3_open_v2(st->path, &rd->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        rc = hg_error_set(err, HG_ESTORE, "cannot open %s for reading: %s", st->path,
+    if (sqlite3_open_v2(st->hpath, &rd->db,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                        NULL) != SQLITE_OK) {
+        rc = hg_error_set(err, HG_ESTORE, "cannot open %s for reading: %s", st->hpath,
                           rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
         goto out;
     }
     sqlite3_busy_timeout(rd->db, 5000);
-    if (sqlite3_prepare_v2(rd->db, "SELECT key, value FROM records WHERE coll=?1 AND key=?2", -1,
-                           &rd->get, NULL) != SQLITE_OK ||
+    char *sql = sqlite3_mprintf("ATTACH 'file:%q?mode=ro' AS m", st->path);
+    int attached = exec(rd->db, sql, err);
+    sqlite3_free(sql);
+    if ((rc = attached) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(rd->db, "SELECT key, value FROM main.records WHERE coll=?1 AND key=?2",
+                           -1, &rd->get[0], NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(rd->db, "SELECT key, value FROM m.records WHERE coll=?1 AND key=?2", -1,
+                           &rd->get[1], NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(rd->db, "SELECT type FROM events WHERE type > ?1 ORDER BY type LIMIT 1",
                            -1, &rd->next_type, NULL) != SQLITE_OK) {
         rc = hg_error_set(err, HG_ESTORE, "sqlite prepare (reader): %s", sqlite3_errmsg(rd->db));
@@ -420,13 +783,14 @@ static int rd_scan(void *reader, const char *coll, const char *prefix, const cha
     int rc;
     if (!prefix_upper(prefix, upper, plen + 1))
         upper = NULL;
-    int shape = (desc ? 1 : 0) | (after ? 2 : 0) | (upper ? 4 : 0);
+    int plain = !hg_store_is_history(coll);
+    int shape = (desc ? 1 : 0) | (after ? 2 : 0) | (upper ? 4 : 0) | (plain ? 8 : 0);
     char sql[256];
     snprintf(sql, sizeof(sql),
-             "SELECT key, value FROM records WHERE coll=?1 AND key >= ?2%s%s ORDER BY key %s "
+             "SELECT key, value FROM %s.records WHERE coll=?1 AND key >= ?2%s%s ORDER BY key %s "
              "LIMIT ?5",
-             after ? (desc ? " AND key < ?3" : " AND key > ?3") : "", upper ? " AND key < ?4" : "",
-             desc ? "DESC" : "ASC");
+             plain ? "m" : "main", after ? (desc ? " AND key < ?3" : " AND key > ?3") : "",
+             upper ? " AND key < ?4" : "", desc ? "DESC" : "ASC");
     sqlite3_stmt *q = rd_stmt(rd, &rd->scan[shape], sql);
     if (q == NULL) {
         rc = HG_ESTORE;
@@ -448,9 +812,10 @@ out:
 static int rd_get(void *reader, const char *coll, const char *key, hg_store_row_fn fn, void *ud)
 {
     sqlite_reader_t *rd = reader;
-    sqlite3_bind_text(rd->get, 1, coll, -1, SQLITE_STATIC);
-    sqlite3_bind_text(rd->get, 2, key, -1, SQLITE_STATIC);
-    return rd_rows(rd, rd->get, fn, ud);
+    sqlite3_stmt *q = rd->get[!hg_store_is_history(coll)];
+    sqlite3_bind_text(q, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+    return rd_rows(rd, q, fn, ud);
 }
 
 static int rd_events(void *reader, const hg_store_event_query_t *eq, hg_store_event_fn fn, void *ud)
@@ -542,7 +907,7 @@ static int st_last_event_id(void *state, uint64_t *out)
     sqlite3_stmt *q = NULL;
     int rc = HG_ESTORE;
     *out = 0;
-    if (sqlite3_prepare_v2(st->db, "SELECT max(id) FROM events", -1, &q, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(st->hdb, "SELECT max(id) FROM events", -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW) {
         *out = (uint64_t)sqlite3_column_int64(q, 0); /* NULL (no events) reads as 0 */
         rc = 0;
@@ -571,4 +936,73 @@ const hg_store_backend_t hg_store_sqlite = {
     .load = st_load,
     .apply = st_apply,
     .close = st_close,
+    .index = st_index,
 };
+
+/* ---- the journal for readers of the files (check, migrate) ---- */
+
+int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema, const char *events_where)
+{
+    sqlite3_stmt *q = NULL;
+    jrows_t rows = {0};
+    apply_stmts_t a = {0};
+    int rc = 0;
+    char sql[640];
+    /* the journal first: its snapshot, then history.db's (store.h says why that order) */
+    snprintf(sql, sizeof(sql), "SELECT seq, " JOURNAL_COLUMNS " FROM %s.journal ORDER BY seq",
+             jschema);
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK || jrows_read(q, &rows) < 0) {
+        rc = HG_ESTORE;
+        goto out;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    int64_t folded = 0;
+    if (sqlite3_prepare_v2(db, "SELECT seq FROM main.folded", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW) {
+        rc = HG_ESTORE;
+        goto out;
+    }
+    folded = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    q = NULL;
+    size_t keep = 0;
+    for (size_t i = 0; i < rows.n; i++) {
+        if (rows.v[i]->seq > folded)
+            rows.v[keep++] = rows.v[i];
+        else
+            hg_free(rows.v[i]);
+    }
+    rows.n = keep;
+    if (keep == 0)
+        goto out;
+    snprintf(sql, sizeof(sql),
+             "CREATE TEMP TABLE records(coll TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT "
+             "NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID;"
+             "INSERT INTO temp.records SELECT coll, key, value FROM main.records;"
+             "CREATE TEMP TABLE events(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, type "
+             "TEXT NOT NULL, player TEXT, attrs TEXT);"
+             "INSERT INTO temp.events SELECT id, time_ms, type, player, attrs FROM main.events%s%s",
+             events_where ? " WHERE " : "", events_where ? events_where : "");
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp.records VALUES(?,?,?)", -1, &a.put,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "DELETE FROM temp.records WHERE coll=? AND key=?", -1, &a.del,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp.events VALUES(?,?,?,?,?)", -1,
+                           &a.ev_add, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "DELETE FROM temp.events WHERE id=?", -1, &a.ev_del, NULL) !=
+            SQLITE_OK) {
+        rc = HG_ESTORE;
+        goto out;
+    }
+    rc = jrows_apply(&a, &rows);
+out:
+    sqlite3_finalize(q);
+    sqlite3_finalize(a.put);
+    sqlite3_finalize(a.del);
+    sqlite3_finalize(a.ev_add);
+    sqlite3_finalize(a.ev_del);
+    jrows_free(&rows);
+    return rc < 0 ? rc : (int)(keep > INT32_MAX ? INT32_MAX : keep);
+}

@@ -30,9 +30,11 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/map.h"
 #include "core/metrics.h"
 #include "rt/clock.h"
 #include "rt/lane.h"
+#include "store/partition.h"
 
 struct hg_store_txn {
     hg_lane_job_t job; /* first: the lane's done callback recovers the txn */
@@ -47,9 +49,19 @@ struct hg_store_txn {
         void *ud;
     } * hooks;
     size_t nhooks, hooks_cap;
-    int batch_head; /* set by the lane: first non-empty txn of its batch */
-    double apply_s; /* with batch_head: seconds the backend took */
+    int batch_head;        /* set by the lane: first non-empty txn of its batch */
+    double apply_s;        /* with batch_head: seconds the backend took */
+    uint64_t jseq;         /* > 0: it has history ops; its number (store-wide, in commit order) */
+    int index_req;         /* a job of the index lane (no ops) */
+    uint64_t indexed_upto; /* index_req, set by the lane: every jseq <= this is folded */
 };
+
+/* A record written by a journaled transaction and not indexed yet: its latest value. */
+typedef struct tail {
+    uint64_t jseq;
+    char *value; /* NULL: deleted */
+    size_t len;
+} tail_t;
 
 struct hg_store {
     const hg_store_backend_t *be;
@@ -67,9 +79,25 @@ struct hg_store {
     int fenced;                 /* loop thread: a failed transaction completed */
     hg_store_failure_cb on_failure;
     void *failure_ud;
+    /* the journal (loop thread): store.h "The journal" */
+    hg_map_t tail;        /* "<coll>\x1f<key>" -> tail_t: journaled, not indexed */
+    size_t tail_bytes;    /* their values' bytes */
+    uint64_t jseq_next;   /* the last journal number given */
+    uint64_t jseq_done;   /* the highest journaled transaction completed */
+    uint64_t indexed;     /* every journaled transaction <= this is indexed */
+    int index_inflight;   /* an index job is queued or running */
+    hg_list_t held;       /* reads waiting for the index (read_job_t, through job.node) */
+    hg_lane_t index_lane; /* folds the journal (backend's index) */
+    int index_started;
+    hg_histogram_t index_hist; /* seconds per index */
 };
 
 #define READER_BATCH_MAX 16 /* reads taken by the reader thread at once */
+
+static void tail_free(tail_t *e);
+static void index_submit(hg_store_t *s);
+static void held_fail(hg_store_t *s, int rc);
+static void index_maybe(hg_store_t *s);
 
 static void render(hg_buf_t *out, void *ud)
 {
@@ -99,6 +127,23 @@ static void render(hg_buf_t *out, void *ud)
                   (unsigned long long)s->stats.failures, hg_lane_inflight(&s->lane),
                   (unsigned long long)s->stats.reads, (unsigned long long)s->stats.read_errors);
     hg_histogram_render(out, "hangar_store_commit_seconds", "", &s->commit_hist);
+    if (s->be->index == NULL)
+        return;
+    hg_buf_printf(out,
+                  "# HELP hangar_store_journal_pending Journaled transactions not indexed yet.\n"
+                  "# TYPE hangar_store_journal_pending gauge\n"
+                  "hangar_store_journal_pending %llu\n"
+                  "# HELP hangar_store_journal_bytes Bytes of their records kept in memory.\n"
+                  "# TYPE hangar_store_journal_bytes gauge\n"
+                  "hangar_store_journal_bytes %zu\n"
+                  "# HELP hangar_store_index_errors_total Journal indexes that failed.\n"
+                  "# TYPE hangar_store_index_errors_total counter\n"
+                  "hangar_store_index_errors_total %llu\n"
+                  "# HELP hangar_store_index_seconds Time to index the journal once.\n"
+                  "# TYPE hangar_store_index_seconds histogram\n",
+                  (unsigned long long)(s->jseq_done - s->indexed), s->tail_bytes,
+                  (unsigned long long)s->stats.index_errors);
+    hg_histogram_render(out, "hangar_store_index_seconds", "", &s->index_hist);
 }
 
 /* Lane thread: apply every op of the batch in one backend transaction. The first non-empty
@@ -143,6 +188,24 @@ static void writer_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
     }
 }
 
+/* Index lane thread: fold the journal once for every request of the batch. A failed fold
+ * fences nothing (the journal keeps every row; the next fold tries again). */
+static void index_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
+{
+    hg_store_t *s = lane->data;
+    (void)n;
+    uint64_t upto = 0, t0 = hg_mono_ns();
+    int rc = s->be->index(s->state, &upto);
+    double took = (double)(hg_mono_ns() - t0) / 1e9;
+    hg_list_t *q;
+    hg_list_foreach (q, batch) {
+        hg_store_txn_t *t = (hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node);
+        t->rc = rc;
+        t->indexed_upto = upto;
+        t->apply_s = took;
+    }
+}
+
 static void reader_batch(hg_lane_t *lane, hg_list_t *batch, size_t n);
 
 static void run_hooks(hg_store_txn_t *t, int rc)
@@ -152,10 +215,24 @@ static void run_hooks(hg_store_txn_t *t, int rc)
     t->nhooks = 0;
 }
 
+static void index_done(hg_store_t *s, hg_store_txn_t *t);
+static void tail_note(hg_store_t *s, hg_store_txn_t *t);
+
 static void txn_done(hg_lane_job_t *job)
 {
     hg_store_txn_t *t = (hg_store_txn_t *)job;
     hg_store_t *s = t->store;
+    if (t->index_req) {
+        index_done(s, t);
+        hg_store_txn_free(t);
+        return;
+    }
+    if (t->jseq && t->rc == 0)
+        tail_note(s, t);
+    if (t->jseq && t->rc == 0) {
+        s->jseq_done = t->jseq;
+        index_maybe(s);
+    }
     if (t->batch_head) {
         s->stats.batches++;
         hg_histogram_observe(&s->commit_hist, t->apply_s);
@@ -194,6 +271,21 @@ int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char
     rc = backend->open(location, &s->state, err);
     if (rc < 0)
         goto out;
+    /* a journal left by a crash is folded in before anything reads the store */
+    uint64_t upto;
+    if (backend->index && (rc = backend->index(s->state, &upto)) < 0) {
+        backend->close(s->state);
+        rc = hg_error_set(err, rc,
+                          "cannot apply the store's journal to its records (%s): is the disk "
+                          "full?",
+                          hg_strerror(rc));
+        goto out;
+    }
+    hg_map_init(&s->tail);
+    hg_list_init(&s->held);
+    /* the backend reports folds in transaction numbers; this run's go on from its last */
+    if (backend->index)
+        s->jseq_next = s->jseq_done = s->indexed = upto;
     s->reads = *(const hg_store_reads_t *const *)s->state;
     if (s->reads && s->reads->version != HG_STORE_READS_VERSION) {
         backend->close(s->state);
@@ -213,11 +305,25 @@ int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char
         hg_error_set(err, rc, "cannot start the store writer lane: %s", hg_strerror(rc));
         goto out;
     }
+    if (backend->index) {
+        rc = hg_lane_start(&s->index_lane, loop, "store-index", index_batch, 64, s);
+        if (rc < 0) {
+            hg_lane_stop(&s->lane);
+            if (s->reads)
+                s->reads->reader_close(s->reader);
+            backend->close(s->state);
+            hg_error_set(err, rc, "cannot start the store index lane: %s", hg_strerror(rc));
+            goto out;
+        }
+        s->index_started = 1;
+    }
     if (s->reads) {
         rc =
             hg_lane_start(&s->reader_lane, loop, "store-reader", reader_batch, READER_BATCH_MAX, s);
         if (rc < 0) {
             hg_lane_stop(&s->lane);
+            if (s->index_started)
+                hg_lane_stop(&s->index_lane);
             s->reads->reader_close(s->reader);
             backend->close(s->state);
             hg_error_set(err, rc, "cannot start the store reader lane: %s", hg_strerror(rc));
@@ -238,11 +344,23 @@ void hg_store_close(hg_store_t *s)
     if (s == NULL)
         return;
     /* the reader first: its callbacks may still commit (through the writer, drained next);
-     * reads submitted from here on are refused */
+     * reads submitted from here on are refused, and so are those waiting for the index */
     s->closing = 1;
+    held_fail(s, HG_ESHUTDOWN);
     if (s->reader_started)
         hg_lane_stop(&s->reader_lane);
     hg_lane_stop(&s->lane);
+    /* after the last commit: a clean stop leaves the journal folded */
+    if (s->index_started) {
+        if (!s->fenced)
+            index_submit(s);
+        hg_lane_stop(&s->index_lane);
+    }
+    const char *k;
+    void *v;
+    for (size_t it = 0; hg_map_next(&s->tail, &it, &k, &v);)
+        tail_free(v);
+    hg_map_free(&s->tail);
     hg_metrics_unregister("store");
     if (s->reads)
         s->reads->reader_close(s->reader);
@@ -251,16 +369,116 @@ void hg_store_close(hg_store_t *s)
 }
 
 /* The connection is ours while we read; a load from inside a load's callback keeps the hold. */
+/* ---- the journal's tail and index (loop thread) ---- */
+
+static void tail_free(tail_t *e)
+{
+    hg_free(e->value);
+    hg_free(e);
+}
+
+/* "<coll>\x1f<key>": collection names and keys hold no control characters. */
+static const char *tail_key(hg_buf_t *b, const char *coll, const char *key)
+{
+    b->len = 0;
+    hg_buf_puts(b, coll);
+    hg_buf_append(b, "\x1f", 1);
+    hg_buf_puts(b, key);
+    return b->data;
+}
+
+/* A transaction with history ops completed durable: their puts and deletes join the tail
+ * (their values move there) until folded. */
+static void tail_note(hg_store_t *s, hg_store_txn_t *t)
+{
+    hg_buf_t b;
+    hg_buf_init(&b);
+    for (size_t i = 0; i < t->nops; i++) {
+        hg_store_op_t *op = t->ops[i];
+        if (!op->jseq || (op->kind != HG_STORE_PUT && op->kind != HG_STORE_DEL))
+            continue;
+        const char *k = tail_key(&b, op->coll, op->key);
+        tail_t *e = hg_map_get(&s->tail, k);
+        if (e == NULL) {
+            e = hg_calloc(1, sizeof(*e));
+            hg_map_set(&s->tail, k, e);
+        } else {
+            s->tail_bytes -= e->len;
+            hg_free(e->value);
+        }
+        e->jseq = t->jseq;
+        e->value = op->value; /* moved: the op is freed with the transaction */
+        op->value = NULL;
+        e->len = e->value ? strlen(e->value) : 0;
+        s->tail_bytes += e->len;
+    }
+    hg_buf_free(&b);
+}
+
+static void index_submit(hg_store_t *s)
+{
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    t->index_req = 1;
+    t->job.done = txn_done;
+    s->index_inflight = 1;
+    hg_lane_submit(&s->index_lane, &t->job);
+}
+
+/* Index when enough waits, or a read does. */
+static void index_maybe(hg_store_t *s)
+{
+    if (s->index_inflight || s->closing || s->fenced || s->jseq_done == s->indexed)
+        return;
+    if (s->jseq_done - s->indexed >= HG_STORE_JOURNAL_TXNS ||
+        s->tail_bytes >= HG_STORE_JOURNAL_BYTES || !hg_list_empty(&s->held))
+        index_submit(s);
+}
+
+static void held_run(hg_store_t *s);
+
+static void index_done(hg_store_t *s, hg_store_txn_t *t)
+{
+    s->index_inflight = 0;
+    if (t->rc < 0) {
+        s->stats.index_errors++;
+        HG_LOG(HG_LOG_ERROR, "store", "journal index failed rc=%s (the journal stays)",
+               hg_err_name(t->rc));
+        held_fail(s, HG_ESTORE);
+        return;
+    }
+    s->stats.indexes++;
+    hg_histogram_observe(&s->index_hist, t->apply_s);
+    if (t->indexed_upto > s->indexed) {
+        s->indexed = t->indexed_upto;
+        const char *k;
+        void *v;
+        for (size_t it = 0; hg_map_next(&s->tail, &it, &k, &v);)
+            if (((tail_t *)v)->jseq <= s->indexed) {
+                s->tail_bytes -= ((tail_t *)v)->len;
+                tail_free(v);
+                hg_map_del(&s->tail, k);
+            }
+    }
+    held_run(s);
+    index_maybe(s);
+}
+
 static void hold(hg_store_t *s)
 {
-    if (s->holds++ == 0)
+    if (s->holds++ == 0) {
         hg_lane_hold(&s->lane);
+        if (s->index_started) /* the backend's history connection is the index lane's */
+            hg_lane_hold(&s->index_lane);
+    }
 }
 
 static void release(hg_store_t *s)
 {
-    if (--s->holds == 0)
+    if (--s->holds == 0) {
+        if (s->index_started)
+            hg_lane_release(&s->index_lane);
         hg_lane_release(&s->lane);
+    }
 }
 
 int hg_store_load(hg_store_t *s, const char *coll, hg_store_load_cb cb, void *ud)
@@ -390,6 +608,14 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
     hg_store_t *s = t->store;
     t->cb = cb;
     t->ud = ud;
+    if (s->be->index && t->nops) { /* history ops go through the journal (tail_note) */
+        uint64_t jseq = s->jseq_next + 1;
+        for (size_t i = 0; i < t->nops; i++)
+            if (hg_store_is_history(t->ops[i]->coll))
+                t->ops[i]->jseq = t->jseq = jseq;
+        if (t->jseq)
+            s->jseq_next = jseq;
+    }
     if (t->nops == 0 && hg_lane_inflight(&s->lane) == 0) {
         int rc = s->fenced ? HG_ESHUTDOWN : 0;
         run_hooks(t, rc);
@@ -428,6 +654,8 @@ void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out)
 {
     *out = s->stats;
     out->inflight = hg_lane_inflight(&s->lane);
+    out->journal_pending = (size_t)(s->jseq_done - s->indexed);
+    out->journal_bytes = s->tail_bytes;
 }
 
 int hg_store_last_event_id(hg_store_t *s, uint64_t *out)
@@ -472,6 +700,8 @@ typedef struct read_job {
         hg_store_names_cb names;
     } cb;
     void *ud;
+    uint64_t need; /* held: runs once every journaled transaction <= need is indexed */
+    int answered;  /* the rows are filled already (a get the journal's tail answered) */
 } read_job_t;
 
 static void read_free(read_job_t *r)
@@ -563,6 +793,8 @@ static void reader_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
     hg_list_t *q;
     hg_list_foreach (q, batch) {
         read_job_t *r = (read_job_t *)hg_container_of(q, hg_lane_job_t, node);
+        if (r->answered)
+            continue;
         switch (r->kind) {
         case READ_SCAN:
             r->rc = s->reads->scan(s->reader, r->coll, r->prefix, r->after, r->limit + 1, r->desc,
@@ -597,7 +829,9 @@ static void read_done(hg_lane_job_t *job)
     size_t n = r->rc < 0 ? 0 : r->n;
     int more = r->rc < 0 ? 0 : r->more;
     int rc = r->rc < 0 ? r->rc : 0;
-    if (rc < 0) {
+    if (rc == HG_ESHUTDOWN) {
+        /* refused at close: nothing failed */
+    } else if (rc < 0) {
         s->stats.read_errors++;
         HG_LOG(HG_LOG_ERROR, "store", "history read failed rc=%s", hg_err_name(rc));
     } else {
@@ -640,6 +874,47 @@ static void read_done(hg_lane_job_t *job)
     read_free(r);
 }
 
+/* Runs the read now, or holds it until the journal is indexed when it could see journaled
+ * records (a scan of any collection, an event read: which ones the tail touches is not worth
+ * tracking; the index folds them all at once). */
+static void read_submit(hg_store_t *s, read_job_t *r)
+{
+    if (s->jseq_done > s->indexed && !r->answered) {
+        r->need = s->jseq_done;
+        hg_list_insert_tail(&s->held, &r->job.node);
+        index_maybe(s);
+        return;
+    }
+    hg_lane_submit(&s->reader_lane, &r->job);
+}
+
+static void read_fail(read_job_t *r, int rc)
+{
+    r->rc = rc;
+    read_done(&r->job);
+}
+
+static void held_fail(hg_store_t *s, int rc)
+{
+    while (!hg_list_empty(&s->held)) {
+        hg_list_t *q = s->held.next;
+        hg_list_remove(q);
+        read_fail((read_job_t *)hg_container_of(q, hg_lane_job_t, node), rc);
+    }
+}
+
+/* After an index: the held reads it covers run, in the order they came. */
+static void held_run(hg_store_t *s)
+{
+    while (!hg_list_empty(&s->held)) {
+        read_job_t *r = (read_job_t *)hg_container_of(s->held.next, hg_lane_job_t, node);
+        if (r->need > s->indexed)
+            break;
+        hg_list_remove(&r->job.node);
+        hg_lane_submit(&s->reader_lane, &r->job);
+    }
+}
+
 /* Why a read cannot run now (the caller calls back at once with it), or 0. */
 static int read_refused(const hg_store_t *s, size_t limit)
 {
@@ -676,7 +951,7 @@ void hg_store_scan(hg_store_t *s, const char *coll, const char *prefix, const ch
     r->prefix = hg_strdup(prefix ? prefix : "");
     r->after = after ? hg_strdup(after) : NULL;
     r->desc = desc;
-    hg_lane_submit(&s->reader_lane, &r->job);
+    read_submit(s, r);
 }
 
 void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_rows_cb cb, void *ud)
@@ -690,6 +965,22 @@ void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_row
     r->cb.rows = cb;
     r->coll = hg_strdup(coll);
     r->key = hg_strdup(key);
+    if (hg_map_count(&s->tail)) {
+        /* journaled and not indexed yet: the tail holds its latest value (the reader lane
+         * still delivers it, after the reads before it) */
+        hg_buf_t b;
+        hg_buf_init(&b);
+        const tail_t *e = hg_map_get(&s->tail, tail_key(&b, coll, key));
+        hg_buf_free(&b);
+        if (e) {
+            r->answered = 1;
+            if (e->value && read_row(r)) {
+                read_str(r, 0, key);
+                read_str(r, 1, e->value);
+                r->n++;
+            }
+        }
+    }
     hg_lane_submit(&s->reader_lane, &r->job);
 }
 
@@ -706,7 +997,7 @@ void hg_store_events(hg_store_t *s, const hg_store_event_query_t *q, hg_store_ev
     r->q = *q;
     r->q.type = q->type ? hg_strdup(q->type) : NULL;
     r->q.player = q->player ? hg_strdup(q->player) : NULL;
-    hg_lane_submit(&s->reader_lane, &r->job);
+    read_submit(s, r);
 }
 
 void hg_store_event_types(hg_store_t *s, const char *after, size_t limit, hg_store_names_cb cb,
@@ -720,5 +1011,5 @@ void hg_store_event_types(hg_store_t *s, const char *after, size_t limit, hg_sto
     read_job_t *r = read_new(s, READ_TYPES, limit, ud);
     r->cb.names = cb;
     r->after = after ? hg_strdup(after) : NULL;
-    hg_lane_submit(&s->reader_lane, &r->job);
+    read_submit(s, r);
 }

@@ -240,7 +240,7 @@ def test_survives_kill9_and_check_finds_tampering(d):
     d.stop()
     rc, out = check(d)
     assert rc == 0 and "1 purchases" in out, out
-    db = sqlite3.connect(d.data + "/hangar.db")
+    db = sqlite3.connect(d.data + "/history.db")  # the wallets (and the ledger) live there
     row = db.execute("SELECT coll, key, value FROM records WHERE coll LIKE 'wallet.ledger/%' "
                      "ORDER BY key LIMIT 1").fetchone()
     v = json.loads(row[2])

@@ -44,7 +44,7 @@ static void fb_close(void *state)
 }
 
 static const hg_store_backend_t failing_backend = {
-    HG_STORE_BACKEND_VERSION, "failing-sqlite", fb_open, fb_load, fb_apply, fb_close,
+    HG_STORE_BACKEND_VERSION, "failing-sqlite", fb_open, fb_load, fb_apply, fb_close, NULL,
 };
 
 /* ---- the environment ---- */

@@ -352,7 +352,7 @@ HG_TEST(version_1_store_gets_the_events_table)
     sqlite3_stmt *q;
     ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     ASSERT_EQ_INT(sqlite3_step(q), SQLITE_ROW);
-    ASSERT_EQ_INT(sqlite3_column_int(q, 0), 2);
+    ASSERT_EQ_INT(sqlite3_column_int(q, 0), 3);
     sqlite3_finalize(q);
     sqlite3_close(db);
     hg_test_rmtree(dir);
@@ -397,7 +397,231 @@ HG_TEST(reads_in_flight_complete_at_close_and_later_ones_are_refused)
     hg_test_rmtree(dir);
 }
 
+/* ---- the journal (store.h): history ops read as if written in place ---- */
+
+/* A count from one of the store's files (SIZE_MAX when it cannot be read). */
+static size_t file_count(const char *dir, const char *file, const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    size_t n = SIZE_MAX;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            n = (size_t)sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+static int load_count;
+static char load_last[128];
+static int on_load(void *ud, const char *key, json_t *v)
+{
+    (void)ud;
+    char *text = json_dumps(v, JSON_COMPACT);
+    snprintf(load_last, sizeof(load_last), "%s=%s", key, text);
+    free(text);
+    load_count++;
+    return 0;
+}
+
+#define HIST "wallet.purchase" /* history collections (store/partition.c) */
+#define HIST2 "wallet.rcpt"
+
+HG_TEST(history_is_read_at_once_scanned_after_the_fold_and_kept)
+{
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    int sqlite = hg_test_backend == &hg_store_sqlite; /* PostgreSQL writes in place */
+    /* history writes over one another, one deleted, events, beside a plain record */
+    for (int i = 0; i < 3; i++) {
+        hg_store_txn_t *t = hg_store_txn_new(s);
+        put(t, HIST, "a", 10 + i);
+        put(t, HIST, "b", 20 + i);
+        put(t, HIST2, "gone", 5);
+        hg_store_del(t, HIST2, "gone");
+        put(t, "plain", "p", i);
+        hg_store_event_t ev = {.id = 100 + (uint64_t)i, .time_ms = 7, .type = "pay"};
+        hg_store_event_add(t, &ev);
+        hg_test_commit(&loop, t);
+    }
+    hg_store_stats_t st;
+    hg_store_stats(s, &st);
+    if (sqlite) {
+        ASSERT_EQ_INT(st.journal_pending, 3);
+        ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 3 * 5);
+        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 0);
+    }
+    /* a get answers the latest value at once (from the tail), a deleted record as none */
+    got_t g = {0};
+    hg_store_get(s, HIST, "a", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_EQ_INT(g.n, 1);
+    ASSERT_STR_EQ(g.values[0], "{\"v\":12}");
+    memset(&g, 0, sizeof(g));
+    hg_store_get(s, HIST2, "gone", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_OK(g.rc);
+    ASSERT_EQ_INT(g.n, 0);
+    memset(&g, 0, sizeof(g));
+    hg_store_get(s, "plain", "p", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_STR_EQ(g.values[0], "{\"v\":2}");
+    /* a scan waits for the fold and sees every history write */
+    got_t *gs = scan(&loop, s, HIST, "", NULL, 10, 0);
+    ASSERT_OK(gs->rc);
+    ASSERT_EQ_INT(gs->n, 2);
+    ASSERT_STR_EQ(gs->values[0], "{\"v\":12}");
+    ASSERT_STR_EQ(gs->values[1], "{\"v\":22}");
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.journal_pending, 0);
+    ASSERT_EQ_INT(st.journal_bytes, 0);
+    if (sqlite) {
+        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 2);
+        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 15);
+        ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 1);
+    }
+    /* events wait for the fold too */
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    hg_store_event_t ev = {.id = 200, .time_ms = 8, .type = "pay"};
+    hg_store_event_add(t, &ev);
+    hg_test_commit(&loop, t);
+    hg_store_event_query_t q = {
+        .type = "pay", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 10};
+    memset(&g, 0, sizeof(g));
+    hg_store_events(s, &q, on_events, &g);
+    wait_got(&loop, &g);
+    ASSERT_EQ_INT(g.n, 4);
+    ASSERT_EQ_INT(g.ids[3], 200);
+    /* pending at close: a clean stop folds; a reopen loads everything */
+    t = hg_store_txn_new(s);
+    put(t, HIST, "c", 40);
+    hg_test_commit(&loop, t);
+    close_on(&loop, s);
+    if (sqlite)
+        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 17);
+    s = open_on(&loop, dir);
+    load_count = 0;
+    ASSERT_OK(hg_store_load(s, HIST, on_load, NULL));
+    ASSERT_EQ_INT(load_count, 3);
+    ASSERT_STR_EQ(load_last, "c={\"v\":40}");
+    load_count = 0;
+    ASSERT_OK(hg_store_load(s, "plain", on_load, NULL));
+    ASSERT_EQ_INT(load_count, 1);
+    uint64_t last;
+    ASSERT_OK(hg_store_last_event_id(s, &last));
+    ASSERT_EQ_INT(last, 200);
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
+/* Folded rows are deleted from the journal, yet new rows keep numbering upwards: with every row
+ * deleted, SQLite numbered the next one 1 again, below what was folded, and no fold saw it (a
+ * scan then waited forever; the crash test found it). */
+HG_TEST(the_journal_numbers_upwards_after_its_folded_rows_are_deleted)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    for (int i = 0; i < 1100; i++) { /* more than the writer deletes at once */
+        char key[16];
+        snprintf(key, sizeof(key), "k%04d", i);
+        put(t, HIST, key, i);
+    }
+    hg_test_commit(&loop, t);
+    ASSERT_EQ_INT(scan(&loop, s, HIST, "", NULL, 5, 0)->n, 5); /* folds */
+    t = hg_store_txn_new(s);
+    put(t, HIST, "zz", 1); /* its batch deletes the folded rows */
+    hg_test_commit(&loop, t);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT min(seq) FROM journal"), 1100);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT max(seq) FROM journal"), 1101);
+    got_t *g = scan(&loop, s, HIST, "zz", NULL, 5, 0);
+    ASSERT_EQ_INT(g->n, 1);
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
+/* A journal a crash left (rows written, never folded) is folded in at open, and check and
+ * migrate read it through the overlay meanwhile. */
+HG_TEST(a_journal_left_by_a_crash_is_folded_at_open)
+{
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    /* the backend alone: apply history ops and close without folding, as kill -9 would */
+    void *state;
+    hg_error_t err;
+    ASSERT_OK(hg_store_sqlite.open(dir, &state, &err));
+    hg_store_op_t put1 = {
+        .kind = HG_STORE_PUT, .coll = HIST, .key = "k", .value = "{\"v\":1}", .jseq = 1};
+    hg_store_op_t put2 = {
+        .kind = HG_STORE_PUT, .coll = HIST, .key = "k", .value = "{\"v\":2}", .jseq = 2};
+    hg_store_op_t ev = {.kind = HG_STORE_EVENT_ADD,
+                        .coll = "events",
+                        .ev_id = 9,
+                        .ev_time_ms = 1,
+                        .ev_type = "payment.purchase",
+                        .ev_attrs = "{}",
+                        .jseq = 2};
+    hg_store_op_t plain = {.kind = HG_STORE_PUT, .coll = "plain", .key = "k", .value = "{}"};
+    hg_store_op_t *ops[] = {&put1, &ev, &put2, &plain};
+    ASSERT_OK(hg_store_sqlite.apply(state, ops, 4));
+    hg_store_sqlite.close(state);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 3);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 1);
+    /* a reader of the files sees the journal applied */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/history.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    ASSERT_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "ATTACH '%s/hangar.db' AS hg; BEGIN", dir);
+    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(hg_store_sqlite_overlay(db, "hg", NULL), 3);
+    ASSERT_EQ_INT(sqlite3_prepare_v2(db,
+                                     "SELECT (SELECT value FROM records WHERE coll='" HIST
+                                     "' AND key='k'), (SELECT count(*) FROM events)",
+                                     -1, &q, NULL),
+                  SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+    ASSERT_STR_EQ((const char *)sqlite3_column_text(q, 0), "{\"v\":2}");
+    ASSERT_EQ_INT(sqlite3_column_int(q, 1), 1);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    /* the store opens it: folded, loaded, the event's id known */
+    uv_loop_t loop;
+    hg_store_t *s;
+    uv_loop_init(&loop);
+    ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 3);
+    load_count = 0;
+    ASSERT_OK(hg_store_load(s, HIST, on_load, NULL));
+    ASSERT_EQ_INT(load_count, 1);
+    ASSERT_STR_EQ(load_last, "k={\"v\":2}");
+    uint64_t last;
+    ASSERT_OK(hg_store_last_event_id(s, &last));
+    ASSERT_EQ_INT(last, 9);
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
 /* The same on PostgreSQL ($HG_TEST_PG; make unit starts one with scripts/pg-local). */
+HG_TEST(pg_history_is_read_at_once_scanned_after_the_fold_and_kept)
+{
+    if (hg_test_pg_begin())
+        test_history_is_read_at_once_scanned_after_the_fold_and_kept();
+}
+
 HG_TEST(pg_scan_orders_filters_by_prefix_and_pages_both_ways)
 {
     if (hg_test_pg_begin())
@@ -428,6 +652,10 @@ HG_SUITE(store_scan) = {
     HG_CASE(events_are_appended_in_txns_filtered_and_deleted),
     HG_CASE(version_1_store_gets_the_events_table),
     HG_CASE(reads_in_flight_complete_at_close_and_later_ones_are_refused),
+    HG_CASE(history_is_read_at_once_scanned_after_the_fold_and_kept),
+    HG_CASE(a_journal_left_by_a_crash_is_folded_at_open),
+    HG_CASE(the_journal_numbers_upwards_after_its_folded_rows_are_deleted),
+    HG_CASE(pg_history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),
     HG_CASE(pg_get_sees_only_committed_records),
     HG_CASE(pg_events_are_appended_in_txns_filtered_and_deleted),

@@ -59,6 +59,24 @@
  * answer for RELAY_DRAIN_MAX_MS is closed. Relaying never
  * answers 503 once the owner is connected: a request the owner may have received has no answer
  * this node could give, so the client sees that connection close (and reconnects).
+ *
+ * WebSockets through a stopping standby. On SIGTERM or SIGINT the relays are closed, but a
+ * relayed WebSocket first gets a close frame of this node's own, the one the serving node sends
+ * when it stops (1012 "server restarting", ws.c: the GameLift server SDKs take 1000/1001 as the
+ * end and would not reconnect): SDK processes, event subscribers and room clients reconnect, to
+ * another node, as after a restart of the node they reach. The relay knows a WebSocket by the
+ * owner's first answer — a 101, whose head's end starts the owner's frames — and follows the
+ * owner's frame headers as they pass to the client (owner_scan), so that it knows whether the
+ * client's stream is between two frames. Between two frames, the close frame is queued behind
+ * what is queued for the client, the client's side is shut after it, and what the client still
+ * sends is dropped until it ends (relay_ws_close). In the middle of a frame the relay first
+ * relays the rest of that frame, and nothing after it; a frame that does not end within
+ * STOP_DRAIN_MS (an owner that sends no more, a client that reads nothing) has its connection
+ * closed without a close frame, cut in the middle: the client sees a connection that ended, not
+ * a close frame inside a frame's payload, which it would read as garbage. Not seen as
+ * WebSockets, and closed at once as before: an upgrade after earlier requests on the same
+ * connection (no client we know of does that: they open a connection for the socket), and TLS
+ * (the relay sees no answer, only ciphertext).
  */
 #include <libpq-fe.h>
 #include <netdb.h>
@@ -87,7 +105,9 @@
 #define UNAVAILABLE_HEAD_TIMEOUT_MS 10000
 #define UNAVAILABLE_LINGER_MS 1000
 #define RELAY_DRAIN_MAX_MS 30000
-#define STOP_DRAIN_MS 1000 /* at a takeover or a pause's end: 503s in progress finish first */
+/* at a takeover or a pause's end: 503s in progress finish first; on a signal, relayed WebSockets
+ * get their close frame (see above) */
+#define STOP_DRAIN_MS 1000
 
 typedef struct interim interim_t;
 
@@ -97,6 +117,14 @@ typedef enum {
     CONN_READING, /* the request head, to answer 503 */
     CONN_ANSWERED /* the 503 written or being written; reading and discarding */
 } conn_state_t;
+
+/* What the owner sends on a relayed connection, as owner_scan follows it. */
+typedef enum {
+    OWNER_HEAD,   /* its first answer's status line: is it a 101? */
+    OWNER_BLANK,  /* a 101: the end of its head (the blank line) is still to come */
+    OWNER_FRAMES, /* a WebSocket: the owner's frames */
+    OWNER_OTHER   /* anything else: not followed */
+} owner_kind_t;
 
 typedef struct side {
     uv_tcp_t tcp;
@@ -121,6 +149,13 @@ typedef struct conn {
     uv_write_t wr;
     uint8_t hdr[HG_PROXYHDR_MAX]; /* RELAYING: the PROXY header, the owner's first bytes */
     uv_write_t hdr_wr;
+    /* RELAYING: the owner's bytes as they pass to the client (owner_scan) */
+    owner_kind_t kind;
+    size_t matched; /* OWNER_HEAD: bytes of the 101's status line seen; OWNER_BLANK: of CRLFCRLF */
+    uint8_t fh[14]; /* OWNER_FRAMES: the header of the frame passing (14 bytes at most) */
+    size_t fh_len;  /* its bytes seen: 0 between two frames, or in a frame's payload */
+    uint64_t left;  /* that frame's payload bytes still to pass */
+    int bye; /* a signal: 1 the owner's frame passes to its end, 2 the close frame is queued */
     uv_shutdown_t shut;
     hg_list_t node;
 } conn_t;
@@ -318,6 +353,131 @@ static void answer_start(conn_t *c)
         conn_close(c);
 }
 
+/* ---- the owner's side of a relay, followed (WebSockets through a stopping standby) ---- */
+
+#define UPGRADED "HTTP/1.1 101 " /* hangard's answer to an upgrade (ws.c) */
+#define BLANK "\r\n\r\n"
+
+/* 1012 "server restarting", unmasked: what the serving node's WebSockets get when it stops */
+static const char WS_CLOSE_RESTART[] = "\x88\x13\x03\xf4"
+                                       "server restarting";
+
+/* The size of the frame header whose first fh_len bytes are in fh (2 until the second is). */
+static size_t frame_header_len(const conn_t *c)
+{
+    if (c->fh_len < 2)
+        return 2;
+    uint8_t len7 = c->fh[1] & 0x7f;
+    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (c->fh[1] & 0x80 ? 4 : 0);
+}
+
+/* The client's stream is between two of the owner's WebSocket frames. */
+static int between_frames(const conn_t *c)
+{
+    return c->kind == OWNER_FRAMES && c->fh_len == 0 && c->left == 0;
+}
+
+/* The owner's bytes p[0..n) are about to pass to the client: follow them (its first answer, then,
+ * after a 101, its frames). Returns how many to relay: all n, or with to_frame_end only those up
+ * to the end of the frame passing (0 between two frames). */
+static size_t owner_scan(conn_t *c, const uint8_t *p, size_t n, int to_frame_end)
+{
+    size_t i = 0;
+    while (i < n) {
+        switch (c->kind) {
+        case OWNER_HEAD:
+            if (p[i] != (uint8_t)UPGRADED[c->matched]) {
+                c->kind = OWNER_OTHER;
+                return n;
+            }
+            i++;
+            if (++c->matched == sizeof(UPGRADED) - 1) {
+                c->kind = OWNER_BLANK;
+                c->matched = 0;
+            }
+            break;
+        case OWNER_BLANK:
+            if (p[i] == (uint8_t)BLANK[c->matched])
+                c->matched++;
+            else
+                c->matched = p[i] == '\r';
+            i++;
+            if (c->matched == sizeof(BLANK) - 1)
+                c->kind = OWNER_FRAMES;
+            break;
+        case OWNER_FRAMES:
+            if (to_frame_end && between_frames(c))
+                return i;
+            if (c->left > 0) { /* payload */
+                size_t k = n - i < c->left ? n - i : (size_t)c->left;
+                c->left -= k;
+                i += k;
+                break;
+            }
+            c->fh[c->fh_len++] = p[i++];
+            if (c->fh_len == frame_header_len(c)) {
+                uint8_t len7 = c->fh[1] & 0x7f;
+                c->left = len7;
+                if (len7 >= 126) {
+                    c->left = 0;
+                    for (size_t k = 2; k < (len7 == 126 ? 4u : 10u); k++)
+                        c->left = c->left << 8 | c->fh[k];
+                }
+                c->fh_len = 0;
+            }
+            break;
+        case OWNER_OTHER: return n;
+        }
+    }
+    return n;
+}
+
+static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+static void on_relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void on_ws_close_shut(uv_shutdown_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (status < 0 || c->client.eof) /* gone, or it ended already: nothing to wait for */
+        conn_close(c);
+    /* else: what the client still sends is dropped until it ends (on_relay_read) or the drain
+     * is over (on_drain_over) */
+}
+
+/* Between two frames: queue the close frame behind what is queued for the client and shut its
+ * side after it (a direct connection to a stopping node gets the same); the owner is no longer
+ * read, and the client is read only for its end. */
+static void relay_ws_close(conn_t *c)
+{
+    c->bye = 2;
+    uv_read_stop((uv_stream_t *)&c->owner.tcp);
+    uv_buf_t b = uv_buf_init((char *)WS_CLOSE_RESTART, sizeof(WS_CLOSE_RESTART) - 1);
+    c->wr.data = c;
+    c->shut.data = c;
+    c->client.shut = 1;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->client.tcp, &b, 1, on_answer_written) < 0 ||
+        uv_shutdown(&c->shut, (uv_stream_t *)&c->client.tcp, on_ws_close_shut) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!c->client.eof)
+        uv_read_start((uv_stream_t *)&c->client.tcp, on_relay_alloc, on_relay_read);
+}
+
+/* The loop stops on a signal: a relayed WebSocket gets its close frame, once the frame passing
+ * (if any) has passed. 0 when c is none (or can no longer be told): it is closed as it is. */
+static int relay_ws_stop(conn_t *c)
+{
+    if (c->state != CONN_RELAYING || c->kind != OWNER_FRAMES || c->bye ||
+        !side_usable(&c->client) || c->client.shut || c->owner.eof)
+        return 0;
+    c->bye = 1;
+    if (between_frames(c))
+        relay_ws_close(c);
+    /* else: on_relay_read relays the rest of that frame, and calls relay_ws_close */
+    return 1;
+}
+
 /* ---- relaying ---- */
 
 static void on_relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -333,8 +493,6 @@ typedef struct wreq {
     char *data;
 } wreq_t;
 
-static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
-
 static void on_relay_written(uv_write_t *req, int status)
 {
     wreq_t *w = (wreq_t *)req;
@@ -347,7 +505,7 @@ static void on_relay_written(uv_write_t *req, int status)
         return;
     }
     side_t *to = from == &c->client ? &c->owner : &c->client;
-    if (side_usable(from) && !from->eof &&
+    if (side_usable(from) && !from->eof && c->bye != 2 &&
         uv_stream_get_write_queue_size((uv_stream_t *)&to->tcp) < RELAY_QUEUE_MAX)
         uv_read_start((uv_stream_t *)&from->tcp, on_relay_alloc, on_relay_read);
 }
@@ -402,6 +560,10 @@ static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     side_t *to = from == &c->client ? &c->owner : &c->client;
     if (n <= 0) {
         hg_free(buf->base);
+        if (n < 0 && c->bye == 2) { /* the client's end after the close frame: done */
+            conn_close(c);
+            return;
+        }
         /* the owner's end, even a reset: what it sent is delivered first (the client would
          * see a reset from the owner too, but its answer may be read already) */
         if (n == UV_EOF || (n < 0 && from == &c->owner))
@@ -410,23 +572,34 @@ static void on_relay_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
             conn_close(c);
         return;
     }
-    if (from == &c->client && c->owner.eof) { /* what the client still sends goes nowhere */
+    /* what the client still sends goes nowhere once the owner ended, or the relay is closing
+     * (the client's close frame included: the owner's socket is simply closed) */
+    if (from == &c->client && (c->owner.eof || c->bye)) {
         hg_free(buf->base);
         return;
     }
-    wreq_t *w = hg_calloc(1, sizeof(*w));
-    w->from = from;
-    w->data = buf->base;
-    uv_buf_t out = uv_buf_init(buf->base, (unsigned)n);
-    if (!side_usable(to) ||
-        uv_write(&w->req, (uv_stream_t *)&to->tcp, &out, 1, on_relay_written) < 0) {
-        hg_free(w->data);
-        hg_free(w);
-        conn_close(c);
-        return;
+    size_t len = (size_t)n;
+    if (from == &c->owner) /* closing: the frame passing and nothing after it */
+        len = owner_scan(c, (const uint8_t *)buf->base, len, c->bye);
+    if (len == 0) {
+        hg_free(buf->base);
+    } else {
+        wreq_t *w = hg_calloc(1, sizeof(*w));
+        w->from = from;
+        w->data = buf->base;
+        uv_buf_t out = uv_buf_init(buf->base, (unsigned)len);
+        if (!side_usable(to) ||
+            uv_write(&w->req, (uv_stream_t *)&to->tcp, &out, 1, on_relay_written) < 0) {
+            hg_free(w->data);
+            hg_free(w);
+            conn_close(c);
+            return;
+        }
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&to->tcp) >= RELAY_QUEUE_MAX)
+            uv_read_stop(stream); /* resumed by on_relay_written */
     }
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&to->tcp) >= RELAY_QUEUE_MAX)
-        uv_read_stop(stream); /* resumed by on_relay_written */
+    if (c->bye == 1 && between_frames(c)) /* that frame has passed */
+        relay_ws_close(c);
 }
 
 /* The owner does not answer: close its side, answer the client 503. */
@@ -552,10 +725,11 @@ static void on_drain_over(uv_timer_t *t)
 }
 
 /* Stops accepting (a takeover or a pause's end keeps a copy of the port for serve(): new
- * connections wait in its backlog). On a signal every connection is closed at once. Otherwise
- * relays are closed (their owner is gone or fenced) and the connections being answered 503 —
- * those accepted moments before, whose connect to the owner is pending or whose head is being
- * read — finish within STOP_DRAIN_MS first: closing them unanswered was a "closed without
+ * connections wait in its backlog). On a signal every connection is closed at once, except the
+ * relayed WebSockets, which get their close frame first (relay_ws_stop), within STOP_DRAIN_MS.
+ * Otherwise relays are closed (their owner is gone or fenced) and the connections being answered
+ * 503 — those accepted moments before, whose connect to the owner is pending or whose head is
+ * being read — finish within STOP_DRAIN_MS first: closing them unanswered was a "closed without
  * response" for a client that reached the port just before the takeover (11-store-postgres). */
 static void interim_stop(interim_t *im)
 {
@@ -566,18 +740,20 @@ static void interim_stop(interim_t *im)
         im->handoff_fd = dup(fd); /* the port stays open: connections wait in its backlog */
     if (!uv_is_closing((uv_handle_t *)&im->listener))
         uv_close((uv_handle_t *)&im->listener, NULL);
-    int drain = im->done && !im->signalled;
+    int drain = im->done && !im->signalled, closing_ws = 0;
     hg_list_t *it, *tmp;
     hg_list_foreach_safe (it, tmp, &im->conns) {
         conn_t *c = hg_container_of(it, conn_t, node);
-        if (!drain || c->state == CONN_RELAYING) {
+        if (im->signalled && relay_ws_stop(c)) {
+            closing_ws = 1;
+        } else if (!drain || c->state == CONN_RELAYING) {
             conn_close(c);
         } else if (c->state == CONN_CONNECTING) {
             uv_timer_stop(&c->timer);
             owner_failed(c, UV_ECANCELED); /* answered 503 instead */
         }
     }
-    if (drain && !hg_list_empty(&im->conns)) {
+    if ((drain || closing_ws) && !hg_list_empty(&im->conns)) {
         if (!im->draining) {
             im->draining = 1;
             uv_timer_start(&im->drain, on_drain_over, STOP_DRAIN_MS, 0);

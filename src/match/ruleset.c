@@ -321,8 +321,12 @@ static int xp_bracket(xp_t *p, size_t *start, size_t *end)
     size_t j = p->i;
     while (j < p->n && p->s[j] != ']')
         j++;
-    if (j >= p->n)
-        return xp_fail(p, "missing ']'");
+    if (j >= p->n) {
+        /* a constant, not xp_fail's result: the callers read *start and *end after testing it,
+         * and GCC at -O3 cannot see that fail() (variadic, not inlined) never returns HG_OK */
+        xp_fail(p, "missing ']'");
+        return HG_EINVAL;
+    }
     size_t a = p->i, b = j;
     while (a < b && p->s[a] == ' ')
         a++;

@@ -198,7 +198,7 @@ def test_websocket_protocol_errors_close_with_1002(d):
 
 @harness.fresh()
 def test_server_stop_closes_websockets_with_1012(d):
-    # on the owner itself: a standby relaying the socket stops first and just drops it
+    # on the owner itself (a standby relaying a socket sends the same close: 11-cluster-relay)
     s, rest = _ws_open(d, port=d.ports[0])
     result = {}
 

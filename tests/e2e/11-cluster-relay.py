@@ -4,14 +4,18 @@ PostgreSQL database (run.py --store postgres or --cluster; the embedded pass ski
 that leave while the standby still writes the owner's answers to them do not stop the standby
 (it once died of SIGPIPE: a standby did not ignore it yet, only a serving daemon did). The owner
 sees a relayed client's own address (the relay's signed PROXY header): per-address limits count
-the client, not the standby; a PROXY header that does not verify is refused; TLS goes through."""
+the client, not the standby; a PROXY header that does not verify is refused; TLS goes through. A
+standby that stops (SIGTERM) closes the WebSockets it relays with the close frame the serving node
+sends when it stops (1012 "server restarting"), after whole frames, so their clients reconnect."""
 
+import base64
 import hashlib
 import hmac
 import http.client
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import struct
@@ -167,6 +171,93 @@ def test_a_proxy_header_that_does_not_verify_is_refused(d):
                        b"Content-Length: %d\r\n\r\n" % len(body) + body)
         assert got.startswith(b"HTTP/1.1 20" if i < 3 else b"HTTP/1.1 429 "), got[:300]
     assert b"too many logins from 198.51.100.7;" in got, got
+
+
+# ---- a standby that stops closes the WebSockets it relays (docs/cluster.md, "Nodes") -------------
+
+EVENTS = "/v1/registry/events"
+
+
+def ws_open(d, port, path):
+    """A raw WebSocket client of path on port (signed): (socket, bytes read past the 101)."""
+    signed = harness.signed_get_headers(d, path, port=port)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1:%d" % port, "Upgrade: websocket",
+             "Connection: Upgrade",
+             "Sec-WebSocket-Key: %s" % base64.b64encode(os.urandom(16)).decode(),
+             "Sec-WebSocket-Version: 13"]
+    lines += ["%s: %s" % (k, v) for k, v in signed.items() if k.lower() != "content-length"]
+    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, "connection closed during the handshake: %r" % buf
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101 "), buf
+    return s, rest
+
+
+def ws_frames(s, buf, until_close=False, count=None):
+    """The server's frames as (opcode, payload), read until `count` of them, or the close frame
+    (until_close), or the end of the connection; then the bytes left over (a frame cut short)."""
+    frames = []
+    while True:
+        while len(buf) >= 2:
+            b1 = buf[1]
+            assert b1 & 0x80 == 0, "the server masked a frame: %r" % buf[:16]
+            n, h = b1 & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, h = struct.unpack("!H", buf[2:4])[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, h = struct.unpack("!Q", buf[2:10])[0], 10
+            if len(buf) < h + n:
+                break
+            frames.append((buf[0] & 0x0F, buf[h:h + n]))
+            buf = buf[h + n:]
+            if (until_close and frames[-1][0] == 8) or (count and len(frames) == count):
+                return frames, buf
+        chunk = s.recv(65536)
+        if not chunk:
+            return frames, buf
+        buf += chunk
+
+
+@harness.postgres_only
+@harness.fresh(nodes=2)
+def test_a_standby_that_stops_closes_the_websockets_it_relays(d):
+    owner, standby = d.ports
+    s, rest = ws_open(d, standby, EVENTS)
+    try:
+        # frames pass through the relay: an event per server announced
+        for k in range(20):
+            harness.announce(d, port=7100 + k)
+        frames, rest = ws_frames(s, rest, count=20)
+        assert [op for op, _ in frames] == [1] * 20, frames
+        assert all(json.loads(p)["type"] == "server.up" for _, p in frames), frames
+        d.nodes[1].proc.send_signal(signal.SIGTERM)
+        # what was on its way, whole, then the close frame the owner itself sends when it stops,
+        # then the end: no frame cut short, nothing after the close
+        frames, rest = ws_frames(s, rest)
+        assert frames and frames[-1][0] == 8, "no close frame, only %r then %r (%s)" % (
+            frames, rest[:64], d.exits() or "every node runs")
+        assert [op for op, _ in frames[:-1]] == [1] * (len(frames) - 1), frames
+        code, reason = struct.unpack("!H", frames[-1][1][:2])[0], frames[-1][1][2:]
+        assert (code, reason) == (1012, b"server restarting"), (code, reason)
+        assert rest == b"", rest
+    finally:
+        s.close()
+    assert d.nodes[1].proc.wait(10) == 0, d.log_tail()
+    # the owner serves on, and the client comes back through it
+    s, rest = ws_open(d, owner, EVENTS)
+    harness.announce(d, port=7199)
+    frames, _ = ws_frames(s, rest, count=1)
+    assert json.loads(frames[0][1])["server"]["port"] == 7199, frames
+    s.close()
 
 
 _, CERT, KEY = harness.make_cert("hangar-e2e-relay-tls-")

@@ -448,6 +448,136 @@ HG_TEST(pg_a_standby_answers_503_when_the_owner_is_unreachable)
     hg_free(cfg);
 }
 
+/* ---- a standby stopping on a signal closes the WebSockets it relays ---- */
+
+#define WS_101                                                                                     \
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"            \
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+/* what the serving node's WebSockets get when it stops (ws.c), and so the relayed ones */
+#define WS_CLOSE_1012                                                                              \
+    "\x88\x13\x03\xf4"                                                                             \
+    "server restarting"
+
+/* Exactly n bytes from fd. */
+static void read_n(int fd, char *out, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, out + got, n - got);
+        if (k <= 0)
+            HG_FAIL_("read %zu of %zu bytes, then %s", got, n, k == 0 ? "EOF" : strerror(errno));
+        got += (size_t)k;
+    }
+}
+
+/* Everything until the other side ends (not resets, not times out); its length. */
+static size_t read_to_end(int fd, char *out, size_t cap)
+{
+    size_t len = 0;
+    ssize_t k;
+    while (len < cap && (k = read(fd, out + len, cap - len)) > 0)
+        len += (size_t)k;
+    if (k < 0)
+        HG_FAIL_("reading to the end: %s after %zu bytes", strerror(errno), len);
+    return len;
+}
+
+/* A connection the standby at port relays to owner (waiting until it knows the owner: 503s
+ * before), whose client sent req and whose owner answered `answer` (len bytes), all of which
+ * reached the client. The client's socket; the owner's in *o. */
+static int relay_open(int owner, int port, const char *req, const char *answer, size_t len, int *o)
+{
+    char got[4096];
+    for (int i = 0; i < 100; i++) {
+        int c = dial(port);
+        ASSERT_EQ_INT(write(c, req, strlen(req)), (ssize_t)strlen(req));
+        struct timeval tv = {.tv_usec = 100000};
+        setsockopt(owner, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        *o = accept(owner, NULL, NULL);
+        if (*o < 0) { /* not relayed yet: answered 503 */
+            ASSERT_TRUE(read(c, got, sizeof(got)) > 0);
+            ASSERT_TRUE(strncmp(got, "HTTP/1.1 503 ", 13) == 0);
+            close(c);
+            continue;
+        }
+        timeouts(*o);
+        expect_header(*o, c);
+        read_n(*o, got, strlen(req));
+        ASSERT_TRUE(memcmp(got, req, strlen(req)) == 0);
+        ASSERT_EQ_INT(write(*o, answer, len), (ssize_t)len);
+        read_n(c, got, len);
+        ASSERT_TRUE(memcmp(got, answer, len) == 0);
+        return c;
+    }
+    HG_FAIL_("the standby never relayed to the owner");
+}
+
+HG_TEST(pg_a_standby_stopping_closes_relayed_websockets_between_two_frames)
+{
+    if (!hg_test_pg_begin())
+        return;
+    PGconn *db = lease_db();
+    int owner_port, port;
+    int owner = listen_on(&owner_port);
+    hold_lease(db, NULL, owner_port);
+    store_secret(db);
+    hg_config_t *cfg = hg_calloc(1, sizeof(*cfg));
+    pid_t pid = spawn_standby(cfg, &port);
+    /* a: between two frames (a text frame "hi" has passed) */
+    static const char a_ans[] = WS_101 "\x81\x02hi";
+    int o_a, a = relay_open(owner, port, WS_REQ, a_ans, sizeof(a_ans) - 1, &o_a);
+    /* b: in a frame ("hello", then 6 of a binary frame's 10 payload bytes) that ends after the
+     * signal, with another frame behind it */
+    static const char b_ans[] = WS_101 "\x81\x05hello\x82\x0a"
+                                       "0123";
+    int o_b, b = relay_open(owner, port, WS_REQ, b_ans, sizeof(b_ans) - 1, &o_b);
+    /* c: in a frame (4 of 256 payload bytes, a 16-bit length) that never ends */
+    static const char c_ans[] = WS_101 "\x82\x7e\x01\x00"
+                                       "0123";
+    int o_c, c = relay_open(owner, port, WS_REQ, c_ans, sizeof(c_ans) - 1, &o_c);
+    /* d: not a WebSocket (half an HTTP answer) */
+    static const char d_ans[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234";
+    int o_d, d = relay_open(owner, port, NATIVE_REQ, d_ans, sizeof(d_ans) - 1, &o_d);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(pid, SIGTERM);
+    char got[1024];
+    /* a: the close frame, then the end (its side shut after it) */
+    size_t n = read_to_end(a, got, sizeof(got));
+    ASSERT_EQ_INT(n, sizeof(WS_CLOSE_1012) - 1);
+    ASSERT_TRUE(memcmp(got, WS_CLOSE_1012, n) == 0);
+    /* what the client sends meanwhile (its close frame) is dropped: the owner's socket ends */
+    static const char masked_close[] = "\x88\x82\x00\x00\x00\x00\x03\xf4";
+    ASSERT_EQ_INT(write(a, masked_close, 8), 8);
+    close(a);
+    ASSERT_EQ_INT(read(o_a, got, sizeof(got)), 0);
+    /* d: closed at once, as before */
+    ASSERT_EQ_INT(read_to_end(d, got, sizeof(got)), 0);
+    /* b: the rest of its frame, not the frame after it, then the close frame */
+    static const char b_rest[] = "456789\x81\x04late";
+    ASSERT_EQ_INT(write(o_b, b_rest, sizeof(b_rest) - 1), (ssize_t)(sizeof(b_rest) - 1));
+    n = read_to_end(b, got, sizeof(got));
+    ASSERT_EQ_INT(n, 6 + sizeof(WS_CLOSE_1012) - 1);
+    ASSERT_TRUE(memcmp(got, "456789", 6) == 0);
+    ASSERT_TRUE(memcmp(got + 6, WS_CLOSE_1012, n - 6) == 0);
+    close(b);
+    ASSERT_EQ_INT(read(o_b, got, sizeof(got)), 0);
+    /* c: cut where its frame stands once STOP_DRAIN_MS (1 s) is over: no close frame inside a
+     * frame's payload */
+    ASSERT_EQ_INT(read_to_end(c, got, sizeof(got)), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ASSERT_TRUE(s > 0.5 && s < 3);
+    ASSERT_EQ_INT(reap(pid), 3);
+    close(c);
+    close(d);
+    close(o_c);
+    close(o_d);
+    close(owner);
+    PQfinish(db);
+    hg_free(cfg);
+}
+
 /* The cluster secret: made by the first node to open the store, then the same for every open
  * (and in the row a standby reads). */
 static size_t open_read_secret(char out[HG_STORE_PG_SECRET_MAX + 1])
@@ -516,6 +646,7 @@ HG_SUITE(interim) = {
     HG_CASE(pg_a_standby_relays_to_the_owner_and_answers_503_once_it_is_gone),
     HG_CASE(pg_a_standby_answers_503_when_the_owner_is_unreachable),
     HG_CASE(pg_a_standby_without_the_cluster_secret_relays_nothing),
+    HG_CASE(pg_a_standby_stopping_closes_relayed_websockets_between_two_frames),
     HG_CASE(pg_the_cluster_secret_is_made_once_and_shared),
     HG_CASE_END,
 };

@@ -311,15 +311,22 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static int need_str(req_t *r, json_t *m, const char *k, size_t max, const char **out)
+/* The string field k of m (borrowed from m), or NULL with r->err set. Callers test the string
+ * itself, so each one they use was assigned on the path that uses it (with an int result and an
+ * out-parameter, GCC at -O3 could not see that hg_error_set's code is negative and warned that
+ * the string might be read unset). */
+static const char *need_str(req_t *r, json_t *m, const char *k, size_t max)
 {
     json_t *v = json_object_get(m, k);
-    if (!json_is_string(v) || json_string_length(v) == 0)
-        return hg_error_set(&r->err, HG_EINVAL, "%s is required (a non-empty string)", k);
-    if (json_string_length(v) > max)
-        return hg_error_set(&r->err, HG_EINVAL, "%s is longer than %zu characters", k, max);
-    *out = json_string_value(v);
-    return 0;
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        hg_error_set(&r->err, HG_EINVAL, "%s is required (a non-empty string)", k);
+        return NULL;
+    }
+    if (json_string_length(v) > max) {
+        hg_error_set(&r->err, HG_EINVAL, "%s is longer than %zu characters", k, max);
+        return NULL;
+    }
+    return json_string_value(v);
 }
 
 /* The WebSocket PlayerSession shape (§7.5): times are integer epoch milliseconds. */
@@ -378,18 +385,18 @@ static int do_heartbeat(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t 
 
 static int do_activate_session(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *txn)
 {
-    const char *gs;
-    int rc = need_str(r, m, "GameSessionId", 1024, &gs);
-    return rc < 0 ? rc : hg_fl_gs_activate(r->conn->sdk->api->fleet, p, gs, txn, &r->err);
+    const char *gs = need_str(r, m, "GameSessionId", 1024);
+    if (gs == NULL)
+        return r->err.code;
+    return hg_fl_gs_activate(r->conn->sdk->api->fleet, p, gs, txn, &r->err);
 }
 
 static int do_policy(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *txn)
 {
     const char *gs, *pol;
-    int rc;
-    if ((rc = need_str(r, m, "GameSessionId", 1024, &gs)) < 0 ||
-        (rc = need_str(r, m, "PlayerSessionPolicy", 16, &pol)) < 0)
-        return rc;
+    if ((gs = need_str(r, m, "GameSessionId", 1024)) == NULL ||
+        (pol = need_str(r, m, "PlayerSessionPolicy", 16)) == NULL)
+        return r->err.code;
     int deny = strcmp(pol, "DENY_ALL") == 0;
     if (!deny && strcmp(pol, "ACCEPT_ALL") != 0)
         return hg_error_set(&r->err, HG_EINVAL,
@@ -400,10 +407,9 @@ static int do_policy(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *tx
 static int do_player(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *txn, int accept)
 {
     const char *gs, *ps;
-    int rc;
-    if ((rc = need_str(r, m, "GameSessionId", 1024, &gs)) < 0 ||
-        (rc = need_str(r, m, "PlayerSessionId", 256, &ps)) < 0)
-        return rc;
+    if ((gs = need_str(r, m, "GameSessionId", 1024)) == NULL ||
+        (ps = need_str(r, m, "PlayerSessionId", 256)) == NULL)
+        return r->err.code;
     hg_fleet_t *fl = r->conn->sdk->api->fleet;
     return accept ? hg_fl_ps_accept(fl, p, gs, ps, txn, &r->err)
                   : hg_fl_ps_remove(fl, p, gs, ps, txn, &r->err);
@@ -430,12 +436,11 @@ static json_t *api_players(json_t *players)
 /* The backfill ticket this process may stop: a backfill of one of its game sessions. */
 static int own_backfill(req_t *r, hg_fl_process_t *p, json_t *m, hg_fm_ticket_t **out)
 {
-    const char *gs, *cfg, *id;
-    int rc;
-    if ((rc = need_str(r, m, "GameSessionArn", 256, &gs)) < 0 ||
-        (rc = need_str(r, m, "MatchmakingConfigurationArn", 256, &cfg)) < 0 ||
-        (rc = need_str(r, m, "TicketId", 128, &id)) < 0)
-        return rc;
+    const char *gs, *id; /* the configuration is checked, not used: the ticket names its own */
+    if ((gs = need_str(r, m, "GameSessionArn", 256)) == NULL ||
+        need_str(r, m, "MatchmakingConfigurationArn", 256) == NULL ||
+        (id = need_str(r, m, "TicketId", 128)) == NULL)
+        return r->err.code;
     hg_fl_gsession_t *g = hg_fl_gs_find(r->conn->sdk->api->fleet, gs);
     hg_fm_ticket_t *t = hg_fm_find(r->conn->sdk->api->flexmatch, id);
     if (g == NULL || strcmp(g->proc_key, p->key) != 0 || t == NULL || !t->backfill ||
@@ -459,9 +464,9 @@ static int do_backfill(req_t *r, hg_fl_process_t *p, json_t *m, hg_store_txn_t *
         return hg_fm_stop(fm, t, txn, &r->err);
     }
     const char *gs, *cfg;
-    if ((rc = need_str(r, m, "GameSessionArn", 256, &gs)) < 0 ||
-        (rc = need_str(r, m, "MatchmakingConfigurationArn", 256, &cfg)) < 0)
-        return rc;
+    if ((gs = need_str(r, m, "GameSessionArn", 256)) == NULL ||
+        (cfg = need_str(r, m, "MatchmakingConfigurationArn", 256)) == NULL)
+        return r->err.code;
     const char *id = jstr(m, "TicketId");
     if (id && strlen(id) > 128)
         return hg_error_set(&r->err, HG_EINVAL, "TicketId is longer than 128 characters");

@@ -23,7 +23,7 @@ const hg_config_def_t hg_config_defs[] = {
     {"tls-key", S(tls_key), "", 0, 0, "path",
      "PEM private key of tls-cert (not encrypted). Both or neither."},
     {"data", S(data), "./hangar-data", 0, 0, "path",
-     "Data directory: the embedded store (hangar.db) and the credentials file."},
+     "Data directory: the embedded store (hangar.db, history.db) and the credentials file."},
     {"store", S(store), "", 0, 0, "postgres://…",
      "Where durable state lives. Empty: the embedded SQLite store in the data directory. A "
      "postgres:// (or postgresql://) URI: that PostgreSQL database (libpq's URI form), created "

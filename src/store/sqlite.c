@@ -1,36 +1,48 @@
 /* hangar — the embedded SQLite store backend.
  *
- * One database file, <data dir>/hangar.db, in WAL mode with synchronous=FULL: a COMMIT returns
- * only after the WAL is fsynced, so a committed batch survives kill -9 and power loss.
- * Schema (version 2):
+ * Two database files in the data directory, both in WAL mode with synchronous=FULL: a COMMIT
+ * returns only after the WAL is fsynced, so a committed batch survives kill -9 and power loss.
+ * Schema (hangar.db user_version 3; history.db user_version 1):
  *
+ *   hangar.db
  *     records(coll TEXT, key TEXT, value TEXT NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID
+ *     journal(seq INTEGER PRIMARY KEY, jseq, kind, coll, key, value, ev_id, ev_time, ev_type,
+ *             ev_player, ev_attrs)                     -- history ops not folded yet
+ *   history.db
+ *     records(…as above…)                              -- the history collections' records
  *     events(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, type TEXT NOT NULL, player TEXT,
- *            attrs TEXT)                                       -- the event log (logs/logs.h)
+ *            attrs TEXT)                               -- the event log (logs/logs.h)
  *       indexes events_type(type, id), events_player(player, id), events_time(time_ms),
- *               events_type_time(type, time_ms)               -- the retention sweep
+ *               events_type_time(type, time_ms)       -- the retention sweep
+ *     folded(seq)                                      -- the last journal row folded in
  *
- * `records` holds every domain's state (and history such as ledgers and purchases, read back
- * with hg_store_scan); `events` holds the event log, in the same file so that an event commits
- * atomically with the change it records (a purchase and its payment event). Version 1 stores
- * (records only) get the events table and user_version 2 in one transaction when opened.
+ * History (store/partition.h hg_store_is_history: a wallet, its ledger, purchases, receipts,
+ * idempotency keys, and every event) is written on hot paths and read back as history. A batch
+ * writes its history ops as journal rows, appended, in the same hangar.db transaction as its
+ * other ops (so a purchase and its payment event commit together, and are acknowledged once
+ * that is durable); the index lane folds the journal into history.db (st_index: the rows after
+ * `folded`, sorted by collection and key, the last write of each record, in one history.db
+ * transaction that moves `folded` on). A purchase's records thus reach their B-tree places
+ * thousands at a time instead of each commit rewriting a page per record, and the fold runs
+ * beside the writer, not in front of it. The writer deletes folded rows later (JOURNAL_GC_MIN).
+ * A crash between a fold and the deletion leaves rows at or below `folded`, skipped. Version 2
+ * stores (one file) move their history records and events to history.db at open.
  *
- * History reads (hg_store_reads_t) use a second connection, opened read-only on the same file
- * and used only by the store's reader lane: in WAL mode it reads while the writer commits and
- * sees only committed transactions. Each read is one statement, reset when done, so no read
- * holds a snapshot (and holds back checkpoints) between pages.
+ * Connections and threads: the writer lane owns `db` (hangar.db); the index lane owns `hdb`
+ * (history.db) and `jdb` (hangar.db, read-only, to read the journal); the reader lane has its
+ * own connection (history.db, hangar.db attached read-only as `m`). In WAL mode each reads
+ * while the others commit and sees only committed transactions; each read is one statement,
+ * reset when done, so no read holds a snapshot (and holds back checkpoints) between pages.
+ * load() and a start-up put_now run on the loop thread while the store holds the writer and
+ * index lanes off (hg_lane_hold): the connections are opened without SQLite's mutex, so two
+ * threads must never use one at the same time. (Before the hold, clean-up commits queued by
+ * modules while loading ran on the writer during later loads: after such a start every commit
+ * was acknowledged, yet none was found after a kill -9. Seen once expired compute tokens were
+ * dropped at load.)
  *
- * The write connection opens through a write-behind VFS shim (sqlite_wb.c): the WAL frames of
+ * The write connections open through a write-behind VFS shim (sqlite_wb.c): the WAL frames of
  * a commit and the pages of a checkpoint go to the file in a few large writes instead of two
  * system calls per page.
- *
- * apply() runs on the store writer lane thread, which owns the write connection after open;
- * load() (and a start-up put_now) runs on the loop thread while the store holds the writer off
- * (hg_lane_hold): the connection is opened without SQLite's mutex, so the two must never use it
- * at the same time. (Before the hold, clean-up commits queued by modules while loading ran on
- * the writer during later loads: after such a start every commit was acknowledged, yet none was
- * found after a kill -9. Seen once expired compute tokens were dropped at load.) The PostgreSQL
- * backend will keep the same table shape (`value JSONB`).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -295,9 +307,17 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         (access(st->path, F_OK) == 0 && (rc = check_writable(st->path, "store", err)) < 0) ||
         (access(st->hpath, F_OK) == 0 && (rc = check_writable(st->hpath, "store", err)) < 0))
         goto out;
-    if ((rc = open_rw(st->path, &st->db, err)) < 0 ||
-        (rc = exec(st->db, RECORDS_SCHEMA, err)) < 0 ||
-        (rc = open_rw(st->hpath, &st->hdb, err)) < 0 ||
+    int had_history = access(st->hpath, F_OK) == 0;
+    if ((rc = open_rw(st->path, &st->db, err)) < 0 || (rc = exec(st->db, RECORDS_SCHEMA, err)) < 0)
+        goto out;
+    if (!had_history && user_version(st->db) >= 3) { /* never make an empty one in its place */
+        rc = hg_error_set(err, HG_ESTORE,
+                          "%s is missing: the store's wallets, their history and the event log "
+                          "live there (restore it with %s from the same backup)",
+                          st->hpath, st->path);
+        goto out;
+    }
+    if ((rc = open_rw(st->hpath, &st->hdb, err)) < 0 ||
         (user_version(st->hdb) != 1 &&
          (rc = exec(st->hdb, "BEGIN IMMEDIATE;" HISTORY_SCHEMA "PRAGMA user_version=1; COMMIT",
                     err)) < 0) ||

@@ -15,6 +15,15 @@
  * daemon then stops serving and rebuilds its memory from the store (daemon.c). The failed
  * batch's transactions get the backend's error; the ones refused after it HG_ESHUTDOWN.
  *
+ * The journal (store.h): with a backend that keeps one, a transaction with history ops gets a
+ * number (jseq) at commit; once durable, its history puts and deletes move into the tail, a map
+ * by collection and key holding the latest value, and a third lane, the store index, has the
+ * backend fold the journal when enough waits (index_maybe). A fold reports the number it
+ * reached; the tail forgets what it covers and the reads held for it run. A get looks in the
+ * tail first (its answer still goes through the reader lane, in order); a scan or event read
+ * submitted while folded < done is held until a fold covers it. A failed fold fences nothing:
+ * the journal keeps its rows and the held reads fail (HG_ESTORE).
+ *
  * History reads (hg_store_scan, _get, _events, _event_types) are jobs on a second lane, the
  * store reader, whose thread owns the backend's read-only connection (hg_store_reads_t, found
  * at the start of the backend's state). A job copies its arguments when submitted; on the lane

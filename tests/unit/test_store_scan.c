@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/alloc.h"
@@ -551,6 +552,65 @@ HG_TEST(the_journal_numbers_upwards_after_its_folded_rows_are_deleted)
     hg_test_rmtree(dir);
 }
 
+/* A store of schema 2 (one file) moves its history records and events to history.db at open;
+ * a store whose history.db went missing does not open (an empty one would lose the wallets). */
+HG_TEST(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refused)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/hangar.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(db,
+                               "PRAGMA journal_mode=WAL; CREATE TABLE records(coll TEXT NOT NULL, "
+                               "key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (coll, key)) "
+                               "WITHOUT ROWID; CREATE TABLE events(id INTEGER PRIMARY KEY, "
+                               "time_ms INTEGER NOT NULL, type TEXT NOT NULL, player TEXT, attrs "
+                               "TEXT); INSERT INTO records VALUES('wallet/07','p','{\"w\":1}'),"
+                               "('wallet.ledger/07','p/1','{}'),('wallet.purchase','x','{}'),"
+                               "('wallet.catalog','sku','{}'),('walletx','k','{}');"
+                               "INSERT INTO events VALUES(4, 1, 'payment.purchase', 'p', '{}');"
+                               "PRAGMA user_version=2",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+    sqlite3_close(db);
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    load_count = 0;
+    ASSERT_OK(hg_store_load(s, "wallet/07", on_load, NULL));
+    ASSERT_EQ_INT(load_count, 1);
+    ASSERT_STR_EQ(load_last, "p={\"w\":1}");
+    load_count = 0;
+    ASSERT_OK(hg_store_load(s, "wallet.catalog", on_load, NULL));
+    ASSERT_EQ_INT(load_count, 1);
+    uint64_t last;
+    ASSERT_OK(hg_store_last_event_id(s, &last));
+    ASSERT_EQ_INT(last, 4);
+    got_t *g = scan(&loop, s, "wallet.ledger/07", "", NULL, 10, 0);
+    ASSERT_EQ_INT(g->n, 1);
+    close_on(&loop, s);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 3);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM events"), 1);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 2);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "PRAGMA user_version"), 3);
+    /* history.db gone: refused, and nothing made in its place */
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -f %s/history.db %s/history.db-wal %s/history.db-shm", dir, dir,
+             dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+    hg_error_t err;
+    uv_loop_init(&loop);
+    ASSERT_EQ_INT(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err), HG_ESTORE);
+    ASSERT_TRUE(strstr(hg_error_message(&err), "history.db is missing") != NULL);
+    ASSERT_OK(uv_loop_close(&loop));
+    snprintf(path, sizeof(path), "%s/history.db", dir);
+    ASSERT_TRUE(access(path, F_OK) != 0);
+    hg_test_rmtree(dir);
+}
+
 /* A journal a crash left (rows written, never folded) is folded in at open, and check and
  * migrate read it through the overlay meanwhile. */
 HG_TEST(a_journal_left_by_a_crash_is_folded_at_open)
@@ -655,6 +715,7 @@ HG_SUITE(store_scan) = {
     HG_CASE(history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(a_journal_left_by_a_crash_is_folded_at_open),
     HG_CASE(the_journal_numbers_upwards_after_its_folded_rows_are_deleted),
+    HG_CASE(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refused),
     HG_CASE(pg_history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),
     HG_CASE(pg_get_sees_only_committed_records),

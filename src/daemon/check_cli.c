@@ -253,8 +253,7 @@ int hg_check_cli(int argc, char **argv)
         return 2;
     }
     /* an embedded store's journal (a running store's, or one a crash left) as if indexed */
-    if (journal && hg_store_sqlite_overlay(src.db, "hg",
-                                           "type IN ('payment.purchase', 'payment.credit')") < 0) {
+    if (journal && hg_store_sqlite_overlay(src.db, "hg") < 0) {
         fprintf(stderr, "hangard check: cannot read the store's journal: %s\n",
                 sqlite3_errmsg(src.db));
         src_close(&src);
@@ -386,7 +385,11 @@ int hg_check_cli(int argc, char **argv)
     /* payment events: one per purchase and per receipt (pay_sql_*) */
     if (src.db) {
         int has_events = 0;
-        if (rows_open(&src, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'",
+        /* the event log is in hangar.db (attached as hg beside history.db) */
+        if (rows_open(&src,
+                      journal ? "SELECT 1 FROM hg.sqlite_master WHERE type='table' AND "
+                                "name='events'"
+                              : "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'",
                       &q) == 0) {
             has_events = rows_next(&q) == 1;
             rows_close(&q);

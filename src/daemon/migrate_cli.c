@@ -153,7 +153,7 @@ int hg_migrate_cli(int argc, char **argv)
     sqlite3_exec(src, "BEGIN", NULL, NULL, NULL);
     sqlite3_stmt *q = NULL;
     /* a journal a crash left is copied as if folded (a cleanly stopped store has none) */
-    if (two && hg_store_sqlite_overlay(src, "m", NULL) < 0) {
+    if (two && hg_store_sqlite_overlay(src, "m") < 0) {
         fprintf(stderr, "migrate: cannot read the store's journal: %s\n", sqlite3_errmsg(src));
         rc = HG_ESTORE;
         goto out;

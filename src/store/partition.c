@@ -10,6 +10,7 @@
  */
 #include "store/partition.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,7 +80,7 @@ static const struct coll_rule {
     /* rooms (src/rooms) */
     {"rooms", 0, R_RM_KEY, 0},
     /* the event log (src/logs): its ops name the table */
-    {"events", 0, R_NONE, 1},
+    {"events", 0, R_NONE, 0},
 };
 
 static const struct coll_rule *rule_of(const char *coll, const char **rest)
@@ -94,8 +95,23 @@ static const struct coll_rule *rule_of(const char *coll, const char **rest)
     return NULL;
 }
 
+static unsigned char history_first[256]; /* 1: a history collection's name starts so */
+static pthread_once_t history_once = PTHREAD_ONCE_INIT;
+
+static void history_init(void)
+{
+    for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
+        if (colls[i].history)
+            history_first[(unsigned char)colls[i].name[0]] = 1;
+}
+
 int hg_store_is_history(const char *coll)
 {
+    /* asked for every op of every commit (several threads): most collections are told apart
+     * by their first byte */
+    pthread_once(&history_once, history_init);
+    if (!history_first[(unsigned char)coll[0]])
+        return 0;
     const char *rest;
     const struct coll_rule *r = rule_of(coll, &rest);
     return r && r->history;

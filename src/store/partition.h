@@ -60,13 +60,14 @@
 int hg_partition_of(const char *coll, const char *key);
 
 /* History: records written on a hot path and mostly read back as history (a wallet, its
- * ledger, purchases, receipts and idempotency keys) and the event log ("events"). The embedded
- * store keeps them in history.db, written through a journal in hangar.db and folded in in bulk
- * (store/sqlite.c); the store keeps their unfolded writes in memory (store.c). 1 for such a
- * collection (or "events"). */
+ * ledger, purchases, receipts and idempotency keys). The embedded store keeps them in
+ * history.db, written through a journal in hangar.db and folded in in bulk (store/sqlite.c);
+ * the store keeps their unfolded writes in memory (store.c). 1 for such a collection. (The
+ * event log is not: it is appended in place, mostly in order already, and a fold would only
+ * add work: bench/README.md.) */
 int hg_store_is_history(const char *coll);
-/* The history collections as the table names them (name, family: 1 for "<name>/<…>"),
- * "events" left out; returns how many there are (fills at most cap). */
+/* The history collections as the table names them (name, family: 1 for "<name>/<…>");
+ * returns how many there are (fills at most cap). */
 size_t hg_store_history_families(const char **names, int *family, size_t cap);
 
 /* Write part's name ("control", "p07", "fq15", …) into out; returns its length (0 and "" for an

@@ -6,34 +6,36 @@
  *
  *   hangar.db
  *     records(coll TEXT, key TEXT, value TEXT NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID
- *     journal(seq INTEGER PRIMARY KEY, jseq, kind, coll, key, value, ev_id, ev_time, ev_type,
- *             ev_player, ev_attrs)                     -- history ops not folded yet
- *   history.db
- *     records(…as above…)                              -- the history collections' records
  *     events(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, type TEXT NOT NULL, player TEXT,
  *            attrs TEXT)                               -- the event log (logs/logs.h)
  *       indexes events_type(type, id), events_player(player, id), events_time(time_ms),
  *               events_type_time(type, time_ms)       -- the retention sweep
+ *     journal(seq INTEGER PRIMARY KEY, jseq, kind, coll, key, value, ev_id, ev_time, ev_type,
+ *             ev_player, ev_attrs)                     -- history ops not folded yet
+ *   history.db
+ *     records(…as above…)                              -- the history collections' records
  *     folded(seq)                                      -- the last journal row folded in
  *
  * History (store/partition.h hg_store_is_history: a wallet, its ledger, purchases, receipts,
- * idempotency keys, and every event) is written on hot paths and read back as history. A batch
- * writes its history ops as journal rows, appended, in the same hangar.db transaction as its
- * other ops (so a purchase and its payment event commit together, and are acknowledged once
- * that is durable); the index lane folds the journal into history.db (st_index: the rows after
+ * idempotency keys) is written on hot paths and read back as history. A batch writes its
+ * history ops as journal rows, appended, in the same hangar.db transaction as its other ops (so
+ * a purchase and its payment event commit together, and are acknowledged once that is
+ * durable); the index lane folds the journal into history.db (st_index: the rows after
  * `folded`, sorted by collection and key, the last write of each record, in one history.db
  * transaction that moves `folded` on). A purchase's records thus reach their B-tree places
  * thousands at a time instead of each commit rewriting a page per record, and the fold runs
  * beside the writer, not in front of it. The writer deletes folded rows later (JOURNAL_GC_MIN).
  * A crash between a fold and the deletion leaves rows at or below `folded`, skipped. Version 2
- * stores (one file) move their history records and events to history.db at open.
+ * stores (one file) move their history records to history.db at open. The event log is not
+ * history: it is appended in order already, and folding it only doubled its work (a fold of
+ * 400,000 events took 11 s and fell behind ingest: bench/README.md).
  *
  * Connections and threads: the writer lane owns `db` (hangar.db); the index lane owns `hdb`
  * (history.db) and `jdb` (hangar.db, read-only, to read the journal); the reader lane has its
- * own connection (history.db, hangar.db attached read-only as `m`). In WAL mode each reads
- * while the others commit and sees only committed transactions; each read is one statement,
- * reset when done, so no read holds a snapshot (and holds back checkpoints) between pages.
- * load() and a start-up put_now run on the loop thread while the store holds the writer and
+ * own connection (history.db, hangar.db attached read-only as `m`: plain records, events). In WAL
+ * mode each reads while the others commit and sees only committed transactions; each read is one
+ * statement, reset when done, so no read holds a snapshot (and holds back checkpoints) between
+ * pages. load() and a start-up put_now run on the loop thread while the store holds the writer and
  * index lanes off (hg_lane_hold): the connections are opened without SQLite's mutex, so two
  * threads must never use one at the same time. (Before the hold, clean-up commits queued by
  * modules while loading ran on the writer during later loads: after such a start every commit
@@ -64,6 +66,9 @@
 #include "store/store.h"
 
 #define SCHEMA_VERSION 3
+#define JOURNAL_FOLD_MAX 32768 /* rows a fold takes at most */
+#define HG_STR_(x) #x
+#define HG_STR(x) HG_STR_(x)
 
 typedef struct sqlite_state {
     const hg_store_reads_t *reads; /* first: the store finds its history reads here */
@@ -78,21 +83,22 @@ typedef struct sqlite_state {
     sqlite3_stmt *rollback;
     sqlite3_stmt *j_add;
     sqlite3_stmt *j_gc;
+    sqlite3_stmt *ev_add;
+    sqlite3_stmt *ev_del;
     int64_t gc_done; /* journal rows <= this are deleted */
     /* the index lane's: history.db (history records, events) and a read-only hangar.db */
     sqlite3 *hdb;
     sqlite3 *jdb;
     sqlite3_stmt *h_put;
     sqlite3_stmt *h_del;
-    sqlite3_stmt *h_ev_add;
-    sqlite3_stmt *h_ev_del;
     sqlite3_stmt *h_begin;
     sqlite3_stmt *h_commit;
     sqlite3_stmt *h_rollback;
     sqlite3_stmt *h_mark;
     sqlite3_stmt *j_after;
     int64_t folded;          /* the last journal row in history.db */
-    uint64_t folded_jseq;    /* its transaction number (this run's; 0 before the first fold) */
+    uint64_t folded_jseq;    /* every transaction <= this is folded (this run's numbers) */
+    uint64_t last_jseq;      /* the last folded row's transaction */
     _Atomic int64_t gc_upto; /* the index lane tells the writer: rows <= this are folded */
 } sqlite_state_t;
 
@@ -148,9 +154,8 @@ static const hg_store_reads_t sqlite_reads;
     "CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time_ms);"
 /* history.db: the history records, the event log, and how far the journal is folded in */
 #define HISTORY_SCHEMA                                                                             \
-    RECORDS_SCHEMA EVENTS_SCHEMA "CREATE TABLE IF NOT EXISTS folded(seq INTEGER NOT NULL);"        \
-                                 "INSERT INTO folded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM "    \
-                                 "folded);"
+    RECORDS_SCHEMA "CREATE TABLE IF NOT EXISTS folded(seq INTEGER NOT NULL);"                      \
+                   "INSERT INTO folded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM folded);"
 
 /* An SQL condition true for the history collections' records (hg_store_is_history). */
 static void history_where(hg_buf_t *b)
@@ -173,10 +178,10 @@ static void st_close(void *state)
     sqlite_state_t *st = state;
     if (st == NULL)
         return;
-    sqlite3_stmt *stmts[] = {st->put,      st->del,        st->begin,    st->commit,
-                             st->rollback, st->j_add,      st->j_gc,     st->h_put,
-                             st->h_del,    st->h_ev_add,   st->h_ev_del, st->h_begin,
-                             st->h_commit, st->h_rollback, st->h_mark,   st->j_after};
+    sqlite3_stmt *stmts[] = {st->put,      st->del,        st->begin,  st->commit,
+                             st->rollback, st->j_add,      st->j_gc,   st->h_put,
+                             st->h_del,    st->ev_add,     st->ev_del, st->h_begin,
+                             st->h_commit, st->h_rollback, st->h_mark, st->j_after};
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
         sqlite3_finalize(stmts[i]);
     sqlite3_close(st->db);
@@ -223,11 +228,7 @@ static int set_schema_version(sqlite_state_t *st, hg_error_t *err)
         hg_buf_puts(&sql, "INSERT OR REPLACE INTO main.records SELECT coll, key, value FROM "
                           "old.records WHERE ");
         history_where(&sql);
-        hg_buf_puts(&sql, ";");
-        if (version >= 2)
-            hg_buf_puts(&sql, "INSERT OR REPLACE INTO main.events SELECT id, time_ms, type, "
-                              "player, attrs FROM old.events;");
-        hg_buf_puts(&sql, "COMMIT; DETACH old;");
+        hg_buf_puts(&sql, "; COMMIT; DETACH old;");
         if ((rc = exec(st->hdb, sql.data, err)) < 0) {
             exec(st->hdb, "ROLLBACK", NULL);
             exec(st->hdb, "DETACH old", NULL);
@@ -235,11 +236,11 @@ static int set_schema_version(sqlite_state_t *st, hg_error_t *err)
         }
     }
     sql.len = 0;
-    hg_buf_puts(&sql, "BEGIN IMMEDIATE;" JOURNAL_SCHEMA);
+    hg_buf_puts(&sql, "BEGIN IMMEDIATE;" JOURNAL_SCHEMA EVENTS_SCHEMA);
     if (version > 0) {
         hg_buf_puts(&sql, "DELETE FROM records WHERE ");
         history_where(&sql);
-        hg_buf_puts(&sql, "; DROP TABLE IF EXISTS events;");
+        hg_buf_puts(&sql, ";");
     }
     hg_buf_puts(&sql, "PRAGMA user_version=3; COMMIT");
     if ((rc = exec(st->db, sql.data, err)) < 0) {
@@ -247,9 +248,8 @@ static int set_schema_version(sqlite_state_t *st, hg_error_t *err)
         goto out;
     }
     if (version > 0)
-        HG_LOG(HG_LOG_INFO, "store",
-               "schema upgraded from=%d to=%d (history records and events moved to %s)", version,
-               SCHEMA_VERSION, st->hpath);
+        HG_LOG(HG_LOG_INFO, "store", "schema upgraded from=%d to=%d (history records moved to %s)",
+               version, SCHEMA_VERSION, st->hpath);
 out:
     hg_buf_free(&sql);
     return rc;
@@ -346,17 +346,16 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
                       &st->h_put, err)) < 0 ||
         (rc = prepare(st->hdb, "DELETE FROM records WHERE coll=? AND key=?", &st->h_del, err)) <
             0 ||
-        (rc = prepare(st->hdb,
-                      "INSERT OR REPLACE INTO events(id,time_ms,type,player,attrs) "
-                      "VALUES(?,?,?,?,?)",
-                      &st->h_ev_add, err)) < 0 ||
-        (rc = prepare(st->hdb, "DELETE FROM events WHERE id=?", &st->h_ev_del, err)) < 0 ||
+        (rc = prepare(st->db, "INSERT INTO events(id,time_ms,type,player,attrs) VALUES(?,?,?,?,?)",
+                      &st->ev_add, err)) < 0 ||
+        (rc = prepare(st->db, "DELETE FROM events WHERE id=?", &st->ev_del, err)) < 0 ||
         (rc = prepare(st->hdb, "BEGIN IMMEDIATE", &st->h_begin, err)) < 0 ||
         (rc = prepare(st->hdb, "COMMIT", &st->h_commit, err)) < 0 ||
         (rc = prepare(st->hdb, "ROLLBACK", &st->h_rollback, err)) < 0 ||
         (rc = prepare(st->hdb, "UPDATE folded SET seq=?", &st->h_mark, err)) < 0 ||
         (rc = prepare(st->jdb,
-                      "SELECT seq, " JOURNAL_COLUMNS " FROM journal WHERE seq > ? ORDER BY seq",
+                      "SELECT seq, " JOURNAL_COLUMNS
+                      " FROM journal WHERE seq > ? ORDER BY seq LIMIT " HG_STR(JOURNAL_FOLD_MAX),
                       &st->j_after, err)) < 0)
         goto out;
     sqlite3_stmt *q = NULL;
@@ -399,8 +398,7 @@ static int step_reset(sqlite3_stmt *stmt)
 
 static int op_is_history(const hg_store_op_t *op)
 {
-    return op->kind == HG_STORE_EVENT_ADD || op->kind == HG_STORE_EVENT_DEL ||
-           hg_store_is_history(op->coll);
+    return (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL) && hg_store_is_history(op->coll);
 }
 
 /* Writer: append one history op. */
@@ -562,12 +560,15 @@ static int jrows_apply(const apply_stmts_t *a, jrows_t *rows)
     return rc;
 }
 
-/* Index lane (or the loop at open): fold every journal row after `folded` into history.db in
- * one transaction that also records how far it folded; then the writer may delete them. */
-static int st_index(void *state, uint64_t *upto)
+/* Index lane (or the loop at open): fold the journal rows after `folded` (JOURNAL_FOLD_MAX at
+ * most: a fold's dirty pages must fit the page cache, or SQLite spills them mid-transaction and
+ * a fold of 400,000 events took 11 s) into history.db in one transaction that also records how
+ * far it folded; then the writer may delete them. */
+static int st_index(void *state, uint64_t *upto, size_t *nrows)
 {
     sqlite_state_t *st = state;
     jrows_t rows = {0};
+    *nrows = 0;
     sqlite3_bind_int64(st->j_after, 1, st->folded);
     int rc = jrows_read(st->j_after, &rows);
     sqlite3_clear_bindings(st->j_after);
@@ -576,16 +577,24 @@ static int st_index(void *state, uint64_t *upto)
     if (rc == 0 && rows.n) {
         int64_t last = rows.v[rows.n - 1]->seq;
         uint64_t last_jseq = rows.v[rows.n - 1]->jseq;
-        apply_stmts_t a = {st->h_put, st->h_del, st->h_ev_add, st->h_ev_del};
+        apply_stmts_t a = {st->h_put, st->h_del, NULL, NULL}; /* no event is history */
+        struct timespec T0, T1, T2;
+        clock_gettime(CLOCK_MONOTONIC, &T0);
         rc = step_reset(st->h_begin);
         if (rc == 0)
             rc = jrows_apply(&a, &rows);
+        clock_gettime(CLOCK_MONOTONIC, &T1);
         if (rc == 0) {
             sqlite3_bind_int64(st->h_mark, 1, last);
             rc = step_reset(st->h_mark);
         }
         if (rc == 0)
             rc = step_reset(st->h_commit);
+        clock_gettime(CLOCK_MONOTONIC, &T2);
+        if (getenv("HG_JDBG"))
+            fprintf(stderr, "fold rows=%zu apply=%.1fms commit=%.1fms\n", rows.n,
+                    (T1.tv_sec - T0.tv_sec) * 1e3 + (T1.tv_nsec - T0.tv_nsec) / 1e6,
+                    (T2.tv_sec - T1.tv_sec) * 1e3 + (T2.tv_nsec - T1.tv_nsec) / 1e6);
         if (rc < 0) {
             HG_LOG(HG_LOG_ERROR, "store", "sqlite journal fold: %s", sqlite3_errmsg(st->hdb));
             step_reset(st->h_rollback);
@@ -593,19 +602,26 @@ static int st_index(void *state, uint64_t *upto)
         if (hg_sqlite_wb_flush(st->hdb) != SQLITE_OK)
             HG_LOG(HG_LOG_WARN, "store", "sqlite: a buffered write after the transaction failed");
         if (rc == 0) {
+            /* a full read may have cut the last transaction's rows short: it counts as folded
+             * once the next fold reads past it */
             st->folded = last;
-            st->folded_jseq = last_jseq;
+            st->last_jseq = last_jseq;
+            st->folded_jseq = rows.n == JOURNAL_FOLD_MAX ? last_jseq - 1 : last_jseq;
             atomic_store(&st->gc_upto, last);
+            *nrows = rows.n;
         }
     }
+    if (rc == 0 && rows.n == 0) /* nothing after the last row folded: its transaction is whole */
+        st->folded_jseq = st->last_jseq;
     jrows_free(&rows);
     *upto = st->folded_jseq;
     return rc;
 }
 
-/* Rows folded are deleted from the journal (in a writer batch) this many at a time, all but the
- * last folded one (j_gc says why). */
+/* Rows folded are deleted from the journal (in a writer batch) from this many, at most MAX a
+ * batch, all but the last folded one (j_gc says why). */
 #define JOURNAL_GC_MIN 1024
+#define JOURNAL_GC_MAX 8192
 
 static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
 {
@@ -616,6 +632,8 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
         return rc;
     }
     int64_t gc = atomic_load(&st->gc_upto);
+    if (gc - st->gc_done > JOURNAL_GC_MAX) /* a bounded delete per batch: commits stay short */
+        gc = st->gc_done + JOURNAL_GC_MAX;
     if (gc - st->gc_done >= JOURNAL_GC_MIN) {
         sqlite3_bind_int64(st->j_gc, 1, gc);
         rc = step_reset(st->j_gc);
@@ -626,11 +644,28 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
             rc = journal_add(st, op);
             continue;
         }
-        sqlite3_stmt *stmt = op->kind == HG_STORE_PUT ? st->put : st->del;
-        sqlite3_bind_text(stmt, 1, op->coll, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, op->key, -1, SQLITE_STATIC);
-        if (op->kind == HG_STORE_PUT)
-            sqlite3_bind_text(stmt, 3, op->value, -1, SQLITE_STATIC);
+        sqlite3_stmt *stmt;
+        switch (op->kind) {
+        case HG_STORE_EVENT_ADD:
+            stmt = st->ev_add;
+            sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->ev_id);
+            sqlite3_bind_int64(stmt, 2, op->ev_time_ms);
+            sqlite3_bind_text(stmt, 3, op->ev_type, -1, SQLITE_STATIC);
+            bind_text_or_null(stmt, 4, op->ev_player);
+            bind_text_or_null(stmt, 5, op->ev_attrs);
+            break;
+        case HG_STORE_EVENT_DEL:
+            stmt = st->ev_del;
+            sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->ev_id);
+            break;
+        default:
+            stmt = op->kind == HG_STORE_PUT ? st->put : st->del;
+            sqlite3_bind_text(stmt, 1, op->coll, -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 2, op->key, -1, SQLITE_STATIC);
+            if (op->kind == HG_STORE_PUT)
+                sqlite3_bind_text(stmt, 3, op->value, -1, SQLITE_STATIC);
+            break;
+        }
         rc = step_reset(stmt);
     }
     if (rc == 0)
@@ -735,8 +770,9 @@ static int rd_open(void *state, void **reader, hg_error_t *err)
                            -1, &rd->get[0], NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(rd->db, "SELECT key, value FROM m.records WHERE coll=?1 AND key=?2", -1,
                            &rd->get[1], NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(rd->db, "SELECT type FROM events WHERE type > ?1 ORDER BY type LIMIT 1",
-                           -1, &rd->next_type, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(rd->db,
+                           "SELECT type FROM m.events WHERE type > ?1 ORDER BY type LIMIT 1", -1,
+                           &rd->next_type, NULL) != SQLITE_OK) {
         rc = hg_error_set(err, HG_ESTORE, "sqlite prepare (reader): %s", sqlite3_errmsg(rd->db));
         goto out;
     }
@@ -846,7 +882,7 @@ static int rd_events(void *reader, const hg_store_event_query_t *eq, hg_store_ev
                 (eq->by_time ? 16 : 0);
     char sql[400];
     snprintf(sql, sizeof(sql),
-             "SELECT id, time_ms, type, player, attrs FROM events WHERE %s%s%s%s%s ORDER BY %s "
+             "SELECT id, time_ms, type, player, attrs FROM m.events WHERE %s%s%s%s%s ORDER BY %s "
              "LIMIT ?7",
              eq->by_time ? "1" : "id > ?1", eq->type ? " AND type = ?2" : "",
              eq->player ? " AND player = ?3" : "", has_from ? " AND time_ms >= ?4" : "",
@@ -927,7 +963,7 @@ static int st_last_event_id(void *state, uint64_t *out)
     sqlite3_stmt *q = NULL;
     int rc = HG_ESTORE;
     *out = 0;
-    if (sqlite3_prepare_v2(st->hdb, "SELECT max(id) FROM events", -1, &q, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(st->db, "SELECT max(id) FROM events", -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW) {
         *out = (uint64_t)sqlite3_column_int64(q, 0); /* NULL (no events) reads as 0 */
         rc = 0;
@@ -961,7 +997,7 @@ const hg_store_backend_t hg_store_sqlite = {
 
 /* ---- the journal for readers of the files (check, migrate) ---- */
 
-int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema, const char *events_where)
+int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema)
 {
     sqlite3_stmt *q = NULL;
     jrows_t rows = {0};
@@ -996,23 +1032,15 @@ int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema, const char *events
     rows.n = keep;
     if (keep == 0)
         goto out;
-    snprintf(sql, sizeof(sql),
-             "CREATE TEMP TABLE records(coll TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT "
-             "NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID;"
-             "INSERT INTO temp.records SELECT coll, key, value FROM main.records;"
-             "CREATE TEMP TABLE events(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, type "
-             "TEXT NOT NULL, player TEXT, attrs TEXT);"
-             "INSERT INTO temp.events SELECT id, time_ms, type, player, attrs FROM main.events%s%s",
-             events_where ? " WHERE " : "", events_where ? events_where : "");
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+    if (sqlite3_exec(db,
+                     "CREATE TEMP TABLE records(coll TEXT NOT NULL, key TEXT NOT NULL, value TEXT "
+                     "NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID;"
+                     "INSERT INTO temp.records SELECT coll, key, value FROM main.records",
+                     NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp.records VALUES(?,?,?)", -1, &a.put,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "DELETE FROM temp.records WHERE coll=? AND key=?", -1, &a.del,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp.events VALUES(?,?,?,?,?)", -1,
-                           &a.ev_add, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "DELETE FROM temp.events WHERE id=?", -1, &a.ev_del, NULL) !=
-            SQLITE_OK) {
+                           NULL) != SQLITE_OK) {
         rc = HG_ESTORE;
         goto out;
     }

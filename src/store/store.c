@@ -20,9 +20,9 @@
  * by collection and key holding the latest value, and a third lane, the store index, has the
  * backend fold the journal when enough waits (index_maybe). A fold reports the number it
  * reached; the tail forgets what it covers and the reads held for it run. A get looks in the
- * tail first (its answer still goes through the reader lane, in order); a scan or event read
- * submitted while folded < done is held until a fold covers it. A failed fold fences nothing:
- * the journal keeps its rows and the held reads fail (HG_ESTORE).
+ * tail first (its answer still goes through the reader lane, in order); a scan of a history
+ * collection submitted while folded < done is held until a fold covers it. A failed fold fences
+ * nothing: the journal keeps its rows and the held reads fail (HG_ESTORE).
  *
  * History reads (hg_store_scan, _get, _events, _event_types) are jobs on a second lane, the
  * store reader, whose thread owns the backend's read-only connection (hg_store_reads_t, found
@@ -63,6 +63,7 @@ struct hg_store_txn {
     uint64_t jseq;         /* > 0: it has history ops; its number (store-wide, in commit order) */
     int index_req;         /* a job of the index lane (no ops) */
     uint64_t indexed_upto; /* index_req, set by the lane: every jseq <= this is folded */
+    size_t jops;           /* history ops (journal rows); index_req: rows the fold took */
 };
 
 /* A record written by a journaled transaction and not indexed yet: its latest value. */
@@ -94,6 +95,7 @@ struct hg_store {
     uint64_t jseq_next;   /* the last journal number given */
     uint64_t jseq_done;   /* the highest journaled transaction completed */
     uint64_t indexed;     /* every journaled transaction <= this is indexed */
+    size_t jops_pending;  /* history ops durable and not folded (about: see index_done) */
     int index_inflight;   /* an index job is queued or running */
     hg_list_t held;       /* reads waiting for the index (read_job_t, through job.node) */
     hg_lane_t index_lane; /* folds the journal (backend's index) */
@@ -204,14 +206,17 @@ static void index_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
     hg_store_t *s = lane->data;
     (void)n;
     uint64_t upto = 0, t0 = hg_mono_ns();
-    int rc = s->be->index(s->state, &upto);
+    size_t rows = 0;
+    int rc = s->be->index(s->state, &upto, &rows);
     double took = (double)(hg_mono_ns() - t0) / 1e9;
     hg_list_t *q;
     hg_list_foreach (q, batch) {
         hg_store_txn_t *t = (hg_store_txn_t *)hg_container_of(q, hg_lane_job_t, node);
         t->rc = rc;
         t->indexed_upto = upto;
+        t->jops = rows;
         t->apply_s = took;
+        rows = 0; /* counted once */
     }
 }
 
@@ -236,10 +241,10 @@ static void txn_done(hg_lane_job_t *job)
         hg_store_txn_free(t);
         return;
     }
-    if (t->jseq && t->rc == 0)
-        tail_note(s, t);
     if (t->jseq && t->rc == 0) {
+        tail_note(s, t);
         s->jseq_done = t->jseq;
+        s->jops_pending += t->jops;
         index_maybe(s);
     }
     if (t->batch_head) {
@@ -281,8 +286,11 @@ int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char
     if (rc < 0)
         goto out;
     /* a journal left by a crash is folded in before anything reads the store */
-    uint64_t upto;
-    if (backend->index && (rc = backend->index(s->state, &upto)) < 0) {
+    uint64_t upto = 0;
+    size_t rows = 0;
+    while (backend->index && (rc = backend->index(s->state, &upto, &rows)) == 0 && rows > 0)
+        ;
+    if (backend->index && rc < 0) {
         backend->close(s->state);
         rc = hg_error_set(err, rc,
                           "cannot apply the store's journal to its records (%s): is the disk "
@@ -377,7 +385,6 @@ void hg_store_close(hg_store_t *s)
     hg_free(s);
 }
 
-/* The connection is ours while we read; a load from inside a load's callback keeps the hold. */
 /* ---- the journal's tail and index (loop thread) ---- */
 
 static void tail_free(tail_t *e)
@@ -436,10 +443,10 @@ static void index_submit(hg_store_t *s)
 /* Index when enough waits, or a read does. */
 static void index_maybe(hg_store_t *s)
 {
-    if (s->index_inflight || s->closing || s->fenced || s->jseq_done == s->indexed)
+    if (s->index_inflight || s->closing || s->jseq_done == s->indexed)
         return;
-    if (s->jseq_done - s->indexed >= HG_STORE_JOURNAL_TXNS ||
-        s->tail_bytes >= HG_STORE_JOURNAL_BYTES || !hg_list_empty(&s->held))
+    if (s->jops_pending >= HG_STORE_JOURNAL_OPS || s->tail_bytes >= HG_STORE_JOURNAL_BYTES ||
+        !hg_list_empty(&s->held))
         index_submit(s);
 }
 
@@ -457,6 +464,9 @@ static void index_done(hg_store_t *s, hg_store_txn_t *t)
     }
     s->stats.indexes++;
     hg_histogram_observe(&s->index_hist, t->apply_s);
+    /* rows a fold took may include some of a transaction still committing when it read: the
+     * count is a trigger, not a ledger */
+    s->jops_pending -= t->jops < s->jops_pending ? t->jops : s->jops_pending;
     if (t->indexed_upto > s->indexed) {
         s->indexed = t->indexed_upto;
         const char *k;
@@ -472,6 +482,7 @@ static void index_done(hg_store_t *s, hg_store_txn_t *t)
     index_maybe(s);
 }
 
+/* The connection is ours while we read; a load from inside a load's callback keeps the hold. */
 static void hold(hg_store_t *s)
 {
     if (s->holds++ == 0) {
@@ -620,8 +631,10 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
     if (s->be->index && t->nops) { /* history ops go through the journal (tail_note) */
         uint64_t jseq = s->jseq_next + 1;
         for (size_t i = 0; i < t->nops; i++)
-            if (hg_store_is_history(t->ops[i]->coll))
+            if (hg_store_is_history(t->ops[i]->coll)) {
                 t->ops[i]->jseq = t->jseq = jseq;
+                t->jops++;
+            }
         if (t->jseq)
             s->jseq_next = jseq;
     }
@@ -883,12 +896,11 @@ static void read_done(hg_lane_job_t *job)
     read_free(r);
 }
 
-/* Runs the read now, or holds it until the journal is indexed when it could see journaled
- * records (a scan of any collection, an event read: which ones the tail touches is not worth
- * tracking; the index folds them all at once). */
+/* Runs the read now, or holds it until the journal is folded when it could see history the
+ * fold has not reached (a scan of a history collection). */
 static void read_submit(hg_store_t *s, read_job_t *r)
 {
-    if (s->jseq_done > s->indexed && !r->answered) {
+    if (s->jseq_done > s->indexed && r->kind == READ_SCAN && hg_store_is_history(r->coll)) {
         r->need = s->jseq_done;
         hg_list_insert_tail(&s->held, &r->job.node);
         index_maybe(s);

@@ -23,15 +23,14 @@
  * callback tells it once. The failed batch's transactions get the backend's error (HG_ESTORE),
  * those refused after it HG_ESHUTDOWN.
  *
- * The journal: a backend may keep one (hg_store_backend_t.index). The ops of history
- * (store/partition.h: a wallet, its ledger, purchases, receipts, idempotency keys, and the
- * event log) become rows appended to it, so a commit of many purchases writes a few sequential
- * pages instead of one page per record it changes. The store has the backend fold the journal
- * into its history (apply its rows, sorted, the latest write per record) on a lane of its own,
- * beside the writer, when HG_STORE_JOURNAL_TXNS transactions with history ops or
- * HG_STORE_JOURNAL_BYTES of their values wait, before a scan or event read that could see them,
- * at close, and at open (a journal left by a crash). Until folded, their puts and deletes are
- * kept in memory (the tail) and hg_store_get answers from it.
+ * The journal: a backend may keep one (hg_store_backend_t.index). The puts and deletes of
+ * history (store/partition.h: a wallet, its ledger, purchases, receipts, idempotency keys)
+ * become rows appended to it, so a commit of many purchases writes a few sequential pages
+ * instead of one page per record it changes. The store has the backend fold the journal into
+ * its history (apply its rows, sorted, the latest write per record) on a lane of its own,
+ * beside the writer, when HG_STORE_JOURNAL_OPS history ops or HG_STORE_JOURNAL_BYTES of their
+ * values wait, before a scan of a history collection, at close, and at open (a journal left by
+ * a crash). Until folded, they are kept in memory (the tail) and hg_store_get answers from it.
  *
  * Threading: every function here is for the loop thread.
  */
@@ -103,30 +102,29 @@ typedef struct hg_store_backend {
     int (*apply)(void *state, hg_store_op_t *const *ops, size_t nops);
     void (*close)(void *state);
     /* Optional (NULL: the backend has no journal and applies every op in place). A backend
-     * with a journal writes every history op (store/partition.h hg_store_is_history: a history
-     * collection's put or delete, any event op) as a row appended to its journal, durable with
-     * the batch like any op, and applies them to their records and events later, in bulk, when
+     * with a journal writes every history op (a put or delete of a collection
+     * store/partition.h hg_store_is_history names) as a row appended to its journal, durable
+     * with the batch like any op, and applies them to their records later, in bulk, when
      * index() is called: every journal row not folded yet, sorted by place, in a transaction
      * of its own that does not hold up apply() (the store's index lane; the loop thread at
-     * open, before the lanes start). *upto: every transaction whose jseq <= *upto is folded.
-     * History reads and loads see history ops only once folded (store.c holds scans and event
-     * reads until then and answers gets from memory); last_event_id may assume index() ran at
-     * open. */
-    int (*index)(void *state, uint64_t *upto);
+     * open, before the lanes start), at most a bounded number of rows at a time. *upto: every
+     * transaction whose jseq <= *upto is folded; *rows: how many rows this call folded.
+     * History reads and loads see history ops only once folded (store.c holds scans of history
+     * collections until then and answers gets from memory). */
+    int (*index)(void *state, uint64_t *upto, size_t *rows);
 } hg_store_backend_t;
 
 extern const hg_store_backend_t hg_store_sqlite;
-/* The embedded store is two files in its directory: hangar.db (plain records, and the journal
- * of history ops) and history.db (the history records and the event log: store/partition.h).
+/* The embedded store is two files in its directory: hangar.db (plain records, the event log,
+ * and the journal of history ops) and history.db (the history records: store/partition.h).
  * For a program reading them on a connection of its own (hangard check, migrate): history.db
  * opened as main and hangar.db attached as jschema, inside one read transaction. When the
- * journal holds rows not folded yet, makes TEMP copies of history.db's records and events (the
- * latter only WHERE events_where, when given) with those rows applied, which the connection's
- * unqualified `records` and `events` then name. The journal is read before history.db, so the
- * two agree (a fold between them only means fewer rows to apply). Returns how many rows were
- * applied (0: nothing was created), or < 0. */
+ * journal holds rows not folded yet, makes a TEMP copy of history.db's records with those rows
+ * applied, which the connection's unqualified `records` then names. The journal is read before
+ * history.db, so the two agree (a fold between them only means fewer rows to apply). Returns
+ * how many rows were applied (0: nothing was created), or < 0. */
 struct sqlite3;
-int hg_store_sqlite_overlay(struct sqlite3 *db, const char *jschema, const char *events_where);
+int hg_store_sqlite_overlay(struct sqlite3 *db, const char *jschema);
 /* PostgreSQL (store/postgres.c): location is a libpq connection URI. A store holds the leases
  * of every partition (store/partition.h) under this node's name; hg_store_open fails with
  * HG_ENOTREADY while another node holds any of them. Configure before opening (loop thread). */
@@ -213,9 +211,9 @@ typedef struct hg_store_reads {
     int (*last_event_id)(void *state, uint64_t *out);
 } hg_store_reads_t;
 
-/* When the store indexes the journal (store.c): pending journaled transactions, and bytes of
- * their values kept in memory (docs/limits.md). */
-#define HG_STORE_JOURNAL_TXNS 4096
+/* When the store folds the journal (store.c): history ops pending, and bytes of their values
+ * kept in memory (docs/limits.md). */
+#define HG_STORE_JOURNAL_OPS 16384
 #define HG_STORE_JOURNAL_BYTES (16u << 20)
 
 typedef struct hg_store_stats {

@@ -456,7 +456,8 @@ HG_TEST(history_is_read_at_once_scanned_after_the_fold_and_kept)
     hg_store_stats(s, &st);
     if (sqlite) {
         ASSERT_EQ_INT(st.journal_pending, 3);
-        ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 3 * 5);
+        ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 3 * 4);
+        ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM events"), 3);
         ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 0);
     }
     /* a get answers the latest value at once (from the tail), a deleted record as none */
@@ -485,10 +486,10 @@ HG_TEST(history_is_read_at_once_scanned_after_the_fold_and_kept)
     ASSERT_EQ_INT(st.journal_bytes, 0);
     if (sqlite) {
         ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 2);
-        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 15);
+        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 12);
         ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 1);
     }
-    /* events wait for the fold too */
+    /* events are not history: written in place, read at once */
     hg_store_txn_t *t = hg_store_txn_new(s);
     hg_store_event_t ev = {.id = 200, .time_ms = 8, .type = "pay"};
     hg_store_event_add(t, &ev);
@@ -506,7 +507,7 @@ HG_TEST(history_is_read_at_once_scanned_after_the_fold_and_kept)
     hg_test_commit(&loop, t);
     close_on(&loop, s);
     if (sqlite)
-        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 17);
+        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 13);
     s = open_on(&loop, dir);
     load_count = 0;
     ASSERT_OK(hg_store_load(s, HIST, on_load, NULL));
@@ -552,7 +553,8 @@ HG_TEST(the_journal_numbers_upwards_after_its_folded_rows_are_deleted)
     hg_test_rmtree(dir);
 }
 
-/* A store of schema 2 (one file) moves its history records and events to history.db at open;
+/* A store of schema 2 (one file) moves its history records to history.db at open (its events
+ * stay);
  * a store whose history.db went missing does not open (an empty one would lose the wallets). */
 HG_TEST(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refused)
 {
@@ -593,7 +595,7 @@ HG_TEST(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refuse
     ASSERT_EQ_INT(g->n, 1);
     close_on(&loop, s);
     ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 3);
-    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM events"), 1);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM events"), 1);
     ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 2);
     ASSERT_EQ_INT(file_count(dir, "hangar.db", "PRAGMA user_version"), 3);
     /* history.db gone: refused, and nothing made in its place */
@@ -630,14 +632,14 @@ HG_TEST(a_journal_left_by_a_crash_is_folded_at_open)
                         .ev_id = 9,
                         .ev_time_ms = 1,
                         .ev_type = "payment.purchase",
-                        .ev_attrs = "{}",
-                        .jseq = 2};
+                        .ev_attrs = "{}"};
     hg_store_op_t plain = {.kind = HG_STORE_PUT, .coll = "plain", .key = "k", .value = "{}"};
     hg_store_op_t *ops[] = {&put1, &ev, &put2, &plain};
     ASSERT_OK(hg_store_sqlite.apply(state, ops, 4));
     hg_store_sqlite.close(state);
-    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 3);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 2);
     ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 1);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM events"), 1);
     /* a reader of the files sees the journal applied */
     char path[128];
     snprintf(path, sizeof(path), "%s/history.db", dir);
@@ -647,10 +649,10 @@ HG_TEST(a_journal_left_by_a_crash_is_folded_at_open)
     char sql[256];
     snprintf(sql, sizeof(sql), "ATTACH '%s/hangar.db' AS hg; BEGIN", dir);
     ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    ASSERT_EQ_INT(hg_store_sqlite_overlay(db, "hg", NULL), 3);
+    ASSERT_EQ_INT(hg_store_sqlite_overlay(db, "hg"), 2);
     ASSERT_EQ_INT(sqlite3_prepare_v2(db,
                                      "SELECT (SELECT value FROM records WHERE coll='" HIST
-                                     "' AND key='k'), (SELECT count(*) FROM events)",
+                                     "' AND key='k'), (SELECT count(*) FROM hg.events)",
                                      -1, &q, NULL),
                   SQLITE_OK);
     ASSERT_EQ_INT(sqlite3_step(q), SQLITE_ROW);
@@ -663,7 +665,7 @@ HG_TEST(a_journal_left_by_a_crash_is_folded_at_open)
     hg_store_t *s;
     uv_loop_init(&loop);
     ASSERT_OK(hg_store_open(&loop, &hg_store_sqlite, dir, 8, &s, &err));
-    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 3);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT seq FROM folded"), 2);
     load_count = 0;
     ASSERT_OK(hg_store_load(s, HIST, on_load, NULL));
     ASSERT_EQ_INT(load_count, 1);

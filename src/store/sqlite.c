@@ -24,7 +24,7 @@
  * `folded`, sorted by collection and key, the last write of each record, in one history.db
  * transaction that moves `folded` on). A purchase's records thus reach their B-tree places
  * thousands at a time instead of each commit rewriting a page per record, and the fold runs
- * beside the writer, not in front of it. The writer deletes folded rows later (JOURNAL_GC_MIN).
+ * beside the writer, not in front of it. The writer empties folded journal tables (JOURNAL_SWITCH).
  * A crash between a fold and the deletion leaves rows at or below `folded`, skipped. Version 2
  * stores (one file) move their history records to history.db at open. The event log is not
  * history: it is appended in order already, and folding it only doubled its work (a fold of
@@ -81,11 +81,14 @@ typedef struct sqlite_state {
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
-    sqlite3_stmt *j_add;
-    sqlite3_stmt *j_gc;
+    sqlite3_stmt *j_add[2];   /* into journal0, journal1 */
+    sqlite3_stmt *j_clear[2]; /* DELETE FROM journalN: SQLite's truncate, page by page */
     sqlite3_stmt *ev_add;
     sqlite3_stmt *ev_del;
-    int64_t gc_done; /* journal rows <= this are deleted */
+    int cur;            /* the journal table appended to */
+    int64_t next_seq;   /* the next row's seq */
+    int64_t rows[2];    /* rows in each table */
+    int64_t max_seq[2]; /* the largest seq in each (0: empty) */
     /* the index lane's: history.db (history records, events) and a read-only hangar.db */
     sqlite3 *hdb;
     sqlite3 *jdb;
@@ -135,12 +138,18 @@ static int check_writable(const char *path, const char *what, hg_error_t *err)
 static const hg_store_reads_t sqlite_reads;
 
 /* The journal (store.h, "The journal"): one row per history op, appended (an INTEGER PRIMARY
- * KEY: a commit's rows go to the last pages), folded into history.db by st_index. kind is the
- * op's hg_store_op_kind_t; value a put's text; jseq the store's transaction number. */
-#define JOURNAL_SCHEMA                                                                             \
-    "CREATE TABLE IF NOT EXISTS journal(seq INTEGER PRIMARY KEY, jseq INTEGER NOT NULL,"           \
+ * KEY given in order: a commit's rows go to the last pages), folded into history.db by
+ * st_index. kind is the op's hg_store_op_kind_t; value a put's text; jseq the store's
+ * transaction number. Two tables, used in turn: the writer appends to one until it holds
+ * JOURNAL_SWITCH rows and the other is empty, then to the other; a table whose rows are all
+ * folded is emptied whole (DELETE without WHERE: SQLite frees its pages without visiting a
+ * row). Deleting folded rows one by one cost the writer half of event ingest after a purchase
+ * run (bench/README.md). seq runs on across both and across restarts. */
+#define JOURNAL_TABLE(n)                                                                           \
+    "CREATE TABLE IF NOT EXISTS journal" n "(seq INTEGER PRIMARY KEY, jseq INTEGER NOT NULL,"      \
     " kind INTEGER NOT NULL, coll TEXT, key TEXT, value TEXT, ev_id INTEGER, ev_time INTEGER,"     \
     " ev_type TEXT, ev_player TEXT, ev_attrs TEXT);"
+#define JOURNAL_SCHEMA JOURNAL_TABLE("0") JOURNAL_TABLE("1")
 #define JOURNAL_COLUMNS "jseq, kind, coll, key, value, ev_id, ev_time, ev_type, ev_player, ev_attrs"
 #define RECORDS_SCHEMA                                                                             \
     "CREATE TABLE IF NOT EXISTS records(coll TEXT NOT NULL, key TEXT NOT NULL,"                    \
@@ -178,10 +187,10 @@ static void st_close(void *state)
     sqlite_state_t *st = state;
     if (st == NULL)
         return;
-    sqlite3_stmt *stmts[] = {st->put,      st->del,        st->begin,  st->commit,
-                             st->rollback, st->j_add,      st->j_gc,   st->h_put,
-                             st->h_del,    st->ev_add,     st->ev_del, st->h_begin,
-                             st->h_commit, st->h_rollback, st->h_mark, st->j_after};
+    sqlite3_stmt *stmts[] = {
+        st->put,      st->del,        st->begin,  st->commit,  st->rollback,   st->j_add[0],
+        st->j_add[1], st->h_put,      st->h_del,  st->ev_add,  st->ev_del,     st->h_begin,
+        st->h_commit, st->h_rollback, st->h_mark, st->j_after, st->j_clear[0], st->j_clear[1]};
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
         sqlite3_finalize(stmts[i]);
     sqlite3_close(st->db);
@@ -336,12 +345,14 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         (rc = prepare(st->db, "BEGIN IMMEDIATE", &st->begin, err)) < 0 ||
         (rc = prepare(st->db, "COMMIT", &st->commit, err)) < 0 ||
         (rc = prepare(st->db, "ROLLBACK", &st->rollback, err)) < 0 ||
-        (rc =
-             prepare(st->db, "INSERT INTO journal(" JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?)",
-                     &st->j_add, err)) < 0 ||
-        /* the last folded row stays: a new row's seq is the largest + 1, so an empty journal
-         * would number from 1 again, below `folded`, and the fold would never see those rows */
-        (rc = prepare(st->db, "DELETE FROM journal WHERE seq < ?", &st->j_gc, err)) < 0 ||
+        (rc = prepare(
+             st->db, "INSERT INTO journal0(seq, " JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+             &st->j_add[0], err)) < 0 ||
+        (rc = prepare(
+             st->db, "INSERT INTO journal1(seq, " JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+             &st->j_add[1], err)) < 0 ||
+        (rc = prepare(st->db, "DELETE FROM journal0", &st->j_clear[0], err)) < 0 ||
+        (rc = prepare(st->db, "DELETE FROM journal1", &st->j_clear[1], err)) < 0 ||
         (rc = prepare(st->hdb, "INSERT OR REPLACE INTO records(coll,key,value) VALUES(?,?,?)",
                       &st->h_put, err)) < 0 ||
         (rc = prepare(st->hdb, "DELETE FROM records WHERE coll=? AND key=?", &st->h_del, err)) <
@@ -355,7 +366,8 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         (rc = prepare(st->hdb, "UPDATE folded SET seq=?", &st->h_mark, err)) < 0 ||
         (rc = prepare(st->jdb,
                       "SELECT seq, " JOURNAL_COLUMNS
-                      " FROM journal WHERE seq > ? ORDER BY seq LIMIT " HG_STR(JOURNAL_FOLD_MAX),
+                      " FROM journal0 WHERE seq > ?1 UNION ALL SELECT seq, " JOURNAL_COLUMNS
+                      " FROM journal1 WHERE seq > ?1 ORDER BY 1 LIMIT " HG_STR(JOURNAL_FOLD_MAX),
                       &st->j_after, err)) < 0)
         goto out;
     sqlite3_stmt *q = NULL;
@@ -366,9 +378,26 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         goto out;
     }
     st->folded = sqlite3_column_int64(q, 0);
-    st->gc_done = 0;
     atomic_store(&st->gc_upto, st->folded);
     sqlite3_finalize(q);
+    q = NULL;
+    /* where the journal stands: each table's rows and largest seq; append after the largest */
+    for (int t = 0; t < 2; t++) {
+        char sql[80];
+        snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(max(seq), 0) FROM journal%d", t);
+        if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK ||
+            sqlite3_step(q) != SQLITE_ROW) {
+            sqlite3_finalize(q);
+            rc = hg_error_set(err, HG_ESTORE, "sqlite: %s: %s", st->path, sqlite3_errmsg(st->db));
+            goto out;
+        }
+        st->rows[t] = sqlite3_column_int64(q, 0);
+        st->max_seq[t] = sqlite3_column_int64(q, 1);
+        sqlite3_finalize(q);
+        q = NULL;
+    }
+    st->cur = st->max_seq[1] > st->max_seq[0];
+    st->next_seq = (st->max_seq[st->cur] > st->folded ? st->max_seq[st->cur] : st->folded) + 1;
     st->reads = &sqlite_reads;
     *state = st;
     st = NULL;
@@ -404,20 +433,24 @@ static int op_is_history(const hg_store_op_t *op)
 /* Writer: append one history op. */
 static int journal_add(sqlite_state_t *st, const hg_store_op_t *op)
 {
-    sqlite3_stmt *q = st->j_add;
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)op->jseq);
-    sqlite3_bind_int(q, 2, (int)op->kind);
+    sqlite3_stmt *q = st->j_add[st->cur];
+    int64_t seq = st->next_seq++;
+    sqlite3_bind_int64(q, 1, seq);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)op->jseq);
+    sqlite3_bind_int(q, 3, (int)op->kind);
     if (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL) {
-        sqlite3_bind_text(q, 3, op->coll, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, op->key, -1, SQLITE_STATIC);
-        bind_text_or_null(q, 5, op->value);
+        sqlite3_bind_text(q, 4, op->coll, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 5, op->key, -1, SQLITE_STATIC);
+        bind_text_or_null(q, 6, op->value);
     } else {
-        sqlite3_bind_int64(q, 6, (sqlite3_int64)op->ev_id);
-        sqlite3_bind_int64(q, 7, op->ev_time_ms);
-        bind_text_or_null(q, 8, op->ev_type);
-        bind_text_or_null(q, 9, op->ev_player);
-        bind_text_or_null(q, 10, op->ev_attrs);
+        sqlite3_bind_int64(q, 7, (sqlite3_int64)op->ev_id);
+        sqlite3_bind_int64(q, 8, op->ev_time_ms);
+        bind_text_or_null(q, 9, op->ev_type);
+        bind_text_or_null(q, 10, op->ev_player);
+        bind_text_or_null(q, 11, op->ev_attrs);
     }
+    st->rows[st->cur]++;
+    st->max_seq[st->cur] = seq;
     return step_reset(q);
 }
 
@@ -618,10 +651,8 @@ static int st_index(void *state, uint64_t *upto, size_t *nrows)
     return rc;
 }
 
-/* Rows folded are deleted from the journal (in a writer batch) from this many, at most MAX a
- * batch, all but the last folded one (j_gc says why). */
-#define JOURNAL_GC_MIN 1024
-#define JOURNAL_GC_MAX 8192
+/* Rows a journal table takes before the writer turns to the other (once that one is empty). */
+#define JOURNAL_SWITCH 65536
 
 static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
 {
@@ -631,13 +662,15 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
         HG_LOG(HG_LOG_ERROR, "store", "sqlite begin: %s", sqlite3_errmsg(st->db));
         return rc;
     }
-    int64_t gc = atomic_load(&st->gc_upto);
-    if (gc - st->gc_done > JOURNAL_GC_MAX) /* a bounded delete per batch: commits stay short */
-        gc = st->gc_done + JOURNAL_GC_MAX;
-    if (gc - st->gc_done >= JOURNAL_GC_MIN) {
-        sqlite3_bind_int64(st->j_gc, 1, gc);
-        rc = step_reset(st->j_gc);
-    }
+    /* the journal table not appended to, once folded whole, is emptied; the one appended to
+     * changes when it is full and the other empty (a failed batch fences the store, so these
+     * counts need no undo) */
+    int other = !st->cur;
+    if (st->rows[other] && atomic_load(&st->gc_upto) >= st->max_seq[other] &&
+        (rc = step_reset(st->j_clear[other])) == 0)
+        st->rows[other] = st->max_seq[other] = 0;
+    if (rc == 0 && st->rows[st->cur] >= JOURNAL_SWITCH && st->rows[other] == 0)
+        st->cur = other;
     for (size_t i = 0; i < nops && rc == 0; i++) {
         const hg_store_op_t *op = ops[i];
         if (op_is_history(op)) {
@@ -673,8 +706,6 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
     if (rc < 0) {
         HG_LOG(HG_LOG_ERROR, "store", "sqlite apply: %s", sqlite3_errmsg(st->db));
         step_reset(st->rollback);
-    } else if (gc - st->gc_done >= JOURNAL_GC_MIN) {
-        st->gc_done = gc;
     }
     /* nothing stays buffered between transactions: with synchronous=FULL the COMMIT's syncs
      * already wrote it all; a failure here stays with the file for SQLite's next call */
@@ -1005,8 +1036,11 @@ int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema)
     int rc = 0;
     char sql[640];
     /* the journal first: its snapshot, then history.db's (store.h says why that order) */
-    snprintf(sql, sizeof(sql), "SELECT seq, " JOURNAL_COLUMNS " FROM %s.journal ORDER BY seq",
-             jschema);
+    snprintf(sql, sizeof(sql),
+             "SELECT seq, " JOURNAL_COLUMNS
+             " FROM %s.journal0 UNION ALL SELECT seq, " JOURNAL_COLUMNS
+             " FROM %s.journal1 ORDER BY 1",
+             jschema, jschema);
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK || jrows_read(q, &rows) < 0) {
         rc = HG_ESTORE;
         goto out;

@@ -456,7 +456,7 @@ HG_TEST(history_is_read_at_once_scanned_after_the_fold_and_kept)
     hg_store_stats(s, &st);
     if (sqlite) {
         ASSERT_EQ_INT(st.journal_pending, 3);
-        ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 3 * 4);
+        ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal0"), 3 * 4);
         ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM events"), 3);
         ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 0);
     }
@@ -523,10 +523,10 @@ HG_TEST(history_is_read_at_once_scanned_after_the_fold_and_kept)
     hg_test_rmtree(dir);
 }
 
-/* Folded rows are deleted from the journal, yet new rows keep numbering upwards: with every row
- * deleted, SQLite numbered the next one 1 again, below what was folded, and no fold saw it (a
- * scan then waited forever; the crash test found it). */
-HG_TEST(the_journal_numbers_upwards_after_its_folded_rows_are_deleted)
+/* The journal's two tables: appended to in turn, one emptied whole once folded; rows number
+ * upwards across both and across a restart (an emptied table must not number from 1 again,
+ * below what was folded: no fold would see those rows, and a scan would wait forever). */
+HG_TEST(the_journal_tables_turn_and_empty_and_rows_number_upwards)
 {
     if (hg_test_backend != &hg_store_sqlite)
         return;
@@ -534,21 +534,38 @@ HG_TEST(the_journal_numbers_upwards_after_its_folded_rows_are_deleted)
     ASSERT_NOT_NULL(mkdtemp(dir));
     uv_loop_t loop;
     hg_store_t *s = open_on(&loop, dir);
-    hg_store_txn_t *t = hg_store_txn_new(s);
-    for (int i = 0; i < 1100; i++) { /* more than the writer deletes at once */
-        char key[16];
-        snprintf(key, sizeof(key), "k%04d", i);
-        put(t, HIST, key, i);
+    for (int b = 0; b < 7; b++) { /* 70,000 rows: past a table's 65,536 */
+        hg_store_txn_t *t = hg_store_txn_new(s);
+        for (int i = 0; i < 10000; i++) {
+            char key[16];
+            snprintf(key, sizeof(key), "k%06d", b * 10000 + i);
+            put(t, HIST, key, i);
+        }
+        hg_test_commit(&loop, t);
     }
+    ASSERT_EQ_INT(scan(&loop, s, HIST, "", NULL, 5, 0)->n, 5); /* folds them all */
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal0"), 70000);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    put(t, HIST, "zz", 1); /* journal0 is full: this goes to journal1 */
     hg_test_commit(&loop, t);
-    ASSERT_EQ_INT(scan(&loop, s, HIST, "", NULL, 5, 0)->n, 5); /* folds */
     t = hg_store_txn_new(s);
-    put(t, HIST, "zz", 1); /* its batch deletes the folded rows */
+    put(t, HIST, "zz", 2); /* journal0 is folded: emptied */
     hg_test_commit(&loop, t);
-    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT min(seq) FROM journal"), 1100);
-    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT max(seq) FROM journal"), 1101);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal0"), 0);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT min(seq) FROM journal1"), 70001);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT max(seq) FROM journal1"), 70002);
     got_t *g = scan(&loop, s, HIST, "zz", NULL, 5, 0);
     ASSERT_EQ_INT(g->n, 1);
+    ASSERT_STR_EQ(g->values[0], "{\"v\":2}");
+    close_on(&loop, s);
+    /* after a restart: on from the largest */
+    s = open_on(&loop, dir);
+    t = hg_store_txn_new(s);
+    put(t, HIST, "zz", 3);
+    hg_test_commit(&loop, t);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT max(seq) FROM journal1"), 70003);
+    g = scan(&loop, s, HIST, "zz", NULL, 5, 0);
+    ASSERT_STR_EQ(g->values[0], "{\"v\":3}");
     close_on(&loop, s);
     hg_test_rmtree(dir);
 }
@@ -637,7 +654,7 @@ HG_TEST(a_journal_left_by_a_crash_is_folded_at_open)
     hg_store_op_t *ops[] = {&put1, &ev, &put2, &plain};
     ASSERT_OK(hg_store_sqlite.apply(state, ops, 4));
     hg_store_sqlite.close(state);
-    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal"), 2);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal0"), 2);
     ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 1);
     ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM events"), 1);
     /* a reader of the files sees the journal applied */
@@ -716,7 +733,7 @@ HG_SUITE(store_scan) = {
     HG_CASE(reads_in_flight_complete_at_close_and_later_ones_are_refused),
     HG_CASE(history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(a_journal_left_by_a_crash_is_folded_at_open),
-    HG_CASE(the_journal_numbers_upwards_after_its_folded_rows_are_deleted),
+    HG_CASE(the_journal_tables_turn_and_empty_and_rows_number_upwards),
     HG_CASE(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refused),
     HG_CASE(pg_history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),

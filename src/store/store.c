@@ -35,7 +35,10 @@
 #include "store/store.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -66,11 +69,33 @@ struct hg_store_txn {
     size_t jops;           /* history ops (journal rows); index_req: rows the fold took */
 };
 
-/* A record written by a journaled transaction and not indexed yet: its latest value. */
-typedef struct tail {
+/* The tail: history records written and not folded yet, their latest values. Entries are
+ * copied into blocks filled in commit order, and a block is freed whole once a fold covers its
+ * last entry; a hash table of its own points at the live ones. (Keeping each op's value and a
+ * map entry allocated on their own until the fold, the loop's heap fragmented: after a purchase
+ * run, event ingest spent a quarter of the loop in malloc and ran at half speed.) */
+typedef struct tail_ent {
     uint64_t jseq;
-    char *value; /* NULL: deleted */
-    size_t len;
+    uint64_t hash;
+    uint32_t klen; /* "<coll>\x1f<key>", NUL-terminated in kv */
+    int32_t vlen;  /* -1: deleted; else the value follows the key's NUL */
+    char kv[];
+} tail_ent_t;
+
+typedef struct tail_block {
+    struct tail_block *next;
+    uint64_t max_jseq; /* its last entry's */
+    size_t used, cap;
+    char data[];
+} tail_block_t;
+
+#define TAIL_BLOCK (1u << 20)
+
+typedef struct tail {
+    tail_ent_t **slots; /* open addressing, at most half full; NULL: empty */
+    size_t cap, count;
+    tail_block_t *head, *last; /* oldest first */
+    size_t bytes;              /* in blocks */
 } tail_t;
 
 struct hg_store {
@@ -90,8 +115,7 @@ struct hg_store {
     hg_store_failure_cb on_failure;
     void *failure_ud;
     /* the journal (loop thread): store.h "The journal" */
-    hg_map_t tail;        /* "<coll>\x1f<key>" -> tail_t: journaled, not indexed */
-    size_t tail_bytes;    /* their values' bytes */
+    tail_t tail;          /* history written and not folded */
     uint64_t jseq_next;   /* the last journal number given */
     uint64_t jseq_done;   /* the highest journaled transaction completed */
     uint64_t indexed;     /* every journaled transaction <= this is indexed */
@@ -105,7 +129,7 @@ struct hg_store {
 
 #define READER_BATCH_MAX 16 /* reads taken by the reader thread at once */
 
-static void tail_free(tail_t *e);
+static void tail_clear(tail_t *t);
 static void index_submit(hg_store_t *s);
 static void held_fail(hg_store_t *s, int rc);
 static void index_maybe(hg_store_t *s);
@@ -152,7 +176,7 @@ static void render(hg_buf_t *out, void *ud)
                   "hangar_store_index_errors_total %llu\n"
                   "# HELP hangar_store_index_seconds Time to index the journal once.\n"
                   "# TYPE hangar_store_index_seconds histogram\n",
-                  (unsigned long long)(s->jseq_done - s->indexed), s->tail_bytes,
+                  (unsigned long long)(s->jseq_done - s->indexed), s->tail.bytes,
                   (unsigned long long)s->stats.index_errors);
     hg_histogram_render(out, "hangar_store_index_seconds", "", &s->index_hist);
 }
@@ -298,7 +322,6 @@ int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char
                           hg_strerror(rc));
         goto out;
     }
-    hg_map_init(&s->tail);
     hg_list_init(&s->held);
     /* the backend reports folds in transaction numbers; this run's go on from its last */
     if (backend->index)
@@ -373,11 +396,7 @@ void hg_store_close(hg_store_t *s)
             index_submit(s);
         hg_lane_stop(&s->index_lane);
     }
-    const char *k;
-    void *v;
-    for (size_t it = 0; hg_map_next(&s->tail, &it, &k, &v);)
-        tail_free(v);
-    hg_map_free(&s->tail);
+    tail_clear(&s->tail);
     hg_metrics_unregister("store");
     if (s->reads)
         s->reads->reader_close(s->reader);
@@ -387,48 +406,144 @@ void hg_store_close(hg_store_t *s)
 
 /* ---- the journal's tail and index (loop thread) ---- */
 
-static void tail_free(tail_t *e)
+/* "<coll>\x1f<key>" (collection names and keys hold no control characters) into buf, or a
+ * fresh allocation when it does not fit (*alloc, to free). */
+static char *tail_name(const char *coll, const char *key, char *buf, size_t cap, char **alloc,
+                       size_t *len)
 {
-    hg_free(e->value);
-    hg_free(e);
+    size_t lc = strlen(coll), lk = strlen(key);
+    *len = lc + 1 + lk;
+    char *out = *len < cap ? buf : (*alloc = hg_malloc(*len + 1));
+    memcpy(out, coll, lc);
+    out[lc] = '\x1f';
+    memcpy(out + lc + 1, key, lk + 1);
+    return out;
 }
 
-/* "<coll>\x1f<key>": collection names and keys hold no control characters. */
-static const char *tail_key(hg_buf_t *b, const char *coll, const char *key)
+static size_t tail_slot(const tail_t *t, const char *name, size_t len, uint64_t hash)
 {
-    b->len = 0;
-    hg_buf_puts(b, coll);
-    hg_buf_append(b, "\x1f", 1);
-    hg_buf_puts(b, key);
-    return b->data;
+    size_t mask = t->cap - 1, i = (size_t)hash & mask;
+    while (t->slots[i] && (t->slots[i]->hash != hash || t->slots[i]->klen != len ||
+                           memcmp(t->slots[i]->kv, name, len) != 0))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static const tail_ent_t *tail_get(const tail_t *t, const char *coll, const char *key)
+{
+    if (t->count == 0)
+        return NULL;
+    char buf[256], *alloc = NULL;
+    size_t len;
+    const char *name = tail_name(coll, key, buf, sizeof(buf), &alloc, &len);
+    const tail_ent_t *e = t->slots[tail_slot(t, name, len, hg_hash_bytes(name, len))];
+    hg_free(alloc);
+    return e;
+}
+
+/* Zeroed memory mapped on its own (see tail_put on why not malloc). */
+static void *tail_map(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { /* as hg_malloc does */
+        fprintf(stderr, "hangard: out of memory mapping %zu bytes for the store's tail\n", n);
+        abort();
+    }
+    return p;
+}
+
+/* Rehash the live entries (jseq > keep_after) into a table of cap slots. */
+static void tail_rehash(tail_t *t, size_t cap, uint64_t keep_after)
+{
+    tail_ent_t **old = t->slots;
+    size_t n = t->cap;
+    t->slots = tail_map(cap * sizeof(*t->slots));
+    t->cap = cap;
+    t->count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (old[i] && old[i]->jseq > keep_after) {
+            t->slots[tail_slot(t, old[i]->kv, old[i]->klen, old[i]->hash)] = old[i];
+            t->count++;
+        }
+    if (old)
+        munmap(old, n * sizeof(*old));
+}
+
+static void tail_put(tail_t *t, uint64_t jseq, const char *coll, const char *key, const char *value)
+{
+    size_t lc = strlen(coll), lk = strlen(key), klen = lc + 1 + lk;
+    size_t vlen = value ? strlen(value) : 0;
+    size_t need = (sizeof(tail_ent_t) + klen + 1 + (value ? vlen + 1 : 0) + 7) & ~(size_t)7;
+    tail_block_t *b = t->last;
+    if (b == NULL || b->cap - b->used < need) {
+        size_t cap = need > TAIL_BLOCK ? need : TAIL_BLOCK;
+        /* mapped, not malloc'd: glibc raises its mmap threshold to the size of a mapped chunk
+         * freed, and the next blocks came from the heap, between the loop's small objects */
+        b = tail_map(sizeof(*b) + cap);
+        b->next = NULL;
+        b->used = 0;
+        b->cap = cap;
+        if (t->last)
+            t->last->next = b;
+        else
+            t->head = b;
+        t->last = b;
+        t->bytes += cap;
+    }
+    tail_ent_t *e = (tail_ent_t *)(b->data + b->used);
+    b->used += need;
+    b->max_jseq = jseq;
+    e->jseq = jseq;
+    e->klen = (uint32_t)klen;
+    e->vlen = value ? (int32_t)vlen : -1;
+    memcpy(e->kv, coll, lc);
+    e->kv[lc] = '\x1f';
+    memcpy(e->kv + lc + 1, key, lk + 1);
+    if (value)
+        memcpy(e->kv + klen + 1, value, vlen + 1);
+    e->hash = hg_hash_bytes(e->kv, klen);
+    if (2 * (t->count + 1) > t->cap)
+        tail_rehash(t, t->cap ? t->cap * 2 : 1024, 0);
+    size_t i = tail_slot(t, e->kv, klen, e->hash);
+    if (t->slots[i] == NULL)
+        t->count++;
+    t->slots[i] = e; /* a newer write replaces the older (left in its block until freed) */
+}
+
+/* After a fold up to indexed: forget what it covers, and free the blocks it emptied. */
+static void tail_prune(tail_t *t, uint64_t indexed)
+{
+    if (t->head == NULL)
+        return;
+    tail_rehash(t, t->cap, indexed);
+    while (t->head && t->head->max_jseq <= indexed) {
+        tail_block_t *b = t->head;
+        t->head = b->next;
+        t->bytes -= b->cap;
+        munmap(b, sizeof(*b) + b->cap);
+    }
+    if (t->head == NULL)
+        t->last = NULL;
+}
+
+static void tail_clear(tail_t *t)
+{
+    tail_prune(t, UINT64_MAX);
+    if (t->slots)
+        munmap(t->slots, t->cap * sizeof(*t->slots));
+    memset(t, 0, sizeof(*t));
 }
 
 /* A transaction with history ops completed durable: their puts and deletes join the tail
- * (their values move there) until folded. */
+ * until folded. */
 static void tail_note(hg_store_t *s, hg_store_txn_t *t)
 {
-    hg_buf_t b;
-    hg_buf_init(&b);
     for (size_t i = 0; i < t->nops; i++) {
-        hg_store_op_t *op = t->ops[i];
-        if (!op->jseq || (op->kind != HG_STORE_PUT && op->kind != HG_STORE_DEL))
-            continue;
-        const char *k = tail_key(&b, op->coll, op->key);
-        tail_t *e = hg_map_get(&s->tail, k);
-        if (e == NULL) {
-            e = hg_calloc(1, sizeof(*e));
-            hg_map_set(&s->tail, k, e);
-        } else {
-            s->tail_bytes -= e->len;
-            hg_free(e->value);
-        }
-        e->jseq = t->jseq;
-        e->value = op->value; /* moved: the op is freed with the transaction */
-        op->value = NULL;
-        e->len = e->value ? strlen(e->value) : 0;
-        s->tail_bytes += e->len;
+        const hg_store_op_t *op = t->ops[i];
+        if (op->jseq && (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL))
+            tail_put(&s->tail, t->jseq, op->coll, op->key,
+                     op->kind == HG_STORE_PUT ? op->value : NULL);
     }
-    hg_buf_free(&b);
 }
 
 static void index_submit(hg_store_t *s)
@@ -445,7 +560,7 @@ static void index_maybe(hg_store_t *s)
 {
     if (s->index_inflight || s->closing || s->jseq_done == s->indexed)
         return;
-    if (s->jops_pending >= HG_STORE_JOURNAL_OPS || s->tail_bytes >= HG_STORE_JOURNAL_BYTES ||
+    if (s->jops_pending >= HG_STORE_JOURNAL_OPS || s->tail.bytes >= HG_STORE_JOURNAL_BYTES ||
         !hg_list_empty(&s->held))
         index_submit(s);
 }
@@ -469,14 +584,7 @@ static void index_done(hg_store_t *s, hg_store_txn_t *t)
     s->jops_pending -= t->jops < s->jops_pending ? t->jops : s->jops_pending;
     if (t->indexed_upto > s->indexed) {
         s->indexed = t->indexed_upto;
-        const char *k;
-        void *v;
-        for (size_t it = 0; hg_map_next(&s->tail, &it, &k, &v);)
-            if (((tail_t *)v)->jseq <= s->indexed) {
-                s->tail_bytes -= ((tail_t *)v)->len;
-                tail_free(v);
-                hg_map_del(&s->tail, k);
-            }
+        tail_prune(&s->tail, s->indexed);
     }
     held_run(s);
     index_maybe(s);
@@ -677,7 +785,7 @@ void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out)
     *out = s->stats;
     out->inflight = hg_lane_inflight(&s->lane);
     out->journal_pending = (size_t)(s->jseq_done - s->indexed);
-    out->journal_bytes = s->tail_bytes;
+    out->journal_bytes = s->tail.bytes;
 }
 
 int hg_store_last_event_id(hg_store_t *s, uint64_t *out)
@@ -986,20 +1094,15 @@ void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_row
     r->cb.rows = cb;
     r->coll = hg_strdup(coll);
     r->key = hg_strdup(key);
-    if (hg_map_count(&s->tail)) {
-        /* journaled and not indexed yet: the tail holds its latest value (the reader lane
-         * still delivers it, after the reads before it) */
-        hg_buf_t b;
-        hg_buf_init(&b);
-        const tail_t *e = hg_map_get(&s->tail, tail_key(&b, coll, key));
-        hg_buf_free(&b);
-        if (e) {
-            r->answered = 1;
-            if (e->value && read_row(r)) {
-                read_str(r, 0, key);
-                read_str(r, 1, e->value);
-                r->n++;
-            }
+    /* history not folded yet: the tail holds its latest value (the reader lane still delivers
+     * it, after the reads before it) */
+    const tail_ent_t *e = tail_get(&s->tail, coll, key);
+    if (e) {
+        r->answered = 1;
+        if (e->vlen >= 0 && read_row(r)) {
+            read_str(r, 0, key);
+            read_str(r, 1, e->kv + e->klen + 1);
+            r->n++;
         }
     }
     hg_lane_submit(&s->reader_lane, &r->job);

@@ -51,10 +51,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -611,23 +609,15 @@ static int st_index(void *state, uint64_t *upto, size_t *nrows)
         int64_t last = rows.v[rows.n - 1]->seq;
         uint64_t last_jseq = rows.v[rows.n - 1]->jseq;
         apply_stmts_t a = {st->h_put, st->h_del, NULL, NULL}; /* no event is history */
-        struct timespec T0, T1, T2;
-        clock_gettime(CLOCK_MONOTONIC, &T0);
         rc = step_reset(st->h_begin);
         if (rc == 0)
             rc = jrows_apply(&a, &rows);
-        clock_gettime(CLOCK_MONOTONIC, &T1);
         if (rc == 0) {
             sqlite3_bind_int64(st->h_mark, 1, last);
             rc = step_reset(st->h_mark);
         }
         if (rc == 0)
             rc = step_reset(st->h_commit);
-        clock_gettime(CLOCK_MONOTONIC, &T2);
-        if (getenv("HG_JDBG"))
-            fprintf(stderr, "fold rows=%zu apply=%.1fms commit=%.1fms\n", rows.n,
-                    (T1.tv_sec - T0.tv_sec) * 1e3 + (T1.tv_nsec - T0.tv_nsec) / 1e6,
-                    (T2.tv_sec - T1.tv_sec) * 1e3 + (T2.tv_nsec - T1.tv_nsec) / 1e6);
         if (rc < 0) {
             HG_LOG(HG_LOG_ERROR, "store", "sqlite journal fold: %s", sqlite3_errmsg(st->hdb));
             step_reset(st->h_rollback);

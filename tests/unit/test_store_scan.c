@@ -571,8 +571,8 @@ HG_TEST(the_journal_tables_turn_and_empty_and_rows_number_upwards)
 }
 
 /* A store of schema 2 (one file) moves its history records to history.db at open (its events
- * stay);
- * a store whose history.db went missing does not open (an empty one would lose the wallets). */
+ * stay); a store whose history.db went missing does not open (an empty one would lose the
+ * wallets). */
 HG_TEST(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refused)
 {
     if (hg_test_backend != &hg_store_sqlite)

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -225,23 +224,8 @@ int hg_check_cli(int argc, char **argv)
     } else {
         /* the wallets live in history.db, their latest writes perhaps still in hangar.db's
          * journal; a store no hangard of this version opened yet has them all in hangar.db */
-        snprintf(path, sizeof(path), "%s/history.db", data);
-        journal = access(path, F_OK) == 0;
-        if (!journal)
-            snprintf(path, sizeof(path), "%s/hangar.db", data);
-        if (sqlite3_open_v2(path, &src.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
-            SQLITE_OK) {
+        if (hg_store_sqlite_open_files(data, "hg", &src.db, &journal, path, sizeof(path)) < 0) {
             fprintf(stderr, "hangard check: cannot open %s: %s\n", path, sqlite3_errmsg(src.db));
-            src_close(&src);
-            return 2;
-        }
-        sqlite3_busy_timeout(src.db, 5000);
-        char *attach = sqlite3_mprintf("ATTACH 'file:%q/hangar.db?mode=ro' AS hg", data);
-        int ok = !journal || sqlite3_exec(src.db, attach, NULL, NULL, NULL) == SQLITE_OK;
-        sqlite3_free(attach);
-        if (!ok) {
-            fprintf(stderr, "hangard check: cannot open %s/hangar.db: %s\n", data,
-                    sqlite3_errmsg(src.db));
             src_close(&src);
             return 2;
         }

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -107,21 +106,14 @@ int hg_migrate_cli(int argc, char **argv)
     /* history.db with hangar.db attached as m; a store no hangard of this version opened yet
      * is hangar.db alone */
     char path[1200];
-    snprintf(path, sizeof(path), "%s/history.db", data);
-    int two = access(path, F_OK) == 0;
-    if (!two)
-        snprintf(path, sizeof(path), "%s/hangar.db", data);
     sqlite3 *src = NULL;
-    char *attach = sqlite3_mprintf("ATTACH 'file:%q/hangar.db?mode=ro' AS m", data);
-    if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
-        (two && sqlite3_exec(src, attach, NULL, NULL, NULL) != SQLITE_OK)) {
+    int two;
+    if (hg_store_sqlite_open_files(data, "m", &src, &two, path, sizeof(path)) < 0) {
         fprintf(stderr, "migrate: cannot open %s: %s\n", path,
                 src ? sqlite3_errmsg(src) : "out of memory");
-        sqlite3_free(attach);
         sqlite3_close(src);
         return 2;
     }
-    sqlite3_free(attach);
     /* the target must be empty; checked on a connection of our own before the backend opens */
     PGconn *chk = hg_store_pg_connectdb(url);
     if (PQstatus(chk) != CONNECTION_OK) {

@@ -121,7 +121,7 @@ size_t hg_store_history_families(const char **names, int *family, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
-        if (colls[i].history && strcmp(colls[i].name, "events") != 0) {
+        if (colls[i].history) {
             if (n < cap) {
                 names[n] = colls[i].name;
                 family[n] = colls[i].family;

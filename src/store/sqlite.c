@@ -10,8 +10,8 @@
  *            attrs TEXT)                               -- the event log (logs/logs.h)
  *       indexes events_type(type, id), events_player(player, id), events_time(time_ms),
  *               events_type_time(type, time_ms)       -- the retention sweep
- *     journal(seq INTEGER PRIMARY KEY, jseq, kind, coll, key, value, ev_id, ev_time, ev_type,
- *             ev_player, ev_attrs)                     -- history ops not folded yet
+ *     journal0, journal1(seq INTEGER PRIMARY KEY, jseq, kind, coll, key, value)
+ *                                                      -- history writes not folded yet
  *   history.db
  *     records(…as above…)                              -- the history collections' records
  *     folded(seq)                                      -- the last journal row folded in
@@ -72,7 +72,7 @@ typedef struct sqlite_state {
     const hg_store_reads_t *reads; /* first: the store finds its history reads here */
     char *path;                    /* hangar.db */
     char *hpath;                   /* history.db */
-    /* the writer lane's: hangar.db (plain records, the journal) */
+    /* the writer lane's: hangar.db (plain records, the event log, the journal) */
     sqlite3 *db;
     sqlite3_stmt *put;
     sqlite3_stmt *del;
@@ -87,7 +87,7 @@ typedef struct sqlite_state {
     int64_t next_seq;   /* the next row's seq */
     int64_t rows[2];    /* rows in each table */
     int64_t max_seq[2]; /* the largest seq in each (0: empty) */
-    /* the index lane's: history.db (history records, events) and a read-only hangar.db */
+    /* the index lane's: history.db (history records) and a read-only hangar.db (the journal) */
     sqlite3 *hdb;
     sqlite3 *jdb;
     sqlite3_stmt *h_put;
@@ -137,18 +137,17 @@ static const hg_store_reads_t sqlite_reads;
 
 /* The journal (store.h, "The journal"): one row per history op, appended (an INTEGER PRIMARY
  * KEY given in order: a commit's rows go to the last pages), folded into history.db by
- * st_index. kind is the op's hg_store_op_kind_t; value a put's text; jseq the store's
- * transaction number. Two tables, used in turn: the writer appends to one until it holds
- * JOURNAL_SWITCH rows and the other is empty, then to the other; a table whose rows are all
- * folded is emptied whole (DELETE without WHERE: SQLite frees its pages without visiting a
- * row). Deleting folded rows one by one cost the writer half of event ingest after a purchase
- * run (bench/README.md). seq runs on across both and across restarts. */
+ * st_index. kind is the op's hg_store_op_kind_t (a put or a delete: no event is history); value
+ * a put's text; jseq the store's transaction number. Two tables, used in turn: the writer appends
+ * to one until it holds JOURNAL_SWITCH rows and the other is empty, then to the other; a table
+ * whose rows are all folded is emptied whole (DELETE without WHERE: SQLite frees its pages without
+ * visiting a row). Deleting folded rows one by one cost the writer half of event ingest after a
+ * purchase run (bench/README.md). seq runs on across both and across restarts. */
 #define JOURNAL_TABLE(n)                                                                           \
     "CREATE TABLE IF NOT EXISTS journal" n "(seq INTEGER PRIMARY KEY, jseq INTEGER NOT NULL,"      \
-    " kind INTEGER NOT NULL, coll TEXT, key TEXT, value TEXT, ev_id INTEGER, ev_time INTEGER,"     \
-    " ev_type TEXT, ev_player TEXT, ev_attrs TEXT);"
+    " kind INTEGER NOT NULL, coll TEXT NOT NULL, key TEXT NOT NULL, value TEXT);"
 #define JOURNAL_SCHEMA JOURNAL_TABLE("0") JOURNAL_TABLE("1")
-#define JOURNAL_COLUMNS "jseq, kind, coll, key, value, ev_id, ev_time, ev_type, ev_player, ev_attrs"
+#define JOURNAL_COLUMNS "jseq, kind, coll, key, value"
 #define RECORDS_SCHEMA                                                                             \
     "CREATE TABLE IF NOT EXISTS records(coll TEXT NOT NULL, key TEXT NOT NULL,"                    \
     " value TEXT NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID;"
@@ -159,7 +158,7 @@ static const hg_store_reads_t sqlite_reads;
     "CREATE INDEX IF NOT EXISTS events_player ON events(player, id);"                              \
     "CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);"                                   \
     "CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time_ms);"
-/* history.db: the history records, the event log, and how far the journal is folded in */
+/* history.db: the history records, and how far the journal is folded in */
 #define HISTORY_SCHEMA                                                                             \
     RECORDS_SCHEMA "CREATE TABLE IF NOT EXISTS folded(seq INTEGER NOT NULL);"                      \
                    "INSERT INTO folded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM folded);"
@@ -199,23 +198,32 @@ static void st_close(void *state)
     hg_free(st);
 }
 
-static int user_version(sqlite3 *db)
+/* The first n columns of the one row sql yields, as integers; HG_ESTORE when there is none. */
+static int row_i64(sqlite3 *db, const char *sql, int64_t *out, int n)
 {
     sqlite3_stmt *q = NULL;
-    int version = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        version = sqlite3_column_int(q, 0);
+    int rc = HG_ESTORE;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+        for (int i = 0; i < n; i++)
+            out[i] = sqlite3_column_int64(q, i);
+        rc = 0;
+    }
     sqlite3_finalize(q);
-    return version;
+    return rc;
+}
+
+static int user_version(sqlite3 *db)
+{
+    int64_t v;
+    return row_i64(db, "PRAGMA user_version", &v, 1) < 0 ? -1 : (int)v;
 }
 
 /* Creates what a store of an older version lacks and records the schema version, once:
  * opening a current store writes nothing, so a store on a full disk still opens (and serves
  * reads) after a restart. Version 0 is a new file (records was just created), 1 a store from
- * before the event log, 2 one from before the journal and history.db: its history records and
- * events move to history.db (copied there first, in a transaction of history.db, then deleted
- * here with the version: a crash between the two copies again, which changes nothing). */
+ * before the event log, 2 one from before the journal and history.db: its history records move
+ * to history.db (copied there first, in a transaction of history.db, then deleted here with the
+ * version: a crash between the two copies again, which changes nothing). */
 static int set_schema_version(sqlite_state_t *st, hg_error_t *err)
 {
     int version = user_version(st->db), rc;
@@ -319,8 +327,8 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         goto out;
     if (!had_history && user_version(st->db) >= 3) { /* never make an empty one in its place */
         rc = hg_error_set(err, HG_ESTORE,
-                          "%s is missing: the store's wallets, their history and the event log "
-                          "live there (restore it with %s from the same backup)",
+                          "%s is missing: the store's wallets and their history live there "
+                          "(restore it with %s from the same backup)",
                           st->hpath, st->path);
         goto out;
     }
@@ -343,12 +351,10 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
         (rc = prepare(st->db, "BEGIN IMMEDIATE", &st->begin, err)) < 0 ||
         (rc = prepare(st->db, "COMMIT", &st->commit, err)) < 0 ||
         (rc = prepare(st->db, "ROLLBACK", &st->rollback, err)) < 0 ||
-        (rc = prepare(
-             st->db, "INSERT INTO journal0(seq, " JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-             &st->j_add[0], err)) < 0 ||
-        (rc = prepare(
-             st->db, "INSERT INTO journal1(seq, " JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-             &st->j_add[1], err)) < 0 ||
+        (rc = prepare(st->db, "INSERT INTO journal0(seq, " JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?)",
+                      &st->j_add[0], err)) < 0 ||
+        (rc = prepare(st->db, "INSERT INTO journal1(seq, " JOURNAL_COLUMNS ") VALUES(?,?,?,?,?,?)",
+                      &st->j_add[1], err)) < 0 ||
         (rc = prepare(st->db, "DELETE FROM journal0", &st->j_clear[0], err)) < 0 ||
         (rc = prepare(st->db, "DELETE FROM journal1", &st->j_clear[1], err)) < 0 ||
         (rc = prepare(st->hdb, "INSERT OR REPLACE INTO records(coll,key,value) VALUES(?,?,?)",
@@ -368,31 +374,22 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
                       " FROM journal1 WHERE seq > ?1 ORDER BY 1 LIMIT " HG_STR(JOURNAL_FOLD_MAX),
                       &st->j_after, err)) < 0)
         goto out;
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(st->hdb, "SELECT seq FROM folded", -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_step(q) != SQLITE_ROW) {
-        sqlite3_finalize(q);
+    if (row_i64(st->hdb, "SELECT seq FROM folded", &st->folded, 1) < 0) {
         rc = hg_error_set(err, HG_ESTORE, "sqlite: %s: %s", st->hpath, sqlite3_errmsg(st->hdb));
         goto out;
     }
-    st->folded = sqlite3_column_int64(q, 0);
     atomic_store(&st->gc_upto, st->folded);
-    sqlite3_finalize(q);
-    q = NULL;
     /* where the journal stands: each table's rows and largest seq; append after the largest */
     for (int t = 0; t < 2; t++) {
         char sql[80];
+        int64_t v[2];
         snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(max(seq), 0) FROM journal%d", t);
-        if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK ||
-            sqlite3_step(q) != SQLITE_ROW) {
-            sqlite3_finalize(q);
+        if (row_i64(st->db, sql, v, 2) < 0) {
             rc = hg_error_set(err, HG_ESTORE, "sqlite: %s: %s", st->path, sqlite3_errmsg(st->db));
             goto out;
         }
-        st->rows[t] = sqlite3_column_int64(q, 0);
-        st->max_seq[t] = sqlite3_column_int64(q, 1);
-        sqlite3_finalize(q);
-        q = NULL;
+        st->rows[t] = v[0];
+        st->max_seq[t] = v[1];
     }
     st->cur = st->max_seq[1] > st->max_seq[0];
     st->next_seq = (st->max_seq[st->cur] > st->folded ? st->max_seq[st->cur] : st->folded) + 1;
@@ -436,17 +433,9 @@ static int journal_add(sqlite_state_t *st, const hg_store_op_t *op)
     sqlite3_bind_int64(q, 1, seq);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)op->jseq);
     sqlite3_bind_int(q, 3, (int)op->kind);
-    if (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL) {
-        sqlite3_bind_text(q, 4, op->coll, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 5, op->key, -1, SQLITE_STATIC);
-        bind_text_or_null(q, 6, op->value);
-    } else {
-        sqlite3_bind_int64(q, 7, (sqlite3_int64)op->ev_id);
-        sqlite3_bind_int64(q, 8, op->ev_time_ms);
-        bind_text_or_null(q, 9, op->ev_type);
-        bind_text_or_null(q, 10, op->ev_player);
-        bind_text_or_null(q, 11, op->ev_attrs);
-    }
+    sqlite3_bind_text(q, 4, op->coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, op->key, -1, SQLITE_STATIC);
+    bind_text_or_null(q, 6, op->value);
     st->rows[st->cur]++;
     st->max_seq[st->cur] = seq;
     return step_reset(q);
@@ -454,95 +443,58 @@ static int journal_add(sqlite_state_t *st, const hg_store_op_t *op)
 
 /* One journal row, its strings after it in the same allocation. */
 typedef struct jrow {
-    int64_t seq, ev_id, ev_time;
+    int64_t seq;
     uint64_t jseq;
     int kind;
-    const char *coll, *key, *value, *ev_type, *ev_player, *ev_attrs;
+    const char *coll, *key, *value;
 } jrow_t;
 
 /* From a row of SELECT seq, JOURNAL_COLUMNS. */
 static jrow_t *jrow_read(sqlite3_stmt *q)
 {
-    static const int cols[6] = {3, 4, 5, 8, 9, 10};
-    const char *strs[6];
-    size_t lens[6], total = sizeof(jrow_t);
-    for (int i = 0; i < 6; i++) {
-        strs[i] = (const char *)sqlite3_column_text(q, cols[i]);
-        lens[i] = strs[i] ? (size_t)sqlite3_column_bytes(q, cols[i]) + 1 : 0;
+    const char *strs[3];
+    size_t lens[3], total = sizeof(jrow_t);
+    for (int i = 0; i < 3; i++) {
+        strs[i] = (const char *)sqlite3_column_text(q, 3 + i);
+        lens[i] = strs[i] ? (size_t)sqlite3_column_bytes(q, 3 + i) + 1 : 0;
         total += lens[i];
     }
     jrow_t *r = hg_malloc(total);
     r->seq = sqlite3_column_int64(q, 0);
     r->jseq = (uint64_t)sqlite3_column_int64(q, 1);
     r->kind = sqlite3_column_int(q, 2);
-    r->ev_id = sqlite3_column_int64(q, 6);
-    r->ev_time = sqlite3_column_int64(q, 7);
     char *at = (char *)(r + 1);
-    const char **outs[6] = {&r->coll, &r->key, &r->value, &r->ev_type, &r->ev_player, &r->ev_attrs};
-    for (int i = 0; i < 6; i++) {
+    const char **outs[3] = {&r->coll, &r->key, &r->value};
+    for (int i = 0; i < 3; i++) {
         *outs[i] = strs[i] ? memcpy(at, strs[i], lens[i]) : NULL;
         at += lens[i];
     }
     return r;
 }
 
-static int jrow_is_record(const jrow_t *r)
-{
-    return r->kind == HG_STORE_PUT || r->kind == HG_STORE_DEL;
-}
-
-/* Records first, by collection and key (the order of the B-tree they go to), the journal's
- * order among writes of one record; then events, in journal order. */
+/* By collection and key (the order of the B-tree they go to), then the journal's order. */
 static int cmp_jrow(const void *a, const void *b)
 {
     const jrow_t *x = *(const jrow_t *const *)a, *y = *(const jrow_t *const *)b;
-    int xr = jrow_is_record(x), yr = jrow_is_record(y);
-    if (xr != yr)
-        return yr - xr;
-    if (xr) {
-        int c = strcmp(x->coll, y->coll);
-        if (c == 0)
-            c = strcmp(x->key, y->key);
-        if (c)
-            return c;
-    }
+    int c = strcmp(x->coll, y->coll);
+    if (c == 0)
+        c = strcmp(x->key, y->key);
+    if (c)
+        return c;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* The statements a row is applied with: history.db's, or a reader's TEMP copies. */
-typedef struct apply_stmts {
-    sqlite3_stmt *put, *del, *ev_add, *ev_del;
-} apply_stmts_t;
-
-static int apply_row(const apply_stmts_t *a, const jrow_t *r)
+/* A record's put (value NULL: "null") or delete, with the put and delete statements of the
+ * table it goes to: a writer batch's plain op, or a folded journal row (history.db's, or a
+ * reader's TEMP copy). */
+static int write_record(sqlite3_stmt *put, sqlite3_stmt *del, int kind, const char *coll,
+                        const char *key, const char *value)
 {
-    sqlite3_stmt *stmt;
-    switch (r->kind) {
-    case HG_STORE_PUT:
-        stmt = a->put;
-        sqlite3_bind_text(stmt, 1, r->coll, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, r->key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 3, r->value ? r->value : "null", -1, SQLITE_STATIC);
-        break;
-    case HG_STORE_DEL:
-        stmt = a->del;
-        sqlite3_bind_text(stmt, 1, r->coll, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, r->key, -1, SQLITE_STATIC);
-        break;
-    case HG_STORE_EVENT_ADD:
-        stmt = a->ev_add;
-        sqlite3_bind_int64(stmt, 1, r->ev_id);
-        sqlite3_bind_int64(stmt, 2, r->ev_time);
-        sqlite3_bind_text(stmt, 3, r->ev_type ? r->ev_type : "", -1, SQLITE_STATIC);
-        bind_text_or_null(stmt, 4, r->ev_player);
-        bind_text_or_null(stmt, 5, r->ev_attrs);
-        break;
-    case HG_STORE_EVENT_DEL:
-        stmt = a->ev_del;
-        sqlite3_bind_int64(stmt, 1, r->ev_id);
-        break;
-    default: return HG_ESTORE;
-    }
+    sqlite3_stmt *stmt = kind == HG_STORE_PUT ? put : del;
+    sqlite3_bind_text(stmt, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
+    if (kind == HG_STORE_PUT)
+        sqlite3_bind_text(stmt, 3, value ? value : "null", -1, SQLITE_STATIC);
     return step_reset(stmt);
 }
 
@@ -575,18 +527,17 @@ static int jrows_read(sqlite3_stmt *q, jrows_t *rows)
     return r == SQLITE_DONE ? 0 : HG_ESTORE;
 }
 
-/* Apply rows sorted (cmp_jrow): only the last write of each record. */
-static int jrows_apply(const apply_stmts_t *a, jrows_t *rows)
+/* Apply rows sorted (cmp_jrow) with put and del: only the last write of each record. */
+static int jrows_apply(sqlite3_stmt *put, sqlite3_stmt *del, jrows_t *rows)
 {
     int rc = 0;
     if (rows->n)
         qsort(rows->v, rows->n, sizeof(*rows->v), cmp_jrow);
     for (size_t i = 0; i < rows->n && rc == 0; i++) {
         const jrow_t *x = rows->v[i], *next = i + 1 < rows->n ? rows->v[i + 1] : NULL;
-        if (jrow_is_record(x) && next && jrow_is_record(next) && strcmp(x->coll, next->coll) == 0 &&
-            strcmp(x->key, next->key) == 0)
+        if (next && strcmp(x->coll, next->coll) == 0 && strcmp(x->key, next->key) == 0)
             continue; /* a later write of the same record follows */
-        rc = apply_row(a, x);
+        rc = write_record(put, del, x->kind, x->coll, x->key, x->value);
     }
     return rc;
 }
@@ -608,10 +559,9 @@ static int st_index(void *state, uint64_t *upto, size_t *nrows)
     if (rc == 0 && rows.n) {
         int64_t last = rows.v[rows.n - 1]->seq;
         uint64_t last_jseq = rows.v[rows.n - 1]->jseq;
-        apply_stmts_t a = {st->h_put, st->h_del, NULL, NULL}; /* no event is history */
         rc = step_reset(st->h_begin);
         if (rc == 0)
-            rc = jrows_apply(&a, &rows);
+            rc = jrows_apply(st->h_put, st->h_del, &rows);
         if (rc == 0) {
             sqlite3_bind_int64(st->h_mark, 1, last);
             rc = step_reset(st->h_mark);
@@ -682,12 +632,8 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
             sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->ev_id);
             break;
         default:
-            stmt = op->kind == HG_STORE_PUT ? st->put : st->del;
-            sqlite3_bind_text(stmt, 1, op->coll, -1, SQLITE_STATIC);
-            sqlite3_bind_text(stmt, 2, op->key, -1, SQLITE_STATIC);
-            if (op->kind == HG_STORE_PUT)
-                sqlite3_bind_text(stmt, 3, op->value, -1, SQLITE_STATIC);
-            break;
+            rc = write_record(st->put, st->del, op->kind, op->coll, op->key, op->value);
+            continue;
         }
         rc = step_reset(stmt);
     }
@@ -1018,11 +964,30 @@ const hg_store_backend_t hg_store_sqlite = {
 
 /* ---- the journal for readers of the files (check, migrate) ---- */
 
+int hg_store_sqlite_open_files(const char *dir, const char *jschema, sqlite3 **db, int *two,
+                               char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/history.db", dir);
+    *two = access(path, F_OK) == 0;
+    if (!*two)
+        snprintf(path, cap, "%s/hangar.db", dir);
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+        return HG_ESTORE;
+    sqlite3_busy_timeout(*db, 5000);
+    if (!*two)
+        return 0;
+    snprintf(path, cap, "%s/hangar.db", dir);
+    char *attach = sqlite3_mprintf("ATTACH 'file:%q?mode=ro' AS %s", path, jschema);
+    int rc = sqlite3_exec(*db, attach, NULL, NULL, NULL) == SQLITE_OK ? 0 : HG_ESTORE;
+    sqlite3_free(attach);
+    return rc;
+}
+
 int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema)
 {
     sqlite3_stmt *q = NULL;
     jrows_t rows = {0};
-    apply_stmts_t a = {0};
+    sqlite3_stmt *put = NULL, *del = NULL;
     int rc = 0;
     char sql[640];
     /* the journal first: its snapshot, then history.db's (store.h says why that order) */
@@ -1037,15 +1002,9 @@ int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema)
     }
     sqlite3_finalize(q);
     q = NULL;
-    int64_t folded = 0;
-    if (sqlite3_prepare_v2(db, "SELECT seq FROM main.folded", -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_step(q) != SQLITE_ROW) {
-        rc = HG_ESTORE;
+    int64_t folded;
+    if ((rc = row_i64(db, "SELECT seq FROM main.folded", &folded, 1)) < 0)
         goto out;
-    }
-    folded = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    q = NULL;
     size_t keep = 0;
     for (size_t i = 0; i < rows.n; i++) {
         if (rows.v[i]->seq > folded)
@@ -1061,20 +1020,18 @@ int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema)
                      "NOT NULL, PRIMARY KEY (coll, key)) WITHOUT ROWID;"
                      "INSERT INTO temp.records SELECT coll, key, value FROM main.records",
                      NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp.records VALUES(?,?,?)", -1, &a.put,
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp.records VALUES(?,?,?)", -1, &put,
                            NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "DELETE FROM temp.records WHERE coll=? AND key=?", -1, &a.del,
-                           NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(db, "DELETE FROM temp.records WHERE coll=? AND key=?", -1, &del, NULL) !=
+            SQLITE_OK) {
         rc = HG_ESTORE;
         goto out;
     }
-    rc = jrows_apply(&a, &rows);
+    rc = jrows_apply(put, del, &rows);
 out:
     sqlite3_finalize(q);
-    sqlite3_finalize(a.put);
-    sqlite3_finalize(a.del);
-    sqlite3_finalize(a.ev_add);
-    sqlite3_finalize(a.ev_del);
+    sqlite3_finalize(put);
+    sqlite3_finalize(del);
     jrows_free(&rows);
     return rc < 0 ? rc : (int)(keep > INT32_MAX ? INT32_MAX : keep);
 }

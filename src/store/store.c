@@ -471,7 +471,7 @@ static void tail_rehash(tail_t *t, size_t cap, uint64_t keep_after)
 
 static void tail_put(tail_t *t, uint64_t jseq, const char *coll, const char *key, const char *value)
 {
-    size_t lc = strlen(coll), lk = strlen(key), klen = lc + 1 + lk;
+    size_t klen = strlen(coll) + 1 + strlen(key);
     size_t vlen = value ? strlen(value) : 0;
     size_t need = (sizeof(tail_ent_t) + klen + 1 + (value ? vlen + 1 : 0) + 7) & ~(size_t)7;
     tail_block_t *b = t->last;
@@ -496,9 +496,8 @@ static void tail_put(tail_t *t, uint64_t jseq, const char *coll, const char *key
     e->jseq = jseq;
     e->klen = (uint32_t)klen;
     e->vlen = value ? (int32_t)vlen : -1;
-    memcpy(e->kv, coll, lc);
-    e->kv[lc] = '\x1f';
-    memcpy(e->kv + lc + 1, key, lk + 1);
+    char *none = NULL;
+    tail_name(coll, key, e->kv, klen + 1, &none, &klen); /* fits: klen + 1 bytes were kept */
     if (value)
         memcpy(e->kv + klen + 1, value, vlen + 1);
     e->hash = hg_hash_bytes(e->kv, klen);

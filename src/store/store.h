@@ -125,6 +125,12 @@ extern const hg_store_backend_t hg_store_sqlite;
  * how many rows were applied (0: nothing was created), or < 0. */
 struct sqlite3;
 int hg_store_sqlite_overlay(struct sqlite3 *db, const char *jschema);
+/* Opens the store in dir for such a reader, read-only: history.db with hangar.db attached as
+ * jschema (*two = 1), or, for a store no hangard of this version opened yet, hangar.db alone
+ * (*two = 0). On failure (HG_ESTORE) path names the file that could not be opened, and *db,
+ * when set, says why (sqlite3_errmsg) and is the caller's to close. */
+int hg_store_sqlite_open_files(const char *dir, const char *jschema, struct sqlite3 **db, int *two,
+                               char *path, size_t cap);
 /* PostgreSQL (store/postgres.c): location is a libpq connection URI. A store holds the leases
  * of every partition (store/partition.h) under this node's name; hg_store_open fails with
  * HG_ENOTREADY while another node holds any of them. Configure before opening (loop thread). */

@@ -325,13 +325,11 @@ int hg_logs_append(hg_logs_t *lg, hg_store_txn_t *txn, const char *type, const c
         return rc;
     }
     if (attrs) {
-        json_t *v = NULL;
+        /* attrs comes from a JSON writer (the events API re-serialises what it parsed, the
+         * wallet writes its own): its size and an object's braces are checked, not its
+         * grammar; parsing it again here was ~4% of a purchase on the loop */
         size_t len = strlen(attrs);
-        if (len <= HG_LOGS_ATTRS_MAX)
-            v = json_loadb(attrs, len, JSON_REJECT_DUPLICATES, NULL);
-        int ok = v && json_is_object(v);
-        json_decref(v);
-        if (!ok) {
+        if (len < 2 || len > HG_LOGS_ATTRS_MAX || attrs[0] != '{' || attrs[len - 1] != '}') {
             rc = hg_error_set(err, HG_EINVAL,
                               "attributes must be a JSON object of at most %d bytes (compact)",
                               HG_LOGS_ATTRS_MAX);

@@ -85,8 +85,8 @@ void hg_logs_tick(hg_logs_t *lg, size_t budget);
 
 /* Append one event to txn (durable with it). type as above; player_id NULL or a player id;
  * time_ms the event's time (epoch ms); attrs compact JSON object text (≤ HG_LOGS_ATTRS_MAX) or
- * NULL. *id gets the event's id. HG_EINVAL with err filled when the event is invalid (nothing
- * appended). */
+ * NULL, written by a JSON writer (its size and braces are checked, not its grammar). *id gets the
+ * event's id. HG_EINVAL with err filled when the event is invalid (nothing appended). */
 int hg_logs_append(hg_logs_t *lg, hg_store_txn_t *txn, const char *type, const char *player_id,
                    int64_t time_ms, const char *attrs, uint64_t *id, hg_error_t *err);
 

@@ -10,9 +10,14 @@
 
 #include "core/log.h"
 
+#include <stdio.h>
+
 static void *lane_main(void *arg)
 {
     hg_lane_t *lane = arg;
+    char name[16]; /* the kernel's limit: top, perf and /proc show the lane by its name */
+    snprintf(name, sizeof(name), "%s", lane->name);
+    pthread_setname_np(pthread_self(), name);
     for (;;) {
         hg_list_t batch;
         hg_list_init(&batch);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/map.h"
 
 typedef enum {
@@ -95,26 +96,38 @@ static const struct coll_rule *rule_of(const char *coll, const char **rest)
     return NULL;
 }
 
-static unsigned char history_first[256]; /* 1: a history collection's name starts so */
+static unsigned char history_first[256];          /* 1: a history collection's name starts so */
+static const struct coll_rule *history_rules[16]; /* the history ones, to search alone */
+static size_t nhistory;
 static pthread_once_t history_once = PTHREAD_ONCE_INIT;
 
 static void history_init(void)
 {
     for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
-        if (colls[i].history)
+        if (colls[i].history) {
             history_first[(unsigned char)colls[i].name[0]] = 1;
+            HG_BUG_ON(nhistory == sizeof(history_rules) / sizeof(history_rules[0]));
+            history_rules[nhistory++] = &colls[i];
+        }
 }
 
 int hg_store_is_history(const char *coll)
 {
     /* asked for every op of every commit (several threads): most collections are told apart
-     * by their first byte */
+     * by their first byte, the rest against the history rules only (the whole table's walk
+     * was ~5% of the writer in a purchase run) */
     pthread_once(&history_once, history_init);
     if (!history_first[(unsigned char)coll[0]])
         return 0;
-    const char *rest;
-    const struct coll_rule *r = rule_of(coll, &rest);
-    return r && r->history;
+    const char *slash = strchr(coll, '/');
+    size_t len = slash ? (size_t)(slash - coll) : strlen(coll);
+    for (size_t i = 0; i < nhistory; i++) {
+        const struct coll_rule *r = history_rules[i];
+        if (r->family == (slash != NULL) && strncmp(r->name, coll, len) == 0 &&
+            r->name[len] == '\0')
+            return 1;
+    }
+    return 0;
 }
 
 size_t hg_store_history_families(const char **names, int *family, size_t cap)

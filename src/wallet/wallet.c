@@ -18,10 +18,12 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/bloom.h"
 #include "core/jsonw.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "players/players.h"
 
@@ -73,8 +75,8 @@ typedef struct recent {
  * and for RECENT_MS after (the store has every one: wallet.pk). */
 typedef struct idem {
     recent_t rec; /* first */
-    char *body;   /* "sku\nquantity" */
-    char *answer; /* the first answer */
+    char *body;   /* "sku\nquantity", after key in the same allocation */
+    char *answer; /* the first answer, after body */
     char key[];   /* "<player>/<key>" */
 } idem_t;
 
@@ -86,6 +88,16 @@ typedef struct rcpt {
     char *answer;
     char id[];
 } rcpt_t;
+
+/* Reading every stored key into the filters, a partition at a time, a page at a time, on the
+ * store's reader lane (after the load: the loop serves meanwhile; a partition's lookups go to
+ * the store until its filter is ready). */
+typedef struct pk_scan {
+    struct hg_wallets *w; /* NULL once the wallets were freed: the next page frees this */
+    unsigned part;
+    uint64_t keys;
+    char after[48 + HG_WALLET_IDEM_KEY_MAX]; /* the last key read ("" before the first) */
+} pk_scan_t;
 
 struct hg_wallets {
     hg_store_t *store;
@@ -99,6 +111,16 @@ struct hg_wallets {
     hg_list_t rcpt_fifo;
     int64_t uuid_ms; /* purchase ids: the last millisecond used, and a counter within it */
     uint16_t uuid_seq;
+    uint8_t rnd[512]; /* their random bits, drawn from RAND_bytes a buffer at a time */
+    size_t rnd_used;
+    /* Which idempotency keys were ever used, per player partition (pk_filter_*): a purchase
+     * whose key the filter has certainly never seen skips the store's lookup. A partition's
+     * filter answers once its keys were read (pk_ready); keys of this run go in as they are
+     * bought. */
+    hg_bloom_t pk[PARTITIONS];
+    uint8_t pk_ready[PARTITIONS];
+    pk_scan_t *pk_scan;  /* reading the stored keys into pk, or NULL */
+    uint64_t pk_skipped; /* lookups the filters saved */
 };
 
 /* ---- names ---- */
@@ -142,19 +164,48 @@ static void new_purchase_id(hg_wallets_t *w, int64_t now, char out[HG_WALLET_ID_
         w->uuid_ms++;
         w->uuid_seq = 0;
     }
+    /* one RAND_bytes call per id was ~5% of a purchase on the loop */
+    if (w->rnd_used + 8 > sizeof(w->rnd)) {
+        HG_BUG_ON(RAND_bytes(w->rnd, sizeof(w->rnd)) != 1);
+        w->rnd_used = 0;
+    }
     uint8_t r[8];
-    HG_BUG_ON(RAND_bytes(r, sizeof(r)) != 1);
+    memcpy(r, w->rnd + w->rnd_used, sizeof(r));
+    w->rnd_used += sizeof(r);
     uint64_t ms = (uint64_t)w->uuid_ms & 0xffffffffffffu;
-    char tmp[64];
-    snprintf(tmp, sizeof(tmp), "%08x-%04x-7%03x-%04x-%02x%02x%02x%02x%02x%02x",
-             (unsigned)(ms >> 16), (unsigned)(ms & 0xffff), (unsigned)(w->uuid_seq & 0xfff),
-             (unsigned)(0x8000 | ((r[0] << 8 | r[1]) & 0x3fff)), r[2], r[3], r[4], r[5], r[6],
-             r[7]);
-    memcpy(out, tmp, HG_WALLET_ID_LEN);
-    out[HG_WALLET_ID_LEN] = '\0';
+    /* xxxxxxxx-xxxx-7sss-vrrr-rrrrrrrrrrrr */
+    uint8_t b[16] = {(uint8_t)(ms >> 40),
+                     (uint8_t)(ms >> 32),
+                     (uint8_t)(ms >> 24),
+                     (uint8_t)(ms >> 16),
+                     (uint8_t)(ms >> 8),
+                     (uint8_t)ms,
+                     (uint8_t)(0x70 | ((w->uuid_seq >> 8) & 0x0f)),
+                     (uint8_t)w->uuid_seq,
+                     (uint8_t)(0x80 | (r[0] & 0x3f)),
+                     r[1],
+                     r[2],
+                     r[3],
+                     r[4],
+                     r[5],
+                     r[6],
+                     r[7]};
+    static const int groups[] = {4, 2, 2, 2, 6};
+    char *o = out;
+    const uint8_t *p = b;
+    for (int g = 0; g < 5; g++) {
+        if (g)
+            *o++ = '-';
+        hg_hex_encode(p, (size_t)groups[g], o);
+        o += 2 * groups[g];
+        p += groups[g];
+    }
+    *o = '\0';
 }
 
 /* ---- life ---- */
+
+static void render(hg_buf_t *out, void *ud); /* /metrics */
 
 hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *logs)
 {
@@ -162,6 +213,10 @@ hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *lo
     w->store = store;
     w->clock = clock;
     w->logs = logs;
+    w->rnd_used = sizeof(w->rnd); /* drawn at the first id */
+    for (unsigned p = 0; p < PARTITIONS; p++)
+        hg_bloom_init(&w->pk[p], HG_WALLET_KEY_FILTER_FIRST, HG_WALLET_KEY_FILTER_MAX);
+    hg_metrics_register("wallet", render, w);
     hg_map_init(&w->items);
     hg_map_init(&w->wallets);
     hg_map_init(&w->idem);
@@ -186,8 +241,6 @@ static void wallet_free(wallet_t *wl)
 
 static void idem_free(idem_t *i)
 {
-    hg_free(i->body);
-    hg_free(i->answer);
     hg_free(i);
 }
 
@@ -229,6 +282,11 @@ void hg_wallets_free(hg_wallets_t *w)
     hg_map_free(&w->wallets);
     hg_map_free(&w->idem);
     hg_map_free(&w->rcpts);
+    hg_metrics_unregister("wallet");
+    if (w->pk_scan)
+        w->pk_scan->w = NULL; /* its read ends on its own */
+    for (unsigned p = 0; p < PARTITIONS; p++)
+        hg_bloom_free(&w->pk[p]);
     hg_free(w);
 }
 
@@ -699,18 +757,21 @@ static void idem_durable(void *ud, int rc)
         ((idem_t *)ud)->rec.durable = 1;
 }
 
-static void idem_remember(hg_wallets_t *w, const char *key, const char *body, const char *answer,
-                          int64_t now, hg_store_txn_t *txn)
+static void idem_remember(hg_wallets_t *w, unsigned part, const char *key, const char *body,
+                          const char *answer, int64_t now, hg_store_txn_t *txn)
 {
-    size_t kl = strlen(key) + 1;
-    idem_t *i = hg_calloc(1, sizeof(*i) + kl);
+    size_t kl = strlen(key) + 1, bl = strlen(body) + 1, al = strlen(answer) + 1;
+    idem_t *i = hg_malloc(sizeof(*i) + kl + bl + al);
+    memset(i, 0, sizeof(*i));
     memcpy(i->key, key, kl);
+    i->body = memcpy(i->key + kl, body, bl);
+    i->answer = memcpy(i->body + bl, answer, al);
     i->rec.t_ms = now;
-    i->body = hg_strdup(body);
-    i->answer = hg_strdup(answer);
     hg_list_insert_tail(&w->idem_fifo, &i->rec.node);
     hg_map_set(&w->idem, i->key, i);
     hg_store_txn_on_commit(txn, idem_durable, i);
+    /* in the filter from now: a read of the stored keys running meanwhile may miss it */
+    hg_bloom_add(&w->pk[part], hg_hash_bytes(i->key, kl - 1));
 }
 
 typedef struct buy_op {
@@ -868,7 +929,7 @@ static int buy_apply(buy_op_t *op)
     json_t *r = json_pack("{s:s,s:s}", "h", body, "p", pid);
     hg_store_put(txn, coll, ikey, r);
     json_decref(r);
-    idem_remember(w, ikey, body, out->data + start, now, txn);
+    idem_remember(w, hg_player_partition(player_id), ikey, body, out->data + start, now, txn);
     return 0;
 }
 
@@ -958,9 +1019,17 @@ void hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku,
         buy_end(op, replay(op, i));
         return;
     }
-    /* not bought in this run lately: the store knows whether the key was used before */
+    /* not bought in this run lately: the store knows whether the key was used before, and the
+     * filter knows when it certainly was not */
+    unsigned part = hg_player_partition(player_id);
+    if (w->pk_ready[part] &&
+        !hg_bloom_maybe(&w->pk[part], hg_hash_bytes(op->ikey, strlen(op->ikey)))) {
+        w->pk_skipped++;
+        buy_key_found(op, 0, NULL, 0, 0);
+        return;
+    }
     char coll[24];
-    snprintf(coll, sizeof(coll), "wallet.pk/%02u", hg_player_partition(player_id));
+    snprintf(coll, sizeof(coll), "wallet.pk/%02u", part);
     hg_store_get(w->store, coll, op->ikey, buy_key_found, op);
 }
 
@@ -1046,6 +1115,94 @@ static int load_wallet(void *ud, const char *key, json_t *v)
     return 0;
 }
 
+/* ---- the idempotency key filters ---- */
+
+static void pk_scan_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more);
+
+static void pk_scan_next(pk_scan_t *sc)
+{
+    char coll[24];
+    snprintf(coll, sizeof(coll), "wallet.pk/%02u", sc->part);
+    hg_store_scan(sc->w->store, coll, "", sc->after[0] ? sc->after : NULL, HG_STORE_READ_MAX, 0,
+                  pk_scan_rows, sc);
+}
+
+static void pk_scan_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    pk_scan_t *sc = ud;
+    hg_wallets_t *w = sc->w;
+    if (w == NULL) {
+        hg_free(sc);
+        return;
+    }
+    if (rc < 0) { /* the filters stay unready: every lookup goes to the store, as before */
+        if (rc != HG_ESHUTDOWN && rc != HG_ENOTIMPL)
+            HG_LOG(HG_LOG_WARN, "wallet", "cannot read idempotency keys (partition %02u): %s",
+                   sc->part, hg_strerror(rc));
+        w->pk_scan = NULL;
+        hg_free(sc);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        hg_bloom_add(&w->pk[sc->part], hg_hash_bytes(rows[i].key, strlen(rows[i].key)));
+    sc->keys += n;
+    if (more && n > 0) {
+        snprintf(sc->after, sizeof(sc->after), "%s", rows[n - 1].key);
+        pk_scan_next(sc);
+        return;
+    }
+    w->pk_ready[sc->part] = 1;
+    sc->after[0] = '\0';
+    if (++sc->part < PARTITIONS) {
+        pk_scan_next(sc);
+        return;
+    }
+    size_t bytes = 0;
+    for (unsigned p = 0; p < PARTITIONS; p++)
+        bytes += w->pk[p].bytes;
+    HG_LOG(HG_LOG_INFO, "wallet", "idempotency key filters ready keys=%" PRIu64 " bytes=%zu",
+           sc->keys, bytes);
+    w->pk_scan = NULL;
+    hg_free(sc);
+}
+
+void hg_wallets_filter_stats(const hg_wallets_t *w, hg_wallet_filter_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned p = 0; p < PARTITIONS; p++) {
+        out->ready += w->pk_ready[p];
+        out->bytes += w->pk[p].bytes;
+    }
+    out->skipped = w->pk_skipped;
+}
+
+static void render(hg_buf_t *out, void *ud)
+{
+    hg_wallet_filter_stats_t st;
+    hg_wallets_filter_stats(ud, &st);
+    hg_buf_printf(out,
+                  "# HELP hangar_wallet_key_filter_ready_partitions Player partitions whose "
+                  "idempotency key filter is ready (of 64).\n"
+                  "# TYPE hangar_wallet_key_filter_ready_partitions gauge\n"
+                  "hangar_wallet_key_filter_ready_partitions %u\n"
+                  "# HELP hangar_wallet_key_filter_bytes Memory of the idempotency key filters.\n"
+                  "# TYPE hangar_wallet_key_filter_bytes gauge\n"
+                  "hangar_wallet_key_filter_bytes %zu\n"
+                  "# HELP hangar_wallet_key_lookups_skipped_total Purchases with a new "
+                  "idempotency key answered without reading the store.\n"
+                  "# TYPE hangar_wallet_key_lookups_skipped_total counter\n"
+                  "hangar_wallet_key_lookups_skipped_total %llu\n",
+                  st.ready, st.bytes, (unsigned long long)st.skipped);
+}
+
+static void pk_scan_start(hg_wallets_t *w)
+{
+    pk_scan_t *sc = hg_calloc(1, sizeof(*sc));
+    sc->w = w;
+    w->pk_scan = sc;
+    pk_scan_next(sc);
+}
+
 int hg_wallets_load(hg_wallets_t *w, hg_error_t *err)
 {
     int rc = hg_store_load(w->store, CATALOG_COLL, load_item, w);
@@ -1058,5 +1215,6 @@ int hg_wallets_load(hg_wallets_t *w, hg_error_t *err)
         return hg_error_set(err, rc, "cannot load wallets: %s", hg_strerror(rc));
     HG_LOG(HG_LOG_INFO, "wallet", "loaded items=%zu wallets=%zu", hg_map_count(&w->items),
            hg_map_count(&w->wallets));
+    pk_scan_start(w);
     return 0;
 }

@@ -60,13 +60,27 @@
 #define HG_WALLET_RECENT_RECEIPTS 100000  /* receipts of this run kept in memory, at most */
 #define HG_WALLET_PAGE_MAX 1000           /* purchases or ledger entries per page */
 #define HG_WALLET_ID_LEN 36               /* purchase ids: UUID v7 text (time-ordered) */
+/* The idempotency key filter (core/bloom.h), per player partition: a first stage of 4,096 keys,
+ * at most 4 MiB (~1 million keys, ~2.4 bytes each) per partition, 256 MiB for all 64 (~67
+ * million keys); a full one sends every new key to the store's lookup, as an unready one does. */
+#define HG_WALLET_KEY_FILTER_FIRST 4096
+#define HG_WALLET_KEY_FILTER_MAX (4u << 20)
 
 typedef struct hg_wallets hg_wallets_t;
 
 hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *logs);
 void hg_wallets_free(hg_wallets_t *w);
-/* Start-up: the catalog and every wallet partition. */
+/* Start-up: the catalog and every wallet partition; then the stored idempotency keys are read
+ * into their filters in the background (the store's reader lane), a partition at a time. */
 int hg_wallets_load(hg_wallets_t *w, hg_error_t *err);
+/* The idempotency key filters: partitions ready (0..64), their bytes, and the store lookups they
+ * saved (also on /metrics: hangar_wallet_key_filter_*). */
+typedef struct hg_wallet_filter_stats {
+    unsigned ready;
+    size_t bytes;
+    uint64_t skipped;
+} hg_wallet_filter_stats_t;
+void hg_wallets_filter_stats(const hg_wallets_t *w, hg_wallet_filter_stats_t *out);
 /* Forget durable purchases and receipts of this run past RECENT or the caps (budget of them). */
 void hg_wallets_tick(hg_wallets_t *w, size_t budget);
 

@@ -1,7 +1,9 @@
 /* Unit tests: core (errors, buffers). */
+#include "core/bloom.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/jsonscan.h"
+#include "core/map.h"
 #include "rt/turn.h"
 #include "test.h"
 
@@ -191,9 +193,47 @@ HG_TEST(json_scan_accepts_json_and_nothing_else)
     ASSERT_TRUE(*p == '\0');
 }
 
+/* Everything added is "maybe"; of 100,000 never added, about 1/64 or fewer are; past its bound
+ * the filter answers "maybe" to everything. */
+HG_TEST(bloom_grows_without_false_negatives_and_fails_safe)
+{
+    hg_bloom_t b;
+    hg_bloom_init(&b, 1000, 1u << 20);
+    char k[32];
+    for (int i = 0; i < 50000; i++) { /* six stages */
+        snprintf(k, sizeof(k), "p%d/key-%d", i % 97, i);
+        hg_bloom_add(&b, hg_hash_bytes(k, strlen(k)));
+    }
+    ASSERT_TRUE(b.nstages >= 5);
+    ASSERT_TRUE(!b.full);
+    for (int i = 0; i < 50000; i++) {
+        snprintf(k, sizeof(k), "p%d/key-%d", i % 97, i);
+        ASSERT_EQ_INT(hg_bloom_maybe(&b, hg_hash_bytes(k, strlen(k))), 1);
+    }
+    int fp = 0;
+    for (int i = 0; i < 100000; i++) {
+        snprintf(k, sizeof(k), "p%d/other-%d", i % 97, i);
+        fp += hg_bloom_maybe(&b, hg_hash_bytes(k, strlen(k)));
+    }
+    ASSERT_TRUE(fp < 100000 / 64);
+    ASSERT_TRUE(fp > 0); /* a filter that says "maybe" only for what it holds is a set */
+    hg_bloom_free(&b);
+
+    hg_bloom_init(&b, 1000, 4096); /* room for the first stage only (2 KiB) */
+    for (int i = 0; i < 1000; i++)
+        hg_bloom_add(&b, (uint64_t)i * 7919);
+    ASSERT_TRUE(!b.full);
+    ASSERT_EQ_INT(hg_bloom_maybe(&b, 0xdeadbeefULL), 0);
+    hg_bloom_add(&b, 123456789); /* a second stage would pass 4 KiB */
+    ASSERT_TRUE(b.full);
+    ASSERT_EQ_INT(hg_bloom_maybe(&b, 0xdeadbeefULL), 1);
+    hg_bloom_free(&b);
+}
+
 HG_SUITE(core) = {HG_CASE(err_map),
                   HG_CASE(buf_grow),
                   HG_CASE(error_messages_are_valid_utf8),
                   HG_CASE(turn_runs_each_node_once_and_keeps_poll_from_blocking),
                   HG_CASE(json_scan_accepts_json_and_nothing_else),
+                  HG_CASE(bloom_grows_without_false_negatives_and_fails_safe),
                   HG_CASE_END};

@@ -292,6 +292,77 @@ HG_TEST(memory_forgets_only_what_is_durable_and_old)
     hg_test_rmtree(e.dir);
 }
 
+/* Once a partition's filter has read the stored keys, a new key is bought without reading the
+ * store; a key bought before a restart is still found (and replayed), as is one bought while
+ * the filters were being read. */
+static uint64_t reads(env_t *e)
+{
+    hg_store_stats_t st;
+    hg_store_stats(e->store, &st);
+    return st.reads;
+}
+
+static void filters_ready(env_t *e)
+{
+    hg_wallet_filter_stats_t st;
+    for (;;) {
+        hg_wallets_filter_stats(e->w, &st);
+        if (st.ready == 64)
+            break;
+        uv_run(&e->loop, UV_RUN_ONCE);
+    }
+}
+
+HG_TEST(key_filters_skip_the_store_for_new_keys_and_keep_old_ones)
+{
+    env_t e;
+    env_open(&e, 1);
+    put_item(&e, "gem", "{\"price\": {\"gold\": 1}, \"stackable\": true}");
+    int rep;
+    json_t *a, *b;
+    ASSERT_OK(credit(&e, 1, "gold", 100, "r1", &rep, NULL));
+    filters_ready(&e);
+    uint64_t before = reads(&e);
+    ASSERT_OK(buy(&e, 1, "gem", 1, "k1", &rep, &a));
+    ASSERT_EQ_INT(rep, 0);
+    ASSERT_EQ_INT(reads(&e), before); /* new: no lookup */
+    hg_wallet_filter_stats_t st;
+    hg_wallets_filter_stats(e.w, &st);
+    ASSERT_EQ_INT(st.skipped, 1);
+    ASSERT_TRUE(st.bytes > 0);
+    /* forgotten by memory: the filter says "maybe", the store answers */
+    hg_clock_advance(&e.clock, 61000);
+    hg_wallets_tick(e.w, 100);
+    ASSERT_OK(buy(&e, 1, "gem", 1, "k1", &rep, &b));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_TRUE(json_equal(a, b));
+    ASSERT_TRUE(reads(&e) > before);
+    json_decref(b);
+    env_close(&e);
+    /* after a restart the stored keys are read into the filters: k1 replays, once ready and
+     * before (a purchase racing the read) */
+    env_open(&e, 0);
+    ASSERT_OK(buy(&e, 1, "gem", 1, "k2", &rep, NULL)); /* while the filters are being read */
+    ASSERT_EQ_INT(rep, 0);
+    filters_ready(&e);
+    ASSERT_OK(buy(&e, 1, "gem", 1, "k1", &rep, &b));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_TRUE(json_equal(a, b));
+    json_decref(b);
+    hg_clock_advance(&e.clock, 61000);
+    hg_wallets_tick(e.w, 100);
+    ASSERT_OK(buy(&e, 1, "gem", 1, "k2", &rep, NULL));
+    ASSERT_EQ_INT(rep, 1);
+    ASSERT_EQ_INT(balance(&e, 1, "gold"), 98);
+    hg_wallets_filter_stats(e.w, &st);
+    ASSERT_EQ_INT(st.skipped, 0);
+    json_decref(a);
+    env_close(&e);
+    hg_test_rmtree(e.dir);
+}
+
 HG_SUITE(wallet) = {HG_CASE(purchases_charge_every_currency_and_errors_change_nothing),
                     HG_CASE(keys_and_receipts_replay_from_memory_then_from_the_store),
-                    HG_CASE(memory_forgets_only_what_is_durable_and_old), HG_CASE_END};
+                    HG_CASE(memory_forgets_only_what_is_durable_and_old),
+                    HG_CASE(key_filters_skip_the_store_for_new_keys_and_keep_old_ones),
+                    HG_CASE_END};

@@ -58,8 +58,8 @@ static int add_stage(hg_bloom_t *b)
     if (b->bytes + bytes > b->max_bytes)
         return -1;
     b->stages = hg_realloc(b->stages, (i + 1) * sizeof(*b->stages));
-    b->stages[i] = (hg_bloom_stage_t){
-        .bits = hg_calloc(1, bytes), .nbits = nbits, .k = k, .n = 0, .cap = cap};
+    b->stages[i] =
+        (hg_bloom_stage_t){.bits = hg_calloc(1, bytes), .nbits = nbits, .k = k, .n = 0, .cap = cap};
     b->nstages++;
     b->bytes += bytes;
     return 0;

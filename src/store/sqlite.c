@@ -18,7 +18,7 @@
  *
  * History (store/partition.h hg_store_is_history: a wallet, its ledger, purchases, receipts,
  * idempotency keys) is written on hot paths and read back as history. A batch writes its
- * history ops as journal rows, appended, in the same hangar.db transaction as its other ops (so
+ * history ops as one journal row, appended, in the same hangar.db transaction as its other ops (so
  * a purchase and its payment event commit together, and are acknowledged once that is
  * durable); the index lane folds the journal into history.db (st_index: the rows after
  * `folded`, sorted by collection and key, the last write of each record, in one history.db
@@ -64,7 +64,7 @@
 #include "store/store.h"
 
 #define SCHEMA_VERSION 3
-#define JOURNAL_FOLD_MAX 32768 /* rows a fold takes at most */
+#define JOURNAL_FOLD_MAX 32768 /* rows, and about as many ops, a fold takes at most */
 #define HG_STR_(x) #x
 #define HG_STR(x) HG_STR_(x)
 
@@ -83,9 +83,12 @@ typedef struct sqlite_state {
     sqlite3_stmt *j_clear[2]; /* DELETE FROM journalN: SQLite's truncate, page by page */
     sqlite3_stmt *ev_add;
     sqlite3_stmt *ev_del;
+    hg_buf_t pack;      /* a batch's history ops, packed into its one journal row */
+    uint32_t npack;     /* ops in it */
+    uint64_t pack_jseq; /* the last op's transaction */
     int cur;            /* the journal table appended to */
     int64_t next_seq;   /* the next row's seq */
-    int64_t rows[2];    /* rows in each table */
+    int64_t rows[2];    /* ops in each table (a restart counts a packed row as one) */
     int64_t max_seq[2]; /* the largest seq in each (0: empty) */
     /* the index lane's: history.db (history records) and a read-only hangar.db (the journal) */
     sqlite3 *hdb;
@@ -135,11 +138,13 @@ static int check_writable(const char *path, const char *what, hg_error_t *err)
 
 static const hg_store_reads_t sqlite_reads;
 
-/* The journal (store.h, "The journal"): one row per history op, appended (an INTEGER PRIMARY
- * KEY given in order: a commit's rows go to the last pages), folded into history.db by
- * st_index. kind is the op's hg_store_op_kind_t (a put or a delete: no event is history); value
- * a put's text; jseq the store's transaction number. Two tables, used in turn: the writer appends
- * to one until it holds JOURNAL_SWITCH rows and the other is empty, then to the other; a table
+/* The journal (store.h, "The journal"): one row per writer batch holding its history ops
+ * (kind JOURNAL_PACKED, the ops in value: journal_add), appended (an INTEGER PRIMARY KEY given in
+ * order: rows go to the last pages), folded into history.db by st_index; jseq is the batch's
+ * last transaction number. A row of schema 3's first journal holds one op: kind its
+ * hg_store_op_kind_t (a put or a delete: no event is history), coll, key, value a put's text,
+ * jseq its transaction. Two tables, used in turn: the writer appends to one until it holds
+ * JOURNAL_SWITCH ops and the other is empty, then to the other; a table
  * whose rows are all folded is emptied whole (DELETE without WHERE: SQLite frees its pages without
  * visiting a row). Deleting folded rows one by one cost the writer half of event ingest after a
  * purchase run (bench/README.md). seq runs on across both and across restarts. */
@@ -193,6 +198,7 @@ static void st_close(void *state)
     sqlite3_close(st->db);
     sqlite3_close(st->hdb);
     sqlite3_close(st->jdb);
+    hg_buf_free(&st->pack);
     hg_free(st->path);
     hg_free(st->hpath);
     hg_free(st);
@@ -307,6 +313,7 @@ static int st_open(const char *dir, void **state, hg_error_t *err)
     hg_buf_t path;
     hg_buf_init(&path);
     sqlite_state_t *st = hg_calloc(1, sizeof(*st));
+    hg_buf_init(&st->pack);
 
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         rc = hg_error_set(err, -errno, "cannot create data directory %s: %s", dir, strerror(errno));
@@ -425,33 +432,187 @@ static int op_is_history(const hg_store_op_t *op)
     return (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL) && hg_store_is_history(op->coll);
 }
 
-/* Writer: append one history op. */
-static int journal_add(sqlite_state_t *st, const hg_store_op_t *op)
+/* A writer batch's history ops go into one journal row (kind JOURNAL_PACKED; its value a blob):
+ * a row per op cost the writer a B-tree insert each, a third of its time in a purchase run. The
+ * blob, integers little-endian:
+ *     u32 count, then per op: u64 jseq, u8 kind, u32 len + coll + NUL, u32 len + key + NUL,
+ *     u32 len + 1 (0: no value) + value + NUL
+ * Rows of one op each (the journal as schema 3 first wrote it) are still read. */
+#define JOURNAL_PACKED 100
+
+static void pack_u32(hg_buf_t *b, uint32_t v)
 {
+    unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    hg_buf_append(b, x, 4);
+}
+
+static void pack_str(hg_buf_t *b, const char *s, uint32_t len)
+{
+    pack_u32(b, len);
+    hg_buf_append(b, s, len);
+    hg_buf_append(b, "", 1);
+}
+
+/* Writer: add one history op to the batch's row. */
+static void journal_add(sqlite_state_t *st, const hg_store_op_t *op)
+{
+    if (st->npack == 0) {
+        st->pack.len = 0;
+        pack_u32(&st->pack, 0); /* the count, set at the end */
+    }
+    pack_u32(&st->pack, (uint32_t)op->jseq);
+    pack_u32(&st->pack, (uint32_t)(op->jseq >> 32));
+    unsigned char kind = (unsigned char)op->kind;
+    hg_buf_append(&st->pack, &kind, 1);
+    pack_str(&st->pack, op->coll, (uint32_t)strlen(op->coll));
+    pack_str(&st->pack, op->key, (uint32_t)strlen(op->key));
+    if (op->kind == HG_STORE_PUT && op->value) {
+        uint32_t vl = (uint32_t)strlen(op->value);
+        pack_u32(&st->pack, vl + 1);
+        hg_buf_append(&st->pack, op->value, vl);
+        hg_buf_append(&st->pack, "", 1);
+    } else {
+        pack_u32(&st->pack, 0);
+    }
+    st->npack++;
+    st->pack_jseq = op->jseq;
+}
+
+/* Writer: append the batch's row, if it has ops. */
+static int journal_flush(sqlite_state_t *st)
+{
+    if (st->npack == 0)
+        return 0;
+    unsigned char *n = (unsigned char *)st->pack.data;
+    for (int i = 0; i < 4; i++)
+        n[i] = (unsigned char)(st->npack >> (8 * i));
     sqlite3_stmt *q = st->j_add[st->cur];
     int64_t seq = st->next_seq++;
     sqlite3_bind_int64(q, 1, seq);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)op->jseq);
-    sqlite3_bind_int(q, 3, (int)op->kind);
-    sqlite3_bind_text(q, 4, op->coll, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 5, op->key, -1, SQLITE_STATIC);
-    bind_text_or_null(q, 6, op->value);
-    st->rows[st->cur]++;
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)st->pack_jseq);
+    sqlite3_bind_int(q, 3, JOURNAL_PACKED);
+    sqlite3_bind_text(q, 4, "", 0, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, "", 0, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 6, st->pack.data, (int)st->pack.len, SQLITE_STATIC);
+    st->rows[st->cur] += st->npack;
     st->max_seq[st->cur] = seq;
+    st->npack = 0;
     return step_reset(q);
 }
 
-/* One journal row, its strings after it in the same allocation. */
+/* One history op read back from the journal. */
 typedef struct jrow {
-    int64_t seq;
-    uint64_t jseq;
+    int64_t seq;   /* its row's */
+    uint32_t idx;  /* its place in a packed row */
+    uint64_t jseq; /* its transaction's */
     int kind;
     const char *coll, *key, *value;
 } jrow_t;
 
-/* From a row of SELECT seq, JOURNAL_COLUMNS. */
-static jrow_t *jrow_read(sqlite3_stmt *q)
+typedef struct jrows {
+    jrow_t **v; /* into own's allocations */
+    size_t n, cap;
+    void **own;
+    size_t nown, owncap;
+    int64_t last_seq;   /* the last row read, */
+    uint64_t last_jseq; /* its (last) transaction, */
+    int last_packed;    /* and whether it holds whole transactions */
+} jrows_t;
+
+static void jrows_free(jrows_t *rows)
 {
+    for (size_t i = 0; i < rows->nown; i++)
+        hg_free(rows->own[i]);
+    hg_free(rows->own);
+    hg_free(rows->v);
+    memset(rows, 0, sizeof(*rows));
+}
+
+static void jrows_push(jrows_t *rows, jrow_t *r)
+{
+    if (rows->n == rows->cap) {
+        rows->cap = rows->cap ? rows->cap * 2 : 1024;
+        rows->v = hg_realloc(rows->v, rows->cap * sizeof(*rows->v));
+    }
+    rows->v[rows->n++] = r;
+}
+
+static void jrows_own(jrows_t *rows, void *p)
+{
+    if (rows->nown == rows->owncap) {
+        rows->owncap = rows->owncap ? rows->owncap * 2 : 256;
+        rows->own = hg_realloc(rows->own, rows->owncap * sizeof(*rows->own));
+    }
+    rows->own[rows->nown++] = p;
+}
+
+static int unpack_u32(const unsigned char **p, const unsigned char *end, uint32_t *v)
+{
+    if (end - *p < 4)
+        return -1;
+    *v = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 |
+         (uint32_t)(*p)[3] << 24;
+    *p += 4;
+    return 0;
+}
+
+/* A string of len bytes and its NUL at *p (in the caller's copy): NULL when it does not fit. */
+static const char *unpack_str(const unsigned char **p, const unsigned char *end, uint32_t len)
+{
+    if ((size_t)(end - *p) < (size_t)len + 1 || (*p)[len] != '\0')
+        return NULL;
+    const char *s = (const char *)*p;
+    *p += (size_t)len + 1;
+    return s;
+}
+
+/* A packed row's ops (journal_add's blob), copied once and pointed into. */
+static int jrow_unpack(sqlite3_stmt *q, jrows_t *rows)
+{
+    int64_t seq = sqlite3_column_int64(q, 0);
+    const void *blob = sqlite3_column_blob(q, 5);
+    size_t len = (size_t)sqlite3_column_bytes(q, 5);
+    uint32_t n;
+    const unsigned char *p = blob, *end;
+    if (blob == NULL || unpack_u32(&p, p + len, &n) < 0 || n > len / 23)
+        return HG_ESTORE;
+    char *mem = hg_malloc(n * sizeof(jrow_t) + len);
+    jrows_own(rows, mem);
+    jrow_t *r = (jrow_t *)mem;
+    unsigned char *copy = (unsigned char *)(r + n);
+    memcpy(copy, blob, len);
+    p = copy + 4;
+    end = copy + len;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t lo, hi, cl, kl, vl;
+        if (unpack_u32(&p, end, &lo) < 0 || unpack_u32(&p, end, &hi) < 0 || p == end)
+            return HG_ESTORE;
+        r[i].seq = seq;
+        r[i].idx = i;
+        r[i].jseq = (uint64_t)hi << 32 | lo;
+        r[i].kind = *p++;
+        if (unpack_u32(&p, end, &cl) < 0 || (r[i].coll = unpack_str(&p, end, cl)) == NULL ||
+            unpack_u32(&p, end, &kl) < 0 || (r[i].key = unpack_str(&p, end, kl)) == NULL ||
+            unpack_u32(&p, end, &vl) < 0)
+            return HG_ESTORE;
+        r[i].value = NULL;
+        if (vl && (r[i].value = unpack_str(&p, end, vl - 1)) == NULL)
+            return HG_ESTORE;
+        jrows_push(rows, &r[i]);
+    }
+    return p == end ? 0 : HG_ESTORE;
+}
+
+/* A row of SELECT seq, JOURNAL_COLUMNS: a packed one's ops, or the one op of an older row (its
+ * strings after it in the same allocation). */
+static int jrow_read(sqlite3_stmt *q, jrows_t *rows)
+{
+    rows->last_seq = sqlite3_column_int64(q, 0);
+    rows->last_jseq = (uint64_t)sqlite3_column_int64(q, 1);
+    rows->last_packed = sqlite3_column_int(q, 2) == JOURNAL_PACKED;
+    if (rows->last_packed)
+        return jrow_unpack(q, rows);
     const char *strs[3];
     size_t lens[3], total = sizeof(jrow_t);
     for (int i = 0; i < 3; i++) {
@@ -460,8 +621,10 @@ static jrow_t *jrow_read(sqlite3_stmt *q)
         total += lens[i];
     }
     jrow_t *r = hg_malloc(total);
-    r->seq = sqlite3_column_int64(q, 0);
-    r->jseq = (uint64_t)sqlite3_column_int64(q, 1);
+    jrows_own(rows, r);
+    r->seq = rows->last_seq;
+    r->idx = 0;
+    r->jseq = rows->last_jseq;
     r->kind = sqlite3_column_int(q, 2);
     char *at = (char *)(r + 1);
     const char **outs[3] = {&r->coll, &r->key, &r->value};
@@ -469,7 +632,8 @@ static jrow_t *jrow_read(sqlite3_stmt *q)
         *outs[i] = strs[i] ? memcpy(at, strs[i], lens[i]) : NULL;
         at += lens[i];
     }
-    return r;
+    jrows_push(rows, r);
+    return 0;
 }
 
 /* By collection and key (the order of the B-tree they go to), then the journal's order. */
@@ -481,7 +645,9 @@ static int cmp_jrow(const void *a, const void *b)
         c = strcmp(x->key, y->key);
     if (c)
         return c;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 /* A record's put (value NULL: "null") or delete, with the put and delete statements of the
@@ -498,33 +664,25 @@ static int write_record(sqlite3_stmt *put, sqlite3_stmt *del, int kind, const ch
     return step_reset(stmt);
 }
 
-typedef struct jrows {
-    jrow_t **v;
-    size_t n, cap;
-} jrows_t;
-
-static void jrows_free(jrows_t *rows)
+/* The rows q yields (q reset after), or as many as give at least max_ops ops; *cut = 1 when
+ * more may follow: it stopped so, or q's LIMIT (max_rows) was reached. */
+static int jrows_read(sqlite3_stmt *q, jrows_t *rows, size_t max_rows, size_t max_ops, int *cut)
 {
-    for (size_t i = 0; i < rows->n; i++)
-        hg_free(rows->v[i]);
-    hg_free(rows->v);
-    rows->v = NULL;
-    rows->n = rows->cap = 0;
-}
-
-/* Every row q yields (q reset after). */
-static int jrows_read(sqlite3_stmt *q, jrows_t *rows)
-{
-    int r;
+    int r, rc = 0;
+    size_t nrows = 0;
+    *cut = 0;
     while ((r = sqlite3_step(q)) == SQLITE_ROW) {
-        if (rows->n == rows->cap) {
-            rows->cap = rows->cap ? rows->cap * 2 : 1024;
-            rows->v = hg_realloc(rows->v, rows->cap * sizeof(*rows->v));
+        if ((rc = jrow_read(q, rows)) < 0)
+            break;
+        if (++nrows >= max_rows || rows->n >= max_ops) {
+            *cut = 1;
+            break;
         }
-        rows->v[rows->n++] = jrow_read(q);
     }
     sqlite3_reset(q);
-    return r == SQLITE_DONE ? 0 : HG_ESTORE;
+    if (rc < 0)
+        return rc;
+    return r == SQLITE_DONE || r == SQLITE_ROW ? 0 : HG_ESTORE;
 }
 
 /* Apply rows sorted (cmp_jrow) with put and del: only the last write of each record. */
@@ -552,13 +710,14 @@ static int st_index(void *state, uint64_t *upto, size_t *nrows)
     jrows_t rows = {0};
     *nrows = 0;
     sqlite3_bind_int64(st->j_after, 1, st->folded);
-    int rc = jrows_read(st->j_after, &rows);
+    int cut;
+    int rc = jrows_read(st->j_after, &rows, JOURNAL_FOLD_MAX, JOURNAL_FOLD_MAX, &cut);
     sqlite3_clear_bindings(st->j_after);
     if (rc < 0)
         HG_LOG(HG_LOG_ERROR, "store", "sqlite journal read: %s", sqlite3_errmsg(st->jdb));
     if (rc == 0 && rows.n) {
-        int64_t last = rows.v[rows.n - 1]->seq;
-        uint64_t last_jseq = rows.v[rows.n - 1]->jseq;
+        int64_t last = rows.last_seq;
+        uint64_t last_jseq = rows.last_jseq;
         rc = step_reset(st->h_begin);
         if (rc == 0)
             rc = jrows_apply(st->h_put, st->h_del, &rows);
@@ -575,11 +734,12 @@ static int st_index(void *state, uint64_t *upto, size_t *nrows)
         if (hg_sqlite_wb_flush(st->hdb) != SQLITE_OK)
             HG_LOG(HG_LOG_WARN, "store", "sqlite: a buffered write after the transaction failed");
         if (rc == 0) {
-            /* a full read may have cut the last transaction's rows short: it counts as folded
-             * once the next fold reads past it */
+            /* a read cut short after a row of one op may have left its transaction's other
+             * rows: it counts as folded once the next fold reads past it (a packed row holds
+             * its batch's transactions whole) */
             st->folded = last;
             st->last_jseq = last_jseq;
-            st->folded_jseq = rows.n == JOURNAL_FOLD_MAX ? last_jseq - 1 : last_jseq;
+            st->folded_jseq = cut && !rows.last_packed ? last_jseq - 1 : last_jseq;
             atomic_store(&st->gc_upto, last);
             *nrows = rows.n;
         }
@@ -591,7 +751,7 @@ static int st_index(void *state, uint64_t *upto, size_t *nrows)
     return rc;
 }
 
-/* Rows a journal table takes before the writer turns to the other (once that one is empty). */
+/* Ops a journal table takes before the writer turns to the other (once that one is empty). */
 #define JOURNAL_SWITCH 65536
 
 static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
@@ -614,7 +774,7 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
     for (size_t i = 0; i < nops && rc == 0; i++) {
         const hg_store_op_t *op = ops[i];
         if (op_is_history(op)) {
-            rc = journal_add(st, op);
+            journal_add(st, op);
             continue;
         }
         sqlite3_stmt *stmt;
@@ -637,6 +797,9 @@ static int st_apply(void *state, hg_store_op_t *const *ops, size_t nops)
         }
         rc = step_reset(stmt);
     }
+    if (rc == 0)
+        rc = journal_flush(st);
+    st->npack = 0; /* a failed batch drops its row (the store is fenced) */
     if (rc == 0)
         rc = step_reset(st->commit);
     if (rc < 0) {
@@ -996,7 +1159,9 @@ int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema)
              " FROM %s.journal0 UNION ALL SELECT seq, " JOURNAL_COLUMNS
              " FROM %s.journal1 ORDER BY 1",
              jschema, jschema);
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK || jrows_read(q, &rows) < 0) {
+    int cut;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK ||
+        jrows_read(q, &rows, SIZE_MAX, SIZE_MAX, &cut) < 0) {
         rc = HG_ESTORE;
         goto out;
     }
@@ -1006,12 +1171,9 @@ int hg_store_sqlite_overlay(sqlite3 *db, const char *jschema)
     if ((rc = row_i64(db, "SELECT seq FROM main.folded", &folded, 1)) < 0)
         goto out;
     size_t keep = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        if (rows.v[i]->seq > folded)
+    for (size_t i = 0; i < rows.n; i++)
+        if (rows.v[i]->seq > folded) /* the others are freed with rows */
             rows.v[keep++] = rows.v[i];
-        else
-            hg_free(rows.v[i]);
-    }
     rows.n = keep;
     if (keep == 0)
         goto out;

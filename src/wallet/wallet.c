@@ -926,9 +926,15 @@ static int buy_apply(buy_op_t *op)
     rec[rlen + 1] = '\0';
     hg_store_put_text(txn, coll, key, rec);
     snprintf(coll, sizeof(coll), "wallet.pk/%02u", hg_player_partition(player_id));
-    json_t *r = json_pack("{s:s,s:s}", "h", body, "p", pid);
-    hg_store_put(txn, coll, ikey, r);
-    json_decref(r);
+    hg_buf_t k; /* {"h": body, "p": purchase id}, written as text (json_pack and its dump were
+                 * ~6% of a purchase on the loop) */
+    hg_buf_init(&k);
+    hg_buf_puts(&k, "{\"h\":");
+    hg_jsonw_str(&k, body);
+    hg_buf_puts(&k, ",\"p\":");
+    hg_jsonw_str(&k, pid);
+    hg_buf_puts(&k, "}");
+    hg_store_put_text(txn, coll, ikey, hg_buf_steal(&k, NULL));
     idem_remember(w, hg_player_partition(player_id), ikey, body, out->data + start, now, txn);
     return 0;
 }

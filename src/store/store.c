@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -64,7 +65,7 @@ struct hg_store_txn {
     int batch_head;        /* set by the lane: first non-empty txn of its batch */
     double apply_s;        /* with batch_head: seconds the backend took */
     uint64_t jseq;         /* > 0: it has history ops; its number (store-wide, in commit order) */
-    int index_req;         /* a job of the index lane (no ops) */
+    int index_req;         /* a job of the index lane (no ops); 2: a retry after a failure */
     uint64_t indexed_upto; /* index_req, set by the lane: every jseq <= this is folded */
     size_t jops;           /* history ops (journal rows); index_req: rows the fold took */
 };
@@ -122,19 +123,23 @@ struct hg_store {
     hg_store_failure_cb on_failure;
     void *failure_ud;
     /* the journal (loop thread): store.h "The journal" */
-    tail_t tail;          /* history written and not folded */
-    uint64_t jseq_next;   /* the last journal number given */
-    uint64_t jseq_done;   /* the highest journaled transaction completed */
-    uint64_t indexed;     /* every journaled transaction <= this is indexed */
-    size_t jops_pending;  /* history ops durable and not folded (about: see index_done) */
-    int index_inflight;   /* an index job is queued or running */
-    hg_list_t held;       /* reads waiting for the index (read_job_t, through job.node) */
+    tail_t tail;         /* history written and not folded */
+    uint64_t jseq_next;  /* the last journal number given */
+    uint64_t jseq_done;  /* the highest journaled transaction completed */
+    uint64_t indexed;    /* every journaled transaction <= this is indexed */
+    size_t jops_pending; /* history ops durable and not folded (about: see index_done) */
+    int index_inflight;  /* an index job is queued or running */
+    hg_list_t held;      /* reads waiting for the index (read_job_t, through job.node) */
+    hg_list_t deferred;  /* commits waiting for the tail to shrink (store.h, "The journal") */
+    size_t ndeferred;
+    size_t tail_max;      /* HG_STORE_TAIL_MAX, or a test's */
     hg_lane_t index_lane; /* folds the journal (backend's index) */
     int index_started;
     hg_histogram_t index_hist; /* seconds per index */
 };
 
-#define READER_BATCH_MAX 16 /* reads taken by the reader thread at once */
+#define READER_BATCH_MAX 16   /* reads taken by the reader thread at once */
+#define INDEX_RETRY_US 250000 /* a failed fold is tried again after this when commits wait */
 
 static void tail_clear(tail_t *t);
 static void index_submit(hg_store_t *s);
@@ -166,7 +171,7 @@ static void render(hg_buf_t *out, void *ud)
                   "# HELP hangar_store_commit_seconds Time to commit one batch, fsync included.\n"
                   "# TYPE hangar_store_commit_seconds histogram\n",
                   (unsigned long long)s->stats.batches, (unsigned long long)s->stats.txns,
-                  (unsigned long long)s->stats.failures, hg_lane_inflight(&s->lane),
+                  (unsigned long long)s->stats.failures, hg_lane_inflight(&s->lane) + s->ndeferred,
                   (unsigned long long)s->stats.reads, (unsigned long long)s->stats.read_errors);
     hg_histogram_render(out, "hangar_store_commit_seconds", "", &s->commit_hist);
     if (s->be->index == NULL)
@@ -181,10 +186,14 @@ static void render(hg_buf_t *out, void *ud)
                   "# HELP hangar_store_index_errors_total Journal indexes that failed.\n"
                   "# TYPE hangar_store_index_errors_total counter\n"
                   "hangar_store_index_errors_total %llu\n"
+                  "# HELP hangar_store_commits_deferred_total Commits that waited for a fold "
+                  "(the tail at its limit).\n"
+                  "# TYPE hangar_store_commits_deferred_total counter\n"
+                  "hangar_store_commits_deferred_total %llu\n"
                   "# HELP hangar_store_index_seconds Time to index the journal once.\n"
                   "# TYPE hangar_store_index_seconds histogram\n",
                   (unsigned long long)(s->jseq_done - s->indexed), s->tail.bytes,
-                  (unsigned long long)s->stats.index_errors);
+                  (unsigned long long)s->stats.index_errors, (unsigned long long)s->stats.deferred);
     hg_histogram_render(out, "hangar_store_index_seconds", "", &s->index_hist);
 }
 
@@ -236,6 +245,9 @@ static void index_batch(hg_lane_t *lane, hg_list_t *batch, size_t n)
 {
     hg_store_t *s = lane->data;
     (void)n;
+    hg_store_txn_t *first = (hg_store_txn_t *)hg_container_of(batch->next, hg_lane_job_t, node);
+    if (first->index_req == 2) /* a fold failed while commits wait for one: not in a spin */
+        usleep(INDEX_RETRY_US);
     uint64_t upto = 0, t0 = hg_mono_ns();
     size_t rows = 0;
     int rc = s->be->index(s->state, &upto, &rows);
@@ -330,6 +342,8 @@ int hg_store_open(uv_loop_t *loop, const hg_store_backend_t *backend, const char
         goto out;
     }
     hg_list_init(&s->held);
+    hg_list_init(&s->deferred);
+    s->tail_max = HG_STORE_TAIL_MAX;
     /* the backend reports folds in transaction numbers; this run's go on from its last */
     if (backend->index)
         s->jseq_next = s->jseq_done = s->indexed = upto;
@@ -386,6 +400,25 @@ out:
     return rc;
 }
 
+/* Commits deferred for the tail's size go to the writer, in order, once it is below its limit
+ * (or the store closes). */
+static void deferred_run(hg_store_t *s)
+{
+    if (s->ndeferred == 0 || (!s->closing && s->tail.bytes >= s->tail_max))
+        return;
+    while (!hg_list_empty(&s->deferred)) {
+        hg_list_t *q = s->deferred.next;
+        hg_list_remove(q);
+        hg_lane_submit(&s->lane, hg_container_of(q, hg_lane_job_t, node));
+    }
+    s->ndeferred = 0;
+}
+
+void hg_store_set_tail_max(hg_store_t *s, size_t bytes)
+{
+    s->tail_max = bytes;
+}
+
 void hg_store_close(hg_store_t *s)
 {
     if (s == NULL)
@@ -396,6 +429,7 @@ void hg_store_close(hg_store_t *s)
     held_fail(s, HG_ESHUTDOWN);
     if (s->reader_started)
         hg_lane_stop(&s->reader_lane);
+    deferred_run(s); /* closing: in order, and nothing is deferred from here on */
     hg_lane_stop(&s->lane);
     /* after the last commit: a clean stop leaves the journal folded */
     if (s->index_started) {
@@ -599,13 +633,18 @@ static void tail_note(hg_store_t *s, hg_store_txn_t *t)
     }
 }
 
-static void index_submit(hg_store_t *s)
+static void index_submit_as(hg_store_t *s, int req)
 {
     hg_store_txn_t *t = hg_store_txn_new(s);
-    t->index_req = 1;
+    t->index_req = req;
     t->job.done = txn_done;
     s->index_inflight = 1;
     hg_lane_submit(&s->index_lane, &t->job);
+}
+
+static void index_submit(hg_store_t *s)
+{
+    index_submit_as(s, 1);
 }
 
 /* Index when enough waits, or a read does. */
@@ -628,6 +667,8 @@ static void index_done(hg_store_t *s, hg_store_txn_t *t)
         HG_LOG(HG_LOG_ERROR, "store", "journal index failed rc=%s (the journal stays)",
                hg_err_name(t->rc));
         held_fail(s, HG_ESTORE);
+        if (s->ndeferred && !s->closing) /* no commit completes to try again: try now */
+            index_submit_as(s, 2);
         return;
     }
     s->stats.indexes++;
@@ -640,6 +681,7 @@ static void index_done(hg_store_t *s, hg_store_txn_t *t)
         tail_prune(&s->tail, s->indexed);
     }
     held_run(s);
+    deferred_run(s);
     index_maybe(s);
 }
 
@@ -799,6 +841,21 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
         if (t->jseq)
             s->jseq_next = jseq;
     }
+    if (s->be->index && !s->closing &&
+        (s->ndeferred || (t->nops && s->tail.bytes >= s->tail_max))) {
+        /* the fold is behind (or failing): wait for it rather than let the tail grow */
+        if (s->ndeferred == 0)
+            HG_LOG(HG_LOG_WARN, "store",
+                   "the journal's tail holds %zu bytes, at its limit: commits wait for a fold",
+                   s->tail.bytes);
+        t->job.done = txn_done;
+        hg_list_insert_tail(&s->deferred, &t->job.node);
+        s->ndeferred++;
+        s->stats.deferred++;
+        if (!s->index_inflight)
+            index_submit(s);
+        return;
+    }
     if (t->nops == 0 && hg_lane_inflight(&s->lane) == 0) {
         int rc = s->fenced ? HG_ESHUTDOWN : 0;
         run_hooks(t, rc);
@@ -836,7 +893,7 @@ int hg_store_fenced(const hg_store_t *s)
 void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out)
 {
     *out = s->stats;
-    out->inflight = hg_lane_inflight(&s->lane);
+    out->inflight = hg_lane_inflight(&s->lane) + s->ndeferred;
     out->journal_pending = (size_t)(s->jseq_done - s->indexed);
     out->journal_bytes = s->tail.bytes;
 }

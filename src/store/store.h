@@ -31,6 +31,9 @@
  * beside the writer, when HG_STORE_JOURNAL_OPS history ops or HG_STORE_JOURNAL_BYTES of their
  * values wait, before a scan of a history collection, at close, and at open (a journal left by
  * a crash). Until folded, they are kept in memory (the tail) and hg_store_get answers from it.
+ * The tail is bounded: once it holds HG_STORE_TAIL_MAX bytes (a fold behind, or failing), new
+ * commits wait, in order, until a fold has made room (a failed fold is tried again every
+ * 250 ms while they wait).
  *
  * Threading: every function here is for the loop thread.
  */
@@ -221,6 +224,8 @@ typedef struct hg_store_reads {
  * kept in memory (docs/limits.md). */
 #define HG_STORE_JOURNAL_OPS 16384
 #define HG_STORE_JOURNAL_BYTES (16u << 20)
+/* The tail's bound: commits wait for a fold past it. */
+#define HG_STORE_TAIL_MAX (256u << 20)
 
 typedef struct hg_store_stats {
     uint64_t batches;  /* backend commits */
@@ -232,6 +237,7 @@ typedef struct hg_store_stats {
     uint64_t indexes;       /* journal indexes that succeeded */
     uint64_t index_errors;  /* journal indexes that failed (the journal stays; retried) */
     size_t journal_pending; /* journaled transactions not indexed yet */
+    uint64_t deferred;      /* commits that waited for the tail to shrink */
     size_t journal_bytes;   /* bytes of their values in memory */
 } hg_store_stats_t;
 
@@ -322,5 +328,7 @@ void hg_store_set_failure_cb(hg_store_t *s, hg_store_failure_cb cb, void *ud);
 int hg_store_fenced(const hg_store_t *s);
 
 void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out);
+/* Tests: the tail's bound (HG_STORE_TAIL_MAX), in bytes of its 1 MiB blocks. */
+void hg_store_set_tail_max(hg_store_t *s, size_t bytes);
 
 #endif

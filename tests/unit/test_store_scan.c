@@ -657,6 +657,53 @@ HG_TEST(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refuse
     hg_test_rmtree(dir);
 }
 
+/* The tail at its bound: a commit with history waits for a fold, and so does every commit
+ * after it (in order), then all go through. */
+static int order_next;
+static void note_order(void *ud, int rc)
+{
+    ASSERT_OK(rc);
+    *(int *)ud = ++order_next;
+}
+
+HG_TEST(commits_wait_for_a_fold_when_the_tail_is_at_its_bound)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    hg_store_set_tail_max(s, 1); /* one block is past it */
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    put(t, HIST, "a", 1);
+    hg_test_commit(&loop, t); /* the tail was empty */
+    hg_store_stats_t st;
+    hg_store_stats(s, &st);
+    ASSERT_TRUE(st.journal_bytes > 0);
+    ASSERT_EQ_INT(st.deferred, 0);
+    int first = 0, second = 0;
+    order_next = 0;
+    t = hg_store_txn_new(s);
+    put(t, HIST, "b", 2);
+    hg_store_commit(t, note_order, &first);
+    t = hg_store_txn_new(s);
+    put(t, "plain", "p", 3); /* no history, but after one that waits */
+    hg_store_commit(t, note_order, &second);
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.deferred, 2);
+    ASSERT_EQ_INT(st.inflight, 2);
+    while (!first || !second)
+        uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(first, 1);
+    ASSERT_EQ_INT(second, 2);
+    got_t *g = scan(&loop, s, HIST, "", NULL, 10, 0);
+    ASSERT_EQ_INT(g->n, 2);
+    ASSERT_STR_EQ(g->values[1], "{\"v\":2}");
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
 /* A journal a crash left (rows written, never folded) is folded in at open, and check and
  * migrate read it through the overlay meanwhile. */
 HG_TEST(a_journal_left_by_a_crash_is_folded_at_open)
@@ -775,6 +822,7 @@ HG_SUITE(store_scan) = {
     HG_CASE(history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(a_journal_left_by_a_crash_is_folded_at_open),
     HG_CASE(the_journal_tables_turn_and_empty_and_rows_number_upwards),
+    HG_CASE(commits_wait_for_a_fold_when_the_tail_is_at_its_bound),
     HG_CASE(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refused),
     HG_CASE(pg_history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),

@@ -24,6 +24,7 @@
 #include "core/map.h"
 #include "core/str.h"
 #include "players/players.h"
+#include "store/partition.h"
 
 #define CATALOG_COLL "wallet.catalog"
 #define RECEIPT_COLL "wallet.rcpt"
@@ -67,6 +68,7 @@ typedef struct recent {
     hg_list_t node; /* fifo by time */
     int64_t t_ms;
     int durable; /* its transaction committed: it may be forgotten */
+    int dropped; /* its partition was dropped before it was durable: its commit hook frees it */
 } recent_t;
 
 /* A purchase of this run, remembered by its idempotency key while it may still be in flight
@@ -502,8 +504,11 @@ int hg_wallet_item_delete(hg_wallets_t *w, const char *sku, hg_store_txn_t *txn,
 
 static void rcpt_durable(void *ud, int rc)
 {
-    if (rc == 0)
-        ((rcpt_t *)ud)->rec.durable = 1;
+    rcpt_t *r = ud;
+    if (r->rec.dropped)
+        rcpt_free(r);
+    else if (rc == 0)
+        r->rec.durable = 1;
 }
 
 static rcpt_t *rcpt_remember(hg_wallets_t *w, const char *id, const char *player, const char *cur,
@@ -695,8 +700,11 @@ void hg_wallet_credit(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_tx
 
 static void idem_durable(void *ud, int rc)
 {
-    if (rc == 0)
-        ((idem_t *)ud)->rec.durable = 1;
+    idem_t *i = ud;
+    if (i->rec.dropped)
+        idem_free(i);
+    else if (rc == 0)
+        i->rec.durable = 1;
 }
 
 static void idem_remember(hg_wallets_t *w, const char *key, const char *body, const char *answer,
@@ -1049,14 +1057,81 @@ static int load_wallet(void *ud, const char *key, json_t *v)
 int hg_wallets_load(hg_wallets_t *w, hg_error_t *err)
 {
     int rc = hg_store_load(w->store, CATALOG_COLL, load_item, w);
-    for (unsigned p = 0; rc >= 0 && p < PARTITIONS; p++) {
-        char coll[24];
-        snprintf(coll, sizeof(coll), "wallet/%02u", p);
-        rc = hg_store_load(w->store, coll, load_wallet, w);
-    }
     if (rc < 0)
-        return hg_error_set(err, rc, "cannot load wallets: %s", hg_strerror(rc));
+        return hg_error_set(err, rc, "cannot load the catalog: %s", hg_strerror(rc));
+    for (int part = HG_PARTITION_P0; part < HG_PARTITION_P0 + PARTITIONS; part++)
+        if ((rc = hg_wallets_load_partition(w, part, err)) < 0)
+            return rc;
     HG_LOG(HG_LOG_INFO, "wallet", "loaded items=%zu wallets=%zu", hg_map_count(&w->items),
            hg_map_count(&w->wallets));
+    return 0;
+}
+
+/* ---- partitions (docs/cluster.md "Next", step 3) ---- */
+
+/* The player partition (00..63) of a partition index, or -1. */
+static int wallet_part(int part)
+{
+    int nn = part - HG_PARTITION_P0;
+    return nn >= 0 && nn < PARTITIONS ? nn : -1;
+}
+
+static int player_in(const char *player, size_t len, int nn)
+{
+    char id[48];
+    snprintf(id, sizeof(id), "%.*s", (int)len, player);
+    return (int)hg_player_partition(id) == nn;
+}
+
+/* Forget one of this run's recent purchases or receipts (key: its key in map). One whose
+ * transaction is still in flight is only unlinked: its commit hook frees it. */
+static void recent_drop(hg_map_t *map, recent_t *e, const char *key, void (*free_fn)(void *))
+{
+    hg_map_del(map, key);
+    hg_list_remove(&e->node);
+    if (e->durable)
+        free_fn(e);
+    else
+        e->dropped = 1;
+}
+
+int hg_wallets_load_partition(hg_wallets_t *w, int part, hg_error_t *err)
+{
+    int nn = wallet_part(part);
+    if (nn < 0)
+        return hg_error_set(err, HG_EINVAL, "partition %d holds no wallets", part);
+    char coll[24];
+    snprintf(coll, sizeof(coll), "wallet/%02d", nn);
+    int rc = hg_store_load(w->store, coll, load_wallet, w);
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load wallets (partition %d): %s", nn, hg_strerror(rc));
+    return 0;
+}
+
+int hg_wallets_drop_partition(hg_wallets_t *w, int part)
+{
+    int nn = wallet_part(part);
+    if (nn < 0)
+        return HG_EINVAL;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&w->wallets, &it, NULL, &v)) {
+        wallet_t *wl = v;
+        if (player_in(wl->player, strlen(wl->player), nn)) {
+            hg_map_del(&w->wallets, wl->player); /* the current key: allowed while iterating */
+            wallet_free(wl);
+        }
+    }
+    hg_list_t *q, *nx;
+    hg_list_foreach_safe (q, nx, &w->idem_fifo) {
+        idem_t *i = (idem_t *)hg_container_of(q, recent_t, node);
+        if (player_in(i->key, strcspn(i->key, "/"), nn))
+            recent_drop(&w->idem, &i->rec, i->key, idem_free_v);
+    }
+    hg_list_foreach_safe (q, nx, &w->rcpt_fifo) {
+        rcpt_t *r = (rcpt_t *)hg_container_of(q, recent_t, node);
+        if (player_in(r->player, strlen(r->player), nn))
+            recent_drop(&w->rcpts, &r->rec, r->id, rcpt_free_v);
+    }
     return 0;
 }

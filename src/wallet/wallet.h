@@ -67,6 +67,21 @@ hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *lo
 void hg_wallets_free(hg_wallets_t *w);
 /* Start-up: the catalog and every wallet partition. */
 int hg_wallets_load(hg_wallets_t *w, hg_error_t *err);
+/* Partitions (docs/cluster.md "Next", step 3): part is an index of store/partition.h, one of
+ * p00..p63 (a player's wallet is in its player's partition); another is HG_EINVAL. Nothing
+ * calls them in the daemon yet: the assignment of partitions to nodes will (a later step).
+ * load_partition: read that partition's wallets ("wallet/<nn>"), as hg_wallets_load() does for
+ * every partition (which is this for each, after the catalog). Synchronous (hg_store_load): an
+ * asynchronous load on the store's reader lane is a later step. History is not loaded (it never
+ * is: it is read from the store when asked for).
+ * drop_partition: forget the partition's wallets and this run's purchases and receipts of its
+ * players (a later one is looked up in the store again, as after a restart); nothing is
+ * written to the store, the catalog and the other partitions are untouched. A purchase or
+ * credit still waiting for its store read when its partition is dropped would recreate the
+ * wallet when it completes: the caller drops a partition only once no request for it is in
+ * progress (routing, a later step). Threading: loop thread only. */
+int hg_wallets_load_partition(hg_wallets_t *w, int part, hg_error_t *err);
+int hg_wallets_drop_partition(hg_wallets_t *w, int part);
 /* Forget durable purchases and receipts of this run past RECENT or the caps (budget of them). */
 void hg_wallets_tick(hg_wallets_t *w, size_t budget);
 

@@ -72,8 +72,11 @@ int hg_wallets_load(hg_wallets_t *w, hg_error_t *err);
  * calls them in the daemon yet: the assignment of partitions to nodes will (a later step).
  * load_partition: read that partition's wallets ("wallet/<nn>"), as hg_wallets_load() does for
  * every partition (which is this for each, after the catalog). Synchronous (hg_store_load): an
- * asynchronous load on the store's reader lane is a later step. History is not loaded (it never
- * is: it is read from the store when asked for).
+ * asynchronous load on the store's reader lane is a later step. Wallets are history
+ * (store/partition.h): the load reads them as the backend holds them, so on a backend with a
+ * journal (the embedded store) it misses what was written since the last fold; a scan of a
+ * history collection waits for a fold (store.h), as the asynchronous load will. PostgreSQL, the
+ * store partitions move on, has no journal.
  * drop_partition: forget the partition's wallets and this run's purchases and receipts of its
  * players (a later one is looked up in the store again, as after a restart); nothing is
  * written to the store, the catalog and the other partitions are untouched. A purchase or

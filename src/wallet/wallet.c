@@ -1029,6 +1029,8 @@ static int load_item(void *ud, const char *key, json_t *v)
 static int load_wallet(void *ud, const char *key, json_t *v)
 {
     hg_wallets_t *w = ud;
+    if (hg_map_get(&w->wallets, key))
+        return 0; /* in memory already (its partition loaded twice) */
     wallet_t *wl = wallet_get(w, key, 1);
     wl->seq = (uint64_t)json_integer_value(json_object_get(v, "n"));
     if (wl->seq == 0)

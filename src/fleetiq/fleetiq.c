@@ -20,6 +20,8 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "store/partition.h"
+#include "store/partload.h"
 
 #define COLL_GROUPS "fleetiq.groups"
 #define COLL_SERVERS "fleetiq.servers"
@@ -263,6 +265,8 @@ static int parse_enum(const char *s, const char **names, int n)
 static int load_group(void *ud, const char *name, json_t *v)
 {
     hg_fleetiq_t *fq = ud;
+    if (hg_map_get(&fq->groups, name))
+        return 0; /* in memory already (its partition loaded twice) */
     json_t *attrs = json_object_get(v, "attrs");
     hg_fq_group_t *g =
         group_new(fq, name, json_is_object(attrs) ? json_incref(attrs) : json_object());
@@ -291,6 +295,8 @@ static int load_server(void *ud, const char *key, json_t *v)
     hg_fq_group_t *g =
         hg_map_get(&lc->fq->groups, json_string_value(json_object_get(v, "group")) ?: "");
     const char *inst = json_string_value(json_object_get(v, "instance"));
+    if (hg_map_get(&lc->fq->servers, id))
+        return 0; /* in memory already (its partition loaded twice) */
     if (g == NULL || inst == NULL) {
         HG_LOG(HG_LOG_WARN, "fleetiq", "skipping orphan game server record id=%s", id);
         return 0;
@@ -334,13 +340,34 @@ static int cmp_health(const void *a, const void *b)
     return x->health_base_ms < y->health_base_ms ? -1 : x->health_base_ms > y->health_base_ms;
 }
 
-int hg_fleetiq_load(hg_fleetiq_t *fq)
+/* Link s into by_health at its place (oldest health_base first), looking from the newest. */
+static void health_insert(hg_fleetiq_t *fq, hg_fq_server_t *s)
 {
-    int rc = hg_store_load(fq->store, COLL_GROUPS, load_group, fq);
+    hg_list_t *q = fq->by_health.prev;
+    while (q != &fq->by_health &&
+           hg_container_of(q, hg_fq_server_t, hnode)->health_base_ms > s->health_base_ms)
+        q = q->prev;
+    hg_list_insert_tail(q->next, &s->hnode);
+}
+
+/* Read coll's records of partition part (every record when part < 0). */
+static int load_coll(hg_fleetiq_t *fq, const char *coll, int part, hg_store_load_cb cb, void *ud)
+{
+    return part < 0 ? hg_store_load(fq->store, coll, cb, ud)
+                    : hg_partload_coll(fq->store, coll, part, cb, ud);
+}
+
+/* The groups and servers of partition part, or of every partition when part < 0 (one read of
+ * each collection, rather than one per partition). */
+static int load_part(hg_fleetiq_t *fq, int part)
+{
+    int rc = load_coll(fq, COLL_GROUPS, part, load_group, fq);
     if (rc < 0)
         return rc;
     load_ctx_t lc = {fq, NULL, 0, 0, NULL};
-    rc = hg_store_load(fq->store, COLL_SERVERS, load_server, &lc);
+    /* servers stored by id alone (rewritten by group: lc.rekey) map to control: read only by
+     * the load of everything */
+    rc = load_coll(fq, COLL_SERVERS, part, load_server, &lc);
     if (lc.rekey && rc == 0) {
         HG_LOG(HG_LOG_INFO, "fleetiq", "rewriting game servers stored by id alone as <group>/<id>");
         hg_store_commit(lc.rekey, NULL, NULL);
@@ -361,20 +388,64 @@ int hg_fleetiq_load(hg_fleetiq_t *fq)
             server_attach(fq, lc.all[i]);
             notify(fq, NULL, HG_FQ_EV_REGISTERED, lc.all[i]);
         }
-        /* by_health must be in health order: rebuild it sorted */
-        qsort(lc.all, lc.n, sizeof(*lc.all), cmp_health);
-        for (size_t i = 0; i < lc.n; i++) {
+        /* by_health must be in health order: put the loaded ones at their place, in order */
+        for (size_t i = 0; i < lc.n; i++)
             hg_list_remove(&lc.all[i]->hnode);
-            hg_list_insert_tail(&fq->by_health, &lc.all[i]->hnode);
-        }
+        qsort(lc.all, lc.n, sizeof(*lc.all), cmp_health);
+        for (size_t i = 0; i < lc.n; i++)
+            health_insert(fq, lc.all[i]);
     } else {
         for (size_t i = 0; i < lc.n; i++)
             server_free(lc.all[i]);
     }
     hg_free(lc.all);
+    return rc;
+}
+
+int hg_fleetiq_load(hg_fleetiq_t *fq)
+{
+    int rc = load_part(fq, -1);
     HG_LOG(HG_LOG_INFO, "fleetiq", "loaded groups=%zu servers=%zu", hg_map_count(&fq->groups),
            hg_map_count(&fq->servers));
     return rc;
+}
+
+/* ---- partitions (docs/cluster.md "Next", step 3) ---- */
+
+static int fq_part(int part)
+{
+    return part >= HG_PARTITION_FQ0 && part < HG_PARTITION_FQ0 + HG_PARTITION_HASHED;
+}
+
+int hg_fleetiq_load_partition(hg_fleetiq_t *fq, int part, hg_error_t *err)
+{
+    if (!fq_part(part))
+        return hg_error_set(err, HG_EINVAL, "partition %d holds no game server groups", part);
+    int rc = load_part(fq, part);
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load FleetIQ state (partition %d)", part);
+    return 0;
+}
+
+int hg_fleetiq_drop_partition(hg_fleetiq_t *fq, int part)
+{
+    if (!fq_part(part))
+        return HG_EINVAL;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&fq->groups, &it, NULL, &v)) {
+        hg_fq_group_t *g = v;
+        if (hg_partition_of(COLL_GROUPS, g->name) != part)
+            continue;
+        while (!hg_list_empty(&g->servers)) {
+            hg_fq_server_t *s = hg_container_of(g->servers.next, hg_fq_server_t, gnode);
+            server_detach(fq, s); /* out of by_health too: the sweep no longer sees it */
+            server_free(s);
+        }
+        hg_map_del(&fq->groups, g->name); /* the current key: allowed while iterating */
+        group_free(g);
+    }
+    return 0;
 }
 
 /* ---- groups ---- */

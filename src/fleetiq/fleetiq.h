@@ -122,6 +122,22 @@ void hg_fleetiq_set_observer(hg_fleetiq_t *fq, hg_fq_observer_cb cb, void *ud);
 /* Rebuild memory from the store (start-up); the observer hears of every server (txn NULL). */
 int hg_fleetiq_load(hg_fleetiq_t *fq);
 const hg_fq_config_t *hg_fleetiq_config(const hg_fleetiq_t *fq);
+/* Partitions (docs/cluster.md "Next", step 3): part is an index of store/partition.h, one of
+ * fq00..fq15 (a group's partition is hg_partition_of("fleetiq.groups", name), its servers'
+ * follows from their "<group>/<id>" keys); another is HG_EINVAL. Nothing calls them in the
+ * daemon yet: the assignment of partitions to nodes will (a later step).
+ * load_partition: read that partition's groups and servers, as hg_fleetiq_load() does for all
+ * (which reads each collection once rather than once per partition): the observer hears of
+ * each server (txn NULL), health windows restart at the load time, groups and servers already
+ * in memory are kept. Synchronous (hg_store_load): an asynchronous load on the store's reader
+ * lane is a later step.
+ * drop_partition: forget the partition's groups and their servers (lookups then fail as for
+ * unknown ones; the health sweep and claims no longer see them); nothing is written to the
+ * store and the observer is not told (the servers are not deregistered: another node serves
+ * them), other partitions are untouched. hg_fq_group_t and hg_fq_server_t pointers of that
+ * partition are invalid after the call. Threading: loop thread only. */
+int hg_fleetiq_load_partition(hg_fleetiq_t *fq, int part, hg_error_t *err);
+int hg_fleetiq_drop_partition(hg_fleetiq_t *fq, int part);
 
 /* ---- groups ---- */
 /* Takes ownership of attrs. */

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/map.h"
 #include "core/str.h"
+#include "store/partition.h"
 
 #define META_COLL "players.meta"
 #define META_IDS "ids"
@@ -583,19 +584,52 @@ int hg_players_load(hg_players_t *pl, hg_error_t *err)
         if (rc < 0)
             return hg_error_set(err, rc, "cannot store the players' id secret");
     }
-    for (unsigned part = 0; part < HG_PLAYER_PARTITIONS; part++) {
-        char coll[24];
-        coll_of("players", part, coll);
-        if ((rc = hg_store_load(pl->store, coll, load_player, pl)) < 0)
-            return hg_error_set(err, rc, "cannot load players (partition %u)", part);
-    }
-    /* friends after every partition's players: friends are checked against them */
-    for (unsigned part = 0; part < HG_PLAYER_PARTITIONS; part++) {
-        char coll[24];
-        coll_of("friends", part, coll);
-        if ((rc = hg_store_load(pl->store, coll, load_friends, pl)) < 0)
-            return hg_error_set(err, rc, "cannot load friends (partition %u)", part);
-    }
+    for (int part = HG_PARTITION_P0; part < HG_PARTITION_P0 + HG_PLAYER_PARTITIONS; part++)
+        if ((rc = hg_players_load_partition(pl, part, err)) < 0)
+            return rc;
     HG_LOG(HG_LOG_INFO, "players", "loaded players=%zu", hg_players_count(pl));
+    return 0;
+}
+
+/* ---- partitions (docs/cluster.md "Next", step 3) ---- */
+
+/* The player partition (0..HG_PLAYER_PARTITIONS-1) of a partition index, or -1. */
+static int player_part(int part)
+{
+    int nn = part - HG_PARTITION_P0;
+    return nn >= 0 && nn < HG_PLAYER_PARTITIONS ? nn : -1;
+}
+
+int hg_players_load_partition(hg_players_t *pl, int part, hg_error_t *err)
+{
+    int nn = player_part(part);
+    if (nn < 0)
+        return hg_error_set(err, HG_EINVAL, "partition %d holds no players", part);
+    /* a player's friends are in its own partition: its players first, then their lists */
+    char coll[24];
+    coll_of("players", (unsigned)nn, coll);
+    int rc = hg_store_load(pl->store, coll, load_player, pl);
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load players (partition %d)", nn);
+    coll_of("friends", (unsigned)nn, coll);
+    if ((rc = hg_store_load(pl->store, coll, load_friends, pl)) < 0)
+        return hg_error_set(err, rc, "cannot load friends (partition %d)", nn);
+    return 0;
+}
+
+int hg_players_drop_partition(hg_players_t *pl, int part)
+{
+    int nn = player_part(part);
+    if (nn < 0)
+        return HG_EINVAL;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&pl->by_id, &it, NULL, &v)) {
+        hg_player_t *p = v;
+        if (p->part == (unsigned)nn) {
+            hg_map_del(&pl->by_id, p->id); /* the current key: allowed while iterating */
+            player_free(p);
+        }
+    }
     return 0;
 }

@@ -84,6 +84,20 @@ void hg_players_free(hg_players_t *pl);
 /* Start-up: the id secret (created and stored now on first start) and every partition. */
 int hg_players_load(hg_players_t *pl, hg_error_t *err);
 
+/* Partitions (docs/cluster.md "Next", step 3): part is an index of store/partition.h, one of
+ * p00..p63 (HG_PARTITION_P0 + hg_player_partition()); another is HG_EINVAL. Nothing calls
+ * them in the daemon yet: the assignment of partitions to nodes will (a later step).
+ * load_partition: read that partition's players and friends from the store, as
+ * hg_players_load() does for all of them (which is this for every partition); players already
+ * in memory are kept as they are. Synchronous (hg_store_load): an asynchronous load on the
+ * store's reader lane is a later step. The id secret (control) is hg_players_load()'s.
+ * drop_partition: forget every player of the partition (lookups then fail as for an unknown
+ * id); nothing is written to the store, the other partitions are untouched. Borrowed
+ * hg_player_t pointers of that partition are invalid after the call. Threading: loop thread
+ * only. */
+int hg_players_load_partition(hg_players_t *pl, int part, hg_error_t *err);
+int hg_players_drop_partition(hg_players_t *pl, int part);
+
 /* Partition of a player id (any text: the hash of it). */
 unsigned hg_player_partition(const char *player_id);
 /* Borrowed; NULL when unknown. */

@@ -36,6 +36,8 @@
 #include "core/map.h"
 #include "core/str.h"
 #include "core/vec.h"
+#include "store/partition.h"
+#include "store/partload.h"
 
 #define BOARDS_COLL "lb.boards"
 #define REACHED_SHIFT 10 /* reached = ms << 10 | counter */
@@ -957,20 +959,74 @@ static int load_periods(hg_lbs_t *l, const board_load_t *bl)
     return rc;
 }
 
-int hg_lbs_load(hg_lbs_t *l, hg_error_t *err)
+/* The boards of partition part (every board when part < 0), then their periods. */
+static int load_boards(hg_lbs_t *l, int part)
 {
     hg_vec_t loaded = {0};
     void *ud[2] = {l, &loaded};
-    int rc = hg_store_load(l->store, BOARDS_COLL, load_board, ud);
+    int rc = part < 0 ? hg_store_load(l->store, BOARDS_COLL, load_board, ud)
+                      : hg_partload_coll(l->store, BOARDS_COLL, part, load_board, ud);
     for (size_t i = 0; i < loaded.n; i++) {
         if (rc == 0)
             rc = load_periods(l, loaded.all[i]);
         hg_free(loaded.all[i]);
     }
     hg_free(loaded.all);
+    return rc;
+}
+
+int hg_lbs_load(hg_lbs_t *l, hg_error_t *err)
+{
+    /* one read of lb.boards, not one per partition (hg_lbs_load_partition) */
+    int rc = load_boards(l, -1);
     if (rc < 0)
         return hg_error_set(err, rc, "cannot load leaderboards");
     HG_LOG(HG_LOG_INFO, "rank", "loaded leaderboards=%zu", hg_map_count(&l->boards));
+    return 0;
+}
+
+/* ---- partitions (docs/cluster.md "Next", step 3) ---- */
+
+static int lb_part(int part)
+{
+    return part >= HG_PARTITION_LB0 && part < HG_PARTITION_LB0 + HG_PARTITION_HASHED;
+}
+
+int hg_lbs_load_partition(hg_lbs_t *l, int part, hg_error_t *err)
+{
+    if (!lb_part(part))
+        return hg_error_set(err, HG_EINVAL, "partition %d holds no leaderboards", part);
+    int rc = load_boards(l, part);
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load leaderboards (partition %d)", part);
+    return 0;
+}
+
+int hg_lbs_drop_partition(hg_lbs_t *l, int part)
+{
+    if (!lb_part(part))
+        return HG_EINVAL;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&l->boards, &it, NULL, &v)) {
+        hg_lb_t *b = v;
+        if (hg_partition_of(BOARDS_COLL, b->id) == part) {
+            hg_map_del(&l->boards, b->id); /* the current key: allowed while iterating */
+            board_free(b);
+        }
+    }
+    /* old periods still being deleted are forgotten too: this node may not write the partition
+     * any more. Their remaining records stay in the store, where no board names them (the next
+     * owner loads only the current and previous periods): docs/cluster.md, step 3. */
+    hg_list_t *q, *nx;
+    hg_list_foreach_safe (q, nx, &l->purges) {
+        purge_t *p = hg_container_of(q, purge_t, node);
+        if (hg_partition_of(p->coll, NULL) == part) {
+            hg_list_remove(&p->node);
+            free_set(p->set);
+            hg_free(p);
+        }
+    }
     return 0;
 }
 

@@ -83,6 +83,19 @@ typedef struct hg_lb_submit {
 hg_lbs_t *hg_lbs_new(hg_store_t *store, hg_clock_t *clock);
 void hg_lbs_free(hg_lbs_t *l);
 int hg_lbs_load(hg_lbs_t *l, hg_error_t *err);
+/* Partitions (docs/cluster.md "Next", step 3): part is an index of store/partition.h, one of
+ * lb00..lb15 (a board's partition is hg_partition_of("lb.boards", id)); another is HG_EINVAL.
+ * Nothing calls them in the daemon yet: the assignment of partitions to nodes will (a later
+ * step). load_partition: read that partition's boards, their current and previous periods and
+ * idempotency keys, as hg_lbs_load() does for every board (which reads lb.boards once rather
+ * than once per partition); boards already in memory are kept. Synchronous (hg_store_load):
+ * an asynchronous load on the store's reader lane is a later step. drop_partition: forget the
+ * partition's boards (lookups then fail as for an unknown board), so their resets and key
+ * expiries no longer run here, and the purges of their old periods still under way; nothing is
+ * written to the store, other partitions are untouched. hg_lb_t pointers of that partition are
+ * invalid after the call. Threading: loop thread only. */
+int hg_lbs_load_partition(hg_lbs_t *l, int part, hg_error_t *err);
+int hg_lbs_drop_partition(hg_lbs_t *l, int part);
 /* How entries get their display_name (the players module, through the API layer). */
 void hg_lbs_set_names(hg_lbs_t *l, const char *(*cb)(void *ud, const char *player_id), void *ud);
 /* Period boundaries that passed (a reset each), and old periods' records purged a budget at a

@@ -22,6 +22,8 @@
 #include "core/log.h"
 #include "core/map.h"
 #include "core/str.h"
+#include "store/partition.h"
+#include "store/partload.h"
 
 #define ROOMS_COLL "rooms"
 #define SCRIPT_TIMER_MS 10 /* the clock of on_tick and room.after */
@@ -1188,6 +1190,43 @@ int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err)
     if (rc < 0)
         return hg_error_set(err, rc, "cannot load rooms: %s", hg_strerror(rc));
     HG_LOG(HG_LOG_INFO, "rooms", "loaded rooms=%zu", hg_map_count(&rs->rooms));
+    return 0;
+}
+
+/* ---- partitions (docs/cluster.md "Next", step 3) ---- */
+
+static int rm_part(int part)
+{
+    return part >= HG_PARTITION_RM0 && part < HG_PARTITION_RM0 + HG_PARTITION_HASHED;
+}
+
+int hg_rooms_load_partition(hg_rooms_t *rs, int part, hg_error_t *err)
+{
+    if (!rm_part(part))
+        return hg_error_set(err, HG_EINVAL, "partition %d holds no rooms", part);
+    /* hg_rooms_load reads the collection once rather than once per partition */
+    int rc = hg_partload_coll(rs->store, ROOMS_COLL, part, load_room, rs);
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load rooms (partition %d): %s", part, hg_strerror(rc));
+    return 0;
+}
+
+int hg_rooms_drop_partition(hg_rooms_t *rs, int part)
+{
+    if (!rm_part(part))
+        return HG_EINVAL;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&rs->rooms, &it, NULL, &v)) {
+        hg_room_t *r = v;
+        /* never from inside one of its own script's calls (release builds: the room stays) */
+        if (hg_partition_of(ROOMS_COLL, r->id) != part || HG_NEVER(r->in_script))
+            continue;
+        /* as at a stop: clients come back (to the partition's next owner); its script's timers
+         * go with it (out of rs->scripted) */
+        hg_map_del(&rs->rooms, r->id); /* the current key: allowed while iterating */
+        room_free(r, 1012, "service restart");
+    }
     return 0;
 }
 

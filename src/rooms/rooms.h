@@ -78,6 +78,20 @@ hg_rooms_t *hg_rooms_new(uv_loop_t *loop, hg_store_t *store, hg_clock_t *clock,
 /* Closes every client (1012 at server stop comes from the WebSocket layer before this). */
 void hg_rooms_free(hg_rooms_t *rs);
 int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err);
+/* Partitions (docs/cluster.md "Next", step 3): part is an index of store/partition.h, one of
+ * rm00..rm15 (a room's partition is hg_partition_of("rooms", id)); another is HG_EINVAL.
+ * Nothing calls them in the daemon yet: the assignment of partitions to nodes will (a later
+ * step). load_partition: read that partition's rooms, as hg_rooms_load() does for all (which
+ * reads the collection once rather than once per partition): each starts empty in a new epoch,
+ * its script from on_create; rooms already in memory are kept. Synchronous (hg_store_load): an
+ * asynchronous load on the store's reader lane is a later step. drop_partition: forget the
+ * partition's rooms as a stop does: their clients are closed with 1012 (service restart: they
+ * reconnect, to the next owner), their scripts and timers end without on_leave; nothing is
+ * written to the store, other partitions are untouched. hg_room_t pointers of that partition are
+ * invalid after the call; never call it from inside a room's script call. Threading: loop
+ * thread only. */
+int hg_rooms_load_partition(hg_rooms_t *rs, int part, hg_error_t *err);
+int hg_rooms_drop_partition(hg_rooms_t *rs, int part);
 /* Seats past their grace, rooms empty past empty_close_ms (deleted, in txns it commits). */
 void hg_rooms_tick(hg_rooms_t *rs);
 

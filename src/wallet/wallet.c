@@ -26,6 +26,7 @@
 #include "core/metrics.h"
 #include "core/str.h"
 #include "players/players.h"
+#include "store/partition.h"
 
 #define CATALOG_COLL "wallet.catalog"
 #define RECEIPT_COLL "wallet.rcpt"
@@ -69,6 +70,7 @@ typedef struct recent {
     hg_list_t node; /* fifo by time */
     int64_t t_ms;
     int durable; /* its transaction committed: it may be forgotten */
+    int dropped; /* its partition was dropped before it was durable: its commit hook frees it */
 } recent_t;
 
 /* A purchase of this run, remembered by its idempotency key while it may still be in flight
@@ -94,7 +96,9 @@ typedef struct rcpt {
  * the store until its filter is ready). */
 typedef struct pk_scan {
     struct hg_wallets *w; /* NULL once the wallets were freed: the next page frees this */
-    unsigned part;
+    hg_list_t node;       /* in w->pk_scans */
+    unsigned part, last;  /* the partition being read, and the last to read */
+    uint32_t gen;         /* pk_gen[part] when its read began: a drop since voids it */
     uint64_t keys;
     char after[48 + HG_WALLET_IDEM_KEY_MAX]; /* the last key read ("" before the first) */
 } pk_scan_t;
@@ -119,8 +123,9 @@ struct hg_wallets {
      * bought. */
     hg_bloom_t pk[PARTITIONS];
     uint8_t pk_ready[PARTITIONS];
-    pk_scan_t *pk_scan;  /* reading the stored keys into pk, or NULL */
-    uint64_t pk_skipped; /* lookups the filters saved */
+    uint32_t pk_gen[PARTITIONS]; /* bumped when a partition is dropped */
+    hg_list_t pk_scans;          /* reads of the stored keys into pk (pk_scan_t) */
+    uint64_t pk_skipped;         /* lookups the filters saved */
 };
 
 /* ---- names ---- */
@@ -216,6 +221,7 @@ hg_wallets_t *hg_wallets_new(hg_store_t *store, hg_clock_t *clock, hg_logs_t *lo
     w->rnd_used = sizeof(w->rnd); /* drawn at the first id */
     for (unsigned p = 0; p < PARTITIONS; p++)
         hg_bloom_init(&w->pk[p], HG_WALLET_KEY_FILTER_FIRST, HG_WALLET_KEY_FILTER_MAX);
+    hg_list_init(&w->pk_scans);
     hg_metrics_register("wallet", render, w);
     hg_map_init(&w->items);
     hg_map_init(&w->wallets);
@@ -283,8 +289,11 @@ void hg_wallets_free(hg_wallets_t *w)
     hg_map_free(&w->idem);
     hg_map_free(&w->rcpts);
     hg_metrics_unregister("wallet");
-    if (w->pk_scan)
-        w->pk_scan->w = NULL; /* its read ends on its own */
+    while (!hg_list_empty(&w->pk_scans)) { /* their reads end on their own */
+        pk_scan_t *sc = hg_container_of(w->pk_scans.next, pk_scan_t, node);
+        hg_list_remove(&sc->node);
+        sc->w = NULL;
+    }
     for (unsigned p = 0; p < PARTITIONS; p++)
         hg_bloom_free(&w->pk[p]);
     hg_free(w);
@@ -560,8 +569,11 @@ int hg_wallet_item_delete(hg_wallets_t *w, const char *sku, hg_store_txn_t *txn,
 
 static void rcpt_durable(void *ud, int rc)
 {
-    if (rc == 0)
-        ((rcpt_t *)ud)->rec.durable = 1;
+    rcpt_t *r = ud;
+    if (r->rec.dropped)
+        rcpt_free(r);
+    else if (rc == 0)
+        r->rec.durable = 1;
 }
 
 static rcpt_t *rcpt_remember(hg_wallets_t *w, const char *id, const char *player, const char *cur,
@@ -753,8 +765,11 @@ void hg_wallet_credit(hg_wallets_t *w, const hg_wallet_credit_t *cr, hg_store_tx
 
 static void idem_durable(void *ud, int rc)
 {
-    if (rc == 0)
-        ((idem_t *)ud)->rec.durable = 1;
+    idem_t *i = ud;
+    if (i->rec.dropped)
+        idem_free(i);
+    else if (rc == 0)
+        i->rec.durable = 1;
 }
 
 static void idem_remember(hg_wallets_t *w, unsigned part, const char *key, const char *body,
@@ -1096,6 +1111,8 @@ static int load_item(void *ud, const char *key, json_t *v)
 static int load_wallet(void *ud, const char *key, json_t *v)
 {
     hg_wallets_t *w = ud;
+    if (hg_map_get(&w->wallets, key))
+        return 0; /* in memory already (its partition loaded twice) */
     wallet_t *wl = wallet_get(w, key, 1);
     wl->seq = (uint64_t)json_integer_value(json_object_get(v, "n"));
     if (wl->seq == 0)
@@ -1133,20 +1150,26 @@ static void pk_scan_next(pk_scan_t *sc)
                   pk_scan_rows, sc);
 }
 
+static void pk_scan_end(pk_scan_t *sc)
+{
+    if (sc->w)
+        hg_list_remove(&sc->node);
+    hg_free(sc);
+}
+
 static void pk_scan_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
 {
     pk_scan_t *sc = ud;
     hg_wallets_t *w = sc->w;
     if (w == NULL) {
-        hg_free(sc);
+        pk_scan_end(sc);
         return;
     }
-    if (rc < 0) { /* the filters stay unready: every lookup goes to the store, as before */
+    if (rc < 0) { /* the filter stays unready: its lookups go to the store, as before */
         if (rc != HG_ESHUTDOWN && rc != HG_ENOTIMPL)
             HG_LOG(HG_LOG_WARN, "wallet", "cannot read idempotency keys (partition %02u): %s",
                    sc->part, hg_strerror(rc));
-        w->pk_scan = NULL;
-        hg_free(sc);
+        pk_scan_end(sc);
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -1157,9 +1180,11 @@ static void pk_scan_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n,
         pk_scan_next(sc);
         return;
     }
-    w->pk_ready[sc->part] = 1;
+    if (w->pk_gen[sc->part] == sc->gen) /* else dropped meanwhile: its load reads it again */
+        w->pk_ready[sc->part] = 1;
     sc->after[0] = '\0';
-    if (++sc->part < PARTITIONS) {
+    if (++sc->part <= sc->last) {
+        sc->gen = w->pk_gen[sc->part];
         pk_scan_next(sc);
         return;
     }
@@ -1168,8 +1193,7 @@ static void pk_scan_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n,
         bytes += w->pk[p].bytes;
     HG_LOG(HG_LOG_INFO, "wallet", "idempotency key filters ready keys=%" PRIu64 " bytes=%zu",
            sc->keys, bytes);
-    w->pk_scan = NULL;
-    hg_free(sc);
+    pk_scan_end(sc);
 }
 
 void hg_wallets_filter_stats(const hg_wallets_t *w, hg_wallet_filter_stats_t *out)
@@ -1180,6 +1204,9 @@ void hg_wallets_filter_stats(const hg_wallets_t *w, hg_wallet_filter_stats_t *ou
         out->bytes += w->pk[p].bytes;
     }
     out->skipped = w->pk_skipped;
+    hg_list_t *q;
+    hg_list_foreach (q, &w->pk_scans)
+        out->reading++;
 }
 
 static void render(hg_buf_t *out, void *ud)
@@ -1201,26 +1228,113 @@ static void render(hg_buf_t *out, void *ud)
                   st.ready, st.bytes, (unsigned long long)st.skipped);
 }
 
-static void pk_scan_start(hg_wallets_t *w)
+/* Read the stored keys of partitions first..last (00..63) into their filters. */
+static void pk_scan_start(hg_wallets_t *w, unsigned first, unsigned last)
 {
     pk_scan_t *sc = hg_calloc(1, sizeof(*sc));
     sc->w = w;
-    w->pk_scan = sc;
+    sc->part = first;
+    sc->last = last;
+    sc->gen = w->pk_gen[first];
+    hg_list_insert_tail(&w->pk_scans, &sc->node);
     pk_scan_next(sc);
 }
+
+static int load_part_wallets(hg_wallets_t *w, int nn, hg_error_t *err);
 
 int hg_wallets_load(hg_wallets_t *w, hg_error_t *err)
 {
     int rc = hg_store_load(w->store, CATALOG_COLL, load_item, w);
-    for (unsigned p = 0; rc >= 0 && p < PARTITIONS; p++) {
-        char coll[24];
-        snprintf(coll, sizeof(coll), "wallet/%02u", p);
-        rc = hg_store_load(w->store, coll, load_wallet, w);
-    }
     if (rc < 0)
-        return hg_error_set(err, rc, "cannot load wallets: %s", hg_strerror(rc));
+        return hg_error_set(err, rc, "cannot load the catalog: %s", hg_strerror(rc));
+    for (int nn = 0; nn < PARTITIONS; nn++)
+        if ((rc = load_part_wallets(w, nn, err)) < 0)
+            return rc;
     HG_LOG(HG_LOG_INFO, "wallet", "loaded items=%zu wallets=%zu", hg_map_count(&w->items),
            hg_map_count(&w->wallets));
-    pk_scan_start(w);
+    pk_scan_start(w, 0, PARTITIONS - 1);
+    return 0;
+}
+
+/* ---- partitions (docs/cluster.md "Next", step 3) ---- */
+
+/* The player partition (00..63) of a partition index, or -1. */
+static int wallet_part(int part)
+{
+    int nn = part - HG_PARTITION_P0;
+    return nn >= 0 && nn < PARTITIONS ? nn : -1;
+}
+
+static int player_in(const char *player, size_t len, int nn)
+{
+    char id[48];
+    snprintf(id, sizeof(id), "%.*s", (int)len, player);
+    return (int)hg_player_partition(id) == nn;
+}
+
+/* Forget one of this run's recent purchases or receipts (key: its key in map). One whose
+ * transaction is still in flight is only unlinked: its commit hook frees it. */
+static void recent_drop(hg_map_t *map, recent_t *e, const char *key, void (*free_fn)(void *))
+{
+    hg_map_del(map, key);
+    hg_list_remove(&e->node);
+    if (e->durable)
+        free_fn(e);
+    else
+        e->dropped = 1;
+}
+
+static int load_part_wallets(hg_wallets_t *w, int nn, hg_error_t *err)
+{
+    char coll[24];
+    snprintf(coll, sizeof(coll), "wallet/%02d", nn);
+    int rc = hg_store_load(w->store, coll, load_wallet, w);
+    if (rc < 0)
+        return hg_error_set(err, rc, "cannot load wallets (partition %d): %s", nn, hg_strerror(rc));
+    return 0;
+}
+
+int hg_wallets_load_partition(hg_wallets_t *w, int part, hg_error_t *err)
+{
+    int nn = wallet_part(part);
+    if (nn < 0)
+        return hg_error_set(err, HG_EINVAL, "partition %d holds no wallets", part);
+    int rc = load_part_wallets(w, nn, err);
+    if (rc == 0 && !w->pk_ready[nn])
+        pk_scan_start(w, (unsigned)nn, (unsigned)nn);
+    return rc;
+}
+
+int hg_wallets_drop_partition(hg_wallets_t *w, int part)
+{
+    int nn = wallet_part(part);
+    if (nn < 0)
+        return HG_EINVAL;
+    /* its key filter goes too: keys bought elsewhere meanwhile are in the store, not in it;
+     * a read of its keys still running no longer makes it ready (pk_gen) */
+    hg_bloom_free(&w->pk[nn]);
+    hg_bloom_init(&w->pk[nn], HG_WALLET_KEY_FILTER_FIRST, HG_WALLET_KEY_FILTER_MAX);
+    w->pk_ready[nn] = 0;
+    w->pk_gen[nn]++;
+    size_t it = 0;
+    void *v;
+    while (hg_map_next(&w->wallets, &it, NULL, &v)) {
+        wallet_t *wl = v;
+        if (player_in(wl->player, strlen(wl->player), nn)) {
+            hg_map_del(&w->wallets, wl->player); /* the current key: allowed while iterating */
+            wallet_free(wl);
+        }
+    }
+    hg_list_t *q, *nx;
+    hg_list_foreach_safe (q, nx, &w->idem_fifo) {
+        idem_t *i = (idem_t *)hg_container_of(q, recent_t, node);
+        if (player_in(i->key, strcspn(i->key, "/"), nn))
+            recent_drop(&w->idem, &i->rec, i->key, idem_free_v);
+    }
+    hg_list_foreach_safe (q, nx, &w->rcpt_fifo) {
+        rcpt_t *r = (rcpt_t *)hg_container_of(q, recent_t, node);
+        if (player_in(r->player, strlen(r->player), nn))
+            recent_drop(&w->rcpts, &r->rec, r->id, rcpt_free_v);
+    }
     return 0;
 }

@@ -77,10 +77,30 @@ int hg_wallets_load(hg_wallets_t *w, hg_error_t *err);
  * saved (also on /metrics: hangar_wallet_key_filter_*). */
 typedef struct hg_wallet_filter_stats {
     unsigned ready;
+    unsigned reading; /* reads of stored keys in progress */
     size_t bytes;
     uint64_t skipped;
 } hg_wallet_filter_stats_t;
 void hg_wallets_filter_stats(const hg_wallets_t *w, hg_wallet_filter_stats_t *out);
+/* Partitions (docs/cluster.md "Next", step 3): part is an index of store/partition.h, one of
+ * p00..p63 (a player's wallet is in its player's partition); another is HG_EINVAL. Nothing
+ * calls them in the daemon yet: the assignment of partitions to nodes will (a later step).
+ * load_partition: read that partition's wallets ("wallet/<nn>"), as hg_wallets_load() does for
+ * every partition (which is this for each, after the catalog). Synchronous (hg_store_load): an
+ * asynchronous load on the store's reader lane is a later step. Wallets are history
+ * (store/partition.h): the load reads them as the backend holds them, so on a backend with a
+ * journal (the embedded store) it misses what was written since the last fold; a scan of a
+ * history collection waits for a fold (store.h), as the asynchronous load will. PostgreSQL, the
+ * store partitions move on, has no journal.
+ * drop_partition: forget the partition's wallets, its idempotency key filter, and this run's
+ * purchases and receipts of its players (a later one is looked up in the store again, as after
+ * a restart; load_partition reads the partition's keys into a new filter); nothing is
+ * written to the store, the catalog and the other partitions are untouched. A purchase or
+ * credit still waiting for its store read when its partition is dropped would recreate the
+ * wallet when it completes: the caller drops a partition only once no request for it is in
+ * progress (routing, a later step). Threading: loop thread only. */
+int hg_wallets_load_partition(hg_wallets_t *w, int part, hg_error_t *err);
+int hg_wallets_drop_partition(hg_wallets_t *w, int part);
 /* Forget durable purchases and receipts of this run past RECENT or the caps (budget of them). */
 void hg_wallets_tick(hg_wallets_t *w, size_t budget);
 

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "rank/board.h"
+#include "store/partition.h"
 #include "test.h"
 #include "test_util.h"
 
@@ -383,6 +384,132 @@ HG_TEST(old_periods_and_deleted_boards_leave_no_records)
     hg_test_rmtree(e.dir);
 }
 
-HG_SUITE(board) = {HG_CASE(operators_orders_and_ties), HG_CASE(idempotency_and_limits),
+/* What the module answers about a board: its JSON and both periods' orders. */
+static char *board_text(hg_lb_t *b)
+{
+    char cur[512], prev[512] = "";
+    order(b, 0, cur, sizeof(cur));
+    hg_lb_view_t v;
+    hg_error_t err;
+    if (hg_lb_view(b, 1, &v, &err) == 0)
+        order(b, 1, prev, sizeof(prev));
+    json_t *j = hg_lb_json(b);
+    json_object_set_new(j, "order_now", json_string(cur));
+    json_object_set_new(j, "order_prev", json_string(prev));
+    char *t = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(j);
+    return t;
+}
+
+#define NB 10
+
+/* The current period of each stored board record ("board-<i>"). */
+typedef struct stored {
+    int64_t cur[NB];
+    int n;
+} stored_t;
+
+static int stored_cur(void *ud, const char *key, json_t *v)
+{
+    stored_t *st = ud;
+    int i = atoi(key + strlen("board-"));
+    if (i >= 0 && i < NB) {
+        st->cur[i] = json_integer_value(json_object_get(v, "cur"));
+        st->n++;
+    }
+    return 0;
+}
+
+HG_TEST(a_partition_is_dropped_and_loaded_alone)
+{
+    env_t e;
+    env_open(&e, 1);
+    char ids[NB][16], *before[NB];
+    int part[NB];
+    for (int i = 0; i < NB; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "board-%d", i);
+        part[i] = hg_partition_of("lb.boards", ids[i]);
+        hg_lb_t *b = board(&e, ids[i], HG_RANKSET_DESC, HG_LB_BEST, "daily", NULL);
+        for (int k = 0; k < 5; k++)
+            json_decref(
+                submit(&e, b, k, (k * 7 + i) % 11, k, NULL, k == 0 ? "key" : NULL, NULL, 0));
+    }
+    /* one day on: every board has a previous period too, and a current one */
+    hg_clock_advance(&e.clock, DAY);
+    hg_lbs_tick(e.l, 1000);
+    for (int i = 0; i < NB; i++) {
+        hg_lb_t *b = hg_lb_find(e.l, ids[i]);
+        json_decref(submit(&e, b, 9, 100 + i, 0, NULL, "key2", NULL, 0));
+        before[i] = board_text(b);
+    }
+    int p = part[0], in_p = 0;
+    for (int i = 0; i < NB; i++)
+        in_p += part[i] == p;
+    ASSERT_TRUE(in_p < NB);
+
+    ASSERT_OK(hg_lbs_drop_partition(e.l, p));
+    for (int i = 0; i < NB; i++) {
+        hg_lb_t *b = hg_lb_find(e.l, ids[i]);
+        if (part[i] == p) {
+            ASSERT_NULL(b);
+            continue;
+        }
+        ASSERT_NOT_NULL(b);
+        char *t = board_text(b);
+        ASSERT_STR_EQ(t, before[i]);
+        free(t);
+    }
+    ASSERT_EQ_INT(hg_lbs_drop_partition(e.l, HG_PARTITION_RM0), HG_EINVAL);
+    hg_error_t err;
+    ASSERT_OK(hg_lbs_load_partition(e.l, p, &err));
+    for (int i = 0; i < NB; i++) {
+        hg_lb_t *b = hg_lb_find(e.l, ids[i]);
+        ASSERT_NOT_NULL(b);
+        char *t = board_text(b);
+        ASSERT_STR_EQ(t, before[i]);
+        free(t);
+    }
+    /* the idempotency keys came back with the board */
+    int replayed = 0;
+    json_t *j = submit(&e, hg_lb_find(e.l, ids[0]), 9, 1, 0, NULL, "key2", &replayed, 0);
+    ASSERT_EQ_INT(replayed, 1);
+    ASSERT_EQ_INT(score_of(j), 100);
+    json_decref(j);
+
+    /* dropped, p's boards do not reset here (their records keep their period): the others do */
+    int64_t cur0 = field_ms(hg_lb_find(e.l, ids[0]), "period_start");
+    ASSERT_OK(hg_lbs_drop_partition(e.l, p));
+    hg_clock_advance(&e.clock, DAY);
+    hg_lbs_tick(e.l, 1000);
+    hg_test_commit(&e.loop, hg_store_txn_new(e.store));
+    stored_t st = {0};
+    ASSERT_OK(hg_store_load(e.store, "lb.boards", stored_cur, &st));
+    ASSERT_EQ_INT(st.n, NB);
+    for (int i = 0; i < NB; i++) {
+        if (part[i] == p)
+            ASSERT_EQ_INT(st.cur[i], cur0);
+        else
+            ASSERT_EQ_INT(st.cur[i], cur0 + DAY);
+    }
+    ASSERT_OK(hg_lbs_load_partition(e.l, p, &err));
+    for (int i = 0; i < NB; i++) { /* p's reset at the load, as after a restart */
+        hg_lb_t *b = hg_lb_find(e.l, ids[i]);
+        char now[512], prev[512];
+        order(b, 0, now, sizeof(now));
+        order(b, 1, prev, sizeof(prev));
+        ASSERT_STR_EQ(now, "");
+        json_t *was = json_loads(before[i], 0, NULL);
+        ASSERT_STR_EQ(prev, json_string_value(json_object_get(was, "order_now")));
+        json_decref(was);
+        free(before[i]);
+    }
+    env_close(&e);
+    hg_test_rmtree(e.dir);
+}
+
+HG_SUITE(board) = {HG_CASE(operators_orders_and_ties),
+                   HG_CASE(idempotency_and_limits),
                    HG_CASE(reset_schedules_in_time_zones),
-                   HG_CASE(old_periods_and_deleted_boards_leave_no_records), HG_CASE_END};
+                   HG_CASE(old_periods_and_deleted_boards_leave_no_records),
+                   HG_CASE(a_partition_is_dropped_and_loaded_alone),
+                   HG_CASE_END};

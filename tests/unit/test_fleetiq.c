@@ -6,6 +6,7 @@
 
 #include "fleetiq/fleetiq.h"
 #include "rt/clock.h"
+#include "store/partition.h"
 #include "store/store.h"
 #include "test.h"
 #include "test_util.h"
@@ -375,6 +376,108 @@ HG_TEST(list_pages_in_registration_order)
     env_done(&e);
 }
 
+/* What the module answers about a group and its servers, as text. */
+static void group_text(hg_fleetiq_t *fq, const char *name, char *out, size_t cap)
+{
+    hg_fq_group_t *g = hg_fq_group_find(fq, name);
+    size_t n = (size_t)snprintf(out, cap, "%s %s %s %d %zu %zu %lld;", g->name, g->arn,
+                                hg_fq_group_status_name(g->status), g->suspended, g->nservers,
+                                g->nutilized, (long long)g->created_ms);
+    hg_fq_server_t *list[8];
+    int more;
+    size_t k = hg_fq_server_list(fq, g, 0, 0, 8, list, &more);
+    for (size_t i = 0; i < k && n < cap; i++) {
+        hg_fq_server_t *s = list[i];
+        n += (size_t)snprintf(out + n, cap - n, " %s %s %s %s %d %lld %lld %llu", s->id,
+                              s->instance_id, s->conn_info, s->data ? s->data : "-", s->utilized,
+                              (long long)s->claim_ms, (long long)s->registered_ms,
+                              (unsigned long long)s->seq);
+    }
+}
+
+static int registered;
+static void count_registered(void *ud, hg_store_txn_t *txn, hg_fq_event_t ev,
+                             const hg_fq_server_t *s)
+{
+    (void)ud, (void)s;
+    if (txn == NULL) /* a load (the sweep's deregistrations have theirs) */
+        registered += ev == HG_FQ_EV_REGISTERED ? 1 : 1000;
+}
+
+#define NG 8
+
+HG_TEST(a_partition_is_dropped_and_loaded_alone)
+{
+    env_t e;
+    env_open(&e, 1);
+    char names[NG][16], before[NG][1024];
+    int part[NG];
+    for (int i = 0; i < NG; i++) {
+        snprintf(names[i], sizeof(names[i]), "grp-%d", i);
+        part[i] = hg_partition_of("fleetiq.groups", names[i]);
+        hg_fq_group_t *g = mkgroup(&e, names[i]);
+        char id[16];
+        snprintf(id, sizeof(id), "gs-%d-a", i);
+        reg(&e, g, id);
+        hg_clock_advance(&e.clock, 10);
+        snprintf(id, sizeof(id), "gs-%d-b", i);
+        hg_fq_server_t *b = reg(&e, g, id);
+        if (i % 2 == 0)
+            ASSERT_OK(claim(&e, g, NULL, NULL));
+        if (i % 3 == 0)
+            ASSERT_OK(update(&e, b, 1, 1));
+    }
+    for (int i = 0; i < NG; i++)
+        group_text(e.fq, names[i], before[i], sizeof(before[i]));
+    int p = part[0], in_p = 0;
+    for (int i = 0; i < NG; i++)
+        in_p += part[i] == p;
+    ASSERT_TRUE(in_p < NG);
+    hg_fleetiq_set_observer(e.fq, count_registered, NULL);
+
+    ASSERT_OK(hg_fleetiq_drop_partition(e.fq, p));
+    ASSERT_EQ_INT(registered, 0);
+    hg_fq_stats_t st;
+    hg_fleetiq_stats(e.fq, &st);
+    ASSERT_EQ_INT(st.groups, NG - in_p);
+    ASSERT_EQ_INT(st.servers, 2 * (NG - in_p));
+    for (int i = 0; i < NG; i++) {
+        if (part[i] == p) {
+            ASSERT_NULL(hg_fq_group_find(e.fq, names[i]));
+            continue;
+        }
+        char now[1024];
+        group_text(e.fq, names[i], now, sizeof(now));
+        ASSERT_STR_EQ(now, before[i]);
+    }
+    ASSERT_EQ_INT(hg_fleetiq_drop_partition(e.fq, HG_PARTITION_CONTROL), HG_EINVAL);
+    /* no health report from anyone: the sweep deregisters the others' servers, not p's */
+    hg_clock_advance(&e.clock, 180000 + 60000 + 1);
+    ASSERT_EQ_INT(hg_fleetiq_sweep(e.fq, 1000), 2 * (NG - in_p));
+
+    hg_error_t err;
+    ASSERT_OK(hg_fleetiq_load_partition(e.fq, p, &err));
+    ASSERT_EQ_INT(registered, 2 * in_p);
+    for (int i = 0; i < NG; i++) {
+        if (part[i] != p) {
+            ASSERT_EQ_INT(hg_fq_group_find(e.fq, names[i])->nservers, 0);
+            continue;
+        }
+        char now[1024];
+        group_text(e.fq, names[i], now, sizeof(now));
+        ASSERT_STR_EQ(now, before[i]);
+        hg_fq_server_t *s;
+        char id[16];
+        snprintf(id, sizeof(id), "gs-%d-a", i);
+        ASSERT_OK(hg_fq_server_get(e.fq, hg_fq_group_find(e.fq, names[i]), id, &s, &err));
+        ASSERT_TRUE(hg_fq_server_healthy(e.fq, s)); /* its window restarted at the load */
+    }
+    /* and they are swept in their turn */
+    hg_clock_advance(&e.clock, 180000 + 60000 + 1);
+    ASSERT_EQ_INT(hg_fleetiq_sweep(e.fq, 1000), 2 * in_p);
+    env_done(&e);
+}
+
 HG_SUITE(fleetiq) = {
     HG_CASE(claim_takes_oldest_available_then_out_of_capacity),
     HG_CASE(claim_lapses_after_60s_unless_utilized),
@@ -386,5 +489,6 @@ HG_SUITE(fleetiq) = {
     HG_CASE(duplicate_ids_conflict_across_groups),
     HG_CASE(safe_delete_waits_for_utilized_force_does_not),
     HG_CASE(list_pages_in_registration_order),
+    HG_CASE(a_partition_is_dropped_and_loaded_alone),
     HG_CASE_END,
 };

@@ -9,6 +9,7 @@
 #include "auth/ptoken.h"
 #include "core/alloc.h"
 #include "players/players.h"
+#include "store/partition.h"
 #include "test.h"
 #include "test_util.h"
 
@@ -273,9 +274,91 @@ HG_TEST(tokens_verify_expire_and_rotate)
     hg_test_rmtree(e.dir);
 }
 
+/* What the module answers about a player, as text: its JSON, friends and sessions. */
+static char *player_text(const hg_player_t *p)
+{
+    json_t *o = hg_player_json(p), *fr = json_array(), *ss = json_array();
+    for (size_t i = 0; i < p->nfriends; i++)
+        json_array_append_new(fr, json_string(p->friends[i]));
+    for (size_t i = 0; i < p->nsessions; i++)
+        json_array_append_new(ss, json_pack("{s:s,s:I}", "sid", p->sessions[i].sid, "expires",
+                                            (json_int_t)p->sessions[i].expires_ms));
+    json_object_set_new(o, "friends", fr);
+    json_object_set_new(o, "sessions", ss);
+    char *t = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+#define NPL 24
+
+HG_TEST(a_partition_is_dropped_and_loaded_alone)
+{
+    env_t e;
+    env_open(&e, 1);
+    char ids[NPL][HG_PLAYER_ID_LEN + 1], *before[NPL];
+    int part[NPL];
+    for (int i = 0; i < NPL; i++) {
+        char ext[32], name[16];
+        snprintf(ext, sizeof(ext), "device-%04d", i);
+        snprintf(name, sizeof(name), "p%d", i);
+        hg_player_login_t l = login(&e, HG_PLAYER_DEVICE, ext, name);
+        memcpy(ids[i], l.player->id, sizeof(ids[i]));
+        part[i] = HG_PARTITION_P0 + (int)l.player->part;
+        char coll[24];
+        snprintf(coll, sizeof(coll), "players/%02u", l.player->part);
+        ASSERT_EQ_INT(hg_partition_of(coll, ids[i]), part[i]); /* the store's map agrees */
+    }
+    /* friends across partitions, and metadata */
+    hg_error_t err;
+    for (int i = 0; i < NPL; i++) {
+        hg_store_txn_t *t = hg_store_txn_new(e.store);
+        hg_player_t *p = hg_player_find(e.pl, ids[i]);
+        ASSERT_OK(hg_player_add_friend(e.pl, p, ids[(i + 1) % NPL], t, &err));
+        json_t *md = json_pack("{s:i}", "level", i);
+        ASSERT_OK(hg_player_update(e.pl, p, NULL, md, t, &err));
+        json_decref(md);
+        hg_test_commit(&e.loop, t);
+        before[i] = player_text(p);
+    }
+    int p = part[0], in_p = 0;
+    for (int i = 0; i < NPL; i++)
+        in_p += part[i] == p;
+    ASSERT_TRUE(in_p < NPL); /* others to stay */
+
+    ASSERT_OK(hg_players_drop_partition(e.pl, p));
+    ASSERT_EQ_INT(hg_players_count(e.pl), NPL - in_p);
+    for (int i = 0; i < NPL; i++) {
+        hg_player_t *q = hg_player_find(e.pl, ids[i]);
+        if (part[i] == p) {
+            ASSERT_NULL(q);
+            continue;
+        }
+        ASSERT_NOT_NULL(q);
+        char *t = player_text(q);
+        ASSERT_STR_EQ(t, before[i]);
+        free(t);
+    }
+    ASSERT_EQ_INT(hg_players_drop_partition(e.pl, HG_PARTITION_FQ0), HG_EINVAL);
+
+    ASSERT_OK(hg_players_load_partition(e.pl, p, &err));
+    ASSERT_EQ_INT(hg_players_count(e.pl), NPL);
+    for (int i = 0; i < NPL; i++) {
+        hg_player_t *q = hg_player_find(e.pl, ids[i]);
+        ASSERT_NOT_NULL(q);
+        char *t = player_text(q);
+        ASSERT_STR_EQ(t, before[i]);
+        free(t);
+        free(before[i]);
+    }
+    env_close(&e);
+    hg_test_rmtree(e.dir);
+}
+
 HG_SUITE(players) = {HG_CASE(ids_are_derived_and_stable_across_a_reload),
                      HG_CASE(sessions_expire_rotate_and_end_on_reuse),
                      HG_CASE(bad_logins_change_nothing),
                      HG_CASE(friends_are_known_players_once_each),
                      HG_CASE(tokens_verify_expire_and_rotate),
+                     HG_CASE(a_partition_is_dropped_and_loaded_alone),
                      HG_CASE_END};

@@ -7,7 +7,10 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
+#include "players/players.h"
+#include "store/partition.h"
 #include "test.h"
 #include "test_util.h"
 #include "wallet/wallet.h"
@@ -309,6 +312,7 @@ static void filters_ready(env_t *e)
         hg_wallets_filter_stats(e->w, &st);
         if (st.ready == 64)
             break;
+        ASSERT_TRUE(st.reading > 0); /* else it would never be */
         uv_run(&e->loop, UV_RUN_ONCE);
     }
 }
@@ -361,8 +365,116 @@ HG_TEST(key_filters_skip_the_store_for_new_keys_and_keep_old_ones)
     hg_test_rmtree(e.dir);
 }
 
+static char *wallet_text(env_t *e, int player)
+{
+    hg_buf_t out;
+    hg_buf_init(&out);
+    hg_wallet_write(e->w, pid(player), &out);
+    char *t = hg_strndup(out.data, out.len);
+    hg_buf_free(&out);
+    return t;
+}
+
+static void on_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
+{
+    (void)rows, (void)n, (void)more;
+    *(int *)ud = rc < 0 ? rc : 1;
+}
+
+/* Wait until the journal is folded: a scan of a history collection runs only then. */
+static void folded(env_t *e)
+{
+    int done = 0;
+    hg_store_scan(e->store, "wallet/00", "", NULL, 1, 0, on_rows, &done);
+    while (!done)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(done, 1);
+}
+
+#define NW 16
+
+HG_TEST(a_partition_is_dropped_and_loaded_alone)
+{
+    env_t e;
+    env_open(&e, 1);
+    put_item(&e, "sword", "{\"price\": {\"gold\": 30}, \"stackable\": true}");
+    int part[NW], replayed;
+    char *before[NW];
+    for (int i = 0; i < NW; i++) {
+        char rc[16], key[16];
+        snprintf(rc, sizeof(rc), "r%d", i);
+        snprintf(key, sizeof(key), "k%d", i);
+        ASSERT_OK(credit(&e, i, "gold", 100 + i, rc, &replayed, NULL));
+        ASSERT_OK(buy(&e, i, "sword", 1 + i % 3, key, &replayed, NULL));
+        part[i] = HG_PARTITION_P0 + (int)hg_player_partition(pid(i));
+        before[i] = wallet_text(&e, i);
+    }
+    int p = part[0], in_p = 0;
+    for (int i = 0; i < NW; i++)
+        in_p += part[i] == p;
+    ASSERT_TRUE(in_p < NW);
+    /* a purchase of p decided in memory whose transaction commits only after the drop */
+    hg_store_txn_t *t = hg_store_txn_new(e.store);
+    hg_buf_t out;
+    hg_buf_init(&out);
+    hg_error_t err;
+    result_t r = {0};
+    hg_wallet_purchase(e.w, pid(0), "sword", 1, "late", t, &out, &replayed, &err, on_done, &r);
+    while (!r.done)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    ASSERT_OK(r.rc);
+    hg_buf_free(&out);
+
+    filters_ready(&e);
+    ASSERT_OK(hg_wallets_drop_partition(e.w, p));
+    hg_wallet_filter_stats_t fs;
+    hg_wallets_filter_stats(e.w, &fs);
+    ASSERT_EQ_INT(fs.ready, 63); /* its key filter went with it */
+    hg_test_commit(&e.loop, t);  /* its hook frees what the drop left to it */
+    char *empty = wallet_text(&e, 9999);
+    for (int i = 0; i < NW; i++) {
+        char *now = wallet_text(&e, i);
+        if (part[i] == p) { /* as for a player it never saw */
+            ASSERT_EQ_INT(balance(&e, i, "gold"), 0);
+            ASSERT_EQ_INT(owned(&e, i, "sword"), 0);
+            ASSERT_STR_EQ(strstr(now, "\"balances\""), strstr(empty, "\"balances\""));
+        } else {
+            ASSERT_STR_EQ(now, before[i]);
+        }
+        hg_free(now);
+    }
+    hg_free(empty);
+    ASSERT_EQ_INT(hg_wallets_drop_partition(e.w, HG_PARTITION_LB0), HG_EINVAL);
+    hg_wallets_tick(e.w, 1000); /* nothing of p left to forget */
+
+    folded(&e); /* a partition's load reads history as folded (wallet.h) */
+    ASSERT_OK(hg_wallets_load_partition(e.w, p, &err));
+    ASSERT_EQ_INT(balance(&e, 0, "gold"), 100 - 30 * 2); /* with the late purchase */
+    ASSERT_EQ_INT(owned(&e, 0, "sword"), 2);
+    for (int i = 1; i < NW; i++) {
+        char *now = wallet_text(&e, i);
+        ASSERT_STR_EQ(now, before[i]);
+        hg_free(now);
+    }
+    /* its key filter is read again; their keys replay from the store, charging nothing */
+    filters_ready(&e);
+    ASSERT_OK(buy(&e, 0, "sword", 1, "late", &replayed, NULL));
+    ASSERT_EQ_INT(replayed, 1);
+    for (int i = 0; i < NW; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i);
+        ASSERT_OK(buy(&e, i, "sword", 1 + i % 3, key, &replayed, NULL));
+        ASSERT_EQ_INT(replayed, 1);
+        hg_free(before[i]);
+    }
+    ASSERT_EQ_INT(balance(&e, 0, "gold"), 40);
+    env_close(&e);
+    hg_test_rmtree(e.dir);
+}
+
 HG_SUITE(wallet) = {HG_CASE(purchases_charge_every_currency_and_errors_change_nothing),
                     HG_CASE(keys_and_receipts_replay_from_memory_then_from_the_store),
                     HG_CASE(memory_forgets_only_what_is_durable_and_old),
                     HG_CASE(key_filters_skip_the_store_for_new_keys_and_keep_old_ones),
+                    HG_CASE(a_partition_is_dropped_and_loaded_alone),
                     HG_CASE_END};

@@ -64,7 +64,9 @@
 #include "store/store.h"
 
 #define SCHEMA_VERSION 3
-#define JOURNAL_FOLD_MAX 32768 /* rows, and about as many ops, a fold takes at most */
+#define JOURNAL_FOLD_MAX                                                                           \
+    131072 /* rows, and about as many ops, a fold takes at most: two folds'                        \
+            * worth at HG_STORE_JOURNAL_OPS */
 #define HG_STR_(x) #x
 #define HG_STR(x) HG_STR_(x)
 

@@ -91,9 +91,9 @@ typedef struct tail_block {
 } tail_block_t;
 
 #define TAIL_BLOCK (1u << 20)
-/* Blocks a fold empties are kept for reuse up to this many (a fold's worth at
- * HG_STORE_JOURNAL_BYTES), with their pages: mapping fresh ones faulted every page in again,
- * ~6% of the loop in a purchase run. */
+/* Blocks a fold empties are kept for reuse up to this many (16 MiB; a purchase run's fold
+ * empties 10-20), with their pages: mapping fresh ones faulted every page in again, ~6% of the
+ * loop in a purchase run. */
 #define TAIL_SPARE_BLOCKS 16
 
 typedef struct tail {

@@ -221,9 +221,11 @@ typedef struct hg_store_reads {
 } hg_store_reads_t;
 
 /* When the store folds the journal (store.c): history ops pending, and bytes of their values
- * kept in memory (docs/limits.md). */
-#define HG_STORE_JOURNAL_OPS 16384
-#define HG_STORE_JOURNAL_BYTES (16u << 20)
+ * kept in memory (docs/limits.md). Larger folds put more of a player's new ledger entries, keys
+ * and purchases on each page they rewrite: 16,384 and 16 MiB gave 9.9k falling to 6.3k
+ * purchases/s over 64 s of a 1,000-player run, these 11.4k falling to 8.5k (bench/README.md). */
+#define HG_STORE_JOURNAL_OPS 65536
+#define HG_STORE_JOURNAL_BYTES (64u << 20)
 /* The tail's bound: commits wait for a fold past it. */
 #define HG_STORE_TAIL_MAX (256u << 20)
 

@@ -412,14 +412,9 @@ int hg_fleetiq_load(hg_fleetiq_t *fq)
 
 /* ---- partitions (docs/cluster.md "Next", step 3) ---- */
 
-static int fq_part(int part)
-{
-    return part >= HG_PARTITION_FQ0 && part < HG_PARTITION_FQ0 + HG_PARTITION_HASHED;
-}
-
 int hg_fleetiq_load_partition(hg_fleetiq_t *fq, int part, hg_error_t *err)
 {
-    if (!fq_part(part))
+    if (!hg_partition_hashed_in(part, HG_PARTITION_FQ0))
         return hg_error_set(err, HG_EINVAL, "partition %d holds no game server groups", part);
     int rc = load_part(fq, part);
     if (rc < 0)
@@ -429,7 +424,7 @@ int hg_fleetiq_load_partition(hg_fleetiq_t *fq, int part, hg_error_t *err)
 
 int hg_fleetiq_drop_partition(hg_fleetiq_t *fq, int part)
 {
-    if (!fq_part(part))
+    if (!hg_partition_hashed_in(part, HG_PARTITION_FQ0))
         return HG_EINVAL;
     size_t it = 0;
     void *v;

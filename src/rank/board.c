@@ -987,14 +987,9 @@ int hg_lbs_load(hg_lbs_t *l, hg_error_t *err)
 
 /* ---- partitions (docs/cluster.md "Next", step 3) ---- */
 
-static int lb_part(int part)
-{
-    return part >= HG_PARTITION_LB0 && part < HG_PARTITION_LB0 + HG_PARTITION_HASHED;
-}
-
 int hg_lbs_load_partition(hg_lbs_t *l, int part, hg_error_t *err)
 {
-    if (!lb_part(part))
+    if (!hg_partition_hashed_in(part, HG_PARTITION_LB0))
         return hg_error_set(err, HG_EINVAL, "partition %d holds no leaderboards", part);
     int rc = load_boards(l, part);
     if (rc < 0)
@@ -1004,7 +999,7 @@ int hg_lbs_load_partition(hg_lbs_t *l, int part, hg_error_t *err)
 
 int hg_lbs_drop_partition(hg_lbs_t *l, int part)
 {
-    if (!lb_part(part))
+    if (!hg_partition_hashed_in(part, HG_PARTITION_LB0))
         return HG_EINVAL;
     size_t it = 0;
     void *v;

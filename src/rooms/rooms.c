@@ -1195,14 +1195,9 @@ int hg_rooms_load(hg_rooms_t *rs, hg_error_t *err)
 
 /* ---- partitions (docs/cluster.md "Next", step 3) ---- */
 
-static int rm_part(int part)
-{
-    return part >= HG_PARTITION_RM0 && part < HG_PARTITION_RM0 + HG_PARTITION_HASHED;
-}
-
 int hg_rooms_load_partition(hg_rooms_t *rs, int part, hg_error_t *err)
 {
-    if (!rm_part(part))
+    if (!hg_partition_hashed_in(part, HG_PARTITION_RM0))
         return hg_error_set(err, HG_EINVAL, "partition %d holds no rooms", part);
     /* hg_rooms_load reads the collection once rather than once per partition */
     int rc = hg_partload_coll(rs->store, ROOMS_COLL, part, load_room, rs);
@@ -1213,7 +1208,7 @@ int hg_rooms_load_partition(hg_rooms_t *rs, int part, hg_error_t *err)
 
 int hg_rooms_drop_partition(hg_rooms_t *rs, int part)
 {
-    if (!rm_part(part))
+    if (!hg_partition_hashed_in(part, HG_PARTITION_RM0))
         return HG_EINVAL;
     size_t it = 0;
     void *v;

@@ -59,6 +59,13 @@
  * negative classes above. key may be NULL for the event log's ops. Both borrowed. */
 int hg_partition_of(const char *coll, const char *key);
 
+/* 1 when part is one of the HG_PARTITION_HASHED partitions starting at first
+ * (HG_PARTITION_FQ0, _LB0 or _RM0), else 0. */
+static inline int hg_partition_hashed_in(int part, int first)
+{
+    return part >= first && part < first + HG_PARTITION_HASHED;
+}
+
 /* History: records written on a hot path and mostly read back as history (a wallet, its
  * ledger, purchases, receipts and idempotency keys). The embedded store keeps them in
  * history.db, written through a journal in hangar.db and folded in in bulk (store/sqlite.c);

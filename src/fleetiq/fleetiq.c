@@ -350,24 +350,17 @@ static void health_insert(hg_fleetiq_t *fq, hg_fq_server_t *s)
     hg_list_insert_tail(q->next, &s->hnode);
 }
 
-/* Read coll's records of partition part (every record when part < 0). */
-static int load_coll(hg_fleetiq_t *fq, const char *coll, int part, hg_store_load_cb cb, void *ud)
-{
-    return part < 0 ? hg_store_load(fq->store, coll, cb, ud)
-                    : hg_partload_coll(fq->store, coll, part, cb, ud);
-}
-
 /* The groups and servers of partition part, or of every partition when part < 0 (one read of
  * each collection, rather than one per partition). */
 static int load_part(hg_fleetiq_t *fq, int part)
 {
-    int rc = load_coll(fq, COLL_GROUPS, part, load_group, fq);
+    int rc = hg_partload_coll(fq->store, COLL_GROUPS, part, load_group, fq);
     if (rc < 0)
         return rc;
     load_ctx_t lc = {fq, NULL, 0, 0, NULL};
     /* servers stored by id alone (rewritten by group: lc.rekey) map to control: read only by
      * the load of everything */
-    rc = load_coll(fq, COLL_SERVERS, part, load_server, &lc);
+    rc = hg_partload_coll(fq->store, COLL_SERVERS, part, load_server, &lc);
     if (lc.rekey && rc == 0) {
         HG_LOG(HG_LOG_INFO, "fleetiq", "rewriting game servers stored by id alone as <group>/<id>");
         hg_store_commit(lc.rekey, NULL, NULL);

@@ -593,16 +593,9 @@ int hg_players_load(hg_players_t *pl, hg_error_t *err)
 
 /* ---- partitions (docs/cluster.md "Next", step 3) ---- */
 
-/* The player partition (0..HG_PLAYER_PARTITIONS-1) of a partition index, or -1. */
-static int player_part(int part)
-{
-    int nn = part - HG_PARTITION_P0;
-    return nn >= 0 && nn < HG_PLAYER_PARTITIONS ? nn : -1;
-}
-
 int hg_players_load_partition(hg_players_t *pl, int part, hg_error_t *err)
 {
-    int nn = player_part(part);
+    int nn = hg_partition_player(part);
     if (nn < 0)
         return hg_error_set(err, HG_EINVAL, "partition %d holds no players", part);
     /* a player's friends are in its own partition: its players first, then their lists */
@@ -619,7 +612,7 @@ int hg_players_load_partition(hg_players_t *pl, int part, hg_error_t *err)
 
 int hg_players_drop_partition(hg_players_t *pl, int part)
 {
-    int nn = player_part(part);
+    int nn = hg_partition_player(part);
     if (nn < 0)
         return HG_EINVAL;
     size_t it = 0;

@@ -964,8 +964,7 @@ static int load_boards(hg_lbs_t *l, int part)
 {
     hg_vec_t loaded = {0};
     void *ud[2] = {l, &loaded};
-    int rc = part < 0 ? hg_store_load(l->store, BOARDS_COLL, load_board, ud)
-                      : hg_partload_coll(l->store, BOARDS_COLL, part, load_board, ud);
+    int rc = hg_partload_coll(l->store, BOARDS_COLL, part, load_board, ud);
     for (size_t i = 0; i < loaded.n; i++) {
         if (rc == 0)
             rc = load_periods(l, loaded.all[i]);

@@ -59,6 +59,14 @@
  * negative classes above. key may be NULL for the event log's ops. Both borrowed. */
 int hg_partition_of(const char *coll, const char *key);
 
+/* The player partition (0..HG_PARTITION_PLAYERS-1, the <nn> of players/<nn>, wallet/<nn>, …) of
+ * partition index part, or -1 when part is not one of p00..p63. */
+static inline int hg_partition_player(int part)
+{
+    int nn = part - HG_PARTITION_P0;
+    return nn >= 0 && nn < HG_PARTITION_PLAYERS ? nn : -1;
+}
+
 /* 1 when part is one of the HG_PARTITION_HASHED partitions starting at first
  * (HG_PARTITION_FQ0, _LB0 or _RM0), else 0. */
 static inline int hg_partition_hashed_in(int part, int first)

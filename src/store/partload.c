@@ -18,6 +18,8 @@ static int load_filtered(void *ud, const char *key, json_t *value)
 
 int hg_partload_coll(hg_store_t *s, const char *coll, int part, hg_store_load_cb cb, void *ud)
 {
+    if (part < 0)
+        return hg_store_load(s, coll, cb, ud);
     filter_t f = {coll, part, cb, ud};
     return hg_store_load(s, coll, load_filtered, &f);
 }

@@ -21,8 +21,9 @@
 
 /* Call cb(ud, key, value) for every record of coll whose partition (hg_partition_of(coll,
  * key)) is part, as hg_store_load does for every record (value borrowed for the call; a
- * non-zero return stops the load and is returned). coll is borrowed. Returns 0, or the
- * store's error. */
+ * non-zero return stops the load and is returned); part < 0: every record (hg_store_load
+ * itself, for a module's load of all its partitions in one read). coll is borrowed. Returns 0,
+ * or the store's error. */
 int hg_partload_coll(hg_store_t *s, const char *coll, int part, hg_store_load_cb cb, void *ud);
 
 #endif

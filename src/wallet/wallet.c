@@ -1258,13 +1258,6 @@ int hg_wallets_load(hg_wallets_t *w, hg_error_t *err)
 
 /* ---- partitions (docs/cluster.md "Next", step 3) ---- */
 
-/* The player partition (00..63) of a partition index, or -1. */
-static int wallet_part(int part)
-{
-    int nn = part - HG_PARTITION_P0;
-    return nn >= 0 && nn < PARTITIONS ? nn : -1;
-}
-
 static int player_in(const char *player, size_t len, int nn)
 {
     char id[48];
@@ -1296,7 +1289,7 @@ static int load_part_wallets(hg_wallets_t *w, int nn, hg_error_t *err)
 
 int hg_wallets_load_partition(hg_wallets_t *w, int part, hg_error_t *err)
 {
-    int nn = wallet_part(part);
+    int nn = hg_partition_player(part);
     if (nn < 0)
         return hg_error_set(err, HG_EINVAL, "partition %d holds no wallets", part);
     int rc = load_part_wallets(w, nn, err);
@@ -1307,7 +1300,7 @@ int hg_wallets_load_partition(hg_wallets_t *w, int part, hg_error_t *err)
 
 int hg_wallets_drop_partition(hg_wallets_t *w, int part)
 {
-    int nn = wallet_part(part);
+    int nn = hg_partition_player(part);
     if (nn < 0)
         return HG_EINVAL;
     /* its key filter goes too: keys bought elsewhere meanwhile are in the store, not in it;

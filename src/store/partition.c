@@ -84,14 +84,20 @@ static const struct coll_rule {
     {"events", 0, R_NONE, 0},
 };
 
+/* Whether rule r names coll: its name is coll's first len bytes (up to the '/' of a family's
+ * "<name>/<nn>"), and it is a family exactly when coll has that '/'. */
+static int rule_names(const struct coll_rule *r, const char *coll, size_t len, int family)
+{
+    return r->family == family && strncmp(r->name, coll, len) == 0 && r->name[len] == '\0';
+}
+
 static const struct coll_rule *rule_of(const char *coll, const char **rest)
 {
     const char *slash = strchr(coll, '/');
     size_t len = slash ? (size_t)(slash - coll) : strlen(coll);
     *rest = slash ? slash + 1 : NULL;
     for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
-        if (colls[i].family == (slash != NULL) && strncmp(colls[i].name, coll, len) == 0 &&
-            colls[i].name[len] == '\0')
+        if (rule_names(&colls[i], coll, len, slash != NULL))
             return &colls[i];
     return NULL;
 }
@@ -121,12 +127,9 @@ int hg_store_is_history(const char *coll)
         return 0;
     const char *slash = strchr(coll, '/');
     size_t len = slash ? (size_t)(slash - coll) : strlen(coll);
-    for (size_t i = 0; i < nhistory; i++) {
-        const struct coll_rule *r = history_rules[i];
-        if (r->family == (slash != NULL) && strncmp(r->name, coll, len) == 0 &&
-            r->name[len] == '\0')
+    for (size_t i = 0; i < nhistory; i++)
+        if (rule_names(history_rules[i], coll, len, slash != NULL))
             return 1;
-    }
     return 0;
 }
 

@@ -135,6 +135,12 @@ static void part_coll(const char *base, const char *player, char *out, size_t ca
     snprintf(out, cap, "%s/%02u", base, hg_player_partition(player));
 }
 
+/* The idempotency keys' collection of player partition part: "wallet.pk/<nn>". */
+static void pk_coll(unsigned part, char out[24])
+{
+    snprintf(out, 24, "wallet.pk/%02u", part);
+}
+
 void hg_wallet_ledger_coll(const char *player_id, char *out, size_t cap)
 {
     part_coll("wallet.ledger", player_id, out, cap);
@@ -792,6 +798,7 @@ static void idem_remember(hg_wallets_t *w, unsigned part, const char *key, const
 typedef struct buy_op {
     hg_wallets_t *w;
     char player[40];
+    unsigned part; /* the player's partition */
     char sku[HG_WALLET_SKU_MAX + 1];
     int64_t quantity;
     char ikey[40 + HG_WALLET_IDEM_KEY_MAX + 2]; /* "<player>/<key>" */
@@ -940,7 +947,7 @@ static int buy_apply(buy_op_t *op)
     rec[rlen] = '}';
     rec[rlen + 1] = '\0';
     hg_store_put_text(txn, coll, key, rec);
-    snprintf(coll, sizeof(coll), "wallet.pk/%02u", hg_player_partition(player_id));
+    pk_coll(op->part, coll);
     hg_buf_t k; /* {"h": body, "p": purchase id}, written as text (json_pack and its dump were
                  * ~6% of a purchase on the loop) */
     hg_buf_init(&k);
@@ -950,7 +957,7 @@ static int buy_apply(buy_op_t *op)
     hg_jsonw_str(&k, pid);
     hg_buf_puts(&k, "}");
     hg_store_put_text(txn, coll, ikey, hg_buf_steal(&k, NULL));
-    idem_remember(w, hg_player_partition(player_id), ikey, body, out->data + start, now, txn);
+    idem_remember(w, op->part, ikey, body, out->data + start, now, txn);
     return 0;
 }
 
@@ -1027,6 +1034,7 @@ void hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku,
     snprintf(op->player, sizeof(op->player), "%s", player_id);
     snprintf(op->sku, sizeof(op->sku), "%s", sku);
     op->quantity = quantity;
+    op->part = hg_player_partition(player_id);
     snprintf(op->ikey, sizeof(op->ikey), "%s/%s", player_id, idem_key);
     snprintf(op->body, sizeof(op->body), "%s\n%" PRId64, sku, quantity);
     op->txn = txn;
@@ -1042,15 +1050,14 @@ void hg_wallet_purchase(hg_wallets_t *w, const char *player_id, const char *sku,
     }
     /* not bought in this run lately: the store knows whether the key was used before, and the
      * filter knows when it certainly was not */
-    unsigned part = hg_player_partition(player_id);
-    if (w->pk_ready[part] &&
-        !hg_bloom_maybe(&w->pk[part], hg_hash_bytes(op->ikey, strlen(op->ikey)))) {
+    if (w->pk_ready[op->part] &&
+        !hg_bloom_maybe(&w->pk[op->part], hg_hash_bytes(op->ikey, strlen(op->ikey)))) {
         w->pk_skipped++;
         buy_key_found(op, 0, NULL, 0, 0);
         return;
     }
     char coll[24];
-    snprintf(coll, sizeof(coll), "wallet.pk/%02u", part);
+    pk_coll(op->part, coll);
     hg_store_get(w->store, coll, op->ikey, buy_key_found, op);
 }
 
@@ -1145,7 +1152,7 @@ static void pk_scan_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n,
 static void pk_scan_next(pk_scan_t *sc)
 {
     char coll[24];
-    snprintf(coll, sizeof(coll), "wallet.pk/%02u", sc->part);
+    pk_coll(sc->part, coll);
     hg_store_scan(sc->w->store, coll, "", sc->after[0] ? sc->after : NULL, HG_STORE_READ_MAX, 0,
                   pk_scan_rows, sc);
 }

@@ -64,9 +64,8 @@
 #include "store/store.h"
 
 #define SCHEMA_VERSION 3
-#define JOURNAL_FOLD_MAX                                                                           \
-    131072 /* rows, and about as many ops, a fold takes at most: two folds'                        \
-            * worth at HG_STORE_JOURNAL_OPS */
+/* Rows, and about as many ops, a fold takes at most: two folds' worth at HG_STORE_JOURNAL_OPS. */
+#define JOURNAL_FOLD_MAX 131072
 #define HG_STR_(x) #x
 #define HG_STR(x) HG_STR_(x)
 
@@ -441,6 +440,7 @@ static int op_is_history(const hg_store_op_t *op)
  *     u32 len + 1 (0: no value) + value + NUL
  * Rows of one op each (the journal as schema 3 first wrote it) are still read. */
 #define JOURNAL_PACKED 100
+#define PACKED_OP_MIN 23 /* bytes of the shortest op: 8 + 1 + (4 + 1) × 2 + 4 */
 
 static void pack_u32(hg_buf_t *b, uint32_t v)
 {
@@ -449,9 +449,10 @@ static void pack_u32(hg_buf_t *b, uint32_t v)
     hg_buf_append(b, x, 4);
 }
 
-static void pack_str(hg_buf_t *b, const char *s, uint32_t len)
+/* A length field (prefix), then len bytes of s and a NUL. */
+static void pack_str(hg_buf_t *b, uint32_t prefix, const char *s, size_t len)
 {
-    pack_u32(b, len);
+    pack_u32(b, prefix);
     hg_buf_append(b, s, len);
     hg_buf_append(b, "", 1);
 }
@@ -467,13 +468,12 @@ static void journal_add(sqlite_state_t *st, const hg_store_op_t *op)
     pack_u32(&st->pack, (uint32_t)(op->jseq >> 32));
     unsigned char kind = (unsigned char)op->kind;
     hg_buf_append(&st->pack, &kind, 1);
-    pack_str(&st->pack, op->coll, (uint32_t)strlen(op->coll));
-    pack_str(&st->pack, op->key, (uint32_t)strlen(op->key));
+    size_t cl = strlen(op->coll), kl = strlen(op->key);
+    pack_str(&st->pack, (uint32_t)cl, op->coll, cl);
+    pack_str(&st->pack, (uint32_t)kl, op->key, kl);
     if (op->kind == HG_STORE_PUT && op->value) {
-        uint32_t vl = (uint32_t)strlen(op->value);
-        pack_u32(&st->pack, vl + 1);
-        hg_buf_append(&st->pack, op->value, vl);
-        hg_buf_append(&st->pack, "", 1);
+        size_t vl = strlen(op->value);
+        pack_str(&st->pack, (uint32_t)vl + 1, op->value, vl);
     } else {
         pack_u32(&st->pack, 0);
     }
@@ -577,7 +577,7 @@ static int jrow_unpack(sqlite3_stmt *q, jrows_t *rows)
     size_t len = (size_t)sqlite3_column_bytes(q, 5);
     uint32_t n;
     const unsigned char *p = blob, *end;
-    if (blob == NULL || unpack_u32(&p, p + len, &n) < 0 || n > len / 23)
+    if (blob == NULL || unpack_u32(&p, p + len, &n) < 0 || n > len / PACKED_OP_MIN)
         return HG_ESTORE;
     char *mem = hg_malloc(n * sizeof(jrow_t) + len);
     jrows_own(rows, mem);

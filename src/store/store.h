@@ -239,8 +239,8 @@ typedef struct hg_store_stats {
     uint64_t indexes;       /* journal indexes that succeeded */
     uint64_t index_errors;  /* journal indexes that failed (the journal stays; retried) */
     size_t journal_pending; /* journaled transactions not indexed yet */
-    uint64_t deferred;      /* commits that waited for the tail to shrink */
     size_t journal_bytes;   /* bytes of their values in memory */
+    uint64_t deferred;      /* commits that waited for the tail to shrink */
 } hg_store_stats_t;
 
 /* Open a store. location: a directory for the embedded SQLite store (hangar.db inside it). */

@@ -597,7 +597,7 @@ static void on_expired(void *ud, int rc, const hg_store_event_t *evs, size_t n, 
     }
     hg_store_txn_t *t = hg_store_txn_new(lg->store);
     for (size_t i = 0; i < n; i++)
-        hg_store_event_del(t, evs[i].id);
+        hg_store_event_del(t, evs[i].id, evs[i].player);
     /* the id high-water mark: the newest event may be among these */
     json_t *mark = json_pack("{s:I}", "last_id", (json_int_t)lg->last_id);
     hg_store_put(t, META_COLL, META_KEY, mark);

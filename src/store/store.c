@@ -790,9 +790,13 @@ void hg_store_event_add(hg_store_txn_t *t, const hg_store_event_t *ev)
     op->ev_time_ms = ev->time_ms;
 }
 
-void hg_store_event_del(hg_store_txn_t *t, uint64_t id)
+void hg_store_event_del(hg_store_txn_t *t, uint64_t id, const char *player)
 {
-    hg_store_op_t *op = add_op(t, HG_STORE_EVENT_DEL, "events", NULL, NULL);
+    const char *strs[2] = {"events", player};
+    char *outs[2];
+    hg_store_op_t *op = op_new(t, HG_STORE_EVENT_DEL, NULL, strs, outs, 2);
+    op->coll = outs[0];
+    op->ev_player = outs[1];
     op->ev_id = id;
 }
 
@@ -826,6 +830,15 @@ void hg_store_txn_free(hg_store_txn_t *t)
     hg_free(t);
 }
 
+/* What a backend with a journal writes there: history ops, and events that name a player (its
+ * player index: hg_store_backend_t.index). */
+static int op_journaled(const hg_store_op_t *op)
+{
+    if (op->kind == HG_STORE_EVENT_ADD || op->kind == HG_STORE_EVENT_DEL)
+        return op->ev_player != NULL;
+    return hg_store_is_history(op->coll);
+}
+
 void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
 {
     hg_store_t *s = t->store;
@@ -834,7 +847,7 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
     if (s->be->index && t->nops) { /* history ops go through the journal (tail_note) */
         uint64_t jseq = s->jseq_next + 1;
         for (size_t i = 0; i < t->nops; i++)
-            if (hg_store_is_history(t->ops[i]->coll)) {
+            if (op_journaled(t->ops[i])) {
                 t->ops[i]->jseq = t->jseq = jseq;
                 t->jops++;
             }
@@ -1115,10 +1128,12 @@ static void read_done(hg_lane_job_t *job)
 }
 
 /* Runs the read now, or holds it until the journal is folded when it could see history the
- * fold has not reached (a scan of a history collection). */
+ * fold has not reached (a scan of a history collection, or events by player: the backend's
+ * player index is folded from the journal). */
 static void read_submit(hg_store_t *s, read_job_t *r)
 {
-    if (s->jseq_done > s->indexed && r->kind == READ_SCAN && hg_store_is_history(r->coll)) {
+    if (s->jseq_done > s->indexed && ((r->kind == READ_SCAN && hg_store_is_history(r->coll)) ||
+                                      (r->kind == READ_EVENTS && r->q.player))) {
         r->need = s->jseq_done;
         hg_list_insert_tail(&s->held, &r->job.node);
         index_maybe(s);

@@ -79,7 +79,8 @@ typedef struct hg_store_op {
     char *coll;  /* PUT, DEL: the collection; EVENT_*: "events" (the table) */
     char *key;   /* PUT, DEL: the key; EVENT_*: NULL */
     char *value; /* PUT: compact JSON text; else NULL */
-    /* EVENT_ADD: the event (ev_player and ev_attrs may be NULL); EVENT_DEL: ev_id only. A
+    /* EVENT_ADD: the event (ev_player and ev_attrs may be NULL); EVENT_DEL: ev_id, and
+     * ev_player when the deleter knows it (it keeps a journal's player index exact). A
      * transaction's ops (store.c) hold coll, key and the ev_ strings in the op's own
      * allocation, value in its own; migrate (migrate_cli.c) allocates each on its own. */
     uint64_t ev_id;
@@ -88,7 +89,9 @@ typedef struct hg_store_op {
     char *ev_player;
     char *ev_attrs;
     /* a history op's transaction number (store.c "The journal"; 0: none): the backend keeps
-     * it with the journal row, and index() reports how far it folded in these numbers */
+     * it with the journal row, and index() reports how far it folded in these numbers. An
+     * event op with a player gets one too: a backend with a journal keeps its player index
+     * there (see index below) */
     uint64_t jseq;
 } hg_store_op_t;
 
@@ -113,7 +116,9 @@ typedef struct hg_store_backend {
      * open, before the lanes start), at most a bounded number of rows at a time. *upto: every
      * transaction whose jseq <= *upto is folded; *rows: how many rows this call folded.
      * History reads and loads see history ops only once folded (store.c holds scans of history
-     * collections until then and answers gets from memory). */
+     * collections until then and answers gets from memory). Such a backend also journals an
+     * event op that names a player (its jseq is set) for the event log's index by player, and
+     * folds it with the rest: store.c holds event reads filtered by player until then. */
     int (*index)(void *state, uint64_t *upto, size_t *rows);
 } hg_store_backend_t;
 
@@ -322,8 +327,10 @@ int hg_store_last_event_id(hg_store_t *s, uint64_t *out);
 /* Append an event to t (HG_STORE_EVENT_ADD): every string is copied; player and attrs may be
  * NULL. The logs module validates events and assigns ids (logs.h hg_logs_append): call that. */
 void hg_store_event_add(hg_store_txn_t *t, const hg_store_event_t *ev);
-/* Delete event id in t (HG_STORE_EVENT_DEL; nothing when no such event). */
-void hg_store_event_del(hg_store_txn_t *t, uint64_t id);
+/* Delete event id in t (HG_STORE_EVENT_DEL; nothing when no such event). player: the event's
+ * (NULL when it has none); a wrong one leaves an entry of the player index that no read
+ * returns, since reads join it with the events. */
+void hg_store_event_del(hg_store_txn_t *t, uint64_t id, const char *player);
 /* Who hears of the first failed commit (see "Failure" above). */
 void hg_store_set_failure_cb(hg_store_t *s, hg_store_failure_cb cb, void *ud);
 /* 1 once a transaction failed: every later commit fails too. */

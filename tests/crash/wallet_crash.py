@@ -198,6 +198,24 @@ def verify(d, led, players):
             if after is None:
                 break
         assert n == want, (typ, n, want)
+    # and by player, through the events' player index (folded from the journal on the embedded
+    # store): each player's payment events name exactly its ledger's credits and purchases
+    for pid in ledgers:
+        got, after = set(), None
+        while True:
+            q = "/v1/events?player_id=%s&limit=1000" % pid + ("&after=" + after if after else "")
+            r = harness.reg_call(d, "GET", q)
+            assert r.status == 200, r
+            for e in r.json()["items"]:
+                a = e["attributes"] or {}
+                ref = a.get("purchase_id") or a.get("receipt_id")
+                assert ref not in got, (pid, e)
+                got.add(ref)
+            after = r.json().get("next")
+            if after is None:
+                break
+        want = {k[2] for k in refs if k[0] == pid}
+        assert got == want, (pid, len(got), len(want), sorted(got ^ want)[:5])
 
 
 def check_cli(d):

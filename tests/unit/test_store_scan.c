@@ -26,6 +26,8 @@ typedef struct got {
     int has_player[MAX_ROWS], has_attrs[MAX_ROWS];
 } got_t;
 
+static size_t file_count(const char *dir, const char *file, const char *sql);
+
 static void on_rows(void *ud, int rc, const hg_store_row_t *rows, size_t n, int more)
 {
     got_t *g = ud;
@@ -275,6 +277,24 @@ HG_TEST(events_are_appended_in_txns_filtered_and_deleted)
     g = events(&loop, s, &bp);
     ASSERT_EQ_INT(g->n, 5);
     ASSERT_EQ_INT(g->ids[4], 20);
+    bp.after_id = 8; /* by player and type, after an id, paged */
+    bp.type = "shop.view";
+    bp.limit = 2;
+    g = events(&loop, s, &bp);
+    ASSERT_EQ_INT(g->n, 2);
+    ASSERT_EQ_INT(g->ids[0], 12);
+    ASSERT_EQ_INT(g->ids[1], 16);
+    ASSERT_EQ_INT(g->has_player[0], 1);
+    ASSERT_EQ_INT(g->more, 1);
+    hg_store_event_query_t bpt = {
+        .player = "p4", .from_ms = 999900, .to_ms = INT64_MAX, .limit = 10, .by_time = 1};
+    g = events(&loop, s, &bpt); /* 8 (999920) before 4 (999960) */
+    ASSERT_EQ_INT(g->n, 2);
+    ASSERT_EQ_INT(g->ids[0], 8);
+    ASSERT_EQ_INT(g->ids[1], 4);
+    bpt.player = "nobody";
+    g = events(&loop, s, &bpt);
+    ASSERT_EQ_INT(g->n, 0);
     hg_store_event_query_t tr = {.from_ms = 999900, .to_ms = 999950, .limit = 100};
     g = events(&loop, s, &tr); /* times 999990 - 10(i-1): ids 5..10 have 999950..999900 */
     ASSERT_EQ_INT(g->n, 5);
@@ -308,13 +328,20 @@ HG_TEST(events_are_appended_in_txns_filtered_and_deleted)
     ASSERT_EQ_INT(names.more, 0);
     /* delete, then the last id after a reopen */
     t = hg_store_txn_new(s);
-    hg_store_event_del(t, 20);
-    hg_store_event_del(t, 1);
-    hg_store_event_del(t, 12345); /* none: nothing */
+    hg_store_event_del(t, 20, "p4");
+    hg_store_event_del(t, 1, NULL);
+    hg_store_event_del(t, 12345, "p4"); /* none: nothing */
     hg_test_commit(&loop, t);
     g = events(&loop, s, &q);
     ASSERT_EQ_INT(g->n, 5);
+    hg_store_event_query_t bp4 = {
+        .player = "p4", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 100};
+    g = events(&loop, s, &bp4); /* 20 is gone from the events and from the player index */
+    ASSERT_EQ_INT(g->n, 4);
+    ASSERT_EQ_INT(g->ids[3], 16);
     close_on(&loop, s);
+    if (hg_test_backend == &hg_store_sqlite)
+        ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 4);
     s = open_on(&loop, dir);
     ASSERT_OK(hg_store_last_event_id(s, &last));
     ASSERT_EQ_INT(last, 19);
@@ -353,7 +380,7 @@ HG_TEST(version_1_store_gets_the_events_table)
     sqlite3_stmt *q;
     ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     ASSERT_EQ_INT(sqlite3_step(q), SQLITE_ROW);
-    ASSERT_EQ_INT(sqlite3_column_int(q, 0), 3);
+    ASSERT_EQ_INT(sqlite3_column_int(q, 0), 4);
     sqlite3_finalize(q);
     sqlite3_close(db);
     hg_test_rmtree(dir);
@@ -641,7 +668,9 @@ HG_TEST(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refuse
     ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM records"), 3);
     ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM events"), 1);
     ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM records"), 2);
-    ASSERT_EQ_INT(file_count(dir, "hangar.db", "PRAGMA user_version"), 3);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "PRAGMA user_version"), 4);
+    /* the event's entry of the player index is in history.db */
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 1);
     /* history.db gone: refused, and nothing made in its place */
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -f %s/history.db %s/history.db-wal %s/history.db-shm", dir, dir,
@@ -654,6 +683,164 @@ HG_TEST(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refuse
     ASSERT_OK(uv_loop_close(&loop));
     snprintf(path, sizeof(path), "%s/history.db", dir);
     ASSERT_TRUE(access(path, F_OK) != 0);
+    hg_test_rmtree(dir);
+}
+
+/* A store of schema 3 kept the events' index by player in hangar.db: at open it moves to
+ * history.db (filled from the events) and the old index is dropped; reads by player use it. */
+HG_TEST(a_version_3_store_moves_its_event_player_index_to_history)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    for (int i = 1; i <= 6; i++)
+        add_event(t, (uint64_t)i, 1000 + i, "x", i % 2 ? "odd" : NULL, NULL);
+    hg_test_commit(&loop, t);
+    close_on(&loop, s);
+    /* make it what a schema 3 hangard left: no player index in history.db, one in hangar.db */
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof(path), "%s/history.db", dir);
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ_INT(
+        sqlite3_exec(db, "DROP TABLE event_players; PRAGMA user_version=1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    snprintf(path, sizeof(path), "%s/hangar.db", dir);
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(db,
+                               "CREATE INDEX events_player ON events(player, id);"
+                               "PRAGMA user_version=3",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+    sqlite3_close(db);
+    s = open_on(&loop, dir);
+    hg_store_event_query_t q = {
+        .player = "odd", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 10};
+    got_t *g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 3);
+    ASSERT_EQ_INT(g->ids[0], 1);
+    ASSERT_EQ_INT(g->ids[2], 5);
+    close_on(&loop, s);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "PRAGMA user_version"), 2);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 3);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "PRAGMA user_version"), 4);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db",
+                             "SELECT count(*) FROM sqlite_master WHERE name='events_player'"),
+                  0);
+    hg_test_rmtree(dir);
+}
+
+/* Events by player come from the index the fold writes: a read by player waits for it, and one
+ * without a player does not; an event added and deleted before a fold leaves no entry. */
+HG_TEST(events_by_player_wait_for_the_fold)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    add_event(t, 1, 10, "x", "a", NULL);
+    add_event(t, 2, 11, "x", "b", NULL);
+    add_event(t, 3, 12, "x", NULL, NULL);
+    hg_test_commit(&loop, t);
+    hg_store_stats_t st;
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.journal_pending, 1); /* the index's entries wait in the journal */
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 0);
+    hg_store_event_query_t all = {.from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 10};
+    got_t *g = events(&loop, s, &all);
+    ASSERT_EQ_INT(g->n, 3);
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.journal_pending, 1); /* that read did not wait */
+    hg_store_event_query_t q = {
+        .player = "a", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 10};
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 1);
+    ASSERT_EQ_INT(g->ids[0], 1);
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.journal_pending, 0);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 2);
+    /* added and deleted in one fold: nothing left of it */
+    t = hg_store_txn_new(s);
+    add_event(t, 4, 13, "x", "a", NULL);
+    hg_test_commit(&loop, t);
+    t = hg_store_txn_new(s);
+    hg_store_event_del(t, 4, "a");
+    hg_store_event_del(t, 1, "a");
+    hg_test_commit(&loop, t);
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 0);
+    q.player = "b";
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 1);
+    close_on(&loop, s);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 1);
+    hg_test_rmtree(dir);
+}
+
+/* Consecutive events of one player are one run of the player index; reads page through runs
+ * by id, deletes at a run's ends shrink it, and one inside it leaves it (the read skips the
+ * event). */
+HG_TEST(events_by_player_are_runs_of_ids)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    for (int i = 1; i <= 10; i++) /* a: 1..5, b: 6, a: 7..10 */
+        add_event(t, (uint64_t)i, 100 + i, "x", i == 6 ? "b" : "a", NULL);
+    hg_test_commit(&loop, t);
+    t = hg_store_txn_new(s); /* another batch: a run of its own */
+    add_event(t, 11, 111, "x", "a", NULL);
+    hg_test_commit(&loop, t);
+    hg_store_event_query_t q = {
+        .player = "a", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = 4};
+    got_t *g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 4);
+    ASSERT_EQ_INT(g->ids[3], 4);
+    ASSERT_EQ_INT(g->more, 1);
+    q.after_id = 4; /* inside the first run */
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 4);
+    ASSERT_EQ_INT(g->ids[0], 5);
+    ASSERT_EQ_INT(g->ids[1], 7);
+    ASSERT_EQ_INT(g->ids[3], 9);
+    q.after_id = 9;
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 2);
+    ASSERT_EQ_INT(g->ids[1], 11);
+    ASSERT_EQ_INT(g->more, 0);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 4);
+    /* ends shrink their run, the middle stays in it, a run's only id takes it away */
+    t = hg_store_txn_new(s);
+    hg_store_event_del(t, 1, "a");
+    hg_store_event_del(t, 11, "a");
+    hg_store_event_del(t, 3, "a");
+    hg_store_event_del(t, 6, "b");
+    hg_test_commit(&loop, t);
+    q.after_id = 0;
+    q.limit = 10;
+    g = events(&loop, s, &q);
+    ASSERT_EQ_INT(g->n, 7); /* 2, 4, 5, 7, 8, 9, 10 */
+    ASSERT_EQ_INT(g->ids[0], 2);
+    ASSERT_EQ_INT(g->ids[1], 4);
+    ASSERT_EQ_INT(g->ids[6], 10);
+    close_on(&loop, s);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 2);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT first FROM event_players ORDER BY first"),
+                  2);
+    ASSERT_EQ_INT(
+        file_count(dir, "history.db", "SELECT last FROM event_players ORDER BY first DESC"), 10);
     hg_test_rmtree(dir);
 }
 
@@ -824,6 +1011,9 @@ HG_SUITE(store_scan) = {
     HG_CASE(the_journal_tables_turn_and_empty_and_rows_number_upwards),
     HG_CASE(commits_wait_for_a_fold_when_the_tail_is_at_its_bound),
     HG_CASE(a_version_2_store_moves_its_history_and_a_missing_history_file_is_refused),
+    HG_CASE(a_version_3_store_moves_its_event_player_index_to_history),
+    HG_CASE(events_by_player_wait_for_the_fold),
+    HG_CASE(events_by_player_are_runs_of_ids),
     HG_CASE(pg_history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),
     HG_CASE(pg_get_sees_only_committed_records),

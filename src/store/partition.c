@@ -33,7 +33,7 @@ static const struct coll_rule {
     const char *name;
     int family; /* 1: name is the part before the first '/' of "<name>/<…>" */
     rule_t rule;
-    int history; /* 1: history (hg_store_is_history) */
+    int history; /* hg_store_history_kind: 0 not history, 1 history, 2 history read by key */
 } colls[] = {
     /* the control plane (src/fleet, src/placement, src/match) */
     {"fleet.locations", 0, R_CONTROL, 0},
@@ -65,12 +65,12 @@ static const struct coll_rule {
     /* players (src/players, src/wallet) */
     {"players", 1, R_PLAYER, 0},
     {"friends", 1, R_PLAYER, 0},
-    {"wallet", 1, R_PLAYER, 1},
-    {"wallet.ledger", 1, R_PLAYER, 1},
-    {"wallet.pp", 1, R_PLAYER, 1},
-    {"wallet.pk", 1, R_PLAYER, 1},
-    {"wallet.purchase", 0, R_WITH, 1}, /* purchase id → the purchase, with its wallet */
-    {"wallet.rcpt", 0, R_WITH, 1},     /* receipt id → the credit, with its wallet */
+    {"wallet", 1, R_PLAYER, 1},        /* loaded at start */
+    {"wallet.ledger", 1, R_PLAYER, 1}, /* paged */
+    {"wallet.pp", 1, R_PLAYER, 1},     /* paged */
+    {"wallet.pk", 1, R_PLAYER, 2},     /* looked up by key (a purchase's idempotency key) */
+    {"wallet.purchase", 0, R_WITH, 2}, /* purchase id → the purchase, with its wallet */
+    {"wallet.rcpt", 0, R_WITH, 2},     /* receipt id → the credit, with its wallet */
     /* FleetIQ (src/fleetiq) */
     {"fleetiq.groups", 0, R_FQ_KEY, 0},
     {"fleetiq.servers", 0, R_FQ_GROUP, 0},
@@ -117,7 +117,7 @@ static void history_init(void)
         }
 }
 
-int hg_store_is_history(const char *coll)
+int hg_store_history_kind(const char *coll)
 {
     /* asked for every op of every commit (several threads): most collections are told apart
      * by their first byte, the rest against the history rules only (the whole table's walk
@@ -129,8 +129,13 @@ int hg_store_is_history(const char *coll)
     size_t len = slash ? (size_t)(slash - coll) : strlen(coll);
     for (size_t i = 0; i < nhistory; i++)
         if (rule_names(history_rules[i], coll, len, slash != NULL))
-            return 1;
+            return history_rules[i]->history;
     return 0;
+}
+
+int hg_store_is_history(const char *coll)
+{
+    return hg_store_history_kind(coll) != 0;
 }
 
 size_t hg_store_history_families(const char **names, int *family, size_t cap)

@@ -81,6 +81,11 @@ static inline int hg_partition_hashed_in(int part, int first)
  * event log is not: it is appended in place, mostly in order already, and a fold would only
  * add work: bench/README.md.) */
 int hg_store_is_history(const char *coll);
+/* 0: not history; 1: history read only by scans and loads; 2: history also read by key
+ * (hg_store_get: a purchase, a receipt, an idempotency key). The store keeps the unfolded writes
+ * of kind 2 in memory to answer gets at once; a get of kind 1 waits for the fold, as a scan does
+ * (a purchase's wallet, ledger entry and page entry are half its bytes: bench/README.md). */
+int hg_store_history_kind(const char *coll);
 /* The history collections as the table names them (name, family: 1 for "<name>/<…>");
  * returns how many there are (fills at most cap). */
 size_t hg_store_history_families(const char **names, int *family, size_t cap);

@@ -16,8 +16,9 @@
  * batch's transactions get the backend's error; the ones refused after it HG_ESHUTDOWN.
  *
  * The journal (store.h): with a backend that keeps one, a transaction with history ops gets a
- * number (jseq) at commit; once durable, its history puts and deletes move into the tail, a map
- * by collection and key holding the latest value, and a third lane, the store index, has the
+ * number (jseq) at commit; once durable, its history puts and deletes of collections read by key
+ * (partition.h hg_store_history_kind 2) move into the tail, a map by collection and key holding
+ * the latest value, and a third lane, the store index, has the
  * backend fold the journal when enough waits (index_maybe). A fold reports the number it
  * reached; the tail forgets what it covers and the reads held for it run. A get looks in the
  * tail first (its answer still goes through the reader lane, in order); a scan of a history
@@ -621,13 +622,14 @@ static void tail_clear(tail_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* A transaction with history ops completed durable: their puts and deletes join the tail
- * until folded. */
+/* A transaction with history ops completed durable: the puts and deletes of the collections
+ * read by key (hg_store_history_kind 2) join the tail until folded; a get of another history
+ * collection waits for the fold instead (read_submit). */
 static void tail_note(hg_store_t *s, hg_store_txn_t *t)
 {
     for (size_t i = 0; i < t->nops; i++) {
         const hg_store_op_t *op = t->ops[i];
-        if (op->jseq && (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL))
+        if (op->keyed && (op->kind == HG_STORE_PUT || op->kind == HG_STORE_DEL))
             tail_put(&s->tail, t->jseq, op->coll, op->key,
                      op->kind == HG_STORE_PUT ? op->value : NULL);
     }
@@ -831,12 +833,14 @@ void hg_store_txn_free(hg_store_txn_t *t)
 }
 
 /* What a backend with a journal writes there: history ops, and events that name a player (its
- * player index: hg_store_backend_t.index). */
-static int op_journaled(const hg_store_op_t *op)
+ * player index: hg_store_backend_t.index). Sets op->keyed for a history op the tail keeps. */
+static int op_journaled(hg_store_op_t *op)
 {
     if (op->kind == HG_STORE_EVENT_ADD || op->kind == HG_STORE_EVENT_DEL)
         return op->ev_player != NULL;
-    return hg_store_is_history(op->coll);
+    int kind = hg_store_history_kind(op->coll);
+    op->keyed = kind == 2;
+    return kind != 0;
 }
 
 void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
@@ -1128,12 +1132,14 @@ static void read_done(hg_lane_job_t *job)
 }
 
 /* Runs the read now, or holds it until the journal is folded when it could see history the
- * fold has not reached (a scan of a history collection, or events by player: the backend's
- * player index is folded from the journal). */
+ * fold has not reached (a scan of a history collection, a get of one the tail does not keep, or
+ * events by player: the backend's player index is folded from the journal). */
 static void read_submit(hg_store_t *s, read_job_t *r)
 {
-    if (s->jseq_done > s->indexed && ((r->kind == READ_SCAN && hg_store_is_history(r->coll)) ||
-                                      (r->kind == READ_EVENTS && r->q.player))) {
+    if (s->jseq_done > s->indexed &&
+        ((r->kind == READ_SCAN && hg_store_is_history(r->coll)) ||
+         (r->kind == READ_GET && hg_store_history_kind(r->coll) == 1) ||
+         (r->kind == READ_EVENTS && r->q.player))) {
         r->need = s->jseq_done;
         hg_list_insert_tail(&s->held, &r->job.node);
         index_maybe(s);
@@ -1219,6 +1225,10 @@ void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_row
     r->cb.rows = cb;
     r->coll = hg_strdup(coll);
     r->key = hg_strdup(key);
+    if (hg_store_history_kind(coll) == 1) { /* not in the tail: after the fold */
+        read_submit(s, r);
+        return;
+    }
     /* history not folded yet: the tail holds its latest value (the reader lane still delivers
      * it, after the reads before it) */
     const tail_ent_t *e = tail_get(&s->tail, coll, key);

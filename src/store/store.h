@@ -30,7 +30,9 @@
  * its history (apply its rows, sorted, the latest write per record) on a lane of its own,
  * beside the writer, when HG_STORE_JOURNAL_OPS history ops or HG_STORE_JOURNAL_BYTES of their
  * values wait, before a scan of a history collection, at close, and at open (a journal left by
- * a crash). Until folded, they are kept in memory (the tail) and hg_store_get answers from it.
+ * a crash). Until folded, those of collections read by key (purchases, receipts, idempotency
+ * keys: partition.h hg_store_history_kind) are kept in memory (the tail) and hg_store_get answers
+ * from it; a get of another history collection waits for the fold, as a scan does.
  * The tail is bounded: once it holds HG_STORE_TAIL_MAX bytes (a fold behind, or failing), new
  * commits wait, in order, until a fold has made room (a failed fold is tried again every
  * 250 ms while they wait).
@@ -93,6 +95,7 @@ typedef struct hg_store_op {
      * event op with a player gets one too: a backend with a journal keeps its player index
      * there (see index below) */
     uint64_t jseq;
+    int keyed; /* store.c: a history op of a collection read by key (its value kept until folded) */
 } hg_store_op_t;
 
 /* The backend vtable (rule 18). open/load/close run on the loop thread before/after serving;

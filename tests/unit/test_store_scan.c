@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/alloc.h"
+#include "store/partition.h"
 #include "store/store.h"
 #include "test.h"
 #include "test_util.h"
@@ -785,6 +786,51 @@ HG_TEST(events_by_player_wait_for_the_fold)
     hg_test_rmtree(dir);
 }
 
+/* History read only by scans and loads (a ledger) is not kept in the tail: a get of it waits for
+ * the fold and still sees the latest write; one read by key (a purchase) is answered from the
+ * tail. */
+HG_TEST(a_get_of_history_not_read_by_key_waits_for_the_fold)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    ASSERT_EQ_INT(hg_store_history_kind("wallet.ledger/07"), 1);
+    ASSERT_EQ_INT(hg_store_history_kind("wallet.pk/07"), 2);
+    ASSERT_EQ_INT(hg_store_history_kind("players/07"), 0);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    put(t, "wallet.ledger/07", "p/1", 1);
+    hg_test_commit(&loop, t);
+    t = hg_store_txn_new(s);
+    put(t, "wallet.ledger/07", "p/1", 2);
+    hg_test_commit(&loop, t);
+    hg_store_stats_t st;
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.journal_pending, 2);
+    ASSERT_EQ_INT(st.journal_bytes, 0); /* nothing in the tail */
+    got_t g = {0};
+    hg_store_get(s, "wallet.ledger/07", "p/1", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_EQ_INT(g.n, 1);
+    ASSERT_STR_EQ(g.values[0], "{\"v\":2}");
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.journal_pending, 0); /* it waited for the fold */
+    t = hg_store_txn_new(s);
+    put(t, HIST, "k", 3);
+    hg_test_commit(&loop, t);
+    memset(&g, 0, sizeof(g));
+    hg_store_get(s, HIST, "k", on_rows, &g);
+    wait_got(&loop, &g);
+    ASSERT_STR_EQ(g.values[0], "{\"v\":3}");
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.journal_pending, 1); /* answered from the tail */
+    ASSERT_TRUE(st.journal_bytes > 0);
+    close_on(&loop, s);
+    hg_test_rmtree(dir);
+}
+
 /* Consecutive events of one player are one run of the player index; reads page through runs
  * by id, deletes at a run's ends shrink it, and one inside it leaves it (the read skips the
  * event). */
@@ -1014,6 +1060,7 @@ HG_SUITE(store_scan) = {
     HG_CASE(a_version_3_store_moves_its_event_player_index_to_history),
     HG_CASE(events_by_player_wait_for_the_fold),
     HG_CASE(events_by_player_are_runs_of_ids),
+    HG_CASE(a_get_of_history_not_read_by_key_waits_for_the_fold),
     HG_CASE(pg_history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),
     HG_CASE(pg_get_sees_only_committed_records),

@@ -816,12 +816,14 @@ static int jrows_read(sqlite3_stmt *q, jrows_t *rows, size_t max_rows, size_t ma
     return r == SQLITE_DONE || r == SQLITE_ROW ? 0 : HG_ESTORE;
 }
 
-/* stmt with the player (?1), a run's first id (?2) and a number (?3) bound, stepped once. */
+/* stmt with the player (?1), a run's first id (?2) and, when it takes one, a number (?3) bound,
+ * stepped once. */
 static int evp_step(sqlite3_stmt *stmt, const char *player, int64_t first, int64_t n)
 {
     sqlite3_bind_text(stmt, 1, player, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, first);
-    sqlite3_bind_int64(stmt, 3, n);
+    if (sqlite3_bind_parameter_count(stmt) >= 3)
+        sqlite3_bind_int64(stmt, 3, n);
     return step_reset(stmt);
 }
 

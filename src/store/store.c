@@ -729,7 +729,7 @@ static hg_store_op_t *op_new(hg_store_txn_t *t, hg_store_op_kind_t kind, char *v
                              const char *const *strs, char **outs, size_t n)
 {
     if (t->nops == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 4;
+        t->cap = t->cap ? t->cap * 2 : 8; /* a purchase has 7 ops: one allocation */
         t->ops = hg_realloc(t->ops, t->cap * sizeof(*t->ops));
     }
     size_t lens[5], total = sizeof(hg_store_op_t);

@@ -850,11 +850,23 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
     t->ud = ud;
     if (s->be->index && t->nops) { /* history ops go through the journal (tail_note) */
         uint64_t jseq = s->jseq_next + 1;
-        for (size_t i = 0; i < t->nops; i++)
-            if (op_journaled(t->ops[i])) {
-                t->ops[i]->jseq = t->jseq = jseq;
+        const hg_store_op_t *prev = NULL; /* the last event op journaled */
+        for (size_t i = 0; i < t->nops; i++) {
+            hg_store_op_t *op = t->ops[i];
+            if (!op_journaled(op))
+                continue;
+            op->jseq = t->jseq = jseq;
+            /* count journal entries as a fold counts them: a run of one player's consecutive
+             * event ids is one (sqlite.c), or a batch of 100 events would count 100 and the
+             * count, lowered by the entries each fold takes, would start a fold after every
+             * commit */
+            int more = op->kind == HG_STORE_EVENT_ADD && prev && prev->kind == HG_STORE_EVENT_ADD &&
+                       op->ev_id == prev->ev_id + 1 && strcmp(op->ev_player, prev->ev_player) == 0;
+            if (!more)
                 t->jops++;
-            }
+            if (op->kind == HG_STORE_EVENT_ADD || op->kind == HG_STORE_EVENT_DEL)
+                prev = op;
+        }
         if (t->jseq)
             s->jseq_next = jseq;
     }

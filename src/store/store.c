@@ -925,6 +925,7 @@ void hg_store_stats(const hg_store_t *s, hg_store_stats_t *out)
     out->inflight = hg_lane_inflight(&s->lane) + s->ndeferred;
     out->journal_pending = (size_t)(s->jseq_done - s->indexed);
     out->journal_bytes = s->tail.bytes;
+    out->indexing = s->index_inflight;
 }
 
 int hg_store_last_event_id(hg_store_t *s, uint64_t *out)

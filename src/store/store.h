@@ -249,6 +249,7 @@ typedef struct hg_store_stats {
     size_t journal_pending; /* journaled transactions not indexed yet */
     size_t journal_bytes;   /* bytes of their values in memory */
     uint64_t deferred;      /* commits that waited for the tail to shrink */
+    int indexing;           /* 1 while a fold runs on the index lane */
 } hg_store_stats_t;
 
 /* Open a store. location: a directory for the embedded SQLite store (hangar.db inside it). */

@@ -831,6 +831,39 @@ HG_TEST(a_get_of_history_not_read_by_key_waits_for_the_fold)
     hg_test_rmtree(dir);
 }
 
+/* A fold starts once HG_STORE_JOURNAL_OPS journal entries wait, counted as the fold counts them:
+ * a run of one player's consecutive events is one (counting each event started a fold after
+ * every commit of an event batch). */
+HG_TEST(a_run_of_events_counts_once_toward_a_fold)
+{
+    if (hg_test_backend != &hg_store_sqlite)
+        return;
+    char dir[] = "/tmp/hg-scan-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    uv_loop_t loop;
+    hg_store_t *s = open_on(&loop, dir);
+    hg_store_txn_t *t = hg_store_txn_new(s);
+    for (int i = 1; i <= HG_STORE_JOURNAL_OPS + 10; i++)
+        add_event(t, (uint64_t)i, i, "x", "p", NULL);
+    hg_test_commit(&loop, t);
+    hg_store_stats_t st;
+    hg_store_stats(s, &st);
+    ASSERT_EQ_INT(st.indexes, 0);
+    ASSERT_EQ_INT(st.indexing, 0);
+    ASSERT_EQ_INT(st.journal_pending, 1);
+    ASSERT_EQ_INT(file_count(dir, "hangar.db", "SELECT count(*) FROM journal0"), 1);
+    hg_store_event_query_t q = {.player = "p",
+                                .from_ms = INT64_MIN,
+                                .to_ms = INT64_MAX,
+                                .after_id = HG_STORE_JOURNAL_OPS,
+                                .limit = 100};
+    got_t *g = events(&loop, s, &q); /* the read starts the fold */
+    ASSERT_EQ_INT(g->n, 10);
+    close_on(&loop, s);
+    ASSERT_EQ_INT(file_count(dir, "history.db", "SELECT count(*) FROM event_players"), 1);
+    hg_test_rmtree(dir);
+}
+
 /* Consecutive events of one player are one run of the player index; reads page through runs
  * by id, deletes at a run's ends shrink it, and one inside it leaves it (the read skips the
  * event). */
@@ -1060,6 +1093,7 @@ HG_SUITE(store_scan) = {
     HG_CASE(a_version_3_store_moves_its_event_player_index_to_history),
     HG_CASE(events_by_player_wait_for_the_fold),
     HG_CASE(events_by_player_are_runs_of_ids),
+    HG_CASE(a_run_of_events_counts_once_toward_a_fold),
     HG_CASE(a_get_of_history_not_read_by_key_waits_for_the_fold),
     HG_CASE(pg_history_is_read_at_once_scanned_after_the_fold_and_kept),
     HG_CASE(pg_scan_orders_filters_by_prefix_and_pages_both_ways),

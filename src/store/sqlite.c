@@ -115,8 +115,8 @@ typedef struct sqlite_state {
         sqlite3_stmt *del, *first; /* delete a run; change its first id */
         sqlite3_stmt *last;        /* its last id */
     } evp;
-    const char *ev_player; /* st_apply: the run of events it is journaling (ev_player NULL: none) */
-    uint64_t ev_first, ev_last, ev_jseq;
+    /* st_apply: the first and last event op of the run it is journaling (NULL: none) */
+    const hg_store_op_t *run_first, *run_last;
     sqlite3_stmt *h_begin;
     sqlite3_stmt *h_commit;
     sqlite3_stmt *h_rollback;
@@ -575,37 +575,41 @@ static void journal_add_op(sqlite_state_t *st, const hg_store_op_t *op)
                 op->kind == HG_STORE_PUT ? op->value : NULL);
 }
 
+/* An event id as the player index's entries write it: 20 digits, so that ids sort as numbers. */
+static void event_id_text(uint64_t id, char out[24])
+{
+    snprintf(out, 24, "%020llu", (unsigned long long)id);
+}
+
 /* Writer: the run of events being journaled, as one entry of the player index. */
 static void journal_event_run(sqlite_state_t *st)
 {
-    if (st->ev_player == NULL)
+    if (st->run_first == NULL)
         return;
     char first[24], last[24];
-    snprintf(first, sizeof(first), "%020llu", (unsigned long long)st->ev_first);
-    snprintf(last, sizeof(last), "%020llu", (unsigned long long)st->ev_last);
-    journal_add(st, st->ev_jseq, HG_STORE_EVENT_ADD, st->ev_player, first, 20, last);
-    st->ev_player = NULL;
+    event_id_text(st->run_first->ev_id, first);
+    event_id_text(st->run_last->ev_id, last);
+    journal_add(st, st->run_last->jseq, HG_STORE_EVENT_ADD, st->run_last->ev_player, first, 20,
+                last);
+    st->run_first = st->run_last = NULL;
 }
 
-/* Writer: an event op naming a player. An add extends the run when it follows its last id
- * for the same player; a delete is an entry of its own (after the run, in the journal's order). */
+/* Writer: an event op naming a player (the ops outlive the batch). An add extends the run
+ * (hg_store_event_run_extends); a delete is an entry of its own, after the run, in the
+ * journal's order. */
 static void journal_add_event(sqlite_state_t *st, const hg_store_op_t *op)
 {
-    if (op->kind == HG_STORE_EVENT_ADD && st->ev_player && op->ev_id == st->ev_last + 1 &&
-        strcmp(op->ev_player, st->ev_player) == 0) {
-        st->ev_last = op->ev_id;
-        st->ev_jseq = op->jseq;
+    if (hg_store_event_run_extends(st->run_last, op)) {
+        st->run_last = op;
         return;
     }
     journal_event_run(st);
     if (op->kind == HG_STORE_EVENT_ADD) {
-        st->ev_player = op->ev_player; /* the op outlives the batch */
-        st->ev_first = st->ev_last = op->ev_id;
-        st->ev_jseq = op->jseq;
+        st->run_first = st->run_last = op;
         return;
     }
     char id[24];
-    snprintf(id, sizeof(id), "%020llu", (unsigned long long)op->ev_id);
+    event_id_text(op->ev_id, id);
     journal_add(st, op->jseq, op->kind, op->ev_player, id, 20, NULL);
 }
 

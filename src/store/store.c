@@ -860,9 +860,7 @@ void hg_store_commit(hg_store_txn_t *t, hg_store_commit_cb cb, void *ud)
              * event ids is one (sqlite.c), or a batch of 100 events would count 100 and the
              * count, lowered by the entries each fold takes, would start a fold after every
              * commit */
-            int more = op->kind == HG_STORE_EVENT_ADD && prev && prev->kind == HG_STORE_EVENT_ADD &&
-                       op->ev_id == prev->ev_id + 1 && strcmp(op->ev_player, prev->ev_player) == 0;
-            if (!more)
+            if (!hg_store_event_run_extends(prev, op))
                 t->jops++;
             if (op->kind == HG_STORE_EVENT_ADD || op->kind == HG_STORE_EVENT_DEL)
                 prev = op;
@@ -1238,12 +1236,8 @@ void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_row
     r->cb.rows = cb;
     r->coll = hg_strdup(coll);
     r->key = hg_strdup(key);
-    if (hg_store_history_kind(coll) == 1) { /* not in the tail: after the fold */
-        read_submit(s, r);
-        return;
-    }
     /* history not folded yet: the tail holds its latest value (the reader lane still delivers
-     * it, after the reads before it) */
+     * it, after the reads before it); history it does not keep waits for the fold (read_submit) */
     const tail_ent_t *e = tail_get(&s->tail, coll, key);
     if (e) {
         r->answered = 1;
@@ -1253,7 +1247,7 @@ void hg_store_get(hg_store_t *s, const char *coll, const char *key, hg_store_row
             r->n++;
         }
     }
-    hg_lane_submit(&s->reader_lane, &r->job);
+    read_submit(s, r);
 }
 
 void hg_store_events(hg_store_t *s, const hg_store_event_query_t *q, hg_store_events_cb cb,

@@ -45,6 +45,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "core/err.h"
@@ -97,6 +98,16 @@ typedef struct hg_store_op {
     uint64_t jseq;
     int keyed; /* store.c: a history op of a collection read by key (its value kept until folded) */
 } hg_store_op_t;
+
+/* 1 when op continues prev's run of the player index: both add events of one player, op's id
+ * the next after prev's. A run is one entry of a journal's player index (store.c counts runs
+ * toward a fold as sqlite.c journals them). */
+static inline int hg_store_event_run_extends(const hg_store_op_t *prev, const hg_store_op_t *op)
+{
+    return prev && prev->kind == HG_STORE_EVENT_ADD && op->kind == HG_STORE_EVENT_ADD &&
+           prev->ev_player && op->ev_player && op->ev_id == prev->ev_id + 1 &&
+           strcmp(op->ev_player, prev->ev_player) == 0;
+}
 
 /* The backend vtable (rule 18). open/load/close run on the loop thread before/after serving;
  * apply runs on the store writer lane and must make every op of every transaction in the batch

@@ -146,19 +146,24 @@ def resolve_unknown(d, led):
             assert do_buy(d, led, player, token, key, qty, retry=True), key
 
 
+def all_items(d, path):
+    """Every item of a paged /v1 list (pages of 1,000, each page's `next` as the next `after`)."""
+    items, after = [], None
+    while True:
+        q = path + ("&" if "?" in path else "?") + "limit=1000" + ("&after=" + after if after else "")
+        r = harness.reg_call(d, "GET", q)
+        assert r.status == 200, r
+        items += r.json()["items"]
+        after = r.json().get("next")
+        if after is None:
+            return items
+
+
 def verify(d, led, players):
     by_player = {p["player_id"]: p for p in players}
     ledgers = {}
     for pid in by_player:
-        items, after = [], None
-        while True:
-            q = "/v1/players/%s/ledger?limit=1000" % pid + ("&after=" + after if after else "")
-            r = harness.reg_call(d, "GET", q)
-            assert r.status == 200, r
-            items += r.json()["items"]
-            after = r.json().get("next")
-            if after is None:
-                break
+        items = all_items(d, "/v1/players/%s/ledger" % pid)
         ledgers[pid] = items
         w = harness.reg_call(d, "GET", "/v1/players/%s/wallet" % pid).json()
         total = {}
@@ -188,32 +193,17 @@ def verify(d, led, players):
     assert credits == len(led.credits), (credits, len(led.credits))
     assert purchases == len(led.purchases), (purchases, len(led.purchases))
     for typ, want in (("payment.credit", len(led.credits)), ("payment.purchase", len(led.purchases))):
-        n, after = 0, None
-        while True:
-            q = "/v1/events?type=%s&limit=1000" % typ + ("&after=" + after if after else "")
-            r = harness.reg_call(d, "GET", q)
-            assert r.status == 200, r
-            n += len(r.json()["items"])
-            after = r.json().get("next")
-            if after is None:
-                break
+        n = len(all_items(d, "/v1/events?type=%s" % typ))
         assert n == want, (typ, n, want)
     # and by player, through the events' player index (folded from the journal on the embedded
     # store): each player's payment events name exactly its ledger's credits and purchases
     for pid in ledgers:
-        got, after = set(), None
-        while True:
-            q = "/v1/events?player_id=%s&limit=1000" % pid + ("&after=" + after if after else "")
-            r = harness.reg_call(d, "GET", q)
-            assert r.status == 200, r
-            for e in r.json()["items"]:
-                a = e["attributes"] or {}
-                ref = a.get("purchase_id") or a.get("receipt_id")
-                assert ref not in got, (pid, e)
-                got.add(ref)
-            after = r.json().get("next")
-            if after is None:
-                break
+        got = set()
+        for e in all_items(d, "/v1/events?player_id=%s" % pid):
+            a = e["attributes"] or {}
+            ref = a.get("purchase_id") or a.get("receipt_id")
+            assert ref not in got, (pid, e)
+            got.add(ref)
         want = {k[2] for k in refs if k[0] == pid}
         assert got == want, (pid, len(got), len(want), sorted(got ^ want)[:5])
 
